@@ -1,0 +1,196 @@
+//! The command line: argument definitions and the `check` command.
+//!
+//! Exit codes (a contract): 0 success, 1 runtime error, 2 usage or input error, 3 updates
+//! available and `--fail-on-update` given.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ml_operator_version::Strategy;
+
+use crate::inventory::{SERVICE_NAME_LABEL, Workload, drop_controlled};
+use crate::output::{self, Format};
+use crate::scan::{ScanOptions, scan};
+use crate::selector::Selector;
+use crate::tag_index::TagIndex;
+use crate::{manifest, scan::Report};
+
+/// Finds container images with newer allowed tags, and prints ready-to-run upgrades.
+#[derive(Debug, Parser)]
+#[command(name = "ml-operator", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan once and print the findings (manifests with -f; see `check --help`).
+    Check(CheckArgs),
+    /// Print the version.
+    Version,
+}
+
+/// `check`'s arguments (DESIGN.md "CLI" is the contract).
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Manifest file or directory (recursive .yaml/.yml/.json), or - for stdin. Repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    files: Vec<PathBuf>,
+    /// Kubeconfig for reading a live cluster.
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context for reading a live cluster.
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Only this namespace (for manifests: objects without a namespace count as in it).
+    #[arg(short = 'n', long, value_name = "NS", conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+    /// All namespaces (the default).
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    /// Only workloads matching this label selector (e.g. `app.kubernetes.io/part-of=mojaloop`).
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    selector: Option<String>,
+    /// Only workloads whose `app.kubernetes.io/name` label is one of these (comma-separated).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    services: Vec<String>,
+    /// Upgrade strategy: patch (same X.Y.Z), bugfix (same X.Y), minor (same X), major.
+    #[arg(long, default_value_t = Strategy::Bugfix, value_parser = parse_strategy)]
+    strategy: Strategy,
+    /// Offline tag index: a JSON object from repository to its tags. No registry is contacted.
+    #[arg(long, value_name = "FILE")]
+    tags: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    /// Explain every decision: the candidates rejected and why.
+    #[arg(long)]
+    explain: bool,
+    /// Exit with code 3 when any update is available (for CI pipelines).
+    #[arg(long)]
+    fail_on_update: bool,
+    /// Colour the table: auto (only on a terminal, and not when NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_strategy(text: &str) -> Result<Strategy, String> {
+    text.parse::<Strategy>().map_err(|e| e.to_string())
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad arguments or input files: exit 2.
+    Input(String),
+    /// Something went wrong while running: exit 1.
+    Runtime(String),
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Input(_) => 2,
+            Failure::Runtime(_) => 1,
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Version => {
+            println!("ml-operator {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            let (Failure::Input(message) | Failure::Runtime(message)) = &failure;
+            eprintln!("error: {message}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+fn check(args: &CheckArgs) -> Result<u8, Failure> {
+    let selector: Selector = args
+        .selector
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e: crate::selector::InvalidSelector| Failure::Input(e.to_string()))?;
+    if args.files.is_empty() {
+        return Err(Failure::Input(
+            "no -f given: this build reads manifests only (-f PATH); reading a live cluster is not built yet".into(),
+        ));
+    }
+    if args.kubeconfig.is_some() || args.context.is_some() {
+        return Err(Failure::Input("--kubeconfig/--context read a live cluster, which is not built yet; use -f".into()));
+    }
+    let Some(tags_path) = &args.tags else {
+        return Err(Failure::Input(
+            "--tags FILE is required: this build resolves tags from an offline index only; querying registries is not built yet".into(),
+        ));
+    };
+
+    let default_namespace = args.namespace.as_deref().unwrap_or("default");
+    let manifests =
+        manifest::load(&args.files, default_namespace).map_err(|e| Failure::Input(e.to_string()))?;
+    for warning in &manifests.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let index = TagIndex::load(tags_path).map_err(|e| Failure::Input(e.to_string()))?;
+
+    let mut workloads: Vec<Workload> = manifests
+        .workloads
+        .into_iter()
+        .filter(|w| args.namespace.as_ref().is_none_or(|ns| &w.namespace == ns))
+        .filter(|w| selector.matches(&w.labels))
+        .filter(|w| {
+            args.services.is_empty()
+                || w.labels
+                    .get(SERVICE_NAME_LABEL)
+                    .is_some_and(|name| args.services.contains(name))
+        })
+        .collect();
+    let controlled = drop_controlled(&mut workloads);
+
+    let options = ScanOptions {
+        strategy: args.strategy,
+        explain: args.explain,
+    };
+    let mut report: Report = scan(&workloads, &index, options);
+    report.summary.other_objects = manifests.other_objects;
+    report.summary.controlled = controlled;
+
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    let text = output::render(&report, &manifests.warnings, args.output, color, args.explain);
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        // A closed pipe (`| head`) is not an error worth reporting.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(Failure::Runtime(format!("cannot write output: {e}")));
+        }
+    }
+    Ok(if args.fail_on_update && report.summary.updates > 0 { 3 } else { 0 })
+}

@@ -1,0 +1,402 @@
+//! Container image references, parsed with the Docker reference grammar.
+//!
+//! A workload names its image the way a person wrote it (`mojaloop/central-ledger:v10.3.0`,
+//! `docker.io/library/redis:6.2.4`, `registry.local:5000/x/y@sha256:…`). We need three views of it:
+//! the registry and repository to ask for tags (normalised: `docker.io`, `library/redis`), the
+//! familiar name people search for (`redis`), and a new reference with another tag that keeps the
+//! registry and repository *exactly as written*, so a patch changes nothing but the tag.
+//!
+//! The grammar is distribution's `reference` package:
+//!
+//! ```text
+//! reference      := name [ ":" tag ] [ "@" digest ]
+//! name           := [ domain "/" ] path-component ( "/" path-component )*
+//! domain         := host [ ":" port ]          (first component with "." or ":", or "localhost")
+//! path-component := [a-z0-9]+ ( ( "." | "_" | "__" | "-"+ ) [a-z0-9]+ )*
+//! tag            := [A-Za-z0-9_] [A-Za-z0-9_.-]{0,127}
+//! digest         := algorithm ":" hex          (sha256: 64 hex digits)
+//! ```
+
+use std::fmt;
+
+/// The registry an image without a domain comes from.
+pub const DOCKER_HUB: &str = "docker.io";
+
+/// Names longer than this are rejected by the reference grammar.
+const MAX_NAME_LEN: usize = 255;
+/// Tags longer than this are rejected by the reference grammar.
+const MAX_TAG_LEN: usize = 128;
+
+/// A parsed image reference; keeps the text as written alongside its normalised parts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageRef {
+    original: String,
+    /// The domain exactly as written, if any (`docker.io`, `localhost:5000`, `[::1]:5000`).
+    domain: Option<String>,
+    /// The path exactly as written (`redis`, `mojaloop/central-ledger`).
+    path: String,
+    tag: Option<String>,
+    digest: Option<String>,
+}
+
+/// Why an image reference could not be parsed; the message names the reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid image reference {reference:?}: {problem}")]
+pub struct InvalidReference {
+    reference: String,
+    problem: String,
+}
+
+impl ImageRef {
+    /// Parses a reference such as `mojaloop/central-ledger:v10.3.0` or `host:5000/a/b@sha256:…`.
+    pub fn parse(reference: &str) -> Result<ImageRef, InvalidReference> {
+        let fail = |problem: &str| InvalidReference {
+            reference: reference.to_string(),
+            problem: problem.to_string(),
+        };
+        if reference.is_empty() {
+            return Err(fail("it is empty"));
+        }
+        if reference.trim() != reference {
+            return Err(fail("it has leading or trailing whitespace"));
+        }
+
+        let (rest, digest) = match reference.split_once('@') {
+            Some((rest, digest)) => {
+                check_digest(digest).map_err(|p| fail(&p))?;
+                (rest, Some(digest.to_string()))
+            }
+            None => (reference, None),
+        };
+
+        // A tag follows the last ':' that comes after the last '/', so a registry port is not a tag.
+        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match rest[last_slash..].rfind(':') {
+            Some(i) => {
+                let split = last_slash + i;
+                (&rest[..split], Some(&rest[split + 1..]))
+            }
+            None => (rest, None),
+        };
+        if let Some(tag) = tag {
+            check_tag(tag).map_err(|p| fail(&p))?;
+        }
+        if name.is_empty() {
+            return Err(fail("the repository name is missing"));
+        }
+        if name.len() > MAX_NAME_LEN {
+            return Err(fail("the repository name is longer than 255 characters"));
+        }
+
+        let (domain, path) = split_domain(name);
+        if let Some(domain) = domain {
+            check_domain(domain).map_err(|p| fail(&p))?;
+        }
+        check_path(path).map_err(|p| fail(&p))?;
+
+        Ok(ImageRef {
+            original: reference.to_string(),
+            domain: domain.map(str::to_string),
+            path: path.to_string(),
+            tag: tag.map(str::to_string),
+            digest,
+        })
+    }
+
+    /// The reference exactly as written.
+    pub fn as_str(&self) -> &str {
+        &self.original
+    }
+
+    /// The registry to ask for tags: the domain as written, or `docker.io` when there is none.
+    pub fn registry(&self) -> &str {
+        self.domain.as_deref().unwrap_or(DOCKER_HUB)
+    }
+
+    /// The repository path in that registry; single-component Docker Hub names get `library/`.
+    pub fn repository(&self) -> String {
+        if self.registry() == DOCKER_HUB && !self.path.contains('/') {
+            format!("library/{}", self.path)
+        } else {
+            self.path.clone()
+        }
+    }
+
+    /// The name people use: Docker Hub's domain and `library/` left out (`redis`,
+    /// `mojaloop/central-ledger`, `ghcr.io/org/app`).
+    pub fn familiar_name(&self) -> String {
+        if self.registry() == DOCKER_HUB {
+            let path = self.path.strip_prefix("library/").unwrap_or(&self.path);
+            path.to_string()
+        } else {
+            format!("{}/{}", self.registry(), self.path)
+        }
+    }
+
+    /// The fully qualified repository: `docker.io/library/redis`.
+    pub fn canonical_name(&self) -> String {
+        format!("{}/{}", self.registry(), self.repository())
+    }
+
+    /// The tag, if the reference has one.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// The digest (`sha256:…`), if the reference is pinned by one.
+    pub fn digest(&self) -> Option<&str> {
+        self.digest.as_deref()
+    }
+
+    /// The same registry and repository, exactly as written, with `tag` and no digest: a pinned
+    /// digest belongs to the old tag and would otherwise win over the new tag.
+    pub fn with_tag(&self, tag: &str) -> String {
+        match &self.domain {
+            Some(domain) => format!("{domain}/{}:{tag}", self.path),
+            None => format!("{}:{tag}", self.path),
+        }
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.original)
+    }
+}
+
+/// Splits off the domain the way Docker does: the first component is a domain when it contains
+/// `.` or `:`, is `localhost`, or has upper-case letters (which a path component cannot).
+fn split_domain(name: &str) -> (Option<&str>, &str) {
+    match name.split_once('/') {
+        Some((first, rest))
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
+            (Some(first), rest)
+        }
+        _ => (None, name),
+    }
+}
+
+fn check_domain(domain: &str) -> Result<(), String> {
+    let (host, port) = if let Some(rest) = domain.strip_prefix('[') {
+        let (inside, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("the registry {domain:?} has an unclosed '['"))?;
+        if inside.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("the registry {domain:?} is not a valid IPv6 address"));
+        }
+        match after {
+            "" => return Ok(()),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (None, Some(port)),
+                None => return Err(format!("the registry {domain:?} has junk after ']'")),
+            },
+        }
+    } else {
+        match domain.rsplit_once(':') {
+            Some((host, port)) => (Some(host), Some(port)),
+            None => (Some(domain), None),
+        }
+    };
+    if let Some(port) = port
+        && (port.is_empty() || port.parse::<u16>().is_err())
+    {
+        return Err(format!("the registry {domain:?} has an invalid port {port:?}"));
+    }
+    if let Some(host) = host {
+        let valid_label = |label: &str| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        if !host.split('.').all(valid_label) {
+            return Err(format!("the registry host {host:?} is not a valid host name"));
+        }
+    }
+    Ok(())
+}
+
+fn check_path(path: &str) -> Result<(), String> {
+    for component in path.split('/') {
+        if component.is_empty() {
+            return Err("the repository path has an empty component".to_string());
+        }
+        if component.chars().any(|c| c.is_ascii_uppercase()) {
+            return Err(format!("the repository component {component:?} must be lower case"));
+        }
+        if !is_path_component(component) {
+            return Err(format!(
+                "the repository component {component:?} may only hold a-z, 0-9 and single '.', '_', '__' or '-' separators between them"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+ ( ( "." | "_" | "__" | "-"+ ) [a-z0-9]+ )*`
+fn is_path_component(component: &str) -> bool {
+    let mut separator = String::new();
+    let mut seen_alnum = false;
+    for c in component.chars() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            let valid_separator = matches!(separator.as_str(), "" | "." | "_" | "__")
+                || separator.chars().all(|s| s == '-');
+            if !valid_separator {
+                return false;
+            }
+            separator.clear();
+            seen_alnum = true;
+        } else if matches!(c, '.' | '_' | '-') && seen_alnum {
+            separator.push(c);
+        } else {
+            return false;
+        }
+    }
+    seen_alnum && separator.is_empty()
+}
+
+fn check_tag(tag: &str) -> Result<(), String> {
+    let mut chars = tag.chars();
+    let valid_first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid_first
+        || tag.len() > MAX_TAG_LEN
+        || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err(format!(
+            "the tag {tag:?} must be 1-128 characters of A-Z, a-z, 0-9, '_', '.' or '-', not starting with '.' or '-'"
+        ));
+    }
+    Ok(())
+}
+
+fn check_digest(digest: &str) -> Result<(), String> {
+    let (algorithm, hex) = digest
+        .split_once(':')
+        .ok_or_else(|| format!("the digest {digest:?} must look like sha256:<hex>"))?;
+    let valid_algorithm = algorithm
+        .split(['+', '.', '_', '-'])
+        .all(|part| {
+            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && part.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+    if !valid_algorithm {
+        return Err(format!("the digest algorithm {algorithm:?} is not valid"));
+    }
+    let expected_len = match algorithm {
+        "sha256" => Some(64),
+        "sha512" => Some(128),
+        _ => None,
+    };
+    let hex_ok = hex.len() >= 32
+        && hex.chars().all(|c| c.is_ascii_hexdigit())
+        && expected_len.is_none_or(|len| hex.len() == len);
+    if !hex_ok {
+        return Err(format!(
+            "the digest {digest:?} must be {algorithm}: followed by {} hex digits",
+            expected_len.map_or_else(|| "32 or more".to_string(), |n| n.to_string())
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+
+    #[test]
+    fn splits_registry_repository_tag_and_digest() {
+        // (reference, registry, repository, familiar, tag, digest?)
+        let cases = [
+            ("redis", "docker.io", "library/redis", "redis", None, false),
+            ("redis:6.2.4", "docker.io", "library/redis", "redis", Some("6.2.4"), false),
+            ("docker.io/library/redis:7", "docker.io", "library/redis", "redis", Some("7"), false),
+            ("docker.io/redis:7", "docker.io", "library/redis", "redis", Some("7"), false),
+            (
+                "mojaloop/central-ledger:v10.3.0",
+                "docker.io",
+                "mojaloop/central-ledger",
+                "mojaloop/central-ledger",
+                Some("v10.3.0"),
+                false,
+            ),
+            ("localhost/app:1", "localhost", "app", "localhost/app", Some("1"), false),
+            ("localhost:5000/a/b:c", "localhost:5000", "a/b", "localhost:5000/a/b", Some("c"), false),
+            ("127.0.0.1:41234/x/y", "127.0.0.1:41234", "x/y", "127.0.0.1:41234/x/y", None, false),
+            ("[::1]:5000/x:1", "[::1]:5000", "x", "[::1]:5000/x", Some("1"), false),
+            ("ghcr.io/org/app:1.0@SHA", "ghcr.io", "org/app", "ghcr.io/org/app", Some("1.0"), true),
+            ("busybox@SHA", "docker.io", "library/busybox", "busybox", None, true),
+            ("Registry/app", "Registry", "app", "Registry/app", None, false),
+            ("a__b/c-d--e.f_g:x", "docker.io", "a__b/c-d--e.f_g", "a__b/c-d--e.f_g", Some("x"), false),
+        ];
+        for (reference, registry, repository, familiar, tag, has_digest) in cases {
+            let reference = reference.replace("SHA", SHA);
+            let image = ImageRef::parse(&reference).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(image.registry(), registry, "{reference}");
+            assert_eq!(image.repository(), repository, "{reference}");
+            assert_eq!(image.familiar_name(), familiar, "{reference}");
+            assert_eq!(image.tag(), tag, "{reference}");
+            assert_eq!(image.digest().is_some(), has_digest, "{reference}");
+            assert_eq!(image.as_str(), reference);
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_references_naming_them() {
+        let cases = [
+            ("", "empty"),
+            (" redis", "whitespace"),
+            ("Redis", "lower case"),
+            ("mojaloop/Central-Ledger:v1", "lower case"),
+            ("redis:", "tag"),
+            ("redis:-x", "tag"),
+            ("redis:.x", "tag"),
+            ("redis:a b", "must be 1-128 characters"),
+            ("redis@sha256:abc", "hex digits"),
+            ("redis@sha256:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", "hex"),
+            ("redis@", "digest"),
+            ("-redis", "separators"),
+            ("redis-", "separators"),
+            ("re..dis", "separators"),
+            ("re___dis", "separators"),
+            ("a//b", "empty component"),
+            ("/a", "empty component"),
+            ("a/", "empty component"),
+            ("host:99999/a", "port"),
+            ("host:/a", "port"),
+            ("ho_st.io/a", "host name"),
+            ("[::1/a", "unclosed"),
+            (":tag", "missing"),
+        ];
+        for (reference, problem) in cases {
+            let err = ImageRef::parse(reference).expect_err(reference).to_string();
+            assert!(err.contains(&format!("{reference:?}")), "{err}");
+            assert!(err.contains(problem), "{reference}: {err} lacks {problem:?}");
+        }
+        let long = format!("a/{}", "b".repeat(260));
+        assert!(ImageRef::parse(&long).is_err());
+        let long_tag = format!("a:{}", "b".repeat(129));
+        assert!(ImageRef::parse(&long_tag).is_err());
+    }
+
+    #[test]
+    fn new_tag_keeps_registry_and_repository_as_written() {
+        let cases = [
+            ("mojaloop/central-ledger:v10.3.0", "mojaloop/central-ledger:v10.3.4"),
+            ("docker.io/mojaloop/central-ledger:v10.3.0", "docker.io/mojaloop/central-ledger:v10.3.4"),
+            ("docker.io/library/redis:v10.3.0", "docker.io/library/redis:v10.3.4"),
+            ("redis", "redis:v10.3.4"),
+            ("localhost:5000/a/b:1@SHA", "localhost:5000/a/b:v10.3.4"),
+        ];
+        for (before, after) in cases {
+            let image = ImageRef::parse(&before.replace("SHA", SHA)).unwrap();
+            assert_eq!(image.with_tag("v10.3.4"), after);
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The inventory: workloads and the containers they run, whatever they were read from.
+//!
+//! Manifests on disk and objects from a cluster are both Kubernetes objects as JSON; one
+//! extraction ([`Workload::from_object`]) turns either into the same [`Workload`], so `check -f`
+//! and `check` on a cluster can never disagree about which images a workload runs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+/// Annotation prefix for per-workload settings (`ml-operator.mojaloop.io/strategy`, `…/ignore`).
+pub const ANNOTATION_PREFIX: &str = "ml-operator.mojaloop.io/";
+
+/// Label the original ml-operator's `SERVICES` setting matches on.
+pub const SERVICE_NAME_LABEL: &str = "app.kubernetes.io/name";
+
+/// The kinds of object that run containers and that ml-operator knows how to patch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WorkloadKind {
+    /// `apps/v1` Deployment.
+    Deployment,
+    /// `apps/v1` StatefulSet.
+    StatefulSet,
+    /// `apps/v1` DaemonSet.
+    DaemonSet,
+    /// `apps/v1` ReplicaSet (usually owned by a Deployment).
+    ReplicaSet,
+    /// `v1` ReplicationController.
+    ReplicationController,
+    /// `batch/v1` Job.
+    Job,
+    /// `batch/v1` CronJob.
+    CronJob,
+    /// `v1` Pod.
+    Pod,
+}
+
+impl WorkloadKind {
+    /// Every workload kind, in the order reports list them.
+    pub const ALL: [WorkloadKind; 8] = [
+        WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet,
+        WorkloadKind::ReplicaSet,
+        WorkloadKind::ReplicationController,
+        WorkloadKind::Job,
+        WorkloadKind::CronJob,
+        WorkloadKind::Pod,
+    ];
+
+    /// The kind for an object's `kind` field, if it is a workload.
+    pub fn from_kind(kind: &str) -> Option<WorkloadKind> {
+        WorkloadKind::ALL.into_iter().find(|k| k.as_str() == kind)
+    }
+
+    /// The `kind` as Kubernetes spells it (`Deployment`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::ReplicaSet => "ReplicaSet",
+            WorkloadKind::ReplicationController => "ReplicationController",
+            WorkloadKind::Job => "Job",
+            WorkloadKind::CronJob => "CronJob",
+            WorkloadKind::Pod => "Pod",
+        }
+    }
+
+    /// The resource name kubectl takes (`kubectl patch deployment …`).
+    pub fn kubectl_resource(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "deployment",
+            WorkloadKind::StatefulSet => "statefulset",
+            WorkloadKind::DaemonSet => "daemonset",
+            WorkloadKind::ReplicaSet => "replicaset",
+            WorkloadKind::ReplicationController => "replicationcontroller",
+            WorkloadKind::Job => "job",
+            WorkloadKind::CronJob => "cronjob",
+            WorkloadKind::Pod => "pod",
+        }
+    }
+
+    /// Where the pod spec sits inside an object of this kind.
+    pub fn pod_spec_path(self) -> &'static [&'static str] {
+        match self {
+            WorkloadKind::Pod => &["spec"],
+            WorkloadKind::CronJob => &["spec", "jobTemplate", "spec", "template", "spec"],
+            _ => &["spec", "template", "spec"],
+        }
+    }
+
+    /// Whether changing the pod template of a live object is allowed by the API server.
+    /// A Job's template is immutable: it has to be re-created from an updated manifest.
+    pub fn template_is_mutable(self) -> bool {
+        self != WorkloadKind::Job
+    }
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One container (or init container) of a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    /// The container's name, unique within the pod spec: what a strategic merge patch keys on.
+    pub name: String,
+    /// The image exactly as written in the spec.
+    pub image: String,
+    /// Whether it is listed under `initContainers`.
+    pub init: bool,
+}
+
+/// The object that controls a workload (an `ownerReferences` entry with `controller: true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Controller {
+    /// The owner's kind, e.g. `ReplicaSet`.
+    pub kind: String,
+    /// The owner's name.
+    pub name: String,
+}
+
+/// A workload and the containers it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// Its namespace (`default` when a manifest names none and no `-n` was given).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `metadata.annotations`.
+    pub annotations: BTreeMap<String, String>,
+    /// Containers then init containers, in spec order.
+    pub containers: Vec<Container>,
+    /// The controller, when another object manages this one (a Deployment's ReplicaSet, its Pods).
+    pub controller: Option<Controller>,
+}
+
+/// A workload object that lacks a field ml-operator needs; says which, with its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} {name:?}: {problem}")]
+pub struct InvalidWorkload {
+    /// The object's kind.
+    pub kind: String,
+    /// The object's name, or `<unnamed>`.
+    pub name: String,
+    /// What is wrong, naming the field.
+    pub problem: String,
+}
+
+impl Workload {
+    /// Reads a workload from a Kubernetes object. `Ok(None)` for objects that are not workloads
+    /// (Services, ConfigMaps, …); an error when a workload lacks its name, containers or images.
+    /// `default_namespace` applies to objects that name none.
+    pub fn from_object(object: &Value, default_namespace: &str) -> Result<Option<Workload>, InvalidWorkload> {
+        let kind_name = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let Some(kind) = WorkloadKind::from_kind(kind_name) else {
+            return Ok(None);
+        };
+        let metadata = object.get("metadata");
+        let name = metadata.and_then(|m| m.get("name")).and_then(Value::as_str);
+        let fail = |problem: String| InvalidWorkload {
+            kind: kind_name.to_string(),
+            name: name.unwrap_or("<unnamed>").to_string(),
+            problem,
+        };
+        let name = match name {
+            Some(name) if !name.is_empty() => name,
+            _ => return Err(fail("metadata.name is missing".to_string())),
+        };
+        let namespace = metadata
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(default_namespace);
+
+        let spec_path = kind.pod_spec_path();
+        let pod_spec = spec_path
+            .iter()
+            .try_fold(object, |value, key| value.get(key))
+            .ok_or_else(|| fail(format!("{} is missing", spec_path.join("."))))?;
+        let mut containers = read_containers(pod_spec, "containers", false, spec_path).map_err(&fail)?;
+        if containers.is_empty() {
+            return Err(fail(format!("{}.containers is missing or empty", spec_path.join("."))));
+        }
+        containers.extend(read_containers(pod_spec, "initContainers", true, spec_path).map_err(&fail)?);
+
+        Ok(Some(Workload {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            labels: string_map(metadata.and_then(|m| m.get("labels"))),
+            annotations: string_map(metadata.and_then(|m| m.get("annotations"))),
+            containers,
+            controller: controller_of(metadata),
+        }))
+    }
+
+    /// The value of one of our annotations (`ml-operator.mojaloop.io/<key>`), if set.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.annotations
+            .get(&format!("{ANNOTATION_PREFIX}{key}"))
+            .map(String::as_str)
+    }
+
+    /// The Helm release that manages this workload, if any (labels and annotations Helm sets).
+    pub fn helm_release(&self) -> Option<&str> {
+        let managed_by_helm = self
+            .labels
+            .get("app.kubernetes.io/managed-by")
+            .is_some_and(|v| v.eq_ignore_ascii_case("helm"));
+        let release = self
+            .annotations
+            .get("meta.helm.sh/release-name")
+            .or_else(|| managed_by_helm.then(|| self.labels.get("app.kubernetes.io/instance")).flatten())
+            .or_else(|| managed_by_helm.then(|| self.labels.get("release")).flatten());
+        release.map(String::as_str)
+    }
+}
+
+fn read_containers(
+    pod_spec: &Value,
+    field: &str,
+    init: bool,
+    spec_path: &[&str],
+) -> Result<Vec<Container>, String> {
+    let path = format!("{}.{field}", spec_path.join("."));
+    let list = match pod_spec.get(field) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(format!("{path} must be a list")),
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, container)| {
+            let text = |key: &str| container.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+            let name = text("name").ok_or_else(|| format!("{path}[{i}].name is missing"))?;
+            let image = text("image").ok_or_else(|| format!("{path}[{i}] ({name}): image is missing"))?;
+            Ok(Container {
+                name: name.to_string(),
+                image: image.to_string(),
+                init,
+            })
+        })
+        .collect()
+}
+
+fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
+    value
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn controller_of(metadata: Option<&Value>) -> Option<Controller> {
+    let owners = metadata?.get("ownerReferences")?.as_array()?;
+    owners
+        .iter()
+        .find(|owner| owner.get("controller").and_then(Value::as_bool) == Some(true))
+        .map(|owner| Controller {
+            kind: owner.get("kind").and_then(Value::as_str).unwrap_or_default().to_string(),
+            name: owner.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        })
+}
+
+/// Drops workloads whose controller is itself a workload kind (a Deployment's ReplicaSets and
+/// Pods, a CronJob's Jobs): the controller is reported once instead, and patching it is what
+/// sticks. Returns how many were dropped.
+pub fn drop_controlled(workloads: &mut Vec<Workload>) -> usize {
+    let before = workloads.len();
+    workloads.retain(|w| {
+        w.controller
+            .as_ref()
+            .is_none_or(|c| WorkloadKind::from_kind(&c.kind).is_none())
+    });
+    before - workloads.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_containers_and_init_containers_of_every_kind() {
+        for kind in WorkloadKind::ALL {
+            let pod_spec = json!({
+                "containers": [{"name": "app", "image": "mojaloop/app:v1.0.0"}],
+                "initContainers": [{"name": "wait", "image": "busybox:1.36"}],
+            });
+            let mut object = json!({"kind": kind.as_str(), "metadata": {"name": "x", "namespace": "ns"}});
+            let mut slot = &mut object;
+            for key in kind.pod_spec_path() {
+                slot = slot.as_object_mut().unwrap().entry(*key).or_insert(json!({}));
+            }
+            *slot = pod_spec;
+            let workload = Workload::from_object(&object, "default").unwrap().unwrap();
+            assert_eq!(workload.kind, kind);
+            assert_eq!(workload.namespace, "ns");
+            assert_eq!(workload.containers.len(), 2, "{kind}");
+            assert!(!workload.containers[0].init && workload.containers[1].init);
+        }
+    }
+
+    #[test]
+    fn non_workloads_are_not_errors() {
+        let service = json!({"kind": "Service", "metadata": {"name": "s"}});
+        assert_eq!(Workload::from_object(&service, "default").unwrap(), None);
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let cases = [
+            (json!({"kind": "Deployment", "metadata": {}}), "metadata.name is missing"),
+            (json!({"kind": "Deployment", "metadata": {"name": "d"}}), "spec.template.spec is missing"),
+            (
+                json!({"kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {"spec": {}}}}),
+                "spec.template.spec.containers is missing or empty",
+            ),
+            (
+                json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}}),
+                "spec.containers[0] (c): image is missing",
+            ),
+            (
+                json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": {"name": "c"}}}),
+                "spec.containers must be a list",
+            ),
+        ];
+        for (object, message) in cases {
+            let err = Workload::from_object(&object, "default").unwrap_err().to_string();
+            assert!(err.contains(message), "{err}");
+        }
+    }
+
+    #[test]
+    fn controlled_workloads_are_dropped() {
+        let owned = json!({"kind": "Pod", "metadata": {"name": "p", "ownerReferences": [
+            {"kind": "ReplicaSet", "name": "rs", "controller": true}]},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let foreign = json!({"kind": "Pod", "metadata": {"name": "q", "ownerReferences": [
+            {"kind": "SparkApplication", "name": "s", "controller": true}]},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let mut workloads = vec![
+            Workload::from_object(&owned, "d").unwrap().unwrap(),
+            Workload::from_object(&foreign, "d").unwrap().unwrap(),
+        ];
+        assert_eq!(drop_controlled(&mut workloads), 1);
+        assert_eq!(workloads[0].name, "q");
+    }
+}

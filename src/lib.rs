@@ -1,0 +1,27 @@
+//! ml-operator finds container images in Kubernetes workloads that have newer tags allowed by an
+//! upgrade strategy, and prints (or, later, applies) the upgrade.
+//!
+//! Start with [`scan`]: it turns an inventory of [`inventory::Workload`]s and a source of tags
+//! into [`scan::Finding`]s. The rest feeds it or presents it:
+//!
+//! - [`image`]: Docker image references (registry, repository, tag, digest).
+//! - [`inventory`]: workloads and their containers, from any Kubernetes object.
+//! - [`manifest`]: reading workloads from files (`check -f`).
+//! - [`selector`]: label selectors (`-l`).
+//! - [`tag_index`]: the offline tag index (`--tags`).
+//! - [`kubectl`]: the `kubectl patch` commands we print.
+//! - [`output`]: table, JSON and command output.
+//! - [`cli`]: the command line.
+//!
+//! Version parsing and strategies live in the `ml-operator-version` crate.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod image;
+pub mod inventory;
+pub mod kubectl;
+pub mod manifest;
+pub mod output;
+pub mod scan;
+pub mod selector;
+pub mod tag_index;

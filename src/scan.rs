@@ -1,0 +1,249 @@
+//! One scan: every container of every workload, resolved against the tags its repository has.
+//!
+//! The scan itself is pure and synchronous: tags are looked up through [`TagLookup`], which an
+//! offline index answers directly and a registry answers from tags fetched beforehand (one walk
+//! per repository). That keeps the decision logic testable without any I/O.
+
+use ml_operator_version::{Outcome, Resolution, Strategy, resolve};
+use serde::Serialize;
+
+use crate::image::ImageRef;
+use crate::inventory::{Container, Workload};
+use crate::kubectl;
+
+/// Where a scan gets a repository's tags from.
+pub trait TagLookup {
+    /// The tags of the image's repository, or why they are not known.
+    fn lookup(&self, image: &ImageRef) -> Result<&[String], String>;
+}
+
+impl TagLookup for crate::tag_index::TagIndex {
+    fn lookup(&self, image: &ImageRef) -> Result<&[String], String> {
+        self.tags(image)
+            .ok_or_else(|| format!("the tag index has no entry for {}", image.familiar_name()))
+    }
+}
+
+/// What a scan decided for one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// A newer tag is allowed by the strategy.
+    UpdateAvailable,
+    /// The current tag is the newest allowed.
+    UpToDate,
+    /// No decision could be made (not a version tag, no tags known, …); the reason says why.
+    Unresolved,
+    /// Left out on purpose (the `ignore` annotation).
+    Skipped,
+}
+
+impl Status {
+    /// The name used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::UpdateAvailable => "update-available",
+            Status::UpToDate => "up-to-date",
+            Status::Unresolved => "unresolved",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One container's result: the JSON output contract (`-o json`), field for field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// Workload kind (`Deployment`).
+    pub kind: &'static str,
+    /// Workload namespace.
+    pub namespace: String,
+    /// Workload name.
+    pub name: String,
+    /// Container name.
+    pub container: String,
+    /// Whether the container is an init container.
+    pub init_container: bool,
+    /// The image exactly as written.
+    pub image: String,
+    /// The repository, as people name it (`mojaloop/central-ledger`, `ghcr.io/org/app`).
+    pub repository: String,
+    /// The current tag, if the image has one.
+    pub current_tag: Option<String>,
+    /// The newest allowed tag, when it differs from the current one.
+    pub latest_tag: Option<String>,
+    /// The image to move to: registry and repository as written, the new tag.
+    pub latest_image: Option<String>,
+    /// The strategy applied (the workload's annotation wins over the run's setting).
+    pub strategy: Strategy,
+    /// The decision.
+    pub status: Status,
+    /// One line saying why.
+    pub reason: String,
+    /// A ready-to-run `kubectl patch`, when there is an update and the object can be patched.
+    pub command: Option<String>,
+    /// Things the operator should know before acting (a digest pin, an immutable Job…).
+    pub notes: Vec<String>,
+    /// The Helm release managing the workload, when it has an update: the next `helm upgrade`
+    /// of that release reverts a `kubectl patch`, so the new tag belongs in the release's values.
+    pub helm_release: Option<String>,
+    /// The full decision, every candidate with its verdict; only with `--explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Resolution>,
+}
+
+/// Counts over a scan, for the summary line and JSON `summary`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Workloads scanned.
+    pub workloads: usize,
+    /// Containers (including init containers) scanned.
+    pub containers: usize,
+    /// Containers with an update available.
+    pub updates: usize,
+    /// Containers already on the newest allowed tag.
+    pub up_to_date: usize,
+    /// Containers without a decision.
+    pub unresolved: usize,
+    /// Containers skipped on purpose.
+    pub skipped: usize,
+    /// Objects that are not workloads, counted and skipped.
+    pub other_objects: usize,
+    /// Workloads left out because their controller (also scanned) is reported instead.
+    pub controlled: usize,
+}
+
+/// A scan's findings and summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    /// One finding per container, in workload and container order.
+    pub findings: Vec<Finding>,
+    /// The counts.
+    pub summary: Summary,
+}
+
+/// How to scan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanOptions {
+    /// The strategy for workloads without their own `strategy` annotation.
+    pub strategy: Strategy,
+    /// Keep each full decision on its finding.
+    pub explain: bool,
+}
+
+/// Scans workloads against the tags `tags` knows.
+pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) -> Report {
+    let findings: Vec<Finding> = workloads
+        .iter()
+        .flat_map(|workload| {
+            workload
+                .containers
+                .iter()
+                .map(move |container| evaluate(workload, container, tags, options))
+        })
+        .collect();
+    let count = |status| findings.iter().filter(|f| f.status == status).count();
+    let summary = Summary {
+        workloads: workloads.len(),
+        containers: findings.len(),
+        updates: count(Status::UpdateAvailable),
+        up_to_date: count(Status::UpToDate),
+        unresolved: count(Status::Unresolved),
+        skipped: count(Status::Skipped),
+        ..Summary::default()
+    };
+    Report { findings, summary }
+}
+
+fn evaluate(workload: &Workload, container: &Container, tags: &dyn TagLookup, options: ScanOptions) -> Finding {
+    let mut finding = Finding {
+        kind: workload.kind.as_str(),
+        namespace: workload.namespace.clone(),
+        name: workload.name.clone(),
+        container: container.name.clone(),
+        init_container: container.init,
+        image: container.image.clone(),
+        repository: container.image.clone(),
+        current_tag: None,
+        latest_tag: None,
+        latest_image: None,
+        strategy: options.strategy,
+        status: Status::Unresolved,
+        reason: String::new(),
+        command: None,
+        notes: Vec::new(),
+        helm_release: None,
+        explanation: None,
+    };
+    let unresolved = |mut finding: Finding, reason: String| {
+        finding.reason = reason;
+        finding
+    };
+
+    let image = match ImageRef::parse(&container.image) {
+        Ok(image) => image,
+        Err(e) => return unresolved(finding, e.to_string()),
+    };
+    finding.repository = image.familiar_name();
+    finding.current_tag = image.tag().map(str::to_string);
+
+    if let Some(value) = workload.setting("ignore")
+        && value.eq_ignore_ascii_case("true")
+    {
+        finding.status = Status::Skipped;
+        finding.reason = "ignored: the workload has the annotation ml-operator.mojaloop.io/ignore=true".to_string();
+        return finding;
+    }
+    if let Some(value) = workload.setting("strategy") {
+        match value.parse::<Strategy>() {
+            Ok(strategy) => finding.strategy = strategy,
+            Err(e) => {
+                return unresolved(finding, format!("annotation ml-operator.mojaloop.io/strategy: {e}"));
+            }
+        }
+    }
+
+    let Some(current) = image.tag() else {
+        let reason = match image.digest() {
+            Some(_) => "pinned by digest only: there is no tag to compare; add the tag the digest belongs to".to_string(),
+            None => "no tag (Docker reads it as `latest`): pin a version tag to get upgrade advice".to_string(),
+        };
+        return unresolved(finding, reason);
+    };
+    let candidates = match tags.lookup(&image) {
+        Ok(candidates) => candidates,
+        Err(reason) => return unresolved(finding, reason),
+    };
+
+    let resolution = resolve(current, candidates.iter().map(String::as_str), finding.strategy);
+    finding.reason = resolution.reason();
+    match &resolution.outcome {
+        Outcome::UpToDate => finding.status = Status::UpToDate,
+        Outcome::Unresolved { .. } => finding.status = Status::Unresolved,
+        Outcome::Update { latest } => {
+            let new_image = image.with_tag(latest);
+            finding.status = Status::UpdateAvailable;
+            finding.latest_tag = Some(latest.clone());
+            if workload.kind.template_is_mutable() {
+                finding.command = Some(kubectl::patch_command(workload, container, &new_image));
+            } else {
+                finding.notes.push(format!(
+                    "a {}'s pod template cannot be changed: re-create it from a manifest with image {new_image}",
+                    workload.kind
+                ));
+            }
+            if image.digest().is_some() {
+                finding.notes.push(format!(
+                    "the image is pinned by digest; the new reference drops the pin (pin {latest}'s own digest if you need one)"
+                ));
+            }
+            finding.helm_release = workload.helm_release().map(str::to_string);
+            finding.latest_image = Some(new_image);
+        }
+    }
+    if options.explain {
+        finding.explanation = Some(resolution);
+    }
+    finding
+}

@@ -1,0 +1,128 @@
+//! The offline tag index (`--tags FILE`): what a registry would list, from a JSON file.
+//!
+//! The file maps repositories to their tags, e.g.
+//! `{"mojaloop/central-ledger": ["v10.3.0", "v10.3.1"], "docker.io/library/redis": ["6.2.4"]}`.
+//! Keys may be short (`redis`, `mojaloop/x`) or fully qualified (`docker.io/mojaloop/x`); both
+//! spellings of one repository are merged, so an image finds its tags however either is written.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::image::ImageRef;
+
+/// Tags per repository, keyed by the fully qualified name (`docker.io/library/redis`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagIndex {
+    repositories: BTreeMap<String, Vec<String>>,
+}
+
+/// A tag index that cannot be used; names the file and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("tag index {path}: {problem}")]
+pub struct InvalidTagIndex {
+    path: String,
+    problem: String,
+}
+
+impl TagIndex {
+    /// Reads and checks an index file.
+    pub fn load(path: &Path) -> Result<TagIndex, InvalidTagIndex> {
+        let fail = |problem: String| InvalidTagIndex {
+            path: path.display().to_string(),
+            problem,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        TagIndex::from_json(&text).map_err(fail)
+    }
+
+    /// Parses an index from JSON text; the error says which key or value is wrong.
+    pub fn from_json(text: &str) -> Result<TagIndex, String> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| format!("invalid JSON at line {} column {}: {e}", e.line(), e.column()))?;
+        let object = value.as_object().ok_or_else(|| {
+            "must be a JSON object from repository to a list of tags, e.g. {\"mojaloop/central-ledger\": [\"v10.3.0\"]}".to_string()
+        })?;
+        let mut index = TagIndex::default();
+        for (key, tags) in object {
+            let image = ImageRef::parse(key).map_err(|e| format!("key {key:?}: {e}"))?;
+            if image.tag().is_some() || image.digest().is_some() {
+                return Err(format!("key {key:?} must be a repository without a tag or digest"));
+            }
+            let tags = tags
+                .as_array()
+                .ok_or_else(|| format!("key {key:?}: the value must be a list of tags"))?
+                .iter()
+                .map(|tag| {
+                    tag.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("key {key:?}: every tag must be a string, found {tag}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            index.insert(&image, tags);
+        }
+        Ok(index)
+    }
+
+    /// Adds tags for a repository (merging with tags already known for it).
+    pub fn insert(&mut self, image: &ImageRef, tags: Vec<String>) {
+        let known = self.repositories.entry(image.canonical_name()).or_default();
+        for tag in tags {
+            if !known.contains(&tag) {
+                known.push(tag);
+            }
+        }
+    }
+
+    /// The tags of an image's repository, if the index has it.
+    pub fn tags(&self, image: &ImageRef) -> Option<&[String]> {
+        self.repositories.get(&image.canonical_name()).map(Vec::as_slice)
+    }
+
+    /// How many repositories the index holds.
+    pub fn len(&self) -> usize {
+        self.repositories.len()
+    }
+
+    /// Whether the index holds no repository.
+    pub fn is_empty(&self) -> bool {
+        self.repositories.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_qualified_keys_meet() {
+        let index = TagIndex::from_json(
+            r#"{"redis": ["6.2.4"], "docker.io/library/redis": ["6.2.5", "6.2.4"],
+                "mojaloop/central-ledger": ["v10.3.0"], "ghcr.io/org/app": ["1.0.0"]}"#,
+        )
+        .unwrap();
+        assert_eq!(index.len(), 3);
+        for image in ["redis:6.2.4", "docker.io/redis", "library/redis:1"] {
+            let mut tags = index.tags(&ImageRef::parse(image).unwrap()).unwrap().to_vec();
+            tags.sort();
+            assert_eq!(tags, ["6.2.4", "6.2.5"], "{image}");
+        }
+        assert!(index.tags(&ImageRef::parse("docker.io/mojaloop/central-ledger:x").unwrap()).is_some());
+        assert!(index.tags(&ImageRef::parse("org/app:1").unwrap()).is_none());
+    }
+
+    #[test]
+    fn malformed_indexes_say_what_is_wrong() {
+        let cases = [
+            ("[1]", "must be a JSON object"),
+            ("{\"a\": \"v1\"}", "key \"a\": the value must be a list"),
+            ("{\"a\": [1]}", "every tag must be a string, found 1"),
+            ("{\"Bad Key\": []}", "key \"Bad Key\""),
+            ("{\"redis:7\": []}", "without a tag"),
+            ("{\"a\": [", "invalid JSON at line 1"),
+        ];
+        for (text, message) in cases {
+            let err = TagIndex::from_json(text).unwrap_err();
+            assert!(err.contains(message), "{text}: {err}");
+        }
+    }
+}
