@@ -250,9 +250,15 @@ impl Chunk {
     }
 }
 
-/// serde-saphyr appends a source snippet after the first line; the first line is the message.
+/// The parser's message without its own "error: line N column M:" prefix (its lines count from
+/// the document, ours from the file) and without the source snippet it appends.
 fn first_line_of(message: &str) -> &str {
-    message.lines().next().unwrap_or(message)
+    let first = message.lines().next().unwrap_or(message);
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+        Some((_position, rest)) => rest,
+        None => first,
+    }
 }
 
 fn add_object(

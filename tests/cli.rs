@@ -128,13 +128,13 @@ fn stdin_is_read_with_dash() {
         .write_stdin(manifest)
         .assert()
         .success();
-    assert_eq!(stdout(&assert).lines().count(), 4);
+    assert_eq!(stdout(&assert).lines().count(), 5);
 }
 
 #[test]
 fn input_errors_exit_2_and_name_the_place() {
     let cases: [(&[&str], &str); 9] = [
-        (&["-f", "tests/fixtures/invalid-yaml.yaml", "--tags", "tests/fixtures/small-tags.json"], "tests/fixtures/invalid-yaml.yaml:10: invalid YAML"),
+        (&["-f", "tests/fixtures/invalid-yaml.yaml", "--tags", "tests/fixtures/small-tags.json"], "tests/fixtures/invalid-yaml.yaml:11: invalid YAML: illegal placement"),
         (
             &["-f", "tests/fixtures/missing-image.yaml", "--tags", "tests/fixtures/small-tags.json"],
             "tests/fixtures/missing-image.yaml:6: Deployment \"central-ledger\": spec.template.spec.containers[0] (central-ledger): image is missing",
