@@ -1,1 +1,144 @@
-//! placeholder
+//! A polite OCI distribution v2 client that does one thing: list the tags of image
+//! repositories, dependably, against real registries.
+//!
+//! ml-operator asks "which tags does `mojaloop/central-ledger` have?" for every workload it
+//! scans. That question hits the places where registry clients break in production — Docker
+//! Hub's 429s, expired ECR passwords, pagination quirks, back-off that waits for years, memory
+//! that grows with uptime — so this crate is small, strict and heavily tested against a real
+//! `docker-registry`.
+//!
+//! Start with [`Registry::new`] and [`Registry::list_tags`]:
+//!
+//! ```no_run
+//! use ml_operator_registry::{ClientOptions, Registry, RegistryConfig};
+//!
+//! # async fn run() -> Result<(), ml_operator_registry::Error> {
+//! let registry = Registry::new(ClientOptions {
+//!     registries: vec![RegistryConfig {
+//!         host: "harbor.example.com".into(),
+//!         ca_file: Some("/etc/ml-operator/harbor-ca.pem".into()),
+//!         username: Some("robot$scanner".into()),
+//!         password_file: Some("/var/run/secrets/harbor/password".into()),
+//!         ..Default::default()
+//!     }],
+//!     ..Default::default()
+//! })?;
+//! let list = registry.list_tags("docker.io", "mojaloop/central-ledger").await?;
+//! println!("{} tags in {}/{}", list.tags.len(), list.registry, list.repository);
+//! let stats = registry.stats();
+//! println!("{} requests, {} walks", stats.total_requests(), stats.total_walks());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Credentials of a Kubernetes `dockerconfigjson` secret go in through
+//! [`parse_docker_config`] and [`ClientOptions::extra_credentials`]:
+//!
+//! ```
+//! use ml_operator_registry::{Credential, parse_docker_config};
+//!
+//! let secret = r#"{"auths":{"ghcr.io":{"auth":"b2N0bzpnaHBfc2VjcmV0"}}}"#; // octo:ghp_secret
+//! let creds = parse_docker_config(secret).unwrap();
+//! assert_eq!(creds[0].0, "ghcr.io");
+//! assert_eq!(creds[0].1.username(), Some("octo"));
+//! assert!(!format!("{:?}", creds[0].1).contains("ghp_secret")); // never printed
+//! ```
+//!
+//! # Reference
+//!
+//! ## Registries and endpoints
+//!
+//! `registry` is written as in image references. `docker.io` (also `index.docker.io`) is served
+//! by `registry-1.docker.io`, and a single-segment repository there becomes `library/NAME`.
+//! Every other host is contacted as written. A `registries:` entry with `mirror` sends that
+//! registry's requests to another server (`host[:port]` or `http(s)://host[:port]`), keeping the
+//! repository path — the way an air-gapped hub points `docker.io` at its own mirror. The mirror's
+//! own entry, if it has one, supplies its TLS and credential settings; otherwise the mirrored
+//! entry's settings are used.
+//!
+//! Transport, as Docker does it: HTTPS with the system roots (plus the entry's `caFile`), except
+//! loopback registries (`localhost`, `127.0.0.0/8`, `[::1]`), which are plain HTTP unless their
+//! entry has a `caFile`; insecure registries (`--insecure-registry HOST[:PORT]`, a bare `HOST`
+//! covering every port, or `insecure: true`) try HTTPS without verification and then plain HTTP.
+//! The transport that worked is remembered.
+//!
+//! ## Authentication
+//!
+//! The first contact with a server is one `GET /v2/`, shared by all lookups, which learns the
+//! server's `WWW-Authenticate` challenge:
+//!
+//! * `Bearer realm=...,service=...`: a pull token for `repository:NAME:pull` is fetched from the
+//!   realm — anonymously, with Basic credentials, or with an OAuth2 refresh token
+//!   (`identitytoken`, `grant_type=refresh_token`, falling back to Basic on 404/405). Tokens are
+//!   cached per scope until shortly before `expires_in` (60 s when unsaid) runs out. A 401 to a
+//!   cached token drops it and fetches a fresh one once; a 401 to a fresh one is final
+//!   ([`ErrorKind::Unauthorized`]).
+//! * `Basic`: the credentials are sent with each request (ECR, htpasswd registries).
+//!
+//! Credentials, by the server actually contacted (so Docker Hub's never reach a mirror): a
+//! `registries:` entry's `username` + `passwordFile` (the file is read when needed, so a rotated
+//! secret or a refreshed ECR password is picked up), else [`ClientOptions::extra_credentials`],
+//! else `config.json` from [`ClientOptions::docker_config`] / `$DOCKER_CONFIG` / `~/.docker`
+//! (`auths` with base64 `auth`, `username`/`password`, `identitytoken`, `registrytoken`).
+//! Passwords are never taken from the config file itself. Credentials are not sent to a
+//! plain-HTTP token service unless the registry is loopback or insecure. Secrets never appear
+//! in `Debug`, `Display` or logs, and `Authorization` headers are marked sensitive.
+//!
+//! ## Pagination
+//!
+//! Pages are followed through `Link: <...>; rel="next"` (relative or absolute, as Docker Hub,
+//! GHCR, Quay, ECR and Harbor send it). With [`ClientOptions::page_size`] set, `n` is sent and a
+//! full page without `Link` is continued with `last=` (the bare distribution protocol). A walk
+//! fails with [`ErrorKind::Protocol`] on a loop (a page URL seen twice, or a page of only
+//! already-seen tags that still points onward), on a `next` link to another server (it would get
+//! our credentials), and after [`ClientOptions::max_pages`] pages. Tags are deduplicated.
+//!
+//! ## Politeness
+//!
+//! * One walk per repository at a time: concurrent [`Registry::list_tags`] calls for the same
+//!   repository wait for the same walk ([`Stats::coalesced`]), and its result is then cached.
+//! * Per server: at most `concurrency` requests in flight and `requestsPerSecond` paced
+//!   requests ([`ClientOptions::default_concurrency`], [`ClientOptions::default_requests_per_second`]).
+//! * `429`: `Retry-After` (seconds or HTTP-date) is honoured, pausing *all* requests to that
+//!   server; a wait longer than [`ClientOptions::max_retry_after`] fails at once as
+//!   [`ErrorKind::RateLimited`] with [`Error::retry_after`] set, rather than stalling the scan.
+//! * `408`, `5xx` (500/502/503/504), timeouts and dropped connections: exponential back-off
+//!   from [`ClientOptions::backoff_base`], doubling, capped at [`ClientOptions::backoff_max`],
+//!   with equal jitter; at most [`ClientOptions::max_retries`] retries per request.
+//! * A registry that keeps failing makes only its lookups fail, each with an [`Error`] naming
+//!   the URL and the reason; callers report those images as unresolved and carry on.
+//!
+//! ## Caching
+//!
+//! Successful lists are kept in memory for [`ClientOptions::cache_ttl`], failures for
+//! [`ClientOptions::error_ttl`]. With [`ClientOptions::cache_dir`], lists are also written to
+//! disk (atomically, one JSON file per repository, no secrets) and reused across runs. Each page
+//! keeps its `ETag`; when a list is stale, pages are re-requested with `If-None-Match` and a
+//! `304` reuses the cached page ([`Stats::not_modified`]).
+//!
+//! ## Observability
+//!
+//! [`Registry::stats`] counts requests by server and outcome, walks by repository, retries
+//! (with a bounded log of waits and reasons), cache hits, coalesced lookups and token fetches.
+//! Retries are logged with `tracing` at `info`, failures at `warn`.
+#![deny(missing_docs)]
+
+mod auth;
+mod cache;
+mod challenge;
+mod client;
+mod credentials;
+mod endpoint;
+mod error;
+mod host;
+mod http;
+mod options;
+mod pagination;
+mod politeness;
+mod stats;
+
+pub use client::{Registry, TagList};
+pub use credentials::{Credential, parse_docker_config};
+pub use error::{Error, ErrorKind};
+pub use options::{ClientOptions, RegistryConfig};
+pub use stats::{RETRY_LOG_CAPACITY, RequestCount, RetryEvent, Stats, WalkCount};

@@ -1,0 +1,204 @@
+//! Counters of what the client did: for tests ("exactly one walk per repository"), for
+//! Prometheus metrics, and for the scale benchmark's JSON line.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// How many retry events [`Stats::retry_log`] keeps (the most recent ones), so a long-running
+/// operator's memory does not grow with its uptime.
+pub const RETRY_LOG_CAPACITY: usize = 256;
+
+/// A snapshot of the client's counters since it was built.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// HTTP requests by server (`host[:port]`) and outcome: the status code (`"200"`, `"401"`,
+    /// `"429"`) or a transport failure (`"timeout"`, `"connect"`, `"tls"`). Token-service
+    /// requests are counted under the token service's host.
+    pub requests: Vec<RequestCount>,
+    /// Tag walks (one walk = first page plus all its `next` pages) by repository.
+    pub tag_walks: Vec<WalkCount>,
+    /// Requests repeated after a 429, 5xx, timeout or dropped connection.
+    pub retries: u64,
+    /// Lookups answered from the memory or disk cache without any request.
+    pub cache_hits: u64,
+    /// Lookups that joined a walk already in flight for the same repository.
+    pub coalesced: u64,
+    /// Pages the registry confirmed unchanged (`304 Not Modified` to our `If-None-Match`).
+    pub not_modified: u64,
+    /// Bearer tokens fetched from token services.
+    pub token_fetches: u64,
+    /// The most recent retries (at most [`RETRY_LOG_CAPACITY`]), oldest first: what we waited
+    /// for and why.
+    pub retry_log: Vec<RetryEvent>,
+}
+
+/// One row of [`Stats::requests`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestCount {
+    /// The server, `host[:port]`.
+    pub host: String,
+    /// Status code or transport failure kind.
+    pub outcome: String,
+    /// How many requests ended that way.
+    pub count: u64,
+}
+
+/// One row of [`Stats::tag_walks`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WalkCount {
+    /// The canonical registry name (`docker.io`, `ghcr.io`, `127.0.0.1:5000`).
+    pub registry: String,
+    /// The repository path (`library/redis`).
+    pub repository: String,
+    /// How many walks were made.
+    pub walks: u64,
+}
+
+/// One retry: which request, why, and how long we waited before repeating it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryEvent {
+    /// The server, `host[:port]`.
+    pub host: String,
+    /// The URL (no credentials).
+    pub url: String,
+    /// 1 for the first retry.
+    pub attempt: u32,
+    /// `"429 Retry-After: 2"`, `"503"`, `"timeout"`, `"connect: connection reset"`.
+    pub reason: String,
+    /// The wait before the retry.
+    #[serde(serialize_with = "as_millis")]
+    pub wait: Duration,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+impl Stats {
+    /// All requests sent to `host` (`host[:port]`), whatever their outcome.
+    pub fn requests_to(&self, host: &str) -> u64 {
+        self.requests.iter().filter(|r| r.host == host).map(|r| r.count).sum()
+    }
+
+    /// Requests to `host` that ended with `outcome` (`"200"`, `"429"`, `"timeout"`...).
+    pub fn requests_with(&self, host: &str, outcome: &str) -> u64 {
+        self.requests.iter().filter(|r| r.host == host && r.outcome == outcome).map(|r| r.count).sum()
+    }
+
+    /// All requests sent anywhere.
+    pub fn total_requests(&self) -> u64 {
+        self.requests.iter().map(|r| r.count).sum()
+    }
+
+    /// Walks made for one repository (`registry` canonical, e.g. `docker.io`, `library/redis`).
+    pub fn walks(&self, registry: &str, repository: &str) -> u64 {
+        self.tag_walks.iter().filter(|w| w.registry == registry && w.repository == repository).map(|w| w.walks).sum()
+    }
+
+    /// Walks made in total.
+    pub fn total_walks(&self) -> u64 {
+        self.tag_walks.iter().map(|w| w.walks).sum()
+    }
+}
+
+/// The live counters behind [`Stats`].
+#[derive(Default)]
+pub(crate) struct Recorder {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: BTreeMap<(String, String), u64>,
+    walks: BTreeMap<(String, String), u64>,
+    retries: u64,
+    cache_hits: u64,
+    coalesced: u64,
+    not_modified: u64,
+    token_fetches: u64,
+    retry_log: VecDeque<RetryEvent>,
+}
+
+impl Recorder {
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn request(&self, host: &str, outcome: &str) {
+        self.with(|i| *i.requests.entry((host.to_string(), outcome.to_string())).or_default() += 1);
+    }
+
+    pub(crate) fn walk(&self, registry: &str, repository: &str) {
+        self.with(|i| *i.walks.entry((registry.to_string(), repository.to_string())).or_default() += 1);
+    }
+
+    pub(crate) fn retry(&self, event: RetryEvent) {
+        self.with(|i| {
+            i.retries += 1;
+            if i.retry_log.len() == RETRY_LOG_CAPACITY {
+                i.retry_log.pop_front();
+            }
+            i.retry_log.push_back(event);
+        });
+    }
+
+    pub(crate) fn cache_hit(&self) {
+        self.with(|i| i.cache_hits += 1);
+    }
+
+    pub(crate) fn coalesced(&self) {
+        self.with(|i| i.coalesced += 1);
+    }
+
+    pub(crate) fn not_modified(&self) {
+        self.with(|i| i.not_modified += 1);
+    }
+
+    pub(crate) fn token_fetch(&self) {
+        self.with(|i| i.token_fetches += 1);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        self.with(|i| Stats {
+            requests: i.requests.iter().map(|((host, outcome), count)| RequestCount { host: host.clone(), outcome: outcome.clone(), count: *count }).collect(),
+            tag_walks: i.walks.iter().map(|((registry, repository), walks)| WalkCount { registry: registry.clone(), repository: repository.clone(), walks: *walks }).collect(),
+            retries: i.retries,
+            cache_hits: i.cache_hits,
+            coalesced: i.coalesced,
+            not_modified: i.not_modified,
+            token_fetches: i.token_fetches,
+            retry_log: i.retry_log.iter().cloned().collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_bounded_log() {
+        let r = Recorder::default();
+        r.request("ghcr.io", "200");
+        r.request("ghcr.io", "200");
+        r.request("ghcr.io", "429");
+        r.walk("ghcr.io", "a/b");
+        for n in 0..(RETRY_LOG_CAPACITY as u32 + 10) {
+            r.retry(RetryEvent { host: "h".into(), url: "u".into(), attempt: n, reason: "503".into(), wait: Duration::ZERO });
+        }
+        let s = r.snapshot();
+        assert_eq!(s.requests_to("ghcr.io"), 3);
+        assert_eq!(s.requests_with("ghcr.io", "200"), 2);
+        assert_eq!(s.walks("ghcr.io", "a/b"), 1);
+        assert_eq!(s.retries, RETRY_LOG_CAPACITY as u64 + 10);
+        assert_eq!(s.retry_log.len(), RETRY_LOG_CAPACITY);
+        assert_eq!(s.retry_log[0].attempt, 10, "oldest entries are dropped first");
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["retryLog"][0]["wait"], 0);
+    }
+}
