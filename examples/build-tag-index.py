@@ -95,15 +95,22 @@ def render(index):
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
+def shown(path):
+    """A path as the user should read it: relative to the repo root when inside it."""
+    path = os.path.abspath(path)
+    inside = os.path.commonpath([path, REPO_ROOT]) == REPO_ROOT
+    return os.path.relpath(path, REPO_ROOT) if inside else path
+
+
 def build(hub, data_dir):
     """Returns (index text, problems): the rendered index and what is missing."""
-    data_path = os.path.join(data_dir, DATA_FILE)
+    data_path = os.path.normpath(os.path.join(data_dir, DATA_FILE))
     with open(data_path, encoding="utf-8") as f:
         data = json.load(f)
     seen = {}
     for path in manifest_files(hub):
         for number, image in images_in(path):
-            seen.setdefault(repository_of(image), "%s:%d" % (os.path.relpath(path, REPO_ROOT), number))
+            seen.setdefault(repository_of(image), "%s:%d" % (shown(path), number))
     index, problems = {}, []
     for repository, where in sorted(seen.items()):
         key = data_key(repository, data)
@@ -124,7 +131,11 @@ def main():
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if --out differs from what would be written")
     args = parser.parse_args()
 
-    text, problems = build(args.hub, args.data_dir)
+    try:
+        text, problems = build(args.hub, args.data_dir)
+    except (OSError, ValueError) as e:
+        print("build-tag-index: cannot read the tag data: %s" % e, file=sys.stderr)
+        return 2
     for problem in problems:
         print("build-tag-index: " + problem, file=sys.stderr)
     if problems:
@@ -141,7 +152,7 @@ def main():
         return 0
     with open(args.out, "w", encoding="utf-8") as f:
         f.write(text)
-    print("build-tag-index: wrote %d repositories to %s" % (len(json.loads(text)), os.path.relpath(args.out)))
+    print("build-tag-index: wrote %d repositories to %s" % (len(json.loads(text)), shown(args.out)))
     return 0
 
 
