@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ml_operator_version::Strategy;
 
+use crate::cluster::{Cluster, ClusterOptions};
 use crate::inventory::{SERVICE_NAME_LABEL, Workload, drop_controlled};
 use crate::output::{self, Format};
 use crate::scan::{ScanOptions, scan};
@@ -37,9 +38,10 @@ enum Command {
 #[derive(Debug, Args)]
 struct CheckArgs {
     /// Manifest file or directory (recursive .yaml/.yml/.json), or - for stdin. Repeatable.
+    /// Without -f, the cluster of the kubeconfig (or the in-cluster service account) is read.
     #[arg(short = 'f', long = "filename", value_name = "PATH")]
     files: Vec<PathBuf>,
-    /// Kubeconfig for reading a live cluster.
+    /// Kubeconfig for reading a live cluster (default: KUBECONFIG, then ~/.kube/config).
     #[arg(long, value_name = "PATH")]
     kubeconfig: Option<PathBuf>,
     /// Kubeconfig context for reading a live cluster.
@@ -109,8 +111,15 @@ impl Failure {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let result = match cli.command {
-        Command::Check(args) => check(&args),
+        Command::Check(args) => runtime.block_on(check(&args)),
         Command::Version => {
             println!("ml-operator {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
@@ -126,36 +135,25 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn check(args: &CheckArgs) -> Result<u8, Failure> {
+async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     let selector: Selector = args
         .selector
         .as_deref()
         .unwrap_or_default()
         .parse()
         .map_err(|e: crate::selector::InvalidSelector| Failure::Input(e.to_string()))?;
-    if args.files.is_empty() {
-        return Err(Failure::Input(
-            "no -f given: this build reads manifests only (-f PATH); reading a live cluster is not built yet".into(),
-        ));
-    }
-    if args.kubeconfig.is_some() || args.context.is_some() {
-        return Err(Failure::Input("--kubeconfig/--context read a live cluster, which is not built yet; use -f".into()));
-    }
     let Some(tags_path) = &args.tags else {
         return Err(Failure::Input(
             "--tags FILE is required: this build resolves tags from an offline index only; querying registries is not built yet".into(),
         ));
     };
-
-    let default_namespace = args.namespace.as_deref().unwrap_or("default");
-    let manifests =
-        manifest::load(&args.files, default_namespace).map_err(|e| Failure::Input(e.to_string()))?;
-    for warning in &manifests.warnings {
-        eprintln!("warning: {warning}");
-    }
     let index = TagIndex::load(tags_path).map_err(|e| Failure::Input(e.to_string()))?;
 
-    let mut workloads: Vec<Workload> = manifests
+    let inventory = read_inventory(args, &selector).await?;
+    for warning in &inventory.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let mut workloads: Vec<Workload> = inventory
         .workloads
         .into_iter()
         .filter(|w| args.namespace.as_ref().is_none_or(|ns| &w.namespace == ns))
@@ -174,7 +172,7 @@ fn check(args: &CheckArgs) -> Result<u8, Failure> {
         explain: args.explain,
     };
     let mut report: Report = scan(&workloads, &index, options);
-    report.summary.other_objects = manifests.other_objects;
+    report.summary.other_objects = inventory.other_objects;
     report.summary.controlled = controlled;
 
     let color = match args.color {
@@ -184,7 +182,7 @@ fn check(args: &CheckArgs) -> Result<u8, Failure> {
             std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    let text = output::render(&report, &manifests.warnings, args.output, color, args.explain);
+    let text = output::render(&report, &inventory.warnings, args.output, color, args.explain);
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         // A closed pipe (`| head`) is not an error worth reporting.
@@ -193,4 +191,49 @@ fn check(args: &CheckArgs) -> Result<u8, Failure> {
         }
     }
     Ok(if args.fail_on_update && report.summary.updates > 0 { 3 } else { 0 })
+}
+
+/// Workloads from manifests (`-f`) or from the cluster, before filtering.
+struct Inventory {
+    workloads: Vec<Workload>,
+    other_objects: usize,
+    warnings: Vec<String>,
+}
+
+async fn read_inventory(args: &CheckArgs, selector: &Selector) -> Result<Inventory, Failure> {
+    if !args.files.is_empty() {
+        if args.kubeconfig.is_some() || args.context.is_some() {
+            return Err(Failure::Input(
+                "-f reads manifests; --kubeconfig and --context read a cluster: give one or the other".into(),
+            ));
+        }
+        let default_namespace = args.namespace.as_deref().unwrap_or("default");
+        let manifests =
+            manifest::load(&args.files, default_namespace).map_err(|e| Failure::Input(e.to_string()))?;
+        return Ok(Inventory {
+            workloads: manifests.workloads,
+            other_objects: manifests.other_objects,
+            warnings: manifests.warnings,
+        });
+    }
+    let mut server_selector = selector.as_str().to_string();
+    if !args.services.is_empty() {
+        if !server_selector.is_empty() {
+            server_selector.push(',');
+        }
+        server_selector.push_str(&format!("{SERVICE_NAME_LABEL} in ({})", args.services.join(",")));
+    }
+    let options = ClusterOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+        selector: server_selector,
+    };
+    let cluster = Cluster::connect(&options).await.map_err(|e| Failure::Runtime(e.to_string()))?;
+    let inventory = cluster.workloads(&options).await.map_err(|e| Failure::Runtime(e.to_string()))?;
+    Ok(Inventory {
+        workloads: inventory.workloads,
+        other_objects: 0,
+        warnings: inventory.warnings,
+    })
 }

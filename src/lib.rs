@@ -7,6 +7,7 @@
 //! - [`image`]: Docker image references (registry, repository, tag, digest).
 //! - [`inventory`]: workloads and their containers, from any Kubernetes object.
 //! - [`manifest`]: reading workloads from files (`check -f`).
+//! - [`cluster`]: reading workloads from a live cluster (`check` without `-f`).
 //! - [`selector`]: label selectors (`-l`).
 //! - [`tag_index`]: the offline tag index (`--tags`).
 //! - [`kubectl`]: the `kubectl patch` commands we print.
@@ -17,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod cluster;
 pub mod image;
 pub mod inventory;
 pub mod kubectl;
