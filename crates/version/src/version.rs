@@ -138,7 +138,7 @@ impl Version {
     /// parts; 3- and 4-part tags move among each other (the fourth part is a
     /// revision).
     pub(crate) fn precision_class(&self) -> usize {
-        self.numbers.len().max(3)
+        self.numbers.len().min(3)
     }
 
     /// Same prefix style, track and precision class: the tags an upgrade may
