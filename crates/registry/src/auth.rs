@@ -100,7 +100,7 @@ pub(crate) async fn fetch_token(lane: &Lane<'_>, req: &TokenRequest<'_>) -> Resu
                 .append_pair("scope", req.scope)
                 .append_pair("client_id", "ml-operator")
                 .finish();
-            let post = Request { method: Method::POST, url: realm.clone(), headers: Default::default(), form: Some(form) };
+            let post = Request { method: Method::POST, url: realm.clone(), headers: Default::default(), form: Some(form), max_retries: None };
             let reply = execute(lane, &post).await?;
             if matches!(reply.status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED) {
                 let basic = Credential::Basic { username: username.clone().unwrap_or_else(|| "<token>".into()), password: token.clone() };

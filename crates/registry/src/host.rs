@@ -140,7 +140,14 @@ impl Host {
         let mut last_err = None;
         for (i, t) in transports.iter().enumerate() {
             let url = self.base_url_for(*t).join("v2/").expect("static path");
-            match execute(&lane, &Request::get(url)).await {
+            let mut ping = Request::get(url);
+            let last = i + 1 == transports.len();
+            if !last {
+                // Probing a transport that may simply be wrong (TLS to a plain-HTTP server):
+                // one try, then fall back.
+                ping.max_retries = Some(0);
+            }
+            match execute(&lane, &ping).await {
                 Ok(reply) => {
                     self.transport.store(i, Ordering::Relaxed);
                     if reply.status == StatusCode::UNAUTHORIZED {
@@ -151,7 +158,7 @@ impl Host {
                     }
                     return Ok(());
                 }
-                Err(e) if i + 1 < transports.len() && matches!(e.kind(), ErrorKind::Connect | ErrorKind::Tls | ErrorKind::Protocol) => {
+                Err(e) if !last && matches!(e.kind(), ErrorKind::Connect | ErrorKind::Tls | ErrorKind::Protocol | ErrorKind::Timeout) => {
                     tracing::debug!(registry = %self.endpoint.key, error = %e, "transport failed; trying the next one");
                     last_err = Some(e);
                 }

@@ -21,11 +21,13 @@ pub(crate) struct Request {
     pub headers: HeaderMap,
     /// `application/x-www-form-urlencoded` body (token POSTs).
     pub form: Option<String>,
+    /// Overrides [`ClientOptions::max_retries`] (0 when probing a transport that may be wrong).
+    pub max_retries: Option<u32>,
 }
 
 impl Request {
     pub(crate) fn get(url: Url) -> Self {
-        Request { method: Method::GET, url, headers: HeaderMap::new(), form: None }
+        Request { method: Method::GET, url, headers: HeaderMap::new(), form: None, max_retries: None }
     }
 }
 
@@ -107,7 +109,7 @@ pub(crate) async fn execute(lane: &Lane<'_>, req: &Request) -> Result<Reply, Err
             }
             Err(e) => return Err(e),
         };
-        if attempt >= opts.max_retries {
+        if attempt >= req.max_retries.unwrap_or(opts.max_retries) {
             return Err(final_error);
         }
         attempt += 1;
