@@ -11,6 +11,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ml_operator_version::Strategy;
 
 use crate::cluster::{Cluster, ClusterOptions};
+use crate::config::Config;
+use crate::image::ImageRef;
+use crate::registry_tags::FetchedTags;
+use crate::scan::TagLookup;
+use crate::tag_index;
+use ml_operator_registry::{ClientOptions, Registry};
 use crate::inventory::{SERVICE_NAME_LABEL, Workload, drop_controlled};
 use crate::output::{self, Format};
 use crate::scan::{ScanOptions, scan};
@@ -30,8 +36,33 @@ pub struct Cli {
 enum Command {
     /// Scan once and print the findings (manifests with -f; see `check --help`).
     Check(CheckArgs),
+    /// List a repository's tags as the registry reports them (for debugging registry access).
+    Tags(TagsArgs),
     /// Print the version.
     Version,
+}
+
+/// How to reach registries: shared by `check` and `tags`.
+#[derive(Debug, Args)]
+struct RegistryArgs {
+    /// Configuration file (YAML): strategy, services, registries (mirrors, CA files, credentials).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Reach this registry over plain HTTP or unverified TLS (`HOST[:PORT]`). Repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+    /// Keep tag lists on disk here and revalidate them with ETags on the next run.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+/// `tags`' arguments.
+#[derive(Debug, Args)]
+struct TagsArgs {
+    /// The repository, as in an image reference: `mojaloop/central-ledger`, `ghcr.io/org/app`.
+    repository: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 /// `check`'s arguments (DESIGN.md "CLI" is the contract).
@@ -59,12 +90,17 @@ struct CheckArgs {
     /// Only workloads whose `app.kubernetes.io/name` label is one of these (comma-separated).
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     services: Vec<String>,
-    /// Upgrade strategy: patch (same X.Y.Z), bugfix (same X.Y), minor (same X), major.
-    #[arg(long, default_value_t = Strategy::Bugfix, value_parser = parse_strategy)]
-    strategy: Strategy,
+    /// Upgrade strategy: patch (same X.Y.Z), bugfix (same X.Y, the default), minor (same X), major.
+    #[arg(long, value_parser = parse_strategy)]
+    strategy: Option<Strategy>,
     /// Offline tag index: a JSON object from repository to its tags. No registry is contacted.
     #[arg(long, value_name = "FILE")]
     tags: Option<PathBuf>,
+    /// Write the tags used by this scan as a tag index, for `--tags` on an air-gapped hub.
+    #[arg(long, value_name = "FILE")]
+    export_tags: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
     output: Format,
@@ -120,6 +156,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Check(args) => runtime.block_on(check(&args)),
+        Command::Tags(args) => runtime.block_on(tags(&args)),
         Command::Version => {
             println!("ml-operator {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
@@ -136,20 +173,21 @@ pub fn main() -> ExitCode {
 }
 
 async fn check(args: &CheckArgs) -> Result<u8, Failure> {
+    let config = load_config(&args.registry)?;
     let selector: Selector = args
         .selector
         .as_deref()
         .unwrap_or_default()
         .parse()
         .map_err(|e: crate::selector::InvalidSelector| Failure::Input(e.to_string()))?;
-    let Some(tags_path) = &args.tags else {
-        return Err(Failure::Input(
-            "--tags FILE is required: this build resolves tags from an offline index only; querying registries is not built yet".into(),
-        ));
+    let services = if args.services.is_empty() { &config.services } else { &args.services };
+    // Ready the tag source before reading the cluster, so a bad index or registry setting fails fast.
+    let source = match &args.tags {
+        Some(path) => TagSource::Index(TagIndex::load(path).map_err(|e| Failure::Input(e.to_string()))?),
+        None => TagSource::Registry(registry_client(&args.registry, &config)?),
     };
-    let index = TagIndex::load(tags_path).map_err(|e| Failure::Input(e.to_string()))?;
 
-    let inventory = read_inventory(args, &selector).await?;
+    let inventory = read_inventory(args, &selector, services).await?;
     for warning in &inventory.warnings {
         eprintln!("warning: {warning}");
     }
@@ -159,19 +197,39 @@ async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         .filter(|w| args.namespace.as_ref().is_none_or(|ns| &w.namespace == ns))
         .filter(|w| selector.matches(&w.labels))
         .filter(|w| {
-            args.services.is_empty()
+            services.is_empty()
                 || w.labels
                     .get(SERVICE_NAME_LABEL)
-                    .is_some_and(|name| args.services.contains(name))
+                    .is_some_and(|name| services.contains(name))
         })
         .collect();
     let controlled = drop_controlled(&mut workloads);
 
+    let fetched;
+    let mut failures = Vec::new();
+    let lookup: &dyn TagLookup = match &source {
+        TagSource::Index(index) => index,
+        TagSource::Registry(registry) => {
+            fetched = FetchedTags::fetch(registry, &workloads).await;
+            failures = fetched.failures().map(|(repo, why)| format!("{repo}: {why}")).collect();
+            &fetched
+        }
+    };
+    for failure in &failures {
+        eprintln!("warning: cannot list tags of {failure}");
+    }
+    if let Some(path) = &args.export_tags {
+        let snapshot = tag_index::snapshot(&workloads, lookup);
+        let text = serde_json::to_string_pretty(&snapshot).expect("a tag index always serializes");
+        std::fs::write(path, text + "\n")
+            .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
+    }
+
     let options = ScanOptions {
-        strategy: args.strategy,
+        strategy: args.strategy.or(config.strategy).unwrap_or_default(),
         explain: args.explain,
     };
-    let mut report: Report = scan(&workloads, &index, options);
+    let mut report: Report = scan(&workloads, lookup, options);
     report.summary.other_objects = inventory.other_objects;
     report.summary.controlled = controlled;
 
@@ -190,7 +248,64 @@ async fn check(args: &CheckArgs) -> Result<u8, Failure> {
             return Err(Failure::Runtime(format!("cannot write output: {e}")));
         }
     }
+    if !failures.is_empty() {
+        return Err(Failure::Runtime(format!(
+            "partial scan: the tags of {} repositories could not be listed (their images are unresolved)",
+            failures.len()
+        )));
+    }
     Ok(if args.fail_on_update && report.summary.updates > 0 { 3 } else { 0 })
+}
+
+async fn tags(args: &TagsArgs) -> Result<u8, Failure> {
+    let config = load_config(&args.registry)?;
+    let image = ImageRef::parse(&args.repository).map_err(|e| Failure::Input(e.to_string()))?;
+    if image.tag().is_some() || image.digest().is_some() {
+        return Err(Failure::Input(format!(
+            "{:?} names a tag or digest; give the repository only, e.g. {}",
+            args.repository,
+            image.familiar_name()
+        )));
+    }
+    let registry = registry_client(&args.registry, &config)?;
+    let list = registry
+        .list_tags(image.registry(), &image.repository())
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let mut out = String::new();
+    for tag in &list.tags {
+        out.push_str(tag);
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(0)
+}
+
+fn load_config(args: &RegistryArgs) -> Result<Config, Failure> {
+    match &args.config {
+        Some(path) => Config::load(path).map_err(|e| Failure::Input(e.to_string())),
+        None => Ok(Config::default()),
+    }
+}
+
+/// The registry client, from the config file and flags (flags add to the file's settings).
+fn registry_client(args: &RegistryArgs, config: &Config) -> Result<Registry, Failure> {
+    let mut insecure_registries = config.insecure_registries.clone();
+    insecure_registries.extend(args.insecure_registries.iter().cloned());
+    let options = ClientOptions {
+        registries: config.registries.clone(),
+        insecure_registries,
+        cache_dir: args.cache_dir.clone().or_else(|| config.cache_dir.clone()),
+        user_agent: format!("ml-operator/{}", env!("CARGO_PKG_VERSION")),
+        ..ClientOptions::default()
+    };
+    Registry::new(options).map_err(|e| Failure::Input(e.to_string()))
+}
+
+/// Where `check` gets tags: an offline index, or the registries themselves.
+enum TagSource {
+    Index(TagIndex),
+    Registry(Registry),
 }
 
 /// Workloads from manifests (`-f`) or from the cluster, before filtering.
@@ -200,7 +315,7 @@ struct Inventory {
     warnings: Vec<String>,
 }
 
-async fn read_inventory(args: &CheckArgs, selector: &Selector) -> Result<Inventory, Failure> {
+async fn read_inventory(args: &CheckArgs, selector: &Selector, services: &[String]) -> Result<Inventory, Failure> {
     if !args.files.is_empty() {
         if args.kubeconfig.is_some() || args.context.is_some() {
             return Err(Failure::Input(
@@ -217,11 +332,11 @@ async fn read_inventory(args: &CheckArgs, selector: &Selector) -> Result<Invento
         });
     }
     let mut server_selector = selector.as_str().to_string();
-    if !args.services.is_empty() {
+    if !services.is_empty() {
         if !server_selector.is_empty() {
             server_selector.push(',');
         }
-        server_selector.push_str(&format!("{SERVICE_NAME_LABEL} in ({})", args.services.join(",")));
+        server_selector.push_str(&format!("{SERVICE_NAME_LABEL} in ({})", services.join(",")));
     }
     let options = ClusterOptions {
         kubeconfig: args.kubeconfig.clone(),

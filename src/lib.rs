@@ -19,11 +19,13 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod config;
 pub mod image;
 pub mod inventory;
 pub mod kubectl;
 pub mod manifest;
 pub mod output;
+pub mod registry_tags;
 pub mod scan;
 pub mod selector;
 pub mod tag_index;

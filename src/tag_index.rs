@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::image::ImageRef;
+use crate::inventory::Workload;
+use crate::scan::TagLookup;
 
 /// Tags per repository, keyed by the fully qualified name (`docker.io/library/redis`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,6 +89,19 @@ impl TagIndex {
     pub fn is_empty(&self) -> bool {
         self.repositories.is_empty()
     }
+}
+
+/// The tag index a scan used: every repository of `workloads` whose tags `lookup` knows, keyed
+/// by the name people use (`redis`, `mojaloop/x`, `ghcr.io/org/app`). Written by
+/// `--export-tags`, read back by `--tags`, so a hub without registry access can be checked from
+/// a snapshot taken elsewhere.
+pub fn snapshot(workloads: &[Workload], lookup: &dyn TagLookup) -> BTreeMap<String, Vec<String>> {
+    workloads
+        .iter()
+        .flat_map(|w| &w.containers)
+        .filter_map(|c| ImageRef::parse(&c.image).ok())
+        .filter_map(|image| Some((image.familiar_name(), lookup.lookup(&image).ok()?.to_vec())))
+        .collect()
 }
 
 #[cfg(test)]
