@@ -134,7 +134,11 @@ impl Resolution {
             Outcome::Update { latest } => {
                 format!("{latest} is the newest {scope}tag ({strategy})")
             }
-            _ if self.considered.iter().any(|c| c.verdict == Verdict::Current) => {
+            _ if self
+                .considered
+                .iter()
+                .any(|c| c.verdict == Verdict::Current) =>
+            {
                 format!("already the newest {scope}tag ({strategy})")
             }
             _ => format!(
@@ -157,9 +161,7 @@ impl Resolution {
             Some(Ok(latest)) => latest,
             _ => current.clone(),
         };
-        let newer = |tag: &str| {
-            Version::parse(tag).is_ok_and(|v| v.padded() > result.padded())
-        };
+        let newer = |tag: &str| Version::parse(tag).is_ok_and(|v| v.padded() > result.padded());
         let mut outside = 0;
         let mut newest_outside: Option<(&str, Strategy)> = None;
         let (mut tracks, mut spelling) = (0, 0);
@@ -183,13 +185,20 @@ impl Resolution {
         let mut parts: Vec<String> = Vec::new();
         let mut count = |n: usize, singular: &str, plural: &str| {
             let noun = if parts.is_empty() {
-                if n == 1 { "newer tag is " } else { "newer tags are " }
+                if n == 1 {
+                    "newer tag is "
+                } else {
+                    "newer tags are "
+                }
             } else if n == 1 {
                 "is "
             } else {
                 "are "
             };
-            parts.push(format!("{n} {noun}{}", if n == 1 { singular } else { plural }));
+            parts.push(format!(
+                "{n} {noun}{}",
+                if n == 1 { singular } else { plural }
+            ));
         };
         if outside > 0 {
             let (tag, needs) = newest_outside.expect("counted at least one");
@@ -200,7 +209,11 @@ impl Resolution {
             );
         }
         if tracks > 0 {
-            count(tracks, "a pre-release or on another track", "pre-releases or on other tracks");
+            count(
+                tracks,
+                "a pre-release or on another track",
+                "pre-releases or on other tracks",
+            );
         }
         if spelling > 0 {
             count(

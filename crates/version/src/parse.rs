@@ -58,7 +58,10 @@ impl NotAVersion {
             Kind::Sha => "looks like a git commit sha".into(),
             Kind::BareV => "a bare `v` with no number".into(),
             Kind::DotAfterV => "`v.` is not a version prefix (write `v1.2.3`)".into(),
-            Kind::InvalidChar(c) => format!("contains `{}`, which is not allowed in a tag", c.escape_debug()),
+            Kind::InvalidChar(c) => format!(
+                "contains `{}`, which is not allowed in a tag",
+                c.escape_debug()
+            ),
             Kind::EmptyPart => "a numeric part is empty".into(),
             Kind::TooManyParts(n) => format!("more than 4 numeric parts ({n})"),
             Kind::TooLarge(n) => format!("the number {n} is too large"),
@@ -120,7 +123,10 @@ pub(crate) fn parse(tag: &str) -> Result<Version, NotAVersion> {
             Kind::BareV
         } else if prefix != Prefix::None && rest.starts_with('.') {
             Kind::DotAfterV
-        } else if main.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
+        } else if main
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+        {
             Kind::Name
         } else {
             Kind::NoNumber
@@ -144,7 +150,11 @@ pub(crate) fn parse(tag: &str) -> Result<Version, NotAVersion> {
             if looks_like_sha(tag) {
                 return fail(Kind::Sha);
             }
-            let from = if digits == 0 { offset - 1 } else { offset + digits };
+            let from = if digits == 0 {
+                offset - 1
+            } else {
+                offset + digits
+            };
             return fail(Kind::AfterNumbers(rest[from..].to_owned()));
         }
         match part.parse::<u64>() {

@@ -182,7 +182,10 @@ pub fn resolve<'a>(
                 })
                 .chain(junk.into_iter().map(|c| {
                     if c.tag == current {
-                        Candidate { tag: c.tag, verdict: Verdict::Current }
+                        Candidate {
+                            tag: c.tag,
+                            verdict: Verdict::Current,
+                        }
                     } else {
                         c
                     }

@@ -2,9 +2,9 @@
 
 mod common;
 
+use Strategy::{Bugfix, Major, Minor, Patch};
 use common::check;
 use ml_operator_version::{Outcome, Strategy, Verdict, Version, resolve};
-use Strategy::{Bugfix, Major, Minor, Patch};
 
 fn latest(current: &str, tags: &[&str], strategy: Strategy) -> Option<String> {
     check(current, tags, strategy).latest().map(str::to_owned)
@@ -29,7 +29,10 @@ fn numbers_compare_numerically() {
     assert!(v("v10.10.0") > v("v10.9.99"));
     assert!(v("2.0") > v("1.99"));
     let tags = ["v10.3.9", "v10.3.10", "v10.3.2"];
-    assert_eq!(latest("v10.3.2", &tags, Bugfix).as_deref(), Some("v10.3.10"));
+    assert_eq!(
+        latest("v10.3.2", &tags, Bugfix).as_deref(),
+        Some("v10.3.10")
+    );
 }
 
 #[test]
@@ -40,7 +43,10 @@ fn v_and_no_v_twins_never_cross() {
     assert_eq!(latest("14.0.0", &tags, Minor).as_deref(), Some("14.1.0"));
     assert_eq!(
         verdict("14.0.0", &tags, Major, "v14.0.2"),
-        Verdict::OtherPrefix { prefix: "v".into(), current: "".into() }
+        Verdict::OtherPrefix {
+            prefix: "v".into(),
+            current: "".into()
+        }
     );
     // Different versions, both orderable.
     assert_ne!(v("v1.2.3"), v("1.2.3"));
@@ -59,13 +65,31 @@ fn capital_v_is_its_own_prefix() {
 #[test]
 fn four_part_versions_are_revisions_of_three_part_ones() {
     let tags = ["v15.1.2", "v15.1.2.1", "v15.1.2.2", "v15.1.3", "v15.2.0.1"];
-    assert_eq!(latest("v15.1.2", &tags, Patch).as_deref(), Some("v15.1.2.2"));
-    assert_eq!(latest("v15.1.2.1", &tags, Patch).as_deref(), Some("v15.1.2.2"));
-    assert_eq!(latest("v15.1.2.1", &tags, Bugfix).as_deref(), Some("v15.1.3"));
-    assert_eq!(latest("v15.1.2.1", &tags, Minor).as_deref(), Some("v15.2.0.1"));
+    assert_eq!(
+        latest("v15.1.2", &tags, Patch).as_deref(),
+        Some("v15.1.2.2")
+    );
+    assert_eq!(
+        latest("v15.1.2.1", &tags, Patch).as_deref(),
+        Some("v15.1.2.2")
+    );
+    assert_eq!(
+        latest("v15.1.2.1", &tags, Bugfix).as_deref(),
+        Some("v15.1.3")
+    );
+    assert_eq!(
+        latest("v15.1.2.1", &tags, Minor).as_deref(),
+        Some("v15.2.0.1")
+    );
     // A zero fourth part is the same version, not an upgrade.
-    assert_eq!(verdict("v15.1.2", &["v15.1.2.0"], Patch, "v15.1.2.0"), Verdict::SameVersion);
-    assert_eq!(check("v15.1.2", &["v15.1.2.0"], Patch).outcome, Outcome::UpToDate);
+    assert_eq!(
+        verdict("v15.1.2", &["v15.1.2.0"], Patch, "v15.1.2.0"),
+        Verdict::SameVersion
+    );
+    assert_eq!(
+        check("v15.1.2", &["v15.1.2.0"], Patch).outcome,
+        Outcome::UpToDate
+    );
 }
 
 #[test]
@@ -73,7 +97,9 @@ fn five_part_mojaloop_tags_are_not_versions() {
     let err = Version::parse("v10.5.2.0.0-pisp").unwrap_err();
     assert_eq!(err.reason(), "more than 4 numeric parts (5)");
     let r = check("v10.5.2.0.0-pisp", &["v10.5.2.0.0-pisp", "v10.5.2"], Bugfix);
-    let Outcome::Unresolved { reason } = &r.outcome else { panic!("{r:?}") };
+    let Outcome::Unresolved { reason } = &r.outcome else {
+        panic!("{r:?}")
+    };
     assert_eq!(
         reason,
         "`v10.5.2.0.0-pisp` is not a version tag (more than 4 numeric parts (5)): \
@@ -85,34 +111,80 @@ fn five_part_mojaloop_tags_are_not_versions() {
 
 #[test]
 fn three_snapshot_spellings_are_one_track() {
-    for tag in ["v1.0.0-snapshot.12", "v1.0.0-snapshot-12", "v1.0.0-snapshot"] {
+    for tag in [
+        "v1.0.0-snapshot.12",
+        "v1.0.0-snapshot-12",
+        "v1.0.0-snapshot",
+    ] {
         let version = v(tag);
         assert_eq!(version.track(), Some("snapshot"), "{tag}");
         assert!(version.is_prerelease(), "{tag}");
     }
     assert_eq!(v("v1.0.0-snapshot-12").counter(), Some(12));
     assert_eq!(v("v1.0.0-snapshot").counter(), None);
-    let tags = ["v1.0.0-snapshot", "v1.0.0-snapshot.3", "v1.0.0-snapshot-5", "v1.0.0", "v1.0.1-snapshot"];
-    assert_eq!(latest("v1.0.0-snapshot", &tags, Patch).as_deref(), Some("v1.0.0-snapshot-5"));
-    assert_eq!(latest("v1.0.0-snapshot.3", &tags, Bugfix).as_deref(), Some("v1.0.1-snapshot"));
+    let tags = [
+        "v1.0.0-snapshot",
+        "v1.0.0-snapshot.3",
+        "v1.0.0-snapshot-5",
+        "v1.0.0",
+        "v1.0.1-snapshot",
+    ];
+    assert_eq!(
+        latest("v1.0.0-snapshot", &tags, Patch).as_deref(),
+        Some("v1.0.0-snapshot-5")
+    );
+    assert_eq!(
+        latest("v1.0.0-snapshot.3", &tags, Bugfix).as_deref(),
+        Some("v1.0.1-snapshot")
+    );
     // A stable tag never moves to a snapshot.
     assert_eq!(latest("v1.0.0", &tags, Major), None);
-    assert_eq!(verdict("v1.0.0", &tags, Major, "v1.0.1-snapshot"), Verdict::Prerelease);
+    assert_eq!(
+        verdict("v1.0.0", &tags, Major, "v1.0.1-snapshot"),
+        Verdict::Prerelease
+    );
 }
 
 #[test]
 fn pisp_tags_stay_on_the_pisp_track() {
-    let tags = ["v11.0.0-pisp.3", "v11.0.0-pisp.7", "v11.0.1-pisp.1", "v11.0.1", "v11.0.0-pisp.10"];
-    assert_eq!(latest("v11.0.0-pisp.3", &tags, Patch).as_deref(), Some("v11.0.0-pisp.10"));
-    assert_eq!(latest("v11.0.0-pisp.3", &tags, Bugfix).as_deref(), Some("v11.0.1-pisp.1"));
+    let tags = [
+        "v11.0.0-pisp.3",
+        "v11.0.0-pisp.7",
+        "v11.0.1-pisp.1",
+        "v11.0.1",
+        "v11.0.0-pisp.10",
+    ];
+    assert_eq!(
+        latest("v11.0.0-pisp.3", &tags, Patch).as_deref(),
+        Some("v11.0.0-pisp.10")
+    );
+    assert_eq!(
+        latest("v11.0.0-pisp.3", &tags, Bugfix).as_deref(),
+        Some("v11.0.1-pisp.1")
+    );
     assert_eq!(
         verdict("v11.0.0-pisp.3", &tags, Major, "v11.0.1"),
-        Verdict::OtherTrack { track: None, current: Some("pisp".into()) }
+        Verdict::OtherTrack {
+            track: None,
+            current: Some("pisp".into())
+        }
     );
     // 4-part pisp tags (`v10.3.0.2-pisp`) share the track.
-    let tags = ["v10.3.0.0-pisp", "v10.3.0.2-pisp", "v10.3.0.12-pisp", "v10.3.1.0-pisp", "v10.3.1"];
-    assert_eq!(latest("v10.3.0.2-pisp", &tags, Patch).as_deref(), Some("v10.3.0.12-pisp"));
-    assert_eq!(latest("v10.3.0.2-pisp", &tags, Bugfix).as_deref(), Some("v10.3.1.0-pisp"));
+    let tags = [
+        "v10.3.0.0-pisp",
+        "v10.3.0.2-pisp",
+        "v10.3.0.12-pisp",
+        "v10.3.1.0-pisp",
+        "v10.3.1",
+    ];
+    assert_eq!(
+        latest("v10.3.0.2-pisp", &tags, Patch).as_deref(),
+        Some("v10.3.0.12-pisp")
+    );
+    assert_eq!(
+        latest("v10.3.0.2-pisp", &tags, Bugfix).as_deref(),
+        Some("v10.3.1.0-pisp")
+    );
     // A typo'd track is another track.
     assert_eq!(latest("v10.3.0.2-pisp", &["v10.3.0.12-pis"], Patch), None);
 }
@@ -128,12 +200,27 @@ fn bitnami_revisions() {
         "8.0.36",
         "8.4.0-debian-11-r1",
     ];
-    assert_eq!(latest("8.0.32-debian-11-r0", &tags[..2], Patch).as_deref(), Some("8.0.32-debian-11-r5"));
-    assert_eq!(latest("8.0.32-debian-11-r0", &tags, Patch).as_deref(), Some("8.0.32-debian-11-r12"));
-    assert_eq!(latest("8.0.32-debian-11-r0", &tags, Bugfix).as_deref(), Some("8.0.36-debian-11-r2"));
-    assert_eq!(latest("8.0.32-debian-11-r0", &tags, Minor).as_deref(), Some("8.4.0-debian-11-r1"));
+    assert_eq!(
+        latest("8.0.32-debian-11-r0", &tags[..2], Patch).as_deref(),
+        Some("8.0.32-debian-11-r5")
+    );
+    assert_eq!(
+        latest("8.0.32-debian-11-r0", &tags, Patch).as_deref(),
+        Some("8.0.32-debian-11-r12")
+    );
+    assert_eq!(
+        latest("8.0.32-debian-11-r0", &tags, Bugfix).as_deref(),
+        Some("8.0.36-debian-11-r2")
+    );
+    assert_eq!(
+        latest("8.0.32-debian-11-r0", &tags, Minor).as_deref(),
+        Some("8.4.0-debian-11-r1")
+    );
     let r5 = v("8.0.32-debian-11-r5");
-    assert_eq!((r5.track(), r5.counter(), r5.is_prerelease()), (Some("debian-11"), Some(5), false));
+    assert_eq!(
+        (r5.track(), r5.counter(), r5.is_prerelease()),
+        (Some("debian-11"), Some(5), false)
+    );
     assert!(matches!(
         verdict("8.0.32-debian-11-r0", &tags, Major, "8.0.36-debian-12-r1"),
         Verdict::OtherTrack { .. }
@@ -145,12 +232,31 @@ fn bitnami_revisions() {
 #[test]
 fn golang_alpine_flavours_keep_the_alpine_version() {
     let tag = v("1.22.4-alpine3.20");
-    assert_eq!((tag.numbers(), tag.track(), tag.counter()), (&[1u64, 22, 4][..], Some("alpine3.20"), None));
+    assert_eq!(
+        (tag.numbers(), tag.track(), tag.counter()),
+        (&[1u64, 22, 4][..], Some("alpine3.20"), None)
+    );
     assert!(!tag.is_prerelease());
-    let tags = ["1.22.4-alpine3.20", "1.22.5-alpine3.20", "1.22.6-alpine3.21", "1.22.6", "1.23.0-alpine3.20", "1.22.7-alpine"];
-    assert_eq!(latest("1.22.4-alpine3.20", &tags, Bugfix).as_deref(), Some("1.22.5-alpine3.20"));
-    assert_eq!(latest("1.22.4-alpine3.20", &tags, Major).as_deref(), Some("1.23.0-alpine3.20"));
-    assert_eq!(latest("1.22.4-alpine", &tags, Bugfix).as_deref(), Some("1.22.7-alpine"));
+    let tags = [
+        "1.22.4-alpine3.20",
+        "1.22.5-alpine3.20",
+        "1.22.6-alpine3.21",
+        "1.22.6",
+        "1.23.0-alpine3.20",
+        "1.22.7-alpine",
+    ];
+    assert_eq!(
+        latest("1.22.4-alpine3.20", &tags, Bugfix).as_deref(),
+        Some("1.22.5-alpine3.20")
+    );
+    assert_eq!(
+        latest("1.22.4-alpine3.20", &tags, Major).as_deref(),
+        Some("1.23.0-alpine3.20")
+    );
+    assert_eq!(
+        latest("1.22.4-alpine", &tags, Bugfix).as_deref(),
+        Some("1.22.7-alpine")
+    );
     assert_eq!(latest("1.22.4", &tags, Major).as_deref(), Some("1.22.6"));
 }
 
@@ -163,7 +269,10 @@ fn floating_one_and_two_part_tags_keep_their_precision() {
     assert_eq!(latest("7.2", &redis, Major).as_deref(), Some("8.0"));
     assert_eq!(
         verdict("7.2", &redis, Major, "7.2.5"),
-        Verdict::OtherPrecision { parts: 3, current: 2 }
+        Verdict::OtherPrecision {
+            parts: 3,
+            current: 2
+        }
     );
     let tags = ["10", "10.1", "11", "10.0.1", "12-alpine"];
     assert_eq!(latest("10", &tags, Minor), None);
@@ -189,26 +298,41 @@ fn non_versions_parse_as_not_a_version_with_a_reason() {
         ("test-ci-2", "does not start with a version number"),
         ("a1b2c3d", "looks like a git commit sha"),
         ("06fddbe2", "looks like a git commit sha"),
-        ("RELEASE.2023-07-21T21-12-44Z", "does not start with a version number"),
+        (
+            "RELEASE.2023-07-21T21-12-44Z",
+            "does not start with a version number",
+        ),
         ("v.11.12.0", "`v.` is not a version prefix (write `v1.2.3`)"),
         ("v", "a bare `v` with no number"),
         ("v10.5.2.0.0-pisp", "more than 4 numeric parts (5)"),
-        ("v9.1.0.perf.1", "unexpected `.perf.1` after the numbers (a suffix starts with `-`)"),
-        ("10a", "unexpected `a` after the numbers (a suffix starts with `-`)"),
+        (
+            "v9.1.0.perf.1",
+            "unexpected `.perf.1` after the numbers (a suffix starts with `-`)",
+        ),
+        (
+            "10a",
+            "unexpected `a` after the numbers (a suffix starts with `-`)",
+        ),
         ("1..2", "a numeric part is empty"),
         ("1.2.", "a numeric part is empty"),
         ("1.2.3-", "the suffix has an empty or invalid part"),
         ("1.2.3-a..b", "the suffix has an empty or invalid part"),
         ("1.2.3+", "the `+` build metadata is empty or invalid"),
         ("1.2.3 ", "contains ` `, which is not allowed in a tag"),
-        ("99999999999999999999999", "the number 99999999999999999999999 is too large"),
+        (
+            "99999999999999999999999",
+            "the number 99999999999999999999999 is too large",
+        ),
         ("", "the tag is empty"),
     ];
     for (tag, reason) in cases {
         let err = Version::parse(tag).expect_err(tag);
         assert_eq!(err.tag(), tag);
         assert_eq!(err.reason(), reason, "{tag}");
-        assert_eq!(err.to_string(), format!("`{tag}` is not a version tag: {reason}"));
+        assert_eq!(
+            err.to_string(),
+            format!("`{tag}` is not a version tag: {reason}")
+        );
     }
 }
 
@@ -219,27 +343,57 @@ fn latest_and_shas_as_current_are_unresolved_with_advice() {
     assert_eq!(
         r.outcome,
         Outcome::Unresolved {
-            reason: "`latest` is not a version tag: pin a version (e.g. v10.3.4) to get upgrade advice".into()
+            reason:
+                "`latest` is not a version tag: pin a version (e.g. v10.3.4) to get upgrade advice"
+                    .into()
         }
     );
-    assert_eq!(r.reason(), "`latest` is not a version tag: pin a version (e.g. v10.3.4) to get upgrade advice");
+    assert_eq!(
+        r.reason(),
+        "`latest` is not a version tag: pin a version (e.g. v10.3.4) to get upgrade advice"
+    );
     assert_eq!(r.latest(), None);
     let r = check("a1b2c3d", &tags, Bugfix);
-    assert!(r.reason().starts_with("`a1b2c3d` is not a version tag (looks like a git commit sha): pin"), "{}", r.reason());
+    assert!(
+        r.reason()
+            .starts_with("`a1b2c3d` is not a version tag (looks like a git commit sha): pin"),
+        "{}",
+        r.reason()
+    );
     let r = check("main", &["main"], Major);
-    assert_eq!(r.reason(), "`main` is not a version tag: pin a version to get upgrade advice");
+    assert_eq!(
+        r.reason(),
+        "`main` is not a version tag: pin a version to get upgrade advice"
+    );
     assert_eq!(r.considered[0].verdict, Verdict::Current);
 }
 
 #[test]
 fn junk_candidates_are_rejected_not_fatal() {
-    let tags = ["l", "list", "delete", "test-ci-2", "v", "v10.3.2", "latest", "a1b2c3d"];
+    let tags = [
+        "l",
+        "list",
+        "delete",
+        "test-ci-2",
+        "v",
+        "v10.3.2",
+        "latest",
+        "a1b2c3d",
+    ];
     let r = check("v10.3.1", &tags, Bugfix);
     assert_eq!(r.latest(), Some("v10.3.2"));
     assert_eq!(r.considered[0].tag, "v10.3.2");
     let junk: Vec<&str> = r.considered[1..].iter().map(|c| c.tag.as_str()).collect();
-    assert_eq!(junk, ["l", "list", "delete", "test-ci-2", "v", "latest", "a1b2c3d"], "input order");
-    assert!(r.considered[1..].iter().all(|c| matches!(c.verdict, Verdict::NotAVersion { .. })));
+    assert_eq!(
+        junk,
+        ["l", "list", "delete", "test-ci-2", "v", "latest", "a1b2c3d"],
+        "input order"
+    );
+    assert!(
+        r.considered[1..]
+            .iter()
+            .all(|c| matches!(c.verdict, Verdict::NotAVersion { .. }))
+    );
 }
 
 #[test]
@@ -259,30 +413,62 @@ fn prerelease_words_and_flavours() {
     ] {
         assert!(v(tag).is_prerelease(), "{tag}");
     }
-    for tag in ["1.25-alpine", "3.12-slim", "8.0.32-debian-11-r5", "3.9-bullseye", "22.04-jammy", "6.0.4-3", "1.2.3", "3.12.4-management-alpine"] {
+    for tag in [
+        "1.25-alpine",
+        "3.12-slim",
+        "8.0.32-debian-11-r5",
+        "3.9-bullseye",
+        "22.04-jammy",
+        "6.0.4-3",
+        "1.2.3",
+        "3.12.4-management-alpine",
+    ] {
         assert!(!v(tag).is_prerelease(), "{tag}");
     }
     assert_eq!(v("v1.0.24-rc1").track(), Some("rc"));
     assert!(v("v1.0.0-rc2") > v("v1.0.0-rc1"));
     assert!(v("v1.0.0-rc10") > v("v1.0.0-rc2"));
-    assert_eq!(latest("v1.0.0-rc1", &["v1.0.0-rc2", "v1.0.0-rc10", "v1.0.0"], Patch).as_deref(), Some("v1.0.0-rc10"));
+    assert_eq!(
+        latest(
+            "v1.0.0-rc1",
+            &["v1.0.0-rc2", "v1.0.0-rc10", "v1.0.0"],
+            Patch
+        )
+        .as_deref(),
+        Some("v1.0.0-rc10")
+    );
 }
 
 #[test]
 fn stable_never_moves_to_any_suffixed_tag() {
-    let tags = ["1.25.4-alpine", "1.25.4-slim", "1.25.4-3", "1.25.4-rc1", "1.26.0-debian-12-r0"];
+    let tags = [
+        "1.25.4-alpine",
+        "1.25.4-slim",
+        "1.25.4-3",
+        "1.25.4-rc1",
+        "1.26.0-debian-12-r0",
+    ];
     for strategy in Strategy::ALL {
         let r = check("1.25.3", &tags, strategy);
         assert_eq!(r.outcome, Outcome::UpToDate, "{strategy}");
     }
-    assert_eq!(verdict("1.25.3", &tags, Major, "1.25.4-rc1"), Verdict::Prerelease);
+    assert_eq!(
+        verdict("1.25.3", &tags, Major, "1.25.4-rc1"),
+        Verdict::Prerelease
+    );
     assert_eq!(
         verdict("1.25.3", &tags, Major, "1.25.4-alpine"),
-        Verdict::OtherTrack { track: Some("alpine".into()), current: None }
+        Verdict::OtherTrack {
+            track: Some("alpine".into()),
+            current: None
+        }
     );
     assert_eq!(
         verdict("1.25.3", &tags, Major, "1.25.4-3"),
-        Verdict::OtherTrack { track: Some("".into()), current: None }
+        Verdict::OtherTrack {
+            track: Some("".into()),
+            current: None
+        }
     );
 }
 
@@ -291,18 +477,31 @@ fn build_metadata_only_breaks_ties() {
     assert!(v("1.2.3+b2") > v("1.2.3+b1"));
     assert!(v("1.2.4+b1") > v("1.2.3+b9"));
     assert_eq!(v("1.2.3+build.7").build(), Some("build.7"));
-    assert_eq!(latest("1.2.3", &["1.2.4+build.7", "1.2.3+build.9"], Bugfix).as_deref(), Some("1.2.4+build.7"));
-    assert_eq!(verdict("1.2.3", &["1.2.3+build.9"], Patch, "1.2.3+build.9"), Verdict::SameVersion);
+    assert_eq!(
+        latest("1.2.3", &["1.2.4+build.7", "1.2.3+build.9"], Bugfix).as_deref(),
+        Some("1.2.4+build.7")
+    );
+    assert_eq!(
+        verdict("1.2.3", &["1.2.3+build.9"], Patch, "1.2.3+build.9"),
+        Verdict::SameVersion
+    );
 }
 
 #[test]
 fn current_need_not_be_listed_and_duplicates_are_fine() {
-    let r = check("v10.3.2", &["v10.3.1", "v10.3.3", "v10.3.3", "v10.3.1"], Bugfix);
+    let r = check(
+        "v10.3.2",
+        &["v10.3.1", "v10.3.3", "v10.3.3", "v10.3.1"],
+        Bugfix,
+    );
     assert_eq!(r.latest(), Some("v10.3.3"));
     assert_eq!(r.considered.len(), 2);
     let r = check("v10.3.2", &["v10.3.1"], Bugfix);
     assert_eq!(r.outcome, Outcome::UpToDate);
-    assert_eq!(r.reason(), "no newer 10.3.x tag (bugfix); v10.3.2 itself is not in the tag list");
+    assert_eq!(
+        r.reason(),
+        "no newer 10.3.x tag (bugfix); v10.3.2 itself is not in the tag list"
+    );
     let r = check("v10.3.2", &[], Major);
     assert_eq!(r.outcome, Outcome::UpToDate);
     assert!(r.considered.is_empty());
@@ -311,8 +510,16 @@ fn current_need_not_be_listed_and_duplicates_are_fine() {
 #[test]
 fn reasons_and_explanations() {
     let tags = [
-        "v10.3.1", "v10.3.4", "v10.3.3", "v10.3.0", "v11.0.0", "v10.4.0",
-        "v10.3.5-snapshot.1", "v10.4.0-alpine", "10.9.0", "latest",
+        "v10.3.1",
+        "v10.3.4",
+        "v10.3.3",
+        "v10.3.0",
+        "v11.0.0",
+        "v10.4.0",
+        "v10.3.5-snapshot.1",
+        "v10.4.0-alpine",
+        "10.9.0",
+        "latest",
     ];
     let r = check("v10.3.1", &tags, Bugfix);
     assert_eq!(
@@ -338,15 +545,35 @@ considered 10 tags: 2 outside the strategy, 1 other prefix, 1 other track, 1 pre
     assert_eq!(explain, expected);
 
     let r = check("v10.3.4", &tags, Patch);
-    assert!(r.reason().starts_with("already the newest 10.3.4.x tag (patch); 2 newer tags are outside patch"), "{}", r.reason());
-    assert!(r.explain().starts_with("v10.3.4 is up to date (patch): already"), "{}", r.explain());
+    assert!(
+        r.reason()
+            .starts_with("already the newest 10.3.4.x tag (patch); 2 newer tags are outside patch"),
+        "{}",
+        r.reason()
+    );
+    assert!(
+        r.explain()
+            .starts_with("v10.3.4 is up to date (patch): already"),
+        "{}",
+        r.explain()
+    );
 
-    let r = check("v11.0.0-pisp.3", &["v11.0.1-pisp.1", "v11.0.0-pisp.7"], Major);
+    let r = check(
+        "v11.0.0-pisp.3",
+        &["v11.0.1-pisp.1", "v11.0.0-pisp.7"],
+        Major,
+    );
     assert_eq!(r.reason(), "v11.0.1-pisp.1 is the newest pisp tag (major)");
     let r = check("6.0.4-3", &["6.0.4-5", "6.0.4"], Patch);
-    assert_eq!(r.reason(), "6.0.4-5 is the newest 6.0.4.x revision tag (patch)");
+    assert_eq!(
+        r.reason(),
+        "6.0.4-5 is the newest 6.0.4.x revision tag (patch)"
+    );
     let r = check("7.2", &["7.4", "8.0"], Minor);
-    assert_eq!(r.reason(), "7.4 is the newest 7.x tag (minor); 1 newer tag is outside minor (8.0 needs major)");
+    assert_eq!(
+        r.reason(),
+        "7.4 is the newest 7.x tag (minor); 1 newer tag is outside minor (8.0 needs major)"
+    );
     let r = check("7.2", &["7.2"], Bugfix);
     assert_eq!(r.reason(), "already the newest 7.2 tag (bugfix)");
 }
@@ -373,7 +600,12 @@ fn json_shape_for_the_cli() {
     assert_eq!(up["status"], "up-to-date");
     let un = serde_json::to_value(resolve("main", ["v1.0.0"], Bugfix)).unwrap();
     assert_eq!(un["status"], "unresolved");
-    assert!(un["reason"].as_str().unwrap().starts_with("`main` is not a version tag"));
+    assert!(
+        un["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("`main` is not a version tag")
+    );
     let strategy: Strategy = serde_json::from_str("\"minor\"").unwrap();
     assert_eq!(strategy, Minor);
 }

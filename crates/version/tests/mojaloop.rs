@@ -139,7 +139,10 @@ fn hand_checked_expectations() {
         let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
         let r = check(current, &tags, strategy);
         if r.latest() != expected {
-            wrong.push(format!("{service}:{current} ({strategy}) expected {expected:?}: {}", r.reason()));
+            wrong.push(format!(
+                "{service}:{current} ({strategy}) expected {expected:?}: {}",
+                r.reason()
+            ));
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
@@ -153,12 +156,19 @@ fn reasons_read_well_on_real_data() {
     let r = resolve("v10.3.1", tags.iter().copied(), Strategy::Bugfix);
     assert_eq!(r.outcome, Outcome::UpToDate);
     let reason = r.reason();
-    assert!(reason.starts_with("already the newest 10.3.x tag (bugfix); "), "{reason}");
-    assert!(reason.contains("newer tags are outside bugfix (newest v17.16.1 needs major)"), "{reason}");
+    assert!(
+        reason.starts_with("already the newest 10.3.x tag (bugfix); "),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("newer tags are outside bugfix (newest v17.16.1 needs major)"),
+        "{reason}"
+    );
 
     let r = resolve("v14.2.4-snapshot.3", tags.iter().copied(), Strategy::Bugfix);
     assert!(
-        r.reason().starts_with("v14.2.5-snapshot.1 is the newest 14.2.x snapshot tag (bugfix)"),
+        r.reason()
+            .starts_with("v14.2.5-snapshot.1 is the newest 14.2.x snapshot tag (bugfix)"),
         "{}",
         r.reason()
     );
@@ -169,14 +179,27 @@ fn reasons_read_well_on_real_data() {
         "`local` is not a version tag: pin a version (e.g. v17.16.1) to get upgrade advice"
     );
     let r = resolve("v10.5.2.0.0-pisp", tags.iter().copied(), Strategy::Bugfix);
-    assert!(r.reason().contains("(more than 4 numeric parts (5))"), "{}", r.reason());
+    assert!(
+        r.reason().contains("(more than 4 numeric parts (5))"),
+        "{}",
+        r.reason()
+    );
 }
 
 #[test]
 fn junk_in_real_tag_lists_is_rejected_with_a_reason() {
     let available = available();
     let mut seen = 0;
-    for junk in ["l", "list", "delete", "test-ci-2", "v", "v.11.12.0", "v10.5.2.0.0-pisp", "local"] {
+    for junk in [
+        "l",
+        "list",
+        "delete",
+        "test-ci-2",
+        "v",
+        "v.11.12.0",
+        "v10.5.2.0.0-pisp",
+        "local",
+    ] {
         for (image, tags) in &available {
             if !tags.iter().any(|t| t == junk) {
                 continue;
@@ -209,7 +232,9 @@ fn helm_release_transitions_are_allowed_by_major_when_written_alike() {
     let mut narrowest = std::collections::BTreeMap::<Strategy, usize>::new();
     for (release, services) in helm_releases() {
         for (service, ft) in services {
-            let (Some(from), Some(to)) = (ft.from, ft.to) else { continue };
+            let (Some(from), Some(to)) = (ft.from, ft.to) else {
+                continue;
+            };
             if from == to {
                 continue;
             }
@@ -217,7 +242,11 @@ fn helm_release_transitions_are_allowed_by_major_when_written_alike() {
             let r = check(&from, &[&to], Strategy::Major);
             let verdict = &r.considered[0].verdict;
             if !f.is_prerelease() {
-                assert_ne!(*verdict, Verdict::Prerelease, "{release} {service}: {from} -> {to}");
+                assert_ne!(
+                    *verdict,
+                    Verdict::Prerelease,
+                    "{release} {service}: {from} -> {to}"
+                );
             }
             match verdict {
                 Verdict::Chosen => {
@@ -232,7 +261,10 @@ fn helm_release_transitions_are_allowed_by_major_when_written_alike() {
                     assert_ne!(f.prefix(), t.prefix());
                     prefix_changes.push(format!("{from} -> {to}"));
                 }
-                Verdict::OtherTrack { track: None, current: Some(track) } => {
+                Verdict::OtherTrack {
+                    track: None,
+                    current: Some(track),
+                } => {
                     assert_eq!(track, "snapshot");
                     left_track.push(format!("{from} -> {to}"));
                 }
@@ -245,6 +277,11 @@ fn helm_release_transitions_are_allowed_by_major_when_written_alike() {
     assert_eq!(prefix_changes.len(), 13, "{prefix_changes:#?}");
     assert_eq!(left_track, ["v12.0.0-snapshot.14 -> v12.0.1"]);
     // The narrowest strategy that allows each real transition.
-    let expected = [(Strategy::Patch, 2), (Strategy::Bugfix, 55), (Strategy::Minor, 75), (Strategy::Major, 65)];
+    let expected = [
+        (Strategy::Patch, 2),
+        (Strategy::Bugfix, 55),
+        (Strategy::Minor, 75),
+        (Strategy::Major, 65),
+    ];
     assert_eq!(narrowest, expected.into_iter().collect(), "{narrowest:?}");
 }

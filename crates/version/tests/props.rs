@@ -8,8 +8,8 @@ use std::hash::{Hash, Hasher};
 
 use common::{assert_allowed_move, check, check_monotone};
 use ml_operator_version::{Outcome, Strategy, Version, resolve};
-use proptest::strategy::Strategy as Gen;
 use proptest::prelude::*;
+use proptest::strategy::Strategy as Gen;
 
 /// Version-shaped tags with small numbers (so they collide and share lines)
 /// and the suffix shapes met in real registries.
@@ -30,7 +30,8 @@ fn version_tag() -> impl Gen<Value = String> {
         1 => (0u64..4).prop_map(|n| format!("-iso.{n}")),
         1 => (0u64..4).prop_map(|n| format!("-{n}")),
     ];
-    let build = prop_oneof![6 => Just(String::new()), 1 => (0u64..3).prop_map(|n| format!("+b{n}"))];
+    let build =
+        prop_oneof![6 => Just(String::new()), 1 => (0u64..3).prop_map(|n| format!("+b{n}"))];
     (prefix, numbers, suffix, build).prop_map(|(p, n, s, b)| {
         let n: Vec<String> = n.iter().map(u64::to_string).collect();
         format!("{p}{}{s}{b}", n.join("."))

@@ -32,14 +32,21 @@ pub struct FromTo {
 }
 
 pub fn helm_releases() -> HelmReleases {
-    serde_json::from_str(include_str!("../data/mojaloop-helm-release-appversions.json"))
-        .expect("valid JSON")
+    serde_json::from_str(include_str!(
+        "../data/mojaloop-helm-release-appversions.json"
+    ))
+    .expect("valid JSON")
 }
 
 /// Resolves and asserts the invariants of the contract; returns the resolution.
 pub fn check(current: &str, candidates: &[&str], strategy: Strategy) -> Resolution {
     let r = resolve(current, candidates.iter().copied(), strategy);
-    let ctx = || format!("{current} [{strategy}] over {} candidates", candidates.len());
+    let ctx = || {
+        format!(
+            "{current} [{strategy}] over {} candidates",
+            candidates.len()
+        )
+    };
 
     assert_eq!(r.current, current);
     assert_eq!(r.strategy, strategy);
@@ -47,8 +54,18 @@ pub fn check(current: &str, candidates: &[&str], strategy: Strategy) -> Resoluti
     // Every candidate exactly once.
     let unique: BTreeSet<&str> = candidates.iter().copied().collect();
     let listed: Vec<&str> = r.considered.iter().map(|c| c.tag.as_str()).collect();
-    assert_eq!(listed.len(), unique.len(), "{}: duplicates or missing", ctx());
-    assert_eq!(listed.iter().copied().collect::<BTreeSet<_>>(), unique, "{}", ctx());
+    assert_eq!(
+        listed.len(),
+        unique.len(),
+        "{}: duplicates or missing",
+        ctx()
+    );
+    assert_eq!(
+        listed.iter().copied().collect::<BTreeSet<_>>(),
+        unique,
+        "{}",
+        ctx()
+    );
 
     // Verdicts agree with parsing and with the current tag.
     for c in &r.considered {
@@ -72,7 +89,11 @@ pub fn check(current: &str, candidates: &[&str], strategy: Strategy) -> Resoluti
         .iter()
         .map_while(|c| Version::parse(&c.tag).ok())
         .collect();
-    assert!(versions.windows(2).all(|w| w[0] > w[1]), "{}: not newest first", ctx());
+    assert!(
+        versions.windows(2).all(|w| w[0] > w[1]),
+        "{}: not newest first",
+        ctx()
+    );
     assert!(
         r.considered[versions.len()..]
             .iter()
@@ -82,9 +103,17 @@ pub fn check(current: &str, candidates: &[&str], strategy: Strategy) -> Resoluti
     );
 
     let reason = r.reason();
-    assert!(!reason.is_empty() && !reason.contains('\n'), "{}: {reason:?}", ctx());
+    assert!(
+        !reason.is_empty() && !reason.contains('\n'),
+        "{}: {reason:?}",
+        ctx()
+    );
     let explain = r.explain();
-    assert!(explain.lines().next().unwrap().contains(&reason), "{}: {explain}", ctx());
+    assert!(
+        explain.lines().next().unwrap().contains(&reason),
+        "{}: {explain}",
+        ctx()
+    );
     let json = serde_json::to_value(&r).expect("serializes");
     assert!(json["status"].is_string() && json["considered"].is_array());
 
@@ -97,7 +126,11 @@ pub fn check(current: &str, candidates: &[&str], strategy: Strategy) -> Resoluti
 
     let Ok(cur) = Version::parse(current) else {
         assert!(matches!(r.outcome, Outcome::Unresolved { .. }), "{}", ctx());
-        assert!(reason.contains(&format!("`{current}`")), "{}: {reason}", ctx());
+        assert!(
+            reason.contains(&format!("`{current}`")),
+            "{}: {reason}",
+            ctx()
+        );
         assert!(chosen.is_empty());
         return r;
     };
@@ -126,7 +159,12 @@ pub fn check(current: &str, candidates: &[&str], strategy: Strategy) -> Resoluti
             }
             // Resolving again from the result yields itself.
             let again = resolve(latest, candidates.iter().copied(), strategy);
-            assert_eq!(again.outcome, Outcome::UpToDate, "{}: again from {latest}", ctx());
+            assert_eq!(
+                again.outcome,
+                Outcome::UpToDate,
+                "{}: again from {latest}",
+                ctx()
+            );
         }
     }
     r
@@ -143,7 +181,10 @@ pub fn assert_allowed_move(from: &Version, to: &Version, strategy: Strategy) {
     assert_eq!(to.prefix(), from.prefix(), "{ctx}: prefix changed");
     assert_eq!(to.track(), from.track(), "{ctx}: track changed");
     if from.track().is_none() {
-        assert!(!to.is_prerelease() && to.track().is_none(), "{ctx}: stable left stable");
+        assert!(
+            !to.is_prerelease() && to.track().is_none(),
+            "{ctx}: stable left stable"
+        );
     }
     if from.numbers().len() < 3 {
         assert_eq!(to.numbers().len(), from.numbers().len(), "{ctx}: precision");
@@ -151,7 +192,11 @@ pub fn assert_allowed_move(from: &Version, to: &Version, strategy: Strategy) {
         assert!(to.numbers().len() >= 3, "{ctx}: precision");
     }
     let fixed = strategy.fixed_parts();
-    assert_eq!(to.padded()[..fixed], from.padded()[..fixed], "{ctx}: outside strategy");
+    assert_eq!(
+        to.padded()[..fixed],
+        from.padded()[..fixed],
+        "{ctx}: outside strategy"
+    );
 }
 
 /// The chosen tag under each strategy (or the current tag when up to date),
@@ -164,7 +209,10 @@ pub fn check_monotone(current: &str, candidates: &[&str]) -> Vec<Option<String>>
     if let Ok(cur) = Version::parse(current) {
         let effective: Vec<Version> = results
             .iter()
-            .map(|r| r.as_deref().map_or(cur.clone(), |t| Version::parse(t).unwrap()))
+            .map(|r| {
+                r.as_deref()
+                    .map_or(cur.clone(), |t| Version::parse(t).unwrap())
+            })
             .collect();
         assert!(
             effective.windows(2).all(|w| w[0] <= w[1]),
