@@ -3,6 +3,7 @@
 //! pagination the way Docker Hub and GHCR page, ETags. It logs every request it sees.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,6 +48,8 @@ pub struct Seen {
     pub authorized: bool,
     /// Status sent, or "drop"/"slow".
     pub outcome: String,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 pub struct ProxyState {
@@ -56,6 +59,8 @@ pub struct ProxyState {
     paging: Mutex<Paging>,
     etags: Mutex<bool>,
     seen: Mutex<Vec<Seen>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 pub struct FaultProxy {
@@ -74,6 +79,8 @@ impl FaultProxy {
             paging: Mutex::new(Paging::Off),
             etags: Mutex::new(false),
             seen: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         });
         let s = state.clone();
         let server = serve(move |req| {
@@ -117,6 +124,12 @@ impl FaultProxy {
 
     pub fn clear_log(&self) {
         self.state.seen.lock().unwrap().clear();
+        self.state.max_in_flight.store(0, Ordering::SeqCst);
+    }
+
+    /// The most requests the proxy was handling at once (slow faults included).
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
     }
 }
 
@@ -133,10 +146,19 @@ impl ProxyState {
             target: req.target.clone(),
             authorized: req.header("authorization").is_some(),
             outcome: outcome.into(),
+            at: std::time::Instant::now(),
         });
     }
 
     async fn handle(&self, req: HttpRequest) -> Action {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let action = self.handle_inner(req).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        action
+    }
+
+    async fn handle_inner(&self, req: HttpRequest) -> Action {
         if let Some(fault) = self.take_fault(req.path()) {
             match fault {
                 Fault::Status(code) => {
@@ -165,8 +187,8 @@ impl ProxyState {
                 }
                 Fault::Slow(d) => {
                     self.record(&req, "slow");
-                    let resp = self.respond(&req).await;
-                    return Action::Delay(d, Box::new(Action::Respond(resp)));
+                    tokio::time::sleep(d).await;
+                    return Action::Respond(self.respond(&req).await);
                 }
             }
         }
