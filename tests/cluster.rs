@@ -148,8 +148,10 @@ fn a_cluster_and_its_manifests_give_the_same_findings() {
     // kube-sim creates ReplicaSets and Pods for Deployments; each is reported once, through its controller.
     assert_eq!(rows(&from_cluster), rows(&from_files));
     assert!(from_cluster["summary"]["controlled"].as_u64().unwrap() > 0, "{}", from_cluster["summary"]);
-    // One list per kind (pages of 500), no per-object requests.
-    assert!(sim.request_count("GET", "/apis/apps/v1/deployments") >= 1);
+    // One cluster-wide list per kind (the hub fits in one page of 500), no per-object reads.
+    assert_eq!(sim.request_count("list", "/apis/apps/v1/deployments"), 1);
+    assert_eq!(sim.request_count("list", "/api/v1/pods"), 1);
+    assert_eq!(sim.request_count("get", "/apis/apps/v1/namespaces/"), 0);
 }
 
 #[test]
