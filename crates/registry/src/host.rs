@@ -124,10 +124,10 @@ impl Host {
     /// each collect a 401 first.
     pub(crate) async fn ensure_pinged(&self, ctx: &Ctx<'_>) -> Result<(), Error> {
         let mut slot = self.ping.lock().await;
-        if let Some((outcome, at)) = slot.as_ref() {
-            if outcome.is_ok() || at.elapsed() < ctx.options.error_ttl {
-                return outcome.clone();
-            }
+        if let Some((outcome, at)) = slot.as_ref()
+            && (outcome.is_ok() || at.elapsed() < ctx.options.error_ttl)
+        {
+            return outcome.clone();
         }
         let outcome = self.ping_now(ctx).await;
         *slot = Some((outcome.clone(), Instant::now()));
@@ -225,7 +225,10 @@ impl Host {
                 };
                 let token = fetch_token(&self.lane(ctx), &request).await?;
                 let header = token.header()?;
-                self.tokens.lock().unwrap_or_else(|e| e.into_inner()).insert(scope.to_string(), token);
+                let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+                // Expired tokens are useless; dropping them bounds the map in long runs.
+                tokens.retain(|_, t| t.is_valid());
+                tokens.insert(scope.to_string(), token);
                 Ok(Some(Auth { header, fresh: true }))
             }
         }
