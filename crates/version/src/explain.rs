@@ -4,7 +4,7 @@
 use std::fmt::{self, Write as _};
 
 use crate::parse::NotAVersion;
-use crate::resolve::{Outcome, Resolution, Verdict, newest_stable};
+use crate::resolve::{Candidate, Outcome, Resolution, Verdict, newest_stable};
 use crate::strategy::Strategy;
 use crate::version::Version;
 
@@ -271,30 +271,98 @@ impl Resolution {
             if total == 0 { "" } else { ": " }
         );
 
-        let listed: Vec<_> = self
-            .considered
-            .iter()
-            .filter(|c| !matches!(c.verdict, Verdict::Older | Verdict::NotCompared))
-            .collect();
+        // Newest first, each group capped so a registry with hundreds of
+        // snapshot tags still gives a readable explanation; the rest is counted.
+        let mut shown: Vec<(String, usize)> = Vec::new(); // (group, shown so far)
+        let mut omitted: Vec<(String, usize)> = Vec::new(); // (phrase, count)
+        let mut listed = Vec::new();
+        for candidate in &self.considered {
+            let (group, cap, phrase) = group_of(candidate, self.strategy);
+            let seen = match shown.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, n)) => n,
+                None => {
+                    shown.push((group, 0));
+                    &mut shown.last_mut().expect("just pushed").1
+                }
+            };
+            if *seen < cap {
+                *seen += 1;
+                listed.push(candidate);
+            } else {
+                match omitted.iter_mut().find(|(p, _)| *p == phrase) {
+                    Some((_, n)) => *n += 1,
+                    None => omitted.push((phrase, 1)),
+                }
+            }
+        }
         let width = listed
             .iter()
             .map(|c| c.tag.chars().count())
             .max()
             .unwrap_or(0)
             .min(40);
-        for candidate in listed {
+        // The current line (chosen, allowed, current) first, then the rejections.
+        let (line, rejected): (Vec<_>, Vec<_>) = listed.into_iter().partition(|c| {
+            matches!(
+                c.verdict,
+                Verdict::Chosen
+                    | Verdict::Current
+                    | Verdict::NewerAllowedExists
+                    | Verdict::SameVersion
+            )
+        });
+        for candidate in line.into_iter().chain(rejected) {
             let _ = writeln!(out, "  {:width$}  {}", candidate.tag, candidate.verdict);
         }
-        let older = self
-            .considered
-            .iter()
-            .filter(|c| c.verdict == Verdict::Older)
-            .count();
-        if older > 0 {
-            let _ = writeln!(out, "  ({older} older tag{} not listed)", plural(older));
+        for (phrase, n) in omitted {
+            let phrase = phrase.replace("{tags}", if n == 1 { "tag" } else { "tags" });
+            let _ = writeln!(out, "  ({n} {phrase} not listed)");
         }
         out.pop(); // the last newline
         out
+    }
+}
+
+/// How `explain` groups a candidate: the group key, how many of the group to
+/// list, and the phrase for the ones not listed (after a count; `{tags}`
+/// becomes `tag` or `tags`).
+fn group_of(candidate: &Candidate, strategy: Strategy) -> (String, usize, String) {
+    let track = || {
+        Version::parse(&candidate.tag)
+            .ok()
+            .and_then(|v| v.track().map(str::to_owned))
+    };
+    match &candidate.verdict {
+        Verdict::Chosen | Verdict::Current | Verdict::NewerAllowedExists | Verdict::SameVersion => {
+            ("line".into(), usize::MAX, String::new())
+        }
+        Verdict::OutsideStrategy { needs, .. } => (
+            format!("outside {needs}"),
+            5,
+            format!("newer {{tags}} outside {strategy} (needing {needs})"),
+        ),
+        Verdict::Prerelease | Verdict::OtherTrack { .. } => {
+            let track = track();
+            let phrase = match track.as_deref() {
+                None => "stable {tags}".to_owned(),
+                Some("") => "{tags} with a numeric revision suffix".to_owned(),
+                Some(t) => format!("{{tags}} on the `{t}` track"),
+            };
+            (format!("track {track:?}"), 3, phrase)
+        }
+        Verdict::OtherPrefix { prefix, .. } => (
+            format!("prefix {prefix}"),
+            3,
+            format!("{{tags}} written with {}", prefix_phrase(prefix)),
+        ),
+        Verdict::OtherPrecision { parts, .. } => (
+            format!("precision {parts}"),
+            3,
+            format!("{{tags}} with {parts} numeric part{}", plural(*parts)),
+        ),
+        Verdict::NotAVersion { .. } => ("junk".into(), 10, "{tags} that are not versions".into()),
+        Verdict::Older => ("older".into(), 0, "older {tags}".into()),
+        Verdict::NotCompared => ("not compared".into(), 0, "version {tags}".into()),
     }
 }
 

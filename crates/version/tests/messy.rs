@@ -532,14 +532,14 @@ fn reasons_and_explanations() {
     let expected = "\
 v10.3.1 -> v10.3.4 (bugfix): v10.3.4 is the newest 10.3.x tag (bugfix); 2 newer tags are outside bugfix (newest v11.0.0 needs major), 2 are pre-releases or on other tracks, 1 is written with another prefix or number of parts
 considered 10 tags: 2 outside the strategy, 1 other prefix, 1 other track, 1 pre-release, 1 chosen, 1 allowed but superseded, 1 current, 1 older, 1 not a version
+  v10.3.4             chosen: the newest tag the strategy allows
+  v10.3.3             newer and allowed, but a newer allowed tag exists
+  v10.3.1             the current tag
   v11.0.0             newer, but outside bugfix (needs major)
   10.9.0              written with no prefix; the current tag with prefix `v`
   v10.4.0-alpine      on the `alpine` track; the current tag is stable (no suffix)
   v10.4.0             newer, but outside bugfix (needs minor)
   v10.3.5-snapshot.1  a pre-release; the current tag is not one
-  v10.3.4             chosen: the newest tag the strategy allows
-  v10.3.3             newer and allowed, but a newer allowed tag exists
-  v10.3.1             the current tag
   latest              not a version tag: a name, not a version number
   (1 older tag not listed)";
     assert_eq!(explain, expected);
