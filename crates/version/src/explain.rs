@@ -225,9 +225,12 @@ impl Resolution {
         parts.join(", ")
     }
 
-    /// Several lines for `--explain`: the decision, a count of verdicts, then
-    /// each candidate that is newer or otherwise relevant with why it was
-    /// chosen or rejected (older candidates are only counted).
+    /// Several lines for `--explain`: the decision (with [`reason`](Self::reason)),
+    /// a count of verdicts, the chosen, allowed and current tags, then the
+    /// newer or otherwise relevant rejected candidates with why, newest first.
+    /// To stay readable on repositories with hundreds of tags, only the first
+    /// few of each group (per track, per needed strategy, ...) are listed and
+    /// the rest counted; older candidates are only counted.
     pub fn explain(&self) -> String {
         let mut out = String::new();
         let _ = match &self.outcome {
