@@ -17,9 +17,31 @@
 //!     passwordFile: /var/run/secrets/harbor/password
 //!     requestsPerSecond: 5
 //!     concurrency: 2
+//! # operator mode (`run`)
+//! namespaces: [mojaloop]        # empty: all namespaces
+//! selector: app.kubernetes.io/part-of=mojaloop
+//! schedule: "0 */5 * * * *"     # CHECK_FOR_UPDATE_CRON: 5 fields, or 6 with seconds
+//! reminderInterval: 24h         # re-send pending updates this often (off when unset)
+//! listen: 0.0.0.0:4006
+//! imageWatcherUrl: http://image-watcher:4006   # IMAGE_WATCHER_CLIENT_URL: ask it instead of registries
+//! notify:
+//!   kubectlPatchInstructions: true             # NOTIFY_KUBECTL_PATCH_INSTRUCTIONS
+//!   events: true                               # a Kubernetes Event on each affected workload
+//!   slack: {webhookUrlFile: /etc/ml-operator/slack/url}          # or SLACK_WEBHOOK_URL
+//!   teams: {webhookUrlFile: /etc/ml-operator/teams/url}
+//!   webhooks:
+//!     - {name: ops, urlFile: /etc/ml-operator/ops/url, signingKeyFile: /etc/ml-operator/ops/key}
+//! state: {namespace: ml-operator, configMap: ml-operator-state}
+//! leaderElection: {enabled: true, leaseName: ml-operator, leaseDuration: 15s, renewDeadline: 10s, retryPeriod: 2s}
 //! ```
+//!
+//! The original ml-operator's environment variables keep their meaning and win over the file:
+//! `SERVICES` (comma-separated), `UPGRADE_STRATEGY`, `CHECK_FOR_UPDATE_CRON`,
+//! `SLACK_WEBHOOK_URL`, `NOTIFY_KUBECTL_PATCH_INSTRUCTIONS`, `SHOULD_USE_DEFAULT_K8S`,
+//! `IMAGE_WATCHER_CLIENT_URL`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ml_operator_registry::RegistryConfig;
 use ml_operator_version::Strategy;
@@ -44,7 +66,155 @@ pub struct Config {
     /// Directory for the on-disk tag cache.
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+    /// Namespaces to watch (`run`); empty means all.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Label selector for the workloads to watch (`run`).
+    #[serde(default)]
+    pub selector: Option<String>,
+    /// When to scan (`run`): cron, 5 fields or 6 with seconds. Env `CHECK_FOR_UPDATE_CRON`.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Re-send the pending updates this often even when nothing changed; off when unset.
+    #[serde(default, with = "optional_duration")]
+    pub reminder_interval: Option<Duration>,
+    /// HTTP listen address for the API, health and metrics (`run`). Env `ML_OPERATOR_LISTEN`.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// An original image-watcher to ask for the newest tags instead of the registries.
+    /// Env `IMAGE_WATCHER_CLIENT_URL`.
+    #[serde(default)]
+    pub image_watcher_url: Option<String>,
+    /// Use the kubeconfig even inside a cluster. Env `SHOULD_USE_DEFAULT_K8S`.
+    #[serde(default)]
+    pub use_default_kubeconfig: Option<bool>,
+    /// Where notifications go.
+    #[serde(default)]
+    pub notify: NotifyConfig,
+    /// Where the operator remembers what it notified.
+    #[serde(default)]
+    pub state: StateConfig,
+    /// Leader election between replicas.
+    #[serde(default)]
+    pub leader_election: LeaderElectionConfig,
 }
+
+/// `notify:`: the notifiers, several at once.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Put ready-to-run `kubectl patch` commands in messages (default true).
+    /// Env `NOTIFY_KUBECTL_PATCH_INSTRUCTIONS`.
+    #[serde(default)]
+    pub kubectl_patch_instructions: Option<bool>,
+    /// Record a Kubernetes Event on each workload with an update (default true).
+    #[serde(default)]
+    pub events: Option<bool>,
+    /// Slack incoming webhook. Env `SLACK_WEBHOOK_URL`.
+    #[serde(default)]
+    pub slack: Option<SecretUrl>,
+    /// Microsoft Teams incoming webhook or Workflows URL.
+    #[serde(default)]
+    pub teams: Option<SecretUrl>,
+    /// Generic webhooks receiving the findings as signed JSON.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// A webhook URL (a secret): inline, or better from a file such as a mounted Secret.
+#[derive(Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretUrl {
+    /// The URL itself (avoid: it is a secret; prefer `webhookUrlFile`).
+    #[serde(default, alias = "url")]
+    pub webhook_url: Option<String>,
+    /// A file holding the URL.
+    #[serde(default, alias = "urlFile")]
+    pub webhook_url_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretUrl")
+            .field("webhook_url", &self.webhook_url.as_ref().map(|_| "<redacted>"))
+            .field("webhook_url_file", &self.webhook_url_file)
+            .finish()
+    }
+}
+
+/// One generic webhook.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// A name for logs and metrics (default `webhook`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The URL, inline or from a file.
+    #[serde(flatten)]
+    pub url: SecretUrl,
+    /// A file holding the HMAC-SHA256 signing key.
+    #[serde(default)]
+    pub signing_key_file: Option<PathBuf>,
+}
+
+/// `state:`: the ConfigMap that remembers what was notified, so a restart does not re-send.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StateConfig {
+    /// Its namespace (default: the operator's own, from `POD_NAMESPACE` or the service account).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Its name (default `ml-operator-state`).
+    #[serde(default)]
+    pub config_map: Option<String>,
+}
+
+/// `leaderElection:`: a `coordination.k8s.io` Lease decides which replica works.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LeaderElectionConfig {
+    /// On by default; off only makes sense with one replica.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// The Lease's name (default `ml-operator`).
+    #[serde(default)]
+    pub lease_name: Option<String>,
+    /// How long a lease holds without renewal (default 15s).
+    #[serde(default, with = "optional_duration")]
+    pub lease_duration: Option<Duration>,
+    /// How long the leader keeps trying to renew before it steps down (default 10s).
+    #[serde(default, with = "optional_duration")]
+    pub renew_deadline: Option<Duration>,
+    /// How often to try to acquire or renew (default 2s).
+    #[serde(default, with = "optional_duration")]
+    pub retry_period: Option<Duration>,
+}
+
+/// serde for `Option<Duration>` written as `10m`.
+mod optional_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            Some(text) => crate::duration::parse(&text).map(Some).map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The original ml-operator's environment variables, and ours, that override the file.
+pub const ENVIRONMENT_VARIABLES: [&str; 8] = [
+    "SERVICES",
+    "UPGRADE_STRATEGY",
+    "CHECK_FOR_UPDATE_CRON",
+    "SLACK_WEBHOOK_URL",
+    "NOTIFY_KUBECTL_PATCH_INSTRUCTIONS",
+    "SHOULD_USE_DEFAULT_K8S",
+    "IMAGE_WATCHER_CLIENT_URL",
+    "ML_OPERATOR_LISTEN",
+];
 
 /// A configuration file that cannot be used; names the file, line and problem.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +277,54 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Applies the environment variables in [`ENVIRONMENT_VARIABLES`] over the file's settings.
+    /// `get` reads one variable (the process environment in production, a map in tests).
+    /// A bad value is an error naming the variable and the value — except secrets, which are
+    /// never echoed.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), InvalidConfig> {
+        let fail = |key: &str, problem: String| InvalidConfig {
+            location: format!("environment variable {key}"),
+            problem,
+        };
+        let boolean = |key: &str, value: &str| match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(fail(key, format!("{value:?} is not true or false"))),
+        };
+        let set = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        if let Some(value) = set(get("SERVICES")) {
+            self.services = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        }
+        if let Some(value) = set(get("UPGRADE_STRATEGY")) {
+            let strategy = value.trim().parse::<Strategy>().map_err(|e| fail("UPGRADE_STRATEGY", e.to_string()))?;
+            self.strategy = Some(strategy);
+        }
+        if let Some(value) = set(get("CHECK_FOR_UPDATE_CRON")) {
+            self.schedule = Some(value);
+        }
+        if let Some(value) = set(get("SLACK_WEBHOOK_URL")) {
+            self.notify.slack = Some(SecretUrl {
+                webhook_url: Some(value.trim().to_string()),
+                webhook_url_file: None,
+            });
+        }
+        if let Some(value) = set(get("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS")) {
+            self.notify.kubectl_patch_instructions = Some(boolean("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS", &value)?);
+        }
+        if let Some(value) = set(get("SHOULD_USE_DEFAULT_K8S")) {
+            self.use_default_kubeconfig = Some(boolean("SHOULD_USE_DEFAULT_K8S", &value)?);
+        }
+        if let Some(value) = set(get("IMAGE_WATCHER_CLIENT_URL")) {
+            self.image_watcher_url = Some(value.trim().to_string());
+        }
+        if let Some(value) = set(get("ML_OPERATOR_LISTEN")) {
+            self.listen = Some(value.trim().to_string());
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +340,52 @@ mod tests {
         assert_eq!(config.services, ["a", "b"]);
         assert_eq!(config.registries[0].mirror.as_deref(), Some("h:5000"));
         assert_eq!(config.insecure_registries, ["h:5000"]);
+    }
+
+    #[test]
+    fn environment_wins_and_names_bad_values() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |key: &str| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+        };
+        let mut config = Config::parse("strategy: patch\nservices: [x]\n", "c.yaml").unwrap();
+        config
+            .apply_env(env(&[
+                ("SERVICES", "central-ledger, quoting-service"),
+                ("UPGRADE_STRATEGY", "minor"),
+                ("CHECK_FOR_UPDATE_CRON", "*/10 * * * * *"),
+                ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/SECRET"),
+                ("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS", "false"),
+                ("SHOULD_USE_DEFAULT_K8S", "TRUE"),
+            ]))
+            .unwrap();
+        assert_eq!(config.services, ["central-ledger", "quoting-service"]);
+        assert_eq!(config.strategy, Some(Strategy::Minor));
+        assert_eq!(config.schedule.as_deref(), Some("*/10 * * * * *"));
+        assert_eq!(config.notify.kubectl_patch_instructions, Some(false));
+        assert_eq!(config.use_default_kubeconfig, Some(true));
+        assert!(!format!("{config:?}").contains("SECRET"), "secrets stay out of Debug");
+
+        let err = Config::default().apply_env(env(&[("UPGRADE_STRATEGY", "newest")])).unwrap_err().to_string();
+        assert!(err.contains("UPGRADE_STRATEGY") && err.contains("newest"), "{err}");
+        let err = Config::default()
+            .apply_env(env(&[("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS", "maybe")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS") && err.contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn operator_sections() {
+        let config = Config::parse(
+            "schedule: '0 */5 * * * *'\nreminderInterval: 24h\nnotify:\n  slack: {webhookUrlFile: /s}\n  webhooks:\n    - {name: ops, url: 'http://x', signingKeyFile: /k}\nleaderElection: {leaseDuration: 30s}\n",
+            "c.yaml",
+        )
+        .unwrap();
+        assert_eq!(config.reminder_interval, Some(Duration::from_secs(86_400)));
+        assert_eq!(config.notify.webhooks[0].url.webhook_url.as_deref(), Some("http://x"));
+        assert_eq!(config.leader_election.lease_duration, Some(Duration::from_secs(30)));
+        let err = Config::parse("reminderInterval: soon\n", "c.yaml").unwrap_err().to_string();
+        assert!(err.contains("soon"), "{err}");
     }
 
     #[test]

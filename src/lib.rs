@@ -20,6 +20,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod duration;
 pub mod image;
 pub mod inventory;
 pub mod kubectl;
