@@ -347,6 +347,27 @@ impl Handle {
         insert(&self.sim.store, &load::Loaded { path: PathBuf::from("<insert>"), line: 1, object })
     }
 
+    /// Async form of [`wait_for`](Self::wait_for): waits on change notifications, no polling.
+    pub async fn wait_for_async(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let mut rx = self.sim.store.subscribe();
+        let check = || self.get(api_version, kind, ns, name).filter(|o| pred(o));
+        let wait = async {
+            loop {
+                if let Some(o) = check() {
+                    return Some(o);
+                }
+                match rx.recv().await {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(v) => v,
+            Err(_) => check(),
+        }
+    }
+
     /// Waits until the object exists and `pred` holds (checked on every change), or `timeout`.
     pub fn wait_for(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
         let deadline = Instant::now() + timeout;
