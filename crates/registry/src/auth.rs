@@ -27,7 +27,10 @@ pub(crate) struct Token {
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("value", &"<redacted>").field("refresh_at", &self.refresh_at).finish()
+        f.debug_struct("Token")
+            .field("value", &"<redacted>")
+            .field("refresh_at", &self.refresh_at)
+            .finish()
     }
 }
 
@@ -45,8 +48,13 @@ impl Token {
 
 /// `Bearer <token>` as a sensitive header value.
 pub(crate) fn bearer_header(token: &str) -> Result<HeaderValue, Error> {
-    let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
-        .map_err(|_| Error::new(ErrorKind::Protocol, "token", "token contains characters not allowed in an HTTP header"))?;
+    let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        Error::new(
+            ErrorKind::Protocol,
+            "token",
+            "token contains characters not allowed in an HTTP header",
+        )
+    })?;
     v.set_sensitive(true);
     Ok(v)
 }
@@ -76,16 +84,32 @@ pub(crate) struct TokenRequest<'a> {
 
 /// Asks the token service for a token. Counts the request under the realm's host.
 pub(crate) async fn fetch_token(lane: &Lane<'_>, req: &TokenRequest<'_>) -> Result<Token, Error> {
-    let realm = Url::parse(req.realm)
-        .map_err(|e| Error::new(ErrorKind::Protocol, req.registry, format!("challenge realm {:?} is not a URL: {e}", req.realm)))?;
+    let realm = Url::parse(req.realm).map_err(|e| {
+        Error::new(
+            ErrorKind::Protocol,
+            req.registry,
+            format!("challenge realm {:?} is not a URL: {e}", req.realm),
+        )
+    })?;
     if !matches!(realm.scheme(), "http" | "https") {
-        return Err(Error::new(ErrorKind::Protocol, display_url(&realm), "token realm must be http or https"));
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            display_url(&realm),
+            "token realm must be http or https",
+        ));
     }
-    if req.credential.is_some() && realm.scheme() == "http" && !req.allow_plain_http && !is_loopback(&authority(&realm)) {
+    if req.credential.is_some()
+        && realm.scheme() == "http"
+        && !req.allow_plain_http
+        && !is_loopback(&authority(&realm))
+    {
         return Err(Error::new(
             ErrorKind::Config,
             display_url(&realm),
-            format!("token service is plain HTTP; refusing to send the credentials for {} (mark the registry insecure to allow it)", req.registry),
+            format!(
+                "token service is plain HTTP; refusing to send the credentials for {} (mark the registry insecure to allow it)",
+                req.registry
+            ),
         ));
     }
 
@@ -100,10 +124,22 @@ pub(crate) async fn fetch_token(lane: &Lane<'_>, req: &TokenRequest<'_>) -> Resu
                 .append_pair("scope", req.scope)
                 .append_pair("client_id", "ml-operator")
                 .finish();
-            let post = Request { method: Method::POST, url: realm.clone(), headers: Default::default(), form: Some(form), max_retries: None };
+            let post = Request {
+                method: Method::POST,
+                url: realm.clone(),
+                headers: Default::default(),
+                form: Some(form),
+                max_retries: None,
+            };
             let reply = execute(lane, &post).await?;
-            if matches!(reply.status, StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED) {
-                let basic = Credential::Basic { username: username.clone().unwrap_or_else(|| "<token>".into()), password: token.clone() };
+            if matches!(
+                reply.status,
+                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+            ) {
+                let basic = Credential::Basic {
+                    username: username.clone().unwrap_or_else(|| "<token>".into()),
+                    password: token.clone(),
+                };
                 execute(lane, &get_request(&realm, req, Some(&basic))?).await?
             } else {
                 reply
@@ -114,7 +150,11 @@ pub(crate) async fn fetch_token(lane: &Lane<'_>, req: &TokenRequest<'_>) -> Resu
     parse_token_reply(&realm, req, reply, lane)
 }
 
-fn get_request(realm: &Url, req: &TokenRequest<'_>, credential: Option<&Credential>) -> Result<Request, Error> {
+fn get_request(
+    realm: &Url,
+    req: &TokenRequest<'_>,
+    credential: Option<&Credential>,
+) -> Result<Request, Error> {
     let mut url = realm.clone();
     {
         let mut q = url.query_pairs_mut();
@@ -127,39 +167,83 @@ fn get_request(realm: &Url, req: &TokenRequest<'_>, credential: Option<&Credenti
     }
     let mut request = Request::get(url);
     if let Some(header) = credential.and_then(Credential::basic_header) {
-        let mut v = HeaderValue::from_str(&header).map_err(|_| Error::new(ErrorKind::Config, req.registry, "username or password contains characters not allowed in an HTTP header"))?;
+        let mut v = HeaderValue::from_str(&header).map_err(|_| {
+            Error::new(
+                ErrorKind::Config,
+                req.registry,
+                "username or password contains characters not allowed in an HTTP header",
+            )
+        })?;
         v.set_sensitive(true);
         request.headers.insert(AUTHORIZATION, v);
     }
     Ok(request)
 }
 
-fn parse_token_reply(realm: &Url, req: &TokenRequest<'_>, reply: Reply, lane: &Lane<'_>) -> Result<Token, Error> {
+fn parse_token_reply(
+    realm: &Url,
+    req: &TokenRequest<'_>,
+    reply: Reply,
+    lane: &Lane<'_>,
+) -> Result<Token, Error> {
     let shown = display_url(realm);
     match reply.status {
         s if s.is_success() => {}
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
             let who = match req.credential.and_then(Credential::username) {
                 Some(user) => format!("refused the credentials of {user:?} for {}", req.scope),
-                None if req.credential.is_some() => format!("refused the configured token for {}", req.scope),
-                None => format!("refused anonymous access to {}; configure credentials for {}", req.scope, req.registry),
+                None if req.credential.is_some() => {
+                    format!("refused the configured token for {}", req.scope)
+                }
+                None => format!(
+                    "refused anonymous access to {}; configure credentials for {}",
+                    req.scope, req.registry
+                ),
             };
-            return Err(Error::new(ErrorKind::Unauthorized, shown, format!("token service {who} ({}){}", reply.status, error_summary(&reply.body))));
+            return Err(Error::new(
+                ErrorKind::Unauthorized,
+                shown,
+                format!(
+                    "token service {who} ({}){}",
+                    reply.status,
+                    error_summary(&reply.body)
+                ),
+            ));
         }
-        s => return Err(Error::new(ErrorKind::Protocol, shown, format!("token service answered {s}{}", error_summary(&reply.body)))),
+        s => {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                shown,
+                format!("token service answered {s}{}", error_summary(&reply.body)),
+            ));
+        }
     }
-    let parsed: TokenResponse = serde_json::from_slice(&reply.body)
-        .map_err(|e| Error::new(ErrorKind::Protocol, &shown, format!("token response is not the expected JSON: {e}")))?;
+    let parsed: TokenResponse = serde_json::from_slice(&reply.body).map_err(|e| {
+        Error::new(
+            ErrorKind::Protocol,
+            &shown,
+            format!("token response is not the expected JSON: {e}"),
+        )
+    })?;
     let value = parsed
         .token
         .filter(|t| !t.is_empty())
         .or(parsed.access_token.filter(|t| !t.is_empty()))
-        .ok_or_else(|| Error::new(ErrorKind::Protocol, &shown, "token response has neither `token` nor `access_token`"))?;
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                &shown,
+                "token response has neither `token` nor `access_token`",
+            )
+        })?;
     let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(0)).max(MIN_TOKEN_LIFETIME);
     // Refresh a little early so a token does not expire between our check and the request.
     let margin = (lifetime / 5).min(Duration::from_secs(30));
     lane.recorder.token_fetch();
-    Ok(Token { value, refresh_at: Instant::now() + lifetime - margin })
+    Ok(Token {
+        value,
+        refresh_at: Instant::now() + lifetime - margin,
+    })
 }
 
 #[cfg(test)]
@@ -168,11 +252,17 @@ mod tests {
 
     #[test]
     fn token_debug_is_redacted_and_header_sensitive() {
-        let t = Token { value: "eyJsecret".into(), refresh_at: Instant::now() + Duration::from_secs(60) };
+        let t = Token {
+            value: "eyJsecret".into(),
+            refresh_at: Instant::now() + Duration::from_secs(60),
+        };
         assert!(!format!("{t:?}").contains("eyJsecret"));
         assert!(t.is_valid());
         assert!(t.header().unwrap().is_sensitive());
-        let expired = Token { value: "x".into(), refresh_at: Instant::now() };
+        let expired = Token {
+            value: "x".into(),
+            refresh_at: Instant::now(),
+        };
         assert!(!expired.is_valid());
     }
 }

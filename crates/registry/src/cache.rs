@@ -46,8 +46,15 @@ struct DiskEntry {
 }
 
 enum MemEntry {
-    Ok { list: Arc<TagList>, pages: Arc<Vec<CachedPage>>, at: Instant },
-    Err { error: Error, at: Instant },
+    Ok {
+        list: Arc<TagList>,
+        pages: Arc<Vec<CachedPage>>,
+        at: Instant,
+    },
+    Err {
+        error: Error,
+        at: Instant,
+    },
 }
 
 /// The memory cache and, if configured, the disk cache.
@@ -60,7 +67,12 @@ pub(crate) struct Cache {
 
 impl Cache {
     pub(crate) fn new(ttl: Duration, error_ttl: Duration, dir: Option<PathBuf>) -> Self {
-        Cache { ttl, error_ttl, mem: Mutex::new(HashMap::new()), dir }
+        Cache {
+            ttl,
+            error_ttl,
+            mem: Mutex::new(HashMap::new()),
+            dir,
+        }
     }
 
     fn mem(&self) -> std::sync::MutexGuard<'_, HashMap<Key, MemEntry>> {
@@ -72,20 +84,37 @@ impl Cache {
     pub(crate) fn fresh(&self, key: &Key) -> Option<Result<Arc<TagList>, Error>> {
         if let Some(entry) = self.mem().get(key) {
             match entry {
-                MemEntry::Ok { list, at, .. } if at.elapsed() < self.ttl => return Some(Ok(list.clone())),
-                MemEntry::Err { error, at } if at.elapsed() < self.error_ttl => return Some(Err(error.clone())),
+                MemEntry::Ok { list, at, .. } if at.elapsed() < self.ttl => {
+                    return Some(Ok(list.clone()));
+                }
+                MemEntry::Err { error, at } if at.elapsed() < self.error_ttl => {
+                    return Some(Err(error.clone()));
+                }
                 _ => {}
             }
         }
         let disk = self.read_disk(key)?;
-        let age = SystemTime::now().duration_since(UNIX_EPOCH + Duration::from_secs(disk.fetched_at_unix)).unwrap_or(Duration::ZERO);
+        let age = SystemTime::now()
+            .duration_since(UNIX_EPOCH + Duration::from_secs(disk.fetched_at_unix))
+            .unwrap_or(Duration::ZERO);
         if age >= self.ttl {
             return None;
         }
-        let list = Arc::new(TagList { registry: disk.registry, repository: disk.repository, tags: disk.tags });
+        let list = Arc::new(TagList {
+            registry: disk.registry,
+            repository: disk.repository,
+            tags: disk.tags,
+        });
         // Keep the remaining freshness: the entry is as old as the disk says.
         let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
-        self.mem().insert(key.clone(), MemEntry::Ok { list: list.clone(), pages: Arc::new(disk.pages), at });
+        self.mem().insert(
+            key.clone(),
+            MemEntry::Ok {
+                list: list.clone(),
+                pages: Arc::new(disk.pages),
+                at,
+            },
+        );
         Some(Ok(list))
     }
 
@@ -102,7 +131,14 @@ impl Cache {
         self.write_disk(key, &list, &pages);
         let mut mem = self.mem();
         self.sweep(&mut mem);
-        mem.insert(key.clone(), MemEntry::Ok { list, pages, at: Instant::now() });
+        mem.insert(
+            key.clone(),
+            MemEntry::Ok {
+                list,
+                pages,
+                at: Instant::now(),
+            },
+        );
     }
 
     pub(crate) fn store_err(&self, key: &Key, error: Error) {
@@ -110,7 +146,13 @@ impl Cache {
         self.sweep(&mut mem);
         // The failure replaces the memory entry so that it is what callers see for a while;
         // the disk copy (if any) keeps the last good pages for revalidation later.
-        mem.insert(key.clone(), MemEntry::Err { error, at: Instant::now() });
+        mem.insert(
+            key.clone(),
+            MemEntry::Err {
+                error,
+                at: Instant::now(),
+            },
+        );
     }
 
     /// Drops expired entries once the map is large; stale successes are still worth keeping
@@ -150,12 +192,16 @@ impl Cache {
     }
 
     fn write_disk(&self, key: &Key, list: &TagList, pages: &[CachedPage]) {
-        let Some(path) = self.path_for(key) else { return };
+        let Some(path) = self.path_for(key) else {
+            return;
+        };
         let entry = DiskEntry {
             version: 1,
             registry: key.0.clone(),
             repository: key.1.clone(),
-            fetched_at_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            fetched_at_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             tags: list.tags.clone(),
             pages: pages.to_vec(),
         };
@@ -168,8 +214,15 @@ impl Cache {
 fn write_atomically(path: &Path, entry: &DiskEntry) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"), std::process::id()));
-    std::fs::write(&tmp, serde_json::to_vec(entry).map_err(std::io::Error::other)?)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
+        std::process::id()
+    ));
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec(entry).map_err(std::io::Error::other)?,
+    )?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
@@ -180,7 +233,13 @@ fn write_atomically(path: &Path, entry: &DiskEntry) -> std::io::Result<()> {
 fn file_name(key: &Key) -> String {
     let readable: String = format!("{}_{}", key.0, key.1)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(150)
         .collect();
     // FNV-1a 64: stable across runs and platforms (unlike std's hasher).
@@ -202,7 +261,11 @@ mod tests {
     }
 
     fn list(r: &str, tags: &[&str]) -> Arc<TagList> {
-        Arc::new(TagList { registry: "ghcr.io".into(), repository: r.into(), tags: tags.iter().map(|t| t.to_string()).collect() })
+        Arc::new(TagList {
+            registry: "ghcr.io".into(),
+            repository: r.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        })
     }
 
     #[test]
@@ -212,29 +275,66 @@ mod tests {
         c.store_ok(&key("a"), list("a", &["1"]), vec![]);
         assert_eq!(c.fresh(&key("a")).unwrap().unwrap().tags, vec!["1"]);
         c.store_err(&key("b"), Error::new(ErrorKind::Timeout, "u", "slow"));
-        assert!(c.fresh(&key("b")).is_none(), "error TTL 0 means failures are not reused");
+        assert!(
+            c.fresh(&key("b")).is_none(),
+            "error TTL 0 means failures are not reused"
+        );
         let c = Cache::new(Duration::ZERO, Duration::from_secs(60), None);
-        c.store_ok(&key("a"), list("a", &["1"]), vec![CachedPage { url: "u".into(), etag: Some("\"e\"".into()), tags: vec!["1".into()], link: None }]);
+        c.store_ok(
+            &key("a"),
+            list("a", &["1"]),
+            vec![CachedPage {
+                url: "u".into(),
+                etag: Some("\"e\"".into()),
+                tags: vec!["1".into()],
+                link: None,
+            }],
+        );
         assert!(c.fresh(&key("a")).is_none(), "TTL 0: always revalidate");
-        assert_eq!(c.stale_pages(&key("a")).unwrap()[0].etag.as_deref(), Some("\"e\""));
+        assert_eq!(
+            c.stale_pages(&key("a")).unwrap()[0].etag.as_deref(),
+            Some("\"e\"")
+        );
         c.store_err(&key("b"), Error::new(ErrorKind::Timeout, "u", "slow"));
-        assert_eq!(c.fresh(&key("b")).unwrap().unwrap_err().kind(), ErrorKind::Timeout);
+        assert_eq!(
+            c.fresh(&key("b")).unwrap().unwrap_err().kind(),
+            ErrorKind::Timeout
+        );
     }
 
     #[test]
     fn disk_survives_a_new_cache_and_ignores_corruption() {
         let dir = tempfile::tempdir().unwrap();
-        let c = Cache::new(Duration::from_secs(60), Duration::ZERO, Some(dir.path().to_path_buf()));
+        let c = Cache::new(
+            Duration::from_secs(60),
+            Duration::ZERO,
+            Some(dir.path().to_path_buf()),
+        );
         c.store_ok(&key("org/app"), list("org/app", &["v1", "v2"]), vec![]);
-        let c2 = Cache::new(Duration::from_secs(60), Duration::ZERO, Some(dir.path().to_path_buf()));
-        assert_eq!(c2.fresh(&key("org/app")).unwrap().unwrap().tags, vec!["v1", "v2"]);
-        let c3 = Cache::new(Duration::ZERO, Duration::ZERO, Some(dir.path().to_path_buf()));
+        let c2 = Cache::new(
+            Duration::from_secs(60),
+            Duration::ZERO,
+            Some(dir.path().to_path_buf()),
+        );
+        assert_eq!(
+            c2.fresh(&key("org/app")).unwrap().unwrap().tags,
+            vec!["v1", "v2"]
+        );
+        let c3 = Cache::new(
+            Duration::ZERO,
+            Duration::ZERO,
+            Some(dir.path().to_path_buf()),
+        );
         assert!(c3.fresh(&key("org/app")).is_none(), "expired on disk");
         assert!(c3.stale_pages(&key("org/app")).is_some());
         for f in std::fs::read_dir(dir.path()).unwrap() {
             std::fs::write(f.unwrap().path(), "{corrupt").unwrap();
         }
-        let c4 = Cache::new(Duration::from_secs(60), Duration::ZERO, Some(dir.path().to_path_buf()));
+        let c4 = Cache::new(
+            Duration::from_secs(60),
+            Duration::ZERO,
+            Some(dir.path().to_path_buf()),
+        );
         assert!(c4.fresh(&key("org/app")).is_none());
     }
 

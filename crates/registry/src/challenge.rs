@@ -22,7 +22,10 @@ pub(crate) enum Challenge {
 /// preferred (it works anonymously). Unknown schemes yield `None`.
 pub(crate) fn parse(header: &str) -> Option<Challenge> {
     let mut challenges: Vec<(String, BTreeMap<String, String>)> = Vec::new();
-    let mut p = Parser { s: header.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: header.as_bytes(),
+        i: 0,
+    };
     loop {
         p.skip_ws_and_commas();
         let Some(token) = p.token() else { break };
@@ -32,13 +35,22 @@ pub(crate) fn parse(header: &str) -> Option<Challenge> {
         if p.peek() == Some(b'=') && !challenges.is_empty() {
             p.i += 1;
             p.skip_ws();
-            let value = if p.peek() == Some(b'"') { p.quoted()? } else { p.token().unwrap_or_default() };
-            challenges.last_mut()?.1.insert(token.to_ascii_lowercase(), value);
+            let value = if p.peek() == Some(b'"') {
+                p.quoted()?
+            } else {
+                p.token().unwrap_or_default()
+            };
+            challenges
+                .last_mut()?
+                .1
+                .insert(token.to_ascii_lowercase(), value);
         } else {
             challenges.push((token.to_ascii_lowercase(), BTreeMap::new()));
         }
     }
-    let bearer = challenges.iter().find(|(s, p)| s == "bearer" && p.contains_key("realm"));
+    let bearer = challenges
+        .iter()
+        .find(|(s, p)| s == "bearer" && p.contains_key("realm"));
     if let Some((_, params)) = bearer {
         return Some(Challenge::Bearer {
             realm: params["realm"].clone(),
@@ -46,7 +58,10 @@ pub(crate) fn parse(header: &str) -> Option<Challenge> {
             scope: params.get("scope").cloned(),
         });
     }
-    challenges.iter().any(|(s, _)| s == "basic").then_some(Challenge::Basic)
+    challenges
+        .iter()
+        .any(|(s, _)| s == "basic")
+        .then_some(Challenge::Basic)
 }
 
 struct Parser<'a> {
@@ -121,8 +136,16 @@ mod tests {
 
     #[test]
     fn ghcr_and_unquoted_and_case() {
-        let h = r#"bearer REALM="https://ghcr.io/token", service=ghcr.io ,scope="repository:a/b:pull""#;
-        let Some(Challenge::Bearer { realm, service, scope }) = parse(h) else { panic!("not bearer") };
+        let h =
+            r#"bearer REALM="https://ghcr.io/token", service=ghcr.io ,scope="repository:a/b:pull""#;
+        let Some(Challenge::Bearer {
+            realm,
+            service,
+            scope,
+        }) = parse(h)
+        else {
+            panic!("not bearer")
+        };
         assert_eq!(realm, "https://ghcr.io/token");
         assert_eq!(service.as_deref(), Some("ghcr.io"));
         assert_eq!(scope.as_deref(), Some("repository:a/b:pull"));
@@ -130,7 +153,12 @@ mod tests {
 
     #[test]
     fn basic_ecr_and_multiple() {
-        assert_eq!(parse(r#"Basic realm="https://123.dkr.ecr.us-east-1.amazonaws.com/",service="ecr.amazonaws.com""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse(
+                r#"Basic realm="https://123.dkr.ecr.us-east-1.amazonaws.com/",service="ecr.amazonaws.com""#
+            ),
+            Some(Challenge::Basic)
+        );
         assert_eq!(parse("Basic"), Some(Challenge::Basic));
         let both = r#"Basic realm="x", Bearer realm="https://t/token",service="s""#;
         assert!(matches!(parse(both), Some(Challenge::Bearer { .. })));
@@ -138,11 +166,18 @@ mod tests {
 
     #[test]
     fn escaped_quotes_and_garbage() {
-        let Some(Challenge::Bearer { realm, .. }) = parse(r#"Bearer realm="https://t/\"q\"""#) else { panic!() };
+        let Some(Challenge::Bearer { realm, .. }) = parse(r#"Bearer realm="https://t/\"q\"""#)
+        else {
+            panic!()
+        };
         assert_eq!(realm, r#"https://t/"q""#);
         assert_eq!(parse("Negotiate abc"), None);
         assert_eq!(parse(""), None);
         assert_eq!(parse(r#"Bearer realm="unterminated"#), None);
-        assert_eq!(parse("Bearer service=x"), None, "bearer without realm is unusable");
+        assert_eq!(
+            parse("Bearer service=x"),
+            None,
+            "bearer without realm is unusable"
+        );
     }
 }

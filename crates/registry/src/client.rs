@@ -55,7 +55,10 @@ impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
             .field("registries", &self.shared.options.registries)
-            .field("credentials_for", &self.shared.credentials.keys().collect::<Vec<_>>())
+            .field(
+                "credentials_for",
+                &self.shared.credentials.keys().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -76,10 +79,18 @@ impl Registry {
 
         for (i, r) in options.registries.iter().enumerate() {
             let host = canonical_registry(&r.host);
-            validate_authority(&host).map_err(|why| Error::new(ErrorKind::Config, format!("registries[{i}].host"), format!("{:?}: {why}", r.host)))?;
+            validate_authority(&host).map_err(|why| {
+                Error::new(
+                    ErrorKind::Config,
+                    format!("registries[{i}].host"),
+                    format!("{:?}: {why}", r.host),
+                )
+            })?;
         }
         for h in &options.insecure_registries {
-            validate_authority(&canonical_registry(h)).map_err(|why| Error::new(ErrorKind::Config, format!("--insecure-registry {h}"), why))?;
+            validate_authority(&canonical_registry(h)).map_err(|why| {
+                Error::new(ErrorKind::Config, format!("--insecure-registry {h}"), why)
+            })?;
         }
         let mut credentials: HashMap<String, Credential> = HashMap::new();
         for (host, cred) in load_docker_config(options.docker_config.as_deref())? {
@@ -89,7 +100,11 @@ impl Registry {
         for (host, cred) in &options.extra_credentials {
             credentials.insert(canonical_registry(host), cred.clone());
         }
-        let cache = Cache::new(options.cache_ttl, options.error_ttl, options.cache_dir.clone());
+        let cache = Cache::new(
+            options.cache_ttl,
+            options.error_ttl,
+            options.cache_dir.clone(),
+        );
         Ok(Registry {
             shared: Arc::new(Shared {
                 options,
@@ -116,7 +131,9 @@ impl Registry {
     /// failures) are cached. Errors say which URL failed and why.
     pub async fn list_tags(&self, registry: &str, repository: &str) -> Result<Arc<TagList>, Error> {
         let registry = canonical_registry(registry);
-        validate_authority(&registry).map_err(|why| Error::new(ErrorKind::Config, format!("{registry}/{repository}"), why))?;
+        validate_authority(&registry).map_err(|why| {
+            Error::new(ErrorKind::Config, format!("{registry}/{repository}"), why)
+        })?;
         let repository = normalize_repository(&registry, repository)?;
         let key: Key = (registry, repository);
         let shared = &self.shared;
@@ -191,17 +208,37 @@ impl Registry {
         let opts = &shared.options;
         let (registry, repository) = key;
         let host = self.host(registry)?;
-        let ctx = Ctx { options: opts, recorder: &shared.recorder };
+        let ctx = Ctx {
+            options: opts,
+            recorder: &shared.recorder,
+        };
         shared.recorder.walk(registry, repository);
-        host.ensure_pinged(&ctx).await.map_err(|e| e.context(format_args!("{registry}/{repository}")))?;
+        host.ensure_pinged(&ctx)
+            .await
+            .map_err(|e| e.context(format_args!("{registry}/{repository}")))?;
 
         let stale: HashMap<String, CachedPage> = shared
             .cache
             .stale_pages(key)
-            .map(|pages| pages.iter().filter(|p| p.etag.is_some()).map(|p| (p.url.clone(), p.clone())).collect())
+            .map(|pages| {
+                pages
+                    .iter()
+                    .filter(|p| p.etag.is_some())
+                    .map(|p| (p.url.clone(), p.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
 
-        let mut url = host.base_url().join(&format!("v2/{repository}/tags/list")).map_err(|e| Error::new(ErrorKind::Config, format!("{registry}/{repository}"), e.to_string()))?;
+        let mut url = host
+            .base_url()
+            .join(&format!("v2/{repository}/tags/list"))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Config,
+                    format!("{registry}/{repository}"),
+                    e.to_string(),
+                )
+            })?;
         if let Some(n) = opts.page_size {
             url.query_pairs_mut().append_pair("n", &n.to_string());
         }
@@ -209,9 +246,14 @@ impl Registry {
         let mut pages = Vec::new();
         loop {
             let mut request = Request::get(url.clone());
-            request.headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+            request
+                .headers
+                .insert(ACCEPT, HeaderValue::from_static("application/json"));
             let cached = stale.get(url.as_str());
-            if let Some(etag) = cached.and_then(|p| p.etag.as_deref()).and_then(|e| HeaderValue::from_str(e).ok()) {
+            if let Some(etag) = cached
+                .and_then(|p| p.etag.as_deref())
+                .and_then(|e| HeaderValue::from_str(e).ok())
+            {
                 request.headers.insert(IF_NONE_MATCH, etag);
             }
             let reply = host.send_authorized(&ctx, repository, request).await?;
@@ -222,11 +264,22 @@ impl Registry {
                         shared.recorder.not_modified();
                         p.clone()
                     }
-                    None => return Err(Error::new(ErrorKind::Protocol, shown, "304 Not Modified to a request without If-None-Match")),
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::Protocol,
+                            shown,
+                            "304 Not Modified to a request without If-None-Match",
+                        ));
+                    }
                 },
                 s if s.is_success() => {
-                    let body: TagsBody = serde_json::from_slice(&reply.body)
-                        .map_err(|e| Error::new(ErrorKind::Protocol, &shown, format!("tag list is not the expected JSON: {e}")))?;
+                    let body: TagsBody = serde_json::from_slice(&reply.body).map_err(|e| {
+                        Error::new(
+                            ErrorKind::Protocol,
+                            &shown,
+                            format!("tag list is not the expected JSON: {e}"),
+                        )
+                    })?;
                     CachedPage {
                         url: url.to_string(),
                         etag: reply.header(ETAG).map(str::to_string),
@@ -235,12 +288,32 @@ impl Registry {
                     }
                 }
                 StatusCode::NOT_FOUND => {
-                    return Err(Error::new(ErrorKind::NotFound, shown, format!("repository {repository} not found{}", error_summary(&reply.body))));
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        shown,
+                        format!(
+                            "repository {repository} not found{}",
+                            error_summary(&reply.body)
+                        ),
+                    ));
                 }
                 StatusCode::FORBIDDEN => {
-                    return Err(Error::new(ErrorKind::Forbidden, shown, format!("pull access to {repository} denied{}", error_summary(&reply.body))));
+                    return Err(Error::new(
+                        ErrorKind::Forbidden,
+                        shown,
+                        format!(
+                            "pull access to {repository} denied{}",
+                            error_summary(&reply.body)
+                        ),
+                    ));
                 }
-                s => return Err(Error::new(ErrorKind::Protocol, shown, format!("unexpected status {s}{}", error_summary(&reply.body)))),
+                s => {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        shown,
+                        format!("unexpected status {s}{}", error_summary(&reply.body)),
+                    ));
+                }
             };
             let new = walk.add_page(&page.tags);
             let next = walk.next(&url, page.link.as_deref(), &page.tags, new)?;
@@ -250,7 +323,11 @@ impl Registry {
                 None => break,
             }
         }
-        let list = Arc::new(TagList { registry: registry.clone(), repository: repository.clone(), tags: walk.tags });
+        let list = Arc::new(TagList {
+            registry: registry.clone(),
+            repository: repository.clone(),
+            tags: walk.tags,
+        });
         shared.cache.store_ok(key, list.clone(), pages);
         Ok(list)
     }
@@ -268,10 +345,17 @@ mod tests {
 
     #[tokio::test]
     async fn config_errors_surface_before_any_request() {
-        let bad = ClientOptions { insecure_registries: vec!["http://x".into()], ..Default::default() };
+        let bad = ClientOptions {
+            insecure_registries: vec!["http://x".into()],
+            ..Default::default()
+        };
         assert_eq!(Registry::new(bad).unwrap_err().kind(), ErrorKind::Config);
         let dir = tempfile::tempdir().unwrap();
-        let r = Registry::new(ClientOptions { docker_config: Some(dir.path().into()), ..Default::default() }).unwrap();
+        let r = Registry::new(ClientOptions {
+            docker_config: Some(dir.path().into()),
+            ..Default::default()
+        })
+        .unwrap();
         let e = r.list_tags("ghcr.io", "Bad/Name").await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(e.to_string().contains("Bad/Name"), "{e}");
@@ -285,7 +369,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let opts = ClientOptions {
             docker_config: Some(dir.path().into()),
-            registries: vec![crate::RegistryConfig { host: "127.0.0.1:9".into(), username: Some("u".into()), ..Default::default() }],
+            registries: vec![crate::RegistryConfig {
+                host: "127.0.0.1:9".into(),
+                username: Some("u".into()),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let r = Registry::new(opts).unwrap();

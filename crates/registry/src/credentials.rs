@@ -59,9 +59,11 @@ impl Credential {
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Credential::Basic { username, .. } => {
-                f.debug_struct("Basic").field("username", username).field("password", &"<redacted>").finish()
-            }
+            Credential::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
             Credential::IdentityToken { username, .. } => f
                 .debug_struct("IdentityToken")
                 .field("username", username)
@@ -102,14 +104,26 @@ struct AuthEntry {
 ///
 /// The error names the offending key, never a secret.
 pub fn parse_docker_config(json: &str) -> Result<Vec<(String, Credential)>, Error> {
-    let value: serde_json::Value = serde_json::from_str(json)
-        .map_err(|e| Error::new(ErrorKind::Config, "docker config", format!("not valid JSON ({:?} error at line {} column {})", e.classify(), e.line(), e.column())))?;
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        Error::new(
+            ErrorKind::Config,
+            "docker config",
+            format!(
+                "not valid JSON ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
     let auths: HashMap<String, AuthEntry> = if value.get("auths").is_some() {
         let file: DockerConfigFile = serde_json::from_value(value)
             // The serde message may quote a value; values can be secrets, so say only where.
             .map_err(|_| Error::new(ErrorKind::Config, "docker config", "`auths` must map registry names to objects of strings (auth, username, password, identitytoken)"))?;
         if file.creds_store.is_some() || file.cred_helpers.as_ref().is_some_and(|h| !h.is_empty()) {
-            tracing::debug!("docker config names credential helpers; they are not run, only `auths` is used");
+            tracing::debug!(
+                "docker config names credential helpers; they are not run, only `auths` is used"
+            );
         }
         file.auths.unwrap_or_default()
     } else if value.is_object() {
@@ -119,15 +133,30 @@ pub fn parse_docker_config(json: &str) -> Result<Vec<(String, Credential)>, Erro
             .as_object()
             .into_iter()
             .flatten()
-            .filter(|(_, v)| v.is_object() && (v.get("auth").is_some() || v.get("username").is_some() || v.get("identitytoken").is_some()))
+            .filter(|(_, v)| {
+                v.is_object()
+                    && (v.get("auth").is_some()
+                        || v.get("username").is_some()
+                        || v.get("identitytoken").is_some())
+            })
             .map(|(k, v)| {
                 serde_json::from_value::<AuthEntry>(v.clone())
                     .map(|e| (k.clone(), e))
-                    .map_err(|_| Error::new(ErrorKind::Config, "docker config", format!("entry {k:?} must be an object of strings")))
+                    .map_err(|_| {
+                        Error::new(
+                            ErrorKind::Config,
+                            "docker config",
+                            format!("entry {k:?} must be an object of strings"),
+                        )
+                    })
             })
             .collect::<Result<_, _>>()?
     } else {
-        return Err(Error::new(ErrorKind::Config, "docker config", "expected a JSON object"));
+        return Err(Error::new(
+            ErrorKind::Config,
+            "docker config",
+            "expected a JSON object",
+        ));
     };
 
     let mut out = Vec::new();
@@ -136,15 +165,30 @@ pub fn parse_docker_config(json: &str) -> Result<Vec<(String, Credential)>, Erro
     for (key, entry) in keys {
         let host = registry_from_config_key(&key);
         if host.is_empty() {
-            return Err(Error::new(ErrorKind::Config, "docker config", format!("entry {key:?} names no registry host")));
+            return Err(Error::new(
+                ErrorKind::Config,
+                "docker config",
+                format!("entry {key:?} names no registry host"),
+            ));
         }
         if let Some(token) = entry.identitytoken.filter(|t| !t.is_empty()) {
-            let username = entry.username.clone().or_else(|| decode_auth(entry.auth.as_deref()).ok().flatten().map(|(u, _)| u));
+            let username = entry.username.clone().or_else(|| {
+                decode_auth(entry.auth.as_deref())
+                    .ok()
+                    .flatten()
+                    .map(|(u, _)| u)
+            });
             out.push((host, Credential::IdentityToken { username, token }));
         } else if let Some(token) = entry.registrytoken.filter(|t| !t.is_empty()) {
             out.push((host, Credential::RegistryToken(token)));
-        } else if let Some((username, password)) = decode_auth(entry.auth.as_deref())
-            .map_err(|msg| Error::new(ErrorKind::Config, "docker config", format!("entry {key:?}: {msg}")))?
+        } else if let Some((username, password)) =
+            decode_auth(entry.auth.as_deref()).map_err(|msg| {
+                Error::new(
+                    ErrorKind::Config,
+                    "docker config",
+                    format!("entry {key:?}: {msg}"),
+                )
+            })?
         {
             out.push((host, Credential::Basic { username, password }));
         } else if let (Some(username), Some(password)) = (entry.username, entry.password) {
@@ -156,13 +200,20 @@ pub fn parse_docker_config(json: &str) -> Result<Vec<(String, Credential)>, Erro
 
 /// Decodes an `auth` field: base64 of `user:password` (the password may contain `:`).
 fn decode_auth(auth: Option<&str>) -> Result<Option<(String, String)>, String> {
-    let Some(auth) = auth.map(str::trim).filter(|a| !a.is_empty()) else { return Ok(None) };
+    let Some(auth) = auth.map(str::trim).filter(|a| !a.is_empty()) else {
+        return Ok(None);
+    };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(auth)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(auth.trim_end_matches('=')))
+        .or_else(|_| {
+            base64::engine::general_purpose::STANDARD_NO_PAD.decode(auth.trim_end_matches('='))
+        })
         .map_err(|_| "`auth` is not valid base64".to_string())?;
-    let text = String::from_utf8(bytes).map_err(|_| "`auth` is not UTF-8 after base64 decoding".to_string())?;
-    let (user, pass) = text.split_once(':').ok_or_else(|| "`auth` does not decode to `user:password`".to_string())?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| "`auth` is not UTF-8 after base64 decoding".to_string())?;
+    let (user, pass) = text
+        .split_once(':')
+        .ok_or_else(|| "`auth` does not decode to `user:password`".to_string())?;
     Ok(Some((user.to_string(), pass.to_string())))
 }
 
@@ -182,26 +233,51 @@ pub(crate) fn load_docker_config(dir: Option<&Path>) -> Result<Vec<(String, Cred
         None => std::env::var_os("DOCKER_CONFIG")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".docker"))),
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".docker"))
+            }),
     };
-    let Some(dir) = dir else { return Ok(Vec::new()) };
+    let Some(dir) = dir else {
+        return Ok(Vec::new());
+    };
     let path = dir.join("config.json");
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse_docker_config(&text).map_err(|e| Error::new(e.kind(), path.display().to_string(), e.message().to_string())),
+        Ok(text) => parse_docker_config(&text).map_err(|e| {
+            Error::new(
+                e.kind(),
+                path.display().to_string(),
+                e.message().to_string(),
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::new(ErrorKind::Io, path.display().to_string(), e.to_string())),
+        Err(e) => Err(Error::new(
+            ErrorKind::Io,
+            path.display().to_string(),
+            e.to_string(),
+        )),
     }
 }
 
 /// Reads a password file: the whole file with one trailing newline (and `\r`) removed, the way
 /// Kubernetes secrets and `echo` leave them.
 pub(crate) fn read_password_file(path: &Path) -> Result<String, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::new(ErrorKind::Io, path.display().to_string(), format!("cannot read password file: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            path.display().to_string(),
+            format!("cannot read password file: {e}"),
+        )
+    })?;
     let text = text.strip_suffix('\n').unwrap_or(&text);
     let text = text.strip_suffix('\r').unwrap_or(text);
     if text.is_empty() {
-        return Err(Error::new(ErrorKind::Config, path.display().to_string(), "password file is empty"));
+        return Err(Error::new(
+            ErrorKind::Config,
+            path.display().to_string(),
+            "password file is empty",
+        ));
     }
     Ok(text.to_string())
 }
@@ -230,26 +306,63 @@ mod tests {
         );
         let creds = parse_docker_config(&json).unwrap();
         let map: HashMap<_, _> = creds.into_iter().collect();
-        assert_eq!(map["docker.io"], Credential::Basic { username: "alice".into(), password: "pa:ss".into() });
-        assert_eq!(map["ghcr.io"], Credential::Basic { username: "octo".into(), password: "ghp_x".into() });
+        assert_eq!(
+            map["docker.io"],
+            Credential::Basic {
+                username: "alice".into(),
+                password: "pa:ss".into()
+            }
+        );
+        assert_eq!(
+            map["ghcr.io"],
+            Credential::Basic {
+                username: "octo".into(),
+                password: "ghp_x".into()
+            }
+        );
         assert_eq!(
             map["myacr.azurecr.io"],
-            Credential::IdentityToken { username: Some("00000000-0000-0000-0000-000000000000".into()), token: "refresh-abc".into() }
+            Credential::IdentityToken {
+                username: Some("00000000-0000-0000-0000-000000000000".into()),
+                token: "refresh-abc".into()
+            }
         );
-        assert_eq!(map["localhost:5000"], Credential::Basic { username: "bob".into(), password: "pw".into() });
-        assert!(!map.contains_key("quay.io"), "an empty entry gives no credential");
+        assert_eq!(
+            map["localhost:5000"],
+            Credential::Basic {
+                username: "bob".into(),
+                password: "pw".into()
+            }
+        );
+        assert!(
+            !map.contains_key("quay.io"),
+            "an empty entry gives no credential"
+        );
     }
 
     #[test]
     fn parses_legacy_dockercfg() {
-        let json = format!(r#"{{"registry.example.com":{{"auth":"{}","email":"x@y"}}}}"#, b64("u:p"));
+        let json = format!(
+            r#"{{"registry.example.com":{{"auth":"{}","email":"x@y"}}}}"#,
+            b64("u:p")
+        );
         let creds = parse_docker_config(&json).unwrap();
-        assert_eq!(creds, vec![("registry.example.com".to_string(), Credential::Basic { username: "u".into(), password: "p".into() })]);
+        assert_eq!(
+            creds,
+            vec![(
+                "registry.example.com".to_string(),
+                Credential::Basic {
+                    username: "u".into(),
+                    password: "p".into()
+                }
+            )]
+        );
     }
 
     #[test]
     fn bad_auth_names_the_key_not_the_secret() {
-        let err = parse_docker_config(r#"{"auths":{"ghcr.io":{"auth":"!!!not-base64-secret"}}}"#).unwrap_err();
+        let err = parse_docker_config(r#"{"auths":{"ghcr.io":{"auth":"!!!not-base64-secret"}}}"#)
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
         let shown = err.to_string();
         assert!(shown.contains("ghcr.io"), "{shown}");
@@ -265,9 +378,15 @@ mod tests {
 
     #[test]
     fn debug_redacts_secrets() {
-        let c = Credential::Basic { username: "u".into(), password: "hunter2".into() };
+        let c = Credential::Basic {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
         assert!(!format!("{c:?}").contains("hunter2"));
-        let c = Credential::IdentityToken { username: None, token: "tok-secret".into() };
+        let c = Credential::IdentityToken {
+            username: None,
+            token: "tok-secret".into(),
+        };
         assert!(!format!("{c:?}").contains("tok-secret"));
         let c = Credential::RegistryToken("rt-secret".into());
         assert!(!format!("{c:?}").contains("rt-secret"));
@@ -280,7 +399,10 @@ mod tests {
         std::fs::write(&p, "s3cret\n").unwrap();
         assert_eq!(read_password_file(&p).unwrap(), "s3cret");
         std::fs::write(&p, "").unwrap();
-        assert_eq!(read_password_file(&p).unwrap_err().kind(), ErrorKind::Config);
+        assert_eq!(
+            read_password_file(&p).unwrap_err().kind(),
+            ErrorKind::Config
+        );
         let missing = read_password_file(&dir.path().join("nope")).unwrap_err();
         assert_eq!(missing.kind(), ErrorKind::Io);
         assert!(missing.to_string().contains("nope"));

@@ -19,7 +19,11 @@ pub(crate) const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
 pub(crate) fn canonical_registry(host: &str) -> String {
     let host = host.trim().trim_end_matches('/').to_ascii_lowercase();
     match host.as_str() {
-        "" | "docker.io" | "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => DOCKER_HUB.to_string(),
+        ""
+        | "docker.io"
+        | "index.docker.io"
+        | "registry-1.docker.io"
+        | "registry.hub.docker.com" => DOCKER_HUB.to_string(),
         _ => host,
     }
 }
@@ -33,7 +37,11 @@ pub(crate) fn split_host_port(authority: &str) -> (&str, Option<&str>) {
         return (authority, None);
     }
     match authority.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
+        Some((h, p))
+            if !h.contains(':') && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            (h, Some(p))
+        }
         _ => (authority, None),
     }
 }
@@ -51,7 +59,13 @@ pub(crate) fn is_loopback(authority: &str) -> bool {
 /// applies Docker Hub's `library/` rule.
 pub(crate) fn normalize_repository(registry: &str, repository: &str) -> Result<String, Error> {
     let repo = repository.trim().trim_matches('/');
-    let bad = |why: &str| Error::new(ErrorKind::Config, format!("{registry}/{repository}"), format!("invalid repository name: {why}"));
+    let bad = |why: &str| {
+        Error::new(
+            ErrorKind::Config,
+            format!("{registry}/{repository}"),
+            format!("invalid repository name: {why}"),
+        )
+    };
     if repo.is_empty() {
         return Err(bad("empty"));
     }
@@ -62,10 +76,15 @@ pub(crate) fn normalize_repository(registry: &str, repository: &str) -> Result<S
         if component.is_empty() {
             return Err(bad("empty path component"));
         }
-        let ok_chars = component.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
-        let ok_ends = component.as_bytes()[0].is_ascii_alphanumeric() && component.as_bytes()[component.len() - 1].is_ascii_alphanumeric();
+        let ok_chars = component.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+        let ok_ends = component.as_bytes()[0].is_ascii_alphanumeric()
+            && component.as_bytes()[component.len() - 1].is_ascii_alphanumeric();
         if !ok_chars || !ok_ends {
-            return Err(bad(&format!("component {component:?} must be lower-case letters, digits and separators (. _ -)")));
+            return Err(bad(&format!(
+                "component {component:?} must be lower-case letters, digits and separators (. _ -)"
+            )));
         }
     }
     if registry == DOCKER_HUB && !repo.contains('/') {
@@ -113,22 +132,47 @@ pub(crate) struct Endpoint {
 /// Resolves `registry` (canonical) using the options: mirrors, insecure lists, loopback rule.
 pub(crate) fn resolve(options: &ClientOptions, registry: &str) -> Result<Endpoint, Error> {
     let entry = find_entry(options, registry);
-    let (explicit_scheme, target, settings) = match entry.and_then(|e| e.mirror.as_deref()).map(str::trim).filter(|m| !m.is_empty()) {
+    let (explicit_scheme, target, settings) = match entry
+        .and_then(|e| e.mirror.as_deref())
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    {
         Some(mirror) => {
-            let (scheme, authority) = parse_mirror(mirror)
-                .ok_or_else(|| Error::new(ErrorKind::Config, format!("registries[{registry}].mirror"), format!("{mirror:?} is not host[:port] or an http(s) URL")))?;
+            let (scheme, authority) = parse_mirror(mirror).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Config,
+                    format!("registries[{registry}].mirror"),
+                    format!("{mirror:?} is not host[:port] or an http(s) URL"),
+                )
+            })?;
             let target = canonical_registry(&authority);
-            let settings = find_entry(options, &target).or(entry).cloned().unwrap_or_default();
+            let settings = find_entry(options, &target)
+                .or(entry)
+                .cloned()
+                .unwrap_or_default();
             (scheme, target, settings)
         }
-        None => (None, registry.to_string(), entry.cloned().unwrap_or_default()),
+        None => (
+            None,
+            registry.to_string(),
+            entry.cloned().unwrap_or_default(),
+        ),
     };
-    validate_authority(&target).map_err(|why| Error::new(ErrorKind::Config, target.clone(), why))?;
-    let authority = if target == DOCKER_HUB { DOCKER_HUB_ENDPOINT.to_string() } else { target.clone() };
+    validate_authority(&target)
+        .map_err(|why| Error::new(ErrorKind::Config, target.clone(), why))?;
+    let authority = if target == DOCKER_HUB {
+        DOCKER_HUB_ENDPOINT.to_string()
+    } else {
+        target.clone()
+    };
 
     let (host_only, _) = split_host_port(&target);
     let insecure = settings.insecure
-        || options.insecure_registries.iter().map(|h| canonical_registry(h)).any(|h| h == target || h == host_only);
+        || options
+            .insecure_registries
+            .iter()
+            .map(|h| canonical_registry(h))
+            .any(|h| h == target || h == host_only);
     let transports = match explicit_scheme {
         Some("http") => vec![Transport::Http],
         Some(_) => vec![Transport::Https { verify: !insecure }],
@@ -138,11 +182,19 @@ pub(crate) fn resolve(options: &ClientOptions, registry: &str) -> Result<Endpoin
         None if is_loopback(&target) => vec![Transport::Http],
         None => vec![Transport::Https { verify: true }],
     };
-    Ok(Endpoint { key: target, authority, transports, settings })
+    Ok(Endpoint {
+        key: target,
+        authority,
+        transports,
+        settings,
+    })
 }
 
 fn find_entry<'a>(options: &'a ClientOptions, registry: &str) -> Option<&'a RegistryConfig> {
-    options.registries.iter().find(|r| canonical_registry(&r.host) == registry)
+    options
+        .registries
+        .iter()
+        .find(|r| canonical_registry(&r.host) == registry)
 }
 
 /// `mirror:5000` → (None, "mirror:5000"); `https://mirror.gcr.io/` → (Some("https"), "mirror.gcr.io").
@@ -171,10 +223,15 @@ pub(crate) fn validate_authority(authority: &str) -> Result<(), String> {
     if authority.is_empty() {
         return Err("empty registry host".into());
     }
-    if authority.contains("://") || authority.contains('/') || authority.contains('@') || authority.chars().any(char::is_whitespace) {
+    if authority.contains("://")
+        || authority.contains('/')
+        || authority.contains('@')
+        || authority.chars().any(char::is_whitespace)
+    {
         return Err("registry must be host[:port] without scheme, path or user info".into());
     }
-    url::Url::parse(&format!("http://{authority}/")).map_err(|e| format!("not a valid host[:port]: {e}"))?;
+    url::Url::parse(&format!("http://{authority}/"))
+        .map_err(|e| format!("not a valid host[:port]: {e}"))?;
     Ok(())
 }
 
@@ -184,13 +241,32 @@ mod tests {
 
     #[test]
     fn docker_hub_aliases_and_library() {
-        for h in ["docker.io", "index.docker.io", "registry-1.docker.io", "DOCKER.IO", ""] {
+        for h in [
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "DOCKER.IO",
+            "",
+        ] {
             assert_eq!(canonical_registry(h), "docker.io");
         }
-        assert_eq!(normalize_repository("docker.io", "redis").unwrap(), "library/redis");
-        assert_eq!(normalize_repository("docker.io", "library/redis").unwrap(), "library/redis");
-        assert_eq!(normalize_repository("docker.io", "mojaloop/central-ledger").unwrap(), "mojaloop/central-ledger");
-        assert_eq!(normalize_repository("ghcr.io", "app").unwrap(), "app", "library/ is Docker Hub only");
+        assert_eq!(
+            normalize_repository("docker.io", "redis").unwrap(),
+            "library/redis"
+        );
+        assert_eq!(
+            normalize_repository("docker.io", "library/redis").unwrap(),
+            "library/redis"
+        );
+        assert_eq!(
+            normalize_repository("docker.io", "mojaloop/central-ledger").unwrap(),
+            "mojaloop/central-ledger"
+        );
+        assert_eq!(
+            normalize_repository("ghcr.io", "app").unwrap(),
+            "app",
+            "library/ is Docker Hub only"
+        );
         let ep = resolve(&ClientOptions::default(), "docker.io").unwrap();
         assert_eq!(ep.authority, "registry-1.docker.io");
         assert_eq!(ep.transports, vec![Transport::Https { verify: true }]);
@@ -199,53 +275,122 @@ mod tests {
     #[test]
     fn repository_grammar() {
         for bad in ["", "UPPER/case", "a//b", "-a", "a-", "a/b c", "a:b"] {
-            assert!(normalize_repository("ghcr.io", bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                normalize_repository("ghcr.io", bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
         for good in ["a", "a/b/c", "my_org/my.app-2", "a__b"] {
-            assert!(normalize_repository("ghcr.io", good).is_ok(), "{good:?} should be accepted");
+            assert!(
+                normalize_repository("ghcr.io", good).is_ok(),
+                "{good:?} should be accepted"
+            );
         }
     }
 
     #[test]
     fn loopback_detection() {
-        for h in ["localhost", "localhost:5000", "127.0.0.1", "127.1.2.3:41234", "[::1]:5000", "::1", "foo.localhost"] {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1",
+            "127.1.2.3:41234",
+            "[::1]:5000",
+            "::1",
+            "foo.localhost",
+        ] {
             assert!(is_loopback(h), "{h}");
         }
-        for h in ["10.0.0.1:5000", "ghcr.io", "localhost.example.com", "[fe80::1]:5000", "128.0.0.1"] {
+        for h in [
+            "10.0.0.1:5000",
+            "ghcr.io",
+            "localhost.example.com",
+            "[fe80::1]:5000",
+            "128.0.0.1",
+        ] {
             assert!(!is_loopback(h), "{h}");
         }
     }
 
     #[test]
     fn transports_follow_docker_rules() {
-        let mut o = ClientOptions { insecure_registries: vec!["registry.lan:5000".into(), "build.lan".into()], ..Default::default() };
-        o.registries.push(RegistryConfig { host: "127.0.0.1:8443".into(), ca_file: Some("/ca.pem".into()), ..Default::default() });
-        assert_eq!(resolve(&o, "127.0.0.1:5000").unwrap().transports, vec![Transport::Http]);
-        assert_eq!(resolve(&o, "[::1]:5000").unwrap().transports, vec![Transport::Http]);
-        assert_eq!(resolve(&o, "127.0.0.1:8443").unwrap().transports, vec![Transport::Https { verify: true }], "a CA file means TLS even on loopback");
+        let mut o = ClientOptions {
+            insecure_registries: vec!["registry.lan:5000".into(), "build.lan".into()],
+            ..Default::default()
+        };
+        o.registries.push(RegistryConfig {
+            host: "127.0.0.1:8443".into(),
+            ca_file: Some("/ca.pem".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            resolve(&o, "127.0.0.1:5000").unwrap().transports,
+            vec![Transport::Http]
+        );
+        assert_eq!(
+            resolve(&o, "[::1]:5000").unwrap().transports,
+            vec![Transport::Http]
+        );
+        assert_eq!(
+            resolve(&o, "127.0.0.1:8443").unwrap().transports,
+            vec![Transport::Https { verify: true }],
+            "a CA file means TLS even on loopback"
+        );
         let insecure = vec![Transport::Https { verify: false }, Transport::Http];
-        assert_eq!(resolve(&o, "registry.lan:5000").unwrap().transports, insecure);
-        assert_eq!(resolve(&o, "build.lan:5000").unwrap().transports, insecure, "a host without port covers all ports");
-        assert_eq!(resolve(&o, "registry.lan:6000").unwrap().transports, vec![Transport::Https { verify: true }]);
+        assert_eq!(
+            resolve(&o, "registry.lan:5000").unwrap().transports,
+            insecure
+        );
+        assert_eq!(
+            resolve(&o, "build.lan:5000").unwrap().transports,
+            insecure,
+            "a host without port covers all ports"
+        );
+        assert_eq!(
+            resolve(&o, "registry.lan:6000").unwrap().transports,
+            vec![Transport::Https { verify: true }]
+        );
     }
 
     #[test]
     fn mirror_replaces_server_and_takes_its_own_entry() {
         let mut o = ClientOptions::default();
-        o.registries.push(RegistryConfig { host: "docker.io".into(), mirror: Some("hub-mirror.lan:5000".into()), username: Some("u".into()), ..Default::default() });
+        o.registries.push(RegistryConfig {
+            host: "docker.io".into(),
+            mirror: Some("hub-mirror.lan:5000".into()),
+            username: Some("u".into()),
+            ..Default::default()
+        });
         let ep = resolve(&o, "docker.io").unwrap();
         assert_eq!(ep.key, "hub-mirror.lan:5000");
         assert_eq!(ep.authority, "hub-mirror.lan:5000");
-        assert_eq!(ep.settings.username.as_deref(), Some("u"), "without its own entry the mirror uses the mirrored entry");
-        o.registries.push(RegistryConfig { host: "hub-mirror.lan:5000".into(), insecure: true, ..Default::default() });
+        assert_eq!(
+            ep.settings.username.as_deref(),
+            Some("u"),
+            "without its own entry the mirror uses the mirrored entry"
+        );
+        o.registries.push(RegistryConfig {
+            host: "hub-mirror.lan:5000".into(),
+            insecure: true,
+            ..Default::default()
+        });
         let ep = resolve(&o, "docker.io").unwrap();
         assert_eq!(ep.settings.username, None);
-        assert_eq!(ep.transports, vec![Transport::Https { verify: false }, Transport::Http]);
+        assert_eq!(
+            ep.transports,
+            vec![Transport::Https { verify: false }, Transport::Http]
+        );
         o.registries[0].mirror = Some("http://127.0.0.1:5001/".into());
         let ep = resolve(&o, "docker.io").unwrap();
-        assert_eq!((ep.authority.as_str(), ep.transports.clone()), ("127.0.0.1:5001", vec![Transport::Http]));
+        assert_eq!(
+            (ep.authority.as_str(), ep.transports.clone()),
+            ("127.0.0.1:5001", vec![Transport::Http])
+        );
         o.registries[0].mirror = Some("ftp://x".into());
-        assert_eq!(resolve(&o, "docker.io").unwrap_err().kind(), ErrorKind::Config);
+        assert_eq!(
+            resolve(&o, "docker.io").unwrap_err().kind(),
+            ErrorKind::Config
+        );
     }
 
     #[test]

@@ -78,8 +78,17 @@ pub struct Error {
 
 impl Error {
     /// Builds an error about `subject` (a URL, a file, a host) with a human-readable cause.
-    pub(crate) fn new(kind: ErrorKind, subject: impl Into<String>, message: impl Into<String>) -> Self {
-        Error { kind, subject: subject.into(), message: message.into(), retry_after: None }
+    pub(crate) fn new(
+        kind: ErrorKind,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error {
+            kind,
+            subject: subject.into(),
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// Attaches the wait the registry asked for (429 `Retry-After`).
@@ -145,7 +154,11 @@ pub(crate) fn classify_transport(err: &reqwest::Error) -> (ErrorKind, String) {
         source = e.source();
     }
     let lower = chain.to_ascii_lowercase();
-    if !tls && (lower.contains("certificate") || lower.contains("tls handshake") || lower.contains("invalidcontenttype")) {
+    if !tls
+        && (lower.contains("certificate")
+            || lower.contains("tls handshake")
+            || lower.contains("invalidcontenttype"))
+    {
         tls = true;
     }
     let kind = if err.is_timeout() {
@@ -169,14 +182,22 @@ mod tests {
 
     #[test]
     fn display_names_subject_kind_and_cause() {
-        let e = Error::new(ErrorKind::NotFound, "https://ghcr.io/v2/a/b/tags/list", "repository a/b does not exist");
-        assert_eq!(e.to_string(), "https://ghcr.io/v2/a/b/tags/list: not-found: repository a/b does not exist");
+        let e = Error::new(
+            ErrorKind::NotFound,
+            "https://ghcr.io/v2/a/b/tags/list",
+            "repository a/b does not exist",
+        );
+        assert_eq!(
+            e.to_string(),
+            "https://ghcr.io/v2/a/b/tags/list: not-found: repository a/b does not exist"
+        );
         assert_eq!(e.kind(), ErrorKind::NotFound);
     }
 
     #[test]
     fn display_url_strips_credentials() {
-        let u = url::Url::parse("https://user:secret@example.com/v2/x/tags/list?n=10#frag").unwrap();
+        let u =
+            url::Url::parse("https://user:secret@example.com/v2/x/tags/list?n=10#frag").unwrap();
         let shown = display_url(&u);
         assert!(!shown.contains("secret"), "{shown}");
         assert!(!shown.contains("user"), "{shown}");

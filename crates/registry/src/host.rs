@@ -52,12 +52,28 @@ struct Auth {
 }
 
 impl Host {
-    pub(crate) fn new(endpoint: Endpoint, options: &ClientOptions, stored_credential: Option<Credential>) -> Result<Host, Error> {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        options: &ClientOptions,
+        stored_credential: Option<Credential>,
+    ) -> Result<Host, Error> {
         let settings = &endpoint.settings;
-        let concurrency = settings.concurrency.unwrap_or(options.default_concurrency).max(1);
-        let rps = settings.requests_per_second.or(options.default_requests_per_second);
-        if let Some(r) = settings.requests_per_second.filter(|r| !r.is_finite() || *r <= 0.0) {
-            return Err(Error::new(ErrorKind::Config, format!("registries[{}].requestsPerSecond", settings.host), format!("must be a positive number, got {r}")));
+        let concurrency = settings
+            .concurrency
+            .unwrap_or(options.default_concurrency)
+            .max(1);
+        let rps = settings
+            .requests_per_second
+            .or(options.default_requests_per_second);
+        if let Some(r) = settings
+            .requests_per_second
+            .filter(|r| !r.is_finite() || *r <= 0.0)
+        {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("registries[{}].requestsPerSecond", settings.host),
+                format!("must be a positive number, got {r}"),
+            ));
         }
         if settings.username.is_some() != settings.password_file.is_some() {
             return Err(Error::new(
@@ -73,20 +89,44 @@ impl Host {
             .redirect(reqwest::redirect::Policy::limited(5))
             .pool_max_idle_per_host(concurrency);
         if let Some(ca) = &settings.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| Error::new(ErrorKind::Io, ca.display().to_string(), format!("cannot read CA file: {e}")))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| Error::new(ErrorKind::Tls, ca.display().to_string(), format!("not a PEM certificate bundle: {e}")))?;
+            let pem = std::fs::read(ca).map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    ca.display().to_string(),
+                    format!("cannot read CA file: {e}"),
+                )
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::new(
+                    ErrorKind::Tls,
+                    ca.display().to_string(),
+                    format!("not a PEM certificate bundle: {e}"),
+                )
+            })?;
             if certs.is_empty() {
-                return Err(Error::new(ErrorKind::Tls, ca.display().to_string(), "no certificates in CA file"));
+                return Err(Error::new(
+                    ErrorKind::Tls,
+                    ca.display().to_string(),
+                    "no certificates in CA file",
+                ));
             }
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        if endpoint.transports.contains(&Transport::Https { verify: false }) {
+        if endpoint
+            .transports
+            .contains(&Transport::Https { verify: false })
+        {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
-        let client = builder.build().map_err(|e| Error::new(ErrorKind::Tls, endpoint.key.clone(), format!("cannot build HTTP client: {e}")))?;
+        let client = builder.build().map_err(|e| {
+            Error::new(
+                ErrorKind::Tls,
+                endpoint.key.clone(),
+                format!("cannot build HTTP client: {e}"),
+            )
+        })?;
         Ok(Host {
             endpoint,
             client,
@@ -101,18 +141,28 @@ impl Host {
     }
 
     pub(crate) fn lane<'a>(&'a self, ctx: &Ctx<'a>) -> Lane<'a> {
-        Lane { client: &self.client, pacer: &self.pacer, permits: &self.permits, options: ctx.options, recorder: ctx.recorder }
+        Lane {
+            client: &self.client,
+            pacer: &self.pacer,
+            permits: &self.permits,
+            options: ctx.options,
+            recorder: ctx.recorder,
+        }
     }
 
     /// `scheme://authority/` with the transport that worked (or the first to try).
     pub(crate) fn base_url(&self) -> Url {
-        let i = self.transport.load(Ordering::Relaxed).min(self.endpoint.transports.len() - 1);
+        let i = self
+            .transport
+            .load(Ordering::Relaxed)
+            .min(self.endpoint.transports.len() - 1);
         self.base_url_for(self.endpoint.transports[i])
     }
 
     fn base_url_for(&self, t: Transport) -> Url {
         // The authority was validated when the endpoint was resolved.
-        Url::parse(&format!("{}://{}/", t.scheme(), self.endpoint.authority)).expect("validated authority")
+        Url::parse(&format!("{}://{}/", t.scheme(), self.endpoint.authority))
+            .expect("validated authority")
     }
 
     fn allow_plain_http(&self) -> bool {
@@ -158,20 +208,35 @@ impl Host {
                     }
                     return Ok(());
                 }
-                Err(e) if !last && matches!(e.kind(), ErrorKind::Connect | ErrorKind::Tls | ErrorKind::Protocol | ErrorKind::Timeout) => {
+                Err(e)
+                    if !last
+                        && matches!(
+                            e.kind(),
+                            ErrorKind::Connect
+                                | ErrorKind::Tls
+                                | ErrorKind::Protocol
+                                | ErrorKind::Timeout
+                        ) =>
+                {
                     tracing::debug!(registry = %self.endpoint.key, error = %e, "transport failed; trying the next one");
                     last_err = Some(e);
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(last_err.unwrap_or_else(|| Error::new(ErrorKind::Config, &self.endpoint.key, "no transport to try")))
+        Err(last_err.unwrap_or_else(|| {
+            Error::new(ErrorKind::Config, &self.endpoint.key, "no transport to try")
+        }))
     }
 
     fn learn_challenge(&self, reply: &Reply, shown: &str) -> Result<Challenge, Error> {
         let header = reply.header(WWW_AUTHENTICATE).unwrap_or_default();
         let parsed = challenge::parse(header).ok_or_else(|| {
-            Error::new(ErrorKind::Unauthorized, shown, format!("401 without a usable WWW-Authenticate challenge ({header:?})"))
+            Error::new(
+                ErrorKind::Unauthorized,
+                shown,
+                format!("401 without a usable WWW-Authenticate challenge ({header:?})"),
+            )
         })?;
         *self.challenge.lock().unwrap_or_else(|e| e.into_inner()) = Some(parsed.clone());
         Ok(parsed)
@@ -182,13 +247,25 @@ impl Host {
     fn credential(&self) -> Result<Option<Credential>, Error> {
         let s = &self.endpoint.settings;
         if let (Some(username), Some(file)) = (&s.username, &s.password_file) {
-            return Ok(Some(Credential::Basic { username: username.clone(), password: read_password_file(file)? }));
+            return Ok(Some(Credential::Basic {
+                username: username.clone(),
+                password: read_password_file(file)?,
+            }));
         }
         Ok(self.stored_credential.clone())
     }
 
-    async fn authorization(&self, ctx: &Ctx<'_>, scope: &str, force_fresh: bool) -> Result<Option<Auth>, Error> {
-        let challenge = self.challenge.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    async fn authorization(
+        &self,
+        ctx: &Ctx<'_>,
+        scope: &str,
+        force_fresh: bool,
+    ) -> Result<Option<Auth>, Error> {
+        let challenge = self
+            .challenge
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         match challenge {
             None => Ok(None),
             Some(Challenge::Basic) => match self.credential()? {
@@ -196,7 +273,10 @@ impl Host {
                     let mut header = HeaderValue::from_str(&cred.basic_header().unwrap_or_default())
                         .map_err(|_| Error::new(ErrorKind::Config, &self.endpoint.key, "username or password contains characters not allowed in an HTTP header"))?;
                     header.set_sensitive(true);
-                    Ok(Some(Auth { header, fresh: true }))
+                    Ok(Some(Auth {
+                        header,
+                        fresh: true,
+                    }))
                 }
                 _ => Err(Error::new(
                     ErrorKind::Unauthorized,
@@ -207,12 +287,24 @@ impl Host {
             Some(Challenge::Bearer { realm, service, .. }) => {
                 let credential = self.credential()?;
                 if let Some(Credential::RegistryToken(t)) = &credential {
-                    return Ok(Some(Auth { header: bearer_header(t)?, fresh: true }));
+                    return Ok(Some(Auth {
+                        header: bearer_header(t)?,
+                        fresh: true,
+                    }));
                 }
                 if !force_fresh {
-                    let cached = self.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(scope).filter(|t| t.is_valid()).cloned();
+                    let cached = self
+                        .tokens
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(scope)
+                        .filter(|t| t.is_valid())
+                        .cloned();
                     if let Some(token) = cached {
-                        return Ok(Some(Auth { header: token.header()?, fresh: false }));
+                        return Ok(Some(Auth {
+                            header: token.header()?,
+                            fresh: false,
+                        }));
                     }
                 }
                 let request = TokenRequest {
@@ -229,7 +321,10 @@ impl Host {
                 // Expired tokens are useless; dropping them bounds the map in long runs.
                 tokens.retain(|_, t| t.is_valid());
                 tokens.insert(scope.to_string(), token);
-                Ok(Some(Auth { header, fresh: true }))
+                Ok(Some(Auth {
+                    header,
+                    fresh: true,
+                }))
             }
         }
     }
@@ -237,7 +332,12 @@ impl Host {
     /// Sends a request for `repository`, adding auth as the server's challenge requires: a
     /// cached token if we have one; on a 401, the new challenge is learnt and a fresh token (or
     /// Basic credentials) is tried once; a 401 to fresh auth is final.
-    pub(crate) async fn send_authorized(&self, ctx: &Ctx<'_>, repository: &str, mut request: Request) -> Result<Reply, Error> {
+    pub(crate) async fn send_authorized(
+        &self,
+        ctx: &Ctx<'_>,
+        repository: &str,
+        mut request: Request,
+    ) -> Result<Reply, Error> {
         let scope = format!("repository:{repository}:pull");
         let shown = display_url(&request.url);
         let mut force_fresh = false;
@@ -267,13 +367,23 @@ impl Host {
                 return Err(Error::new(
                     ErrorKind::Unauthorized,
                     shown,
-                    format!("401 for {repository}: {who} (the repository may not exist, or needs credentials){}", crate::http::error_summary(&reply.body)),
+                    format!(
+                        "401 for {repository}: {who} (the repository may not exist, or needs credentials){}",
+                        crate::http::error_summary(&reply.body)
+                    ),
                 ));
             }
             // A cached token the server no longer accepts (expired early, revoked): drop it.
-            self.tokens.lock().unwrap_or_else(|e| e.into_inner()).remove(&scope);
+            self.tokens
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&scope);
             force_fresh = true;
         }
-        Err(Error::new(ErrorKind::Unauthorized, shown, format!("401 for {repository} after re-authenticating")))
+        Err(Error::new(
+            ErrorKind::Unauthorized,
+            shown,
+            format!("401 for {repository} after re-authenticating"),
+        ))
     }
 }

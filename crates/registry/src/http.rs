@@ -27,7 +27,13 @@ pub(crate) struct Request {
 
 impl Request {
     pub(crate) fn get(url: Url) -> Self {
-        Request { method: Method::GET, url, headers: HeaderMap::new(), form: None, max_retries: None }
+        Request {
+            method: Method::GET,
+            url,
+            headers: HeaderMap::new(),
+            form: None,
+            max_retries: None,
+        }
     }
 }
 
@@ -73,7 +79,10 @@ pub(crate) async fn execute(lane: &Lane<'_>, req: &Request) -> Result<Reply, Err
         lane.pacer.acquire().await;
         let result = {
             // Permits are only held while a request is on the wire, never while backing off.
-            let _permit = lane.permits.acquire().await.map_err(|_| Error::new(ErrorKind::Connect, &shown, "client is shutting down"))?;
+            let _permit =
+                lane.permits.acquire().await.map_err(|_| {
+                    Error::new(ErrorKind::Connect, &shown, "client is shutting down")
+                })?;
             send_once(lane, req, &host).await
         };
 
@@ -86,7 +95,11 @@ pub(crate) async fn execute(lane: &Lane<'_>, req: &Request) -> Result<Reply, Err
                     return Err(Error::new(
                         ErrorKind::RateLimited,
                         &shown,
-                        format!("registry asked to retry after {}s, more than the {}s we wait at most", asked.as_secs(), opts.max_retry_after.as_secs()),
+                        format!(
+                            "registry asked to retry after {}s, more than the {}s we wait at most",
+                            asked.as_secs(),
+                            opts.max_retry_after.as_secs()
+                        ),
                     )
                     .with_retry_after(Some(asked)));
                 }
@@ -94,12 +107,30 @@ pub(crate) async fn execute(lane: &Lane<'_>, req: &Request) -> Result<Reply, Err
                     Some(r) => format!("429 Retry-After: {r}"),
                     None => "429".to_string(),
                 };
-                let err = Error::new(ErrorKind::RateLimited, &shown, format!("still rate-limited (429) after {attempt} retries")).with_retry_after(asked);
+                let err = Error::new(
+                    ErrorKind::RateLimited,
+                    &shown,
+                    format!("still rate-limited (429) after {attempt} retries"),
+                )
+                .with_retry_after(asked);
                 (reason, asked, err)
             }
             Ok(reply) if is_retryable_status(reply.status) => {
-                let err = Error::new(ErrorKind::Server, &shown, format!("{} after {attempt} retries{}", reply.status, error_summary(&reply.body)));
-                (reply.status.as_u16().to_string(), None, err)
+                let err = Error::new(
+                    ErrorKind::Server,
+                    &shown,
+                    format!(
+                        "{} after {attempt} retries{}",
+                        reply.status,
+                        error_summary(&reply.body)
+                    ),
+                );
+                // A 503 may say when to come back; honour it within the cap, else back off.
+                let asked = reply
+                    .header(RETRY_AFTER)
+                    .and_then(parse_retry_after)
+                    .filter(|a| *a <= opts.max_retry_after);
+                (reply.status.as_u16().to_string(), asked, err)
             }
             Ok(reply) => return Ok(reply),
             Err(e) if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Connect) => {
@@ -113,9 +144,16 @@ pub(crate) async fn execute(lane: &Lane<'_>, req: &Request) -> Result<Reply, Err
             return Err(final_error);
         }
         attempt += 1;
-        let wait = server_wait.unwrap_or_else(|| backoff(opts.backoff_base, opts.backoff_max, attempt - 1));
+        let wait = server_wait
+            .unwrap_or_else(|| backoff(opts.backoff_base, opts.backoff_max, attempt - 1));
         tracing::info!(host = %host, url = %shown, attempt, reason = %reason, wait_ms = wait.as_millis() as u64, "retrying registry request");
-        lane.recorder.retry(RetryEvent { host: host.clone(), url: shown.clone(), attempt, reason: reason.clone(), wait });
+        lane.recorder.retry(RetryEvent {
+            host: host.clone(),
+            url: shown.clone(),
+            attempt,
+            reason: reason.clone(),
+            wait,
+        });
         if reason.starts_with("429") {
             // A 429 is about all of our traffic to this registry, not this request alone.
             lane.pacer.pause_until(tokio::time::Instant::now() + wait);
@@ -131,9 +169,17 @@ fn is_retryable_status(s: StatusCode) -> bool {
 
 async fn send_once(lane: &Lane<'_>, req: &Request, host: &str) -> Result<Reply, Error> {
     let shown = display_url(&req.url);
-    let mut builder = lane.client.request(req.method.clone(), req.url.clone()).headers(req.headers.clone());
+    let mut builder = lane
+        .client
+        .request(req.method.clone(), req.url.clone())
+        .headers(req.headers.clone());
     if let Some(form) = &req.form {
-        builder = builder.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(form.clone());
+        builder = builder
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form.clone());
     }
     let transport_err = |e: reqwest::Error| {
         let (kind, msg) = classify_transport(&e);
@@ -149,7 +195,11 @@ async fn send_once(lane: &Lane<'_>, req: &Request, host: &str) -> Result<Reply, 
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > lane.options.max_body_bytes {
                     lane.recorder.request(host, "too-large");
-                    return Err(Error::new(ErrorKind::Protocol, &shown, format!("response larger than {} bytes", lane.options.max_body_bytes)));
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        &shown,
+                        format!("response larger than {} bytes", lane.options.max_body_bytes),
+                    ));
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -159,7 +209,11 @@ async fn send_once(lane: &Lane<'_>, req: &Request, host: &str) -> Result<Reply, 
         }
     }
     lane.recorder.request(host, status.as_str());
-    Ok(Reply { status, headers, body: Bytes::from(body) })
+    Ok(Reply {
+        status,
+        headers,
+        body: Bytes::from(body),
+    })
 }
 
 /// `": NAME_UNKNOWN: repository name not known to registry"` from a distribution error body,
@@ -180,7 +234,13 @@ pub(crate) fn error_summary(body: &[u8]) -> String {
             .errors
             .iter()
             .take(3)
-            .map(|i| [i.code.as_deref(), i.message.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(": "))
+            .map(|i| {
+                [i.code.as_deref(), i.message.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            })
             .filter(|s| !s.is_empty())
             .collect();
         if !parts.is_empty() {
@@ -223,8 +283,17 @@ mod tests {
 
     #[test]
     fn authority_forms() {
-        assert_eq!(authority(&Url::parse("http://127.0.0.1:5000/v2/").unwrap()), "127.0.0.1:5000");
-        assert_eq!(authority(&Url::parse("https://ghcr.io/v2/").unwrap()), "ghcr.io");
-        assert_eq!(authority(&Url::parse("http://[::1]:5000/v2/").unwrap()), "[::1]:5000");
+        assert_eq!(
+            authority(&Url::parse("http://127.0.0.1:5000/v2/").unwrap()),
+            "127.0.0.1:5000"
+        );
+        assert_eq!(
+            authority(&Url::parse("https://ghcr.io/v2/").unwrap()),
+            "ghcr.io"
+        );
+        assert_eq!(
+            authority(&Url::parse("http://[::1]:5000/v2/").unwrap()),
+            "[::1]:5000"
+        );
     }
 }

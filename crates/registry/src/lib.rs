@@ -104,7 +104,8 @@
 //!   [`ErrorKind::RateLimited`] with [`Error::retry_after`] set, rather than stalling the scan.
 //! * `408`, `5xx` (500/502/503/504), timeouts and dropped connections: exponential back-off
 //!   from [`ClientOptions::backoff_base`], doubling, capped at [`ClientOptions::backoff_max`],
-//!   with equal jitter; at most [`ClientOptions::max_retries`] retries per request.
+//!   with equal jitter (or the response's own `Retry-After`, when within the cap); at most
+//!   [`ClientOptions::max_retries`] retries per request.
 //! * A registry that keeps failing makes only its lookups fail, each with an [`Error`] naming
 //!   the URL and the reason; callers report those images as unresolved and carry on.
 //!

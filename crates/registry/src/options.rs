@@ -154,7 +154,10 @@ mod tests {
         assert!(c.insecure);
         assert_eq!(c.ca_file.as_deref(), Some(std::path::Path::new("/ca.pem")));
         assert_eq!(c.username.as_deref(), Some("robot"));
-        assert_eq!(c.password_file.as_deref(), Some(std::path::Path::new("/pw")));
+        assert_eq!(
+            c.password_file.as_deref(),
+            Some(std::path::Path::new("/pw"))
+        );
         assert_eq!(c.mirror.as_deref(), Some("m:5000"));
         assert_eq!(c.requests_per_second, Some(2.5));
         assert_eq!(c.concurrency, Some(3));
@@ -162,7 +165,8 @@ mod tests {
 
     #[test]
     fn registry_config_rejects_unknown_keys_and_password_on_command_line() {
-        let err = serde_json::from_str::<RegistryConfig>(r#"{"host":"x","password":"hunter2"}"#).unwrap_err();
+        let err = serde_json::from_str::<RegistryConfig>(r#"{"host":"x","password":"hunter2"}"#)
+            .unwrap_err();
         assert!(err.to_string().contains("password"), "{err}");
     }
 }

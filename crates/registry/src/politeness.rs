@@ -23,8 +23,16 @@ struct PacerState {
 impl Pacer {
     /// `rps = None` (or not positive) means no pacing, only pauses.
     pub(crate) fn new(rps: Option<f64>) -> Self {
-        let interval = rps.filter(|r| r.is_finite() && *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
-        Pacer { interval, state: Mutex::new(PacerState { next: Instant::now(), paused_until: None }) }
+        let interval = rps
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .map(|r| Duration::from_secs_f64(1.0 / r));
+        Pacer {
+            interval,
+            state: Mutex::new(PacerState {
+                next: Instant::now(),
+                paused_until: None,
+            }),
+        }
     }
 
     /// Waits for this caller's slot.
@@ -61,7 +69,9 @@ impl Pacer {
 /// "equal jitter" (a uniformly random point in the upper half) so many clients that failed
 /// together do not retry together, yet each still waits a predictable minimum.
 pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(2u32.saturating_pow(attempt.min(30))).min(max);
+    let exp = base
+        .saturating_mul(2u32.saturating_pow(attempt.min(30)))
+        .min(max);
     let half = exp / 2;
     let jitter_nanos = rand::rng().random_range(0..=half.as_nanos().min(u64::MAX as u128) as u64);
     half + Duration::from_nanos(jitter_nanos)
@@ -76,10 +86,14 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     }
     // Some servers send fractional seconds.
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(u32::MAX as f64)));
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(u32::MAX as f64)));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 #[cfg(test)]
@@ -94,7 +108,11 @@ mod tests {
             let exp = (base * 2u32.saturating_pow(attempt.min(30))).min(max);
             for _ in 0..20 {
                 let w = backoff(base, max, attempt);
-                assert!(w >= exp / 2 && w <= exp, "attempt {attempt}: {w:?} not in [{:?}, {exp:?}]", exp / 2);
+                assert!(
+                    w >= exp / 2 && w <= exp,
+                    "attempt {attempt}: {w:?} not in [{:?}, {exp:?}]",
+                    exp / 2
+                );
             }
         }
         // Jitter actually varies.
@@ -107,14 +125,24 @@ mod tests {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("1.5"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO), "past date means now");
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "past date means now"
+        );
         let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
         let d = parse_retry_after(&future).unwrap();
-        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
         assert_eq!(parse_retry_after("soon"), None);
         assert_eq!(parse_retry_after("-3"), None);
         // Years: parsed faithfully; the client caps it (max_retry_after).
-        assert_eq!(parse_retry_after("99999999999"), Some(Duration::from_secs(99_999_999_999)));
+        assert_eq!(
+            parse_retry_after("99999999999"),
+            Some(Duration::from_secs(99_999_999_999))
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -82,12 +82,20 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 impl Stats {
     /// All requests sent to `host` (`host[:port]`), whatever their outcome.
     pub fn requests_to(&self, host: &str) -> u64 {
-        self.requests.iter().filter(|r| r.host == host).map(|r| r.count).sum()
+        self.requests
+            .iter()
+            .filter(|r| r.host == host)
+            .map(|r| r.count)
+            .sum()
     }
 
     /// Requests to `host` that ended with `outcome` (`"200"`, `"429"`, `"timeout"`...).
     pub fn requests_with(&self, host: &str, outcome: &str) -> u64 {
-        self.requests.iter().filter(|r| r.host == host && r.outcome == outcome).map(|r| r.count).sum()
+        self.requests
+            .iter()
+            .filter(|r| r.host == host && r.outcome == outcome)
+            .map(|r| r.count)
+            .sum()
     }
 
     /// All requests sent anywhere.
@@ -97,7 +105,11 @@ impl Stats {
 
     /// Walks made for one repository (`registry` canonical, e.g. `docker.io`, `library/redis`).
     pub fn walks(&self, registry: &str, repository: &str) -> u64 {
-        self.tag_walks.iter().filter(|w| w.registry == registry && w.repository == repository).map(|w| w.walks).sum()
+        self.tag_walks
+            .iter()
+            .filter(|w| w.registry == registry && w.repository == repository)
+            .map(|w| w.walks)
+            .sum()
     }
 
     /// Walks made in total.
@@ -130,11 +142,19 @@ impl Recorder {
     }
 
     pub(crate) fn request(&self, host: &str, outcome: &str) {
-        self.with(|i| *i.requests.entry((host.to_string(), outcome.to_string())).or_default() += 1);
+        self.with(|i| {
+            *i.requests
+                .entry((host.to_string(), outcome.to_string()))
+                .or_default() += 1
+        });
     }
 
     pub(crate) fn walk(&self, registry: &str, repository: &str) {
-        self.with(|i| *i.walks.entry((registry.to_string(), repository.to_string())).or_default() += 1);
+        self.with(|i| {
+            *i.walks
+                .entry((registry.to_string(), repository.to_string()))
+                .or_default() += 1
+        });
     }
 
     pub(crate) fn retry(&self, event: RetryEvent) {
@@ -165,8 +185,24 @@ impl Recorder {
 
     pub(crate) fn snapshot(&self) -> Stats {
         self.with(|i| Stats {
-            requests: i.requests.iter().map(|((host, outcome), count)| RequestCount { host: host.clone(), outcome: outcome.clone(), count: *count }).collect(),
-            tag_walks: i.walks.iter().map(|((registry, repository), walks)| WalkCount { registry: registry.clone(), repository: repository.clone(), walks: *walks }).collect(),
+            requests: i
+                .requests
+                .iter()
+                .map(|((host, outcome), count)| RequestCount {
+                    host: host.clone(),
+                    outcome: outcome.clone(),
+                    count: *count,
+                })
+                .collect(),
+            tag_walks: i
+                .walks
+                .iter()
+                .map(|((registry, repository), walks)| WalkCount {
+                    registry: registry.clone(),
+                    repository: repository.clone(),
+                    walks: *walks,
+                })
+                .collect(),
             retries: i.retries,
             cache_hits: i.cache_hits,
             coalesced: i.coalesced,
@@ -189,7 +225,13 @@ mod tests {
         r.request("ghcr.io", "429");
         r.walk("ghcr.io", "a/b");
         for n in 0..(RETRY_LOG_CAPACITY as u32 + 10) {
-            r.retry(RetryEvent { host: "h".into(), url: "u".into(), attempt: n, reason: "503".into(), wait: Duration::ZERO });
+            r.retry(RetryEvent {
+                host: "h".into(),
+                url: "u".into(),
+                attempt: n,
+                reason: "503".into(),
+                wait: Duration::ZERO,
+            });
         }
         let s = r.snapshot();
         assert_eq!(s.requests_to("ghcr.io"), 3);
@@ -197,7 +239,10 @@ mod tests {
         assert_eq!(s.walks("ghcr.io", "a/b"), 1);
         assert_eq!(s.retries, RETRY_LOG_CAPACITY as u64 + 10);
         assert_eq!(s.retry_log.len(), RETRY_LOG_CAPACITY);
-        assert_eq!(s.retry_log[0].attempt, 10, "oldest entries are dropped first");
+        assert_eq!(
+            s.retry_log[0].attempt, 10,
+            "oldest entries are dropped first"
+        );
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["retryLog"][0]["wait"], 0);
     }

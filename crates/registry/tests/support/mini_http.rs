@@ -23,17 +23,25 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
     }
     pub fn query(&self) -> Vec<(String, String)> {
         let q = self.target.split_once('?').map_or("", |(_, q)| q);
-        url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+        url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect()
     }
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.query()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -47,10 +55,16 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn new(status: u16) -> Self {
-        HttpResponse { status, headers: Vec::new(), body: Vec::new() }
+        HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
-        HttpResponse::new(status).header("Content-Type", "application/json").body(serde_json::to_vec(value).unwrap())
+        HttpResponse::new(status)
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(value).unwrap())
     }
     pub fn header(mut self, k: &str, v: impl Into<String>) -> Self {
         self.headers.push((k.to_string(), v.into()));
@@ -95,13 +109,17 @@ where
     H: Fn(HttpRequest) -> F + Send + Sync + 'static,
     F: Future<Output = Action> + Send + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let addr = listener.local_addr().unwrap();
     let handler = Arc::new(handler);
     let task = tokio::spawn(async move {
         let mut conns = tokio::task::JoinSet::new();
         loop {
-            let Ok((stream, _)) = listener.accept().await else { break };
+            let Ok((stream, _)) = listener.accept().await else {
+                break;
+            };
             let handler = handler.clone();
             conns.spawn(async move {
                 let _ = handle(stream, handler.as_ref()).await;
@@ -118,7 +136,9 @@ where
     H: Fn(HttpRequest) -> F,
     F: Future<Output = Action>,
 {
-    let Some(req) = read_request(&mut stream).await? else { return Ok(()) };
+    let Some(req) = read_request(&mut stream).await? else {
+        return Ok(());
+    };
     let mut action = handler(req).await;
     loop {
         match action {
@@ -160,10 +180,18 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<HttpRequ
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
     let mut first = lines.next().unwrap_or("").split(' ');
-    let (Some(method), Some(target)) = (first.next(), first.next()) else { return Ok(None) };
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
-    let len: usize = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let (Some(method), Some(target)) = (first.next(), first.next()) else {
+        return Ok(None);
+    };
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
     let mut body = buf[head_end + 4..].to_vec();
     while body.len() < len {
         let n = stream.read(&mut chunk).await?;
@@ -172,18 +200,29 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<HttpRequ
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    Ok(Some(HttpRequest { method: method.to_string(), target: target.to_string(), headers, body }))
+    Ok(Some(HttpRequest {
+        method: method.to_string(),
+        target: target.to_string(),
+        headers,
+        body,
+    }))
 }
 
 async fn write_response(stream: &mut TcpStream, resp: &HttpResponse) -> std::io::Result<()> {
     let mut out = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
     for (k, v) in &resp.headers {
-        if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("connection") || k.eq_ignore_ascii_case("transfer-encoding") {
+        if k.eq_ignore_ascii_case("content-length")
+            || k.eq_ignore_ascii_case("connection")
+            || k.eq_ignore_ascii_case("transfer-encoding")
+        {
             continue;
         }
         out.push_str(&format!("{k}: {v}\r\n"));
     }
-    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", resp.body.len()));
+    out.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        resp.body.len()
+    ));
     stream.write_all(out.as_bytes()).await?;
     stream.write_all(&resp.body).await?;
     stream.flush().await?;

@@ -29,6 +29,9 @@ pub fn test_options(docker_config_dir: &std::path::Path) -> ClientOptions {
 /// Prints the retry log (shown with --no-capture, or when a test fails).
 pub fn print_retry_log(label: &str, stats: &ml_operator_registry::Stats) {
     for e in &stats.retry_log {
-        println!("[{label}] retry {} of {} after {:?}: {}", e.attempt, e.url, e.wait, e.reason);
+        println!(
+            "[{label}] retry {} of {} after {:?}: {}",
+            e.attempt, e.url, e.wait, e.reason
+        );
     }
 }

@@ -14,6 +14,8 @@ use super::mini_http::{Action, HttpRequest, HttpResponse, Server, serve};
 pub enum Fault {
     /// Answer with this status and an error body.
     Status(u16),
+    /// 503 with this `Retry-After`.
+    Unavailable(String),
     /// 429, with this `Retry-After` value if any.
     TooMany(Option<String>),
     /// Close the connection without answering.
@@ -74,7 +76,10 @@ impl FaultProxy {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let state = Arc::new(ProxyState {
             upstream: upstream.trim_end_matches('/').to_string(),
-            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
             faults: Mutex::new(Vec::new()),
             paging: Mutex::new(Paging::Off),
             etags: Mutex::new(false),
@@ -98,7 +103,11 @@ impl FaultProxy {
 
     /// The next requests whose path contains `pattern` get these faults, in order.
     pub fn inject(&self, pattern: &str, faults: impl IntoIterator<Item = Fault>) {
-        self.state.faults.lock().unwrap().push((pattern.to_string(), faults.into_iter().collect()));
+        self.state
+            .faults
+            .lock()
+            .unwrap()
+            .push((pattern.to_string(), faults.into_iter().collect()));
     }
 
     pub fn set_paging(&self, p: Paging) {
@@ -115,11 +124,17 @@ impl FaultProxy {
 
     /// Requests whose path contains `pattern`.
     pub fn count(&self, pattern: &str) -> usize {
-        self.seen().iter().filter(|s| s.target.contains(pattern)).count()
+        self.seen()
+            .iter()
+            .filter(|s| s.target.contains(pattern))
+            .count()
     }
 
     pub fn count_outcome(&self, pattern: &str, outcome: &str) -> usize {
-        self.seen().iter().filter(|s| s.target.contains(pattern) && s.outcome == outcome).count()
+        self.seen()
+            .iter()
+            .filter(|s| s.target.contains(pattern) && s.outcome == outcome)
+            .count()
     }
 
     pub fn clear_log(&self) {
@@ -136,7 +151,9 @@ impl FaultProxy {
 impl ProxyState {
     fn take_fault(&self, path: &str) -> Option<Fault> {
         let mut faults = self.faults.lock().unwrap();
-        let entry = faults.iter_mut().find(|(p, q)| path.contains(p.as_str()) && !q.is_empty())?;
+        let entry = faults
+            .iter_mut()
+            .find(|(p, q)| path.contains(p.as_str()) && !q.is_empty())?;
         entry.1.pop_front()
     }
 
@@ -166,9 +183,19 @@ impl ProxyState {
                     let body = serde_json::json!({"errors": [{"code": "UNAVAILABLE", "message": "injected failure"}]});
                     return Action::Respond(HttpResponse::json(code, &body));
                 }
+                Fault::Unavailable(ra) => {
+                    self.record(&req, "503");
+                    let body = serde_json::json!({"errors": [{"code": "UNAVAILABLE", "message": "maintenance"}]});
+                    return Action::Respond(
+                        HttpResponse::json(503, &body).header("Retry-After", ra),
+                    );
+                }
                 Fault::TooMany(retry_after) => {
                     self.record(&req, "429");
-                    let mut r = HttpResponse::json(429, &serde_json::json!({"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]}));
+                    let mut r = HttpResponse::json(
+                        429,
+                        &serde_json::json!({"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]}),
+                    );
                     if let Some(ra) = retry_after {
                         r = r.header("Retry-After", ra);
                     }
@@ -218,21 +245,40 @@ impl ProxyState {
 
     async fn forward(&self, req: &HttpRequest, target: &str) -> HttpResponse {
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap();
-        let mut rb = self.client.request(method, format!("{}{}", self.upstream, target));
+        let mut rb = self
+            .client
+            .request(method, format!("{}{}", self.upstream, target));
         for (k, v) in &req.headers {
-            if !matches!(k.to_ascii_lowercase().as_str(), "host" | "connection" | "content-length" | "if-none-match") {
+            if !matches!(
+                k.to_ascii_lowercase().as_str(),
+                "host" | "connection" | "content-length" | "if-none-match"
+            ) {
                 rb = rb.header(k, v);
             }
         }
         let up = match rb.body(req.body.clone()).send().await {
             Ok(r) => r,
-            Err(e) => return HttpResponse::new(502).body(format!("proxy: upstream failed: {e}").into_bytes()),
+            Err(e) => {
+                return HttpResponse::new(502)
+                    .body(format!("proxy: upstream failed: {e}").into_bytes());
+            }
         };
         let status = up.status().as_u16();
-        let headers: Vec<(String, String)> =
-            up.headers().iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string()))).collect();
+        let headers: Vec<(String, String)> = up
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_string(), v.to_string()))
+            })
+            .collect();
         let body = up.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-        HttpResponse { status, headers, body }
+        HttpResponse {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Fetches the whole list from the registry (with the caller's credentials) and serves
@@ -244,7 +290,12 @@ impl ProxyState {
         }
         let v: serde_json::Value = serde_json::from_slice(&full.body).unwrap();
         let name = v["name"].as_str().unwrap_or_default().to_string();
-        let mut tags: Vec<String> = v["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect();
+        let mut tags: Vec<String> = v["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect();
         tags.sort();
         let last = req.query_param("last");
         let asked_n = req.query_param("n").and_then(|n| n.parse::<usize>().ok());
@@ -252,7 +303,11 @@ impl ProxyState {
         let host = req.header("host").unwrap_or("127.0.0.1").to_string();
         let page_of = |size: usize| {
             let n = asked_n.unwrap_or(size).min(size).max(1);
-            let rest: Vec<String> = tags.iter().filter(|t| last.as_deref().is_none_or(|l| t.as_str() > l)).cloned().collect();
+            let rest: Vec<String> = tags
+                .iter()
+                .filter(|t| last.as_deref().is_none_or(|l| t.as_str() > l))
+                .cloned()
+                .collect();
             let page: Vec<String> = rest.iter().take(n).cloned().collect();
             let more = rest.len() > page.len();
             (n, page, more)
@@ -261,12 +316,18 @@ impl ProxyState {
             Paging::Off => unreachable!(),
             Paging::DockerHub { page } => {
                 let (n, p, more) = page_of(page);
-                let link = more.then(|| format!("<{base}?last={}&n={n}>; rel=\"next\"", p.last().unwrap()));
+                let link = more
+                    .then(|| format!("<{base}?last={}&n={n}>; rel=\"next\"", p.last().unwrap()));
                 (p, link)
             }
             Paging::Ghcr { page } => {
                 let (n, p, more) = page_of(page);
-                let link = more.then(|| format!("<http://{host}{base}?last={}&n={n}>; rel=\"next\"", p.last().unwrap()));
+                let link = more.then(|| {
+                    format!(
+                        "<http://{host}{base}?last={}&n={n}>; rel=\"next\"",
+                        p.last().unwrap()
+                    )
+                });
                 (p, link)
             }
             Paging::NoLink { page } => {
@@ -278,8 +339,16 @@ impl ProxyState {
                 (p, Some(format!("<{}>; rel=\"next\"", req.target)))
             }
             Paging::Endless => {
-                let k: usize = last.as_deref().and_then(|l| l.strip_prefix("x")).and_then(|l| l.parse().ok()).unwrap_or(0) + 1;
-                (vec![format!("x{k:08}")], Some(format!("<{base}?last=x{k:08}&n=1>; rel=\"next\"")))
+                let k: usize = last
+                    .as_deref()
+                    .and_then(|l| l.strip_prefix("x"))
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(0)
+                    + 1;
+                (
+                    vec![format!("x{k:08}")],
+                    Some(format!("<{base}?last=x{k:08}&n=1>; rel=\"next\"")),
+                )
             }
         };
         let mut resp = HttpResponse::json(200, &serde_json::json!({"name": name, "tags": page}));

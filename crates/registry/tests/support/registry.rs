@@ -18,7 +18,10 @@ pub enum AuthMode {
     /// htpasswd (bcrypt) Basic auth with these users.
     Htpasswd(Vec<(String, String)>),
     /// `auth: token` trusting `issuer`, with the given realm URL.
-    Token { realm: String, issuer: Arc<TokenIssuer> },
+    Token {
+        realm: String,
+        issuer: Arc<TokenIssuer>,
+    },
 }
 
 pub struct RegistryProc {
@@ -46,7 +49,11 @@ impl Drop for RegistryProc {
 /// Fails (never skips) when the binary is missing, with the fix in the message.
 pub fn registry_binary() -> PathBuf {
     let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("docker-registry")).find(|c| c.is_file()))
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("docker-registry"))
+                .find(|c| c.is_file())
+        })
         .unwrap_or(None);
     match found {
         Some(p) => p,
@@ -58,7 +65,11 @@ pub fn registry_binary() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl RegistryProc {
@@ -86,9 +97,15 @@ impl RegistryProc {
         let push_auth = match &auth {
             AuthMode::Anonymous => PushAuth::None,
             AuthMode::Htpasswd(users) => {
-                let lines: Vec<String> = users.iter().map(|(u, p)| format!("{u}:{}", bcrypt::hash(p, 4).unwrap())).collect();
+                let lines: Vec<String> = users
+                    .iter()
+                    .map(|(u, p)| format!("{u}:{}", bcrypt::hash(p, 4).unwrap()))
+                    .collect();
                 write(dir.path(), "htpasswd", &(lines.join("\n") + "\n"));
-                config += &format!("auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n", dir.path().join("htpasswd").display());
+                config += &format!(
+                    "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                    dir.path().join("htpasswd").display()
+                );
                 PushAuth::Basic(users[0].0.clone(), users[0].1.clone())
             }
             AuthMode::Token { realm, issuer } => {
@@ -115,15 +132,27 @@ impl RegistryProc {
 
         let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
         if let Some(p) = &pki {
-            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(p.ca_pem.as_bytes()).unwrap());
+            builder = builder
+                .add_root_certificate(reqwest::Certificate::from_pem(p.ca_pem.as_bytes()).unwrap());
         }
-        let mut me = RegistryProc { addr, tls: pki, dir, child, pusher: builder.build().unwrap(), push_auth };
+        let mut me = RegistryProc {
+            addr,
+            tls: pki,
+            dir,
+            child,
+            pusher: builder.build().unwrap(),
+            push_auth,
+        };
         me.wait_ready().await;
         me
     }
 
     pub fn base(&self) -> String {
-        format!("{}://{}", if self.tls.is_some() { "https" } else { "http" }, self.addr)
+        format!(
+            "{}://{}",
+            if self.tls.is_some() { "https" } else { "http" },
+            self.addr
+        )
     }
 
     /// The registry as written in image references.
@@ -140,12 +169,26 @@ impl RegistryProc {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("docker-registry exited ({status}) during start:\n{}", self.log());
+                panic!(
+                    "docker-registry exited ({status}) during start:\n{}",
+                    self.log()
+                );
             }
-            if self.pusher.get(format!("{}/v2/", self.base())).send().await.is_ok() {
+            if self
+                .pusher
+                .get(format!("{}/v2/", self.base()))
+                .send()
+                .await
+                .is_ok()
+            {
                 return;
             }
-            assert!(Instant::now() < deadline, "docker-registry did not answer on {} within 30s:\n{}", self.base(), self.log());
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not answer on {} within 30s:\n{}",
+                self.base(),
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -153,17 +196,48 @@ impl RegistryProc {
     fn authed(&self, rb: reqwest::RequestBuilder, repo: &str) -> reqwest::RequestBuilder {
         match &self.push_auth {
             PushAuth::None => rb,
-            PushAuth::Basic(u, p) => rb.header("Authorization", format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")))),
-            PushAuth::Token(issuer) => rb.header("Authorization", format!("Bearer {}", issuer.mint("pusher", repo, &["pull", "push"], 300))),
+            PushAuth::Basic(u, p) => rb.header(
+                "Authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+                ),
+            ),
+            PushAuth::Token(issuer) => rb.header(
+                "Authorization",
+                format!(
+                    "Bearer {}",
+                    issuer.mint("pusher", repo, &["pull", "push"], 300)
+                ),
+            ),
         }
     }
 
     async fn upload_blob(&self, repo: &str, data: &[u8]) -> String {
-        let digest = format!("sha256:{}", hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref()));
-        let resp = self.authed(self.pusher.post(format!("{}/v2/{repo}/blobs/uploads/", self.base())), repo).send().await.unwrap();
-        assert_eq!(resp.status(), 202, "start upload to {repo}: {:?}", resp.text().await);
+        let digest = format!(
+            "sha256:{}",
+            hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
+        );
+        let resp = self
+            .authed(
+                self.pusher
+                    .post(format!("{}/v2/{repo}/blobs/uploads/", self.base())),
+                repo,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            202,
+            "start upload to {repo}: {:?}",
+            resp.text().await
+        );
         let location = resp.headers()["location"].to_str().unwrap().to_string();
-        let mut url = url::Url::parse(&self.base()).unwrap().join(&location).unwrap();
+        let mut url = url::Url::parse(&self.base())
+            .unwrap()
+            .join(&location)
+            .unwrap();
         url.query_pairs_mut().append_pair("digest", &digest);
         let resp = self
             .authed(self.pusher.put(url), repo)
@@ -172,19 +246,30 @@ impl RegistryProc {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status(), 201, "finish upload to {repo}: {:?}", resp.text().await);
+        assert_eq!(
+            resp.status(),
+            201,
+            "finish upload to {repo}: {:?}",
+            resp.text().await
+        );
         digest
     }
 
     /// Pushes one image (a config blob and a layer) to `repo` under every tag in `tags`,
     /// as an OCI manifest (`oci = true`) or a Docker v2 schema2 manifest.
     pub async fn push(&self, repo: &str, tags: &[String], oci: bool) {
-        let config = format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"comment":"{repo}"}}"#);
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}},"comment":"{repo}"}}"#
+        );
         let layer = format!("layer of {repo}").into_bytes();
         let config_digest = self.upload_blob(repo, config.as_bytes()).await;
         let layer_digest = self.upload_blob(repo, &layer).await;
         let (mt, cmt, lmt) = if oci {
-            ("application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json", "application/vnd.oci.image.layer.v1.tar+gzip")
+            (
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.oci.image.config.v1+json",
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+            )
         } else {
             (
                 "application/vnd.docker.distribution.manifest.v2+json",
@@ -200,13 +285,22 @@ impl RegistryProc {
         .to_string();
         for tag in tags {
             let resp = self
-                .authed(self.pusher.put(format!("{}/v2/{repo}/manifests/{tag}", self.base())), repo)
+                .authed(
+                    self.pusher
+                        .put(format!("{}/v2/{repo}/manifests/{tag}", self.base())),
+                    repo,
+                )
                 .header("Content-Type", mt)
                 .body(manifest.clone())
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(resp.status(), 201, "put manifest {repo}:{tag}: {:?}", resp.text().await);
+            assert_eq!(
+                resp.status(),
+                201,
+                "put manifest {repo}:{tag}: {:?}",
+                resp.text().await
+            );
         }
     }
 
@@ -228,5 +322,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// `prefix1.0.0` .. style tags: `n` distinct version tags.
 pub fn version_tags(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("v{}.{}.{}", i / 100, (i / 10) % 10, i % 10)).collect()
+    (0..n)
+        .map(|i| format!("v{}.{}.{}", i / 100, (i / 10) % 10, i % 10))
+        .collect()
 }

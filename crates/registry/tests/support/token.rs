@@ -26,15 +26,31 @@ impl TokenIssuer {
     pub fn new(service: &str) -> TokenIssuer {
         let kp = KeyPair::generate().unwrap(); // ECDSA P-256
         let mut params = CertificateParams::new(vec!["token-signer".to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "test token signer");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "test token signer");
         let cert = params.self_signed(&kp).unwrap();
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &kp.serialize_der(), &SystemRandom::new()).unwrap();
-        TokenIssuer { key, cert_der: cert.der().to_vec(), cert_pem: cert.pem(), issuer: "ml-operator-test-issuer".into(), service: service.into() }
+        let key = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &kp.serialize_der(),
+            &SystemRandom::new(),
+        )
+        .unwrap();
+        TokenIssuer {
+            key,
+            cert_der: cert.der().to_vec(),
+            cert_pem: cert.pem(),
+            issuer: "ml-operator-test-issuer".into(),
+            service: service.into(),
+        }
     }
 
     /// A JWT granting `actions` on `repository` to `subject`.
     pub fn mint(&self, subject: &str, repository: &str, actions: &[&str], ttl_secs: u64) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [STANDARD.encode(&self.cert_der)]});
         let access: Vec<serde_json::Value> = if repository.is_empty() {
             vec![]
@@ -47,8 +63,15 @@ impl TokenIssuer {
             "jti": format!("{now}-{}", rand_suffix()),
             "access": access,
         });
-        let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let sig = self.key.sign(&SystemRandom::new(), signing_input.as_bytes()).unwrap();
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let sig = self
+            .key
+            .sign(&SystemRandom::new(), signing_input.as_bytes())
+            .unwrap();
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
     }
 }
@@ -85,7 +108,13 @@ impl TokenServer {
     /// `users` may pull (and push) everything; anonymous callers get pull on repositories
     /// starting with `public/` when `anonymous_pull` is set, otherwise a 401.
     /// `refresh_tokens` maps OAuth2 refresh tokens to users.
-    pub async fn start(issuer: Arc<TokenIssuer>, users: Vec<(String, String)>, refresh_tokens: Vec<(String, String)>, anonymous_pull: bool, expires_in: u64) -> TokenServer {
+    pub async fn start(
+        issuer: Arc<TokenIssuer>,
+        users: Vec<(String, String)>,
+        refresh_tokens: Vec<(String, String)>,
+        anonymous_pull: bool,
+        expires_in: u64,
+    ) -> TokenServer {
         let log = Arc::new(Mutex::new(Vec::new()));
         let log2 = log.clone();
         let server = serve(move |req| {
