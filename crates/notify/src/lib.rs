@@ -1,0 +1,192 @@
+//! Tells people and systems that container images have upgrades available: Slack, Microsoft
+//! Teams and a signed generic webhook, delivered dependably and without leaking secrets.
+//!
+//! ml-operator scans a cluster on a schedule and, when the set of pending upgrades changes (or
+//! a reminder is due), hands a [`Notification`] to every configured [`Notifier`]. Each notifier
+//! renders its own format, POSTs it with timeouts and bounded retries ([`RetryPolicy`]), and
+//! keeps counters ([`NotifierStats`]) for the operator's metrics. Webhook URLs and signing keys
+//! are [`Secret`]s: they never appear in a log line, an error, a `Debug` output or a stat.
+//!
+//! ```
+//! use ml_operator_notify::{Event, Notification, SlackOptions, Update, slack};
+//!
+//! let update = Update {
+//!     namespace: "mojaloop".into(), kind: "Deployment".into(), name: "central-ledger".into(),
+//!     container: "central-ledger".into(), init_container: false,
+//!     image: "mojaloop/central-ledger:v13.14.0".into(), repository: "mojaloop/central-ledger".into(),
+//!     current_tag: "v13.14.0".into(), latest_tag: "v13.16.1".into(),
+//!     latest_image: "mojaloop/central-ledger:v13.16.1".into(), strategy: "minor".into(),
+//!     reason: "newest v13.x".into(), command: None, helm_release: None,
+//! };
+//! let n = Notification::diff(Event::Changed, None, &[], &[update], vec![]);
+//! let messages = slack::render(&n, &SlackOptions::default());
+//! assert_eq!(messages[0]["text"], "*ml-operator* - The following services are not on the latest \
+//!     secure version and should be updated:\n  - `mojaloop/central-ledger`: latest version is `v13.16.1`");
+//! ```
+//!
+//! Sending, as the operator does it:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ml_operator_notify::*;
+//!
+//! # async fn run(n: Notification) -> Result<(), NotifyError> {
+//! let notifiers: Vec<Arc<dyn Notifier>> = vec![
+//!     Arc::new(SlackNotifier::new(
+//!         Secret::new(std::env::var("SLACK_WEBHOOK_URL").unwrap()),
+//!         SlackOptions { include_commands: true, ..Default::default() },
+//!         RetryPolicy::default(),
+//!     )?),
+//!     Arc::new(WebhookNotifier::new(
+//!         Secret::new("https://hooks.example.com/ml-operator"),
+//!         Some(Secret::new(std::fs::read_to_string("/var/run/secrets/hmac").unwrap())),
+//!         RetryPolicy::default(),
+//!     )?),
+//! ];
+//! for notifier in &notifiers {
+//!     match notifier.notify(&n).await {
+//!         Ok(d) => tracing::info!(notifier = notifier.name(), requests = d.requests, messages = d.messages, "notified"),
+//!         Err(e) => tracing::error!(kind = e.kind().as_str(), "{e}"), // safe to log: redacted
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Reference
+//!
+//! ## Slack ([`SlackNotifier`], [`slack::render`])
+//!
+//! POST `{"text": …, "blocks": […]}` to an incoming webhook. `text` is the original ml-operator
+//! v1.0 message, byte for byte ([`slack::original_text`]):
+//!
+//! ````text
+//! *ml-operator* - The following services are not on the latest secure version and should be updated:
+//!   - `mojaloop/account-lookup-service`: latest version is `v10.3.4`
+//!   - `mojaloop/central-ledger`: latest version is `v13.16.1`
+//! Use the following commands to patch your deployments with `kubectl`:
+//! ```
+//! kubectl patch deployment account-lookup-service -n mojaloop --patch '…'
+//! kubectl patch deployment central-ledger -n mojaloop --patch '…'
+//! ```
+//! **warning:** encountered 2 processing errors. Please check your logs for more information.
+//! ````
+//!
+//! One list line per distinct (repository, latest tag), sorted; the command block only when
+//! [`SlackOptions::include_commands`] (`NOTIFY_KUBECTL_PATCH_INSTRUCTIONS`) and some update has
+//! a command; the warning only when there are failures. With no updates the text is
+//! `*ml-operator* - all monitored services are up to date` (followed by the warning line when
+//! there were failures, as the original did).
+//!
+//! `blocks` (Block Kit): a header (`ml-operator: 3 updates available`, `ml-operator reminder: …`,
+//! `… on CLUSTER`), one section per update (namespace, kind, name, container, Helm release,
+//! `current` → `latest`, strategy and reason, `:new: *new*` for updates in
+//! [`Notification::added`]), the commands as code blocks, on the last part a "Resolved since the
+//! last notification" section and a failures section, and a context line with the counts.
+//!
+//! Limits: ≤ 50 blocks, section text ≤ 3,000 characters, header ≤ 150, `text` ≤ 40,000. A long
+//! report is split (in order, each message valid on its own) so that each `text` stays under
+//! 3,500 characters; split messages say `(part i/n)` in the first text line and in the header.
+//! Parts are sent [`SlackOptions::part_interval`] apart (Slack allows ~1 message/s).
+//!
+//! Slack answers `200 ok`; a 2xx with any other body (`invalid_payload`, `no_text`, …) is a
+//! final [`ErrorKind::Refused`] naming the body.
+//!
+//! ## Microsoft Teams ([`TeamsNotifier`], [`teams::render`])
+//!
+//! `{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive",
+//! "contentUrl":null,"content":{"$schema":"http://adaptivecards.io/schemas/adaptive-card.json",
+//! "type":"AdaptiveCard","version":"1.4","msteams":{"width":"Full"},"body":[…]}}]}` — accepted by
+//! Incoming Webhooks and Power Automate Workflows URLs. The body: a large bold title TextBlock,
+//! a FactSet with one fact per update (`namespace/name (new)` → `repository → latest · …`), each
+//! command in a `"fontType": "Monospace"` TextBlock, resolved updates and failures on the last
+//! part, and a subtle counts line. Reports over 25 KB serialized are split into `(part i/n)` cards.
+//!
+//! ## Generic webhook ([`WebhookNotifier`], [`webhook::body`])
+//!
+//! POST with `Content-Type: application/json` the body
+//! `{"schemaVersion":1,"event":"changed"|"reminder","cluster":…|null,"updates":[Update…],
+//! "added":[…],"resolved":[…],"failures":["mojaloop/x: registry timeout",…]}`, where an
+//! [`Update`] is `{"namespace","kind","name","container","initContainer","image","repository",
+//! "currentTag","latestTag","latestImage","strategy","reason","command","helmRelease"}`. Headers:
+//!
+//! * `X-ML-Operator-Event: changed|reminder`
+//! * `X-ML-Operator-Delivery: <uuid>` — unique per notification, identical on every retry, so a
+//!   receiver can drop duplicates;
+//! * `X-ML-Operator-Signature-256: sha256=<hex>` when a signing key is set: the lowercase hex
+//!   HMAC-SHA256 of the exact body bytes with the key (as GitHub's `X-Hub-Signature-256`).
+//!
+//! A receiver verifies it on the raw body, before parsing, with a constant-time comparison —
+//! [`webhook::verify_signature`] in Rust; in Python:
+//!
+//! ```text
+//! expected = "sha256=" + hmac.new(key, raw_body, hashlib.sha256).hexdigest()
+//! ok = hmac.compare_digest(expected, request.headers["X-ML-Operator-Signature-256"])
+//! ```
+//!
+//! (Node: `crypto.timingSafeEqual`; Go: `hmac.Equal`.) Never compare with `==`.
+//!
+//! ## Delivery and the retry policy ([`RetryPolicy`])
+//!
+//! Any 2xx is delivered (except the Slack and Teams refusals above). 408, 429, 5xx, timeouts and
+//! connection errors are retried up to `max_retries` (default 5) times, waiting
+//! `base * 2^(retry-1)` (default base 500 ms) capped at `max_backoff` (30 s), with equal jitter
+//! (a random point in the upper half). A 429 (or 503) with `Retry-After` (seconds or an HTTP
+//! date) waits exactly that long if it is at most `max_retry_after` (60 s); a 429 asking for
+//! longer fails at once as [`ErrorKind::RateLimited`]. Any other status (4xx, 3xx — redirects
+//! are not followed) is final: [`ErrorKind::Rejected`], "the webhook URL is wrong or revoked,
+//! or the payload was refused". Each request is limited to `timeout` (10 s).
+//!
+//! Errors ([`NotifyError`]) and logs show targets as `scheme://host[:port]/…`; text from the
+//! server is cut to 300 characters and scrubbed of the URL's path, query and the signing key.
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::pin::Pin;
+
+mod error;
+mod model;
+mod retry;
+mod secret;
+pub mod slack;
+mod stats;
+pub mod teams;
+mod text;
+mod transport;
+pub mod webhook;
+
+pub use error::{ErrorKind, NotifyError};
+pub use model::{Event, Notification, Update};
+pub use retry::RetryPolicy;
+pub use secret::{Secret, redact_url};
+pub use slack::{SlackNotifier, SlackOptions};
+pub use stats::NotifierStats;
+pub use teams::{TeamsNotifier, TeamsOptions};
+pub use webhook::WebhookNotifier;
+
+/// What one successful [`Notifier::notify`] took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// HTTP requests made, including retries.
+    pub requests: usize,
+    /// Messages delivered (a split Slack or Teams report counts each part).
+    pub messages: usize,
+}
+
+/// The future returned by [`Notifier::notify`], boxed so notifiers can live in
+/// `Vec<Box<dyn Notifier>>` or `Arc<dyn Notifier>`.
+pub type NotifyFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Delivery, NotifyError>> + Send + 'a>>;
+
+/// A destination for notifications.
+pub trait Notifier: Send + Sync {
+    /// The notifier's name for logs, errors and metric labels: `slack`, `teams`, `webhook` or a
+    /// configured name.
+    fn name(&self) -> &str;
+
+    /// Delivers `n` (all parts, in order), retrying per the notifier's [`RetryPolicy`].
+    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a>;
+
+    /// The notifier's counters since it was built.
+    fn stats(&self) -> NotifierStats;
+}

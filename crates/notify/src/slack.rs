@@ -1,0 +1,494 @@
+//! Slack incoming webhooks: the original ml-operator text plus Block Kit, split to fit limits.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::text::{chars, slack_escape, truncate};
+use crate::transport::{Transport, headers};
+use crate::{
+    Event, Notification, Notifier, NotifierStats, NotifyError, NotifyFuture, RetryPolicy, Secret,
+    Update,
+};
+
+/// Most blocks Slack accepts in one message.
+pub const MAX_BLOCKS: usize = 50;
+/// Most characters in a section block's text.
+pub const MAX_SECTION_CHARS: usize = 3000;
+/// Most characters in a header block's text.
+pub const MAX_HEADER_CHARS: usize = 150;
+/// Most characters Slack accepts in `text`; longer text is cut.
+pub const MAX_TEXT_CHARS: usize = 40_000;
+/// The `text` size a report is split at, well under the limit, so each part stays readable.
+pub const SPLIT_TEXT_CHARS: usize = 3_500;
+
+/// The first line of the original message when updates are pending.
+const HEADLINE: &str = "*ml-operator* - The following services are not on the latest secure version and should be updated:";
+/// The whole original message when nothing is pending.
+const UP_TO_DATE: &str = "*ml-operator* - all monitored services are up to date";
+
+/// How Slack messages are written and paced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackOptions {
+    /// Include the `kubectl patch` commands (the original `NOTIFY_KUBECTL_PATCH_INSTRUCTIONS`,
+    /// default true).
+    pub include_commands: bool,
+    /// Pause between the parts of a split report (default 1 s: Slack allows about one
+    /// message per second per webhook).
+    pub part_interval: Duration,
+}
+
+impl Default for SlackOptions {
+    fn default() -> SlackOptions {
+        SlackOptions {
+            include_commands: true,
+            part_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Sends notifications to a Slack incoming webhook (`https://hooks.slack.com/services/…`).
+///
+/// Each message carries `text` — the original ml-operator v1.0 message, byte for byte, for
+/// anything that reads it — and Block Kit `blocks` for people. Slack answers `ok`; any other
+/// 2xx body (`invalid_payload`, `no_text`, …) is a final [`ErrorKind::Refused`](crate::ErrorKind::Refused).
+pub struct SlackNotifier {
+    transport: Transport,
+    options: SlackOptions,
+}
+
+impl SlackNotifier {
+    /// A notifier for the webhook at `webhook_url`. Fails when the URL is not http(s) with a host.
+    pub fn new(
+        webhook_url: Secret,
+        options: SlackOptions,
+        retry: RetryPolicy,
+    ) -> Result<SlackNotifier, NotifyError> {
+        let transport = Transport::new("slack", &webhook_url, retry, &[])?;
+        Ok(SlackNotifier { transport, options })
+    }
+
+    /// Renames the notifier (for logs, errors and metrics), e.g. `slack-hub-ops`.
+    pub fn with_name(mut self, name: impl Into<String>) -> SlackNotifier {
+        self.transport.name = name.into();
+        self
+    }
+
+    /// The JSON messages this notifier would send for `n`, in order.
+    pub fn render(&self, n: &Notification) -> Vec<Value> {
+        render(n, &self.options)
+    }
+}
+
+impl fmt::Debug for SlackNotifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlackNotifier")
+            .field("name", &self.transport.name)
+            .field("target", &self.transport.target)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Notifier for SlackNotifier {
+    fn name(&self) -> &str {
+        &self.transport.name
+    }
+
+    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
+        Box::pin(async move {
+            let bodies = serialize(
+                &self.transport.name,
+                &self.transport.target,
+                render(n, &self.options),
+            )?;
+            self.transport
+                .deliver(bodies, headers(&[]), self.options.part_interval, accept)
+                .await
+        })
+    }
+
+    fn stats(&self) -> NotifierStats {
+        self.transport.stats.snapshot()
+    }
+}
+
+/// Serializes rendered messages to the exact body bytes.
+pub(crate) fn serialize(
+    notifier: &str,
+    target: &str,
+    messages: Vec<Value>,
+) -> Result<Vec<Vec<u8>>, NotifyError> {
+    messages
+        .iter()
+        .map(|m| {
+            serde_json::to_vec(m).map_err(|e| NotifyError {
+                notifier: notifier.to_owned(),
+                target: target.to_owned(),
+                part: None,
+                kind: crate::ErrorKind::Payload,
+                status: None,
+                requests: 0,
+                detail: format!("cannot serialize the message: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// Slack's answer to a good message is `ok` (workflow webhooks: `{"ok":true}`).
+fn accept(body: &str) -> Result<(), String> {
+    let body = body.trim();
+    if body == "ok" {
+        return Ok(());
+    }
+    if let Ok(v) = serde_json::from_str::<Value>(body)
+        && v.get("ok") == Some(&Value::Bool(true))
+    {
+        return Ok(());
+    }
+    if body.is_empty() {
+        Err("empty body instead of `ok`".to_owned())
+    } else {
+        Err(format!("`{body}`"))
+    }
+}
+
+/// The original ml-operator v1.0 Slack text for `updates`, byte for byte.
+///
+/// One list line per distinct (repository, latest tag), sorted; the `kubectl` block when
+/// `include_commands` and some update has a command; the warning when `failures > 0`. `part`
+/// appends ` (part i/n)` to the first line of a split report.
+pub fn original_text(
+    updates: &[Update],
+    include_commands: bool,
+    failures: usize,
+    part: Option<(usize, usize)>,
+) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    if updates.is_empty() {
+        lines.push(UP_TO_DATE.to_owned());
+    } else {
+        match part {
+            Some((i, n)) => lines.push(format!("{HEADLINE} (part {i}/{n})")),
+            None => lines.push(HEADLINE.to_owned()),
+        }
+        let pairs: BTreeSet<(&str, &str)> = updates
+            .iter()
+            .map(|u| (u.repository.as_str(), u.latest_tag.as_str()))
+            .collect();
+        for (repository, tag) in pairs {
+            lines.push(format!("  - `{repository}`: latest version is `{tag}`"));
+        }
+        let commands = commands(updates);
+        if include_commands && !commands.is_empty() {
+            lines.push(
+                "Use the following commands to patch your deployments with `kubectl`:\n```"
+                    .to_owned(),
+            );
+            lines.extend(commands.into_iter().map(str::to_owned));
+            lines.push("```".to_owned());
+        }
+    }
+    if failures > 0 {
+        lines.push(format!(
+            "**warning:** encountered {failures} processing errors. Please check your logs for more information."
+        ));
+    }
+    lines.join("\n")
+}
+
+/// The distinct commands of `updates`, in order.
+fn commands(updates: &[Update]) -> Vec<&str> {
+    let mut seen = HashSet::new();
+    updates
+        .iter()
+        .filter_map(|u| u.command.as_deref())
+        .filter(|c| seen.insert(*c))
+        .collect()
+}
+
+/// Renders the Slack messages for `n`: one, or several `(part i/n)` messages that each fit
+/// Slack's limits (≤ 50 blocks, sections ≤ 3,000 characters, `text` ≤ 3,500 characters unless a
+/// single update alone is longer). Every update appears in exactly one part, in order; the
+/// resolved list and the failures go in the last part.
+pub fn render(n: &Notification, options: &SlackOptions) -> Vec<Value> {
+    let new: HashSet<&Update> = n.added.iter().collect();
+    let chunks = pack(n, options);
+    let total = chunks.len();
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let part = (total > 1).then_some((i + 1, total));
+            let last = i + 1 == total;
+            let failures = if last { n.failures.len() } else { 0 };
+            let text = truncate(
+                &original_text(chunk, options.include_commands, failures, part),
+                MAX_TEXT_CHARS,
+            );
+            let blocks = blocks(n, chunk, &new, options, part, last);
+            json!({ "text": text, "blocks": blocks })
+        })
+        .collect()
+}
+
+/// Splits the sorted updates into parts that fit, greedily and in order. Every part is sized
+/// as if it were the last (room for the warning line and the resolved/failure blocks).
+fn pack<'n>(n: &'n Notification, options: &SlackOptions) -> Vec<&'n [Update]> {
+    let updates = &n.updates[..];
+    if updates.is_empty() {
+        return vec![updates];
+    }
+    let trailer = trailer_blocks(n).len();
+    let fits = |chunk: &[Update]| {
+        let text = original_text(
+            chunk,
+            options.include_commands,
+            n.failures.len(),
+            Some((999, 999)),
+        );
+        let count = 1 + chunk.len() + command_sections(chunk, options).len() + trailer + 1;
+        chars(&text) <= SPLIT_TEXT_CHARS && count <= MAX_BLOCKS
+    };
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for end in 1..=updates.len() {
+        if end - start > 1 && !fits(&updates[start..end]) {
+            parts.push(&updates[start..end - 1]);
+            start = end - 1;
+        }
+    }
+    parts.push(&updates[start..]);
+    parts
+}
+
+fn blocks(
+    n: &Notification,
+    chunk: &[Update],
+    new: &HashSet<&Update>,
+    options: &SlackOptions,
+    part: Option<(usize, usize)>,
+    last: bool,
+) -> Vec<Value> {
+    let mut blocks = vec![header(n, part)];
+    blocks.extend(
+        chunk
+            .iter()
+            .map(|u| section(update_text(u, new.contains(u)))),
+    );
+    blocks.extend(command_sections(chunk, options));
+    if last {
+        blocks.extend(trailer_blocks(n));
+    }
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{ "type": "mrkdwn", "text": truncate(&context_text(n), MAX_SECTION_CHARS) }]
+    }));
+    blocks
+}
+
+fn header(n: &Notification, part: Option<(usize, usize)>) -> Value {
+    let count = n.updates.len();
+    let plural = if count == 1 { "update" } else { "updates" };
+    let mut title = match (n.event, count) {
+        (_, 0) => "ml-operator: all monitored services are up to date".to_owned(),
+        (Event::Changed, _) => format!("ml-operator: {count} {plural} available"),
+        (Event::Reminder, _) => format!("ml-operator reminder: {count} {plural} pending"),
+    };
+    if let Some(cluster) = &n.cluster {
+        title.push_str(&format!(" on {cluster}"));
+    }
+    if let Some((i, total)) = part {
+        title = format!(
+            "{} (part {i}/{total})",
+            truncate(&title, MAX_HEADER_CHARS - 16)
+        );
+    }
+    json!({
+        "type": "header",
+        "text": { "type": "plain_text", "text": truncate(&title, MAX_HEADER_CHARS), "emoji": true }
+    })
+}
+
+fn section(text: String) -> Value {
+    json!({ "type": "section", "text": { "type": "mrkdwn", "text": truncate(&text, MAX_SECTION_CHARS) } })
+}
+
+/// One update: where, what, from → to, why; new ones marked.
+fn update_text(u: &Update, new: bool) -> String {
+    let e = slack_escape;
+    let mut first = format!(
+        "*{}* / {} `{}` · container `{}`",
+        e(&u.namespace),
+        e(&u.kind),
+        e(&u.name),
+        e(&u.container)
+    );
+    if u.init_container {
+        first.push_str(" (init)");
+    }
+    if let Some(release) = &u.helm_release {
+        first.push_str(&format!(" · Helm release `{}`", e(release)));
+    }
+    if new {
+        first.push_str(" · :new: *new*");
+    }
+    let mut text = format!(
+        "{first}\n`{}`: `{}` → `{}`",
+        e(&u.repository),
+        e(&u.current_tag),
+        e(&u.latest_tag)
+    );
+    if !u.strategy.is_empty() || !u.reason.is_empty() {
+        text.push_str(&format!("\n_{}_: {}", e(&u.strategy), e(&u.reason)));
+    }
+    text
+}
+
+/// The commands as code blocks, as many sections as needed to stay under the section limit.
+fn command_sections(chunk: &[Update], options: &SlackOptions) -> Vec<Value> {
+    if !options.include_commands {
+        return Vec::new();
+    }
+    let commands = commands(chunk);
+    if commands.is_empty() {
+        return Vec::new();
+    }
+    const INTRO: &str = "*Patch with `kubectl`:*\n";
+    let room = MAX_SECTION_CHARS - chars(INTRO) - 8; // the ``` fences and a newline
+    let mut groups: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for c in commands {
+        let c = truncate(&slack_escape(c), room);
+        if !current.is_empty() && chars(&current) + 1 + chars(&c) > room {
+            groups.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(&c);
+    }
+    groups.push(current);
+    let count = groups.len();
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let intro = if i == 0 || count == 1 { INTRO } else { "" };
+            section(format!("{intro}```\n{g}\n```"))
+        })
+        .collect()
+}
+
+/// The resolved list and the failures: at most one section each, cut with "…and N more".
+fn trailer_blocks(n: &Notification) -> Vec<Value> {
+    let mut blocks = Vec::new();
+    if !n.resolved.is_empty() {
+        let title = format!(
+            "*Resolved since the last notification ({}):*",
+            n.resolved.len()
+        );
+        let items: Vec<String> = n
+            .resolved
+            .iter()
+            .map(|u| {
+                format!(
+                    "• *{}* / {} `{}` · `{}` was `{}`",
+                    slack_escape(&u.namespace),
+                    slack_escape(&u.kind),
+                    slack_escape(&u.name),
+                    slack_escape(&u.repository),
+                    slack_escape(&u.current_tag)
+                )
+            })
+            .collect();
+        blocks.push(section(bounded_list(&title, &items)));
+    }
+    if !n.failures.is_empty() {
+        let title = format!(
+            ":warning: *{} could not be checked:*",
+            count(n.failures.len(), "image")
+        );
+        let items: Vec<String> = n
+            .failures
+            .iter()
+            .map(|f| format!("• {}", slack_escape(f)))
+            .collect();
+        blocks.push(section(bounded_list(&title, &items)));
+    }
+    blocks
+}
+
+/// `title` and as many `items` as fit in one section, then "…and N more".
+fn bounded_list(title: &str, items: &[String]) -> String {
+    let mut out = title.to_owned();
+    for (i, item) in items.iter().enumerate() {
+        let rest = items.len() - i;
+        let more = format!("\n…and {rest} more");
+        let item = truncate(item, 500);
+        if chars(&out) + 1 + chars(&item) + chars(&more) > MAX_SECTION_CHARS {
+            out.push_str(&more);
+            return out;
+        }
+        out.push('\n');
+        out.push_str(&item);
+    }
+    out
+}
+
+fn count(k: usize, noun: &str) -> String {
+    if k == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{k} {noun}s")
+    }
+}
+
+fn context_text(n: &Notification) -> String {
+    let mut parts = vec![
+        format!("{} pending", n.updates.len()),
+        format!("{} new", n.added.len()),
+        format!("{} resolved", n.resolved.len()),
+    ];
+    if !n.failures.is_empty() {
+        parts.push(format!(
+            "{} could not be checked",
+            count(n.failures.len(), "image")
+        ));
+    }
+    if let Some(cluster) = &n.cluster {
+        parts.push(format!("cluster `{}`", slack_escape(cluster)));
+    }
+    if n.event == Event::Reminder {
+        parts.push("reminder".to_owned());
+    }
+    parts.join(" · ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_bodies() {
+        assert!(accept("ok").is_ok());
+        assert!(accept("ok\n").is_ok());
+        assert!(accept(r#"{"ok":true}"#).is_ok());
+        assert_eq!(accept("invalid_payload").unwrap_err(), "`invalid_payload`");
+        assert!(accept("").is_err());
+    }
+
+    #[test]
+    fn bounded_list_stays_under_the_section_limit() {
+        let items: Vec<String> = (0..1000)
+            .map(|i| format!("• item number {i} with some text"))
+            .collect();
+        let out = bounded_list("*T*", &items);
+        assert!(chars(&out) <= MAX_SECTION_CHARS);
+        assert!(out.ends_with("more"));
+        let out = bounded_list("*T*", &items[..3]);
+        assert_eq!(out.lines().count(), 4);
+    }
+}

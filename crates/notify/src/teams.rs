@@ -1,0 +1,292 @@
+//! Microsoft Teams: an Adaptive Card 1.4 message, for Incoming Webhooks and Workflows URLs.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::slack::serialize;
+use crate::text::truncate;
+use crate::transport::{Transport, headers};
+use crate::{
+    Event, Notification, Notifier, NotifierStats, NotifyError, NotifyFuture, RetryPolicy, Secret,
+    Update,
+};
+
+/// Payload size a report is split at. Teams refuses messages above about 28 KB.
+pub const SPLIT_BYTES: usize = 25_000;
+
+/// How Teams messages are written and paced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamsOptions {
+    /// Include the `kubectl patch` commands (default true).
+    pub include_commands: bool,
+    /// Pause between the parts of a split report (default 1 s).
+    pub part_interval: Duration,
+}
+
+impl Default for TeamsOptions {
+    fn default() -> TeamsOptions {
+        TeamsOptions {
+            include_commands: true,
+            part_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Sends notifications to a Microsoft Teams Incoming Webhook or a Power Automate Workflows
+/// ("When a Teams webhook request is received") URL, as an Adaptive Card.
+///
+/// Any 2xx is delivered, except the old connector's `200` whose body starts with
+/// `Webhook message delivery failed`, which is a final [`ErrorKind::Refused`](crate::ErrorKind::Refused).
+pub struct TeamsNotifier {
+    transport: Transport,
+    options: TeamsOptions,
+}
+
+impl TeamsNotifier {
+    /// A notifier for the webhook at `url`. Fails when the URL is not http(s) with a host.
+    pub fn new(
+        url: Secret,
+        options: TeamsOptions,
+        retry: RetryPolicy,
+    ) -> Result<TeamsNotifier, NotifyError> {
+        let transport = Transport::new("teams", &url, retry, &[])?;
+        Ok(TeamsNotifier { transport, options })
+    }
+
+    /// Renames the notifier (for logs, errors and metrics).
+    pub fn with_name(mut self, name: impl Into<String>) -> TeamsNotifier {
+        self.transport.name = name.into();
+        self
+    }
+
+    /// The JSON messages this notifier would send for `n`, in order.
+    pub fn render(&self, n: &Notification) -> Vec<Value> {
+        render(n, &self.options)
+    }
+}
+
+impl fmt::Debug for TeamsNotifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TeamsNotifier")
+            .field("name", &self.transport.name)
+            .field("target", &self.transport.target)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Notifier for TeamsNotifier {
+    fn name(&self) -> &str {
+        &self.transport.name
+    }
+
+    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
+        Box::pin(async move {
+            let bodies = serialize(
+                &self.transport.name,
+                &self.transport.target,
+                render(n, &self.options),
+            )?;
+            self.transport
+                .deliver(bodies, headers(&[]), self.options.part_interval, accept)
+                .await
+        })
+    }
+
+    fn stats(&self) -> NotifierStats {
+        self.transport.stats.snapshot()
+    }
+}
+
+/// The retired Office 365 connector answered some failures with `200` and an error text.
+fn accept(body: &str) -> Result<(), String> {
+    let body = body.trim();
+    if body.starts_with("Webhook message delivery failed") {
+        Err(format!("`{body}`"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Renders the Teams messages for `n`: one Adaptive Card message, or several `(part i/n)`
+/// messages each under [`SPLIT_BYTES`] serialized (unless one update alone is larger). Every
+/// update appears in exactly one part, in order; resolved updates and failures in the last.
+pub fn render(n: &Notification, options: &TeamsOptions) -> Vec<Value> {
+    let new: HashSet<&Update> = n.added.iter().collect();
+    let updates = &n.updates[..];
+    let mut chunks: Vec<&[Update]> = Vec::new();
+    if updates.is_empty() {
+        chunks.push(updates);
+    } else {
+        let fits = |chunk: &[Update]| {
+            let card = message(n, chunk, &new, options, Some((999, 999)), true);
+            serde_json::to_vec(&card)
+                .map(|b| b.len())
+                .unwrap_or(usize::MAX)
+                <= SPLIT_BYTES
+        };
+        let mut start = 0;
+        for end in 1..=updates.len() {
+            if end - start > 1 && !fits(&updates[start..end]) {
+                chunks.push(&updates[start..end - 1]);
+                start = end - 1;
+            }
+        }
+        chunks.push(&updates[start..]);
+    }
+    let total = chunks.len();
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let part = (total > 1).then_some((i + 1, total));
+            message(n, chunk, &new, options, part, i + 1 == total)
+        })
+        .collect()
+}
+
+/// The envelope Teams expects around an Adaptive Card.
+fn message(
+    n: &Notification,
+    chunk: &[Update],
+    new: &HashSet<&Update>,
+    options: &TeamsOptions,
+    part: Option<(usize, usize)>,
+    last: bool,
+) -> Value {
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "msteams": { "width": "Full" },
+                "body": body(n, chunk, new, options, part, last),
+            }
+        }]
+    })
+}
+
+fn text_block(text: impl Into<String>) -> Value {
+    json!({ "type": "TextBlock", "text": text.into(), "wrap": true })
+}
+
+fn body(
+    n: &Notification,
+    chunk: &[Update],
+    new: &HashSet<&Update>,
+    options: &TeamsOptions,
+    part: Option<(usize, usize)>,
+    last: bool,
+) -> Vec<Value> {
+    let count = n.updates.len();
+    let plural = if count == 1 { "update" } else { "updates" };
+    let mut title = match (n.event, count) {
+        (_, 0) => "ml-operator: all monitored services are up to date".to_owned(),
+        (Event::Changed, _) => format!("ml-operator: {count} {plural} available"),
+        (Event::Reminder, _) => format!("ml-operator reminder: {count} {plural} pending"),
+    };
+    if let Some(cluster) = &n.cluster {
+        title.push_str(&format!(" on {cluster}"));
+    }
+    if let Some((i, total)) = part {
+        title.push_str(&format!(" (part {i}/{total})"));
+    }
+    let mut body = vec![json!({
+        "type": "TextBlock", "text": title, "size": "Large", "weight": "Bolder", "wrap": true
+    })];
+    if !chunk.is_empty() {
+        body.push(text_block(
+            "The following services are not on the latest secure version and should be updated:",
+        ));
+        let facts: Vec<Value> = chunk
+            .iter()
+            .map(|u| {
+                let mut title = format!("{}/{}", u.namespace, u.name);
+                if new.contains(u) {
+                    title.push_str(" (new)");
+                }
+                let init = if u.init_container {
+                    "init container"
+                } else {
+                    "container"
+                };
+                let mut value = format!(
+                    "{} → **{}** · {}:{} · {init} {} · {}",
+                    u.repository, u.latest_tag, u.repository, u.current_tag, u.container, u.kind
+                );
+                if let Some(release) = &u.helm_release {
+                    value.push_str(&format!(" · Helm release {release}"));
+                }
+                if !u.strategy.is_empty() {
+                    value.push_str(&format!(" · {}: {}", u.strategy, truncate(&u.reason, 300)));
+                }
+                json!({ "title": title, "value": value })
+            })
+            .collect();
+        body.push(json!({ "type": "FactSet", "facts": facts }));
+    }
+    let mut seen = HashSet::new();
+    let commands: Vec<&str> = chunk
+        .iter()
+        .filter_map(|u| u.command.as_deref())
+        .filter(|c| seen.insert(*c))
+        .collect();
+    if options.include_commands && !commands.is_empty() {
+        body.push(json!({
+            "type": "TextBlock", "text": "Use the following commands to patch your deployments with kubectl:",
+            "weight": "Bolder", "wrap": true
+        }));
+        for c in commands {
+            body.push(json!({
+                "type": "TextBlock", "text": c, "fontType": "Monospace", "wrap": true, "spacing": "Small"
+            }));
+        }
+    }
+    if last && !n.resolved.is_empty() {
+        body.push(json!({
+            "type": "TextBlock", "text": format!("Resolved since the last notification ({})", n.resolved.len()),
+            "weight": "Bolder", "wrap": true
+        }));
+        let facts: Vec<Value> = n
+            .resolved
+            .iter()
+            .take(50)
+            .map(|u| json!({ "title": format!("{}/{}", u.namespace, u.name), "value": format!("{} was {}", u.repository, u.current_tag) }))
+            .collect();
+        body.push(json!({ "type": "FactSet", "facts": facts }));
+        if n.resolved.len() > 50 {
+            body.push(text_block(format!("…and {} more", n.resolved.len() - 50)));
+        }
+    }
+    if last && !n.failures.is_empty() {
+        let k = n.failures.len();
+        let mut text = format!(
+            "Warning: encountered {k} processing errors. Please check your logs for more information."
+        );
+        for f in n.failures.iter().take(20) {
+            text.push_str(&format!("\n\n- {}", truncate(f, 300)));
+        }
+        if k > 20 {
+            text.push_str(&format!("\n\n…and {} more", k - 20));
+        }
+        body.push(json!({ "type": "TextBlock", "text": text, "color": "Warning", "wrap": true }));
+    }
+    let mut context = format!(
+        "{} pending · {} new · {} resolved",
+        count,
+        n.added.len(),
+        n.resolved.len()
+    );
+    if !n.failures.is_empty() {
+        context.push_str(&format!(" · {} could not be checked", n.failures.len()));
+    }
+    body.push(json!({ "type": "TextBlock", "text": context, "isSubtle": true, "size": "Small", "wrap": true }));
+    body
+}
