@@ -13,8 +13,7 @@ use ml_operator_version::Strategy;
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::config::Config;
 use crate::image::ImageRef;
-use crate::registry_tags::FetchedTags;
-use crate::scan::TagLookup;
+use crate::tag_source::{ImageWatcherClient, TagSource};
 use crate::tag_index;
 use ml_operator_registry::{ClientOptions, Registry};
 use crate::inventory::{SERVICE_NAME_LABEL, Workload, drop_controlled};
@@ -36,6 +35,9 @@ pub struct Cli {
 enum Command {
     /// Scan once and print the findings (manifests with -f; see `check --help`).
     Check(CheckArgs),
+    /// Run the operator: watch the cluster, scan on CHECK_FOR_UPDATE_CRON, notify on change,
+    /// serve the image-watcher API, /healthz, /readyz and /metrics.
+    Run(RunArgs),
     /// List a repository's tags as the registry reports them (for debugging registry access).
     Tags(TagsArgs),
     /// Print the version.
@@ -54,6 +56,34 @@ struct RegistryArgs {
     /// Keep tag lists on disk here and revalidate them with ETags on the next run.
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+}
+
+/// `run`'s arguments; the rest of the configuration is the file and the environment.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Kubeconfig (default: in-cluster service account, else KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// HTTP listen address for the API, health and metrics (default 0.0.0.0:4006).
+    #[arg(long, value_name = "ADDR", env = "ML_OPERATOR_LISTEN")]
+    listen: Option<String>,
+    /// Offline tag index instead of registries (demos, air-gapped test runs).
+    #[arg(long, value_name = "FILE")]
+    tags: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 /// `tags`' arguments.
@@ -157,6 +187,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => runtime.block_on(check(&args)),
         Command::Tags(args) => runtime.block_on(tags(&args)),
+        Command::Run(args) => runtime.block_on(run(args)),
         Command::Version => {
             println!("ml-operator {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
@@ -182,10 +213,7 @@ async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         .map_err(|e: crate::selector::InvalidSelector| Failure::Input(e.to_string()))?;
     let services = if args.services.is_empty() { &config.services } else { &args.services };
     // Ready the tag source before reading the cluster, so a bad index or registry setting fails fast.
-    let source = match &args.tags {
-        Some(path) => TagSource::Index(TagIndex::load(path).map_err(|e| Failure::Input(e.to_string()))?),
-        None => TagSource::Registry(registry_client(&args.registry, &config)?),
-    };
+    let source = tag_source(args.tags.as_deref(), &args.registry, &config)?;
 
     let inventory = read_inventory(args, &selector, services).await?;
     for warning in &inventory.warnings {
@@ -205,31 +233,24 @@ async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         .collect();
     let controlled = drop_controlled(&mut workloads);
 
-    let fetched;
-    let mut failures = Vec::new();
-    let lookup: &dyn TagLookup = match &source {
-        TagSource::Index(index) => index,
-        TagSource::Registry(registry) => {
-            fetched = FetchedTags::fetch(registry, &workloads).await;
-            failures = fetched.failures().map(|(repo, why)| format!("{repo}: {why}")).collect();
-            &fetched
-        }
-    };
+    let strategy = args.strategy.or(config.strategy).unwrap_or_default();
+    let lookup = source.fetch(&workloads, strategy).await;
+    let failures = lookup.failures();
     for failure in &failures {
         eprintln!("warning: cannot list tags of {failure}");
     }
     if let Some(path) = &args.export_tags {
-        let snapshot = tag_index::snapshot(&workloads, lookup);
+        let snapshot = tag_index::snapshot(&workloads, &lookup);
         let text = serde_json::to_string_pretty(&snapshot).expect("a tag index always serializes");
         std::fs::write(path, text + "\n")
             .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
     }
 
     let options = ScanOptions {
-        strategy: args.strategy.or(config.strategy).unwrap_or_default(),
+        strategy,
         explain: args.explain,
     };
-    let mut report: Report = scan(&workloads, lookup, options);
+    let mut report: Report = scan(&workloads, &lookup, options);
     report.summary.other_objects = inventory.other_objects;
     report.summary.controlled = controlled;
 
@@ -281,11 +302,45 @@ async fn tags(args: &TagsArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+async fn run(args: RunArgs) -> Result<u8, Failure> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Human => subscriber.init(),
+        LogFormat::Json => subscriber.json().init(),
+    }
+    let mut config = load_config(&args.registry)?;
+    config
+        .apply_env(|key| std::env::var(key).ok())
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    if let Some(listen) = &args.listen {
+        config.listen = Some(listen.clone());
+    }
+    let source = tag_source(args.tags.as_deref(), &args.registry, &config)?;
+    let settings = crate::operator::Settings::from_config(config, source, args.kubeconfig, args.context)
+        .map_err(Failure::Input)?;
+    crate::operator::run(settings).await.map_err(Failure::Runtime)?;
+    Ok(0)
+}
+
 fn load_config(args: &RegistryArgs) -> Result<Config, Failure> {
     match &args.config {
         Some(path) => Config::load(path).map_err(|e| Failure::Input(e.to_string())),
         None => Ok(Config::default()),
     }
+}
+
+/// The tag source: the offline index when given, else an image-watcher when configured, else
+/// the registries.
+fn tag_source(tags: Option<&std::path::Path>, args: &RegistryArgs, config: &Config) -> Result<TagSource, Failure> {
+    if let Some(path) = tags {
+        return Ok(TagSource::Index(TagIndex::load(path).map_err(|e| Failure::Input(e.to_string()))?));
+    }
+    if let Some(url) = &config.image_watcher_url {
+        return Ok(TagSource::ImageWatcher(ImageWatcherClient::new(url).map_err(Failure::Input)?));
+    }
+    Ok(TagSource::Registry(registry_client(args, config)?))
 }
 
 /// The registry client, from the config file and flags (flags add to the file's settings).
@@ -300,12 +355,6 @@ fn registry_client(args: &RegistryArgs, config: &Config) -> Result<Registry, Fai
         ..ClientOptions::default()
     };
     Registry::new(options).map_err(|e| Failure::Input(e.to_string()))
-}
-
-/// Where `check` gets tags: an offline index, or the registries themselves.
-enum TagSource {
-    Index(TagIndex),
-    Registry(Registry),
 }
 
 /// Workloads from manifests (`-f`) or from the cluster, before filtering.

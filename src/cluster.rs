@@ -98,6 +98,15 @@ impl Cluster {
         Ok(Cluster { client, description })
     }
 
+    /// The pod's service account (`KUBERNETES_SERVICE_HOST`, the mounted token and CA).
+    pub fn in_cluster() -> Result<Cluster, ClusterError> {
+        let config = Config::incluster().map_err(|e| ClusterError(format!("in-cluster configuration: {e}")))?;
+        let description = format!("in-cluster (server {})", config.cluster_url);
+        let client = Client::try_from(config)
+            .map_err(|e| ClusterError(format!("cannot build a client for {description}: {e}")))?;
+        Ok(Cluster { client, description })
+    }
+
     /// The kube-rs client, for the operator's watches.
     pub fn client(&self) -> &Client {
         &self.client
@@ -213,7 +222,7 @@ impl From<ListError> for ClusterError {
 }
 
 /// The API resource of a workload kind.
-fn api_resource(kind: WorkloadKind) -> ApiResource {
+pub fn api_resource(kind: WorkloadKind) -> ApiResource {
     let (group, version, plural) = match kind {
         WorkloadKind::Deployment => ("apps", "v1", "deployments"),
         WorkloadKind::StatefulSet => ("apps", "v1", "statefulsets"),

@@ -10,8 +10,10 @@
 //! - [`cluster`]: reading workloads from a live cluster (`check` without `-f`).
 //! - [`selector`]: label selectors (`-l`).
 //! - [`tag_index`]: the offline tag index (`--tags`).
+//! - [`tag_source`]: where a scan's tags come from (index, registries, image-watcher).
 //! - [`kubectl`]: the `kubectl patch` commands we print.
 //! - [`output`]: table, JSON and command output.
+//! - [`operator`]: operator mode (`run`).
 //! - [`cli`]: the command line.
 //!
 //! Version parsing and strategies live in the `ml-operator-version` crate.
@@ -25,8 +27,9 @@ pub mod image;
 pub mod inventory;
 pub mod kubectl;
 pub mod manifest;
+pub mod operator;
 pub mod output;
-pub mod registry_tags;
 pub mod scan;
 pub mod selector;
 pub mod tag_index;
+pub mod tag_source;

@@ -1,0 +1,22 @@
+//! Operator mode (`ml-operator run`): watch, scan on a schedule, notify once per change, serve
+//! the image-watcher API, health and metrics, with leader election between replicas.
+//!
+//! Start at [`run`]; it wires the pieces, each in its own module:
+//! - [`watch`]: the live inventory from kube-rs reflectors.
+//! - [`schedule`]: `CHECK_FOR_UPDATE_CRON`.
+//! - [`plan`]: what each notifier should be told, given what it was told before.
+//! - [`state`]: that memory, in a ConfigMap.
+//! - [`events`]: Kubernetes Events on affected workloads.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`server`]: the HTTP endpoints.
+
+pub mod events;
+pub mod metrics;
+pub mod plan;
+pub mod run;
+pub mod schedule;
+pub mod server;
+pub mod state;
+pub mod watch;
+
+pub use run::{Settings, run};

@@ -1,0 +1,224 @@
+//! Deciding what to tell each notifier: only what changed since it was last told, plus an
+//! optional reminder — never the same news on every tick.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ml_operator_notify::{Event, Notification, Update};
+
+use crate::operator::state::Delivered;
+use crate::scan::{Report, Status};
+
+/// Identifies one container of one workload: `(namespace, kind, name, container)`.
+pub type ContainerKey = (String, String, String, String);
+
+/// The key of an update.
+pub fn key(update: &Update) -> ContainerKey {
+    (update.namespace.clone(), update.kind.clone(), update.name.clone(), update.container.clone())
+}
+
+/// What a scan found, in the notifiers' terms.
+pub struct ScanResult {
+    /// Every container with an update available.
+    pub updates: Vec<Update>,
+    /// Containers whose repository could not be checked this time (registry down, …): what was
+    /// pending for them stays pending rather than being announced as resolved.
+    pub unchecked: BTreeSet<ContainerKey>,
+    /// Repositories that could not be checked, with the reason.
+    pub failures: Vec<String>,
+}
+
+impl ScanResult {
+    /// From a scan report and the repositories the tag source failed on.
+    pub fn from_report(report: &Report, failures: Vec<String>) -> ScanResult {
+        let updates = report
+            .findings
+            .iter()
+            .filter(|f| f.status == Status::UpdateAvailable)
+            .filter_map(|f| {
+                Some(Update {
+                    namespace: f.namespace.clone(),
+                    kind: f.kind.to_string(),
+                    name: f.name.clone(),
+                    container: f.container.clone(),
+                    init_container: f.init_container,
+                    image: f.image.clone(),
+                    repository: f.repository.clone(),
+                    current_tag: f.current_tag.clone()?,
+                    latest_tag: f.latest_tag.clone()?,
+                    latest_image: f.latest_image.clone()?,
+                    strategy: f.strategy.to_string(),
+                    reason: f.reason.clone(),
+                    command: f.command.clone(),
+                    helm_release: f.helm_release.clone(),
+                })
+            })
+            .collect();
+        let failed_repositories: BTreeSet<&str> =
+            failures.iter().filter_map(|f| f.split_once(": ").map(|(repo, _)| repo)).collect();
+        let unchecked = report
+            .findings
+            .iter()
+            .filter(|f| f.status == Status::Unresolved)
+            .filter(|f| {
+                crate::image::ImageRef::parse(&f.image)
+                    .is_ok_and(|image| failed_repositories.contains(image.canonical_name().as_str()))
+            })
+            .map(|f| (f.namespace.clone(), f.kind.to_string(), f.name.clone(), f.container.clone()))
+            .collect();
+        ScanResult { updates, unchecked, failures }
+    }
+}
+
+/// What to send one notifier now, if anything, and what it will then have been told.
+pub fn plan(
+    previous: &Delivered,
+    scan: &ScanResult,
+    reminder_interval: Option<Duration>,
+    cluster: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<(Notification, Delivered)> {
+    // Same container, same target: keep the update as it was told, so a changed reason text
+    // (a new tag outside the strategy) is not news.
+    let mut current: Vec<Update> = scan
+        .updates
+        .iter()
+        .map(|update| {
+            previous
+                .updates
+                .iter()
+                .find(|old| key(old) == key(update) && old.latest_image == update.latest_image)
+                .unwrap_or(update)
+                .clone()
+        })
+        .collect();
+    // Pending updates of containers that could not be checked stay pending.
+    let current_keys: BTreeSet<ContainerKey> = current.iter().map(key).collect();
+    current.extend(
+        previous
+            .updates
+            .iter()
+            .filter(|old| scan.unchecked.contains(&key(old)) && !current_keys.contains(&key(old)))
+            .cloned(),
+    );
+    current.sort();
+    current.dedup();
+
+    let targets = |updates: &[Update]| -> BTreeSet<(ContainerKey, String)> {
+        updates.iter().map(|u| (key(u), u.latest_image.clone())).collect()
+    };
+    let changed = targets(&current) != targets(&previous.updates);
+    let first_and_empty = previous.at.is_none() && current.is_empty();
+    let event = if changed && !first_and_empty {
+        Event::Changed
+    } else {
+        let due = match (reminder_interval, previous.at) {
+            (Some(interval), Some(at)) => {
+                !current.is_empty() && now.signed_duration_since(at).to_std().is_ok_and(|since| since >= interval)
+            }
+            _ => false,
+        };
+        if !due {
+            return None;
+        }
+        Event::Reminder
+    };
+    let notification = Notification::diff(
+        event,
+        cluster.map(str::to_string),
+        &previous.updates,
+        &current,
+        scan.failures.clone(),
+    );
+    Some((
+        notification,
+        Delivered {
+            updates: current,
+            at: Some(now),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(name: &str, latest: &str) -> Update {
+        Update {
+            namespace: "mojaloop".into(),
+            kind: "Deployment".into(),
+            name: name.into(),
+            container: name.into(),
+            init_container: false,
+            image: format!("mojaloop/{name}:v1.0.0"),
+            repository: format!("mojaloop/{name}"),
+            current_tag: "v1.0.0".into(),
+            latest_tag: latest.into(),
+            latest_image: format!("mojaloop/{name}:{latest}"),
+            strategy: "bugfix".into(),
+            reason: format!("{latest} is the newest"),
+            command: None,
+            helm_release: None,
+        }
+    }
+
+    fn scan(updates: Vec<Update>) -> ScanResult {
+        ScanResult { updates, unchecked: BTreeSet::new(), failures: Vec::new() }
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn tells_once_then_only_changes() {
+        let first = plan(&Delivered::default(), &scan(vec![update("a", "v1.0.1")]), None, None, at(0));
+        let (notification, delivered) = first.expect("new findings are news");
+        assert_eq!(notification.event, Event::Changed);
+        assert_eq!(notification.added.len(), 1);
+
+        // Same finding, even with another reason text: nothing to say.
+        let mut same = update("a", "v1.0.1");
+        same.reason = "v1.0.1 is the newest; 1 newer tag is outside bugfix".into();
+        assert!(plan(&delivered, &scan(vec![same]), None, None, at(60)).is_none());
+
+        // A newer patch: news, with the old one resolved.
+        let (notification, delivered) =
+            plan(&delivered, &scan(vec![update("a", "v1.0.2")]), None, None, at(120)).unwrap();
+        assert_eq!(notification.added[0].latest_tag, "v1.0.2");
+        assert_eq!(notification.resolved[0].latest_tag, "v1.0.1");
+
+        // Upgraded: news that everything is up to date.
+        let (notification, delivered) = plan(&delivered, &scan(vec![]), None, None, at(180)).unwrap();
+        assert!(notification.updates.is_empty());
+        assert_eq!(notification.resolved.len(), 1);
+        assert!(plan(&delivered, &scan(vec![]), None, None, at(240)).is_none());
+    }
+
+    #[test]
+    fn nothing_to_say_on_a_clean_first_scan() {
+        assert!(plan(&Delivered::default(), &scan(vec![]), None, None, at(0)).is_none());
+    }
+
+    #[test]
+    fn reminders_only_when_due_and_pending() {
+        let reminder = Some(Duration::from_secs(3600));
+        let (_, delivered) = plan(&Delivered::default(), &scan(vec![update("a", "v1.0.1")]), reminder, None, at(0)).unwrap();
+        assert!(plan(&delivered, &scan(vec![update("a", "v1.0.1")]), reminder, None, at(3599)).is_none());
+        let (notification, _) = plan(&delivered, &scan(vec![update("a", "v1.0.1")]), reminder, None, at(3600)).unwrap();
+        assert_eq!(notification.event, Event::Reminder);
+        assert!(notification.added.is_empty());
+    }
+
+    #[test]
+    fn an_outage_does_not_resolve_pending_updates() {
+        let (_, delivered) = plan(&Delivered::default(), &scan(vec![update("a", "v1.0.1")]), None, None, at(0)).unwrap();
+        let outage = ScanResult {
+            updates: vec![],
+            unchecked: [key(&update("a", "v1.0.1"))].into(),
+            failures: vec!["docker.io/mojaloop/a: registry unreachable".into()],
+        };
+        assert!(plan(&delivered, &outage, None, None, at(60)).is_none());
+    }
+}

@@ -1,0 +1,485 @@
+//! `ml-operator run`: the long-running operator loop.
+//!
+//! Start-up checks everything it can before touching the cluster (configuration, schedule,
+//! listen address, notifier secrets), then: serve HTTP; keep the inventory live with watches;
+//! take part in leader election; and, while leading, scan on every schedule tick and tell each
+//! notifier only what changed since it was last told (remembered in a ConfigMap).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use kube::Client;
+use ml_operator_leader::{LeaderElector, LeaderState, LeaseConfig};
+use ml_operator_notify::{
+    Notification, Notifier, RetryPolicy, Secret, SlackNotifier, SlackOptions, TeamsNotifier, TeamsOptions,
+    WebhookNotifier,
+};
+use tokio::sync::{RwLock, watch};
+
+use crate::config::{Config, SecretUrl};
+use crate::inventory::{SERVICE_NAME_LABEL, drop_controlled};
+use crate::operator::events::EventRecorder;
+use crate::operator::metrics::Metrics;
+use crate::operator::plan::{ScanResult, plan};
+use crate::operator::schedule::{DEFAULT_SCHEDULE, Schedule};
+use crate::operator::server::{AppState, router};
+use crate::operator::state::{NotifiedState, StateStore};
+use crate::operator::watch::WatchedInventory;
+use crate::scan::{ScanOptions, scan};
+use crate::tag_source::TagSource;
+
+/// The default HTTP listen address: the original image-watcher's port.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:4006";
+/// The default name of the state ConfigMap and of the leader election Lease.
+pub const DEFAULT_NAME: &str = "ml-operator";
+
+/// Everything `run` needs, checked: built by [`Settings::from_config`] before anything starts.
+pub struct Settings {
+    /// The configuration as loaded (file + environment).
+    pub config: Config,
+    /// When to scan.
+    pub schedule: Schedule,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Where tags come from.
+    pub source: TagSource,
+    /// Kubeconfig to use instead of the in-cluster service account.
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    pub context: Option<String>,
+}
+
+/// A start-up problem, naming the key (or variable) and value.
+pub type StartError = String;
+
+impl Settings {
+    /// Checks the configuration; every error names the setting.
+    pub fn from_config(
+        config: Config,
+        source: TagSource,
+        kubeconfig: Option<PathBuf>,
+        context: Option<String>,
+    ) -> Result<Settings, StartError> {
+        let schedule_text = config.schedule.clone().unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
+        let schedule = Schedule::parse(&schedule_text)
+            .map_err(|e| format!("schedule (CHECK_FOR_UPDATE_CRON): {e}"))?;
+        let listen_text = config.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen = listen_text
+            .parse()
+            .map_err(|e| format!("listen (ML_OPERATOR_LISTEN): {listen_text:?} is not an address like 0.0.0.0:4006: {e}"))?;
+        if let Some(selector) = &config.selector {
+            selector
+                .parse::<crate::selector::Selector>()
+                .map_err(|e| format!("selector: {e}"))?;
+        }
+        Ok(Settings {
+            config,
+            schedule,
+            listen,
+            source,
+            kubeconfig,
+            context,
+        })
+    }
+}
+
+/// One place a notification goes.
+enum Sink {
+    Http(Box<dyn Notifier>),
+    Events(EventRecorder),
+}
+
+impl Sink {
+    fn name(&self) -> String {
+        match self {
+            Sink::Http(notifier) => notifier.name().to_string(),
+            Sink::Events(_) => "events".to_string(),
+        }
+    }
+
+    async fn send(&self, notification: &Notification) -> Result<(), String> {
+        match self {
+            Sink::Http(notifier) => notifier.notify(notification).await.map(|_| ()).map_err(|e| e.to_string()),
+            Sink::Events(recorder) => recorder.publish(notification).await.map(|_| ()),
+        }
+    }
+}
+
+/// Builds the HTTP notifiers from the configuration (secrets read from their files now, so a
+/// missing file fails at start naming it).
+fn http_notifiers(config: &Config) -> Result<Vec<Box<dyn Notifier>>, StartError> {
+    let include_commands = config.notify.kubectl_patch_instructions.unwrap_or(true);
+    let retry = RetryPolicy::default();
+    let mut notifiers: Vec<Box<dyn Notifier>> = Vec::new();
+    if let Some(url) = &config.notify.slack {
+        let url = read_secret_url(url, "notify.slack (SLACK_WEBHOOK_URL)")?;
+        let options = SlackOptions {
+            include_commands,
+            ..SlackOptions::default()
+        };
+        notifiers.push(Box::new(
+            SlackNotifier::new(url, options, retry.clone()).map_err(|e| format!("notify.slack: {e}"))?,
+        ));
+    }
+    if let Some(url) = &config.notify.teams {
+        let url = read_secret_url(url, "notify.teams")?;
+        let options = TeamsOptions {
+            include_commands,
+            ..TeamsOptions::default()
+        };
+        notifiers.push(Box::new(
+            TeamsNotifier::new(url, options, retry.clone()).map_err(|e| format!("notify.teams: {e}"))?,
+        ));
+    }
+    for (i, webhook) in config.notify.webhooks.iter().enumerate() {
+        let key = format!("notify.webhooks[{i}]");
+        let url = read_secret_url(&webhook.url, &key)?;
+        let signing_key = match &webhook.signing_key_file {
+            Some(path) => Some(read_secret_file(path, &format!("{key}.signingKeyFile"))?),
+            None => None,
+        };
+        let mut notifier =
+            WebhookNotifier::new(url, signing_key, retry.clone()).map_err(|e| format!("{key}: {e}"))?;
+        if let Some(name) = &webhook.name {
+            notifier = notifier.with_name(name);
+        }
+        notifiers.push(Box::new(notifier));
+    }
+    Ok(notifiers)
+}
+
+fn read_secret_url(url: &SecretUrl, key: &str) -> Result<Secret, StartError> {
+    match (&url.webhook_url, &url.webhook_url_file) {
+        (Some(url), None) => Ok(Secret::new(url.trim())),
+        (None, Some(path)) => read_secret_file(path, &format!("{key}.webhookUrlFile")),
+        (Some(_), Some(_)) => Err(format!("{key}: give webhookUrl or webhookUrlFile, not both")),
+        (None, None) => Err(format!("{key}: webhookUrl or webhookUrlFile is required")),
+    }
+}
+
+fn read_secret_file(path: &Path, key: &str) -> Result<Secret, StartError> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("{key}: {} is empty", path.display()));
+    }
+    Ok(Secret::new(text))
+}
+
+/// This replica's name: the pod name (`POD_NAME`, else `HOSTNAME`), for the Lease and Events.
+fn identity() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| format!("ml-operator-{}", std::process::id()))
+}
+
+/// The namespace the operator keeps its Lease and state in.
+fn own_namespace(config: &Config, client: &Client) -> String {
+    if let Some(namespace) = &config.state.namespace {
+        return namespace.clone();
+    }
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok())
+        .map(|ns| ns.trim().to_string())
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| client.default_namespace().to_string())
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// Runs the operator until SIGTERM/SIGINT.
+pub async fn run(settings: Settings) -> Result<(), String> {
+    let Settings {
+        config,
+        schedule,
+        listen,
+        source,
+        kubeconfig,
+        context,
+    } = settings;
+    let mut sinks: Vec<Sink> = http_notifiers(&config)?.into_iter().map(Sink::Http).collect();
+
+    let cluster_options = crate::cluster::ClusterOptions {
+        kubeconfig,
+        context,
+        ..Default::default()
+    };
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+        && !config.use_default_kubeconfig.unwrap_or(false)
+        && cluster_options.kubeconfig.is_none();
+    let cluster = if in_cluster {
+        crate::cluster::Cluster::in_cluster().map_err(|e| e.to_string())?
+    } else {
+        crate::cluster::Cluster::connect(&cluster_options).await.map_err(|e| e.to_string())?
+    };
+    let client = cluster.client().clone();
+    let me = identity();
+    let namespace = own_namespace(&config, &client);
+    if config.notify.events.unwrap_or(true) {
+        sinks.push(Sink::Events(EventRecorder::new(client.clone(), &me)));
+    }
+    tracing::info!(
+        "ml-operator {} starting as {me} in namespace {namespace}; cluster {}; schedule {:?}; notifiers: {}",
+        env!("CARGO_PKG_VERSION"),
+        cluster.description,
+        schedule.as_str(),
+        sinks.iter().map(Sink::name).collect::<Vec<_>>().join(", ")
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+
+    let registry_client = match &source {
+        TagSource::Registry(registry) => Some(registry.clone()),
+        _ => None,
+    };
+    let source = Arc::new(source);
+    let metrics = Metrics::new(registry_client);
+    let ready = Arc::new(AtomicBool::new(false));
+    let last_report = Arc::new(RwLock::new(None));
+    let app = router(AppState {
+        source: source.clone(),
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+        last_report: last_report.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("listen (ML_OPERATOR_LISTEN): cannot listen on {listen}: {e}"))?;
+    tracing::info!("serving the image-watcher API, /healthz, /readyz and /metrics on {}", listener.local_addr().map_err(|e| e.to_string())?);
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = server_stop.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+            tracing::error!("HTTP server: {e}");
+        }
+    });
+
+    let mut selector = config.selector.clone().unwrap_or_default();
+    if !config.services.is_empty() {
+        if !selector.is_empty() {
+            selector.push(',');
+        }
+        selector.push_str(&format!("{SERVICE_NAME_LABEL} in ({})", config.services.join(",")));
+    }
+    let inventory = WatchedInventory::start(&client, &config.namespaces, Some(&selector));
+
+    // Leader election: only the leader scans and notifies.
+    let leader_config = &config.leader_election;
+    let (leading_tx, leading_rx) = watch::channel(!leader_config.enabled.unwrap_or(true));
+    let elector_task = if leader_config.enabled.unwrap_or(true) {
+        let mut lease = LeaseConfig::new(
+            namespace.clone(),
+            leader_config.lease_name.clone().unwrap_or_else(|| DEFAULT_NAME.to_string()),
+            me.clone(),
+        );
+        if let Some(d) = leader_config.lease_duration {
+            lease.lease_duration = d;
+        }
+        if let Some(d) = leader_config.renew_deadline {
+            lease.renew_deadline = d;
+        }
+        if let Some(d) = leader_config.retry_period {
+            lease.retry_period = d;
+        }
+        lease.validate().map_err(|e| format!("leaderElection: {e}"))?;
+        let elector = LeaderElector::new(client.clone(), lease);
+        let mut states = elector.subscribe();
+        tokio::spawn(async move {
+            while states.changed().await.is_ok() {
+                let leading = matches!(*states.borrow(), LeaderState::Leading);
+                let _ = leading_tx.send(leading);
+            }
+        });
+        let mut elector_stop = stop_rx.clone();
+        Some(tokio::spawn(async move {
+            elector
+                .run(async move {
+                    let _ = elector_stop.wait_for(|stop| *stop).await;
+                })
+                .await
+        }))
+    } else {
+        None
+    };
+
+    let state_store = StateStore::new(
+        client.clone(),
+        &namespace,
+        config.state.config_map.as_deref().unwrap_or("ml-operator-state"),
+    );
+    let worker = Worker {
+        config: &config,
+        schedule: &schedule,
+        source: &source,
+        inventory: &inventory,
+        sinks: &sinks,
+        metrics: &metrics,
+        ready: &ready,
+        last_report: &last_report,
+        state_store: &state_store,
+    };
+    let result = worker.run(stop_rx.clone(), leading_rx).await;
+
+    inventory.shutdown();
+    if let Some(task) = elector_task {
+        match task.await {
+            Ok(Err(e)) => tracing::error!("leader election: {e}"),
+            Err(e) => tracing::error!("leader election task: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
+    let _ = server.await;
+    result
+}
+
+/// The scanning and notifying half of the operator.
+struct Worker<'a> {
+    config: &'a Config,
+    schedule: &'a Schedule,
+    source: &'a TagSource,
+    inventory: &'a WatchedInventory,
+    sinks: &'a [Sink],
+    metrics: &'a Metrics,
+    ready: &'a AtomicBool,
+    last_report: &'a RwLock<Option<crate::scan::Report>>,
+    state_store: &'a StateStore,
+}
+
+impl Worker<'_> {
+    async fn run(&self, mut stop: watch::Receiver<bool>, mut leading: watch::Receiver<bool>) -> Result<(), String> {
+        tokio::select! {
+            () = self.inventory.wait_until_ready() => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        tracing::info!("inventory synced");
+        loop {
+            // Followers serve the API; they are ready once synced.
+            if !*leading.borrow() {
+                self.ready.store(true, Ordering::Release);
+                tracing::info!("following: waiting for leadership");
+                tokio::select! {
+                    _ = leading.wait_for(|l| *l) => {}
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                }
+                tracing::info!("leading: scanning on {:?}", self.schedule.as_str());
+            }
+            let mut state = match self.state_store.load().await {
+                Ok(state) => state,
+                Err(e) => {
+                    tracing::error!("{e}; retrying in 10s");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(10)) => continue,
+                        _ = stop.wait_for(|s| *s) => return Ok(()),
+                    }
+                }
+            };
+            loop {
+                self.tick(&mut state).await;
+                self.ready.store(true, Ordering::Release);
+                let now = Utc::now();
+                let wait = self
+                    .schedule
+                    .next_after(now)
+                    .and_then(|next| (next - now).to_std().ok())
+                    .unwrap_or(Duration::from_secs(60));
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    _ = leading.wait_for(|l| !*l) => {
+                        tracing::warn!("lost leadership: no more scans from this replica");
+                        break;
+                    }
+                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                }
+            }
+        }
+    }
+
+    /// One scan, then the notifications it calls for.
+    async fn tick(&self, state: &mut NotifiedState) {
+        let started = Instant::now();
+        let services = &self.config.services;
+        let mut workloads: Vec<_> = self
+            .inventory
+            .snapshot()
+            .into_iter()
+            .filter(|w| services.is_empty() || w.labels.get(SERVICE_NAME_LABEL).is_some_and(|n| services.contains(n)))
+            .collect();
+        let controlled = drop_controlled(&mut workloads);
+        let strategy = self.config.strategy.unwrap_or_default();
+        let lookup = self.source.fetch(&workloads, strategy).await;
+        let failures = lookup.failures();
+        let mut report = scan(&workloads, &lookup, ScanOptions { strategy, explain: false });
+        report.summary.controlled = controlled;
+        self.metrics.record_scan(&report, started.elapsed(), !failures.is_empty());
+        tracing::info!(
+            "scan: {} ({:.2}s)",
+            crate::output::summary_line(&report),
+            started.elapsed().as_secs_f64()
+        );
+        for failure in &failures {
+            tracing::warn!("cannot list tags of {failure}");
+        }
+        let result = ScanResult::from_report(&report, failures);
+        *self.last_report.write().await = Some(report);
+
+        let now = Utc::now();
+        let mut changed = false;
+        for sink in self.sinks {
+            let name = sink.name();
+            let previous = state.get(&name).cloned().unwrap_or_default();
+            let Some((notification, delivered)) = plan(&previous, &result, self.config.reminder_interval, None, now)
+            else {
+                continue;
+            };
+            match sink.send(&notification).await {
+                Ok(()) => {
+                    tracing::info!(
+                        "notified {name}: {} pending, {} new, {} resolved",
+                        notification.updates.len(),
+                        notification.added.len(),
+                        notification.resolved.len()
+                    );
+                    self.metrics.record_notification(&name, true);
+                    state.insert(name, delivered);
+                    changed = true;
+                }
+                Err(e) => {
+                    // Not remembered as told: the next tick tries again.
+                    tracing::error!("notifying {name} failed: {e}");
+                    self.metrics.record_notification(&name, false);
+                }
+            }
+        }
+        if changed && let Err(e) = self.state_store.save(state).await {
+            tracing::error!("{e}: notifications may be repeated after a restart");
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! What each notifier was last told, kept in a ConfigMap so a restart, a rescheduled pod or a
+//! new leader does not send the same news again.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::Client;
+use ml_operator_notify::Update;
+use serde::{Deserialize, Serialize};
+
+/// The ConfigMap key holding the JSON state.
+const KEY: &str = "notified.json";
+
+/// What one notifier was last told, and when.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivered {
+    /// The pending updates it was told about.
+    pub updates: Vec<Update>,
+    /// When (for reminders).
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The notified state of every notifier, by notifier name.
+pub type NotifiedState = BTreeMap<String, Delivered>;
+
+/// Reads and writes the state ConfigMap.
+#[derive(Clone)]
+pub struct StateStore {
+    api: Api<ConfigMap>,
+    namespace: String,
+    name: String,
+}
+
+impl StateStore {
+    /// A store for ConfigMap `name` in `namespace`.
+    pub fn new(client: Client, namespace: &str, name: &str) -> StateStore {
+        StateStore {
+            api: Api::namespaced(client, namespace),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// The state, empty when the ConfigMap does not exist yet. A ConfigMap someone broke by
+    /// hand is reported and treated as empty rather than stopping the operator.
+    pub async fn load(&self) -> Result<NotifiedState, String> {
+        match self.api.get_opt(&self.name).await {
+            Ok(None) => Ok(NotifiedState::new()),
+            Ok(Some(config_map)) => {
+                let text = config_map.data.and_then(|mut d| d.remove(KEY)).unwrap_or_default();
+                if text.is_empty() {
+                    return Ok(NotifiedState::new());
+                }
+                Ok(serde_json::from_str(&text).unwrap_or_else(|e| {
+                    tracing::warn!("ConfigMap {}/{} key {KEY} is not valid state ({e}); starting afresh", self.namespace, self.name);
+                    NotifiedState::new()
+                }))
+            }
+            Err(e) => Err(self.describe(e)),
+        }
+    }
+
+    /// Writes the state (creating the ConfigMap if needed).
+    pub async fn save(&self, state: &NotifiedState) -> Result<(), String> {
+        let text = serde_json::to_string(state).map_err(|e| e.to_string())?;
+        let patch = serde_json::json!({"data": {KEY: text}});
+        match self.api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                let config_map = ConfigMap {
+                    metadata: ObjectMeta {
+                        name: Some(self.name.clone()),
+                        labels: Some([("app.kubernetes.io/managed-by".to_string(), "ml-operator".to_string())].into()),
+                        ..ObjectMeta::default()
+                    },
+                    data: Some([(KEY.to_string(), text)].into()),
+                    ..ConfigMap::default()
+                };
+                self.api.create(&PostParams::default(), &config_map).await.map(|_| ()).map_err(|e| self.describe(e))
+            }
+            Err(e) => Err(self.describe(e)),
+        }
+    }
+
+    fn describe(&self, error: kube::Error) -> String {
+        format!("state ConfigMap {}/{}: {error}", self.namespace, self.name)
+    }
+}
