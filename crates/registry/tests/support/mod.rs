@@ -1,11 +1,9 @@
 //! Test support: the real registry, a token service, a fault-injecting proxy, a private CA.
 #![allow(dead_code)]
 
-pub mod mini_http;
-pub mod pki;
-pub mod proxy;
-pub mod registry;
-pub mod token;
+// Each test binary uses a different part of the kit.
+#[allow(unused_imports)]
+pub use ml_operator_testkit::{mini_http, pki, proxy, registry, token};
 
 use std::time::Duration;
 

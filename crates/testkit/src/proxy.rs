@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::mini_http::{Action, HttpRequest, HttpResponse, Server, serve};
+use crate::mini_http::{Action, HttpRequest, HttpResponse, Server, serve};
 
 /// What to do to one matching request instead of forwarding it.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use rcgen::{CertificateParams, DnType, KeyPair};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 
-use super::mini_http::{Action, HttpResponse, Server, serve};
+use crate::mini_http::{Action, HttpResponse, Server, serve};
 
 pub struct TokenIssuer {
     key: EcdsaKeyPair,

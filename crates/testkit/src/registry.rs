@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-use super::pki::Pki;
-use super::token::TokenIssuer;
+use crate::pki::Pki;
+use crate::token::TokenIssuer;
 
 /// How the registry authenticates.
 pub enum AuthMode {

@@ -1,0 +1,17 @@
+//! Test support shared by the workspace's test suites, so every suite meets the same real
+//! components the same way:
+//!
+//! - [`registry`]: starts the real CNCF distribution registry (`docker-registry`) on a free
+//!   loopback port with a temporary config, and pushes real images and tags over the v2 API.
+//! - [`token`]: a token service for distribution's `auth: token`.
+//! - [`pki`]: a private CA and server certificates.
+//! - [`proxy`]: a fault-injecting HTTP proxy (401 challenges, 429, 5xx, drops, pagination).
+//! - [`mini_http`]: the small HTTP server the proxy and token service are built on.
+//!
+//! Nothing here is mocked: the registry is the real one, the proxy forwards to it.
+
+pub mod mini_http;
+pub mod pki;
+pub mod proxy;
+pub mod registry;
+pub mod token;
