@@ -52,6 +52,7 @@ mod http;
 mod kubeconfig;
 mod load;
 mod patch;
+mod protobuf;
 mod resources;
 mod selector;
 mod sim;

@@ -165,7 +165,16 @@ fn apply_create_delete_scale() {
     assert!(dup.stderr.contains("Error from server (AlreadyExists)") && dup.stderr.contains("configmaps \"applied\" already exists"), "{}", dup.stderr);
     let created = k.run_stdin(&["create", "-f", "-"], Some(&cm.replace("name: applied", "name: created")));
     assert_eq!(created.stdout.trim(), "configmap/created created");
+    // Generators send protobuf bodies.
     assert_eq!(k.ok(&["create", "namespace", "extra"]).trim(), "namespace/extra created");
+    assert_eq!(k.ok(&["create", "configmap", "gen", "-n", "extra", "--from-literal", "a=1"]).trim(), "configmap/gen created");
+    assert_eq!(sim.get("v1", "ConfigMap", Some("extra"), "gen").unwrap()["data"]["a"], "1");
+    let out = k.ok(&["create", "secret", "docker-registry", "pull", "-n", "extra", "--docker-server", "registry.example", "--docker-username", "u", "--docker-password", "p"]);
+    assert_eq!(out.trim(), "secret/pull created");
+    let secret = sim.get("v1", "Secret", Some("extra"), "pull").unwrap();
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+    assert!(secret["data"][".dockerconfigjson"].is_string());
+    assert_eq!(k.ok(&["create", "serviceaccount", "bot", "-n", "extra"]).trim(), "serviceaccount/bot created");
 
     assert_eq!(k.ok(&["delete", "cm", "applied", "-n", "hub"]).trim(), "configmap \"applied\" deleted");
     assert!(sim.get("v1", "ConfigMap", Some("hub"), "applied").is_none());

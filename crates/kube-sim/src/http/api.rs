@@ -121,7 +121,10 @@ fn query_map(uri: &Uri) -> HashMap<String, String> {
 /// Parses a request body as JSON, or YAML when the content type says so.
 fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
-    if ct.contains("protobuf") || ct.contains("cbor") {
+    if ct.contains("protobuf") {
+        return crate::protobuf::decode(body).map_err(|e| ApiError::unsupported_media(format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({e})")));
+    }
+    if ct.contains("cbor") {
         return Err(ApiError::unsupported_media(format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})")));
     }
     if body.is_empty() {
