@@ -32,7 +32,10 @@ pub(crate) fn workload_plural(kind: &str) -> Option<&'static str> {
 impl Hooks {
     /// Arms a failure for the next rollout of the workload.
     pub fn fail_rollout(&self, plural: &str, ns: &str, name: &str) {
-        self.armed.lock().unwrap_or_else(|e| e.into_inner()).insert((plural.into(), ns.into(), name.into()), None);
+        self.armed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((plural.into(), ns.into(), name.into()), None);
     }
 
     /// Whether the rollout at `generation` fails; consumes an armed hook when a rollout starts.
@@ -84,20 +87,38 @@ pub(crate) async fn run(sim: Arc<crate::sim::Sim>) {
 }
 
 fn workload_key(ev: &Event) -> Option<Key> {
-    let relevant = matches!((ev.group.as_str(), ev.plural.as_str()), ("apps", "deployments" | "statefulsets" | "daemonsets") | ("batch", "jobs"));
+    let relevant = matches!(
+        (ev.group.as_str(), ev.plural.as_str()),
+        ("apps", "deployments" | "statefulsets" | "daemonsets") | ("batch", "jobs")
+    );
     if !relevant || ev.kind == EventType::Deleted {
         return None;
     }
-    Some((ev.plural.clone(), ev.namespace.clone(), meta_str(&ev.object, "name")?.to_string()))
+    Some((
+        ev.plural.clone(),
+        ev.namespace.clone(),
+        meta_str(&ev.object, "name")?.to_string(),
+    ))
 }
 
 fn resync(sim: &Arc<crate::sim::Sim>, queue: &Arc<Mutex<HashMap<Key, bool>>>) {
     let keys: Vec<Key> = sim.store.transact(|st, _| {
         let mut keys = vec![];
-        for (g, p) in [("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs")] {
-            let Some(info) = st.discovery.by_plural(g, "v1", p).cloned() else { continue };
+        for (g, p) in [
+            ("apps", "deployments"),
+            ("apps", "statefulsets"),
+            ("apps", "daemonsets"),
+            ("batch", "jobs"),
+        ] {
+            let Some(info) = st.discovery.by_plural(g, "v1", p).cloned() else {
+                continue;
+            };
             for o in st.iter(&info, None) {
-                keys.push((p.to_string(), meta_str(o, "namespace").unwrap_or_default().to_string(), meta_str(o, "name").unwrap_or_default().to_string()));
+                keys.push((
+                    p.to_string(),
+                    meta_str(o, "namespace").unwrap_or_default().to_string(),
+                    meta_str(o, "name").unwrap_or_default().to_string(),
+                ));
             }
         }
         keys
@@ -120,7 +141,11 @@ fn schedule(sim: &Arc<crate::sim::Sim>, queue: &Arc<Mutex<HashMap<Key, bool>>>, 
     let queue = queue.clone();
     tokio::spawn(async move {
         loop {
-            if let Some(d) = queue.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&key) {
+            if let Some(d) = queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&key)
+            {
                 *d = false;
             }
             let changed = reconcile(&sim, &key);
@@ -143,7 +168,11 @@ fn reconcile(sim: &crate::sim::Sim, key: &Key) -> bool {
     let (plural, ns, name) = key;
     let cfg = &sim.controller;
     sim.store.transact(|st, tx| {
-        let mut ctx = Ctx { st, tx, children: cfg.children };
+        let mut ctx = Ctx {
+            st,
+            tx,
+            children: cfg.children,
+        };
         match plural.as_str() {
             "deployments" => ctx.deployment(&sim.hooks, ns, name),
             "statefulsets" => ctx.statefulset(&sim.hooks, ns, name),
@@ -165,7 +194,9 @@ fn owner_ref(api_version: &str, kind: &str, owner: &Value) -> Value {
 }
 
 fn owned_by(o: &Value, uid: &Value) -> bool {
-    o["metadata"]["ownerReferences"].as_array().is_some_and(|r| r.iter().any(|x| &x["uid"] == uid))
+    o["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|x| &x["uid"] == uid))
 }
 
 /// Inserts `k: v` only for non-zero counts (the real status structs use `omitempty`).
@@ -178,7 +209,14 @@ fn put_count(m: &mut Map<String, Value>, k: &str, v: i64) {
 }
 
 /// Sets a condition, keeping timestamps when status and reason are unchanged.
-fn set_condition(conds: &mut Vec<Value>, ty: &str, status: &str, reason: &str, message: &str, with_update_time: bool) {
+fn set_condition(
+    conds: &mut Vec<Value>,
+    ty: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    with_update_time: bool,
+) {
     let now = now_rfc3339();
     let idx = conds.iter().position(|c| c["type"] == ty);
     if let Some(i) = idx {
@@ -186,7 +224,11 @@ fn set_condition(conds: &mut Vec<Value>, ty: &str, status: &str, reason: &str, m
         if c["status"] == status && c["reason"] == reason && c["message"] == message {
             return;
         }
-        let transition = if c["status"] == status { c["lastTransitionTime"].clone() } else { json!(now) };
+        let transition = if c["status"] == status {
+            c["lastTransitionTime"].clone()
+        } else {
+            json!(now)
+        };
         let mut n = json!({"type": ty, "status": status, "lastTransitionTime": transition, "reason": reason, "message": message});
         if with_update_time {
             n["lastUpdateTime"] = json!(now);
@@ -210,7 +252,14 @@ fn generation(o: &Value) -> i64 {
 }
 
 /// A Pod built from a template; `running` false means stuck pulling its image.
-fn make_pod(name: &str, ns: &str, template: &Value, labels: &Map<String, Value>, owner: Value, running: bool) -> Value {
+fn make_pod(
+    name: &str,
+    ns: &str,
+    template: &Value,
+    labels: &Map<String, Value>,
+    owner: Value,
+    running: bool,
+) -> Value {
     let mut spec = template["spec"].clone();
     spec["nodeName"] = json!("kube-sim-node");
     if spec.get("restartPolicy").is_none() {
@@ -258,26 +307,54 @@ fn make_pod(name: &str, ns: &str, template: &Value, labels: &Map<String, Value>,
 }
 
 fn template_labels(template: &Value) -> Map<String, Value> {
-    template["metadata"]["labels"].as_object().cloned().unwrap_or_default()
+    template["metadata"]["labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
 }
 
 impl Ctx<'_> {
     fn info(&self, group: &str, plural: &str) -> ResourceInfo {
-        self.st.discovery.by_plural(group, "v1", plural).cloned().expect("built-in resource")
+        self.st
+            .discovery
+            .by_plural(group, "v1", plural)
+            .cloned()
+            .expect("built-in resource")
     }
 
-    fn write_status(&mut self, info: &ResourceInfo, ns: &str, name: &str, obj: &Value, status: Value) -> bool {
+    fn write_status(
+        &mut self,
+        info: &ResourceInfo,
+        ns: &str,
+        name: &str,
+        obj: &Value,
+        status: Value,
+    ) -> bool {
         if obj.get("status") == Some(&status) {
             return false;
         }
         let mut o = obj.clone();
         o["status"] = status;
-        self.st.update(self.tx, info, Some(ns), name, o, Sub::Internal, &WriteOpts::default()).is_ok()
+        self.st
+            .update(
+                self.tx,
+                info,
+                Some(ns),
+                name,
+                o,
+                Sub::Internal,
+                &WriteOpts::default(),
+            )
+            .is_ok()
     }
 
     fn pods_owned(&self, ns: &str, uid: &Value) -> Vec<Value> {
         let pods = self.info("", "pods");
-        self.st.iter(&pods, Some(ns)).filter(|p| owned_by(p, uid)).cloned().collect()
+        self.st
+            .iter(&pods, Some(ns))
+            .filter(|p| owned_by(p, uid))
+            .cloned()
+            .collect()
     }
 
     fn delete_pod(&mut self, ns: &str, name: &str) {
@@ -287,13 +364,27 @@ impl Ctx<'_> {
 
     fn create(&mut self, group: &str, plural: &str, ns: &str, obj: Value) {
         let info = self.info(group, plural);
-        let _ = self.st.create(self.tx, &info, Some(ns), obj, &WriteOpts::default(), true);
+        let _ = self
+            .st
+            .create(self.tx, &info, Some(ns), obj, &WriteOpts::default(), true);
     }
 
     /// Makes `owner` own exactly `want` pods whose label `hash_key` equals `hash`, each running or
     /// failing; pods with another hash are removed. Returns whether anything changed.
     #[allow(clippy::too_many_arguments)]
-    fn ensure_pods(&mut self, ns: &str, owner: &Value, owner_kind: &str, owner_api: &str, template: &Value, hash_key: &str, hash: &str, want: i64, running: bool, ordinal_names: bool) -> bool {
+    fn ensure_pods(
+        &mut self,
+        ns: &str,
+        owner: &Value,
+        owner_kind: &str,
+        owner_api: &str,
+        template: &Value,
+        hash_key: &str,
+        hash: &str,
+        want: i64,
+        running: bool,
+        ordinal_names: bool,
+    ) -> bool {
         let uid = owner["metadata"]["uid"].clone();
         let owner_name = meta_str(owner, "name").unwrap_or_default().to_string();
         let mut changed = false;
@@ -329,7 +420,14 @@ impl Ctx<'_> {
                 l.insert("statefulset.kubernetes.io/pod-name".into(), json!(pname));
                 l.insert("apps.kubernetes.io/pod-index".into(), json!(i.to_string()));
             }
-            let pod = make_pod(&pname, ns, template, &l, owner_ref(owner_api, owner_kind, owner), running);
+            let pod = make_pod(
+                &pname,
+                ns,
+                template,
+                &l,
+                owner_ref(owner_api, owner_kind, owner),
+                running,
+            );
             self.create("", "pods", ns, pod);
             keep.push(pname);
             changed = true;
@@ -339,7 +437,9 @@ impl Ctx<'_> {
 
     fn deployment(&mut self, hooks: &Hooks, ns: &str, name: &str) -> bool {
         let dinfo = self.info("apps", "deployments");
-        let Some(d) = self.st.get(&dinfo, Some(ns), name).cloned() else { return false };
+        let Some(d) = self.st.get(&dinfo, Some(ns), name).cloned() else {
+            return false;
+        };
         if d["metadata"].get("deletionTimestamp").is_some() {
             return false;
         }
@@ -352,21 +452,42 @@ impl Ctx<'_> {
         let starting = observed != Some(generation);
         let failing = hooks.failing("deployments", ns, name, generation, starting);
         let mut status = d["status"].as_object().cloned().unwrap_or_default();
-        let mut conds: Vec<Value> = status.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut conds: Vec<Value> = status
+            .get("conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut changed = false;
 
         // Children: the ReplicaSet for the current template, old ones scaled down.
         let (mut old_ready, mut new_ready) = (0i64, 0i64);
         if self.children {
             let rsinfo = self.info("apps", "replicasets");
-            let owned: Vec<Value> = self.st.iter(&rsinfo, Some(ns)).filter(|r| owned_by(r, &d["metadata"]["uid"])).cloned().collect();
-            let revision = owned.iter().filter_map(|r| r["metadata"]["annotations"]["deployment.kubernetes.io/revision"].as_str()?.parse::<i64>().ok()).max().unwrap_or(0);
+            let owned: Vec<Value> = self
+                .st
+                .iter(&rsinfo, Some(ns))
+                .filter(|r| owned_by(r, &d["metadata"]["uid"]))
+                .cloned()
+                .collect();
+            let revision = owned
+                .iter()
+                .filter_map(|r| {
+                    r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                        .as_str()?
+                        .parse::<i64>()
+                        .ok()
+                })
+                .max()
+                .unwrap_or(0);
             let new_want = if failing { 1.min(want) } else { want };
             let mut rs_tpl = template.clone();
             rs_tpl["metadata"]["labels"]["pod-template-hash"] = json!(hash);
             let mut selector = d["spec"]["selector"].clone();
             selector["matchLabels"]["pod-template-hash"] = json!(hash);
-            let existing = owned.iter().find(|r| meta_str(r, "name") == Some(&rs_name)).cloned();
+            let existing = owned
+                .iter()
+                .find(|r| meta_str(r, "name") == Some(&rs_name))
+                .cloned();
             let rs = match existing {
                 Some(rs) => rs,
                 None => {
@@ -390,9 +511,15 @@ impl Ctx<'_> {
             } else {
                 changed |= self.ensure_rs(&rs, new_want, !failing, &hash);
                 new_ready = if failing { 0 } else { new_want };
-                for old in owned.iter().filter(|r| meta_str(r, "name") != Some(&rs_name)) {
+                for old in owned
+                    .iter()
+                    .filter(|r| meta_str(r, "name") != Some(&rs_name))
+                {
                     let keep = if failing { replicas(old) } else { 0 };
-                    let old_hash = old["metadata"]["labels"]["pod-template-hash"].as_str().unwrap_or_default().to_string();
+                    let old_hash = old["metadata"]["labels"]["pod-template-hash"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
                     changed |= self.ensure_rs(old, keep, true, &old_hash);
                     old_ready += keep;
                 }
@@ -405,17 +532,47 @@ impl Ctx<'_> {
         status.insert("observedGeneration".into(), json!(generation));
         let rs_msg = format!("ReplicaSet \"{rs_name}\"");
         if starting {
-            set_condition(&mut conds, "Progressing", "True", "ReplicaSetUpdated", &format!("{rs_msg} is progressing."), true);
+            set_condition(
+                &mut conds,
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                &format!("{rs_msg} is progressing."),
+                true,
+            );
         } else if failing {
             let updated = 1.min(want);
             put_count(&mut status, "replicas", old_ready + updated);
             put_count(&mut status, "updatedReplicas", updated);
             put_count(&mut status, "readyReplicas", old_ready);
             put_count(&mut status, "availableReplicas", old_ready);
-            put_count(&mut status, "unavailableReplicas", (want - old_ready).max(0).max(updated));
-            let avail = if old_ready >= want { ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.") } else { ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.") };
+            put_count(
+                &mut status,
+                "unavailableReplicas",
+                (want - old_ready).max(0).max(updated),
+            );
+            let avail = if old_ready >= want {
+                (
+                    "True",
+                    "MinimumReplicasAvailable",
+                    "Deployment has minimum availability.",
+                )
+            } else {
+                (
+                    "False",
+                    "MinimumReplicasUnavailable",
+                    "Deployment does not have minimum availability.",
+                )
+            };
             set_condition(&mut conds, "Available", avail.0, avail.1, avail.2, true);
-            set_condition(&mut conds, "Progressing", "False", "ProgressDeadlineExceeded", &format!("{rs_msg} has timed out progressing."), true);
+            set_condition(
+                &mut conds,
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                &format!("{rs_msg} has timed out progressing."),
+                true,
+            );
         } else {
             let _ = new_ready;
             put_count(&mut status, "replicas", want);
@@ -423,8 +580,22 @@ impl Ctx<'_> {
             put_count(&mut status, "readyReplicas", want);
             put_count(&mut status, "availableReplicas", want);
             status.remove("unavailableReplicas");
-            set_condition(&mut conds, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", true);
-            set_condition(&mut conds, "Progressing", "True", "NewReplicaSetAvailable", &format!("{rs_msg} has successfully progressed."), true);
+            set_condition(
+                &mut conds,
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+                true,
+            );
+            set_condition(
+                &mut conds,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                &format!("{rs_msg} has successfully progressed."),
+                true,
+            );
         }
         // Real controllers list Available before Progressing.
         conds.sort_by_key(|c| if c["type"] == "Available" { 0 } else { 1 });
@@ -442,13 +613,32 @@ impl Ctx<'_> {
         if replicas(&rs) != want {
             let mut o = rs.clone();
             o["spec"]["replicas"] = json!(want);
-            if let Ok(n) = self.st.update(self.tx, &rsinfo, Some(&ns), &name, o, Sub::Internal, &WriteOpts::default()) {
+            if let Ok(n) = self.st.update(
+                self.tx,
+                &rsinfo,
+                Some(&ns),
+                &name,
+                o,
+                Sub::Internal,
+                &WriteOpts::default(),
+            ) {
                 rs = n;
                 changed = true;
             }
         }
         let template = rs["spec"]["template"].clone();
-        changed |= self.ensure_pods(&ns, &rs, "ReplicaSet", "apps/v1", &template, "pod-template-hash", hash, want, running, false);
+        changed |= self.ensure_pods(
+            &ns,
+            &rs,
+            "ReplicaSet",
+            "apps/v1",
+            &template,
+            "pod-template-hash",
+            hash,
+            want,
+            running,
+            false,
+        );
         let ready = if running { want } else { 0 };
         let mut st = Map::new();
         st.insert("replicas".into(), json!(want));
@@ -461,7 +651,9 @@ impl Ctx<'_> {
 
     fn statefulset(&mut self, hooks: &Hooks, ns: &str, name: &str) -> bool {
         let info = self.info("apps", "statefulsets");
-        let Some(s) = self.st.get(&info, Some(ns), name).cloned() else { return false };
+        let Some(s) = self.st.get(&info, Some(ns), name).cloned() else {
+            return false;
+        };
         let generation = generation(&s);
         let want = replicas(&s);
         let template = s["spec"]["template"].clone();
@@ -469,7 +661,11 @@ impl Ctx<'_> {
         let starting = s["status"]["observedGeneration"].as_i64() != Some(generation);
         let failing = hooks.failing("statefulsets", ns, name, generation, starting);
         let mut status = s["status"].as_object().cloned().unwrap_or_default();
-        let current = status.get("currentRevision").and_then(Value::as_str).map(String::from).unwrap_or_else(|| rev.clone());
+        let current = status
+            .get("currentRevision")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| rev.clone());
         status.insert("observedGeneration".into(), json!(generation));
         status.insert("updateRevision".into(), json!(rev));
         status.insert("currentRevision".into(), json!(current));
@@ -490,7 +686,13 @@ impl Ctx<'_> {
                 if self.children {
                     changed |= self.sts_pods(&s, ns, name, &template, &rev, want, false);
                 }
-                for k in ["replicas", "readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas"] {
+                for k in [
+                    "replicas",
+                    "readyReplicas",
+                    "currentReplicas",
+                    "updatedReplicas",
+                    "availableReplicas",
+                ] {
                     put_count(&mut status, k, want);
                 }
                 status.insert("currentRevision".into(), json!(rev));
@@ -502,7 +704,16 @@ impl Ctx<'_> {
 
     /// StatefulSet pods `name-0..want`; with `fail_last`, the last ordinal is stuck.
     #[allow(clippy::too_many_arguments)]
-    fn sts_pods(&mut self, s: &Value, ns: &str, name: &str, template: &Value, rev: &str, want: i64, fail_last: bool) -> bool {
+    fn sts_pods(
+        &mut self,
+        s: &Value,
+        ns: &str,
+        name: &str,
+        template: &Value,
+        rev: &str,
+        want: i64,
+        fail_last: bool,
+    ) -> bool {
         let uid = s["metadata"]["uid"].clone();
         let mut changed = false;
         let pods = self.pods_owned(ns, &uid);
@@ -512,9 +723,12 @@ impl Ctx<'_> {
             let existing = pods.iter().find(|p| meta_str(p, "name") == Some(&pname));
             let ok = existing.is_some_and(|p| {
                 if failing {
-                    p["metadata"]["labels"]["controller-revision-hash"] == json!(rev) && p["status"]["phase"] == "Pending"
+                    p["metadata"]["labels"]["controller-revision-hash"] == json!(rev)
+                        && p["status"]["phase"] == "Pending"
                 } else {
-                    p["status"]["phase"] == "Running" && (fail_last || p["metadata"]["labels"]["controller-revision-hash"] == json!(rev))
+                    p["status"]["phase"] == "Running"
+                        && (fail_last
+                            || p["metadata"]["labels"]["controller-revision-hash"] == json!(rev))
                 }
             });
             if ok {
@@ -527,13 +741,24 @@ impl Ctx<'_> {
             labels.insert("controller-revision-hash".into(), json!(rev));
             labels.insert("statefulset.kubernetes.io/pod-name".into(), json!(pname));
             labels.insert("apps.kubernetes.io/pod-index".into(), json!(i.to_string()));
-            let pod = make_pod(&pname, ns, template, &labels, owner_ref("apps/v1", "StatefulSet", s), !failing);
+            let pod = make_pod(
+                &pname,
+                ns,
+                template,
+                &labels,
+                owner_ref("apps/v1", "StatefulSet", s),
+                !failing,
+            );
             self.create("", "pods", ns, pod);
             changed = true;
         }
         for p in pods {
             let pname = meta_str(&p, "name").unwrap_or_default().to_string();
-            let idx = pname.rsplit('-').next().and_then(|x| x.parse::<i64>().ok()).unwrap_or(i64::MAX);
+            let idx = pname
+                .rsplit('-')
+                .next()
+                .and_then(|x| x.parse::<i64>().ok())
+                .unwrap_or(i64::MAX);
             if idx >= want {
                 self.delete_pod(ns, &pname);
                 changed = true;
@@ -544,7 +769,9 @@ impl Ctx<'_> {
 
     fn daemonset(&mut self, hooks: &Hooks, ns: &str, name: &str) -> bool {
         let info = self.info("apps", "daemonsets");
-        let Some(d) = self.st.get(&info, Some(ns), name).cloned() else { return false };
+        let Some(d) = self.st.get(&info, Some(ns), name).cloned() else {
+            return false;
+        };
         let generation = generation(&d);
         let template = d["spec"]["template"].clone();
         let hash = stable_hash(&template, 10);
@@ -559,7 +786,18 @@ impl Ctx<'_> {
         status.insert("numberMisscheduled".into(), json!(0));
         if !starting {
             if self.children {
-                changed |= self.ensure_pods(ns, &d, "DaemonSet", "apps/v1", &template, "controller-revision-hash", &hash, 1, !failing, false);
+                changed |= self.ensure_pods(
+                    ns,
+                    &d,
+                    "DaemonSet",
+                    "apps/v1",
+                    &template,
+                    "controller-revision-hash",
+                    &hash,
+                    1,
+                    !failing,
+                    false,
+                );
             }
             let ready = if failing { 0 } else { 1 };
             status.insert("numberReady".into(), json!(ready));
@@ -572,8 +810,12 @@ impl Ctx<'_> {
 
     fn job(&mut self, ns: &str, name: &str) -> bool {
         let info = self.info("batch", "jobs");
-        let Some(j) = self.st.get(&info, Some(ns), name).cloned() else { return false };
-        if j["status"].get("completionTime").is_some() || j["spec"]["suspend"].as_bool() == Some(true) {
+        let Some(j) = self.st.get(&info, Some(ns), name).cloned() else {
+            return false;
+        };
+        if j["status"].get("completionTime").is_some()
+            || j["spec"]["suspend"].as_bool() == Some(true)
+        {
             return false;
         }
         let now = now_rfc3339();
@@ -600,8 +842,14 @@ mod tests {
         h.fail_rollout("deployments", "ns", "web");
         assert!(!h.failing("deployments", "ns", "other", 2, true));
         assert!(h.failing("deployments", "ns", "web", 2, true));
-        assert!(h.failing("deployments", "ns", "web", 2, false), "stays failed for that generation");
-        assert!(!h.failing("deployments", "ns", "web", 3, true), "the next generation rolls out");
+        assert!(
+            h.failing("deployments", "ns", "web", 2, false),
+            "stays failed for that generation"
+        );
+        assert!(
+            !h.failing("deployments", "ns", "web", 3, true),
+            "the next generation rolls out"
+        );
     }
 
     #[test]
@@ -613,7 +861,9 @@ mod tests {
 
     #[test]
     fn conditions_keep_transition_time_when_unchanged() {
-        let mut c = vec![json!({"type": "Available", "status": "True", "reason": "R", "message": "m", "lastTransitionTime": "t0", "lastUpdateTime": "t0"})];
+        let mut c = vec![
+            json!({"type": "Available", "status": "True", "reason": "R", "message": "m", "lastTransitionTime": "t0", "lastUpdateTime": "t0"}),
+        ];
         set_condition(&mut c, "Available", "True", "R", "m", true);
         assert_eq!(c[0]["lastTransitionTime"], "t0");
         set_condition(&mut c, "Available", "True", "R2", "m", true);

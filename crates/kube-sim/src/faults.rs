@@ -55,13 +55,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Faults {
     /// Makes the next `count` requests whose path starts with `prefix` fail with `status`.
     pub fn inject_errors(&self, prefix: &str, count: usize, status: u16) {
-        lock(&self.errors).push(ErrorRule { prefix: prefix.to_string(), remaining: count, status });
+        lock(&self.errors).push(ErrorRule {
+            prefix: prefix.to_string(),
+            remaining: count,
+            status,
+        });
     }
 
     /// Takes one injected error for `path`, if any rule matches.
     pub fn take_error(&self, path: &str) -> Option<u16> {
         let mut rules = lock(&self.errors);
-        let rule = rules.iter_mut().find(|r| r.remaining > 0 && path.starts_with(&r.prefix))?;
+        let rule = rules
+            .iter_mut()
+            .find(|r| r.remaining > 0 && path.starts_with(&r.prefix))?;
         rule.remaining -= 1;
         let status = rule.status;
         rules.retain(|r| r.remaining > 0);
@@ -75,7 +81,11 @@ impl Faults {
 
     /// Total latency to add to a request for `path`.
     pub fn latency_for(&self, path: &str) -> Duration {
-        lock(&self.latency).iter().filter(|(p, _)| path.starts_with(p.as_str())).map(|(_, d)| *d).sum()
+        lock(&self.latency)
+            .iter()
+            .filter(|(p, _)| path.starts_with(p.as_str()))
+            .map(|(_, d)| *d)
+            .sum()
     }
 
     /// Answers list/watch in namespace `ns` with 403.
@@ -107,7 +117,9 @@ impl Faults {
 
     /// Counts one request.
     pub fn count(&self, verb: &str, path: &str) {
-        *lock(&self.counts).entry((verb.to_string(), path.to_string())).or_default() += 1;
+        *lock(&self.counts)
+            .entry((verb.to_string(), path.to_string()))
+            .or_default() += 1;
     }
 
     /// Requests with `verb` (`"*"` for any) whose path starts with `prefix`.
@@ -123,7 +135,11 @@ impl Faults {
     pub fn request_counts(&self) -> Vec<RequestCount> {
         lock(&self.counts)
             .iter()
-            .map(|((verb, path), count)| RequestCount { verb: verb.clone(), path: path.clone(), count: *count })
+            .map(|((verb, path), count)| RequestCount {
+                verb: verb.clone(),
+                path: path.clone(),
+                count: *count,
+            })
             .collect()
     }
 

@@ -117,7 +117,11 @@ impl Builder {
     /// Adds objects given in code (validated at [`start`](Self::start)).
     pub fn objects(mut self, objects: Vec<Value>) -> Self {
         for (i, o) in objects.into_iter().enumerate() {
-            self.objects.push(load::Loaded { path: PathBuf::from("<objects>"), line: i + 1, object: o });
+            self.objects.push(load::Loaded {
+                path: PathBuf::from("<objects>"),
+                line: i + 1,
+                object: o,
+            });
         }
         self
     }
@@ -153,8 +157,14 @@ impl Builder {
             store: Store::new(self.history_limit),
             faults: Default::default(),
             hooks: Default::default(),
-            controller: ControllerConfig { step_delay: self.step_delay, children: self.children },
-            server: ServerConfig { bookmark_interval: self.bookmark_interval, token: "kube-sim".into() },
+            controller: ControllerConfig {
+                step_delay: self.step_delay,
+                children: self.children,
+            },
+            server: ServerConfig {
+                bookmark_interval: self.bookmark_interval,
+                token: "kube-sim".into(),
+            },
         });
         let rank = |l: &load::Loaded| match l.object["kind"].as_str() {
             Some("CustomResourceDefinition") => 0,
@@ -172,8 +182,12 @@ impl Builder {
     /// Starts serving on 127.0.0.1 in the current tokio runtime.
     pub async fn start(self) -> Result<Running, Error> {
         let (sim, port) = self.build_sim()?;
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|source| Error::Bind { port, source })?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind { port, source })?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|source| Error::Bind { port, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| Error::Bind { port, source })?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = http::router(sim.clone());
         let server = tokio::spawn(async move {
@@ -185,7 +199,12 @@ impl Builder {
         });
         let controller = tokio::spawn(controller::run(sim.clone()));
         tracing::info!(%addr, "kube-sim serving");
-        Ok(Running { handle: Handle { sim, addr }, stop: Some(stop_tx), server: Some(server), controller })
+        Ok(Running {
+            handle: Handle { sim, addr },
+            stop: Some(stop_tx),
+            server: Some(server),
+            controller,
+        })
     }
 
     /// Starts serving on its own runtime thread; for synchronous tests and tools.
@@ -195,7 +214,11 @@ impl Builder {
         let thread = std::thread::Builder::new()
             .name("kube-sim".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = ready_tx.send(Err(Error::Runtime(e.to_string())));
@@ -216,14 +239,24 @@ impl Builder {
                 });
             })
             .map_err(|e| Error::Runtime(e.to_string()))?;
-        let handle = ready_rx.recv().map_err(|_| Error::Runtime("kube-sim thread exited before serving".into()))??;
-        Ok(BlockingRunning { handle, stop: Some(stop_tx), thread: Some(thread) })
+        let handle = ready_rx
+            .recv()
+            .map_err(|_| Error::Runtime("kube-sim thread exited before serving".into()))??;
+        Ok(BlockingRunning {
+            handle,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
     }
 }
 
 /// Inserts one loaded object as the loader does (status kept, namespace created).
 fn insert(store: &Store, l: &load::Loaded) -> Result<Value, Error> {
-    let bad = |message: String| Error::Manifest { path: l.path.clone(), line: l.line, message };
+    let bad = |message: String| Error::Manifest {
+        path: l.path.clone(),
+        line: l.line,
+        message,
+    };
     let mut v = vec![];
     load::flatten(&l.path, l.line, l.object.clone(), &mut v)?;
     let mut last = Value::Null;
@@ -234,8 +267,13 @@ fn insert(store: &Store, l: &load::Loaded) -> Result<Value, Error> {
         let info = store
             .info_for_kind(av, kind)
             .ok_or_else(|| bad(format!("no matches for kind \"{kind}\" in version \"{av}\" (create its CustomResourceDefinition first)")))?;
-        let ns = o["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
-        last = store.load(&info, Some(&ns), o).map_err(|e| bad(e.message))?;
+        let ns = o["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        last = store
+            .load(&info, Some(&ns), o)
+            .map_err(|e| bad(e.message))?;
     }
     Ok(last)
 }
@@ -330,7 +368,13 @@ impl Handle {
     }
 
     /// Reads an object by `apiVersion`, `kind`, namespace and name.
-    pub fn get(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str) -> Option<Value> {
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
         let info = self.sim.store.info_for_kind(api_version, kind)?;
         self.sim.store.get(&info, ns, name).ok()
     }
@@ -345,11 +389,26 @@ impl Handle {
 
     /// Creates or replaces an object directly in the store (status kept), as the loader does.
     pub fn insert(&self, object: Value) -> Result<Value, Error> {
-        insert(&self.sim.store, &load::Loaded { path: PathBuf::from("<insert>"), line: 1, object })
+        insert(
+            &self.sim.store,
+            &load::Loaded {
+                path: PathBuf::from("<insert>"),
+                line: 1,
+                object,
+            },
+        )
     }
 
     /// Async form of [`wait_for`](Self::wait_for): waits on change notifications, no polling.
-    pub async fn wait_for_async(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    pub async fn wait_for_async(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
         let mut rx = self.sim.store.subscribe();
         let check = || self.get(api_version, kind, ns, name).filter(|o| pred(o));
         let wait = async {
@@ -370,7 +429,15 @@ impl Handle {
     }
 
     /// Waits until the object exists and `pred` holds (checked on every change), or `timeout`.
-    pub fn wait_for(&self, api_version: &str, kind: &str, ns: Option<&str>, name: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    pub fn wait_for(
+        &self,
+        api_version: &str,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
         let deadline = Instant::now() + timeout;
         let mut rx = self.sim.store.subscribe();
         loop {
@@ -381,7 +448,9 @@ impl Handle {
             loop {
                 match rx.try_recv() {
                     Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => break,
-                    Err(tokio::sync::broadcast::error::TryRecvError::Empty) if Instant::now() < deadline => {
+                    Err(tokio::sync::broadcast::error::TryRecvError::Empty)
+                        if Instant::now() < deadline =>
+                    {
                         std::thread::sleep(Duration::from_millis(2));
                     }
                     Err(_) => return self.get(api_version, kind, ns, name).filter(|o| pred(o)),

@@ -26,7 +26,10 @@ struct Args {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KUBE_SIM_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KUBE_SIM_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .init();
     let args = Args::parse();
     match run(args) {
@@ -39,17 +42,30 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
-        let mut b = kube_sim::KubeSim::builder().port(args.port).simulate_pods(!args.no_pods);
+        let mut b = kube_sim::KubeSim::builder()
+            .port(args.port)
+            .simulate_pods(!args.no_pods);
         for p in &args.load {
             b = b.load(p)?;
         }
         let running = b.start().await?;
         running
             .write_kubeconfig(&args.write_kubeconfig)
-            .map_err(|e| format!("cannot write kubeconfig {}: {e}", args.write_kubeconfig.display()))?;
-        eprintln!("kube-sim: serving {} (kubeconfig {})", running.url(), args.write_kubeconfig.display());
+            .map_err(|e| {
+                format!(
+                    "cannot write kubeconfig {}: {e}",
+                    args.write_kubeconfig.display()
+                )
+            })?;
+        eprintln!(
+            "kube-sim: serving {} (kubeconfig {})",
+            running.url(),
+            args.write_kubeconfig.display()
+        );
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "ready")?;

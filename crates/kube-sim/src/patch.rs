@@ -18,10 +18,22 @@ enum ListStrategy {
 /// The merge strategy of a list field, from the Go struct tags of the built-in types.
 /// `parent` is the name of the field that holds the object containing `field`.
 fn list_strategy(path: &[String], field: &str) -> ListStrategy {
-    let in_container = path.iter().any(|p| matches!(p.as_str(), "containers" | "initContainers" | "ephemeralContainers"));
+    let in_container = path.iter().any(|p| {
+        matches!(
+            p.as_str(),
+            "containers" | "initContainers" | "ephemeralContainers"
+        )
+    });
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets"
-        | "schedulingGates" | "resourceClaims" | "secrets" => ListStrategy::MergeKey("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "schedulingGates"
+        | "resourceClaims"
+        | "secrets" => ListStrategy::MergeKey("name"),
         "ports" if in_container => ListStrategy::MergeKey("containerPort"),
         "ports" => ListStrategy::MergeKey("port"),
         "volumeMounts" => ListStrategy::MergeKey("mountPath"),
@@ -48,14 +60,25 @@ pub(crate) struct PatchFailure {
 /// Applies a strategic merge patch to `original`.
 pub(crate) fn strategic_merge(original: &Value, patch: &Value) -> Result<Value, PatchFailure> {
     match (original, patch) {
-        (Value::Object(o), Value::Object(p)) => Ok(merge_map(o, p, &mut vec![])?.map(Value::Object).unwrap_or_else(|| Value::Object(Map::new()))),
-        (_, Value::Object(p)) => Ok(Value::Object(merge_map(&Map::new(), p, &mut vec![])?.unwrap_or_default())),
-        _ => Err(PatchFailure { code: 400, message: "strategic merge patch must be a JSON object".into() }),
+        (Value::Object(o), Value::Object(p)) => Ok(merge_map(o, p, &mut vec![])?
+            .map(Value::Object)
+            .unwrap_or_else(|| Value::Object(Map::new()))),
+        (_, Value::Object(p)) => Ok(Value::Object(
+            merge_map(&Map::new(), p, &mut vec![])?.unwrap_or_default(),
+        )),
+        _ => Err(PatchFailure {
+            code: 400,
+            message: "strategic merge patch must be a JSON object".into(),
+        }),
     }
 }
 
 /// Merges map `p` into `o`; `None` means "delete this map" (`$patch: delete`).
-fn merge_map(o: &Map<String, Value>, p: &Map<String, Value>, path: &mut Vec<String>) -> Result<Option<Map<String, Value>>, PatchFailure> {
+fn merge_map(
+    o: &Map<String, Value>,
+    p: &Map<String, Value>,
+    path: &mut Vec<String>,
+) -> Result<Option<Map<String, Value>>, PatchFailure> {
     match p.get("$patch").and_then(Value::as_str) {
         Some("replace") => {
             let mut m = p.clone();
@@ -63,7 +86,15 @@ fn merge_map(o: &Map<String, Value>, p: &Map<String, Value>, path: &mut Vec<Stri
             return Ok(Some(strip_directives_map(&m)));
         }
         Some("delete") => return Ok(None),
-        Some(other) => return Err(PatchFailure { code: 422, message: format!("Unknown patch type: {other} in map: {}", Value::Object(p.clone())) }),
+        Some(other) => {
+            return Err(PatchFailure {
+                code: 422,
+                message: format!(
+                    "Unknown patch type: {other} in map: {}",
+                    Value::Object(p.clone())
+                ),
+            });
+        }
         None => {}
     }
     let mut out = o.clone();
@@ -87,8 +118,12 @@ fn merge_map(o: &Map<String, Value>, p: &Map<String, Value>, path: &mut Vec<Stri
         }
         path.push(k.clone());
         let merged = match (out.get(k), pv) {
-            (Some(Value::Object(ov)), Value::Object(pm)) => merge_map(ov, pm, path)?.map(Value::Object),
-            (Some(Value::Array(ov)), Value::Array(pl)) => Some(Value::Array(merge_list(ov, pl, path, k)?)),
+            (Some(Value::Object(ov)), Value::Object(pm)) => {
+                merge_map(ov, pm, path)?.map(Value::Object)
+            }
+            (Some(Value::Array(ov)), Value::Array(pl)) => {
+                Some(Value::Array(merge_list(ov, pl, path, k)?))
+            }
             (_, Value::Object(pm)) => merge_map(&Map::new(), pm, path)?.map(Value::Object),
             (_, Value::Array(pl)) => Some(Value::Array(merge_list(&[], pl, path, k)?)),
             (_, v) => Some(v.clone()),
@@ -148,9 +183,20 @@ fn strip_directives(v: &Value) -> Value {
     }
 }
 
-fn merge_list(o: &[Value], p: &[Value], path: &mut Vec<String>, field: &str) -> Result<Vec<Value>, PatchFailure> {
-    if p.iter().any(|x| x.get("$patch").and_then(Value::as_str) == Some("replace")) {
-        return Ok(p.iter().filter(|x| x.get("$patch").is_none()).map(strip_directives).collect());
+fn merge_list(
+    o: &[Value],
+    p: &[Value],
+    path: &mut Vec<String>,
+    field: &str,
+) -> Result<Vec<Value>, PatchFailure> {
+    if p.iter()
+        .any(|x| x.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
+        return Ok(p
+            .iter()
+            .filter(|x| x.get("$patch").is_none())
+            .map(strip_directives)
+            .collect());
     }
     match list_strategy(&path[..path.len().saturating_sub(1)], field) {
         ListStrategy::Replace => Ok(p.iter().map(strip_directives).collect()),
@@ -167,10 +213,18 @@ fn merge_list(o: &[Value], p: &[Value], path: &mut Vec<String>, field: &str) -> 
             let mut out = o.to_vec();
             for pe in p {
                 let Some(pm) = pe.as_object() else {
-                    return Err(PatchFailure { code: 422, message: format!("{field}: list element is not an object but the field merges by key {key}") });
+                    return Err(PatchFailure {
+                        code: 422,
+                        message: format!(
+                            "{field}: list element is not an object but the field merges by key {key}"
+                        ),
+                    });
                 };
                 let Some(kv) = pm.get(key) else {
-                    return Err(PatchFailure { code: 422, message: format!("map: {pe} does not contain declared merge key: {key}") });
+                    return Err(PatchFailure {
+                        code: 422,
+                        message: format!("map: {pe} does not contain declared merge key: {key}"),
+                    });
                 };
                 let idx = out.iter().position(|e| e.get(key) == Some(kv));
                 if pm.get("$patch").and_then(Value::as_str) == Some("delete") {
@@ -206,10 +260,16 @@ pub(crate) fn json_merge(original: &Value, patch: &Value) -> Value {
 
 /// Applies an RFC 6902 JSON patch document.
 pub(crate) fn json_patch(original: &Value, patch: &Value) -> Result<Value, PatchFailure> {
-    let ops: json_patch::Patch = serde_json::from_value(patch.clone())
-        .map_err(|e| PatchFailure { code: 400, message: format!("invalid JSON patch: {e}") })?;
+    let ops: json_patch::Patch =
+        serde_json::from_value(patch.clone()).map_err(|e| PatchFailure {
+            code: 400,
+            message: format!("invalid JSON patch: {e}"),
+        })?;
     let mut out = original.clone();
-    json_patch::patch(&mut out, &ops).map_err(|e| PatchFailure { code: 422, message: format!("the server rejected our request due to an error in our request: {e}") })?;
+    json_patch::patch(&mut out, &ops).map_err(|e| PatchFailure {
+        code: 422,
+        message: format!("the server rejected our request due to an error in our request: {e}"),
+    })?;
     Ok(out)
 }
 
@@ -222,7 +282,10 @@ pub(crate) fn fields_v1(applied: &Value) -> Value {
                 if path.is_empty() && matches!(k.as_str(), "apiVersion" | "kind") {
                     continue;
                 }
-                if path.len() == 1 && path[0] == "metadata" && matches!(k.as_str(), "name" | "namespace") {
+                if path.len() == 1
+                    && path[0] == "metadata"
+                    && matches!(k.as_str(), "name" | "namespace")
+                {
                     continue;
                 }
                 path.push(k.clone());
@@ -230,14 +293,19 @@ pub(crate) fn fields_v1(applied: &Value) -> Value {
                     Value::Object(_) => walk(child, path),
                     Value::Array(items) => {
                         let mut lm = Map::new();
-                        if let ListStrategy::MergeKey(key) = list_strategy(&path[..path.len() - 1], k) {
+                        if let ListStrategy::MergeKey(key) =
+                            list_strategy(&path[..path.len() - 1], k)
+                        {
                             for it in items {
                                 if let Some(kv) = it.get(key) {
                                     let mut inner = walk(it, path);
                                     if let Value::Object(im) = &mut inner {
                                         im.insert(".".into(), Value::Object(Map::new()));
                                     }
-                                    lm.insert(format!("k:{}", serde_json::json!({ key: kv })), inner);
+                                    lm.insert(
+                                        format!("k:{}", serde_json::json!({ key: kv })),
+                                        inner,
+                                    );
                                 }
                             }
                         }
@@ -252,12 +320,12 @@ pub(crate) fn fields_v1(applied: &Value) -> Value {
         Value::Object(out)
     }
     let mut f = walk(applied, &mut vec![]);
-    if let Some(Value::Object(m)) = f.get_mut("f:metadata")
-        && m.is_empty()
+    if f.get("f:metadata")
+        .and_then(Value::as_object)
+        .is_some_and(Map::is_empty)
+        && let Value::Object(root) = &mut f
     {
-        if let Value::Object(root) = &mut f {
-            root.remove("f:metadata");
-        }
+        root.remove("f:metadata");
     }
     f
 }
@@ -295,7 +363,10 @@ mod tests {
         ]}}}});
         let out = strategic_merge(&deploy(), &p).unwrap();
         let cs = &out["spec"]["template"]["spec"]["containers"];
-        assert_eq!(cs[0]["env"], json!([{"name": "A", "value": "9"}, {"name": "B", "value": "2"}]));
+        assert_eq!(
+            cs[0]["env"],
+            json!([{"name": "A", "value": "9"}, {"name": "B", "value": "2"}])
+        );
         assert_eq!(cs[2]["name"], "new");
     }
 
@@ -303,37 +374,72 @@ mod tests {
     fn atomic_lists_are_replaced_and_null_deletes() {
         let p = json!({"spec": {"template": {"spec": {"tolerations": [{"key": "b"}], "containers": [{"name": "app", "ports": null}]}}}});
         let out = strategic_merge(&deploy(), &p).unwrap();
-        assert_eq!(out["spec"]["template"]["spec"]["tolerations"], json!([{"key": "b"}]));
-        assert!(out["spec"]["template"]["spec"]["containers"][0].get("ports").is_none());
+        assert_eq!(
+            out["spec"]["template"]["spec"]["tolerations"],
+            json!([{"key": "b"}])
+        );
+        assert!(
+            out["spec"]["template"]["spec"]["containers"][0]
+                .get("ports")
+                .is_none()
+        );
     }
 
     #[test]
     fn patch_directives() {
         let del = json!({"spec": {"template": {"spec": {"containers": [{"name": "side", "$patch": "delete"}]}}}});
         let out = strategic_merge(&deploy(), &del).unwrap();
-        assert_eq!(out["spec"]["template"]["spec"]["containers"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
 
         let rep = json!({"spec": {"template": {"spec": {"containers": [{"name": "only", "image": "o"}, {"$patch": "replace"}]}}}});
         let out = strategic_merge(&deploy(), &rep).unwrap();
-        assert_eq!(out["spec"]["template"]["spec"]["containers"], json!([{"name": "only", "image": "o"}]));
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "only", "image": "o"}])
+        );
 
         let order = json!({"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "side"}, {"name": "app"}]}}}});
         let out = strategic_merge(&deploy(), &order).unwrap();
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["name"], "side");
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["name"],
+            "side"
+        );
 
         let map_replace = json!({"spec": {"template": {"$patch": "replace", "metadata": {"labels": {"a": "b"}}}}});
         let out = strategic_merge(&deploy(), &map_replace).unwrap();
-        assert_eq!(out["spec"]["template"], json!({"metadata": {"labels": {"a": "b"}}}));
+        assert_eq!(
+            out["spec"]["template"],
+            json!({"metadata": {"labels": {"a": "b"}}})
+        );
     }
 
     #[test]
     fn container_ports_merge_by_container_port_service_ports_by_port() {
         let p = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "ports": [{"containerPort": 81}]}]}}}});
         let out = strategic_merge(&deploy(), &p).unwrap();
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][0]["ports"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["ports"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
         let svc = json!({"spec": {"ports": [{"port": 80, "name": "http"}]}});
-        let out = strategic_merge(&svc, &json!({"spec": {"ports": [{"port": 80, "targetPort": 8080}]}})).unwrap();
-        assert_eq!(out["spec"]["ports"], json!([{"port": 80, "name": "http", "targetPort": 8080}]));
+        let out = strategic_merge(
+            &svc,
+            &json!({"spec": {"ports": [{"port": 80, "targetPort": 8080}]}}),
+        )
+        .unwrap();
+        assert_eq!(
+            out["spec"]["ports"],
+            json!([{"port": 80, "name": "http", "targetPort": 8080}])
+        );
     }
 
     #[test]
@@ -347,29 +453,60 @@ mod tests {
         let o = json!({"metadata": {"finalizers": ["a"]}});
         let out = strategic_merge(&o, &json!({"metadata": {"finalizers": ["b", "a"]}})).unwrap();
         assert_eq!(out["metadata"]["finalizers"], json!(["a", "b"]));
-        let out = strategic_merge(&o, &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}})).unwrap();
+        let out = strategic_merge(
+            &o,
+            &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}),
+        )
+        .unwrap();
         assert_eq!(out["metadata"]["finalizers"], json!([]));
     }
 
     #[test]
     fn merge_patch_replaces_lists() {
-        let out = json_merge(&deploy(), &json!({"spec": {"template": {"spec": {"containers": [{"name": "x"}]}}}}));
-        assert_eq!(out["spec"]["template"]["spec"]["containers"], json!([{"name": "x"}]));
+        let out = json_merge(
+            &deploy(),
+            &json!({"spec": {"template": {"spec": {"containers": [{"name": "x"}]}}}}),
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "x"}])
+        );
     }
 
     #[test]
     fn json_patch_ops_and_failures() {
         let out = json_patch(&deploy(), &json!([{"op": "replace", "path": "/spec/template/spec/containers/1/image", "value": "side:3"}])).unwrap();
-        assert_eq!(out["spec"]["template"]["spec"]["containers"][1]["image"], "side:3");
-        assert_eq!(json_patch(&deploy(), &json!([{"op": "test", "path": "/spec/x", "value": 1}])).unwrap_err().code, 422);
-        assert_eq!(json_patch(&deploy(), &json!({"op": "add"})).unwrap_err().code, 400);
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][1]["image"],
+            "side:3"
+        );
+        assert_eq!(
+            json_patch(
+                &deploy(),
+                &json!([{"op": "test", "path": "/spec/x", "value": 1}])
+            )
+            .unwrap_err()
+            .code,
+            422
+        );
+        assert_eq!(
+            json_patch(&deploy(), &json!({"op": "add"}))
+                .unwrap_err()
+                .code,
+            400
+        );
     }
 
     #[test]
     fn fields_v1_uses_keyed_list_entries() {
-        let f = fields_v1(&json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
-            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "i"}]}}}}));
+        let f = fields_v1(
+            &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "i"}]}}}}),
+        );
         assert!(f.get("f:metadata").is_none());
-        assert_eq!(f["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:image"], json!({}));
+        assert_eq!(
+            f["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:image"],
+            json!({})
+        );
     }
 }

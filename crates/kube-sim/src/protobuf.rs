@@ -49,7 +49,11 @@ impl<'a> Reader<'a> {
             0 => Wire::Varint(self.varint()?),
             2 => {
                 let n = self.varint()? as usize;
-                let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or("truncated field")?;
+                let end = self
+                    .pos
+                    .checked_add(n)
+                    .filter(|e| *e <= self.buf.len())
+                    .ok_or("truncated field")?;
                 let b = &self.buf[self.pos..end];
                 self.pos = end;
                 Wire::Bytes(b)
@@ -79,7 +83,9 @@ fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), String> {
     while let Some((f, w)) = r.field()? {
         match (f, w) {
             (1, Wire::Bytes(x)) => k = text(x)?,
-            (2, Wire::Bytes(x)) if bytes_value => v = json!(base64::engine::general_purpose::STANDARD.encode(x)),
+            (2, Wire::Bytes(x)) if bytes_value => {
+                v = json!(base64::engine::general_purpose::STANDARD.encode(x))
+            }
             (2, Wire::Bytes(x)) => v = json!(text(x)?),
             _ => {}
         }
@@ -142,7 +148,9 @@ fn reference(b: &[u8], name_field: u64) -> Result<Value, String> {
 
 /// Decodes a protobuf body into JSON, for the supported kinds.
 pub(crate) fn decode(body: &[u8]) -> Result<Value, String> {
-    let rest = body.strip_prefix(MAGIC).ok_or("missing the k8s protobuf magic prefix")?;
+    let rest = body
+        .strip_prefix(MAGIC)
+        .ok_or("missing the k8s protobuf magic prefix")?;
     let mut r = Reader::new(rest);
     let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);
     while let Some((f, w)) = r.field()? {
@@ -180,8 +188,12 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, String> {
                 }
                 obj.insert("spec".into(), Value::Object(spec));
             }
-            ("ConfigMap", 2, Wire::Bytes(x)) => insert_entry(&mut obj, "data", map_entry(x, false)?),
-            ("ConfigMap", 3, Wire::Bytes(x)) => insert_entry(&mut obj, "binaryData", map_entry(x, true)?),
+            ("ConfigMap", 2, Wire::Bytes(x)) => {
+                insert_entry(&mut obj, "data", map_entry(x, false)?)
+            }
+            ("ConfigMap", 3, Wire::Bytes(x)) => {
+                insert_entry(&mut obj, "binaryData", map_entry(x, true)?)
+            }
             ("ConfigMap", 4, Wire::Varint(v)) | ("Secret", 5, Wire::Varint(v)) => {
                 obj.insert("immutable".into(), json!(v != 0));
             }
@@ -189,15 +201,21 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, String> {
             ("Secret", 3, Wire::Bytes(x)) => {
                 obj.insert("type".into(), json!(text(x)?));
             }
-            ("Secret", 4, Wire::Bytes(x)) => insert_entry(&mut obj, "stringData", map_entry(x, false)?),
+            ("Secret", 4, Wire::Bytes(x)) => {
+                insert_entry(&mut obj, "stringData", map_entry(x, false)?)
+            }
             ("ServiceAccount", 2, Wire::Bytes(x)) => push(&mut obj, "secrets", reference(x, 3)?),
-            ("ServiceAccount", 3, Wire::Bytes(x)) => push(&mut obj, "imagePullSecrets", reference(x, 1)?),
+            ("ServiceAccount", 3, Wire::Bytes(x)) => {
+                push(&mut obj, "imagePullSecrets", reference(x, 1)?)
+            }
             ("ServiceAccount", 4, Wire::Varint(v)) => {
                 obj.insert("automountServiceAccountToken".into(), json!(v != 0));
             }
             ("Namespace" | "ConfigMap" | "Secret" | "ServiceAccount", _, _) => {}
             (other, _, _) => {
-                return Err(format!("protobuf bodies are only decoded for Namespace, ConfigMap, Secret and ServiceAccount, not {other}; send JSON"));
+                return Err(format!(
+                    "protobuf bodies are only decoded for Namespace, ConfigMap, Secret and ServiceAccount, not {other}; send JSON"
+                ));
             }
         }
     }
@@ -219,9 +237,21 @@ mod tests {
 
     #[test]
     fn decodes_a_secret_envelope() {
-        let meta = [ld(1, b"pull"), ld(11, &[ld(1, b"app").as_slice(), ld(2, b"x").as_slice()].concat())].concat();
+        let meta = [
+            ld(1, b"pull"),
+            ld(
+                11,
+                &[ld(1, b"app").as_slice(), ld(2, b"x").as_slice()].concat(),
+            ),
+        ]
+        .concat();
         let data_entry = [ld(1, b".dockerconfigjson"), ld(2, b"{}")].concat();
-        let raw = [ld(1, &meta), ld(2, &data_entry), ld(3, b"kubernetes.io/dockerconfigjson")].concat();
+        let raw = [
+            ld(1, &meta),
+            ld(2, &data_entry),
+            ld(3, b"kubernetes.io/dockerconfigjson"),
+        ]
+        .concat();
         let type_meta = [ld(1, b"v1"), ld(2, b"Secret")].concat();
         let body = [MAGIC.to_vec(), ld(1, &type_meta), ld(2, &raw)].concat();
         let v = decode(&body).unwrap();

@@ -52,65 +52,342 @@ impl ResourceInfo {
     }
 }
 
-const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
-const NS_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
+const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+const NS_VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
 
 /// (group, plural, singular, kind, namespaced, shortNames, categories, status, scale, generation)
-type Row = (&'static str, &'static str, &'static str, &'static str, bool, &'static [&'static str], bool, bool, bool, bool);
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+    bool,
+    bool,
+    bool,
+    bool,
+);
 
 /// The built-in table. `categories` here is just "member of `all`".
 const BUILTINS: &[Row] = &[
-    ("", "namespaces", "namespace", "Namespace", false, &["ns"], false, true, false, false),
-    ("", "pods", "pod", "Pod", true, &["po"], true, true, false, true),
-    ("", "services", "service", "Service", true, &["svc"], true, true, false, false),
-    ("", "configmaps", "configmap", "ConfigMap", true, &["cm"], false, false, false, false),
-    ("", "secrets", "secret", "Secret", true, &[], false, false, false, false),
-    ("", "events", "event", "Event", true, &["ev"], false, false, false, false),
-    ("", "serviceaccounts", "serviceaccount", "ServiceAccount", true, &["sa"], false, false, false, false),
-    ("", "replicationcontrollers", "replicationcontroller", "ReplicationController", true, &["rc"], true, true, true, true),
-    ("apps", "deployments", "deployment", "Deployment", true, &["deploy"], true, true, true, true),
-    ("apps", "statefulsets", "statefulset", "StatefulSet", true, &["sts"], true, true, true, true),
-    ("apps", "daemonsets", "daemonset", "DaemonSet", true, &["ds"], true, true, false, true),
-    ("apps", "replicasets", "replicaset", "ReplicaSet", true, &["rs"], true, true, true, true),
-    ("batch", "jobs", "job", "Job", true, &[], true, true, false, true),
-    ("batch", "cronjobs", "cronjob", "CronJob", true, &["cj"], true, true, false, true),
-    ("coordination.k8s.io", "leases", "lease", "Lease", true, &[], false, false, false, false),
-    ("events.k8s.io", "events", "event", "Event", true, &["ev"], false, false, false, false),
-    ("rbac.authorization.k8s.io", "roles", "role", "Role", true, &[], false, false, false, false),
-    ("rbac.authorization.k8s.io", "rolebindings", "rolebinding", "RoleBinding", true, &[], false, false, false, false),
-    ("rbac.authorization.k8s.io", "clusterroles", "clusterrole", "ClusterRole", false, &[], false, false, false, false),
-    ("rbac.authorization.k8s.io", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false, &[], false, false, false, false),
-    ("apiextensions.k8s.io", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", false, &["crd", "crds"], false, true, false, true),
+    (
+        "",
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        &["ns"],
+        false,
+        true,
+        false,
+        false,
+    ),
+    (
+        "",
+        "pods",
+        "pod",
+        "Pod",
+        true,
+        &["po"],
+        true,
+        true,
+        false,
+        true,
+    ),
+    (
+        "",
+        "services",
+        "service",
+        "Service",
+        true,
+        &["svc"],
+        true,
+        true,
+        false,
+        false,
+    ),
+    (
+        "",
+        "configmaps",
+        "configmap",
+        "ConfigMap",
+        true,
+        &["cm"],
+        false,
+        false,
+        false,
+        false,
+    ),
+    (
+        "",
+        "secrets",
+        "secret",
+        "Secret",
+        true,
+        &[],
+        false,
+        false,
+        false,
+        false,
+    ),
+    (
+        "",
+        "events",
+        "event",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        false,
+        false,
+        false,
+    ),
+    (
+        "",
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        true,
+        &["sa"],
+        false,
+        false,
+        false,
+        false,
+    ),
+    (
+        "",
+        "replicationcontrollers",
+        "replicationcontroller",
+        "ReplicationController",
+        true,
+        &["rc"],
+        true,
+        true,
+        true,
+        true,
+    ),
+    (
+        "apps",
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        &["deploy"],
+        true,
+        true,
+        true,
+        true,
+    ),
+    (
+        "apps",
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        true,
+        &["sts"],
+        true,
+        true,
+        true,
+        true,
+    ),
+    (
+        "apps",
+        "daemonsets",
+        "daemonset",
+        "DaemonSet",
+        true,
+        &["ds"],
+        true,
+        true,
+        false,
+        true,
+    ),
+    (
+        "apps",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        true,
+        &["rs"],
+        true,
+        true,
+        true,
+        true,
+    ),
+    (
+        "batch",
+        "jobs",
+        "job",
+        "Job",
+        true,
+        &[],
+        true,
+        true,
+        false,
+        true,
+    ),
+    (
+        "batch",
+        "cronjobs",
+        "cronjob",
+        "CronJob",
+        true,
+        &["cj"],
+        true,
+        true,
+        false,
+        true,
+    ),
+    (
+        "coordination.k8s.io",
+        "leases",
+        "lease",
+        "Lease",
+        true,
+        &[],
+        false,
+        false,
+        false,
+        false,
+    ),
+    (
+        "events.k8s.io",
+        "events",
+        "event",
+        "Event",
+        true,
+        &["ev"],
+        false,
+        false,
+        false,
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "roles",
+        "role",
+        "Role",
+        true,
+        &[],
+        false,
+        false,
+        false,
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        &[],
+        false,
+        false,
+        false,
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        &[],
+        false,
+        false,
+        false,
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        &[],
+        false,
+        false,
+        false,
+        false,
+    ),
+    (
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        "customresourcedefinition",
+        "CustomResourceDefinition",
+        false,
+        &["crd", "crds"],
+        false,
+        true,
+        false,
+        true,
+    ),
 ];
 
 /// The built-in resources.
 pub(crate) fn builtins() -> Vec<ResourceInfo> {
     BUILTINS
         .iter()
-        .map(|&(group, plural, singular, kind, namespaced, short, all, status, scale, generation)| ResourceInfo {
-            group: group.into(),
-            version: "v1".into(),
-            plural: plural.into(),
-            singular: singular.into(),
-            kind: kind.into(),
-            list_kind: format!("{kind}List"),
-            namespaced,
-            short_names: short.iter().map(|s| s.to_string()).collect(),
-            categories: if all { vec!["all".into()] } else { vec![] },
-            verbs: if plural == "namespaces" { NS_VERBS } else { ALL_VERBS }.iter().map(|s| s.to_string()).collect(),
-            status,
-            scale,
-            generation,
-            strategic: true,
-            printer_columns: vec![],
-            custom: false,
-        })
+        .map(
+            |&(
+                group,
+                plural,
+                singular,
+                kind,
+                namespaced,
+                short,
+                all,
+                status,
+                scale,
+                generation,
+            )| ResourceInfo {
+                group: group.into(),
+                version: "v1".into(),
+                plural: plural.into(),
+                singular: singular.into(),
+                kind: kind.into(),
+                list_kind: format!("{kind}List"),
+                namespaced,
+                short_names: short.iter().map(|s| s.to_string()).collect(),
+                categories: if all { vec!["all".into()] } else { vec![] },
+                verbs: if plural == "namespaces" {
+                    NS_VERBS
+                } else {
+                    ALL_VERBS
+                }
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+                status,
+                scale,
+                generation,
+                strategic: true,
+                printer_columns: vec![],
+                custom: false,
+            },
+        )
         .collect()
 }
 
 fn str_list(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -118,18 +395,30 @@ fn str_list(v: Option<&Value>) -> Vec<String> {
 pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
     let spec = &crd["spec"];
     let names = &spec["names"];
-    let (Some(group), Some(plural), Some(kind)) = (spec["group"].as_str(), names["plural"].as_str(), names["kind"].as_str()) else {
+    let (Some(group), Some(plural), Some(kind)) = (
+        spec["group"].as_str(),
+        names["plural"].as_str(),
+        names["kind"].as_str(),
+    ) else {
         return vec![];
     };
-    let singular = names["singular"].as_str().map(String::from).unwrap_or_else(|| kind.to_lowercase());
-    let list_kind = names["listKind"].as_str().map(String::from).unwrap_or_else(|| format!("{kind}List"));
+    let singular = names["singular"]
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(|| kind.to_lowercase());
+    let list_kind = names["listKind"]
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(|| format!("{kind}List"));
     let namespaced = spec["scope"].as_str() != Some("Cluster");
     let mut out = vec![];
     for v in spec["versions"].as_array().into_iter().flatten() {
         if v["served"].as_bool() == Some(false) {
             continue;
         }
-        let Some(version) = v["name"].as_str() else { continue };
+        let Some(version) = v["name"].as_str() else {
+            continue;
+        };
         let subs = &v["subresources"];
         out.push(ResourceInfo {
             group: group.into(),
@@ -146,7 +435,10 @@ pub(crate) fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
             scale: subs.get("scale").is_some(),
             generation: true,
             strategic: false,
-            printer_columns: v["additionalPrinterColumns"].as_array().cloned().unwrap_or_default(),
+            printer_columns: v["additionalPrinterColumns"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
             custom: true,
         });
     }
@@ -163,13 +455,17 @@ pub(crate) struct Discovery {
 impl Discovery {
     /// The row served at `/apis/{group}/{version}/{plural}`.
     pub fn by_plural(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceInfo> {
-        self.resources.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
     }
 
     /// The row for a manifest's `apiVersion` and `kind`.
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<&ResourceInfo> {
         let (group, version) = split_api_version(api_version);
-        self.resources.iter().find(|r| r.group == group && r.version == version && r.kind == kind)
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.kind == kind)
     }
 
     /// Served groups in order with their versions (preferred first).
@@ -207,7 +503,9 @@ mod tests {
 
     #[test]
     fn builtins_carry_real_short_names_and_scope() {
-        let d = Discovery { resources: builtins() };
+        let d = Discovery {
+            resources: builtins(),
+        };
         let deploy = d.by_kind("apps/v1", "Deployment").unwrap();
         assert_eq!(deploy.short_names, vec!["deploy"]);
         assert!(deploy.namespaced && deploy.status && deploy.scale);

@@ -38,7 +38,10 @@ fn split_top(s: &str) -> Vec<String> {
         cur.push(c);
     }
     out.push(cur);
-    out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    out.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn parse_set(key: &str, rest: &str, raw: &str) -> Result<Vec<String>, ApiError> {
@@ -47,7 +50,11 @@ fn parse_set(key: &str, rest: &str, raw: &str) -> Result<Vec<String>, ApiError> 
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
         .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement: found '{rest}', expected: '(' for key {key} in \"{raw}\"")))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 impl LabelSelector {
@@ -68,7 +75,9 @@ impl LabelSelector {
             } else if let Some((k, rest)) = part.split_once(" in ") {
                 Req::In(k.trim().into(), parse_set(k, rest, s)?)
             } else if part.contains(' ') || part.contains('(') {
-                return Err(ApiError::bad_request(format!("unable to parse requirement: \"{part}\" in label selector \"{s}\"")));
+                return Err(ApiError::bad_request(format!(
+                    "unable to parse requirement: \"{part}\" in label selector \"{s}\""
+                )));
             } else {
                 Req::Exists(part)
             };
@@ -99,8 +108,34 @@ pub(crate) struct FieldSelector(Vec<(String, bool, String)>);
 /// Field labels the real server supports beyond `metadata.name`/`metadata.namespace`.
 fn extra_fields(resource: &str) -> &'static [&'static str] {
     match resource {
-        "pods" => &["spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"],
-        "events" => &["involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type", "regarding.kind", "regarding.name", "regarding.namespace", "regarding.uid", "note"],
+        "pods" => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        "events" => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+            "regarding.kind",
+            "regarding.name",
+            "regarding.namespace",
+            "regarding.uid",
+            "note",
+        ],
         "secrets" => &["type"],
         "namespaces" => &["status.phase"],
         "replicasets" | "replicationcontrollers" => &["status.replicas"],
@@ -121,11 +156,18 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{s}'; can't understand '{part}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{s}'; can't understand '{part}'"
+                )));
             };
             let k = k.trim();
-            if k != "metadata.name" && k != "metadata.namespace" && !extra_fields(resource).contains(&k) {
-                return Err(ApiError::bad_request(format!("field label not supported: {k}")));
+            if k != "metadata.name"
+                && k != "metadata.namespace"
+                && !extra_fields(resource).contains(&k)
+            {
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported: {k}"
+                )));
             }
             reqs.push((k.to_string(), eq, v.trim().to_string()));
         }
@@ -154,12 +196,25 @@ mod tests {
     fn label_operators() {
         let o = obj();
         for (sel, want) in [
-            ("app=web", true), ("app==web", true), ("app!=web", false), ("app in (web,api)", true),
-            ("app notin (web)", false), ("tier", true), ("!tier", false), ("!missing", true),
-            ("missing!=x", true), ("app=web,tier=be", false), ("app in (api), tier", false), ("", true),
+            ("app=web", true),
+            ("app==web", true),
+            ("app!=web", false),
+            ("app in (web,api)", true),
+            ("app notin (web)", false),
+            ("tier", true),
+            ("!tier", false),
+            ("!missing", true),
+            ("missing!=x", true),
+            ("app=web,tier=be", false),
+            ("app in (api), tier", false),
+            ("", true),
             ("missing notin (x)", true),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&o), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&o),
+                want,
+                "{sel}"
+            );
         }
     }
 
@@ -171,9 +226,26 @@ mod tests {
     #[test]
     fn field_selectors() {
         let o = obj();
-        assert!(FieldSelector::parse("metadata.name=a", "pods").unwrap().matches(&o));
-        assert!(!FieldSelector::parse("metadata.name!=a", "pods").unwrap().matches(&o));
-        assert!(FieldSelector::parse("status.phase=Running,metadata.namespace==n", "pods").unwrap().matches(&o));
-        assert_eq!(FieldSelector::parse("status.phase=Running", "configmaps").unwrap_err().code, 400);
+        assert!(
+            FieldSelector::parse("metadata.name=a", "pods")
+                .unwrap()
+                .matches(&o)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.name!=a", "pods")
+                .unwrap()
+                .matches(&o)
+        );
+        assert!(
+            FieldSelector::parse("status.phase=Running,metadata.namespace==n", "pods")
+                .unwrap()
+                .matches(&o)
+        );
+        assert_eq!(
+            FieldSelector::parse("status.phase=Running", "configmaps")
+                .unwrap_err()
+                .code,
+            400
+        );
     }
 }

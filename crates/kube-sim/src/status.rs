@@ -35,24 +35,41 @@ fn details(name: &str, group: &str, kind: &str) -> Option<Value> {
 
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// 404 `NotFound` for a named object.
     pub fn not_found(resource: &str, group: &str, name: &str) -> Self {
-        let mut e = Self::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(resource, group)));
+        let mut e = Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(resource, group)),
+        );
         e.details = details(name, group, resource);
         e
     }
 
     /// 404 for a path the server does not serve.
     pub fn no_route() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     /// 409 `AlreadyExists` on create.
     pub fn already_exists(resource: &str, group: &str, name: &str) -> Self {
-        let mut e = Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(resource, group)));
+        let mut e = Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", qualified(resource, group)),
+        );
         e.details = details(name, group, resource);
         e
     }
@@ -73,8 +90,18 @@ impl ApiError {
 
     /// 422 `Invalid` with one field cause.
     pub fn invalid(kind: &str, group: &str, name: &str, field: &str, msg: &str) -> Self {
-        let mut e = Self::new(422, "Invalid", format!("{kind}.{} \"{name}\" is invalid: {field}: {msg}",
-            if group.is_empty() { "core".to_string() } else { group.to_string() }));
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!(
+                "{kind}.{} \"{name}\" is invalid: {field}: {msg}",
+                if group.is_empty() {
+                    "core".to_string()
+                } else {
+                    group.to_string()
+                }
+            ),
+        );
         if group.is_empty() {
             e.message = format!("{kind} \"{name}\" is invalid: {field}: {msg}");
         }
@@ -91,7 +118,11 @@ impl ApiError {
 
     /// 405 `MethodNotAllowed`.
     pub fn method_not_allowed() -> Self {
-        Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
     }
 
     /// 410 `Expired` for a watch or continue token older than the retained history.
@@ -139,9 +170,17 @@ impl ApiError {
             409 => "Conflict",
             _ => "Unknown",
         };
-        let mut e = Self::new(code, reason, format!("an error on the server (\"kube-sim injected fault {code}\") has prevented the request from succeeding"));
+        let mut e = Self::new(
+            code,
+            reason,
+            format!(
+                "an error on the server (\"kube-sim injected fault {code}\") has prevented the request from succeeding"
+            ),
+        );
         if code == 500 {
-            e.details = Some(json!({ "causes": [{ "reason": "UnexpectedServerResponse", "message": "kube-sim injected fault" }] }));
+            e.details = Some(
+                json!({ "causes": [{ "reason": "UnexpectedServerResponse", "message": "kube-sim injected fault" }] }),
+            );
         }
         e
     }

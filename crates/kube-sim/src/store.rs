@@ -127,11 +127,17 @@ pub(crate) struct WatchStart {
 }
 
 fn ns_key(info: &ResourceInfo, ns: Option<&str>) -> String {
-    if info.namespaced { ns.unwrap_or_default().to_string() } else { String::new() }
+    if info.namespaced {
+        ns.unwrap_or_default().to_string()
+    } else {
+        String::new()
+    }
 }
 
 fn rv_of(obj: &Value) -> u64 {
-    meta_str(obj, "resourceVersion").and_then(|s| s.parse().ok()).unwrap_or(0)
+    meta_str(obj, "resourceVersion")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The object without server-maintained metadata, for "did anything change" comparisons.
@@ -161,9 +167,14 @@ fn spec_part(obj: &Value, info: &ResourceInfo) -> Value {
 /// Decodes a `continue` token into (resourceVersion, last key).
 fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
     let bad = || ApiError::bad_request(format!("continue key is not valid: {token}"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    Ok((v["rv"].as_u64().ok_or_else(bad)?, v["start"].as_str().ok_or_else(bad)?.to_string()))
+    Ok((
+        v["rv"].as_u64().ok_or_else(bad)?,
+        v["start"].as_str().ok_or_else(bad)?.to_string(),
+    ))
 }
 
 fn encode_continue(rv: u64, start: &str) -> String {
@@ -183,14 +194,21 @@ impl Store {
                 history_limit: history_limit.max(1),
                 floor: 0,
                 compacted: 0,
-                discovery: Discovery { resources: resources::builtins() },
+                discovery: Discovery {
+                    resources: resources::builtins(),
+                },
                 next_cluster_ip: 1,
             }),
             tx,
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             store
-                .create(&store.info("", "v1", "namespaces").expect("namespaces"), None, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}), &WriteOpts::default())
+                .create(
+                    &store.info("", "v1", "namespaces").expect("namespaces"),
+                    None,
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                    &WriteOpts::default(),
+                )
                 .expect("default namespaces");
         }
         store
@@ -208,7 +226,10 @@ impl Store {
 
     /// The served resource at `group/version/plural`.
     pub fn info(&self, group: &str, version: &str, plural: &str) -> Option<ResourceInfo> {
-        self.lock().discovery.by_plural(group, version, plural).cloned()
+        self.lock()
+            .discovery
+            .by_plural(group, version, plural)
+            .cloned()
     }
 
     /// The served resource for a manifest's `apiVersion`/`kind`.
@@ -222,7 +243,10 @@ impl Store {
     }
 
     /// Runs `f` with the locked state and the event sender: one atomic read-modify-write.
-    pub fn transact<R>(&self, f: impl FnOnce(&mut State, &broadcast::Sender<Arc<Event>>) -> R) -> R {
+    pub fn transact<R>(
+        &self,
+        f: impl FnOnce(&mut State, &broadcast::Sender<Arc<Event>>) -> R,
+    ) -> R {
         let mut st = self.lock();
         f(&mut st, &self.tx)
     }
@@ -241,25 +265,41 @@ impl Store {
     }
 
     /// Reads one object.
-    pub fn get(&self, info: &ResourceInfo, ns: Option<&str>, name: &str) -> Result<Value, ApiError> {
+    pub fn get(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         let st = self.lock();
-        st.get(info, ns, name).map(|o| with_version(o.clone(), info)).ok_or_else(|| ApiError::not_found(&info.plural, &info.group, name))
+        st.get(info, ns, name)
+            .map(|o| with_version(o.clone(), info))
+            .ok_or_else(|| ApiError::not_found(&info.plural, &info.group, name))
     }
 
     /// All objects of a resource (optionally in one namespace), unfiltered.
     pub fn all(&self, info: &ResourceInfo, ns: Option<&str>) -> Vec<Value> {
         let st = self.lock();
-        st.iter(info, ns).map(|o| with_version(o.clone(), info)).collect()
+        st.iter(info, ns)
+            .map(|o| with_version(o.clone(), info))
+            .collect()
     }
 
     /// A list response (`{Kind}List`) honoring selectors, `limit` and `continue`.
-    pub fn list(&self, info: &ResourceInfo, ns: Option<&str>, opts: &ListOpts) -> Result<Value, ApiError> {
+    pub fn list(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        opts: &ListOpts,
+    ) -> Result<Value, ApiError> {
         let st = self.lock();
         let start = match &opts.continue_token {
             Some(t) => {
                 let (rv, start) = decode_continue(t)?;
                 if rv < st.compacted {
-                    return Err(ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."));
+                    return Err(ApiError::expired(
+                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                    ));
                 }
                 Some(start)
             }
@@ -269,7 +309,11 @@ impl Store {
         let mut next = None;
         let mut remaining = 0usize;
         for obj in st.iter(info, ns) {
-            let key = format!("{}/{}", meta_str(obj, "namespace").unwrap_or_default(), meta_str(obj, "name").unwrap_or_default());
+            let key = format!(
+                "{}/{}",
+                meta_str(obj, "namespace").unwrap_or_default(),
+                meta_str(obj, "name").unwrap_or_default()
+            );
             if start.as_ref().is_some_and(|s| key.as_str() <= s.as_str()) {
                 continue;
             }
@@ -278,7 +322,13 @@ impl Store {
             }
             if opts.limit > 0 && items.len() >= opts.limit {
                 if next.is_none() {
-                    let last = items.last().map(|o: &Value| format!("{}/{}", meta_str(o, "namespace").unwrap_or_default(), meta_str(o, "name").unwrap_or_default()));
+                    let last = items.last().map(|o: &Value| {
+                        format!(
+                            "{}/{}",
+                            meta_str(o, "namespace").unwrap_or_default(),
+                            meta_str(o, "name").unwrap_or_default()
+                        )
+                    });
                     next = last;
                 }
                 remaining += 1;
@@ -288,7 +338,8 @@ impl Store {
             // Items in a list carry no apiVersion/kind on the real server's typed lists; keep
             // them (as custom resource lists do) since clients ignore or use them.
             if let Some(m) = o.as_object_mut() {
-                m.entry("apiVersion").or_insert_with(|| json!(info.api_version()));
+                m.entry("apiVersion")
+                    .or_insert_with(|| json!(info.api_version()));
             }
             items.push(o);
         }
@@ -298,18 +349,31 @@ impl Store {
             meta.insert("continue".into(), json!(encode_continue(st.rv, &n)));
             meta.insert("remainingItemCount".into(), json!(remaining));
         }
-        Ok(json!({"apiVersion": info.api_version(), "kind": info.list_kind, "metadata": meta, "items": items}))
+        Ok(
+            json!({"apiVersion": info.api_version(), "kind": info.list_kind, "metadata": meta, "items": items}),
+        )
     }
 
     /// Creates an object (`POST`). `keep_status` is for the loader: real creates drop status.
-    pub fn create(&self, info: &ResourceInfo, ns: Option<&str>, obj: Value, opts: &WriteOpts) -> Result<Value, ApiError> {
+    pub fn create(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        obj: Value,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
         let mut st = self.lock();
         let out = st.create(&self.tx, info, ns, obj, opts, false)?;
         Ok(with_version(out, info))
     }
 
     /// Creates or replaces an object exactly as given (status included): used by the loader.
-    pub fn load(&self, info: &ResourceInfo, ns: Option<&str>, obj: Value) -> Result<Value, ApiError> {
+    pub fn load(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        obj: Value,
+    ) -> Result<Value, ApiError> {
         let mut st = self.lock();
         let name = meta_str(&obj, "name").unwrap_or_default().to_string();
         if let Some(ns) = ns.filter(|_| info.namespaced) {
@@ -318,21 +382,48 @@ impl Store {
         if st.get(info, ns, &name).is_some() {
             let mut o = obj;
             meta_mut(&mut o).remove("resourceVersion");
-            st.update(&self.tx, info, ns, &name, o, Sub::Internal, &WriteOpts::default())
+            st.update(
+                &self.tx,
+                info,
+                ns,
+                &name,
+                o,
+                Sub::Internal,
+                &WriteOpts::default(),
+            )
         } else {
             st.create(&self.tx, info, ns, obj, &WriteOpts::default(), true)
         }
     }
 
     /// Replaces an object (`PUT`), on the main resource or the status subresource.
-    pub fn update(&self, info: &ResourceInfo, ns: Option<&str>, name: &str, obj: Value, sub: Sub, opts: &WriteOpts) -> Result<Value, ApiError> {
+    pub fn update(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        obj: Value,
+        sub: Sub,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
         let mut st = self.lock();
-        st.update(&self.tx, info, ns, name, obj, sub, opts).map(|o| with_version(o, info))
+        st.update(&self.tx, info, ns, name, obj, sub, opts)
+            .map(|o| with_version(o, info))
     }
 
     /// Patches an object; server-side apply creates it when missing. Returns (object, created).
     #[allow(clippy::too_many_arguments)]
-    pub fn patch(&self, info: &ResourceInfo, ns: Option<&str>, name: &str, ptype: PatchType, body: &Value, sub: Sub, opts: &WriteOpts, force: bool) -> Result<(Value, bool), ApiError> {
+    pub fn patch(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        ptype: PatchType,
+        body: &Value,
+        sub: Sub,
+        opts: &WriteOpts,
+        force: bool,
+    ) -> Result<(Value, bool), ApiError> {
         let _ = force; // conflicts between field managers are not simulated: apply always wins.
         let mut st = self.lock();
         if ptype == PatchType::Strategic && !info.strategic {
@@ -341,8 +432,15 @@ impl Store {
                 crate::status::qualified(&info.plural, &info.group)
             )));
         }
-        if ptype == PatchType::Apply && opts.field_manager.as_deref().unwrap_or_default().is_empty() {
-            return Err(ApiError::invalid("PatchOptions", "meta.k8s.io", "", "fieldManager", "Required value: is required for apply patch"));
+        if ptype == PatchType::Apply && opts.field_manager.as_deref().unwrap_or_default().is_empty()
+        {
+            return Err(ApiError::invalid(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                "fieldManager",
+                "Required value: is required for apply patch",
+            ));
         }
         let Some(old) = st.get(info, ns, name).cloned() else {
             if ptype == PatchType::Apply && sub == Sub::Main {
@@ -354,7 +452,16 @@ impl Store {
             }
             return Err(ApiError::not_found(&info.plural, &info.group, name));
         };
-        let fail = |f: PatchFailure| ApiError { code: f.code, reason: if f.code == 422 { "Invalid" } else { "BadRequest" }, message: f.message, details: None };
+        let fail = |f: PatchFailure| ApiError {
+            code: f.code,
+            reason: if f.code == 422 {
+                "Invalid"
+            } else {
+                "BadRequest"
+            },
+            message: f.message,
+            details: None,
+        };
         let mut patched = match ptype {
             PatchType::Strategic => patch::strategic_merge(&old, body).map_err(fail)?,
             PatchType::Merge => patch::json_merge(&old, body),
@@ -367,7 +474,11 @@ impl Store {
                         md.remove("resourceVersion");
                     }
                 }
-                let mut out = if info.strategic { patch::strategic_merge(&old, &applied).map_err(fail)? } else { patch::json_merge(&old, &applied) };
+                let mut out = if info.strategic {
+                    patch::strategic_merge(&old, &applied).map_err(fail)?
+                } else {
+                    patch::json_merge(&old, &applied)
+                };
                 record_apply(&mut out, body, opts, info);
                 out
             }
@@ -379,9 +490,19 @@ impl Store {
     }
 
     /// Deletes an object; returns the object (custom resources, pods, finalizers) or a success `Status`.
-    pub fn delete(&self, info: &ResourceInfo, ns: Option<&str>, name: &str, body: &Value, opts: &WriteOpts) -> Result<Value, ApiError> {
+    pub fn delete(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        body: &Value,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
         let mut st = self.lock();
-        let old = st.get(info, ns, name).cloned().ok_or_else(|| ApiError::not_found(&info.plural, &info.group, name))?;
+        let old = st
+            .get(info, ns, name)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&info.plural, &info.group, name))?;
         let pre = &body["preconditions"];
         if let Some(rv) = pre["resourceVersion"].as_str()
             && meta_str(&old, "resourceVersion") != Some(rv)
@@ -393,20 +514,37 @@ impl Store {
         {
             return Err(ApiError::conflict(&info.plural, &info.group, name));
         }
-        let orphan = body["propagationPolicy"].as_str() == Some("Orphan") || body["orphanDependents"].as_bool() == Some(true);
+        let orphan = body["propagationPolicy"].as_str() == Some("Orphan")
+            || body["orphanDependents"].as_bool() == Some(true);
         if opts.dry_run {
             return Ok(with_version(old, info));
         }
         let out = st.delete(&self.tx, info, ns, name, orphan);
         let uid = meta_str(&old, "uid").map(String::from);
         match out {
-            Some(obj) if info.custom || info.plural == "pods" || obj["metadata"].get("deletionTimestamp").is_some() => Ok(with_version(obj, info)),
-            _ => Ok(success_status(name, &info.group, &info.plural, uid.as_deref())),
+            Some(obj)
+                if info.custom
+                    || info.plural == "pods"
+                    || obj["metadata"].get("deletionTimestamp").is_some() =>
+            {
+                Ok(with_version(obj, info))
+            }
+            _ => Ok(success_status(
+                name,
+                &info.group,
+                &info.plural,
+                uid.as_deref(),
+            )),
         }
     }
 
     /// Starts a watch: events after `rv` (`None`/0: synthetic ADDED for current objects first).
-    pub fn watch(&self, info: &ResourceInfo, ns: Option<&str>, rv: Option<u64>) -> Result<WatchStart, ApiError> {
+    pub fn watch(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        rv: Option<u64>,
+    ) -> Result<WatchStart, ApiError> {
         let st = self.lock();
         let rx = self.tx.subscribe();
         let initial = match rv {
@@ -425,16 +563,28 @@ impl Store {
                 })
                 .collect(),
             Some(r) if r < st.floor => {
-                return Err(ApiError::expired(format!("too old resource version: {r} ({})", st.floor + 1)));
+                return Err(ApiError::expired(format!(
+                    "too old resource version: {r} ({})",
+                    st.floor + 1
+                )));
             }
             Some(r) => st
                 .history
                 .iter()
-                .filter(|e| e.rv > r && e.group == info.group && e.plural == info.plural && ns.is_none_or(|n| e.namespace == n))
+                .filter(|e| {
+                    e.rv > r
+                        && e.group == info.group
+                        && e.plural == info.plural
+                        && ns.is_none_or(|n| e.namespace == n)
+                })
                 .cloned()
                 .collect(),
         };
-        Ok(WatchStart { initial, rx, rv: st.rv.max(rv.unwrap_or(0)) })
+        Ok(WatchStart {
+            initial,
+            rx,
+            rv: st.rv.max(rv.unwrap_or(0)),
+        })
     }
 }
 
@@ -459,7 +609,11 @@ fn record_apply(obj: &mut Value, applied: &Value, opts: &WriteOpts, info: &Resou
         "fieldsV1": patch::fields_v1(applied),
     });
     let meta = meta_mut(obj);
-    let mut mf: Vec<Value> = meta.get("managedFields").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut mf: Vec<Value> = meta
+        .get("managedFields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     mf.retain(|e| !(e["manager"] == json!(manager) && e["operation"] == "Apply"));
     mf.push(entry);
     meta.insert("managedFields".into(), Value::Array(mf));
@@ -472,11 +626,16 @@ impl State {
 
     /// One stored object.
     pub fn get(&self, info: &ResourceInfo, ns: Option<&str>, name: &str) -> Option<&Value> {
-        self.bucket(info)?.get(&(ns_key(info, ns), name.to_string()))
+        self.bucket(info)?
+            .get(&(ns_key(info, ns), name.to_string()))
     }
 
     /// Stored objects of a resource in key order, optionally in one namespace.
-    pub fn iter<'a>(&'a self, info: &ResourceInfo, ns: Option<&'a str>) -> impl Iterator<Item = &'a Value> + 'a {
+    pub fn iter<'a>(
+        &'a self,
+        info: &ResourceInfo,
+        ns: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
         let namespaced = info.namespaced;
         self.bucket(info)
             .into_iter()
@@ -486,7 +645,17 @@ impl State {
     }
 
     /// Persists a change: bumps the resourceVersion, records history, notifies watchers.
-    fn commit(&mut self, tx: &broadcast::Sender<Arc<Event>>, info: &ResourceInfo, ns: &str, name: &str, kind: EventType, mut obj: Value, old: Option<Value>) -> Value {
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &mut self,
+        tx: &broadcast::Sender<Arc<Event>>,
+        info: &ResourceInfo,
+        ns: &str,
+        name: &str,
+        kind: EventType,
+        mut obj: Value,
+        old: Option<Value>,
+    ) -> Value {
         self.rv += 1;
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(self.rv.to_string()));
         let key = (info.group.clone(), info.plural.clone());
@@ -498,7 +667,10 @@ impl State {
                 }
             }
             _ => {
-                self.objects.entry(key).or_default().insert(okey, obj.clone());
+                self.objects
+                    .entry(key)
+                    .or_default()
+                    .insert(okey, obj.clone());
             }
         }
         let ev = Arc::new(Event {
@@ -521,27 +693,52 @@ impl State {
     }
 
     fn ns_info(&self) -> ResourceInfo {
-        self.discovery.by_plural("", "v1", "namespaces").cloned().expect("namespaces served")
+        self.discovery
+            .by_plural("", "v1", "namespaces")
+            .cloned()
+            .expect("namespaces served")
     }
 
     /// Creates a namespace if it does not exist (loader and controller convenience).
     pub fn ensure_namespace(&mut self, tx: &broadcast::Sender<Arc<Event>>, ns: &str) {
         let info = self.ns_info();
         if self.get(&info, None, ns).is_none() {
-            let _ = self.create(tx, &info, None, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}), &WriteOpts::default(), false);
+            let _ = self.create(
+                tx,
+                &info,
+                None,
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                &WriteOpts::default(),
+                false,
+            );
         }
     }
 
     /// Server-side create.
-    pub fn create(&mut self, tx: &broadcast::Sender<Arc<Event>>, info: &ResourceInfo, ns: Option<&str>, mut obj: Value, opts: &WriteOpts, keep_status: bool) -> Result<Value, ApiError> {
+    pub fn create(
+        &mut self,
+        tx: &broadcast::Sender<Arc<Event>>,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOpts,
+        keep_status: bool,
+    ) -> Result<Value, ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         let body_ns = meta_str(&obj, "namespace").map(String::from);
         let ns = if info.namespaced {
-            let ns = ns.map(String::from).or(body_ns.clone()).unwrap_or_else(|| "default".into());
+            let ns = ns
+                .map(String::from)
+                .or(body_ns.clone())
+                .unwrap_or_else(|| "default".into());
             if body_ns.as_ref().is_some_and(|b| *b != ns) {
-                return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
             }
             let nsi = self.ns_info();
             if self.get(&nsi, None, &ns).is_none() {
@@ -555,11 +752,27 @@ impl State {
             Some(n) => n.to_string(),
             None => match meta_str(&obj, "generateName").filter(|n| !n.is_empty()) {
                 Some(g) => format!("{g}{}", random_suffix(5)),
-                None => return Err(ApiError::invalid(&info.kind, &info.group, "", "metadata.name", "Required value: name or generateName is required")),
+                None => {
+                    return Err(ApiError::invalid(
+                        &info.kind,
+                        &info.group,
+                        "",
+                        "metadata.name",
+                        "Required value: name or generateName is required",
+                    ));
+                }
             },
         };
         if !valid_name(&name) {
-            return Err(ApiError::invalid(&info.kind, &info.group, &name, "metadata.name", &format!("Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character")));
+            return Err(ApiError::invalid(
+                &info.kind,
+                &info.group,
+                &name,
+                "metadata.name",
+                &format!(
+                    "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+                ),
+            ));
         }
         if self.get(info, Some(&ns), &name).is_some() {
             return Err(ApiError::already_exists(&info.plural, &info.group, &name));
@@ -610,7 +823,11 @@ impl State {
                 obj["status"] = json!({"phase": "Active"});
             }
             ("", "services") => {
-                let spec = obj.as_object_mut().expect("object").entry("spec").or_insert_with(|| json!({}));
+                let spec = obj
+                    .as_object_mut()
+                    .expect("object")
+                    .entry("spec")
+                    .or_insert_with(|| json!({}));
                 if spec.get("type").is_none() {
                     spec["type"] = json!("ClusterIP");
                 }
@@ -628,10 +845,8 @@ impl State {
                     obj["status"] = json!({"loadBalancer": {}});
                 }
             }
-            ("", "pods") => {
-                if obj.get("status").is_none() {
-                    obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
-                }
+            ("", "pods") if obj.get("status").is_none() => {
+                obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
             }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 let names = obj["spec"]["names"].clone();
@@ -650,15 +865,32 @@ impl State {
     }
 
     /// Server-side update.
-    pub fn update(&mut self, tx: &broadcast::Sender<Arc<Event>>, info: &ResourceInfo, ns: Option<&str>, name: &str, mut obj: Value, sub: Sub, opts: &WriteOpts) -> Result<Value, ApiError> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn update(
+        &mut self,
+        tx: &broadcast::Sender<Arc<Event>>,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        mut obj: Value,
+        sub: Sub,
+        opts: &WriteOpts,
+    ) -> Result<Value, ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         let nsk = ns_key(info, ns);
-        let old = self.get(info, ns, name).cloned().ok_or_else(|| ApiError::not_found(&info.plural, &info.group, name))?;
+        let old = self
+            .get(info, ns, name)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(&info.plural, &info.group, name))?;
         let body_name = meta_str(&obj, "name").unwrap_or(name).to_string();
         if body_name != name {
-            return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")));
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
         }
         if let Some(rv) = meta_str(&obj, "resourceVersion").filter(|r| !r.is_empty())
             && Some(rv) != meta_str(&old, "resourceVersion")
@@ -687,7 +919,13 @@ impl State {
         {
             let om = old["metadata"].clone();
             let meta = meta_mut(&mut obj);
-            for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+            for k in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
                 match om.get(k) {
                     Some(v) => meta.insert(k.into(), v.clone()),
                     None => meta.remove(k),
@@ -697,7 +935,8 @@ impl State {
             if info.namespaced {
                 meta.insert("namespace".into(), json!(nsk));
             }
-            if sub != Sub::Status && meta.get("managedFields").is_none()
+            if sub != Sub::Status
+                && meta.get("managedFields").is_none()
                 && let Some(mf) = om.get("managedFields")
             {
                 meta.insert("managedFields".into(), mf.clone());
@@ -711,7 +950,10 @@ impl State {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             meta_mut(&mut obj).insert("generation".into(), json!(g));
         }
-        meta_mut(&mut obj).insert("resourceVersion".into(), old["metadata"]["resourceVersion"].clone());
+        meta_mut(&mut obj).insert(
+            "resourceVersion".into(),
+            old["metadata"]["resourceVersion"].clone(),
+        );
         if comparable(&obj) == comparable(&old) {
             // No-op writes do not bump the resourceVersion or notify watchers.
             return Ok(old);
@@ -720,7 +962,9 @@ impl State {
             return Ok(obj);
         }
         let finalized = old["metadata"].get("deletionTimestamp").is_some()
-            && obj["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
+            && obj["metadata"]["finalizers"]
+                .as_array()
+                .is_none_or(|f| f.is_empty());
         if finalized {
             let out = self.commit(tx, info, &nsk, name, EventType::Deleted, obj, None);
             self.after_delete(tx, info, &nsk, name, &out, false);
@@ -734,10 +978,19 @@ impl State {
     }
 
     /// Deletes (or marks for deletion when finalizers remain); returns the last state.
-    pub fn delete(&mut self, tx: &broadcast::Sender<Arc<Event>>, info: &ResourceInfo, ns: Option<&str>, name: &str, orphan: bool) -> Option<Value> {
+    pub fn delete(
+        &mut self,
+        tx: &broadcast::Sender<Arc<Event>>,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        orphan: bool,
+    ) -> Option<Value> {
         let nsk = ns_key(info, ns);
         let old = self.get(info, ns, name)?.clone();
-        let has_finalizers = old["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+        let has_finalizers = old["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
         if has_finalizers {
             if old["metadata"].get("deletionTimestamp").is_some() {
                 return Some(old);
@@ -754,11 +1007,28 @@ impl State {
     }
 
     /// Cascades a deletion: dependents (ownerReferences), namespace contents, CRD instances.
-    fn after_delete(&mut self, tx: &broadcast::Sender<Arc<Event>>, info: &ResourceInfo, ns: &str, name: &str, deleted: &Value, orphan: bool) {
+    fn after_delete(
+        &mut self,
+        tx: &broadcast::Sender<Arc<Event>>,
+        info: &ResourceInfo,
+        ns: &str,
+        name: &str,
+        deleted: &Value,
+        orphan: bool,
+    ) {
         if info.group.is_empty() && info.plural == "namespaces" {
-            let all: Vec<ResourceInfo> = self.discovery.resources.iter().filter(|r| r.namespaced).cloned().collect();
+            let all: Vec<ResourceInfo> = self
+                .discovery
+                .resources
+                .iter()
+                .filter(|r| r.namespaced)
+                .cloned()
+                .collect();
             for r in dedup_storage(all) {
-                let names: Vec<String> = self.iter(&r, Some(name)).filter_map(|o| meta_str(o, "name").map(String::from)).collect();
+                let names: Vec<String> = self
+                    .iter(&r, Some(name))
+                    .filter_map(|o| meta_str(o, "name").map(String::from))
+                    .collect();
                 for n in names {
                     if let Some(o) = self.get(&r, Some(name), &n).cloned() {
                         self.commit(tx, &r, name, &n, EventType::Deleted, o, None);
@@ -768,7 +1038,10 @@ impl State {
         }
         if info.group == "apiextensions.k8s.io" {
             for r in from_crd_storage(deleted) {
-                let keys: Vec<(String, String)> = self.bucket(&r).map(|b| b.keys().cloned().collect()).unwrap_or_default();
+                let keys: Vec<(String, String)> = self
+                    .bucket(&r)
+                    .map(|b| b.keys().cloned().collect())
+                    .unwrap_or_default();
                 for (n, nm) in keys {
                     if let Some(o) = self.get(&r, Some(&n), &nm).cloned() {
                         self.commit(tx, &r, &n, &nm, EventType::Deleted, o, None);
@@ -777,7 +1050,9 @@ impl State {
             }
             self.rebuild_discovery();
         }
-        let Some(uid) = meta_str(deleted, "uid").map(String::from) else { return };
+        let Some(uid) = meta_str(deleted, "uid").map(String::from) else {
+            return;
+        };
         let all = dedup_storage(self.discovery.resources.clone());
         for r in all {
             let deps: Vec<(String, String)> = self
@@ -786,7 +1061,9 @@ impl State {
                     b.iter()
                         .filter(|((n, _), o)| {
                             (!info.namespaced || !r.namespaced || n == ns)
-                                && o["metadata"]["ownerReferences"].as_array().is_some_and(|refs| refs.iter().any(|x| x["uid"] == json!(uid)))
+                                && o["metadata"]["ownerReferences"]
+                                    .as_array()
+                                    .is_some_and(|refs| refs.iter().any(|x| x["uid"] == json!(uid)))
                         })
                         .map(|(k, _)| k.clone())
                         .collect()
@@ -812,7 +1089,11 @@ impl State {
     /// Recomputes discovery from built-ins plus stored CRDs.
     fn rebuild_discovery(&mut self) {
         let mut rs = resources::builtins();
-        let crd_info = rs.iter().find(|r| r.plural == "customresourcedefinitions").cloned().expect("crd row");
+        let crd_info = rs
+            .iter()
+            .find(|r| r.plural == "customresourcedefinitions")
+            .cloned()
+            .expect("crd row");
         for crd in self.iter(&crd_info, None) {
             rs.extend(resources::from_crd(crd));
         }
@@ -824,7 +1105,10 @@ impl State {
 fn dedup_storage(rs: Vec<ResourceInfo>) -> Vec<ResourceInfo> {
     let mut out: Vec<ResourceInfo> = vec![];
     for r in rs {
-        if !out.iter().any(|o| o.group == r.group && o.plural == r.plural) {
+        if !out
+            .iter()
+            .any(|o| o.group == r.group && o.plural == r.plural)
+        {
             out.push(r);
         }
     }
@@ -839,9 +1123,17 @@ fn from_crd_storage(crd: &Value) -> Vec<ResourceInfo> {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.' || c == ':')
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.' || c == ':'
+        })
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]
@@ -857,36 +1149,109 @@ mod tests {
     fn generation_bumps_on_spec_only() {
         let s = Store::new(100);
         let info = s.info("apps", "v1", "deployments").unwrap();
-        let o = s.create(&info, Some("default"), deploy("a", "x:1"), &WriteOpts::default()).unwrap();
+        let o = s
+            .create(
+                &info,
+                Some("default"),
+                deploy("a", "x:1"),
+                &WriteOpts::default(),
+            )
+            .unwrap();
         assert_eq!(o["metadata"]["generation"], 1);
         let mut o2 = o.clone();
         o2["metadata"]["labels"] = json!({"a": "b"});
-        let o2 = s.update(&info, Some("default"), "a", o2, Sub::Main, &WriteOpts::default()).unwrap();
+        let o2 = s
+            .update(
+                &info,
+                Some("default"),
+                "a",
+                o2,
+                Sub::Main,
+                &WriteOpts::default(),
+            )
+            .unwrap();
         assert_eq!(o2["metadata"]["generation"], 1);
         let mut o3 = o2.clone();
         o3["status"] = json!({"replicas": 1});
-        let o3 = s.update(&info, Some("default"), "a", o3, Sub::Status, &WriteOpts::default()).unwrap();
+        let o3 = s
+            .update(
+                &info,
+                Some("default"),
+                "a",
+                o3,
+                Sub::Status,
+                &WriteOpts::default(),
+            )
+            .unwrap();
         assert_eq!(o3["metadata"]["generation"], 1);
         assert_eq!(o3["status"]["replicas"], 1);
         let mut o4 = o3.clone();
         o4["spec"]["replicas"] = json!(2);
         o4["status"] = json!({"replicas": 7});
-        let o4 = s.update(&info, Some("default"), "a", o4, Sub::Main, &WriteOpts::default()).unwrap();
+        let o4 = s
+            .update(
+                &info,
+                Some("default"),
+                "a",
+                o4,
+                Sub::Main,
+                &WriteOpts::default(),
+            )
+            .unwrap();
         assert_eq!(o4["metadata"]["generation"], 2);
-        assert_eq!(o4["status"]["replicas"], 1, "status ignored on main resource");
+        assert_eq!(
+            o4["status"]["replicas"], 1,
+            "status ignored on main resource"
+        );
     }
 
     #[test]
     fn stale_resource_version_conflicts_and_noop_keeps_rv() {
         let s = Store::new(100);
         let info = s.info("", "v1", "configmaps").unwrap();
-        let o = s.create(&info, Some("default"), json!({"metadata": {"name": "c"}, "data": {"a": "1"}}), &WriteOpts::default()).unwrap();
-        let same = s.update(&info, Some("default"), "c", o.clone(), Sub::Main, &WriteOpts::default()).unwrap();
-        assert_eq!(same["metadata"]["resourceVersion"], o["metadata"]["resourceVersion"]);
+        let o = s
+            .create(
+                &info,
+                Some("default"),
+                json!({"metadata": {"name": "c"}, "data": {"a": "1"}}),
+                &WriteOpts::default(),
+            )
+            .unwrap();
+        let same = s
+            .update(
+                &info,
+                Some("default"),
+                "c",
+                o.clone(),
+                Sub::Main,
+                &WriteOpts::default(),
+            )
+            .unwrap();
+        assert_eq!(
+            same["metadata"]["resourceVersion"],
+            o["metadata"]["resourceVersion"]
+        );
         let mut changed = o.clone();
         changed["data"]["a"] = json!("2");
-        s.update(&info, Some("default"), "c", changed.clone(), Sub::Main, &WriteOpts::default()).unwrap();
-        let err = s.update(&info, Some("default"), "c", changed, Sub::Main, &WriteOpts::default()).unwrap_err();
+        s.update(
+            &info,
+            Some("default"),
+            "c",
+            changed.clone(),
+            Sub::Main,
+            &WriteOpts::default(),
+        )
+        .unwrap();
+        let err = s
+            .update(
+                &info,
+                Some("default"),
+                "c",
+                changed,
+                Sub::Main,
+                &WriteOpts::default(),
+            )
+            .unwrap_err();
         assert_eq!(err.code, 409);
         assert_eq!(err.reason, "Conflict");
     }
@@ -895,12 +1260,34 @@ mod tests {
     fn finalizers_delay_deletion() {
         let s = Store::new(100);
         let info = s.info("", "v1", "configmaps").unwrap();
-        s.create(&info, Some("default"), json!({"metadata": {"name": "c", "finalizers": ["x/y"]}}), &WriteOpts::default()).unwrap();
-        let d = s.delete(&info, Some("default"), "c", &json!({}), &WriteOpts::default()).unwrap();
+        s.create(
+            &info,
+            Some("default"),
+            json!({"metadata": {"name": "c", "finalizers": ["x/y"]}}),
+            &WriteOpts::default(),
+        )
+        .unwrap();
+        let d = s
+            .delete(
+                &info,
+                Some("default"),
+                "c",
+                &json!({}),
+                &WriteOpts::default(),
+            )
+            .unwrap();
         assert!(d["metadata"]["deletionTimestamp"].is_string());
         let mut cur = s.get(&info, Some("default"), "c").unwrap();
         cur["metadata"]["finalizers"] = json!([]);
-        s.update(&info, Some("default"), "c", cur, Sub::Main, &WriteOpts::default()).unwrap();
+        s.update(
+            &info,
+            Some("default"),
+            "c",
+            cur,
+            Sub::Main,
+            &WriteOpts::default(),
+        )
+        .unwrap();
         assert_eq!(s.get(&info, Some("default"), "c").unwrap_err().code, 404);
     }
 
@@ -908,10 +1295,24 @@ mod tests {
     fn owner_references_cascade() {
         let s = Store::new(100);
         let cm = s.info("", "v1", "configmaps").unwrap();
-        let owner = s.create(&cm, Some("default"), json!({"metadata": {"name": "owner"}}), &WriteOpts::default()).unwrap();
+        let owner = s
+            .create(
+                &cm,
+                Some("default"),
+                json!({"metadata": {"name": "owner"}}),
+                &WriteOpts::default(),
+            )
+            .unwrap();
         let uid = owner["metadata"]["uid"].clone();
         s.create(&cm, Some("default"), json!({"metadata": {"name": "child", "ownerReferences": [{"uid": uid, "name": "owner", "kind": "ConfigMap", "apiVersion": "v1"}]}}), &WriteOpts::default()).unwrap();
-        s.delete(&cm, Some("default"), "owner", &json!({}), &WriteOpts::default()).unwrap();
+        s.delete(
+            &cm,
+            Some("default"),
+            "owner",
+            &json!({}),
+            &WriteOpts::default(),
+        )
+        .unwrap();
         assert!(s.get(&cm, Some("default"), "child").is_err());
     }
 
@@ -920,7 +1321,13 @@ mod tests {
         let s = Store::new(100);
         let info = s.info("", "v1", "configmaps").unwrap();
         let rv = s.current_rv();
-        s.create(&info, Some("default"), json!({"metadata": {"name": "c"}}), &WriteOpts::default()).unwrap();
+        s.create(
+            &info,
+            Some("default"),
+            json!({"metadata": {"name": "c"}}),
+            &WriteOpts::default(),
+        )
+        .unwrap();
         assert_eq!(s.watch(&info, None, Some(rv)).unwrap().initial.len(), 1);
         s.compact();
         assert_eq!(s.watch(&info, None, Some(rv)).err().unwrap().code, 410);
@@ -933,7 +1340,13 @@ mod tests {
         let info = s.info("", "v1", "configmaps").unwrap();
         let rv = s.current_rv();
         for i in 0..5 {
-            s.create(&info, Some("default"), json!({"metadata": {"name": format!("c{i}")}}), &WriteOpts::default()).unwrap();
+            s.create(
+                &info,
+                Some("default"),
+                json!({"metadata": {"name": format!("c{i}")}}),
+                &WriteOpts::default(),
+            )
+            .unwrap();
         }
         assert_eq!(s.watch(&info, None, Some(rv)).err().unwrap().code, 410);
     }
@@ -943,9 +1356,18 @@ mod tests {
         let s = Store::new(100);
         let info = s.info("", "v1", "configmaps").unwrap();
         for i in 0..5 {
-            s.create(&info, Some("default"), json!({"metadata": {"name": format!("c{i}")}}), &WriteOpts::default()).unwrap();
+            s.create(
+                &info,
+                Some("default"),
+                json!({"metadata": {"name": format!("c{i}")}}),
+                &WriteOpts::default(),
+            )
+            .unwrap();
         }
-        let mut opts = ListOpts { limit: 2, ..Default::default() };
+        let mut opts = ListOpts {
+            limit: 2,
+            ..Default::default()
+        };
         let mut seen = 0;
         loop {
             let l = s.list(&info, None, &opts).unwrap();

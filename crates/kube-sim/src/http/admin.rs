@@ -59,7 +59,12 @@ async fn fail_rollout(State(sim): S, Json(b): Json<FailRollout>) -> (StatusCode,
             sim.hooks.fail_rollout(p, &b.namespace, &b.name);
             ok()
         }
-        None => (StatusCode::BAD_REQUEST, Json(json!({"error": format!("kind {:?} has no simulated rollout (Deployment, StatefulSet, DaemonSet)", b.kind)}))),
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(
+                json!({"error": format!("kind {:?} has no simulated rollout (Deployment, StatefulSet, DaemonSet)", b.kind)}),
+            ),
+        ),
     }
 }
 
@@ -69,7 +74,8 @@ async fn errors(State(sim): S, Json(b): Json<Errors>) -> (StatusCode, Json<Value
 }
 
 async fn latency(State(sim): S, Json(b): Json<Latency>) -> (StatusCode, Json<Value>) {
-    sim.faults.add_latency(&b.path_prefix, Duration::from_millis(b.millis));
+    sim.faults
+        .add_latency(&b.path_prefix, Duration::from_millis(b.millis));
     ok()
 }
 

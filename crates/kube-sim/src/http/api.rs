@@ -72,8 +72,15 @@ pub(crate) fn parse_route(path: &str) -> Route {
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Route::Unknown,
     };
-    let mut r = ResPath { group: group.into(), version: version.into(), ..Default::default() };
-    let rest: &[&str] = if rest.len() >= 3 && rest[0] == "namespaces" && !(rest.len() == 3 && matches!(rest[2], "status" | "finalize")) {
+    let mut r = ResPath {
+        group: group.into(),
+        version: version.into(),
+        ..Default::default()
+    };
+    let rest: &[&str] = if rest.len() >= 3
+        && rest[0] == "namespaces"
+        && !(rest.len() == 3 && matches!(rest[2], "status" | "finalize"))
+    {
         r.namespace = Some(rest[1].to_string());
         &rest[2..]
     } else {
@@ -98,10 +105,16 @@ pub(crate) fn parse_route(path: &str) -> Route {
 
 /// The Kubernetes verb of a request (as RBAC and audit logs name it).
 pub(crate) fn verb_of(method: &Method, route: &Route, q: &HashMap<String, String>) -> String {
-    let Route::Resource(r) = route else { return method.as_str().to_ascii_lowercase() };
+    let Route::Resource(r) = route else {
+        return method.as_str().to_ascii_lowercase();
+    };
     let collection = r.name.is_none();
     match *method {
-        Method::GET if collection && matches!(q.get("watch").map(String::as_str), Some("true" | "1")) => "watch",
+        Method::GET
+            if collection && matches!(q.get("watch").map(String::as_str), Some("true" | "1")) =>
+        {
+            "watch"
+        }
         Method::GET if collection => "list",
         Method::GET => "get",
         Method::POST => "create",
@@ -115,36 +128,54 @@ pub(crate) fn verb_of(method: &Method, route: &Route, q: &HashMap<String, String
 }
 
 fn query_map(uri: &Uri) -> HashMap<String, String> {
-    url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// Parses a request body as JSON, or YAML when the content type says so.
 fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
     if ct.contains("protobuf") {
         return crate::protobuf::decode(body).map_err(|e| ApiError::unsupported_media(format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({e})")));
     }
     if ct.contains("cbor") {
-        return Err(ApiError::unsupported_media(format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})")));
+        return Err(ApiError::unsupported_media(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})"
+        )));
     }
     if body.is_empty() {
         return Ok(Value::Null);
     }
     if ct.contains("yaml") {
-        let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("request body is not UTF-8"))?;
-        return serde_saphyr::from_str::<Value>(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")));
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::bad_request("request body is not UTF-8"))?;
+        return serde_saphyr::from_str::<Value>(text)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))
 }
 
 /// The axum fallback handler: every non-admin request lands here.
-pub(crate) async fn handle(State(sim): State<Arc<Sim>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn handle(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_string();
     let q = query_map(&uri);
     let route = parse_route(&path);
     let verb = verb_of(&method, &route, &q);
     sim.faults.count(&verb, &path);
-    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
         && auth != format!("Bearer {}", sim.server.token)
     {
         return error_response(&ApiError::unauthorized());
@@ -163,32 +194,63 @@ pub(crate) async fn handle(State(sim): State<Arc<Sim>>, method: Method, uri: Uri
 }
 
 fn server_address(headers: &HeaderMap) -> String {
-    headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1").to_string()
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string()
 }
 
-async fn serve(sim: &Arc<Sim>, method: &Method, route: Route, verb: &str, q: &HashMap<String, String>, headers: &HeaderMap, body: &Bytes) -> Result<Response, ApiError> {
-    let get_only = |m: &Method| if *m == Method::GET { Ok(()) } else { Err(ApiError::method_not_allowed()) };
+async fn serve(
+    sim: &Arc<Sim>,
+    method: &Method,
+    route: Route,
+    verb: &str,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let get_only = |m: &Method| {
+        if *m == Method::GET {
+            Ok(())
+        } else {
+            Err(ApiError::method_not_allowed())
+        }
+    };
     match route {
         Route::Api => {
             get_only(method)?;
-            Ok(json_response(200, &discovery::api_versions(&server_address(headers))))
+            Ok(json_response(
+                200,
+                &discovery::api_versions(&server_address(headers)),
+            ))
         }
         Route::Apis => {
             get_only(method)?;
-            Ok(json_response(200, &discovery::api_group_list(&sim.store.discovery())))
+            Ok(json_response(
+                200,
+                &discovery::api_group_list(&sim.store.discovery()),
+            ))
         }
         Route::Group(g) => {
             get_only(method)?;
-            discovery::api_group(&sim.store.discovery(), &g).map(|v| json_response(200, &v)).ok_or_else(ApiError::no_route)
+            discovery::api_group(&sim.store.discovery(), &g)
+                .map(|v| json_response(200, &v))
+                .ok_or_else(ApiError::no_route)
         }
         Route::GroupVersion(g, v) => {
             get_only(method)?;
-            discovery::resource_list(&sim.store.discovery(), &g, &v).map(|v| json_response(200, &v)).ok_or_else(ApiError::no_route)
+            discovery::resource_list(&sim.store.discovery(), &g, &v)
+                .map(|v| json_response(200, &v))
+                .ok_or_else(ApiError::no_route)
         }
         Route::Version => Ok(json_response(200, &discovery::version())),
         Route::Health => {
             let mut r = Response::new(axum::body::Body::from("ok"));
-            r.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
             Ok(r)
         }
         Route::OpenApiV2 => Ok(openapi::v2(headers)),
@@ -199,20 +261,29 @@ async fn serve(sim: &Arc<Sim>, method: &Method, route: Route, verb: &str, q: &Ha
 }
 
 fn write_opts(q: &HashMap<String, String>) -> WriteOpts {
-    WriteOpts { dry_run: q.get("dryRun").is_some_and(|v| v == "All"), field_manager: q.get("fieldManager").cloned() }
+    WriteOpts {
+        dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
+        field_manager: q.get("fieldManager").cloned(),
+    }
 }
 
 fn list_opts(q: &HashMap<String, String>, info: &ResourceInfo) -> Result<ListOpts, ApiError> {
     Ok(ListOpts {
         labels: LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))?,
-        fields: FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""), &info.plural)?,
+        fields: FieldSelector::parse(
+            q.get("fieldSelector").map(String::as_str).unwrap_or(""),
+            &info.plural,
+        )?,
         limit: q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0),
         continue_token: q.get("continue").filter(|c| !c.is_empty()).cloned(),
     })
 }
 
 fn wants_table(headers: &HeaderMap) -> bool {
-    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"))
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=Table"))
 }
 
 /// Checks a body's `apiVersion`/`kind` against the endpoint, like the real decoder.
@@ -221,20 +292,37 @@ fn check_kind(obj: &Value, info: &ResourceInfo) -> Result<(), ApiError> {
         && !k.is_empty()
         && k != info.kind
     {
-        return Err(ApiError::bad_request(format!("the kind in the data ({k}) does not match the expected kind ({})", info.kind)));
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({k}) does not match the expected kind ({})",
+            info.kind
+        )));
     }
     if let Some(av) = obj.get("apiVersion").and_then(Value::as_str)
         && !av.is_empty()
         && av != info.api_version()
         && !(info.custom && crate::resources::split_api_version(av).0 == info.group)
     {
-        return Err(ApiError::bad_request(format!("the API version in the data ({av}) does not match the expected API version ({})", info.api_version())));
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({av}) does not match the expected API version ({})",
+            info.api_version()
+        )));
     }
     Ok(())
 }
 
-async fn resource(sim: &Arc<Sim>, method: &Method, rp: ResPath, verb: &str, q: &HashMap<String, String>, headers: &HeaderMap, body: &Bytes) -> Result<Response, ApiError> {
-    let info = sim.store.info(&rp.group, &rp.version, &rp.plural).ok_or_else(ApiError::no_route)?;
+async fn resource(
+    sim: &Arc<Sim>,
+    method: &Method,
+    rp: ResPath,
+    verb: &str,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let info = sim
+        .store
+        .info(&rp.group, &rp.version, &rp.plural)
+        .ok_or_else(ApiError::no_route)?;
     if rp.namespace.is_some() && !info.namespaced {
         return Err(ApiError::no_route());
     }
@@ -246,7 +334,12 @@ async fn resource(sim: &Arc<Sim>, method: &Method, rp: ResPath, verb: &str, q: &
         && let Some(n) = ns
         && sim.faults.is_forbidden(n)
     {
-        return Err(ApiError::forbidden(verb, &info.plural, &info.group, Some(n)));
+        return Err(ApiError::forbidden(
+            verb,
+            &info.plural,
+            &info.group,
+            Some(n),
+        ));
     }
     let store = &sim.store;
     let opts = write_opts(q);
@@ -255,17 +348,31 @@ async fn resource(sim: &Arc<Sim>, method: &Method, rp: ResPath, verb: &str, q: &
             Method::GET if verb == "watch" => {
                 let lo = list_opts(q, &info)?;
                 let rv = match q.get("resourceVersion").filter(|s| !s.is_empty()) {
-                    Some(s) => Some(s.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion: {s}")))?),
+                    Some(s) => Some(s.parse::<u64>().map_err(|_| {
+                        ApiError::bad_request(format!("invalid resourceVersion: {s}"))
+                    })?),
                     None => None,
                 };
-                Ok(watch::watch_response(sim.clone(), info, ns.map(String::from), lo, rv, q))
+                Ok(watch::watch_response(
+                    sim.clone(),
+                    info,
+                    ns.map(String::from),
+                    lo,
+                    rv,
+                    q,
+                ))
             }
             Method::GET => {
                 let lo = list_opts(q, &info)?;
                 let list = store.list(&info, ns, &lo)?;
                 if wants_table(headers) {
                     let items = list["items"].as_array().cloned().unwrap_or_default();
-                    let t = table::table(&info, &items, list["metadata"].clone(), q.get("includeObject").map(String::as_str).unwrap_or(""));
+                    let t = table::table(
+                        &info,
+                        &items,
+                        list["metadata"].clone(),
+                        q.get("includeObject").map(String::as_str).unwrap_or(""),
+                    );
                     return Ok(json_response(200, &t));
                 }
                 Ok(json_response(200, &list))
@@ -284,11 +391,17 @@ async fn resource(sim: &Arc<Sim>, method: &Method, rp: ResPath, verb: &str, q: &
                 for item in list["items"].as_array().into_iter().flatten() {
                     let name = item["metadata"]["name"].as_str().unwrap_or_default();
                     let item_ns = item["metadata"]["namespace"].as_str();
-                    if store.delete(&info, item_ns, name, &delete_opts, &opts).is_ok() {
+                    if store
+                        .delete(&info, item_ns, name, &delete_opts, &opts)
+                        .is_ok()
+                    {
                         deleted.push(item.clone());
                     }
                 }
-                Ok(json_response(200, &json!({"apiVersion": info.api_version(), "kind": info.list_kind, "metadata": {"resourceVersion": store.current_rv().to_string()}, "items": deleted})))
+                Ok(json_response(
+                    200,
+                    &json!({"apiVersion": info.api_version(), "kind": info.list_kind, "metadata": {"resourceVersion": store.current_rv().to_string()}, "items": deleted}),
+                ))
             }
             _ => Err(ApiError::method_not_allowed()),
         },
@@ -296,7 +409,12 @@ async fn resource(sim: &Arc<Sim>, method: &Method, rp: ResPath, verb: &str, q: &
             Method::GET => {
                 let obj = store.get(&info, ns, name)?;
                 if wants_table(headers) {
-                    let t = table::table(&info, std::slice::from_ref(&obj), json!({"resourceVersion": obj["metadata"]["resourceVersion"]}), q.get("includeObject").map(String::as_str).unwrap_or(""));
+                    let t = table::table(
+                        &info,
+                        std::slice::from_ref(&obj),
+                        json!({"resourceVersion": obj["metadata"]["resourceVersion"]}),
+                        q.get("includeObject").map(String::as_str).unwrap_or(""),
+                    );
                     return Ok(json_response(200, &t));
                 }
                 Ok(json_response(200, &obj))
@@ -304,12 +422,18 @@ async fn resource(sim: &Arc<Sim>, method: &Method, rp: ResPath, verb: &str, q: &
             Method::PUT => {
                 let obj = parse_body(headers, body)?;
                 check_kind(&obj, &info)?;
-                Ok(json_response(200, &store.update(&info, ns, name, obj, Sub::Main, &opts)?))
+                Ok(json_response(
+                    200,
+                    &store.update(&info, ns, name, obj, Sub::Main, &opts)?,
+                ))
             }
             Method::PATCH => patch(sim, &info, ns, name, Sub::Main, headers, body, q, &opts),
             Method::DELETE => {
                 let b = parse_body(headers, body)?;
-                Ok(json_response(200, &store.delete(&info, ns, name, &b, &opts)?))
+                Ok(json_response(
+                    200,
+                    &store.delete(&info, ns, name, &b, &opts)?,
+                ))
             }
             _ => Err(ApiError::method_not_allowed()),
         },
@@ -317,18 +441,26 @@ async fn resource(sim: &Arc<Sim>, method: &Method, rp: ResPath, verb: &str, q: &
             Method::GET => Ok(json_response(200, &store.get(&info, ns, name)?)),
             Method::PUT => {
                 let obj = parse_body(headers, body)?;
-                Ok(json_response(200, &store.update(&info, ns, name, obj, Sub::Status, &opts)?))
+                Ok(json_response(
+                    200,
+                    &store.update(&info, ns, name, obj, Sub::Status, &opts)?,
+                ))
             }
             Method::PATCH => patch(sim, &info, ns, name, Sub::Status, headers, body, q, &opts),
             _ => Err(ApiError::method_not_allowed()),
         },
-        (Some(name), Some("scale")) if info.scale => scale(sim, &info, ns, name, method, headers, body, &opts),
+        (Some(name), Some("scale")) if info.scale => {
+            scale(sim, &info, ns, name, method, headers, body, &opts)
+        }
         _ => Err(ApiError::no_route()),
     }
 }
 
 fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let base = ct.split(';').next().unwrap_or_default().trim();
     match base {
         "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
@@ -342,23 +474,45 @@ fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn patch(sim: &Arc<Sim>, info: &ResourceInfo, ns: Option<&str>, name: &str, sub: Sub, headers: &HeaderMap, body: &Bytes, q: &HashMap<String, String>, opts: &WriteOpts) -> Result<Response, ApiError> {
+fn patch(
+    sim: &Arc<Sim>,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    sub: Sub,
+    headers: &HeaderMap,
+    body: &Bytes,
+    q: &HashMap<String, String>,
+    opts: &WriteOpts,
+) -> Result<Response, ApiError> {
     let pt = patch_type(headers)?;
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("patch body is not UTF-8"))?;
+    let text =
+        std::str::from_utf8(body).map_err(|_| ApiError::bad_request("patch body is not UTF-8"))?;
     let pbody: Value = if pt == PatchType::Apply {
-        serde_saphyr::from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
+        serde_saphyr::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
     } else {
-        serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
+        serde_json::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
     };
     let force = q.get("force").is_some_and(|f| f == "true");
-    let (out, created) = sim.store.patch(info, ns, name, pt, &pbody, sub, opts, force)?;
+    let (out, created) = sim
+        .store
+        .patch(info, ns, name, pt, &pbody, sub, opts, force)?;
     Ok(json_response(if created { 201 } else { 200 }, &out))
 }
 
 /// The `autoscaling/v1 Scale` view of a workload.
 fn scale_of(obj: &Value) -> Value {
-    let labels = obj["spec"]["selector"]["matchLabels"].as_object().cloned().unwrap_or_default();
-    let selector = labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",");
+    let labels = obj["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let selector = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(",");
     let m = &obj["metadata"];
     json!({
         "kind": "Scale", "apiVersion": "autoscaling/v1",
@@ -369,7 +523,16 @@ fn scale_of(obj: &Value) -> Value {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn scale(sim: &Arc<Sim>, info: &ResourceInfo, ns: Option<&str>, name: &str, method: &Method, headers: &HeaderMap, body: &Bytes, opts: &WriteOpts) -> Result<Response, ApiError> {
+fn scale(
+    sim: &Arc<Sim>,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Bytes,
+    opts: &WriteOpts,
+) -> Result<Response, ApiError> {
     let store = &sim.store;
     let cur = store.get(info, ns, name)?;
     let current_scale = scale_of(&cur);
@@ -378,18 +541,37 @@ fn scale(sim: &Arc<Sim>, info: &ResourceInfo, ns: Option<&str>, name: &str, meth
         Method::PUT => parse_body(headers, body)?,
         Method::PATCH => {
             let pt = patch_type(headers)?;
-            let pbody: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            let pbody: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
             match pt {
-                PatchType::Merge | PatchType::Apply => crate::patch::json_merge(&current_scale, &pbody),
-                PatchType::Strategic => crate::patch::strategic_merge(&current_scale, &pbody).map_err(|f| ApiError::bad_request(f.message))?,
-                PatchType::Json => crate::patch::json_patch(&current_scale, &pbody).map_err(|f| ApiError::bad_request(f.message))?,
+                PatchType::Merge | PatchType::Apply => {
+                    crate::patch::json_merge(&current_scale, &pbody)
+                }
+                PatchType::Strategic => crate::patch::strategic_merge(&current_scale, &pbody)
+                    .map_err(|f| ApiError::bad_request(f.message))?,
+                PatchType::Json => crate::patch::json_patch(&current_scale, &pbody)
+                    .map_err(|f| ApiError::bad_request(f.message))?,
             }
         }
         _ => return Err(ApiError::method_not_allowed()),
     };
-    let replicas = new_scale["spec"]["replicas"].as_i64().ok_or_else(|| ApiError::invalid("Scale", "autoscaling", name, "spec.replicas", "Required value"))?;
+    let replicas = new_scale["spec"]["replicas"].as_i64().ok_or_else(|| {
+        ApiError::invalid(
+            "Scale",
+            "autoscaling",
+            name,
+            "spec.replicas",
+            "Required value",
+        )
+    })?;
     if replicas < 0 {
-        return Err(ApiError::invalid("Scale", "autoscaling", name, "spec.replicas", "Invalid value: must be greater than or equal to 0"));
+        return Err(ApiError::invalid(
+            "Scale",
+            "autoscaling",
+            name,
+            "spec.replicas",
+            "Invalid value: must be greater than or equal to 0",
+        ));
     }
     let mut obj = cur.clone();
     obj["spec"]["replicas"] = json!(replicas);
@@ -406,15 +588,44 @@ mod tests {
 
     #[test]
     fn routes_parse_like_the_real_server() {
-        assert_eq!(parse_route("/api/v1"), Route::GroupVersion("".into(), "v1".into()));
-        let Route::Resource(r) = parse_route("/apis/apps/v1/namespaces/ns/deployments/web/scale") else { panic!() };
-        assert_eq!((r.namespace.as_deref(), r.plural.as_str(), r.name.as_deref(), r.sub.as_deref()), (Some("ns"), "deployments", Some("web"), Some("scale")));
-        let Route::Resource(r) = parse_route("/api/v1/namespaces/ns/status") else { panic!() };
-        assert_eq!((r.plural.as_str(), r.name.as_deref(), r.sub.as_deref()), ("namespaces", Some("ns"), Some("status")));
-        let Route::Resource(r) = parse_route("/api/v1/namespaces/ns/pods") else { panic!() };
-        assert_eq!((r.namespace.as_deref(), r.plural.as_str(), r.name), (Some("ns"), "pods", None));
-        let Route::Resource(r) = parse_route("/api/v1/namespaces/ns") else { panic!() };
-        assert_eq!((r.plural.as_str(), r.name.as_deref()), ("namespaces", Some("ns")));
+        assert_eq!(
+            parse_route("/api/v1"),
+            Route::GroupVersion("".into(), "v1".into())
+        );
+        let Route::Resource(r) = parse_route("/apis/apps/v1/namespaces/ns/deployments/web/scale")
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                r.namespace.as_deref(),
+                r.plural.as_str(),
+                r.name.as_deref(),
+                r.sub.as_deref()
+            ),
+            (Some("ns"), "deployments", Some("web"), Some("scale"))
+        );
+        let Route::Resource(r) = parse_route("/api/v1/namespaces/ns/status") else {
+            panic!()
+        };
+        assert_eq!(
+            (r.plural.as_str(), r.name.as_deref(), r.sub.as_deref()),
+            ("namespaces", Some("ns"), Some("status"))
+        );
+        let Route::Resource(r) = parse_route("/api/v1/namespaces/ns/pods") else {
+            panic!()
+        };
+        assert_eq!(
+            (r.namespace.as_deref(), r.plural.as_str(), r.name),
+            (Some("ns"), "pods", None)
+        );
+        let Route::Resource(r) = parse_route("/api/v1/namespaces/ns") else {
+            panic!()
+        };
+        assert_eq!(
+            (r.plural.as_str(), r.name.as_deref()),
+            ("namespaces", Some("ns"))
+        );
         assert_eq!(parse_route("/nope"), Route::Unknown);
     }
 
@@ -424,7 +635,13 @@ mod tests {
         let r = parse_route("/api/v1/pods");
         assert_eq!(verb_of(&Method::GET, &r, &q), "watch");
         assert_eq!(verb_of(&Method::GET, &r, &HashMap::new()), "list");
-        assert_eq!(verb_of(&Method::DELETE, &r, &HashMap::new()), "deletecollection");
-        assert_eq!(verb_of(&Method::GET, &parse_route("/api"), &HashMap::new()), "get");
+        assert_eq!(
+            verb_of(&Method::DELETE, &r, &HashMap::new()),
+            "deletecollection"
+        );
+        assert_eq!(
+            verb_of(&Method::GET, &parse_route("/api"), &HashMap::new()),
+            "get"
+        );
     }
 }

@@ -14,7 +14,10 @@ pub(crate) fn api_versions(server: &str) -> Value {
 }
 
 fn group_json(name: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
+        .collect();
     json!({"name": name, "versions": vs, "preferredVersion": vs[0].clone()})
 }
 
@@ -53,7 +56,11 @@ fn resource_json(r: &ResourceInfo) -> Value {
 
 /// `/api/v1` or `/apis/{group}/{version}`: resources and their subresources.
 pub(crate) fn resource_list(d: &Discovery, group: &str, version: &str) -> Option<Value> {
-    let rows: Vec<&ResourceInfo> = d.resources.iter().filter(|r| r.group == group && r.version == version).collect();
+    let rows: Vec<&ResourceInfo> = d
+        .resources
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .collect();
     if rows.is_empty() {
         return None;
     }
@@ -67,8 +74,14 @@ pub(crate) fn resource_list(d: &Discovery, group: &str, version: &str) -> Option
             out.push(json!({"name": format!("{}/scale", r.plural), "singularName": "", "namespaced": r.namespaced, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}),
+    )
 }
 
 /// `/version`: a v1.33 server, so kubectl 1.32 and kube-rs see a supported skew.

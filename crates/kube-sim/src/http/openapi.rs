@@ -47,13 +47,22 @@ fn v2_protobuf() -> Vec<u8> {
 
 /// `/openapi/v2`: protobuf when asked for it (kubectl), JSON otherwise.
 pub(crate) fn v2(headers: &HeaderMap) -> Response {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if accept.contains("protobuf") {
         let mut r = Response::new(axum::body::Body::from(v2_protobuf()));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"),
+        );
         return r;
     }
-    json_response(200, &json!({"swagger": "2.0", "info": {"title": TITLE, "version": VERSION}, "paths": {}, "definitions": {}}))
+    json_response(
+        200,
+        &json!({"swagger": "2.0", "info": {"title": TITLE, "version": VERSION}, "paths": {}, "definitions": {}}),
+    )
 }
 
 /// `/openapi/v3`: an empty index (no group-version documents).

@@ -48,17 +48,36 @@ fn render(ev: &Event, info: &ResourceInfo, ns: Option<&str>, opts: &ListOpts) ->
 }
 
 fn streaming(rx: mpsc::Receiver<Bytes>) -> Response {
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
     let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     r
 }
 
 /// Starts a watch and returns its streaming response.
-pub(crate) fn watch_response(sim: Arc<Sim>, info: ResourceInfo, ns: Option<String>, opts: ListOpts, rv: Option<u64>, q: &HashMap<String, String>) -> Response {
+pub(crate) fn watch_response(
+    sim: Arc<Sim>,
+    info: ResourceInfo,
+    ns: Option<String>,
+    opts: ListOpts,
+    rv: Option<u64>,
+    q: &HashMap<String, String>,
+) -> Response {
     let bookmarks = q.get("allowWatchBookmarks").is_some_and(|v| v == "true");
-    let timeout = q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).filter(|t| *t > 0).map(Duration::from_secs);
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .filter(|t| *t > 0)
+        .map(Duration::from_secs);
     let start = match sim.store.watch(&info, ns.as_deref(), rv) {
         Ok(s) => s,
         Err(e) if e.code == 410 => {

@@ -48,7 +48,10 @@ impl WatchLines {
                 let line: Vec<u8> = self.buf.drain(..=i).collect();
                 return Some(serde_json::from_slice(&line).expect("watch event is JSON"));
             }
-            match tokio::time::timeout(WAIT, self.resp.chunk()).await.expect("watch stalled") {
+            match tokio::time::timeout(WAIT, self.resp.chunk())
+                .await
+                .expect("watch stalled")
+            {
                 Ok(Some(c)) => self.buf.extend_from_slice(&c),
                 _ => return None,
             }
@@ -87,7 +90,9 @@ impl QueryExt for reqwest::RequestBuilder {
     fn query(self, pairs: &[(&str, &str)]) -> Self {
         let (client, req) = self.build_split();
         let mut req = req.expect("request");
-        req.url_mut().query_pairs_mut().extend_pairs(pairs.iter().copied());
+        req.url_mut()
+            .query_pairs_mut()
+            .extend_pairs(pairs.iter().copied());
         reqwest::RequestBuilder::from_parts(client, req)
     }
 }
