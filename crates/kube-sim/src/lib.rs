@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 mod controller;
+mod defaults;
 mod error;
 mod faults;
 mod http;

@@ -800,6 +800,7 @@ impl State {
         } else {
             meta.remove("generation");
         }
+        crate::defaults::apply(info, &mut obj);
         self.defaults_on_create(info, &mut obj, &name);
         if opts.dry_run {
             return Ok(obj);
@@ -945,6 +946,9 @@ impl State {
         if let Some(m) = obj.as_object_mut() {
             m.insert("apiVersion".into(), json!(info.api_version()));
             m.insert("kind".into(), json!(info.kind));
+        }
+        if sub != Sub::Status {
+            crate::defaults::apply(info, &mut obj);
         }
         if info.generation && spec_part(&obj, info) != spec_part(&old, info) {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
