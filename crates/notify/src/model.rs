@@ -62,7 +62,7 @@ impl Event {
 
 /// What to tell: the whole current set of pending updates, and what changed since the last
 /// notification.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     /// Why this notification is sent.

@@ -232,8 +232,7 @@ impl Transport {
                     kind: ErrorKind::Refused,
                     status: code,
                     detail: format!(
-                        "{} answered HTTP {} but refused the message: {} (not retried: the payload or the webhook is wrong)",
-                        self.name,
+                        "the server answered HTTP {} but refused the message: {} (not retried: the payload or the webhook is wrong)",
                         status_text(status),
                         self.snippet(&reason)
                     ),

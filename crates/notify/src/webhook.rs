@@ -131,6 +131,15 @@ pub fn sign(key: &[u8], body: &[u8]) -> String {
 
 /// Checks a received `X-ML-Operator-Signature-256` value against `body`, in constant time.
 /// What a Rust receiver calls; other languages do the same (see the crate docs).
+///
+/// ```
+/// use ml_operator_notify::webhook::{sign, verify_signature};
+///
+/// let body = br#"{"schemaVersion":1,"event":"changed"}"#; // the raw bytes as received
+/// let header = sign(b"hmac-key", body); // what the sender put in the header
+/// assert!(verify_signature(b"hmac-key", body, &header));
+/// assert!(!verify_signature(b"hmac-key", b"tampered", &header));
+/// ```
 pub fn verify_signature(key: &[u8], body: &[u8], header: &str) -> bool {
     let Some(hex_sig) = header.trim().strip_prefix("sha256=") else {
         return false;
