@@ -131,9 +131,10 @@
 //! Any 2xx is delivered (except the Slack and Teams refusals above). 408, 429, 5xx, timeouts and
 //! connection errors are retried up to `max_retries` (default 5) times, waiting
 //! `base * 2^(retry-1)` (default base 500 ms) capped at `max_backoff` (30 s), with equal jitter
-//! (a random point in the upper half). A 429 (or 503) with `Retry-After` (seconds or an HTTP
-//! date) waits exactly that long if it is at most `max_retry_after` (60 s); a 429 asking for
-//! longer fails at once as [`ErrorKind::RateLimited`]. Any other status (4xx, 3xx — redirects
+//! (a random point in the upper half). A `Retry-After` (seconds or an HTTP date) on a 429, 408
+//! or 5xx is waited exactly when it is at most `max_retry_after` (60 s); a 429 asking for longer
+//! fails at once as [`ErrorKind::RateLimited`] (on 408/5xx a longer one is ignored in favour of
+//! the back-off). Any other status (4xx, 3xx — redirects
 //! are not followed) is final: [`ErrorKind::Rejected`], "the webhook URL is wrong or revoked,
 //! or the payload was refused". Each request is limited to `timeout` (10 s).
 //!

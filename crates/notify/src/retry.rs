@@ -9,9 +9,10 @@ use rand::Rng;
 /// A message is sent once and retried at most `max_retries` times on 408, 429, 5xx, timeouts
 /// and connection errors. Between attempts it waits `base * 2^(attempt-1)` capped at
 /// `max_backoff`, with "equal jitter" (a random point in the upper half of that delay) so
-/// replicas and parts do not retry in lockstep. A `429` or `503` with `Retry-After` waits exactly
-/// that long instead — unless it exceeds `max_retry_after`, then the message fails at once as
-/// [`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited) rather than holding a scan hostage.
+/// replicas and parts do not retry in lockstep. A `Retry-After` on a 429, 408 or 5xx is waited
+/// exactly instead, when it is at most `max_retry_after`; a 429 asking for longer fails at once
+/// as [`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited) rather than holding a scan
+/// hostage (on 408/5xx a longer one is ignored in favour of the back-off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (default 5; 0 disables retrying).
@@ -20,7 +21,7 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// Longest back-off delay (default 30 s).
     pub max_backoff: Duration,
-    /// Longest `Retry-After` honoured (default 60 s); a longer one fails at once.
+    /// Longest `Retry-After` honoured (default 60 s); a longer one on a 429 fails at once.
     pub max_retry_after: Duration,
     /// Timeout of one HTTP request, connect to last body byte (default 10 s).
     pub timeout: Duration,
