@@ -280,10 +280,20 @@ fn insert(store: &Store, l: &load::Loaded) -> Result<Value, Error> {
 }
 
 /// A cheap, cloneable handle on a running simulator: URL, kubeconfig, hooks, faults, store reads.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Handle {
     sim: Arc<Sim>,
     addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Handle {
+    /// Shows the address only: the store may hold Secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("url", &self.url())
+            .field("resource_version", &self.resource_version())
+            .finish()
+    }
 }
 
 impl Handle {

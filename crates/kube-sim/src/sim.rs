@@ -6,7 +6,7 @@ use crate::store::Store;
 use std::time::Duration;
 
 /// Server settings fixed at start.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ServerConfig {
     /// Interval between BOOKMARK events on watches that asked for them.
     pub bookmark_interval: Duration,
@@ -27,4 +27,13 @@ pub(crate) struct Sim {
     pub controller: ControllerConfig,
     /// HTTP settings.
     pub server: ServerConfig,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("bookmark_interval", &self.bookmark_interval)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }

@@ -110,10 +110,22 @@ pub(crate) struct State {
 }
 
 /// The shared store.
-#[derive(Debug)]
 pub(crate) struct Store {
     state: Mutex<State>,
     tx: broadcast::Sender<Arc<Event>>,
+}
+
+impl std::fmt::Debug for Store {
+    /// Counts only: objects may be Secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.lock();
+        let objects: usize = st.objects.values().map(BTreeMap::len).sum();
+        f.debug_struct("Store")
+            .field("resource_version", &st.rv)
+            .field("objects", &objects)
+            .field("history", &st.history.len())
+            .finish()
+    }
 }
 
 /// What a watch starts with: the events to send first and the live feed.

@@ -1230,3 +1230,16 @@ async fn rollout_success_and_failure() {
     .await
     .expect("fixed rollout completes");
 }
+
+/// Debug output of handles never shows stored objects (Secrets) or the token.
+#[tokio::test]
+async fn debug_output_hides_secrets() {
+    let s = sim().await;
+    s.insert(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pull", "namespace": "default"}, "data": {"password": "aHVudGVyMg=="}})).unwrap();
+    let dbg = format!("{s:?}");
+    assert!(
+        !dbg.contains("aHVudGVyMg==") && !dbg.contains("pull"),
+        "{dbg}"
+    );
+    assert!(dbg.contains(&s.url()));
+}

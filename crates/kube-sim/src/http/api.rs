@@ -173,6 +173,7 @@ pub(crate) async fn handle(
     let route = parse_route(&path);
     let verb = verb_of(&method, &route, &q);
     sim.faults.count(&verb, &path);
+    tracing::debug!(%method, %verb, %path, "request");
     if let Some(auth) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
