@@ -2,6 +2,7 @@
 //! missed renew deadline, and release on shutdown.
 
 use crate::config::JITTER_FACTOR;
+use crate::error::describe;
 use crate::lease_api::{Failure, LeaseApi};
 use crate::publisher::Publisher;
 use crate::record::{Observed, Record};
@@ -244,7 +245,7 @@ impl Election {
                     debug!(lease = %self.config.lease_ref(), "lease changed since our last renewal; re-reading")
                 }
                 Err(Failure::Transient(e)) => {
-                    debug!(lease = %self.config.lease_ref(), error = %e, "renewal failed; re-reading")
+                    debug!(lease = %self.config.lease_ref(), error = %describe(&e), "renewal failed; re-reading")
                 }
             }
         }
@@ -264,7 +265,7 @@ impl Election {
             }
             Err(Failure::Fatal(e)) => return Err(e),
             Err(Failure::Conflict) => return Ok(Attempt::Lost),
-            Err(Failure::Transient(e)) => return Ok(Attempt::Unavailable(e.to_string())),
+            Err(Failure::Transient(e)) => return Ok(Attempt::Unavailable(describe(&e))),
         };
 
         // 3. Observe it; a Lease another replica holds and has not let expire is left alone.
@@ -304,7 +305,7 @@ impl Election {
     async fn after_failed_write(&mut self, failure: Failure) -> Result<Attempt, Error> {
         match failure {
             Failure::Fatal(e) => Err(e),
-            Failure::Transient(e) => Ok(Attempt::Unavailable(e.to_string())),
+            Failure::Transient(e) => Ok(Attempt::Unavailable(describe(&e))),
             Failure::Conflict => {
                 debug!(lease = %self.config.lease_ref(), "lost a write race for the lease; re-reading");
                 match self.api.get().await {
@@ -320,7 +321,7 @@ impl Election {
                     }
                     Ok(None) | Err(Failure::Conflict) => Ok(Attempt::Lost),
                     Err(Failure::Fatal(e)) => Err(e),
-                    Err(Failure::Transient(e)) => Ok(Attempt::Unavailable(e.to_string())),
+                    Err(Failure::Transient(e)) => Ok(Attempt::Unavailable(describe(&e))),
                 }
             }
         }
@@ -356,7 +357,7 @@ impl Election {
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Conflict) => continue,
                 Err(Failure::Transient(e)) => {
-                    warn!(lease = %lease_ref, error = %e, "releasing the lease failed; retrying");
+                    warn!(lease = %lease_ref, error = %describe(&e), "releasing the lease failed; retrying");
                     tokio::time::sleep(self.config.retry_period).await;
                     continue;
                 }
@@ -379,7 +380,7 @@ impl Election {
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Conflict) => continue,
                 Err(Failure::Transient(e)) => {
-                    warn!(lease = %lease_ref, error = %e, "releasing the lease failed; retrying");
+                    warn!(lease = %lease_ref, error = %describe(&e), "releasing the lease failed; retrying");
                     tokio::time::sleep(self.config.retry_period).await;
                 }
             }

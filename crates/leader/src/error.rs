@@ -19,7 +19,8 @@ pub enum Error {
 
     /// The API server answered 403: the service account lacks an RBAC verb on Leases.
     #[error(
-        "leader election on lease {namespace}/{name} is forbidden: RBAC does not allow verb \"{verb}\" on resource \"leases\" in API group \"coordination.k8s.io\" in namespace {namespace} (the elector needs get, create and update): {source}"
+        "leader election on lease {namespace}/{name} is forbidden: RBAC does not allow verb \"{verb}\" on resource \"leases\" in API group \"coordination.k8s.io\" in namespace {namespace} (the elector needs get, create and update): {}",
+        describe(source)
     )]
     Forbidden {
         /// Lease namespace.
@@ -34,7 +35,10 @@ pub enum Error {
     },
 
     /// The API server rejected the request as invalid (400/422); retrying cannot help.
-    #[error("the API server rejected {verb} of lease {namespace}/{name}: {source}")]
+    #[error(
+        "the API server rejected {verb} of lease {namespace}/{name}: {}",
+        describe(source)
+    )]
     Rejected {
         /// Lease namespace.
         namespace: String,
@@ -46,6 +50,15 @@ pub enum Error {
         #[source]
         source: Box<kube::Error>,
     },
+}
+
+/// A short description of a kube-rs error: for API answers, the server's message with its
+/// code and reason (kube's own Display repeats the whole `Status` in Debug form).
+pub(crate) fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({} {})", s.message, s.code, s.reason),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -90,6 +103,9 @@ mod tests {
         };
         let msg = e.to_string();
         assert!(msg.contains("update of lease ops/l"), "{msg}");
-        assert!(msg.contains("Invalid"), "{msg}");
+        assert!(
+            msg.ends_with("leases.coordination.k8s.io \"l\" is forbidden (422 Invalid)"),
+            "{msg}"
+        );
     }
 }
