@@ -55,3 +55,32 @@ async fn candidates_racing_to_create_the_lease_elect_one_and_the_rest_follow_wit
         cand.shutdown().await.expect("clean shutdown");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_on_renewal_is_resolved_by_re_reading_not_an_error() {
+    let c = cluster().await;
+    let mut a = Candidate::spawn(&c.client, fast("pod-a"));
+    a.wait_leading().await;
+    let _ = a.state.borrow_and_update();
+
+    // The leader's next request (its fast-path renewal) gets 409; it re-reads and renews.
+    let before = c.sim.request_count("*", LEASE_PATH);
+    let gets_before = c.sim.request_count("get", LEASE_PATH);
+    c.sim.inject_errors(LEASE_PATH, 1, 409);
+    let handle = c.sim.handle();
+    wait_lease(&c.sim, "a renewal after the conflict", move |_| {
+        handle.request_count("*", LEASE_PATH) >= before + 3
+    })
+    .await;
+    assert!(
+        !a.state.has_changed().expect("elector running"),
+        "state never left Leading: {}",
+        a.now()
+    );
+    assert!(!a.task.is_finished());
+    assert!(
+        c.sim.request_count("get", LEASE_PATH) >= 1,
+        "the conflict made it re-read"
+    );
+    a.shutdown().await.expect("clean shutdown");
+}

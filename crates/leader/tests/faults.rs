@@ -149,3 +149,20 @@ async fn an_invalid_config_fails_before_any_request() {
     );
     assert_eq!(c.sim.request_count("*", LEASES_PATH), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_server_rejects_as_invalid_is_fatal() {
+    let c = cluster().await;
+    c.sim.inject_errors(LEASE_PATH, 1, 422);
+    let mut a = Candidate::spawn(&c.client, fast("pod-a"));
+    let err = a.result().await.expect_err("fatal");
+    assert!(
+        matches!(err, Error::Rejected { verb: "get", .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("the API server rejected get of lease default/ml-operator-leader: "),
+        "{err}"
+    );
+}
