@@ -305,7 +305,10 @@ async fn tags(args: &TagsArgs) -> Result<u8, Failure> {
 async fn run(args: RunArgs) -> Result<u8, Failure> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match args.log_format {
         LogFormat::Human => subscriber.init(),
         LogFormat::Json => subscriber.json().init(),
@@ -317,6 +320,8 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     if let Some(listen) = &args.listen {
         config.listen = Some(listen.clone());
     }
+    // Every scan of a long-running operator should see new tags.
+    config.cache_ttl.get_or_insert(std::time::Duration::ZERO);
     let source = tag_source(args.tags.as_deref(), &args.registry, &config)?;
     let settings = crate::operator::Settings::from_config(config, source, args.kubeconfig, args.context)
         .map_err(Failure::Input)?;
@@ -351,6 +356,7 @@ fn registry_client(args: &RegistryArgs, config: &Config) -> Result<Registry, Fai
         registries: config.registries.clone(),
         insecure_registries,
         cache_dir: args.cache_dir.clone().or_else(|| config.cache_dir.clone()),
+        cache_ttl: config.cache_ttl.unwrap_or(ClientOptions::default().cache_ttl),
         user_agent: format!("ml-operator/{}", env!("CARGO_PKG_VERSION")),
         ..ClientOptions::default()
     };

@@ -7,6 +7,7 @@
 //! strategy: bugfix              # patch | bugfix | minor | major
 //! services: [central-ledger]    # only workloads with these app.kubernetes.io/name labels
 //! cacheDir: /var/cache/ml-operator
+//! cacheTtl: 5m
 //! insecureRegistries: [registry.hub.local:5000]
 //! registries:
 //!   - host: docker.io
@@ -66,6 +67,11 @@ pub struct Config {
     /// Directory for the on-disk tag cache.
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+    /// How long a repository's tag list is reused before it is asked for again (revalidated with
+    /// ETags where the registry offers them). Default: 5m for `check`, 0s for `run`, so every
+    /// scan sees new tags.
+    #[serde(default, with = "optional_duration")]
+    pub cache_ttl: Option<Duration>,
     /// Namespaces to watch (`run`); empty means all.
     #[serde(default)]
     pub namespaces: Vec<String>,

@@ -122,7 +122,7 @@ fn http_notifiers(config: &Config) -> Result<Vec<Box<dyn Notifier>>, StartError>
             ..SlackOptions::default()
         };
         notifiers.push(Box::new(
-            SlackNotifier::new(url, options, retry.clone()).map_err(|e| format!("notify.slack: {e}"))?,
+            SlackNotifier::new(url, options, retry).map_err(|e| format!("notify.slack: {e}"))?,
         ));
     }
     if let Some(url) = &config.notify.teams {
@@ -132,7 +132,7 @@ fn http_notifiers(config: &Config) -> Result<Vec<Box<dyn Notifier>>, StartError>
             ..TeamsOptions::default()
         };
         notifiers.push(Box::new(
-            TeamsNotifier::new(url, options, retry.clone()).map_err(|e| format!("notify.teams: {e}"))?,
+            TeamsNotifier::new(url, options, retry).map_err(|e| format!("notify.teams: {e}"))?,
         ));
     }
     for (i, webhook) in config.notify.webhooks.iter().enumerate() {
@@ -143,7 +143,7 @@ fn http_notifiers(config: &Config) -> Result<Vec<Box<dyn Notifier>>, StartError>
             None => None,
         };
         let mut notifier =
-            WebhookNotifier::new(url, signing_key, retry.clone()).map_err(|e| format!("{key}: {e}"))?;
+            WebhookNotifier::new(url, signing_key, retry).map_err(|e| format!("{key}: {e}"))?;
         if let Some(name) = &webhook.name {
             notifier = notifier.with_name(name);
         }
@@ -248,10 +248,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let signalled = stop_tx.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
+        let _ = signalled.send(true);
     });
 
     let registry_client = match &source {
@@ -319,12 +321,18 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             }
         });
         let mut elector_stop = stop_rx.clone();
+        let stop_everything = stop_tx.clone();
         Some(tokio::spawn(async move {
-            elector
+            let result = elector
                 .run(async move {
                     let _ = elector_stop.wait_for(|stop| *stop).await;
                 })
-                .await
+                .await;
+            if result.is_err() {
+                // A fatal election error (e.g. missing RBAC): nobody would ever lead, so stop.
+                let _ = stop_everything.send(true);
+            }
+            result
         }))
     } else {
         None
@@ -349,15 +357,15 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let result = worker.run(stop_rx.clone(), leading_rx).await;
 
     inventory.shutdown();
-    if let Some(task) = elector_task {
-        match task.await {
-            Ok(Err(e)) => tracing::error!("leader election: {e}"),
-            Err(e) => tracing::error!("leader election task: {e}"),
-            Ok(Ok(())) => {}
-        }
-    }
+    let election = match elector_task {
+        Some(task) => match task.await {
+            Ok(result) => result.map_err(|e| format!("leader election: {e}")),
+            Err(e) => Err(format!("leader election task: {e}")),
+        },
+        None => Ok(()),
+    };
     let _ = server.await;
-    result
+    result.and(election)
 }
 
 /// The scanning and notifying half of the operator.
