@@ -98,6 +98,12 @@ impl Faults {
         lock(&self.forbidden).contains(ns)
     }
 
+    /// Whether any namespace is forbidden: then, as for a user whose permissions come from
+    /// namespaced Roles only, cluster-wide lists and watches of namespaced resources are too.
+    pub fn any_forbidden(&self) -> bool {
+        !lock(&self.forbidden).is_empty()
+    }
+
     /// Removes every error, latency and forbid rule.
     pub fn clear(&self) {
         lock(&self.errors).clear();

@@ -347,7 +347,9 @@ impl Handle {
         self.sim.faults.add_latency(path_prefix, delay);
     }
 
-    /// Answers list and watch in namespace `ns` with `403 Forbidden`, like a missing RBAC grant.
+    /// Answers list and watch in namespace `ns` with `403 Forbidden`, like a missing RBAC grant;
+    /// cluster-wide lists and watches of namespaced resources are then forbidden too, as for a
+    /// user whose permissions come from namespaced Roles only.
     pub fn forbid_namespace(&self, ns: &str) {
         self.sim.faults.forbid_namespace(ns);
     }

@@ -331,15 +331,16 @@ async fn resource(
         return Err(ApiError::no_route());
     }
     let ns = rp.namespace.as_deref();
-    if matches!(verb, "list" | "watch")
-        && let Some(n) = ns
-        && sim.faults.is_forbidden(n)
-    {
+    let forbidden = match ns {
+        Some(n) => sim.faults.is_forbidden(n),
+        None => info.namespaced && sim.faults.any_forbidden(),
+    };
+    if matches!(verb, "list" | "watch") && forbidden {
         return Err(ApiError::forbidden(
             verb,
             &info.plural,
             &info.group,
-            Some(n),
+            ns,
         ));
     }
     let store = &sim.store;
