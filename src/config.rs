@@ -49,11 +49,12 @@ use ml_operator_version::Strategy;
 use serde::Deserialize;
 
 /// The settings of a configuration file; every field is optional.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Config {
     /// Default upgrade strategy.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub strategy: Option<Strategy>,
     /// Only workloads whose `app.kubernetes.io/name` is one of these.
     #[serde(default)]
@@ -70,7 +71,8 @@ pub struct Config {
     /// How long a repository's tag list is reused before it is asked for again (revalidated with
     /// ETags where the registry offers them). Default: 5m for `check`, 0s for `run`, so every
     /// scan sees new tags.
-    #[serde(default, with = "optional_duration")]
+    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[schemars(with = "Option<String>")]
     pub cache_ttl: Option<Duration>,
     /// Namespaces to watch (`run`); empty means all.
     #[serde(default)]
@@ -82,7 +84,8 @@ pub struct Config {
     #[serde(default)]
     pub schedule: Option<String>,
     /// Re-send the pending updates this often even when nothing changed; off when unset.
-    #[serde(default, with = "optional_duration")]
+    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[schemars(with = "Option<String>")]
     pub reminder_interval: Option<Duration>,
     /// HTTP listen address for the API, health and metrics (`run`). Env `ML_OPERATOR_LISTEN`.
     #[serde(default)]
@@ -106,7 +109,7 @@ pub struct Config {
 }
 
 /// `notify:`: the notifiers, several at once.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotifyConfig {
     /// Put ready-to-run `kubectl patch` commands in messages (default true).
@@ -128,7 +131,7 @@ pub struct NotifyConfig {
 }
 
 /// A webhook URL (a secret): inline, or better from a file such as a mounted Secret.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretUrl {
     /// The URL itself (avoid: it is a secret; prefer `webhookUrlFile`).
@@ -149,7 +152,7 @@ impl std::fmt::Debug for SecretUrl {
 }
 
 /// One generic webhook.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookConfig {
     /// A name for logs and metrics (default `webhook`).
@@ -164,7 +167,7 @@ pub struct WebhookConfig {
 }
 
 /// `state:`: the ConfigMap that remembers what was notified, so a restart does not re-send.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StateConfig {
     /// Its namespace (default: the operator's own, from `POD_NAMESPACE` or the service account).
@@ -176,7 +179,7 @@ pub struct StateConfig {
 }
 
 /// `leaderElection:`: a `coordination.k8s.io` Lease decides which replica works.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LeaderElectionConfig {
     /// On by default; off only makes sense with one replica.
@@ -186,13 +189,16 @@ pub struct LeaderElectionConfig {
     #[serde(default)]
     pub lease_name: Option<String>,
     /// How long a lease holds without renewal (default 15s).
-    #[serde(default, with = "optional_duration")]
+    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[schemars(with = "Option<String>")]
     pub lease_duration: Option<Duration>,
     /// How long the leader keeps trying to renew before it steps down (default 10s).
-    #[serde(default, with = "optional_duration")]
+    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[schemars(with = "Option<String>")]
     pub renew_deadline: Option<Duration>,
     /// How often to try to acquire or renew (default 2s).
-    #[serde(default, with = "optional_duration")]
+    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[schemars(with = "Option<String>")]
     pub retry_period: Option<Duration>,
 }
 
@@ -331,6 +337,45 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Every key a configuration file may hold, as dotted paths (`notify.slack.webhookUrlFile`,
+    /// `registries[].host`), from the configuration's own schema — so documentation and chart
+    /// values can be checked against the code.
+    pub fn keys() -> Vec<String> {
+        let schema = serde_json::to_value(schemars::schema_for!(Config)).expect("a schema serializes");
+        let mut keys = Vec::new();
+        collect_keys(&schema, &schema, "", &mut keys);
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+/// Walks a JSON schema's `properties`, following `$ref`s, `items` and `anyOf`/`allOf`.
+fn collect_keys(root: &serde_json::Value, node: &serde_json::Value, prefix: &str, keys: &mut Vec<String>) {
+    if let Some(reference) = node.get("$ref").and_then(serde_json::Value::as_str) {
+        let name = reference.rsplit('/').next().unwrap_or_default();
+        if let Some(target) = root.get("$defs").and_then(|defs| defs.get(name)) {
+            collect_keys(root, target, prefix, keys);
+        }
+    }
+    for combinator in ["anyOf", "allOf", "oneOf"] {
+        for branch in node.get(combinator).and_then(serde_json::Value::as_array).into_iter().flatten() {
+            collect_keys(root, branch, prefix, keys);
+        }
+    }
+    if let Some(items) = node.get("items") {
+        collect_keys(root, items, &format!("{prefix}[]"), keys);
+    }
+    if let Some(properties) = node.get("properties").and_then(serde_json::Value::as_object) {
+        for (name, property) in properties {
+            let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+            keys.push(key.clone());
+            collect_keys(root, property, &key, keys);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +423,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS") && err.contains("maybe"), "{err}");
+    }
+
+    #[test]
+    fn keys_come_from_the_schema() {
+        let keys = Config::keys();
+        for key in ["strategy", "registries[].passwordFile", "notify.slack.webhookUrlFile", "notify.webhooks[].signingKeyFile", "leaderElection.leaseDuration", "state.configMap"] {
+            assert!(keys.contains(&key.to_string()), "{key} missing from {keys:#?}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - [`kubectl`]: the `kubectl patch` commands we print.
 //! - [`output`]: table, JSON and command output.
 //! - [`operator`]: operator mode (`run`).
+//! - [`rbac`]: the Kubernetes permissions the code needs.
 //! - [`cli`]: the command line.
 //!
 //! Version parsing and strategies live in the `ml-operator-version` crate.
@@ -29,6 +30,7 @@ pub mod kubectl;
 pub mod manifest;
 pub mod operator;
 pub mod output;
+pub mod rbac;
 pub mod scan;
 pub mod selector;
 pub mod tag_index;

@@ -24,7 +24,7 @@ use crate::credentials::Credential;
 ///     requestsPerSecond: 5
 ///     concurrency: 2
 /// ```
-#[derive(Clone, Default, PartialEq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistryConfig {
     /// The registry as written in image references: `docker.io`, `ghcr.io`, `localhost:5000`.
