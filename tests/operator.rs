@@ -81,6 +81,17 @@ async fn notifies_once_per_change_and_not_again_after_a_restart() {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
     assert!(slack.delivered()[0].json()["blocks"].is_array(), "Block Kit blocks too");
+    // Kubernetes Events on the affected workloads.
+    let events = hub.handle.list("events.k8s.io/v1", "Event", Some("pisp-lab"));
+    let on_als: Vec<_> = events
+        .iter()
+        .filter(|e| e["reason"] == "UpdateAvailable" && e["regarding"]["name"] == "account-lookup-service")
+        .collect();
+    assert_eq!(on_als.len(), 1, "one Event per workload: {events:#?}");
+    let note = on_als[0]["note"].as_str().unwrap();
+    for change in ["account-lookup-service: v10.3.1 -> v10.3.4", "event-sidecar: v9.5.0 -> v9.5.1", "wait-for-mysql (init): 1.32.0 -> 1.32.1"] {
+        assert!(note.contains(change), "{note}");
+    }
 
     // A new patch appears in the registry: exactly one new message.
     registry.push("mojaloop/account-lookup-service", &["v10.3.5".to_string()], false).await;
@@ -190,6 +201,27 @@ async fn answers_the_original_image_watcher_api() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(operator.get("/health").await.0, 200);
     eventually("readiness", Duration::from_secs(30), async || operator.get("/readyz").await.0 == 200).await;
+
+    // IMAGE_WATCHER_CLIENT_URL: an ml-operator (or the original image-watcher) as the tag source.
+    let watcher_config = hub.dir.path().join("watcher.yaml");
+    std::fs::write(&watcher_config, format!("imageWatcherUrl: '127.0.0.1:{}'\n", operator.port)).unwrap();
+    let check = |args: Vec<String>| async move {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ml-operator"))
+            .current_dir(repo())
+            .args(["check", "-f", "tests/fixtures/small-hub.yaml", "-o", "json"])
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()["findings"].as_array().unwrap().clone()
+    };
+    let through_watcher = check(vec!["--config".into(), watcher_config.to_str().unwrap().into()]).await;
+    let offline = check(vec!["--tags".into(), "tests/fixtures/small-tags.json".into()]).await;
+    // Official images go to the API as `library/NAME`, like the original client did.
+    for (asked, expected) in through_watcher.iter().zip(&offline) {
+        assert_eq!(asked["latestTag"], expected["latestTag"], "{asked}");
+        assert_eq!(asked["status"], expected["status"], "{asked}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,8 @@
 //! Kubernetes Events on each workload with a new update, so `kubectl describe` and cluster
 //! event pipelines show it too.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -24,38 +26,60 @@ impl EventRecorder {
         }
     }
 
-    /// One Event per added update; returns how many could not be published, with why.
+    /// One Event per workload with added updates (the API server folds repeated Events on one
+    /// object into a series, so each workload's containers share one note). Returns how many
+    /// Events were published.
     pub async fn publish(&self, notification: &Notification) -> Result<usize, String> {
-        let mut published = 0;
+        let mut by_workload: BTreeMap<(&str, &str, &str), Vec<String>> = BTreeMap::new();
         for update in &notification.added {
-            let api_version = match update.kind.as_str() {
+            let container = if update.init_container {
+                format!("{} (init)", update.container)
+            } else {
+                update.container.clone()
+            };
+            by_workload
+                .entry((&update.kind, &update.namespace, &update.name))
+                .or_default()
+                .push(format!("{container}: {} -> {} ({})", update.current_tag, update.latest_tag, update.strategy));
+        }
+        for ((kind, namespace, name), changes) in &by_workload {
+            let api_version = match *kind {
                 "Pod" | "ReplicationController" => "v1",
                 "Job" | "CronJob" => "batch/v1",
                 _ => "apps/v1",
             };
             let reference = ObjectReference {
                 api_version: Some(api_version.into()),
-                kind: Some(update.kind.clone()),
-                name: Some(update.name.clone()),
-                namespace: Some(update.namespace.clone()),
+                kind: Some(kind.to_string()),
+                name: Some(name.to_string()),
+                namespace: Some(namespace.to_string()),
                 ..ObjectReference::default()
             };
             let event = Event {
                 type_: EventType::Normal,
                 reason: "UpdateAvailable".into(),
-                note: Some(format!(
-                    "container {}: {} can move to {} ({}): {}",
-                    update.container, update.image, update.latest_tag, update.strategy, update.reason
-                )),
+                note: Some(truncate(&format!("newer images allowed: {}", changes.join("; ")))),
                 action: "Scan".into(),
                 secondary: None,
             };
             self.recorder
                 .publish(&event, &reference)
                 .await
-                .map_err(|e| format!("event on {} {}/{}: {e}", update.kind, update.namespace, update.name))?;
-            published += 1;
+                .map_err(|e| format!("event on {kind} {namespace}/{name}: {e}"))?;
         }
-        Ok(published)
+        Ok(by_workload.len())
     }
+}
+
+/// An Event's note may hold at most 1 kB.
+fn truncate(note: &str) -> String {
+    const LIMIT: usize = 1024;
+    if note.len() <= LIMIT {
+        return note.to_string();
+    }
+    let mut end = LIMIT - 3;
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &note[..end])
 }
