@@ -278,27 +278,20 @@ fn check_digest(digest: &str) -> Result<(), String> {
     let (algorithm, hex) = digest
         .split_once(':')
         .ok_or_else(|| format!("the digest {digest:?} must look like sha256:<hex>"))?;
-    let valid_algorithm = algorithm
-        .split(['+', '.', '_', '-'])
-        .all(|part| {
-            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                && part.chars().all(|c| c.is_ascii_alphanumeric())
-        });
-    if !valid_algorithm {
-        return Err(format!("the digest algorithm {algorithm:?} is not valid"));
-    }
+    // The algorithms registries and go-digest support; anything else cannot be pulled.
     let expected_len = match algorithm {
-        "sha256" => Some(64),
-        "sha512" => Some(128),
-        _ => None,
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => {
+            return Err(format!(
+                "the digest algorithm {algorithm:?} is not supported (sha256, sha384 or sha512)"
+            ));
+        }
     };
-    let hex_ok = hex.len() >= 32
-        && hex.chars().all(|c| c.is_ascii_hexdigit())
-        && expected_len.is_none_or(|len| hex.len() == len);
-    if !hex_ok {
+    if hex.len() != expected_len || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(format!(
-            "the digest {digest:?} must be {algorithm}: followed by {} hex digits",
-            expected_len.map_or_else(|| "32 or more".to_string(), |n| n.to_string())
+            "the digest {digest:?} must be {algorithm}: followed by {expected_len} hex digits"
         ));
     }
     Ok(())
@@ -360,6 +353,7 @@ mod tests {
             ("redis:a b", "must be 1-128 characters"),
             ("redis@sha256:abc", "hex digits"),
             ("redis@sha256:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", "hex"),
+            ("redis@md5:ffffffffffffffffffffffffffffffff", "not supported"),
             ("redis@", "digest"),
             ("-redis", "separators"),
             ("redis-", "separators"),
@@ -383,6 +377,67 @@ mod tests {
         assert!(ImageRef::parse(&long).is_err());
         let long_tag = format!("a:{}", "b".repeat(129));
         assert!(ImageRef::parse(&long_tag).is_err());
+    }
+
+    /// The cases of distribution's `reference_test.go`, read with Docker's normalization (a
+    /// first component without `.` or `:` that is not `localhost` is a path, not a registry:
+    /// that is how kubelet pulls it).
+    #[test]
+    fn distribution_reference_cases() {
+        let f64 = "f".repeat(64);
+        let f128 = "f".repeat(128);
+        // (reference, registry, repository, tag)
+        let valid = [
+            ("test_com", "docker.io", "library/test_com", None),
+            ("test.com:tag", "docker.io", "library/test.com", Some("tag")),
+            ("test.com:5000", "docker.io", "library/test.com", Some("5000")),
+            ("test.com/repo:tag", "test.com", "repo", Some("tag")),
+            ("test:5000/repo", "test:5000", "repo", None),
+            ("lowercase:Uppercase", "docker.io", "library/lowercase", Some("Uppercase")),
+            ("sub-dom1.foo.com/bar/baz/quux:some-long-tag", "sub-dom1.foo.com", "bar/baz/quux", Some("some-long-tag")),
+            ("b.gcr.io/test.example.com/my-app:test.example.com", "b.gcr.io", "test.example.com/my-app", Some("test.example.com")),
+            ("xn--n3h.com/myimage:xn--n3h.com", "xn--n3h.com", "myimage", Some("xn--n3h.com")),
+            ("foo_bar.com:8080", "docker.io", "library/foo_bar.com", Some("8080")),
+            ("foo/foo_bar.com:8080", "docker.io", "foo/foo_bar.com", Some("8080")),
+            ("192.168.1.1", "docker.io", "library/192.168.1.1", None),
+            ("192.168.1.1:5000", "docker.io", "library/192.168.1.1", Some("5000")),
+            ("192.168.1.1/repo", "192.168.1.1", "repo", None),
+            ("192.168.1.1:5000/repo:5050", "192.168.1.1:5000", "repo", Some("5050")),
+            ("[2001:db8::1]/repo", "[2001:db8::1]", "repo", None),
+            ("[2001:db8:1:2:3:4:5:6]/repo:tag", "[2001:db8:1:2:3:4:5:6]", "repo", Some("tag")),
+            ("[2001:db8::1]:5000/repo:tag", "[2001:db8::1]:5000", "repo", Some("tag")),
+            ("[::1]:5000/repo", "[::1]:5000", "repo", None),
+        ];
+        for (reference, registry, repository, tag) in valid {
+            let image = ImageRef::parse(reference).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!((image.registry(), image.repository().as_str(), image.tag()), (registry, repository, tag), "{reference}");
+        }
+        let with_digest = format!("[2001:db8::1]:5000/repo:tag@sha256:{f64}");
+        assert_eq!(ImageRef::parse(&with_digest).unwrap().digest(), Some(format!("sha256:{f64}").as_str()));
+        let sha512 = format!("xn--7o8h.com/myimage:xn--7o8h.com@sha512:{f128}");
+        assert!(ImageRef::parse(&sha512).is_ok());
+        let longest = format!("{}a:tag-puts-this-over-max", "a/".repeat(127));
+        assert!(ImageRef::parse(&longest).is_ok(), "255 characters is the limit, tags not counted");
+
+        let invalid = [
+            String::new(),
+            ":justtag".into(),
+            format!("@sha256:{f64}"),
+            "repo@sha256:ffffffffffffffffffffffffffffffffff".into(),
+            format!("validname@invaliddigest:{f64}"),
+            "Uppercase:tag".into(),
+            "test:5000/Uppercase/lowercase:tag".into(),
+            format!("{}a:tag", "a/".repeat(128)),
+            "aa/asdf$$^/aa".into(),
+            "[2001:db8::1]".into(),
+            "[2001:db8::1]:5000".into(),
+            "[2001:db8::1]:tag".into(),
+            "[fe80::1%eth0]:5000/repo".into(),
+            "[fe80::1%@invalidzone]:5000/repo".into(),
+        ];
+        for reference in invalid {
+            assert!(ImageRef::parse(&reference).is_err(), "{reference:?} must be rejected");
+        }
     }
 
     #[test]
