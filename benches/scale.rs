@@ -1,0 +1,886 @@
+//! The scale benchmark: the real `ml-operator run` against a big simulated cluster and a real
+//! registry, measuring what matters when a hub grows.
+//!
+//! - kube-sim (in this process) serves 2,000 workloads in 20 namespaces (Deployments mostly,
+//!   some StatefulSets, DaemonSets and CronJobs; 1–3 containers each, init containers and
+//!   sidecars included), with its ReplicaSets and Pods simulated, so the operator's inventory
+//!   holds everything a real cluster would show it.
+//! - The real `docker-registry` holds 200 repositories × 300 tags, behind a counting proxy that
+//!   the operator uses as its `docker.io` mirror.
+//! - The operator binary runs as a separate process, scanning every 5 seconds, with leader
+//!   election on, events off and no notifiers.
+//!
+//! Reported: registry requests per scan (target: one tags walk per repository), Kubernetes
+//! requests in steady state (target: watches only, no lists or gets beyond the Lease), first
+//! and steady-state scan time, inventory sync time, and the operator's peak RSS. Progress goes
+//! to stderr; one JSON line goes to stdout so runs can be compared.
+//!
+//! Run with `cargo bench --bench scale`. Without `--bench` (`cargo test --benches`) it runs a
+//! small smoke configuration of the same pipeline instead.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube_sim::KubeSim;
+use ml_operator_testkit::proxy::FaultProxy;
+use ml_operator_testkit::registry::{AuthMode, RegistryProc};
+use serde_json::{Value, json};
+
+type Result<T> = std::result::Result<T, String>;
+
+/// How big a run is.
+#[derive(Debug, Clone, Copy)]
+struct Size {
+    name: &'static str,
+    workloads: usize,
+    namespaces: usize,
+    repositories: usize,
+    tags: usize,
+    steady_scans: usize,
+}
+
+impl Size {
+    const FULL: Size = Size {
+        name: "full",
+        workloads: 2_000,
+        namespaces: 20,
+        repositories: 200,
+        tags: 300,
+        steady_scans: 5,
+    };
+    const SMOKE: Size = Size {
+        name: "smoke",
+        workloads: 60,
+        namespaces: 3,
+        repositories: 10,
+        tags: 30,
+        steady_scans: 1,
+    };
+}
+
+/// The operator's cron schedule: every 5 seconds.
+const SCHEDULE: &str = "*/5 * * * * *";
+
+/// Prints a progress line on stderr, with the time since the start.
+macro_rules! progress {
+    ($start:expr, $($arg:tt)*) => {
+        eprintln!("[scale {:>6.1}s] {}", $start.elapsed().as_secs_f64(), format_args!($($arg)*))
+    };
+}
+
+fn main() {
+    let size = if std::env::args().any(|a| a == "--bench") {
+        Size::FULL
+    } else {
+        Size::SMOKE
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(size)) {
+        Ok(line) => println!("{line}"),
+        Err(e) => {
+            eprintln!("scale benchmark failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The whole benchmark; returns the JSON line.
+async fn run(size: Size) -> Result<String> {
+    let start = Instant::now();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let binary = operator::binary()?;
+    progress!(start, "{size:?}, operator {}", binary.display());
+
+    // The cluster, settled (ReplicaSets and Pods created) before the operator starts.
+    let objects = cluster::objects(size);
+    let containers = cluster::container_count(&objects);
+    let sim = KubeSim::builder()
+        .objects(objects)
+        // Far more than the load burst (workloads, ReplicaSets, Pods and their status writes),
+        // so no watch ever gets a 410 because of the benchmark's own setup.
+        .history_limit(50 * size.workloads + 10_000)
+        .start()
+        .await
+        .map_err(|e| format!("kube-sim did not start: {e}"))?;
+    let handle = sim.handle();
+    handle
+        .insert(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml-operator"}}),
+        )
+        .map_err(|e| format!("creating namespace ml-operator: {e}"))?;
+    let settle = cluster::wait_settled(&handle, Duration::from_secs(300)).await?;
+    let replica_sets = handle.list("apps/v1", "ReplicaSet", None).len();
+    let pods = handle.list("v1", "Pod", None).len();
+    progress!(
+        start,
+        "kube-sim settled in {settle:.1}s: {} workloads, {containers} containers, {replica_sets} ReplicaSets, {pods} Pods",
+        size.workloads
+    );
+
+    // The registry, filled and checked through its API.
+    let registry = RegistryProc::start(AuthMode::Anonymous, false).await;
+    let fill = Instant::now();
+    registry_fill::fill(&registry, size).await?;
+    registry_fill::verify(&registry, size).await?;
+    progress!(
+        start,
+        "registry filled in {:.1}s: {} repositories x {} tags, tag lists verified through the API",
+        fill.elapsed().as_secs_f64(),
+        size.repositories,
+        size.tags
+    );
+    let proxy = FaultProxy::start(&registry.base()).await;
+
+    // The operator.
+    let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig)
+        .map_err(|e| format!("writing {}: {e}", kubeconfig.display()))?;
+    let config = operator::write_config(dir.path(), &proxy.host())?;
+    let mut op = operator::Operator::start(&binary, dir.path(), &kubeconfig, &config).await?;
+    let result = measure(start, size, &handle, &proxy, &op).await;
+    let log_tail = op.log_tail(40);
+    op.terminate().await;
+    let m = result.map_err(|e| format!("{e}\n--- operator log (last lines) ---\n{log_tail}"))?;
+
+    let repos = size.repositories as f64;
+    let steady = size.steady_scans as f64;
+    let line = json!({
+        "bench": "scale",
+        "size": size.name,
+        "workloads": size.workloads,
+        "namespaces": size.namespaces,
+        "repositories": size.repositories,
+        "tagsPerRepository": size.tags,
+        "containers": containers,
+        "replicaSets": replica_sets,
+        "pods": pods,
+        "steadyScans": size.steady_scans,
+        "registryRequestsFirstScan": m.first.requests,
+        "tagListRequestsFirstScan": m.first.tag_lists,
+        "registryRequestsPerScan": round(m.steady_requests() as f64 / steady),
+        "tagListRequestsPerScan": round(m.steady_tag_lists() as f64 / steady),
+        "tagListRequestsPerScanMax": m.steady.iter().map(|c| c.tag_lists).max().unwrap_or(0),
+        "tagWalksPerRepository": round(m.steady_walks() as f64 / steady / repos),
+        "tagWalksPerRepositoryFirstScan": round(m.first.walks as f64 / repos),
+        "k8sRequestsSteadyState": {
+            "list": m.k8s.list,
+            "get": m.k8s.get,
+            "getLease": m.k8s.get_lease,
+            "watch": m.k8s.watch,
+            "update": m.k8s.update,
+            "other": m.k8s.other,
+        },
+        "k8sRequestsPerSteadyScan": round(m.k8s.total() as f64 / steady),
+        "k8sRequestsDetail": m.k8s.detail,
+        "syncSeconds": round(m.sync_seconds),
+        "firstScanSeconds": round(m.first_scan_seconds),
+        "steadyScanSeconds": round(m.steady_scan_seconds),
+        "steadyScanSecondsPerRepository": round(m.steady_scan_seconds / repos),
+        "peakRssMiB": round(m.peak_rss_kib as f64 / 1024.0),
+        "peakRssKiBPerWorkload": round(m.peak_rss_kib as f64 / size.workloads as f64),
+        "scanFindings": m.summary,
+    });
+    progress!(start, "done");
+    Ok(line.to_string())
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Registry requests seen by the proxy during one scan.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    /// Every request.
+    requests: usize,
+    /// `GET .../tags/list` requests (pages included).
+    tag_lists: usize,
+    /// Tag-list requests that start a walk (no `last=`: not a follow-up page).
+    walks: usize,
+}
+
+impl Counts {
+    fn of(proxy: &FaultProxy) -> Counts {
+        let seen = proxy.seen();
+        let tag_lists: Vec<_> = seen
+            .iter()
+            .filter(|s| s.target.contains("/tags/list"))
+            .collect();
+        Counts {
+            requests: seen.len(),
+            tag_lists: tag_lists.len(),
+            walks: tag_lists
+                .iter()
+                .filter(|s| !s.target.contains("last="))
+                .count(),
+        }
+    }
+
+    fn minus(self, earlier: Counts) -> Counts {
+        Counts {
+            requests: self.requests - earlier.requests,
+            tag_lists: self.tag_lists - earlier.tag_lists,
+            walks: self.walks - earlier.walks,
+        }
+    }
+}
+
+/// Kubernetes requests in steady state, by verb.
+#[derive(Debug, Default)]
+struct K8sCounts {
+    list: usize,
+    /// Every get, the Lease's included.
+    get: usize,
+    /// Gets of the leader-election Lease (renewals read it before writing).
+    get_lease: usize,
+    watch: usize,
+    update: usize,
+    other: usize,
+    /// `"verb path": count`, for a report that names the offenders.
+    detail: serde_json::Map<String, Value>,
+}
+
+impl K8sCounts {
+    fn of(handle: &kube_sim::Handle) -> K8sCounts {
+        let mut c = K8sCounts::default();
+        for r in handle.request_counts() {
+            match r.verb.as_str() {
+                "list" => c.list += r.count,
+                "get" => {
+                    c.get += r.count;
+                    if r.path.contains("/leases/") {
+                        c.get_lease += r.count;
+                    }
+                }
+                "watch" => c.watch += r.count,
+                "update" => c.update += r.count,
+                _ => c.other += r.count,
+            }
+            let key = format!("{} {}", r.verb, r.path);
+            let before = c.detail.get(&key).and_then(Value::as_u64).unwrap_or(0);
+            c.detail.insert(key, json!(before + r.count as u64));
+        }
+        c
+    }
+
+    fn total(&self) -> usize {
+        self.list + self.get + self.watch + self.update + self.other
+    }
+}
+
+/// What [`measure`] found.
+struct Measured {
+    sync_seconds: f64,
+    first_scan_seconds: f64,
+    steady_scan_seconds: f64,
+    first: Counts,
+    steady: Vec<Counts>,
+    k8s: K8sCounts,
+    peak_rss_kib: u64,
+    summary: String,
+}
+
+impl Measured {
+    fn steady_requests(&self) -> usize {
+        self.steady.iter().map(|c| c.requests).sum()
+    }
+    fn steady_tag_lists(&self) -> usize {
+        self.steady.iter().map(|c| c.tag_lists).sum()
+    }
+    fn steady_walks(&self) -> usize {
+        self.steady.iter().map(|c| c.walks).sum()
+    }
+}
+
+/// Follows the operator through its sync, its first scan and `steady_scans` more.
+async fn measure(
+    start: Instant,
+    size: Size,
+    handle: &kube_sim::Handle,
+    proxy: &FaultProxy,
+    op: &operator::Operator,
+) -> Result<Measured> {
+    let sync_seconds = op
+        .wait_for_log("inventory synced", Duration::from_secs(300))
+        .await?;
+    progress!(
+        start,
+        "inventory synced {sync_seconds:.2}s after the operator started"
+    );
+
+    op.wait_for_scans(1, Duration::from_secs(300)).await?;
+    let first = Counts::of(proxy);
+    handle.reset_request_counts();
+    let (first_sum, first_count) = op.scan_histogram().await?;
+    if first_count != 1.0 {
+        return Err(format!(
+            "expected 1 scan in the histogram after the first scan, found {first_count}"
+        ));
+    }
+    progress!(
+        start,
+        "first scan: {first_sum:.2}s, {} registry requests ({} tag lists, {} walks)",
+        first.requests,
+        first.tag_lists,
+        first.walks
+    );
+
+    let mut steady = Vec::new();
+    let mut before = first;
+    for n in 1..=size.steady_scans {
+        // A scan every 5 seconds; a minute is ample even on a loaded machine.
+        op.wait_for_scans(1 + n, Duration::from_secs(60)).await?;
+        let now = Counts::of(proxy);
+        let scan = now.minus(before);
+        progress!(
+            start,
+            "steady scan {n}/{}: {} registry requests ({} tag lists, {} walks)",
+            size.steady_scans,
+            scan.requests,
+            scan.tag_lists,
+            scan.walks
+        );
+        steady.push(scan);
+        before = now;
+    }
+    let k8s = K8sCounts::of(handle);
+    let (sum, count) = op.scan_histogram().await?;
+    let steady_count = count - first_count;
+    if steady_count < size.steady_scans as f64 {
+        return Err(format!(
+            "the histogram counts {count} scans, expected at least {}",
+            1 + size.steady_scans
+        ));
+    }
+    let steady_scan_seconds = (sum - first_sum) / steady_count;
+    let peak_rss_kib = op.peak_rss_kib()?;
+    let summary = op.last_scan_summary();
+    progress!(
+        start,
+        "steady state: {steady_scan_seconds:.2}s per scan; kubernetes: {} lists, {} gets ({} of the Lease), {} watches, {} updates, {} other; peak RSS {:.1} MiB",
+        k8s.list,
+        k8s.get,
+        k8s.get_lease,
+        k8s.watch,
+        k8s.update,
+        k8s.other,
+        peak_rss_kib as f64 / 1024.0
+    );
+    Ok(Measured {
+        sync_seconds,
+        first_scan_seconds: first_sum,
+        steady_scan_seconds,
+        first,
+        steady,
+        k8s,
+        peak_rss_kib,
+        summary,
+    })
+}
+
+/// The simulated cluster: namespaces and workloads.
+mod cluster {
+    use super::*;
+
+    /// splitmix64: a deterministic spread, so every run builds the same cluster.
+    fn mix(mut x: u64) -> u64 {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+
+    /// The repository path of repository `r`: `bench/app-042`.
+    pub fn repository(r: usize) -> String {
+        format!("bench/app-{r:03}")
+    }
+
+    /// The tags of repository `r`: `v{M}.{m}.{p}` over three majors starting at a per-repository
+    /// major, ten minors and ten patches each (300 for the full size).
+    pub fn tags(r: usize, count: usize) -> Vec<String> {
+        let base = 1 + r % 4;
+        (0..count)
+            .map(|i| format!("v{}.{}.{}", base + i / 100, (i / 10) % 10, i % 10))
+            .collect()
+    }
+
+    /// An image of repository `r` at a tag picked from its older half (so most have updates).
+    fn image(size: Size, r: usize, seed: u64) -> String {
+        let tags = tags(r, size.tags);
+        let pick = (mix(seed) as usize) % tags.len().div_ceil(2).max(1);
+        format!("{}:{}", repository(r), tags[pick])
+    }
+
+    fn container(name: &str, image: String) -> Value {
+        json!({"name": name, "image": image, "ports": [{"containerPort": 8080}]})
+    }
+
+    /// Namespaces, then `size.workloads` workloads spread evenly over them.
+    pub fn objects(size: Size) -> Vec<Value> {
+        let mut objects: Vec<Value> = (0..size.namespaces)
+            .map(|n| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace(n)}}))
+            .collect();
+        let per_namespace = size.workloads.div_ceil(size.namespaces);
+        for i in 0..size.workloads {
+            let seed = i as u64;
+            // Every repository is the main image of some workload.
+            let main_repo = i % size.repositories;
+            let app = format!("app-{main_repo:03}");
+            let name = format!("{app}-w{i:04}");
+            let mut containers = vec![container(&app, image(size, main_repo, seed))];
+            let mut init = vec![];
+            let extra = (mix(seed ^ 0xabcd) % 3) as usize; // 0, 1 or 2 more containers
+            if extra >= 1 {
+                let r = (main_repo * 7 + 3) % size.repositories;
+                containers.push(container("event-sidecar", image(size, r, seed ^ 1)));
+            }
+            if extra >= 2 {
+                let r = (main_repo * 13 + 5) % size.repositories;
+                init.push(json!({"name": "wait-for-db", "image": image(size, r, seed ^ 2)}));
+            }
+            let pod_spec = json!({"containers": containers, "initContainers": init});
+            let ns = namespace(i / per_namespace);
+            let labels =
+                json!({"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "bench"});
+            let selector = json!({"matchLabels": {"app": name}});
+            let template = json!({"metadata": {"labels": {"app": name}}, "spec": pod_spec});
+            let metadata = json!({"name": name, "namespace": ns, "labels": labels});
+            let object = match i % 20 {
+                // 80 % Deployments, 10 % StatefulSets, 5 % DaemonSets, 5 % CronJobs.
+                0..=15 => {
+                    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata,
+                    "spec": {"replicas": 1 + i % 2, "selector": selector, "template": template}})
+                }
+                16 | 17 => {
+                    json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": metadata,
+                    "spec": {"replicas": 1, "serviceName": name, "selector": selector, "template": template}})
+                }
+                18 => json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": metadata,
+                    "spec": {"selector": selector, "template": template}}),
+                _ => {
+                    let mut template = template;
+                    template["spec"]["restartPolicy"] = json!("Never");
+                    json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": metadata,
+                        "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template}}}})
+                }
+            };
+            objects.push(object);
+        }
+        objects
+    }
+
+    fn namespace(n: usize) -> String {
+        format!("team-{n:02}")
+    }
+
+    /// Containers (init containers included) in the workloads of `objects`.
+    pub fn container_count(objects: &[Value]) -> usize {
+        objects
+            .iter()
+            .map(|o| {
+                let spec = if o["kind"] == "CronJob" {
+                    &o["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+                } else {
+                    &o["spec"]["template"]["spec"]
+                };
+                ["containers", "initContainers"]
+                    .iter()
+                    .map(|k| spec[k].as_array().map_or(0, Vec::len))
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Waits until the simulated controllers are done (the resourceVersion stops moving for a
+    /// second); returns how long that took.
+    pub async fn wait_settled(handle: &kube_sim::Handle, limit: Duration) -> Result<f64> {
+        let started = Instant::now();
+        let mut last = handle.resource_version();
+        let mut still_since = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = handle.resource_version();
+            if now != last {
+                last = now;
+                still_since = Instant::now();
+            } else if still_since.elapsed() >= Duration::from_secs(1) {
+                return Ok(started.elapsed().as_secs_f64() - 1.0);
+            }
+            if started.elapsed() > limit {
+                return Err(format!(
+                    "kube-sim still writing after {limit:?} (resourceVersion {now})"
+                ));
+            }
+        }
+    }
+}
+
+/// Fills the real registry: one image pushed over the API per repository, then the other tags
+/// written into its filesystem storage in distribution's own layout, pointing at that image.
+mod registry_fill {
+    use super::*;
+
+    /// distribution's storage root inside the registry's data directory.
+    fn repositories_root(registry: &RegistryProc) -> PathBuf {
+        registry
+            .dir
+            .path()
+            .join("data/docker/registry/v2/repositories")
+    }
+
+    pub async fn fill(registry: &RegistryProc, size: Size) -> Result<()> {
+        // One real push per repository, a few at a time (5 HTTP requests each).
+        futures::stream::iter(0..size.repositories)
+            .map(|r| async move {
+                let tags = cluster::tags(r, size.tags);
+                registry
+                    .push(&cluster::repository(r), &tags[..1], false)
+                    .await;
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<()>>()
+            .await;
+        let root = repositories_root(registry);
+        for r in 0..size.repositories {
+            let tags = cluster::tags(r, size.tags);
+            let tags_dir = root.join(cluster::repository(r)).join("_manifests/tags");
+            let pushed = tags_dir.join(&tags[0]).join("current/link");
+            let digest = std::fs::read_to_string(&pushed).map_err(|e| {
+                format!(
+                    "{}: {e} (has distribution's storage layout changed?)",
+                    pushed.display()
+                )
+            })?;
+            let hex = digest
+                .trim()
+                .strip_prefix("sha256:")
+                .ok_or_else(|| format!("{}: not a sha256 digest: {digest:?}", pushed.display()))?
+                .to_string();
+            let revision = root
+                .join(cluster::repository(r))
+                .join("_manifests/revisions/sha256")
+                .join(&hex)
+                .join("link");
+            if !revision.is_file() {
+                return Err(format!("{} is missing after a push", revision.display()));
+            }
+            for tag in &tags[1..] {
+                let tag_dir = tags_dir.join(tag);
+                write(&tag_dir.join("current/link"), digest.trim())?;
+                write(
+                    &tag_dir.join("index/sha256").join(&hex).join("link"),
+                    digest.trim(),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write(path: &Path, content: &str) -> Result<()> {
+        let parent = path.parent().expect("a link has a directory");
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+        std::fs::write(path, content).map_err(|e| format!("writing {}: {e}", path.display()))
+    }
+
+    /// Every repository's tag list, read through the registry's API (not the proxy), is complete;
+    /// and one written tag's manifest is served.
+    pub async fn verify(registry: &RegistryProc, size: Size) -> Result<()> {
+        let http = reqwest::Client::new();
+        for r in 0..size.repositories {
+            let url = format!(
+                "{}/v2/{}/tags/list",
+                registry.base(),
+                cluster::repository(r)
+            );
+            let body: Value = get_json(&http, &url).await?;
+            let mut got: Vec<String> = body["tags"]
+                .as_array()
+                .ok_or_else(|| format!("{url}: no tags in {body}"))?
+                .iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect();
+            let mut want = cluster::tags(r, size.tags);
+            got.sort();
+            want.sort();
+            if got != want {
+                return Err(format!(
+                    "{url}: {} tags, expected {}",
+                    got.len(),
+                    want.len()
+                ));
+            }
+        }
+        let last = cluster::tags(0, size.tags).pop().expect("tags");
+        let url = format!(
+            "{}/v2/{}/manifests/{last}",
+            registry.base(),
+            cluster::repository(0)
+        );
+        let response = http
+            .head(&url)
+            .header(
+                "Accept",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            )
+            .send()
+            .await
+            .map_err(|e| format!("HEAD {url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("HEAD {url}: {}", response.status()));
+        }
+        Ok(())
+    }
+
+    async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value> {
+        let response = http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("GET {url}: {status}: {text}"));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("GET {url}: {e}"))
+    }
+}
+
+/// The operator as a real process: started, watched through its log and `/metrics`, stopped.
+mod operator {
+    use super::*;
+    use tokio::process::{Child, Command};
+
+    /// The operator binary cargo built for this bench.
+    pub fn binary() -> Result<PathBuf> {
+        let path = PathBuf::from(env!("CARGO_BIN_EXE_ml-operator"));
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "{} is missing: build it with `cargo build --release` (cargo bench does)",
+                path.display()
+            ))
+        }
+    }
+
+    /// The proxy as the `docker.io` mirror (fast enough for 200 repositories every 5 seconds),
+    /// leader election on, no Events, no notifiers.
+    pub fn write_config(dir: &Path, proxy: &str) -> Result<PathBuf> {
+        let path = dir.join("config.yaml");
+        let text = format!(
+            "schedule: '{SCHEDULE}'\n\
+             registries:\n  - {{host: docker.io, mirror: '{proxy}', requestsPerSecond: 100000, concurrency: 16}}\n\
+             notify: {{events: false, kubectlPatchInstructions: false}}\n\
+             leaderElection: {{enabled: true}}\n"
+        );
+        std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        Ok(path)
+    }
+
+    pub struct Operator {
+        child: Option<Child>,
+        pid: u32,
+        port: u16,
+        log: PathBuf,
+        started: Instant,
+        http: reqwest::Client,
+    }
+
+    fn free_port() -> Result<u16> {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("a free port: {e}"))?;
+        Ok(listener
+            .local_addr()
+            .map_err(|e| format!("a free port: {e}"))?
+            .port())
+    }
+
+    impl Operator {
+        pub async fn start(
+            binary: &Path,
+            dir: &Path,
+            kubeconfig: &Path,
+            config: &Path,
+        ) -> Result<Operator> {
+            let port = free_port()?;
+            let log = dir.join("operator.log");
+            let log_file = std::fs::File::create(&log)
+                .map_err(|e| format!("creating {}: {e}", log.display()))?;
+            let started = Instant::now();
+            let child = Command::new(binary)
+                .args(["run", "--kubeconfig"])
+                .arg(kubeconfig)
+                .arg("--config")
+                .arg(config)
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("DOCKER_CONFIG", dir)
+                .env("POD_NAME", "ml-operator-bench")
+                .env("POD_NAMESPACE", "ml-operator")
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log_file)
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+            let pid = child.id().ok_or("the operator exited at once")?;
+            let operator = Operator {
+                child: Some(child),
+                pid,
+                port,
+                log,
+                started,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| format!("an HTTP client: {e}"))?,
+            };
+            Ok(operator)
+        }
+
+        fn log(&self) -> String {
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        }
+
+        pub fn log_tail(&self, lines: usize) -> String {
+            let log = self.log();
+            let all: Vec<&str> = log.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+
+        /// Waits for a log line containing `needle`; returns the seconds since the start.
+        pub async fn wait_for_log(&self, needle: &str, limit: Duration) -> Result<f64> {
+            loop {
+                if self.log().contains(needle) {
+                    return Ok(self.started.elapsed().as_secs_f64());
+                }
+                self.still_running(needle, limit)?;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+
+        fn still_running(&self, what: &str, limit: Duration) -> Result<()> {
+            if self.started.elapsed() > limit {
+                return Err(format!("timed out after {limit:?} waiting for {what:?}"));
+            }
+            if !Path::new(&format!("/proc/{}", self.pid)).exists() {
+                return Err(format!(
+                    "the operator (pid {}) exited while waiting for {what:?}",
+                    self.pid
+                ));
+            }
+            Ok(())
+        }
+
+        /// Scans finished so far, from the operator's `scan: ...` log lines (cheaper to poll than
+        /// `/metrics`, which would add load to the process being measured).
+        fn scans_logged(&self) -> usize {
+            self.log().lines().filter(|l| l.contains(" scan: ")).count()
+        }
+
+        /// The summary of the last scan, as logged.
+        pub fn last_scan_summary(&self) -> String {
+            self.log()
+                .lines()
+                .filter_map(|l| l.split_once(" scan: ").map(|(_, s)| s.to_string()))
+                .next_back()
+                .unwrap_or_default()
+        }
+
+        /// Waits until `total` scans have finished.
+        pub async fn wait_for_scans(&self, total: usize, limit: Duration) -> Result<()> {
+            let since = Instant::now();
+            loop {
+                if self.scans_logged() >= total {
+                    return Ok(());
+                }
+                if since.elapsed() > limit {
+                    return Err(format!(
+                        "timed out after {limit:?} waiting for scan {total} ({} so far)",
+                        self.scans_logged()
+                    ));
+                }
+                self.still_running("a scan", Duration::MAX)?;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+
+        /// `ml_operator_scan_duration_seconds` sum and count.
+        pub async fn scan_histogram(&self) -> Result<(f64, f64)> {
+            let url = format!("http://127.0.0.1:{}/metrics", self.port);
+            let text = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?
+                .text()
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            let value = |series: &str| -> Result<f64> {
+                text.lines()
+                    .find_map(|l| {
+                        l.strip_prefix(series)?
+                            .strip_prefix(' ')?
+                            .split(' ')
+                            .next()?
+                            .parse()
+                            .ok()
+                    })
+                    .ok_or_else(|| format!("{url}: no {series}"))
+            };
+            Ok((
+                value("ml_operator_scan_duration_seconds_sum")?,
+                value("ml_operator_scan_duration_seconds_count")?,
+            ))
+        }
+
+        /// `VmHWM` (peak resident set) from `/proc/PID/status`, in KiB.
+        pub fn peak_rss_kib(&self) -> Result<u64> {
+            let path = format!("/proc/{}/status", self.pid);
+            let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+            status
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("VmHWM:")?
+                        .trim()
+                        .strip_suffix("kB")?
+                        .trim()
+                        .parse()
+                        .ok()
+                })
+                .ok_or_else(|| format!("{path}: no VmHWM line"))
+        }
+
+        /// SIGTERM, then up to 30 s for a clean exit, then SIGKILL.
+        pub async fn terminate(&mut self) {
+            let Some(mut child) = self.child.take() else {
+                return;
+            };
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &self.pid.to_string()])
+                .status();
+            if tokio::time::timeout(Duration::from_secs(30), child.wait())
+                .await
+                .is_err()
+            {
+                eprintln!("the operator did not stop within 30s of SIGTERM; killing it");
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
