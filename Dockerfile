@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# ml-operator container image: the release binary on distroless (glibc, CA certificates, no
+# shell), running as the non-root user 65532 with a read-only root filesystem.
+#
+#   docker build -t ml-operator:0.1.0 --build-arg VERSION=0.1.0 .
+#   docker run --rm ml-operator:0.1.0 check -f /hub --tags /hub/tags.json   # (mount -v $PWD/examples:/hub)
+
+ARG RUST_VERSION=1.89
+
+FROM rust:${RUST_VERSION}-slim-bookworm AS build
+WORKDIR /src
+# Only what the build needs (.dockerignore keeps target/, .git/ and .tools/ out).
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p ml-operator \
+    && install -D -m 0755 target/release/ml-operator /out/ml-operator
+
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="ml-operator" \
+      org.opencontainers.image.description="Finds Mojaloop (and any) container images with newer allowed tags, tells Hub operators, and upgrades on approval." \
+      org.opencontainers.image.source="https://github.com/mojaloop/ml-operator" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+COPY --from=build /out/ml-operator /usr/local/bin/ml-operator
+# distroless's nonroot user; the Helm chart and kustomize base run with the same IDs.
+USER 65532:65532
+# The image-watcher API, /healthz, /readyz and /metrics (--listen, ML_OPERATOR_LISTEN).
+EXPOSE 4006
+ENTRYPOINT ["ml-operator"]
+CMD ["run"]
