@@ -40,6 +40,12 @@ enum Command {
     Run(RunArgs),
     /// List a repository's tags as the registry reports them (for debugging registry access).
     Tags(TagsArgs),
+    /// Print the ImageUpgrade CustomResourceDefinition (YAML) for `kubectl apply -f -`.
+    Crd,
+    /// Approve an ImageUpgrade: it is applied in its upgrade window.
+    Approve(DecideArgs),
+    /// Reject an ImageUpgrade: it is never applied.
+    Reject(DecideArgs),
     /// Print the version.
     Version,
 }
@@ -76,8 +82,31 @@ struct RunArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
+    /// Decide and log everything (ImageUpgrades, approvals, patches) but change nothing in the
+    /// cluster; notifications are still sent.
+    #[arg(long)]
+    dry_run: bool,
     #[command(flatten)]
     registry: RegistryArgs,
+}
+
+/// `approve`'s and `reject`'s arguments.
+#[derive(Debug, Args)]
+struct DecideArgs {
+    /// The ImageUpgrade's name (`kubectl get imageupgrades -A` lists them).
+    name: String,
+    /// Its namespace (the workload's; default: the kubeconfig context's namespace).
+    #[arg(short = 'n', long, value_name = "NS")]
+    namespace: Option<String>,
+    /// Kubeconfig (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Who decides, recorded on the object (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -188,6 +217,12 @@ pub fn main() -> ExitCode {
         Command::Check(args) => runtime.block_on(check(&args)),
         Command::Tags(args) => runtime.block_on(tags(&args)),
         Command::Run(args) => runtime.block_on(run(args)),
+        Command::Crd => {
+            print!("{}", crate::upgrade::crd_yaml());
+            Ok(0)
+        }
+        Command::Approve(args) => runtime.block_on(decide(&args, crate::upgrade::decide::Decision::Approve)),
+        Command::Reject(args) => runtime.block_on(decide(&args, crate::upgrade::decide::Decision::Reject)),
         Command::Version => {
             println!("ml-operator {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
@@ -262,6 +297,12 @@ async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         }
     };
     let text = output::render(&report, &inventory.warnings, args.output, color, args.explain);
+    if config.upgrades.enabled {
+        let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades).map_err(Failure::Input)?;
+        for note in window_notes(&report, &workloads, &settings, chrono::Utc::now()) {
+            eprintln!("note: {note}");
+        }
+    }
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         // A closed pipe (`| head`) is not an error worth reporting.
@@ -323,9 +364,72 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     // Every scan of a long-running operator should see new tags.
     config.cache_ttl.get_or_insert(std::time::Duration::ZERO);
     let source = tag_source(args.tags.as_deref(), &args.registry, &config)?;
-    let settings = crate::operator::Settings::from_config(config, source, args.kubeconfig, args.context)
+    let mut settings = crate::operator::Settings::from_config(config, source, args.kubeconfig, args.context)
         .map_err(Failure::Input)?;
+    settings.dry_run = args.dry_run;
     crate::operator::run(settings).await.map_err(Failure::Runtime)?;
+    Ok(0)
+}
+
+/// With upgrades enabled: for each applicable update, when it could be applied.
+fn window_notes(
+    report: &Report,
+    workloads: &[Workload],
+    settings: &crate::upgrade::UpgradeSettings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    use crate::upgrade::window::Choice;
+    report
+        .findings
+        .iter()
+        .filter_map(|finding| {
+            let upgrade = crate::upgrade::proposal(finding)?;
+            let workload = workloads
+                .iter()
+                .find(|w| w.kind.as_str() == finding.kind && w.namespace == finding.namespace && w.name == finding.name)?;
+            let when = match settings.windows.choose(&finding.namespace, workload.setting("window")) {
+                Ok(Choice::Anytime) => "no upgrade window: applied right after approval".to_string(),
+                Ok(Choice::Window(window)) => window.describe(now),
+                Err(e) => e,
+            };
+            Some(format!(
+                "{} {}/{} container {} → {} (ImageUpgrade {}): {when}",
+                finding.kind,
+                finding.namespace,
+                finding.name,
+                finding.container,
+                upgrade.spec.target_tag,
+                upgrade.name()
+            ))
+        })
+        .collect()
+}
+
+async fn decide(args: &DecideArgs, decision: crate::upgrade::decide::Decision) -> Result<u8, Failure> {
+    use crate::upgrade::decide::{DecideError, Decision};
+    let options = ClusterOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        ..ClusterOptions::default()
+    };
+    let cluster = Cluster::connect(&options).await.map_err(|e| Failure::Runtime(e.to_string()))?;
+    let client = cluster.client();
+    let namespace = args.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
+    let by = args.by.clone().unwrap_or_else(crate::upgrade::decide::default_decider);
+    let upgrade = crate::upgrade::decide::decide(client, &namespace, &args.name, decision, &by)
+        .await
+        .map_err(|e| match e {
+            DecideError::NotFound { .. } | DecideError::Final { .. } => Failure::Input(e.to_string()),
+            DecideError::Api { .. } => Failure::Runtime(e.to_string()),
+        })?;
+    let verb = if decision == Decision::Approve { "approved" } else { "rejected" };
+    println!(
+        "imageupgrade.ml-operator.mojaloop.io/{} {verb}: {} {} → {}",
+        upgrade.name(),
+        upgrade.target_text(),
+        upgrade.spec.current_image,
+        upgrade.spec.target_image
+    );
     Ok(0)
 }
 

@@ -34,6 +34,17 @@
 //!     - {name: ops, urlFile: /etc/ml-operator/ops/url, signingKeyFile: /etc/ml-operator/ops/key}
 //! state: {namespace: ml-operator, configMap: ml-operator-state}
 //! leaderElection: {enabled: true, leaseName: ml-operator, leaseDuration: 15s, renewDeadline: 10s, retryPeriod: 2s}
+//! upgrades:                     # see docs/upgrades.md
+//!   enabled: false              # nothing is ever patched unless true
+//!   autoApprove: none           # none | patch | bugfix | minor | major
+//!   namespaceAutoApprove: {lab: bugfix}
+//!   maxConcurrent: 1
+//!   rolloutTimeout: 10m
+//!   windows:
+//!     - {name: weekend-nights, schedule: "0 2 * * SAT,SUN", duration: 4h, timeZone: Africa/Nairobi}
+//!   defaultWindow: weekend-nights
+//!   namespaceWindows: {lab: weekend-nights}
+//!   dependencies: {central-ledger: [mysql]}
 //! ```
 //!
 //! The original ml-operator's environment variables keep their meaning and win over the file:
@@ -106,6 +117,65 @@ pub struct Config {
     /// Leader election between replicas.
     #[serde(default)]
     pub leader_election: LeaderElectionConfig,
+    /// Applying upgrades on approval, in windows (`run`); off by default.
+    #[serde(default)]
+    pub upgrades: UpgradesConfig,
+}
+
+/// `upgrades:`: ImageUpgrade objects, approvals, windows, apply, rollout watch and rollback.
+/// See docs/upgrades.md.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpgradesConfig {
+    /// Nothing is ever patched unless true (default false).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The highest level approved without a person: none (default), patch, bugfix, minor, major.
+    #[serde(default)]
+    pub auto_approve: Option<crate::upgrade::AutoApprove>,
+    /// Per-namespace auto-approve levels, overriding `autoApprove`.
+    #[serde(default)]
+    pub namespace_auto_approve: std::collections::BTreeMap<String, crate::upgrade::AutoApprove>,
+    /// How many upgrades may be applying at once (default 1).
+    #[serde(default)]
+    pub max_concurrent: Option<usize>,
+    /// How long a rollout may take before it is rolled back (default 10m).
+    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[schemars(with = "Option<String>")]
+    pub rollout_timeout: Option<Duration>,
+    /// Named upgrade windows.
+    #[serde(default)]
+    pub windows: Vec<WindowConfig>,
+    /// The window for workloads without their own (none: any time after approval).
+    #[serde(default)]
+    pub default_window: Option<String>,
+    /// Per-namespace windows, overriding `defaultWindow`.
+    #[serde(default)]
+    pub namespace_windows: std::collections::BTreeMap<String, String>,
+    /// Workload name to the workloads (same namespace) whose approved upgrades go first.
+    #[serde(default)]
+    pub dependencies: std::collections::BTreeMap<String, Vec<String>>,
+    /// How often the upgrade controller looks at ImageUpgrades and rollouts (default 5s).
+    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[schemars(with = "Option<String>")]
+    pub interval: Option<Duration>,
+}
+
+/// One upgrade window: a 5-field cron schedule in a time zone, open for a duration.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WindowConfig {
+    /// The name workloads and namespaces refer to.
+    pub name: String,
+    /// When it opens: 5-field cron (minute hour day month weekday).
+    pub schedule: String,
+    /// How long it stays open, e.g. `4h`.
+    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[schemars(with = "Option<String>")]
+    pub duration: Option<Duration>,
+    /// IANA time zone of the schedule (default UTC), e.g. `Africa/Nairobi`.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// `notify:`: the notifiers, several at once.
@@ -445,6 +515,26 @@ mod tests {
         assert_eq!(config.leader_election.lease_duration, Some(Duration::from_secs(30)));
         let err = Config::parse("reminderInterval: soon\n", "c.yaml").unwrap_err().to_string();
         assert!(err.contains("soon"), "{err}");
+    }
+
+    #[test]
+    fn upgrades_section() {
+        let config = Config::parse(
+            "upgrades:\n  enabled: true\n  autoApprove: bugfix\n  maxConcurrent: 2\n  rolloutTimeout: 10m\n  windows:\n    - name: weekend-nights\n      schedule: '0 2 * * SAT,SUN'\n      duration: 4h\n      timeZone: Africa/Nairobi\n  defaultWindow: weekend-nights\n  namespaceAutoApprove: {lab: minor}\n",
+            "c.yaml",
+        )
+        .unwrap();
+        let upgrades = &config.upgrades;
+        assert!(upgrades.enabled);
+        assert_eq!(upgrades.auto_approve, Some(crate::upgrade::AutoApprove::Bugfix));
+        assert_eq!(upgrades.windows[0].duration, Some(Duration::from_secs(4 * 3600)));
+        assert_eq!(upgrades.namespace_auto_approve["lab"], crate::upgrade::AutoApprove::Minor);
+        assert!(!Config::default().upgrades.enabled, "off by default");
+        let err = Config::parse("upgrades:\n  autoApprove: always\n", "c.yaml").unwrap_err().to_string();
+        assert!(err.contains("always"), "{err}");
+        let err = Config::parse("upgrades:\n  window: x\n", "c.yaml").unwrap_err().to_string();
+        assert!(err.starts_with("config c.yaml:2") && err.contains("window"), "{err}");
+        assert!(Config::keys().contains(&"upgrades.windows[].timeZone".to_string()));
     }
 
     #[test]

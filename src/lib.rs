@@ -14,6 +14,7 @@
 //! - [`kubectl`]: the `kubectl patch` commands we print.
 //! - [`output`]: table, JSON and command output.
 //! - [`operator`]: operator mode (`run`).
+//! - [`upgrade`]: ImageUpgrade objects, approvals, windows, apply, rollout watch, rollback.
 //! - [`rbac`]: the Kubernetes permissions the code needs.
 //! - [`cli`]: the command line.
 //!
@@ -35,3 +36,4 @@ pub mod scan;
 pub mod selector;
 pub mod tag_index;
 pub mod tag_source;
+pub mod upgrade;

@@ -51,6 +51,10 @@ pub struct Settings {
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context.
     pub context: Option<String>,
+    /// The checked `upgrades:` section, when upgrades are enabled.
+    pub upgrades: Option<crate::upgrade::UpgradeSettings>,
+    /// `run --dry-run`: decide and log, change nothing in the cluster.
+    pub dry_run: bool,
 }
 
 /// A start-up problem, naming the key (or variable) and value.
@@ -76,6 +80,11 @@ impl Settings {
                 .parse::<crate::selector::Selector>()
                 .map_err(|e| format!("selector: {e}"))?;
         }
+        let upgrades = if config.upgrades.enabled {
+            Some(crate::upgrade::UpgradeSettings::from_config(&config.upgrades)?)
+        } else {
+            None
+        };
         Ok(Settings {
             config,
             schedule,
@@ -83,6 +92,8 @@ impl Settings {
             source,
             kubeconfig,
             context,
+            upgrades,
+            dry_run: false,
         })
     }
 }
@@ -217,6 +228,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         source,
         kubeconfig,
         context,
+        upgrades,
+        dry_run,
     } = settings;
     let mut sinks: Vec<Sink> = http_notifiers(&config)?.into_iter().map(Sink::Http).collect();
 
@@ -338,6 +351,57 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         None
     };
 
+    // Upgrades: ImageUpgrades from each scan, and the controller applying approved ones.
+    let upgrader = match upgrades {
+        Some(mut upgrade_settings) => {
+            upgrade_settings.dry_run = dry_run;
+            let notifiers = http_notifiers(&config)?.into_iter().map(Arc::from).collect();
+            let events = config.notify.events.unwrap_or(true).then(|| (client.clone(), me.clone()));
+            let announcer = crate::upgrade::Announcer::new(notifiers, events);
+            tracing::info!(
+                "upgrades enabled{}: auto-approve {}, at most {} at once, rollout timeout {}",
+                if dry_run { " (dry run: nothing is changed)" } else { "" },
+                upgrade_settings.policy.default,
+                upgrade_settings.max_concurrent,
+                crate::duration::format(upgrade_settings.rollout_timeout)
+            );
+            Some(Arc::new(crate::upgrade::Controller::new(
+                client.clone(),
+                upgrade_settings,
+                announcer,
+                config.namespaces.clone(),
+            )))
+        }
+        None => {
+            if dry_run {
+                tracing::info!("dry run: upgrades are not enabled, so there is nothing to apply anyway");
+            }
+            None
+        }
+    };
+    // The controller runs on its own interval while leading (rollouts need watching between
+    // scans). In a dry run nothing advances, so it runs once after each scan instead.
+    let controller_task = upgrader.clone().filter(|_| !dry_run).map(|controller| {
+        let mut stop = stop_rx.clone();
+        let mut leading = leading_rx.clone();
+        tokio::spawn(async move {
+            let interval = controller.settings().interval;
+            loop {
+                tokio::select! {
+                    _ = leading.wait_for(|l| *l) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                if let Err(e) = controller.pass(Utc::now()).await {
+                    tracing::error!("upgrades: {e}");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        })
+    });
+
     let state_store = StateStore::new(
         client.clone(),
         &namespace,
@@ -353,8 +417,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         ready: &ready,
         last_report: &last_report,
         state_store: &state_store,
+        upgrader: upgrader.as_deref(),
     };
     let result = worker.run(stop_rx.clone(), leading_rx).await;
+    if let Some(task) = controller_task {
+        let _ = task.await;
+    }
 
     inventory.shutdown();
     let election = match elector_task {
@@ -379,9 +447,34 @@ struct Worker<'a> {
     ready: &'a AtomicBool,
     last_report: &'a RwLock<Option<crate::scan::Report>>,
     state_store: &'a StateStore,
+    upgrader: Option<&'a crate::upgrade::Controller>,
 }
 
 impl Worker<'_> {
+    /// Creates and supersedes ImageUpgrades for the scan's findings; in a dry run, also shows
+    /// what the controller would do next.
+    async fn sync_upgrades(&self, upgrader: &crate::upgrade::Controller, report: &crate::scan::Report) {
+        let dry_run = upgrader.settings().dry_run;
+        match crate::upgrade::sync(upgrader.client(), report, &self.config.namespaces, Utc::now(), dry_run).await {
+            Ok(done) => {
+                let prefix = if dry_run { "dry run: would have " } else { "" };
+                for id in &done.created {
+                    tracing::info!("{prefix}proposed ImageUpgrade {id}");
+                }
+                for id in &done.renewed {
+                    tracing::info!("{prefix}proposed ImageUpgrade {id} again");
+                }
+                for id in &done.superseded {
+                    tracing::info!("{prefix}superseded ImageUpgrade {id}");
+                }
+            }
+            Err(e) => tracing::error!("upgrades: {e}"),
+        }
+        if dry_run && let Err(e) = upgrader.pass(Utc::now()).await {
+            tracing::error!("upgrades: {e}");
+        }
+    }
+
     async fn run(&self, mut stop: watch::Receiver<bool>, mut leading: watch::Receiver<bool>) -> Result<(), String> {
         tokio::select! {
             () = self.inventory.wait_until_ready() => {}
@@ -456,6 +549,9 @@ impl Worker<'_> {
             tracing::warn!("cannot list tags of {failure}");
         }
         let result = ScanResult::from_report(&report, failures);
+        if let Some(upgrader) = self.upgrader {
+            self.sync_upgrades(upgrader, &report).await;
+        }
         *self.last_report.write().await = Some(report);
 
         let now = Utc::now();

@@ -126,6 +126,16 @@
 //!
 //! (Node: `crypto.timingSafeEqual`; Go: `hmac.Equal`.) Never compare with `==`.
 //!
+//! ## Upgrade notices ([`UpgradeNotice`], [`Notifier::notify_upgrade`])
+//!
+//! With upgrades enabled, the operator also tells what happens to each `ImageUpgrade`:
+//! `upgrade-proposed` (with the commands that approve it), `upgrade-succeeded`,
+//! `upgrade-rolled-back` and `upgrade-failed` (with the reason). Slack gets one `text` line plus
+//! a section block, Teams one card, the webhook the notice as JSON
+//! (`{"schemaVersion":1,"event":"upgrade-succeeded","upgrade":…,"namespace":…,"kind":…,"name":…,
+//! "container":…,"fromImage":…,"toImage":…,"message":…,"approveCommands":[…],"cluster":…}`),
+//! signed like every other body.
+//!
 //! ## Delivery and the retry policy ([`RetryPolicy`])
 //!
 //! Any 2xx is delivered (except the Slack and Teams refusals above). 408, 429, 5xx, timeouts and
@@ -154,6 +164,7 @@ mod stats;
 pub mod teams;
 mod text;
 mod transport;
+pub mod upgrade;
 pub mod webhook;
 
 pub use error::{ErrorKind, NotifyError};
@@ -163,6 +174,7 @@ pub use secret::{Secret, redact_url};
 pub use slack::{SlackNotifier, SlackOptions};
 pub use stats::NotifierStats;
 pub use teams::{TeamsNotifier, TeamsOptions};
+pub use upgrade::{UpgradeEvent, UpgradeNotice};
 pub use webhook::WebhookNotifier;
 
 /// What one successful [`Notifier::notify`] took.
@@ -187,6 +199,11 @@ pub trait Notifier: Send + Sync {
 
     /// Delivers `n` (all parts, in order), retrying per the notifier's [`RetryPolicy`].
     fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a>;
+
+    /// Delivers one upgrade's news (proposed, succeeded, rolled back, failed), with the same
+    /// retries. Slack and Teams get one message; the webhook gets [`upgrade::webhook_body`]
+    /// with `X-ML-Operator-Event: upgrade-…`.
+    fn notify_upgrade<'a>(&'a self, n: &'a UpgradeNotice) -> NotifyFuture<'a>;
 
     /// The notifier's counters since it was built.
     fn stats(&self) -> NotifierStats;

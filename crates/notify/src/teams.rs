@@ -96,6 +96,19 @@ impl Notifier for TeamsNotifier {
         })
     }
 
+    fn notify_upgrade<'a>(&'a self, n: &'a crate::UpgradeNotice) -> NotifyFuture<'a> {
+        Box::pin(async move {
+            let bodies = serialize(
+                &self.transport.name,
+                &self.transport.target,
+                vec![crate::upgrade::teams_message(n)],
+            )?;
+            self.transport
+                .deliver(bodies, headers(&[]), Duration::ZERO, accept)
+                .await
+        })
+    }
+
     fn stats(&self) -> NotifierStats {
         self.transport.stats.snapshot()
     }

@@ -100,6 +100,30 @@ impl Notifier for WebhookNotifier {
         })
     }
 
+    fn notify_upgrade<'a>(&'a self, n: &'a crate::UpgradeNotice) -> NotifyFuture<'a> {
+        Box::pin(async move {
+            let body = crate::upgrade::webhook_body(n).map_err(|e| NotifyError {
+                notifier: self.transport.name.clone(),
+                target: self.transport.target.clone(),
+                part: None,
+                kind: ErrorKind::Payload,
+                status: None,
+                requests: 0,
+                detail: format!("cannot serialize the upgrade notice: {e}"),
+            })?;
+            let mut pairs = vec![
+                (EVENT_HEADER, n.event.as_str().to_owned()),
+                (DELIVERY_HEADER, delivery_id()),
+            ];
+            if let Some(key) = &self.signing_key {
+                pairs.push((SIGNATURE_HEADER, sign(key.expose().as_bytes(), &body)));
+            }
+            self.transport
+                .deliver(vec![body], headers(&pairs), Duration::ZERO, accept_any)
+                .await
+        })
+    }
+
     fn stats(&self) -> NotifierStats {
         self.transport.stats.snapshot()
     }

@@ -1,0 +1,168 @@
+//! Auto-approval: which upgrades may go ahead without a person.
+//!
+//! An upgrade's *level* is how big the change is, named like the strategies: `patch` (same
+//! X.Y.Z, a newer fourth number or revision), `bugfix` (same X.Y), `minor` (same X), `major`.
+//! A policy level approves every upgrade at or below it. The most specific rule wins:
+//! the workload's `ml-operator.mojaloop.io/auto-approve` annotation (`true` = any level,
+//! `false` = never, or a level), then `upgrades.namespaceAutoApprove.<ns>`, then
+//! `upgrades.autoApprove` (default `none`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use ml_operator_version::{Strategy, Version};
+use serde::Deserialize;
+
+/// The highest level approved without a person.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoApprove {
+    /// Nothing: every upgrade waits for a person (the default).
+    #[default]
+    None,
+    /// Only `patch`-level upgrades.
+    Patch,
+    /// `patch` and `bugfix`.
+    Bugfix,
+    /// Up to `minor`.
+    Minor,
+    /// Everything.
+    Major,
+}
+
+impl AutoApprove {
+    /// Whether an upgrade of `level` is approved by this rule.
+    pub fn allows(self, level: Strategy) -> bool {
+        let ceiling = match self {
+            AutoApprove::None => return false,
+            AutoApprove::Patch => Strategy::Patch,
+            AutoApprove::Bugfix => Strategy::Bugfix,
+            AutoApprove::Minor => Strategy::Minor,
+            AutoApprove::Major => Strategy::Major,
+        };
+        level <= ceiling
+    }
+
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AutoApprove::None => "none",
+            AutoApprove::Patch => "patch",
+            AutoApprove::Bugfix => "bugfix",
+            AutoApprove::Minor => "minor",
+            AutoApprove::Major => "major",
+        }
+    }
+}
+
+impl fmt::Display for AutoApprove {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AutoApprove {
+    type Err = String;
+
+    /// Reads a level, or the annotation's `true` (= `major`) and `false` (= `none`).
+    fn from_str(text: &str) -> Result<AutoApprove, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "none" | "false" | "no" => Ok(AutoApprove::None),
+            "patch" => Ok(AutoApprove::Patch),
+            "bugfix" => Ok(AutoApprove::Bugfix),
+            "minor" => Ok(AutoApprove::Minor),
+            "major" | "true" | "yes" => Ok(AutoApprove::Major),
+            _ => Err(format!(
+                "{text:?} is not an auto-approve level: use none, patch, bugfix, minor, major, true or false"
+            )),
+        }
+    }
+}
+
+/// The level of a move from `current` to `target`: the widest strategy needed. `None` when
+/// either tag is not a version (such an upgrade is never auto-approved).
+pub fn change_level(current: &str, target: &str) -> Option<Strategy> {
+    let current = Version::parse(current).ok()?.padded();
+    let target = Version::parse(target).ok()?.padded();
+    let first_difference = current.iter().zip(target.iter()).position(|(a, b)| a != b);
+    Some(match first_difference {
+        Some(0) => Strategy::Major,
+        Some(1) => Strategy::Minor,
+        Some(2) => Strategy::Bugfix,
+        _ => Strategy::Patch,
+    })
+}
+
+/// The auto-approval rules from the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// `upgrades.autoApprove`.
+    pub default: AutoApprove,
+    /// `upgrades.namespaceAutoApprove`.
+    pub by_namespace: BTreeMap<String, AutoApprove>,
+}
+
+impl Policy {
+    /// Whether an upgrade of `level` in `namespace` is approved without a person, given the
+    /// workload's `auto-approve` annotation. `Ok(Some(rule))` names the rule that approved it
+    /// (recorded as `status.approval.how`); a bad annotation is an error naming its value.
+    pub fn approves(
+        &self,
+        namespace: &str,
+        annotation: Option<&str>,
+        level: Option<Strategy>,
+    ) -> Result<Option<String>, String> {
+        let (rule, source) = match annotation.filter(|a| !a.trim().is_empty()) {
+            Some(text) => (
+                text.parse::<AutoApprove>()
+                    .map_err(|e| format!("annotation ml-operator.mojaloop.io/auto-approve: {e}"))?,
+                "annotation".to_string(),
+            ),
+            None => match self.by_namespace.get(namespace) {
+                Some(rule) => (*rule, format!("namespace {namespace}")),
+                None => (self.default, "autoApprove".to_string()),
+            },
+        };
+        Ok(match level {
+            Some(level) if rule.allows(level) => Some(format!("policy:{source}={rule}")),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels() {
+        assert_eq!(change_level("v10.3.1", "v10.3.4"), Some(Strategy::Bugfix));
+        assert_eq!(change_level("v10.3.1", "v10.4.0"), Some(Strategy::Minor));
+        assert_eq!(change_level("v10.3.1", "v11.0.0"), Some(Strategy::Major));
+        assert_eq!(change_level("8.0.32-debian-11-r0", "8.0.32-debian-11-r5"), Some(Strategy::Patch));
+        assert_eq!(change_level("v15.1.2", "v15.1.2.1"), Some(Strategy::Patch));
+        assert_eq!(change_level("latest", "v1.0.0"), None);
+    }
+
+    #[test]
+    fn the_most_specific_rule_wins() {
+        let policy = Policy {
+            default: AutoApprove::Patch,
+            by_namespace: BTreeMap::from([("lab".to_string(), AutoApprove::Minor), ("prod".into(), AutoApprove::None)]),
+        };
+        let bugfix = Some(Strategy::Bugfix);
+        assert_eq!(policy.approves("hub", None, Some(Strategy::Patch)).unwrap().as_deref(), Some("policy:autoApprove=patch"));
+        assert_eq!(policy.approves("hub", None, bugfix).unwrap(), None, "bugfix is above patch");
+        assert_eq!(policy.approves("lab", None, bugfix).unwrap().as_deref(), Some("policy:namespace lab=minor"));
+        assert_eq!(policy.approves("prod", None, Some(Strategy::Patch)).unwrap(), None);
+        assert_eq!(policy.approves("prod", Some("true"), Some(Strategy::Major)).unwrap().as_deref(), Some("policy:annotation=major"));
+        assert_eq!(policy.approves("lab", Some("false"), Some(Strategy::Patch)).unwrap(), None, "false overrides");
+        assert_eq!(policy.approves("hub", Some("bugfix"), bugfix).unwrap().as_deref(), Some("policy:annotation=bugfix"));
+        assert_eq!(policy.approves("lab", None, None).unwrap(), None, "non-version tags are never auto-approved");
+        let err = policy.approves("hub", Some("sometimes"), bugfix).unwrap_err();
+        assert!(err.contains("\"sometimes\"") && err.contains("auto-approve"), "{err}");
+        assert!(!AutoApprove::None.allows(Strategy::Patch));
+        assert!(AutoApprove::Major.allows(Strategy::Major));
+    }
+}
