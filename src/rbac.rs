@@ -73,3 +73,73 @@ pub const READ_ONLY: &[Rule] = &[
         why: "remembering what was notified across restarts",
     },
 ];
+
+/// One permission: a [`Rule`] flattened to a single resource and verb. The Helm chart and the
+/// kustomize base are compared with the code in this unit (tests/packaging.rs), so neither can
+/// grant more, or less, than the code needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permission {
+    /// Where it applies.
+    pub scope: Scope,
+    /// The API group (`""` for core).
+    pub group: &'static str,
+    /// The resource.
+    pub resource: &'static str,
+    /// The verb.
+    pub verb: &'static str,
+}
+
+/// Every (scope, group, resource, verb) the rules grant, once each, sorted (cluster-wide first).
+///
+/// ```
+/// use ml_operator::rbac::{permissions, Scope, READ_ONLY};
+/// let read_only = permissions(READ_ONLY);
+/// assert!(read_only.iter().any(|p| p.scope == Scope::Cluster && p.resource == "deployments" && p.verb == "watch"));
+/// assert!(!read_only.iter().any(|p| p.verb == "patch" && p.group == "apps"), "read-only never patches workloads");
+/// ```
+pub fn permissions(rules: &[Rule]) -> Vec<Permission> {
+    let mut out: Vec<Permission> = rules
+        .iter()
+        .flat_map(|rule| {
+            rule.resources.iter().flat_map(move |resource| {
+                rule.verbs.iter().map(move |verb| Permission {
+                    scope: rule.scope,
+                    group: rule.group,
+                    resource,
+                    verb,
+                })
+            })
+        })
+        .collect();
+    let own_namespace = |p: &Permission| matches!(p.scope, Scope::OwnNamespace);
+    out.sort_by_key(|p| (own_namespace(p), p.group, p.resource, p.verb));
+    out.dedup();
+    out
+}
+
+/// What `run` needs in addition when `upgrades.enabled` is true (and only then; the chart
+/// grants these only with upgrades on). The CRD itself is shipped by the chart, not installed
+/// by the operator, so no `customresourcedefinitions` rights are needed.
+pub const UPGRADES: &[Rule] = &[
+    Rule {
+        scope: Scope::Cluster,
+        group: "apps",
+        resources: &["deployments", "statefulsets", "daemonsets"],
+        verbs: &["patch"],
+        why: "applying an approved upgrade and rolling it back: a strategic merge patch of one container's image",
+    },
+    Rule {
+        scope: Scope::Cluster,
+        group: "ml-operator.mojaloop.io",
+        resources: &["imageupgrades"],
+        verbs: &["get", "list", "watch", "create", "patch", "update"],
+        why: "proposing upgrades found by scans (create), renewing them (patch), and reading approvals",
+    },
+    Rule {
+        scope: Scope::Cluster,
+        group: "ml-operator.mojaloop.io",
+        resources: &["imageupgrades/status"],
+        verbs: &["get", "update", "patch"],
+        why: "recording each step of an upgrade (phase, approval, window, rollout, history) before it is taken",
+    },
+];

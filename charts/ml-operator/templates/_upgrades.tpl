@@ -1,6 +1,18 @@
 {{/*
-The rules src/rbac.rs lists as UPGRADES, granted only when config.upgrades.enabled. Empty until
-the code declares them: then they are added here and tests/packaging.rs checks them.
+The rules src/rbac.rs lists as UPGRADES (tests/packaging.rs compares them), granted only when
+config.upgrades.enabled: patch on the workload kinds an upgrade changes, and the ImageUpgrade
+resources that record proposals, approvals and every step.
 */}}
 {{- define "ml-operator.upgradeRules" -}}
+# Upgrades: applying an approved image, and rolling it back.
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets", "daemonsets"]
+  verbs: ["patch"]
+# Proposals found by scans, approvals, and each step recorded before it is taken.
+- apiGroups: ["ml-operator.mojaloop.io"]
+  resources: ["imageupgrades"]
+  verbs: ["get", "list", "watch", "create", "patch", "update"]
+- apiGroups: ["ml-operator.mojaloop.io"]
+  resources: ["imageupgrades/status"]
+  verbs: ["get", "update", "patch"]
 {{- end -}}
