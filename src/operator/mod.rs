@@ -3,7 +3,7 @@
 //!
 //! Start at [`run`]; it wires the pieces, each in its own module:
 //! - [`watch`]: the live inventory from kube-rs reflectors.
-//! - [`schedule`]: `CHECK_FOR_UPDATE_CRON`.
+//! - [`schedule`]: the scan schedule, `CHECK_FOR_UPDATE_CRON`.
 //! - [`plan`]: what each notifier should be told, given what it was told before.
 //! - [`state`]: that memory, in a ConfigMap.
 //! - [`events`]: Kubernetes Events on affected workloads.

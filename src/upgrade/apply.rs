@@ -55,9 +55,9 @@ pub enum ApplyError {
         namespace: String,
         /// Name.
         name: String,
-        /// The client error.
+        /// The client error (boxed: it is large and rare).
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 }
 
@@ -110,7 +110,7 @@ pub async fn read(client: &Client, namespace: &str, target: &Target) -> Result<W
         kind: target.kind.clone(),
         namespace: namespace.to_string(),
         name: target.name.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let Some(object) = object else {
         return Err(ApplyError::NotFound {
@@ -173,7 +173,7 @@ pub async fn patch_image(
             kind: target.kind.clone(),
             namespace: namespace.to_string(),
             name: target.name.clone(),
-            source,
+            source: Box::new(source),
         }),
     }
 }

@@ -22,7 +22,7 @@ use tokio::process::{Child, Command};
 
 /// Waits until `check` is true, polling; panics with `what` after `limit`.
 pub async fn eventually(what: &str, limit: Duration, check: impl AsyncFnMut() -> bool) {
-    eventually_or(what, limit, check, || String::new()).await
+    eventually_or(what, limit, check, String::new).await
 }
 
 /// Like [`eventually`], adding `context()` (e.g. a log) to the panic message.
