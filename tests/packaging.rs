@@ -258,7 +258,7 @@ impl Authorizer {
         let cluster_role = |name: &str| {
             find(objects, "ClusterRole")
                 .into_iter()
-                .map(|r| typed::<ClusterRole>(r))
+                .map(typed::<ClusterRole>)
                 .find(|r| r.metadata.name.as_deref() == Some(name))
                 .unwrap_or_else(|| panic!("ClusterRole {name} is bound but not rendered"))
                 .rules
@@ -267,7 +267,7 @@ impl Authorizer {
         let role = |namespace: &str, name: &str| {
             find(objects, "Role")
                 .into_iter()
-                .map(|r| typed::<Role>(r))
+                .map(typed::<Role>)
                 .find(|r| r.metadata.name.as_deref() == Some(name) && r.metadata.namespace.as_deref() == Some(namespace))
                 .unwrap_or_else(|| panic!("Role {namespace}/{name} is bound but not rendered"))
                 .rules
@@ -279,13 +279,13 @@ impl Authorizer {
             })
         };
         let mut bindings = Vec::new();
-        for binding in find(objects, "ClusterRoleBinding").into_iter().map(|b| typed::<ClusterRoleBinding>(b)) {
+        for binding in find(objects, "ClusterRoleBinding").into_iter().map(typed::<ClusterRoleBinding>) {
             if is_me(&binding.subjects) {
                 assert_eq!(binding.role_ref.kind, "ClusterRole");
                 bindings.push((None, cluster_role(&binding.role_ref.name)));
             }
         }
-        for binding in find(objects, "RoleBinding").into_iter().map(|b| typed::<RoleBinding>(b)) {
+        for binding in find(objects, "RoleBinding").into_iter().map(typed::<RoleBinding>) {
             if is_me(&binding.subjects) {
                 let namespace = binding.metadata.namespace.clone().unwrap();
                 let rules = match binding.role_ref.kind.as_str() {
@@ -458,6 +458,9 @@ fn every_feature_on_renders_what_each_value_asks_for() {
         c.volume_mounts.iter().flatten().map(|m| (m.name.clone(), m.mount_path.clone())).collect();
     assert_eq!(mounts["cache"], "/var/cache/ml-operator");
     assert_eq!(mounts["secrets"], "/etc/ml-operator/secrets");
+    assert_eq!(mounts["tag-index"], "/etc/ml-operator/tags");
+    let args = c.args.clone().unwrap();
+    assert!(args.windows(2).any(|w| w == ["--tags", "/etc/ml-operator/tags/tags.json"]), "{args:?}");
     let env: Vec<&str> = c.env.iter().flatten().map(|e| e.name.as_str()).collect();
     assert!(env.contains(&"NOTIFY_KUBECTL_PATCH_INSTRUCTIONS") && env.contains(&"DOCKER_CONFIG"), "{env:?}");
 
@@ -876,12 +879,12 @@ async fn deploy_and_run(
     }
     let log = dir.path().join("operator.log");
     let args: Vec<String> = c.args.clone().unwrap().iter().map(|a| relocate(a)).collect();
+    command.args(&args).arg("--kubeconfig").arg(&kubeconfig);
+    if !args.iter().any(|a| a == "--tags") {
+        // No registry here: the small hub's tags, offline.
+        command.arg("--tags").arg(repo().join("tests/fixtures/small-tags.json"));
+    }
     let mut child = command
-        .args(&args)
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .arg("--tags")
-        .arg(repo().join("tests/fixtures/small-tags.json"))
         // Not the container's 4006: tests run side by side.
         .env("ML_OPERATOR_LISTEN", format!("127.0.0.1:{port}"))
         .stdin(Stdio::null())
@@ -972,7 +975,10 @@ async fn the_chart_with_every_feature_on_runs_on_kube_sim_and_notifies_through_i
         "create", "secret", "docker-registry", "hub-registry-credentials", "-n", "ml-operator",
         "--docker-server=registry.hub.local:5000", "--docker-username=scanner", "--docker-password=not-a-real-password",
     ];
-    let outcome = deploy_and_run(&manifests, &[&docker], async |sim: &kube_sim::Handle, _log: &str| {
+    // The air-gapped path: the tag index as a ConfigMap (tagIndex), no registry.
+    let tags = format!("--from-file=tags.json={}", repo().join("tests/fixtures/small-tags.json").display());
+    let index = ["create", "configmap", "hub-tag-index", "-n", "ml-operator", tags.as_str()];
+    let outcome = deploy_and_run(&manifests, &[&docker, &index], async |sim: &kube_sim::Handle, _log: &str| {
         !slack.delivered().is_empty()
             && !teams.delivered().is_empty()
             && !ops.delivered().is_empty()
