@@ -482,6 +482,31 @@ fn every_feature_on_renders_what_each_value_asks_for() {
 }
 
 #[test]
+fn helm_install_prints_notes_that_say_what_was_installed_and_what_next() {
+    let notes = |release: &str, args: &[&str]| {
+        let output = Command::new(helm())
+            .args(["install", release])
+            .arg(chart())
+            .args(["--namespace", "ml-operator", "--dry-run=client"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "helm install --dry-run {args:?}: {}", text(&output));
+        let out = String::from_utf8(output.stdout).unwrap();
+        out[out.find("NOTES:").expect("NOTES are printed")..].to_string()
+    };
+    let default = notes("ml-operator", &[]);
+    for expected in ["never changes a workload", "rollout status deployment/ml-operator", "No Slack, Teams or webhook notifier"] {
+        assert!(default.contains(expected), "{expected:?} not in\n{default}");
+    }
+    let all = notes("hub", &["-f", all_features().to_str().unwrap()]);
+    for expected in ["MAY PATCH workloads", "WARNING: secrets.values", "2 replicas", "ConfigMap hub-tag-index"] {
+        assert!(all.contains(expected), "{expected:?} not in\n{all}");
+    }
+    assert!(!all.contains("hooks.slack.com"), "NOTES show a secret:\n{all}");
+}
+
+#[test]
 fn a_misspelt_or_invalid_value_fails_helm_template() {
     for (set, expect) in [
         ("config.stratgy=minor", "stratgy"),
