@@ -5,7 +5,8 @@
 #   docker build -t ml-operator:0.1.0 --build-arg VERSION=0.1.0 .
 #   docker run --rm ml-operator:0.1.0 check -f /hub --tags /hub/tags.json   # (mount -v $PWD/examples:/hub)
 
-ARG RUST_VERSION=1.89
+# The newest stable 1.x: the workspace needs 1.89 or later, some dependencies may need newer.
+ARG RUST_VERSION=1
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
