@@ -21,13 +21,26 @@ fn bench_example_hub(c: &mut Criterion) {
     let index = TagIndex::load(&tags).unwrap();
 
     let mut group = c.benchmark_group("example-hub");
-    group.bench_function("read manifests", |b| b.iter(|| manifest::load(black_box(&hub), "default").unwrap()));
-    group.bench_function("load tag index", |b| b.iter(|| TagIndex::load(black_box(&tags)).unwrap()));
+    group.bench_function("read manifests", |b| {
+        b.iter(|| manifest::load(black_box(&hub), "default").unwrap())
+    });
+    group.bench_function("load tag index", |b| {
+        b.iter(|| TagIndex::load(black_box(&tags)).unwrap())
+    });
     group.bench_function("resolve all containers", |b| {
-        b.iter(|| scan(black_box(&manifests.workloads), &index, ScanOptions::default()))
+        b.iter(|| {
+            scan(
+                black_box(&manifests.workloads),
+                &index,
+                ScanOptions::default(),
+            )
+        })
     });
     group.bench_function("resolve with explanations", |b| {
-        let options = ScanOptions { explain: true, ..ScanOptions::default() };
+        let options = ScanOptions {
+            explain: true,
+            ..ScanOptions::default()
+        };
         b.iter(|| scan(black_box(&manifests.workloads), &index, options))
     });
     group.finish();

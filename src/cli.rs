@@ -13,15 +13,15 @@ use ml_operator_version::Strategy;
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::config::Config;
 use crate::image::ImageRef;
-use crate::tag_source::{ImageWatcherClient, TagSource};
-use crate::tag_index;
-use ml_operator_registry::{ClientOptions, Registry};
 use crate::inventory::{SERVICE_NAME_LABEL, Workload, drop_controlled};
 use crate::output::{self, Format};
 use crate::scan::{ScanOptions, scan};
 use crate::selector::Selector;
+use crate::tag_index;
 use crate::tag_index::TagIndex;
+use crate::tag_source::{ImageWatcherClient, TagSource};
 use crate::{manifest, scan::Report};
+use ml_operator_registry::{ClientOptions, Registry};
 
 /// Finds container images with newer allowed tags, and prints ready-to-run upgrades.
 #[derive(Debug, Parser)]
@@ -138,7 +138,12 @@ struct CheckArgs {
     #[arg(long, value_name = "NAME")]
     context: Option<String>,
     /// Only this namespace (for manifests: objects without a namespace count as in it).
-    #[arg(short = 'n', long, value_name = "NS", conflicts_with = "all_namespaces")]
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NS",
+        conflicts_with = "all_namespaces"
+    )]
     namespace: Option<String>,
     /// All namespaces (the default).
     #[arg(short = 'A', long)]
@@ -206,7 +211,10 @@ impl Failure {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -221,8 +229,12 @@ pub fn main() -> ExitCode {
             print!("{}", crate::upgrade::crd_yaml());
             Ok(0)
         }
-        Command::Approve(args) => runtime.block_on(decide(&args, crate::upgrade::decide::Decision::Approve)),
-        Command::Reject(args) => runtime.block_on(decide(&args, crate::upgrade::decide::Decision::Reject)),
+        Command::Approve(args) => {
+            runtime.block_on(decide(&args, crate::upgrade::decide::Decision::Approve))
+        }
+        Command::Reject(args) => {
+            runtime.block_on(decide(&args, crate::upgrade::decide::Decision::Reject))
+        }
         Command::Version => {
             println!("ml-operator {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
@@ -246,7 +258,11 @@ async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         .unwrap_or_default()
         .parse()
         .map_err(|e: crate::selector::InvalidSelector| Failure::Input(e.to_string()))?;
-    let services = if args.services.is_empty() { &config.services } else { &args.services };
+    let services = if args.services.is_empty() {
+        &config.services
+    } else {
+        &args.services
+    };
     // Ready the tag source before reading the cluster, so a bad index or registry setting fails fast.
     let source = tag_source(args.tags.as_deref(), &args.registry, &config)?;
 
@@ -293,18 +309,29 @@ async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    let text = output::render(&report, &inventory.warnings, args.output, color, args.explain);
+    let text = output::render(
+        &report,
+        &inventory.warnings,
+        args.output,
+        color,
+        args.explain,
+    );
     if config.upgrades.enabled {
-        let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades).map_err(Failure::Input)?;
+        let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades)
+            .map_err(Failure::Input)?;
         for note in window_notes(&report, &workloads, &settings, chrono::Utc::now()) {
             eprintln!("note: {note}");
         }
     }
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         // A closed pipe (`| head`) is not an error worth reporting.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(Failure::Runtime(format!("cannot write output: {e}")));
@@ -316,7 +343,11 @@ async fn check(args: &CheckArgs) -> Result<u8, Failure> {
             failures.len()
         )));
     }
-    Ok(if args.fail_on_update && report.summary.updates > 0 { 3 } else { 0 })
+    Ok(if args.fail_on_update && report.summary.updates > 0 {
+        3
+    } else {
+        0
+    })
 }
 
 async fn tags(args: &TagsArgs) -> Result<u8, Failure> {
@@ -364,10 +395,13 @@ async fn run(args: RunArgs) -> Result<u8, Failure> {
     // Every scan of a long-running operator should see new tags.
     config.cache_ttl.get_or_insert(std::time::Duration::ZERO);
     let source = tag_source(args.tags.as_deref(), &args.registry, &config)?;
-    let mut settings = crate::operator::Settings::from_config(config, source, args.kubeconfig, args.context)
-        .map_err(Failure::Input)?;
+    let mut settings =
+        crate::operator::Settings::from_config(config, source, args.kubeconfig, args.context)
+            .map_err(Failure::Input)?;
     settings.dry_run = args.dry_run;
-    crate::operator::run(settings).await.map_err(Failure::Runtime)?;
+    crate::operator::run(settings)
+        .await
+        .map_err(Failure::Runtime)?;
     Ok(0)
 }
 
@@ -384,11 +418,18 @@ fn window_notes(
         .iter()
         .filter_map(|finding| {
             let upgrade = crate::upgrade::proposal(finding)?;
-            let workload = workloads
-                .iter()
-                .find(|w| w.kind.as_str() == finding.kind && w.namespace == finding.namespace && w.name == finding.name)?;
-            let when = match settings.windows.choose(&finding.namespace, workload.setting("window")) {
-                Ok(Choice::Anytime) => "no upgrade window: applied right after approval".to_string(),
+            let workload = workloads.iter().find(|w| {
+                w.kind.as_str() == finding.kind
+                    && w.namespace == finding.namespace
+                    && w.name == finding.name
+            })?;
+            let when = match settings
+                .windows
+                .choose(&finding.namespace, workload.setting("window"))
+            {
+                Ok(Choice::Anytime) => {
+                    "no upgrade window: applied right after approval".to_string()
+                }
                 Ok(Choice::Window(window)) => window.describe(now),
                 Err(e) => e,
             };
@@ -405,24 +446,41 @@ fn window_notes(
         .collect()
 }
 
-async fn decide(args: &DecideArgs, decision: crate::upgrade::decide::Decision) -> Result<u8, Failure> {
+async fn decide(
+    args: &DecideArgs,
+    decision: crate::upgrade::decide::Decision,
+) -> Result<u8, Failure> {
     use crate::upgrade::decide::{DecideError, Decision};
     let options = ClusterOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
         ..ClusterOptions::default()
     };
-    let cluster = Cluster::connect(&options).await.map_err(|e| Failure::Runtime(e.to_string()))?;
+    let cluster = Cluster::connect(&options)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
     let client = cluster.client();
-    let namespace = args.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
-    let by = args.by.clone().unwrap_or_else(crate::upgrade::decide::default_decider);
+    let namespace = args
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let by = args
+        .by
+        .clone()
+        .unwrap_or_else(crate::upgrade::decide::default_decider);
     let upgrade = crate::upgrade::decide::decide(client, &namespace, &args.name, decision, &by)
         .await
         .map_err(|e| match e {
-            DecideError::NotFound { .. } | DecideError::Final { .. } => Failure::Input(e.to_string()),
+            DecideError::NotFound { .. } | DecideError::Final { .. } => {
+                Failure::Input(e.to_string())
+            }
             DecideError::Api { .. } => Failure::Runtime(e.to_string()),
         })?;
-    let verb = if decision == Decision::Approve { "approved" } else { "rejected" };
+    let verb = if decision == Decision::Approve {
+        "approved"
+    } else {
+        "rejected"
+    };
     println!(
         "imageupgrade.ml-operator.mojaloop.io/{} {verb}: {} {} → {}",
         upgrade.name(),
@@ -442,12 +500,20 @@ fn load_config(args: &RegistryArgs) -> Result<Config, Failure> {
 
 /// The tag source: the offline index when given, else an image-watcher when configured, else
 /// the registries.
-fn tag_source(tags: Option<&std::path::Path>, args: &RegistryArgs, config: &Config) -> Result<TagSource, Failure> {
+fn tag_source(
+    tags: Option<&std::path::Path>,
+    args: &RegistryArgs,
+    config: &Config,
+) -> Result<TagSource, Failure> {
     if let Some(path) = tags {
-        return Ok(TagSource::Index(TagIndex::load(path).map_err(|e| Failure::Input(e.to_string()))?));
+        return Ok(TagSource::Index(
+            TagIndex::load(path).map_err(|e| Failure::Input(e.to_string()))?,
+        ));
     }
     if let Some(url) = &config.image_watcher_url {
-        return Ok(TagSource::ImageWatcher(ImageWatcherClient::new(url).map_err(Failure::Input)?));
+        return Ok(TagSource::ImageWatcher(
+            ImageWatcherClient::new(url).map_err(Failure::Input)?,
+        ));
     }
     Ok(TagSource::Registry(registry_client(args, config)?))
 }
@@ -460,7 +526,9 @@ fn registry_client(args: &RegistryArgs, config: &Config) -> Result<Registry, Fai
         registries: config.registries.clone(),
         insecure_registries,
         cache_dir: args.cache_dir.clone().or_else(|| config.cache_dir.clone()),
-        cache_ttl: config.cache_ttl.unwrap_or(ClientOptions::default().cache_ttl),
+        cache_ttl: config
+            .cache_ttl
+            .unwrap_or(ClientOptions::default().cache_ttl),
         user_agent: format!("ml-operator/{}", env!("CARGO_PKG_VERSION")),
         ..ClientOptions::default()
     };
@@ -474,7 +542,11 @@ struct Inventory {
     warnings: Vec<String>,
 }
 
-async fn read_inventory(args: &CheckArgs, selector: &Selector, services: &[String]) -> Result<Inventory, Failure> {
+async fn read_inventory(
+    args: &CheckArgs,
+    selector: &Selector,
+    services: &[String],
+) -> Result<Inventory, Failure> {
     if !args.files.is_empty() {
         if args.kubeconfig.is_some() || args.context.is_some() {
             return Err(Failure::Input(
@@ -482,8 +554,8 @@ async fn read_inventory(args: &CheckArgs, selector: &Selector, services: &[Strin
             ));
         }
         let default_namespace = args.namespace.as_deref().unwrap_or("default");
-        let manifests =
-            manifest::load(&args.files, default_namespace).map_err(|e| Failure::Input(e.to_string()))?;
+        let manifests = manifest::load(&args.files, default_namespace)
+            .map_err(|e| Failure::Input(e.to_string()))?;
         return Ok(Inventory {
             workloads: manifests.workloads,
             other_objects: manifests.other_objects,
@@ -503,8 +575,13 @@ async fn read_inventory(args: &CheckArgs, selector: &Selector, services: &[Strin
         namespace: args.namespace.clone(),
         selector: server_selector,
     };
-    let cluster = Cluster::connect(&options).await.map_err(|e| Failure::Runtime(e.to_string()))?;
-    let inventory = cluster.workloads(&options).await.map_err(|e| Failure::Runtime(e.to_string()))?;
+    let cluster = Cluster::connect(&options)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let inventory = cluster
+        .workloads(&options)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
     Ok(Inventory {
         workloads: inventory.workloads,
         other_objects: 0,

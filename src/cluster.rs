@@ -80,7 +80,8 @@ impl Cluster {
             }
             None if options.context.is_some() => {
                 return Err(ClusterError(
-                    "--context given but no kubeconfig found (set --kubeconfig or KUBECONFIG)".to_string(),
+                    "--context given but no kubeconfig found (set --kubeconfig or KUBECONFIG)"
+                        .to_string(),
                 ));
             }
             None => {
@@ -95,16 +96,23 @@ impl Cluster {
         };
         let client = Client::try_from(config)
             .map_err(|e| ClusterError(format!("cannot build a client for {description}: {e}")))?;
-        Ok(Cluster { client, description })
+        Ok(Cluster {
+            client,
+            description,
+        })
     }
 
     /// The pod's service account (`KUBERNETES_SERVICE_HOST`, the mounted token and CA).
     pub fn in_cluster() -> Result<Cluster, ClusterError> {
-        let config = Config::incluster().map_err(|e| ClusterError(format!("in-cluster configuration: {e}")))?;
+        let config = Config::incluster()
+            .map_err(|e| ClusterError(format!("in-cluster configuration: {e}")))?;
         let description = format!("in-cluster (server {})", config.cluster_url);
         let client = Client::try_from(config)
             .map_err(|e| ClusterError(format!("cannot build a client for {description}: {e}")))?;
-        Ok(Cluster { client, description })
+        Ok(Cluster {
+            client,
+            description,
+        })
     }
 
     /// The kube-rs client, for the operator's watches.
@@ -114,26 +122,36 @@ impl Cluster {
 
     /// Lists every workload kind. An unreachable server is an error; a kind or namespace we
     /// are forbidden to list is a warning.
-    pub async fn workloads(&self, options: &ClusterOptions) -> Result<ClusterInventory, ClusterError> {
+    pub async fn workloads(
+        &self,
+        options: &ClusterOptions,
+    ) -> Result<ClusterInventory, ClusterError> {
         let mut inventory = ClusterInventory::default();
         // Filled the first time a cluster-wide list is forbidden, then reused for every kind.
         let mut namespaces: Option<Vec<String>> = None;
         for kind in WorkloadKind::ALL {
             let resource = api_resource(kind);
             if let Some(namespace) = &options.namespace {
-                self.list_into(kind, &resource, Some(namespace), options, &mut inventory).await?;
+                self.list_into(kind, &resource, Some(namespace), options, &mut inventory)
+                    .await?;
                 continue;
             }
             if namespaces.is_none() {
-                match self.list_into(kind, &resource, None, options, &mut inventory).await {
+                match self
+                    .list_into(kind, &resource, None, options, &mut inventory)
+                    .await
+                {
                     Ok(()) => continue,
-                    Err(ListError::Forbidden(_)) => namespaces = Some(self.namespaces(&mut inventory).await?),
+                    Err(ListError::Forbidden(_)) => {
+                        namespaces = Some(self.namespaces(&mut inventory).await?)
+                    }
                     Err(other) => return Err(other.into()),
                 }
             }
             // No cluster-wide permission: namespace by namespace.
             for namespace in namespaces.as_deref().unwrap_or_default() {
-                self.list_into(kind, &resource, Some(namespace), options, &mut inventory).await?;
+                self.list_into(kind, &resource, Some(namespace), options, &mut inventory)
+                    .await?;
             }
         }
         Ok(inventory)
@@ -160,8 +178,14 @@ impl Cluster {
             let page = match api.list(&params).await {
                 Ok(page) => page,
                 Err(kube::Error::Api(status)) if status.code == 403 => {
-                    let scope = namespace.map_or("all namespaces".to_string(), |ns| format!("namespace {ns:?}"));
-                    let warning = format!("cannot list {}s in {scope}: forbidden ({})", kind.kubectl_resource(), status.message);
+                    let scope = namespace.map_or("all namespaces".to_string(), |ns| {
+                        format!("namespace {ns:?}")
+                    });
+                    let warning = format!(
+                        "cannot list {}s in {scope}: forbidden ({})",
+                        kind.kubectl_resource(),
+                        status.message
+                    );
                     if namespace.is_none() {
                         return Err(ListError::Forbidden(warning));
                     }
@@ -171,7 +195,8 @@ impl Cluster {
                 Err(e) => return Err(ListError::Other(self.describe(e))),
             };
             for object in &page.items {
-                let mut value = serde_json::to_value(object).map_err(|e| ListError::Other(e.to_string()))?;
+                let mut value =
+                    serde_json::to_value(object).map_err(|e| ListError::Other(e.to_string()))?;
                 // Lists leave out kind on items; the extraction needs it.
                 value["kind"] = kind.as_str().into();
                 let default_namespace = object.metadata.namespace.as_deref().unwrap_or("default");
@@ -191,7 +216,11 @@ impl Cluster {
     async fn namespaces(&self, inventory: &mut ClusterInventory) -> Result<Vec<String>, ListError> {
         let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
         match api.list_metadata(&ListParams::default()).await {
-            Ok(list) => Ok(list.items.into_iter().filter_map(|ns| ns.metadata.name).collect()),
+            Ok(list) => Ok(list
+                .items
+                .into_iter()
+                .filter_map(|ns| ns.metadata.name)
+                .collect()),
             Err(kube::Error::Api(status)) if status.code == 403 => {
                 inventory.warnings.push(format!(
                     "cannot list namespaces: forbidden ({}); pass -n NAMESPACE",
@@ -233,5 +262,8 @@ pub fn api_resource(kind: WorkloadKind) -> ApiResource {
         WorkloadKind::CronJob => ("batch", "v1", "cronjobs"),
         WorkloadKind::Pod => ("", "v1", "pods"),
     };
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind.as_str()), plural)
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(group, version, kind.as_str()),
+        plural,
+    )
 }

@@ -215,7 +215,10 @@ pub struct SecretUrl {
 impl std::fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretUrl")
-            .field("webhook_url", &self.webhook_url.as_ref().map(|_| "<redacted>"))
+            .field(
+                "webhook_url",
+                &self.webhook_url.as_ref().map(|_| "<redacted>"),
+            )
             .field("webhook_url_file", &self.webhook_url_file)
             .finish()
     }
@@ -278,9 +281,13 @@ mod optional_duration {
 
     use serde::{Deserialize, Deserializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
         match Option::<String>::deserialize(deserializer)? {
-            Some(text) => crate::duration::parse(&text).map(Some).map_err(serde::de::Error::custom),
+            Some(text) => crate::duration::parse(&text)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
             None => Ok(None),
         }
     }
@@ -329,7 +336,10 @@ impl Config {
             let message = e.to_string();
             let message = message.lines().next().unwrap_or_default();
             let message = message.strip_prefix("error: ").unwrap_or(message);
-            let message = match message.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+            let message = match message
+                .strip_prefix("line ")
+                .and_then(|rest| rest.split_once(": "))
+            {
                 Some((_position, rest)) => rest,
                 None => message,
             };
@@ -376,10 +386,17 @@ impl Config {
         };
         let set = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
         if let Some(value) = set(get("SERVICES")) {
-            self.services = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            self.services = value
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
         }
         if let Some(value) = set(get("UPGRADE_STRATEGY")) {
-            let strategy = value.trim().parse::<Strategy>().map_err(|e| fail("UPGRADE_STRATEGY", e.to_string()))?;
+            let strategy = value
+                .trim()
+                .parse::<Strategy>()
+                .map_err(|e| fail("UPGRADE_STRATEGY", e.to_string()))?;
             self.strategy = Some(strategy);
         }
         if let Some(value) = set(get("CHECK_FOR_UPDATE_CRON")) {
@@ -392,7 +409,8 @@ impl Config {
             });
         }
         if let Some(value) = set(get("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS")) {
-            self.notify.kubectl_patch_instructions = Some(boolean("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS", &value)?);
+            self.notify.kubectl_patch_instructions =
+                Some(boolean("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS", &value)?);
         }
         if let Some(value) = set(get("SHOULD_USE_DEFAULT_K8S")) {
             self.use_default_kubeconfig = Some(boolean("SHOULD_USE_DEFAULT_K8S", &value)?);
@@ -412,7 +430,8 @@ impl Config {
     /// `registries[].host`), from the configuration's own schema — so documentation and chart
     /// values can be checked against the code.
     pub fn keys() -> Vec<String> {
-        let schema = serde_json::to_value(schemars::schema_for!(Config)).expect("a schema serializes");
+        let schema =
+            serde_json::to_value(schemars::schema_for!(Config)).expect("a schema serializes");
         let mut keys = Vec::new();
         collect_keys(&schema, &schema, "", &mut keys);
         keys.sort();
@@ -422,7 +441,12 @@ impl Config {
 }
 
 /// Walks a JSON schema's `properties`, following `$ref`s, `items` and `anyOf`/`allOf`.
-fn collect_keys(root: &serde_json::Value, node: &serde_json::Value, prefix: &str, keys: &mut Vec<String>) {
+fn collect_keys(
+    root: &serde_json::Value,
+    node: &serde_json::Value,
+    prefix: &str,
+    keys: &mut Vec<String>,
+) {
     if let Some(reference) = node.get("$ref").and_then(serde_json::Value::as_str) {
         let name = reference.rsplit('/').next().unwrap_or_default();
         if let Some(target) = root.get("$defs").and_then(|defs| defs.get(name)) {
@@ -430,16 +454,28 @@ fn collect_keys(root: &serde_json::Value, node: &serde_json::Value, prefix: &str
         }
     }
     for combinator in ["anyOf", "allOf", "oneOf"] {
-        for branch in node.get(combinator).and_then(serde_json::Value::as_array).into_iter().flatten() {
+        for branch in node
+            .get(combinator)
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             collect_keys(root, branch, prefix, keys);
         }
     }
     if let Some(items) = node.get("items") {
         collect_keys(root, items, &format!("{prefix}[]"), keys);
     }
-    if let Some(properties) = node.get("properties").and_then(serde_json::Value::as_object) {
+    if let Some(properties) = node
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+    {
         for (name, property) in properties {
-            let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+            let key = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
             keys.push(key.clone());
             collect_keys(root, property, &key, keys);
         }
@@ -466,7 +502,12 @@ mod tests {
     #[test]
     fn environment_wins_and_names_bad_values() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |key: &str| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+            move |key: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string())
+            }
         };
         let mut config = Config::parse("strategy: patch\nservices: [x]\n", "c.yaml").unwrap();
         config
@@ -474,7 +515,10 @@ mod tests {
                 ("SERVICES", "central-ledger, quoting-service"),
                 ("UPGRADE_STRATEGY", "minor"),
                 ("CHECK_FOR_UPDATE_CRON", "*/10 * * * * *"),
-                ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/SECRET"),
+                (
+                    "SLACK_WEBHOOK_URL",
+                    "https://hooks.slack.com/services/T/B/SECRET",
+                ),
                 ("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS", "false"),
                 ("SHOULD_USE_DEFAULT_K8S", "TRUE"),
             ]))
@@ -484,22 +528,44 @@ mod tests {
         assert_eq!(config.schedule.as_deref(), Some("*/10 * * * * *"));
         assert_eq!(config.notify.kubectl_patch_instructions, Some(false));
         assert_eq!(config.use_default_kubeconfig, Some(true));
-        assert!(!format!("{config:?}").contains("SECRET"), "secrets stay out of Debug");
+        assert!(
+            !format!("{config:?}").contains("SECRET"),
+            "secrets stay out of Debug"
+        );
 
-        let err = Config::default().apply_env(env(&[("UPGRADE_STRATEGY", "newest")])).unwrap_err().to_string();
-        assert!(err.contains("UPGRADE_STRATEGY") && err.contains("newest"), "{err}");
+        let err = Config::default()
+            .apply_env(env(&[("UPGRADE_STRATEGY", "newest")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("UPGRADE_STRATEGY") && err.contains("newest"),
+            "{err}"
+        );
         let err = Config::default()
             .apply_env(env(&[("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS", "maybe")]))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS") && err.contains("maybe"), "{err}");
+        assert!(
+            err.contains("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS") && err.contains("maybe"),
+            "{err}"
+        );
     }
 
     #[test]
     fn keys_come_from_the_schema() {
         let keys = Config::keys();
-        for key in ["strategy", "registries[].passwordFile", "notify.slack.webhookUrlFile", "notify.webhooks[].signingKeyFile", "leaderElection.leaseDuration", "state.configMap"] {
-            assert!(keys.contains(&key.to_string()), "{key} missing from {keys:#?}");
+        for key in [
+            "strategy",
+            "registries[].passwordFile",
+            "notify.slack.webhookUrlFile",
+            "notify.webhooks[].signingKeyFile",
+            "leaderElection.leaseDuration",
+            "state.configMap",
+        ] {
+            assert!(
+                keys.contains(&key.to_string()),
+                "{key} missing from {keys:#?}"
+            );
         }
     }
 
@@ -511,9 +577,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.reminder_interval, Some(Duration::from_secs(86_400)));
-        assert_eq!(config.notify.webhooks[0].url.webhook_url.as_deref(), Some("http://x"));
-        assert_eq!(config.leader_election.lease_duration, Some(Duration::from_secs(30)));
-        let err = Config::parse("reminderInterval: soon\n", "c.yaml").unwrap_err().to_string();
+        assert_eq!(
+            config.notify.webhooks[0].url.webhook_url.as_deref(),
+            Some("http://x")
+        );
+        assert_eq!(
+            config.leader_election.lease_duration,
+            Some(Duration::from_secs(30))
+        );
+        let err = Config::parse("reminderInterval: soon\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("soon"), "{err}");
     }
 
@@ -526,25 +600,57 @@ mod tests {
         .unwrap();
         let upgrades = &config.upgrades;
         assert!(upgrades.enabled);
-        assert_eq!(upgrades.auto_approve, Some(crate::upgrade::AutoApprove::Bugfix));
-        assert_eq!(upgrades.windows[0].duration, Some(Duration::from_secs(4 * 3600)));
-        assert_eq!(upgrades.namespace_auto_approve["lab"], crate::upgrade::AutoApprove::Minor);
+        assert_eq!(
+            upgrades.auto_approve,
+            Some(crate::upgrade::AutoApprove::Bugfix)
+        );
+        assert_eq!(
+            upgrades.windows[0].duration,
+            Some(Duration::from_secs(4 * 3600))
+        );
+        assert_eq!(
+            upgrades.namespace_auto_approve["lab"],
+            crate::upgrade::AutoApprove::Minor
+        );
         assert!(!Config::default().upgrades.enabled, "off by default");
-        let err = Config::parse("upgrades:\n  autoApprove: always\n", "c.yaml").unwrap_err().to_string();
+        let err = Config::parse("upgrades:\n  autoApprove: always\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("always"), "{err}");
-        let err = Config::parse("upgrades:\n  window: x\n", "c.yaml").unwrap_err().to_string();
-        assert!(err.starts_with("config c.yaml:2") && err.contains("window"), "{err}");
+        let err = Config::parse("upgrades:\n  window: x\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("config c.yaml:2") && err.contains("window"),
+            "{err}"
+        );
         assert!(Config::keys().contains(&"upgrades.windows[].timeZone".to_string()));
     }
 
     #[test]
     fn errors_name_file_line_and_key() {
         let cases = [
-            ("strategy: bugfix\nstrategyy: patch\n", "c.yaml:2", "strategyy"),
+            (
+                "strategy: bugfix\nstrategyy: patch\n",
+                "c.yaml:2",
+                "strategyy",
+            ),
             ("strategy: newest\n", "c.yaml:1", "newest"),
-            ("registries:\n  - host: a\n    pasword: x\n", "c.yaml:3", "pasword"),
-            ("registries:\n  - host: a\n    username: u\n", "c.yaml", "passwordFile go together"),
-            ("registries: [{host: ''}]\n", "c.yaml", "host must not be empty"),
+            (
+                "registries:\n  - host: a\n    pasword: x\n",
+                "c.yaml:3",
+                "pasword",
+            ),
+            (
+                "registries:\n  - host: a\n    username: u\n",
+                "c.yaml",
+                "passwordFile go together",
+            ),
+            (
+                "registries: [{host: ''}]\n",
+                "c.yaml",
+                "host must not be empty",
+            ),
         ];
         for (text, location, problem) in cases {
             let err = Config::parse(text, "c.yaml").unwrap_err().to_string();

@@ -13,13 +13,17 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = trimmed;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
         if digits == 0 {
             return Err(invalid());
         }
         let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ms" => Duration::from_millis(1),
             "s" => Duration::from_secs(1),
@@ -41,7 +45,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 pub fn format(duration: Duration) -> String {
     let mut seconds = duration.as_secs();
     if seconds == 0 {
-        return if duration.is_zero() { "0s".into() } else { format!("{}ms", duration.as_millis()) };
+        return if duration.is_zero() {
+            "0s".into()
+        } else {
+            format!("{}ms", duration.as_millis())
+        };
     }
     let mut out = String::new();
     for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
@@ -77,7 +85,14 @@ mod tests {
 
     #[test]
     fn parses_and_formats() {
-        let cases = [("30s", 30), ("10m", 600), ("4h", 14_400), ("1h30m", 5400), ("7d", 604_800), ("1d2h3m4s", 93_784)];
+        let cases = [
+            ("30s", 30),
+            ("10m", 600),
+            ("4h", 14_400),
+            ("1h30m", 5400),
+            ("7d", 604_800),
+            ("1d2h3m4s", 93_784),
+        ];
         for (text, seconds) in cases {
             assert_eq!(parse(text).unwrap(), Duration::from_secs(seconds), "{text}");
             assert_eq!(format(Duration::from_secs(seconds)), text);
@@ -87,7 +102,16 @@ mod tests {
 
     #[test]
     fn rejects_what_it_cannot_read() {
-        for text in ["", "10", "m", "10x", "1.5h", "-1s", "10 m", "99999999999999999999s"] {
+        for text in [
+            "",
+            "10",
+            "m",
+            "10x",
+            "1.5h",
+            "-1s",
+            "10 m",
+            "99999999999999999999s",
+        ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(&format!("{text:?}")), "{err}");
         }

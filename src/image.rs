@@ -185,7 +185,9 @@ fn check_domain(domain: &str) -> Result<(), String> {
             .split_once(']')
             .ok_or_else(|| format!("the registry {domain:?} has an unclosed '['"))?;
         if inside.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("the registry {domain:?} is not a valid IPv6 address"));
+            return Err(format!(
+                "the registry {domain:?} is not a valid IPv6 address"
+            ));
         }
         match after {
             "" => return Ok(()),
@@ -203,7 +205,9 @@ fn check_domain(domain: &str) -> Result<(), String> {
     if let Some(port) = port
         && (port.is_empty() || port.parse::<u16>().is_err())
     {
-        return Err(format!("the registry {domain:?} has an invalid port {port:?}"));
+        return Err(format!(
+            "the registry {domain:?} has an invalid port {port:?}"
+        ));
     }
     if let Some(host) = host {
         let valid_label = |label: &str| {
@@ -213,7 +217,9 @@ fn check_domain(domain: &str) -> Result<(), String> {
                 && !label.ends_with('-')
         };
         if !host.split('.').all(valid_label) {
-            return Err(format!("the registry host {host:?} is not a valid host name"));
+            return Err(format!(
+                "the registry host {host:?} is not a valid host name"
+            ));
         }
     }
     Ok(())
@@ -225,7 +231,9 @@ fn check_path(path: &str) -> Result<(), String> {
             return Err("the repository path has an empty component".to_string());
         }
         if component.chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(format!("the repository component {component:?} must be lower case"));
+            return Err(format!(
+                "the repository component {component:?} must be lower case"
+            ));
         }
         if !is_path_component(component) {
             return Err(format!(
@@ -308,9 +316,30 @@ mod tests {
         // (reference, registry, repository, familiar, tag, digest?)
         let cases = [
             ("redis", "docker.io", "library/redis", "redis", None, false),
-            ("redis:6.2.4", "docker.io", "library/redis", "redis", Some("6.2.4"), false),
-            ("docker.io/library/redis:7", "docker.io", "library/redis", "redis", Some("7"), false),
-            ("docker.io/redis:7", "docker.io", "library/redis", "redis", Some("7"), false),
+            (
+                "redis:6.2.4",
+                "docker.io",
+                "library/redis",
+                "redis",
+                Some("6.2.4"),
+                false,
+            ),
+            (
+                "docker.io/library/redis:7",
+                "docker.io",
+                "library/redis",
+                "redis",
+                Some("7"),
+                false,
+            ),
+            (
+                "docker.io/redis:7",
+                "docker.io",
+                "library/redis",
+                "redis",
+                Some("7"),
+                false,
+            ),
             (
                 "mojaloop/central-ledger:v10.3.0",
                 "docker.io",
@@ -319,14 +348,70 @@ mod tests {
                 Some("v10.3.0"),
                 false,
             ),
-            ("localhost/app:1", "localhost", "app", "localhost/app", Some("1"), false),
-            ("localhost:5000/a/b:c", "localhost:5000", "a/b", "localhost:5000/a/b", Some("c"), false),
-            ("127.0.0.1:41234/x/y", "127.0.0.1:41234", "x/y", "127.0.0.1:41234/x/y", None, false),
-            ("[::1]:5000/x:1", "[::1]:5000", "x", "[::1]:5000/x", Some("1"), false),
-            ("ghcr.io/org/app:1.0@SHA", "ghcr.io", "org/app", "ghcr.io/org/app", Some("1.0"), true),
-            ("busybox@SHA", "docker.io", "library/busybox", "busybox", None, true),
-            ("Registry/app", "Registry", "app", "Registry/app", None, false),
-            ("a__b/c-d--e.f_g:x", "docker.io", "a__b/c-d--e.f_g", "a__b/c-d--e.f_g", Some("x"), false),
+            (
+                "localhost/app:1",
+                "localhost",
+                "app",
+                "localhost/app",
+                Some("1"),
+                false,
+            ),
+            (
+                "localhost:5000/a/b:c",
+                "localhost:5000",
+                "a/b",
+                "localhost:5000/a/b",
+                Some("c"),
+                false,
+            ),
+            (
+                "127.0.0.1:41234/x/y",
+                "127.0.0.1:41234",
+                "x/y",
+                "127.0.0.1:41234/x/y",
+                None,
+                false,
+            ),
+            (
+                "[::1]:5000/x:1",
+                "[::1]:5000",
+                "x",
+                "[::1]:5000/x",
+                Some("1"),
+                false,
+            ),
+            (
+                "ghcr.io/org/app:1.0@SHA",
+                "ghcr.io",
+                "org/app",
+                "ghcr.io/org/app",
+                Some("1.0"),
+                true,
+            ),
+            (
+                "busybox@SHA",
+                "docker.io",
+                "library/busybox",
+                "busybox",
+                None,
+                true,
+            ),
+            (
+                "Registry/app",
+                "Registry",
+                "app",
+                "Registry/app",
+                None,
+                false,
+            ),
+            (
+                "a__b/c-d--e.f_g:x",
+                "docker.io",
+                "a__b/c-d--e.f_g",
+                "a__b/c-d--e.f_g",
+                Some("x"),
+                false,
+            ),
         ];
         for (reference, registry, repository, familiar, tag, has_digest) in cases {
             let reference = reference.replace("SHA", SHA);
@@ -352,8 +437,14 @@ mod tests {
             ("redis:.x", "tag"),
             ("redis:a b", "must be 1-128 characters"),
             ("redis@sha256:abc", "hex digits"),
-            ("redis@sha256:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", "hex"),
-            ("redis@md5:ffffffffffffffffffffffffffffffff", "not supported"),
+            (
+                "redis@sha256:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+                "hex",
+            ),
+            (
+                "redis@md5:ffffffffffffffffffffffffffffffff",
+                "not supported",
+            ),
             ("redis@", "digest"),
             ("-redis", "separators"),
             ("redis-", "separators"),
@@ -371,7 +462,10 @@ mod tests {
         for (reference, problem) in cases {
             let err = ImageRef::parse(reference).expect_err(reference).to_string();
             assert!(err.contains(&format!("{reference:?}")), "{err}");
-            assert!(err.contains(problem), "{reference}: {err} lacks {problem:?}");
+            assert!(
+                err.contains(problem),
+                "{reference}: {err} lacks {problem:?}"
+            );
         }
         let long = format!("a/{}", "b".repeat(260));
         assert!(ImageRef::parse(&long).is_err());
@@ -390,34 +484,99 @@ mod tests {
         let valid = [
             ("test_com", "docker.io", "library/test_com", None),
             ("test.com:tag", "docker.io", "library/test.com", Some("tag")),
-            ("test.com:5000", "docker.io", "library/test.com", Some("5000")),
+            (
+                "test.com:5000",
+                "docker.io",
+                "library/test.com",
+                Some("5000"),
+            ),
             ("test.com/repo:tag", "test.com", "repo", Some("tag")),
             ("test:5000/repo", "test:5000", "repo", None),
-            ("lowercase:Uppercase", "docker.io", "library/lowercase", Some("Uppercase")),
-            ("sub-dom1.foo.com/bar/baz/quux:some-long-tag", "sub-dom1.foo.com", "bar/baz/quux", Some("some-long-tag")),
-            ("b.gcr.io/test.example.com/my-app:test.example.com", "b.gcr.io", "test.example.com/my-app", Some("test.example.com")),
-            ("xn--n3h.com/myimage:xn--n3h.com", "xn--n3h.com", "myimage", Some("xn--n3h.com")),
-            ("foo_bar.com:8080", "docker.io", "library/foo_bar.com", Some("8080")),
-            ("foo/foo_bar.com:8080", "docker.io", "foo/foo_bar.com", Some("8080")),
+            (
+                "lowercase:Uppercase",
+                "docker.io",
+                "library/lowercase",
+                Some("Uppercase"),
+            ),
+            (
+                "sub-dom1.foo.com/bar/baz/quux:some-long-tag",
+                "sub-dom1.foo.com",
+                "bar/baz/quux",
+                Some("some-long-tag"),
+            ),
+            (
+                "b.gcr.io/test.example.com/my-app:test.example.com",
+                "b.gcr.io",
+                "test.example.com/my-app",
+                Some("test.example.com"),
+            ),
+            (
+                "xn--n3h.com/myimage:xn--n3h.com",
+                "xn--n3h.com",
+                "myimage",
+                Some("xn--n3h.com"),
+            ),
+            (
+                "foo_bar.com:8080",
+                "docker.io",
+                "library/foo_bar.com",
+                Some("8080"),
+            ),
+            (
+                "foo/foo_bar.com:8080",
+                "docker.io",
+                "foo/foo_bar.com",
+                Some("8080"),
+            ),
             ("192.168.1.1", "docker.io", "library/192.168.1.1", None),
-            ("192.168.1.1:5000", "docker.io", "library/192.168.1.1", Some("5000")),
+            (
+                "192.168.1.1:5000",
+                "docker.io",
+                "library/192.168.1.1",
+                Some("5000"),
+            ),
             ("192.168.1.1/repo", "192.168.1.1", "repo", None),
-            ("192.168.1.1:5000/repo:5050", "192.168.1.1:5000", "repo", Some("5050")),
+            (
+                "192.168.1.1:5000/repo:5050",
+                "192.168.1.1:5000",
+                "repo",
+                Some("5050"),
+            ),
             ("[2001:db8::1]/repo", "[2001:db8::1]", "repo", None),
-            ("[2001:db8:1:2:3:4:5:6]/repo:tag", "[2001:db8:1:2:3:4:5:6]", "repo", Some("tag")),
-            ("[2001:db8::1]:5000/repo:tag", "[2001:db8::1]:5000", "repo", Some("tag")),
+            (
+                "[2001:db8:1:2:3:4:5:6]/repo:tag",
+                "[2001:db8:1:2:3:4:5:6]",
+                "repo",
+                Some("tag"),
+            ),
+            (
+                "[2001:db8::1]:5000/repo:tag",
+                "[2001:db8::1]:5000",
+                "repo",
+                Some("tag"),
+            ),
             ("[::1]:5000/repo", "[::1]:5000", "repo", None),
         ];
         for (reference, registry, repository, tag) in valid {
             let image = ImageRef::parse(reference).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!((image.registry(), image.repository().as_str(), image.tag()), (registry, repository, tag), "{reference}");
+            assert_eq!(
+                (image.registry(), image.repository().as_str(), image.tag()),
+                (registry, repository, tag),
+                "{reference}"
+            );
         }
         let with_digest = format!("[2001:db8::1]:5000/repo:tag@sha256:{f64}");
-        assert_eq!(ImageRef::parse(&with_digest).unwrap().digest(), Some(format!("sha256:{f64}").as_str()));
+        assert_eq!(
+            ImageRef::parse(&with_digest).unwrap().digest(),
+            Some(format!("sha256:{f64}").as_str())
+        );
         let sha512 = format!("xn--7o8h.com/myimage:xn--7o8h.com@sha512:{f128}");
         assert!(ImageRef::parse(&sha512).is_ok());
         let longest = format!("{}a:tag-puts-this-over-max", "a/".repeat(127));
-        assert!(ImageRef::parse(&longest).is_ok(), "255 characters is the limit, tags not counted");
+        assert!(
+            ImageRef::parse(&longest).is_ok(),
+            "255 characters is the limit, tags not counted"
+        );
 
         let invalid = [
             String::new(),
@@ -436,16 +595,28 @@ mod tests {
             "[fe80::1%@invalidzone]:5000/repo".into(),
         ];
         for reference in invalid {
-            assert!(ImageRef::parse(&reference).is_err(), "{reference:?} must be rejected");
+            assert!(
+                ImageRef::parse(&reference).is_err(),
+                "{reference:?} must be rejected"
+            );
         }
     }
 
     #[test]
     fn new_tag_keeps_registry_and_repository_as_written() {
         let cases = [
-            ("mojaloop/central-ledger:v10.3.0", "mojaloop/central-ledger:v10.3.4"),
-            ("docker.io/mojaloop/central-ledger:v10.3.0", "docker.io/mojaloop/central-ledger:v10.3.4"),
-            ("docker.io/library/redis:v10.3.0", "docker.io/library/redis:v10.3.4"),
+            (
+                "mojaloop/central-ledger:v10.3.0",
+                "mojaloop/central-ledger:v10.3.4",
+            ),
+            (
+                "docker.io/mojaloop/central-ledger:v10.3.0",
+                "docker.io/mojaloop/central-ledger:v10.3.4",
+            ),
+            (
+                "docker.io/library/redis:v10.3.0",
+                "docker.io/library/redis:v10.3.4",
+            ),
             ("redis", "redis:v10.3.4"),
             ("localhost:5000/a/b:1@SHA", "localhost:5000/a/b:v10.3.4"),
         ];

@@ -159,8 +159,14 @@ impl Workload {
     /// Reads a workload from a Kubernetes object. `Ok(None)` for objects that are not workloads
     /// (Services, ConfigMaps, …); an error when a workload lacks its name, containers or images.
     /// `default_namespace` applies to objects that name none.
-    pub fn from_object(object: &Value, default_namespace: &str) -> Result<Option<Workload>, InvalidWorkload> {
-        let kind_name = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+    pub fn from_object(
+        object: &Value,
+        default_namespace: &str,
+    ) -> Result<Option<Workload>, InvalidWorkload> {
+        let kind_name = object
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let Some(kind) = WorkloadKind::from_kind(kind_name) else {
             return Ok(None);
         };
@@ -186,11 +192,16 @@ impl Workload {
             .iter()
             .try_fold(object, |value, key| value.get(key))
             .ok_or_else(|| fail(format!("{} is missing", spec_path.join("."))))?;
-        let mut containers = read_containers(pod_spec, "containers", false, spec_path).map_err(&fail)?;
+        let mut containers =
+            read_containers(pod_spec, "containers", false, spec_path).map_err(&fail)?;
         if containers.is_empty() {
-            return Err(fail(format!("{}.containers is missing or empty", spec_path.join("."))));
+            return Err(fail(format!(
+                "{}.containers is missing or empty",
+                spec_path.join(".")
+            )));
         }
-        containers.extend(read_containers(pod_spec, "initContainers", true, spec_path).map_err(&fail)?);
+        containers
+            .extend(read_containers(pod_spec, "initContainers", true, spec_path).map_err(&fail)?);
 
         Ok(Some(Workload {
             kind,
@@ -219,8 +230,16 @@ impl Workload {
         let release = self
             .annotations
             .get("meta.helm.sh/release-name")
-            .or_else(|| managed_by_helm.then(|| self.labels.get("app.kubernetes.io/instance")).flatten())
-            .or_else(|| managed_by_helm.then(|| self.labels.get("release")).flatten());
+            .or_else(|| {
+                managed_by_helm
+                    .then(|| self.labels.get("app.kubernetes.io/instance"))
+                    .flatten()
+            })
+            .or_else(|| {
+                managed_by_helm
+                    .then(|| self.labels.get("release"))
+                    .flatten()
+            });
         release.map(String::as_str)
     }
 }
@@ -240,9 +259,15 @@ fn read_containers(
     list.iter()
         .enumerate()
         .map(|(i, container)| {
-            let text = |key: &str| container.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+            let text = |key: &str| {
+                container
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+            };
             let name = text("name").ok_or_else(|| format!("{path}[{i}].name is missing"))?;
-            let image = text("image").ok_or_else(|| format!("{path}[{i}] ({name}): image is missing"))?;
+            let image =
+                text("image").ok_or_else(|| format!("{path}[{i}] ({name}): image is missing"))?;
             Ok(Container {
                 name: name.to_string(),
                 image: image.to_string(),
@@ -269,8 +294,16 @@ fn controller_of(metadata: Option<&Value>) -> Option<Controller> {
         .iter()
         .find(|owner| owner.get("controller").and_then(Value::as_bool) == Some(true))
         .map(|owner| Controller {
-            kind: owner.get("kind").and_then(Value::as_str).unwrap_or_default().to_string(),
-            name: owner.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
+            kind: owner
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            name: owner
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
         })
 }
 
@@ -299,10 +332,15 @@ mod tests {
                 "containers": [{"name": "app", "image": "mojaloop/app:v1.0.0"}],
                 "initContainers": [{"name": "wait", "image": "busybox:1.36"}],
             });
-            let mut object = json!({"kind": kind.as_str(), "metadata": {"name": "x", "namespace": "ns"}});
+            let mut object =
+                json!({"kind": kind.as_str(), "metadata": {"name": "x", "namespace": "ns"}});
             let mut slot = &mut object;
             for key in kind.pod_spec_path() {
-                slot = slot.as_object_mut().unwrap().entry(*key).or_insert(json!({}));
+                slot = slot
+                    .as_object_mut()
+                    .unwrap()
+                    .entry(*key)
+                    .or_insert(json!({}));
             }
             *slot = pod_spec;
             let workload = Workload::from_object(&object, "default").unwrap().unwrap();
@@ -322,8 +360,14 @@ mod tests {
     #[test]
     fn missing_fields_are_named() {
         let cases = [
-            (json!({"kind": "Deployment", "metadata": {}}), "metadata.name is missing"),
-            (json!({"kind": "Deployment", "metadata": {"name": "d"}}), "spec.template.spec is missing"),
+            (
+                json!({"kind": "Deployment", "metadata": {}}),
+                "metadata.name is missing",
+            ),
+            (
+                json!({"kind": "Deployment", "metadata": {"name": "d"}}),
+                "spec.template.spec is missing",
+            ),
             (
                 json!({"kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {"spec": {}}}}),
                 "spec.template.spec.containers is missing or empty",
@@ -338,7 +382,9 @@ mod tests {
             ),
         ];
         for (object, message) in cases {
-            let err = Workload::from_object(&object, "default").unwrap_err().to_string();
+            let err = Workload::from_object(&object, "default")
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(message), "{err}");
         }
     }

@@ -9,7 +9,11 @@ use crate::inventory::{Container, Workload};
 /// The strategic merge patch that sets one container's image, e.g.
 /// `{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"app:v2"}]}}}}`.
 pub fn image_patch(workload: &Workload, container: &Container, new_image: &str) -> String {
-    let list = if container.init { "initContainers" } else { "containers" };
+    let list = if container.init {
+        "initContainers"
+    } else {
+        "containers"
+    };
     let entry = format!(
         r#"{{"{list}":[{{"name":{},"image":{}}}]}}"#,
         json_string(&container.name),
@@ -66,14 +70,22 @@ mod tests {
             init: false,
         };
         assert_eq!(
-            patch_command(&workload(WorkloadKind::Deployment), &container, "mojaloop/account-lookup-service:v10.3.4"),
+            patch_command(
+                &workload(WorkloadKind::Deployment),
+                &container,
+                "mojaloop/account-lookup-service:v10.3.4"
+            ),
             r#"kubectl patch deployment account-lookup-service -n pisp-lab --patch '{"spec":{"template":{"spec":{"containers":[{"name":"account-lookup-service","image":"mojaloop/account-lookup-service:v10.3.4"}]}}}}'"#
         );
     }
 
     #[test]
     fn cronjobs_pods_and_init_containers() {
-        let init = Container { name: "wait".into(), image: "busybox:1.36.0".into(), init: true };
+        let init = Container {
+            name: "wait".into(),
+            image: "busybox:1.36.0".into(),
+            init: true,
+        };
         assert_eq!(
             image_patch(&workload(WorkloadKind::CronJob), &init, "busybox:1.36.1"),
             r#"{"spec":{"jobTemplate":{"spec":{"template":{"spec":{"initContainers":[{"name":"wait","image":"busybox:1.36.1"}]}}}}}}"#

@@ -56,10 +56,12 @@ pub fn read_objects(paths: &[PathBuf]) -> Result<(Vec<Object>, Vec<String>), Man
     for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).map_err(|e| ManifestError {
-                location: "<stdin>".to_string(),
-                message: format!("cannot read: {e}"),
-            })?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| ManifestError {
+                    location: "<stdin>".to_string(),
+                    message: format!("cannot read: {e}"),
+                })?;
             read_text("<stdin>", &text, false, &mut objects, &mut warnings)?;
             continue;
         }
@@ -69,7 +71,13 @@ pub fn read_objects(paths: &[PathBuf]) -> Result<(Vec<Object>, Vec<String>), Man
                 message: format!("cannot read: {e}"),
             })?;
             let is_json = file.extension().is_some_and(|e| e == "json");
-            read_text(&file.display().to_string(), &text, is_json, &mut objects, &mut warnings)?;
+            read_text(
+                &file.display().to_string(),
+                &text,
+                is_json,
+                &mut objects,
+                &mut warnings,
+            )?;
         }
     }
     Ok((objects, warnings))
@@ -125,7 +133,9 @@ fn manifest_files(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
     entries.sort();
     let mut files = Vec::new();
     for entry in entries {
-        let hidden = entry.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = entry
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden {
             continue;
         }
@@ -255,7 +265,10 @@ impl Chunk {
 fn first_line_of(message: &str) -> &str {
     let first = message.lines().next().unwrap_or(message);
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+    match first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
         Some((_position, rest)) => rest,
         None => first,
     }
@@ -268,7 +281,9 @@ fn add_object(
     warnings: &mut Vec<String>,
 ) -> Result<(), ManifestError> {
     let Some(kind) = object.get("kind").and_then(Value::as_str) else {
-        warnings.push(format!("{location}: not a Kubernetes object (no `kind`), skipped"));
+        warnings.push(format!(
+            "{location}: not a Kubernetes object (no `kind`), skipped"
+        ));
         return Ok(());
     };
     if kind == "List" || (kind.ends_with("List") && object.get("items").is_some()) {
@@ -283,7 +298,10 @@ fn add_object(
         }
         return Ok(());
     }
-    objects.push(Object { location, value: object });
+    objects.push(Object {
+        location,
+        value: object,
+    });
     Ok(())
 }
 
@@ -305,7 +323,9 @@ mod tests {
 
     #[test]
     fn splits_documents_and_counts_other_objects() {
-        let text = format!("# leading comment\n---\n{DEPLOYMENT}---\nkind: Service\nmetadata: {{name: s}}\n--- # c\n...\n");
+        let text = format!(
+            "# leading comment\n---\n{DEPLOYMENT}---\nkind: Service\nmetadata: {{name: s}}\n--- # c\n...\n"
+        );
         let manifests = load_str(&text).unwrap();
         assert_eq!(manifests.workloads.len(), 1);
         assert_eq!(manifests.other_objects, 1);
@@ -324,10 +344,14 @@ mod tests {
 
     #[test]
     fn workload_errors_name_the_document_line() {
-        let text = format!("{DEPLOYMENT}---\nkind: StatefulSet\nmetadata: {{name: db}}\nspec: {{}}\n");
+        let text =
+            format!("{DEPLOYMENT}---\nkind: StatefulSet\nmetadata: {{name: db}}\nspec: {{}}\n");
         let err = load_str(&text).unwrap_err();
         assert_eq!(err.location, "m.yaml:8");
-        assert_eq!(err.message, "StatefulSet \"db\": spec.template.spec is missing");
+        assert_eq!(
+            err.message,
+            "StatefulSet \"db\": spec.template.spec is missing"
+        );
     }
 
     #[test]
@@ -338,7 +362,9 @@ mod tests {
         {"kind": "Pod", "metadata": {"name": "q"}, "spec": {"containers": []}}"#;
         let err = load_named("x.json", text, true).unwrap_err();
         assert_eq!(err.location, "x.json:4");
-        let valid = &text[..text.rfind("{\"kind\": \"Pod\", \"metadata\": {\"name\": \"q\"").unwrap()];
+        let valid = &text[..text
+            .rfind("{\"kind\": \"Pod\", \"metadata\": {\"name\": \"q\"")
+            .unwrap()];
         let manifests = load_named("x.json", valid, true).unwrap();
         assert_eq!(manifests.workloads.len(), 1);
         assert_eq!(manifests.other_objects, 1);

@@ -31,7 +31,13 @@ struct JsonReport<'a> {
 
 /// Renders a report in a format. `color` adds ANSI colours to the table's status column;
 /// `explain` adds each decision's full explanation to the table.
-pub fn render(report: &Report, warnings: &[String], format: Format, color: bool, explain: bool) -> String {
+pub fn render(
+    report: &Report,
+    warnings: &[String],
+    format: Format,
+    color: bool,
+    explain: bool,
+) -> String {
     match format {
         Format::Json => {
             let document = JsonReport {
@@ -40,7 +46,8 @@ pub fn render(report: &Report, warnings: &[String], format: Format, color: bool,
                 summary: &report.summary,
                 warnings,
             };
-            let mut text = serde_json::to_string_pretty(&document).expect("a report always serializes");
+            let mut text =
+                serde_json::to_string_pretty(&document).expect("a report always serializes");
             text.push('\n');
             text
         }
@@ -55,7 +62,15 @@ pub fn render(report: &Report, warnings: &[String], format: Format, color: bool,
 }
 
 fn table(report: &Report, color: bool, explain: bool) -> String {
-    let header = ["NAMESPACE", "KIND", "NAME", "CONTAINER", "IMAGE", "LATEST", "STATUS"];
+    let header = [
+        "NAMESPACE",
+        "KIND",
+        "NAME",
+        "CONTAINER",
+        "IMAGE",
+        "LATEST",
+        "STATUS",
+    ];
     let rows: Vec<[String; 7]> = report
         .findings
         .iter()
@@ -83,7 +98,10 @@ fn table(report: &Report, color: bool, explain: bool) -> String {
         let mut text = String::new();
         for (i, cell) in cells.iter().enumerate() {
             if i == cells.len() - 1 {
-                let style = status.filter(|_| color).map(status_style).unwrap_or_default();
+                let style = status
+                    .filter(|_| color)
+                    .map(status_style)
+                    .unwrap_or_default();
                 let _ = write!(text, "{style}{cell}{style:#}");
             } else {
                 let _ = write!(text, "{cell:<width$}  ", width = widths[i]);
@@ -97,7 +115,11 @@ fn table(report: &Report, color: bool, explain: bool) -> String {
         line(row.each_ref().map(String::as_str), Some(finding.status));
     }
 
-    let with_notes: Vec<&Finding> = report.findings.iter().filter(|f| !f.notes.is_empty()).collect();
+    let with_notes: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| !f.notes.is_empty())
+        .collect();
     if !with_notes.is_empty() {
         out.push_str("\nNotes:\n");
         for finding in with_notes {
@@ -109,7 +131,9 @@ fn table(report: &Report, color: bool, explain: bool) -> String {
     let mut helm_releases: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
     for finding in &report.findings {
         if let Some(release) = &finding.helm_release {
-            *helm_releases.entry((&finding.namespace, release)).or_default() += 1;
+            *helm_releases
+                .entry((&finding.namespace, release))
+                .or_default() += 1;
         }
     }
     if !helm_releases.is_empty() {
@@ -196,7 +220,10 @@ pub fn summary_line(report: &Report) -> String {
         extra.push(format!("{} other objects skipped", s.other_objects));
     }
     if s.controlled > 0 {
-        extra.push(format!("{} controlled workloads reported through their controller", s.controlled));
+        extra.push(format!(
+            "{} ReplicaSets, Pods or Jobs reported through their controller",
+            s.controlled
+        ));
     }
     if !extra.is_empty() {
         let _ = write!(line, " ({})", extra.join(", "));

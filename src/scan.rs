@@ -156,7 +156,12 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
     Report { findings, summary }
 }
 
-fn evaluate(workload: &Workload, container: &Container, tags: &dyn TagLookup, options: ScanOptions) -> Finding {
+fn evaluate(
+    workload: &Workload,
+    container: &Container,
+    tags: &dyn TagLookup,
+    options: ScanOptions,
+) -> Finding {
     let mut finding = Finding {
         kind: workload.kind.as_str(),
         namespace: workload.namespace.clone(),
@@ -192,14 +197,19 @@ fn evaluate(workload: &Workload, container: &Container, tags: &dyn TagLookup, op
         && value.eq_ignore_ascii_case("true")
     {
         finding.status = Status::Skipped;
-        finding.reason = "ignored: the workload has the annotation ml-operator.mojaloop.io/ignore=true".to_string();
+        finding.reason =
+            "ignored: the workload has the annotation ml-operator.mojaloop.io/ignore=true"
+                .to_string();
         return finding;
     }
     if let Some(value) = workload.setting("strategy") {
         match value.parse::<Strategy>() {
             Ok(strategy) => finding.strategy = strategy,
             Err(e) => {
-                return unresolved(finding, format!("annotation ml-operator.mojaloop.io/strategy: {e}"));
+                return unresolved(
+                    finding,
+                    format!("annotation ml-operator.mojaloop.io/strategy: {e}"),
+                );
             }
         }
     }
@@ -216,7 +226,11 @@ fn evaluate(workload: &Workload, container: &Container, tags: &dyn TagLookup, op
         Err(reason) => return unresolved(finding, reason),
     };
 
-    let resolution = resolve(current, candidates.iter().map(String::as_str), finding.strategy);
+    let resolution = resolve(
+        current,
+        candidates.iter().map(String::as_str),
+        finding.strategy,
+    );
     finding.reason = resolution.reason();
     match &resolution.outcome {
         Outcome::UpToDate => finding.status = Status::UpToDate,

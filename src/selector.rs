@@ -115,7 +115,9 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
                 .trim()
                 .strip_prefix('(')
                 .and_then(|s| s.strip_suffix(')'))
-                .ok_or_else(|| format!("the values of {key:?} must be in parentheses: {key} in (a,b)"))?;
+                .ok_or_else(|| {
+                    format!("the values of {key:?} must be in parentheses: {key} in (a,b)")
+                })?;
             let values = inner
                 .split(',')
                 .map(|v| checked_value(v.trim()))
@@ -139,9 +141,14 @@ fn checked_key(key: &str) -> Result<String, String> {
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     let valid_prefix = prefix.is_none_or(|p| {
-        !p.is_empty() && p.len() <= 253 && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+        !p.is_empty()
+            && p.len() <= 253
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
     });
     if valid_name && valid_prefix {
         Ok(key.to_string())
@@ -155,7 +162,9 @@ fn checked_value(value: &str) -> Result<String, String> {
         || (value.len() <= 63
             && value.starts_with(|c: char| c.is_ascii_alphanumeric())
             && value.ends_with(|c: char| c.is_ascii_alphanumeric())
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
     if valid {
         Ok(value.to_string())
     } else {
@@ -168,12 +177,18 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn matches_like_kubectl() {
-        let l = labels(&[("app.kubernetes.io/name", "central-ledger"), ("tier", "backend")]);
+        let l = labels(&[
+            ("app.kubernetes.io/name", "central-ledger"),
+            ("tier", "backend"),
+        ]);
         let cases = [
             ("", true),
             ("tier", true),
@@ -183,7 +198,10 @@ mod tests {
             ("tier==backend", true),
             ("tier!=backend", false),
             ("missing!=x", true),
-            ("app.kubernetes.io/name in (central-ledger, quoting-service)", true),
+            (
+                "app.kubernetes.io/name in (central-ledger, quoting-service)",
+                true,
+            ),
             ("app.kubernetes.io/name notin (central-ledger)", false),
             ("tier=backend,app.kubernetes.io/name in (x,y)", false),
             ("tier in (backend),!missing", true),
@@ -196,7 +214,13 @@ mod tests {
 
     #[test]
     fn errors_name_the_selector() {
-        for text in ["tier in backend", "tier ~ x", "-bad=x", "tier=-x", "a in (b"] {
+        for text in [
+            "tier in backend",
+            "tier ~ x",
+            "-bad=x",
+            "tier=-x",
+            "a in (b",
+        ] {
             let err = text.parse::<Selector>().unwrap_err().to_string();
             assert!(err.contains(&format!("{text:?}")), "{err}");
         }

@@ -39,8 +39,13 @@ impl TagIndex {
 
     /// Parses an index from JSON text; the error says which key or value is wrong.
     pub fn from_json(text: &str) -> Result<TagIndex, String> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| format!("invalid JSON at line {} column {}: {e}", e.line(), e.column()))?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            format!(
+                "invalid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            )
+        })?;
         let object = value.as_object().ok_or_else(|| {
             "must be a JSON object from repository to a list of tags, e.g. {\"mojaloop/central-ledger\": [\"v10.3.0\"]}".to_string()
         })?;
@@ -48,16 +53,18 @@ impl TagIndex {
         for (key, tags) in object {
             let image = ImageRef::parse(key).map_err(|e| format!("key {key:?}: {e}"))?;
             if image.tag().is_some() || image.digest().is_some() {
-                return Err(format!("key {key:?} must be a repository without a tag or digest"));
+                return Err(format!(
+                    "key {key:?} must be a repository without a tag or digest"
+                ));
             }
             let tags = tags
                 .as_array()
                 .ok_or_else(|| format!("key {key:?}: the value must be a list of tags"))?
                 .iter()
                 .map(|tag| {
-                    tag.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| format!("key {key:?}: every tag must be a string, found {tag}"))
+                    tag.as_str().map(str::to_string).ok_or_else(|| {
+                        format!("key {key:?}: every tag must be a string, found {tag}")
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             index.insert(&image, tags);
@@ -77,7 +84,9 @@ impl TagIndex {
 
     /// The tags of an image's repository, if the index has it.
     pub fn tags(&self, image: &ImageRef) -> Option<&[String]> {
-        self.repositories.get(&image.canonical_name()).map(Vec::as_slice)
+        self.repositories
+            .get(&image.canonical_name())
+            .map(Vec::as_slice)
     }
 
     /// How many repositories the index holds.
@@ -117,11 +126,18 @@ mod tests {
         .unwrap();
         assert_eq!(index.len(), 3);
         for image in ["redis:6.2.4", "docker.io/redis", "library/redis:1"] {
-            let mut tags = index.tags(&ImageRef::parse(image).unwrap()).unwrap().to_vec();
+            let mut tags = index
+                .tags(&ImageRef::parse(image).unwrap())
+                .unwrap()
+                .to_vec();
             tags.sort();
             assert_eq!(tags, ["6.2.4", "6.2.5"], "{image}");
         }
-        assert!(index.tags(&ImageRef::parse("docker.io/mojaloop/central-ledger:x").unwrap()).is_some());
+        assert!(
+            index
+                .tags(&ImageRef::parse("docker.io/mojaloop/central-ledger:x").unwrap())
+                .is_some()
+        );
         assert!(index.tags(&ImageRef::parse("org/app:1").unwrap()).is_none());
     }
 

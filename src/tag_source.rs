@@ -44,19 +44,24 @@ impl TagSource {
         match self {
             TagSource::Index(index) => Lookup::Index(index),
             TagSource::Registry(registry) => {
-                let lookups = distinct_repositories(workloads).into_values().map(|image| async move {
-                    let result = registry
-                        .list_tags(image.registry(), &image.repository())
-                        .await
-                        .map(|list| list.tags.clone())
-                        .map_err(|e| e.to_string());
-                    (image.canonical_name(), result)
-                });
+                let lookups =
+                    distinct_repositories(workloads)
+                        .into_values()
+                        .map(|image| async move {
+                            let result = registry
+                                .list_tags(image.registry(), &image.repository())
+                                .await
+                                .map(|list| list.tags.clone())
+                                .map_err(|e| e.to_string());
+                            (image.canonical_name(), result)
+                        });
                 Lookup::Fetched(FetchedTags {
                     repositories: join_all(lookups).await.into_iter().collect(),
                 })
             }
-            TagSource::ImageWatcher(client) => Lookup::Fetched(client.fetch(workloads, default_strategy).await),
+            TagSource::ImageWatcher(client) => {
+                Lookup::Fetched(client.fetch(workloads, default_strategy).await)
+            }
         }
     }
 }
@@ -118,8 +123,13 @@ impl ImageWatcherClient {
     /// without a scheme, like the original's default `localhost:4006`, gets `http://`).
     pub fn new(base: &str) -> Result<ImageWatcherClient, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let base = if base.contains("://") { base.to_string() } else { format!("http://{base}") };
-        url::Url::parse(&base).map_err(|e| format!("IMAGE_WATCHER_CLIENT_URL {base:?} is not a URL: {e}"))?;
+        let base = if base.contains("://") {
+            base.to_string()
+        } else {
+            format!("http://{base}")
+        };
+        url::Url::parse(&base)
+            .map_err(|e| format!("IMAGE_WATCHER_CLIENT_URL {base:?} is not a URL: {e}"))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -143,14 +153,19 @@ impl ImageWatcherClient {
                 if let Ok(image) = ImageRef::parse(&container.image)
                     && let Some(tag) = image.tag()
                 {
-                    questions.insert((image.canonical_name(), tag.to_string(), strategy), image.clone());
+                    questions.insert(
+                        (image.canonical_name(), tag.to_string(), strategy),
+                        image.clone(),
+                    );
                 }
             }
         }
-        let answers = join_all(questions.into_iter().map(|((name, tag, strategy), image)| async move {
-            let answer = self.newest(&image, &tag, strategy).await;
-            (name, tag, answer)
-        }))
+        let answers = join_all(questions.into_iter().map(
+            |((name, tag, strategy), image)| async move {
+                let answer = self.newest(&image, &tag, strategy).await;
+                (name, tag, answer)
+            },
+        ))
         .await;
 
         let mut repositories: BTreeMap<String, Result<Vec<String>, String>> = BTreeMap::new();
@@ -166,10 +181,17 @@ impl ImageWatcherClient {
     }
 
     /// The image-watcher's newest tag for `image` at `tag` under `strategy`.
-    pub async fn newest(&self, image: &ImageRef, tag: &str, strategy: Strategy) -> Result<String, String> {
+    pub async fn newest(
+        &self,
+        image: &ImageRef,
+        tag: &str,
+        strategy: Strategy,
+    ) -> Result<String, String> {
         let repository = image.repository();
         let (org, name) = match repository.split_once('/') {
-            Some((org, name)) if image.registry() == DOCKER_HUB && !name.contains('/') => (org, name),
+            Some((org, name)) if image.registry() == DOCKER_HUB && !name.contains('/') => {
+                (org, name)
+            }
             _ => {
                 return Err(format!(
                     "the image-watcher API only knows Docker Hub org/image repositories, not {}",
@@ -177,7 +199,10 @@ impl ImageWatcherClient {
                 ));
             }
         };
-        let url = format!("{}/images/{org}/{name}/{tag}?strategy={strategy}", self.base);
+        let url = format!(
+            "{}/images/{org}/{name}/{tag}?strategy={strategy}",
+            self.base
+        );
         let response = self
             .http
             .get(&url)

@@ -5,11 +5,18 @@ use serde_json::Value;
 
 fn ml_operator() -> Command {
     let mut command = Command::cargo_bin("ml-operator").unwrap();
-    command.current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("NO_COLOR");
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("NO_COLOR");
     command
 }
 
-const SMALL_HUB: [&str; 4] = ["-f", "tests/fixtures/small-hub.yaml", "--tags", "tests/fixtures/small-tags.json"];
+const SMALL_HUB: [&str; 4] = [
+    "-f",
+    "tests/fixtures/small-hub.yaml",
+    "--tags",
+    "tests/fixtures/small-tags.json",
+];
 const EXAMPLE: [&str; 4] = ["-f", "examples/hub", "--tags", "examples/tags.json"];
 
 fn check(args: &[&str]) -> assert_cmd::assert::Assert {
@@ -37,8 +44,20 @@ fn json_output_follows_the_contract() {
     let report: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(report["schemaVersion"], 1);
     let required = [
-        "kind", "namespace", "name", "container", "initContainer", "image", "repository", "currentTag",
-        "latestTag", "latestImage", "strategy", "status", "reason", "command",
+        "kind",
+        "namespace",
+        "name",
+        "container",
+        "initContainer",
+        "image",
+        "repository",
+        "currentTag",
+        "latestTag",
+        "latestImage",
+        "strategy",
+        "status",
+        "reason",
+        "command",
     ];
     for finding in report["findings"].as_array().unwrap() {
         for key in required {
@@ -55,7 +74,10 @@ fn json_output_follows_the_contract() {
 fn commands_output_is_only_commands() {
     let assert = check(&[&SMALL_HUB[..], &["-o", "commands"]].concat()).success();
     let text = stdout(&assert);
-    assert!(text.lines().all(|l| l.starts_with("kubectl patch ")), "{text}");
+    assert!(
+        text.lines().all(|l| l.starts_with("kubectl patch ")),
+        "{text}"
+    );
     insta::assert_snapshot!("small_hub_commands", text);
 }
 
@@ -68,12 +90,17 @@ fn explain_lists_rejected_candidates() {
     assert!(text.contains("v10.3.5-snapshot.1"), "{text}");
     let json = stdout(&check(&[&SMALL_HUB[..], &["--explain", "-o", "json"]].concat()).success());
     let report: Value = serde_json::from_str(&json).unwrap();
-    assert!(report["findings"][1]["explanation"]["considered"].is_array(), "{json}");
+    assert!(
+        report["findings"][1]["explanation"]["considered"].is_array(),
+        "{json}"
+    );
 }
 
 #[test]
 fn strategy_flag_and_annotation() {
-    let json = stdout(&check(&[&SMALL_HUB[..], &["-o", "json", "--strategy", "major"]].concat()).success());
+    let json = stdout(
+        &check(&[&SMALL_HUB[..], &["-o", "json", "--strategy", "major"]].concat()).success(),
+    );
     let report: Value = serde_json::from_str(&json).unwrap();
     let find = |name: &str| {
         report["findings"]
@@ -100,31 +127,67 @@ fn filters_by_namespace_selector_and_services() {
     };
     assert_eq!(count(&[]), 5);
     assert_eq!(count(&["-n", "pisp-lab"]), 1);
-    assert_eq!(count(&["-l", "app.kubernetes.io/name in (central-ledger,account-lookup-service)"]), 2);
+    assert_eq!(
+        count(&[
+            "-l",
+            "app.kubernetes.io/name in (central-ledger,account-lookup-service)"
+        ]),
+        2
+    );
     assert_eq!(count(&["--services", "central-ledger"]), 1);
-    assert_eq!(count(&["--services", "central-ledger,account-lookup-service", "-n", "mojaloop"]), 1);
+    assert_eq!(
+        count(&[
+            "--services",
+            "central-ledger,account-lookup-service",
+            "-n",
+            "mojaloop"
+        ]),
+        1
+    );
 }
 
 #[test]
 fn fail_on_update_exits_3() {
     check(&[&SMALL_HUB[..], &["--fail-on-update", "-o", "commands"]].concat()).code(3);
     // Nothing to update in pisp-lab under `patch`: exit 0 even with the flag.
-    check(&[&SMALL_HUB[..], &["--fail-on-update", "--strategy", "patch", "-n", "pisp-lab"]].concat()).code(0);
+    check(
+        &[
+            &SMALL_HUB[..],
+            &["--fail-on-update", "--strategy", "patch", "-n", "pisp-lab"],
+        ]
+        .concat(),
+    )
+    .code(0);
 }
 
 #[test]
 fn colour_only_when_asked_or_on_a_terminal() {
     let plain = stdout(&check(&SMALL_HUB).success());
-    assert!(!plain.contains('\u{1b}'), "no colour when stdout is not a terminal");
+    assert!(
+        !plain.contains('\u{1b}'),
+        "no colour when stdout is not a terminal"
+    );
     let coloured = stdout(&check(&[&SMALL_HUB[..], &["--color", "always"]].concat()).success());
     assert!(coloured.contains("\u{1b}["), "{coloured}");
 }
 
 #[test]
 fn stdin_is_read_with_dash() {
-    let manifest = std::fs::read_to_string(format!("{}/tests/fixtures/small-hub.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let manifest = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/small-hub.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     let assert = ml_operator()
-        .args(["check", "-f", "-", "--tags", "tests/fixtures/small-tags.json", "-o", "commands"])
+        .args([
+            "check",
+            "-f",
+            "-",
+            "--tags",
+            "tests/fixtures/small-tags.json",
+            "-o",
+            "commands",
+        ])
         .write_stdin(manifest)
         .assert()
         .success();
@@ -134,18 +197,96 @@ fn stdin_is_read_with_dash() {
 #[test]
 fn input_errors_exit_2_and_name_the_place() {
     let cases: [(&[&str], &str); 9] = [
-        (&["-f", "tests/fixtures/invalid-yaml.yaml", "--tags", "tests/fixtures/small-tags.json"], "tests/fixtures/invalid-yaml.yaml:11: invalid YAML: illegal placement"),
         (
-            &["-f", "tests/fixtures/missing-image.yaml", "--tags", "tests/fixtures/small-tags.json"],
+            &[
+                "-f",
+                "tests/fixtures/invalid-yaml.yaml",
+                "--tags",
+                "tests/fixtures/small-tags.json",
+            ],
+            "tests/fixtures/invalid-yaml.yaml:11: invalid YAML: illegal placement",
+        ),
+        (
+            &[
+                "-f",
+                "tests/fixtures/missing-image.yaml",
+                "--tags",
+                "tests/fixtures/small-tags.json",
+            ],
             "tests/fixtures/missing-image.yaml:6: Deployment \"central-ledger\": spec.template.spec.containers[0] (central-ledger): image is missing",
         ),
-        (&["-f", "tests/fixtures/nope.yaml", "--tags", "tests/fixtures/small-tags.json"], "tests/fixtures/nope.yaml: cannot read"),
-        (&["-f", "tests/fixtures/small-hub.yaml", "--tags", "tests/fixtures/small-hub.yaml"], "tag index tests/fixtures/small-hub.yaml: invalid JSON at line 1"),
-        (&["-f", "tests/fixtures/small-hub.yaml", "--tags", "tests/fixtures/nope.json"], "tag index tests/fixtures/nope.json: cannot read"),
-        (&["-f", "tests/fixtures/small-hub.yaml", "--tags", "tests/fixtures/small-tags.json", "-l", "a in b"], "invalid label selector \"a in b\""),
-        (&["-f", "tests/fixtures/small-hub.yaml", "--tags", "tests/fixtures/small-tags.json", "--strategy", "newest"], "newest"),
-        (&["-f", "tests/fixtures/small-hub.yaml", "--tags", "tests/fixtures/small-tags.json", "-o", "xml"], "xml"),
-        (&["-f", "tests/fixtures/small-hub.yaml", "-n", "a", "-A", "--tags", "tests/fixtures/small-tags.json"], "cannot be used with"),
+        (
+            &[
+                "-f",
+                "tests/fixtures/nope.yaml",
+                "--tags",
+                "tests/fixtures/small-tags.json",
+            ],
+            "tests/fixtures/nope.yaml: cannot read",
+        ),
+        (
+            &[
+                "-f",
+                "tests/fixtures/small-hub.yaml",
+                "--tags",
+                "tests/fixtures/small-hub.yaml",
+            ],
+            "tag index tests/fixtures/small-hub.yaml: invalid JSON at line 1",
+        ),
+        (
+            &[
+                "-f",
+                "tests/fixtures/small-hub.yaml",
+                "--tags",
+                "tests/fixtures/nope.json",
+            ],
+            "tag index tests/fixtures/nope.json: cannot read",
+        ),
+        (
+            &[
+                "-f",
+                "tests/fixtures/small-hub.yaml",
+                "--tags",
+                "tests/fixtures/small-tags.json",
+                "-l",
+                "a in b",
+            ],
+            "invalid label selector \"a in b\"",
+        ),
+        (
+            &[
+                "-f",
+                "tests/fixtures/small-hub.yaml",
+                "--tags",
+                "tests/fixtures/small-tags.json",
+                "--strategy",
+                "newest",
+            ],
+            "newest",
+        ),
+        (
+            &[
+                "-f",
+                "tests/fixtures/small-hub.yaml",
+                "--tags",
+                "tests/fixtures/small-tags.json",
+                "-o",
+                "xml",
+            ],
+            "xml",
+        ),
+        (
+            &[
+                "-f",
+                "tests/fixtures/small-hub.yaml",
+                "-n",
+                "a",
+                "-A",
+                "--tags",
+                "tests/fixtures/small-tags.json",
+            ],
+            "cannot be used with",
+        ),
     ];
     for (args, message) in cases {
         let assert = check(args).code(2);
@@ -177,5 +318,8 @@ fn bundled_example_json() {
 #[test]
 fn version_prints_the_version() {
     let assert = ml_operator().arg("version").assert().success();
-    assert_eq!(stdout(&assert), format!("ml-operator {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&assert),
+        format!("ml-operator {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }

@@ -28,12 +28,20 @@ fn ml_operator(kubeconfig: &Path, args: &[&str]) -> Output {
 
 fn report(kubeconfig: &Path, args: &[&str]) -> Value {
     let output = ml_operator(kubeconfig, &[args, &["-o", "json"]].concat());
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new("kubectl").env("KUBECONFIG", kubeconfig).args(args).output().unwrap()
+    Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// The findings as comparable rows: (namespace, kind, name, container, image, status, latest).
@@ -45,7 +53,13 @@ fn rows(report: &Value) -> Vec<String> {
         .map(|f| {
             format!(
                 "{} {} {} {} {} {} {}",
-                f["namespace"], f["kind"], f["name"], f["container"], f["image"], f["status"], f["latestTag"]
+                f["namespace"],
+                f["kind"],
+                f["name"],
+                f["container"],
+                f["image"],
+                f["status"],
+                f["latestTag"]
             )
         })
         .collect();
@@ -64,7 +78,11 @@ fn images(object: &Value) -> Vec<(String, String, String)> {
         .iter()
         .flat_map(|list| {
             spec[*list].as_array().into_iter().flatten().map(move |c| {
-                (list.to_string(), c["name"].as_str().unwrap().to_string(), c["image"].as_str().unwrap().to_string())
+                (
+                    list.to_string(),
+                    c["name"].as_str().unwrap().to_string(),
+                    c["image"].as_str().unwrap().to_string(),
+                )
             })
         })
         .collect()
@@ -89,39 +107,73 @@ fn operator_loop(kubeconfig: &Path, scope: &[&str], tags: &str) -> usize {
             finding["name"].as_str().unwrap(),
         );
         let get = |what: &str| {
-            let output = kubectl(kubeconfig, &["get", &kind, name, "-n", namespace, "-o", "json"]);
-            assert!(output.status.success(), "{what}: {}", String::from_utf8_lossy(&output.stderr));
+            let output = kubectl(
+                kubeconfig,
+                &["get", &kind, name, "-n", namespace, "-o", "json"],
+            );
+            assert!(
+                output.status.success(),
+                "{what}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
             serde_json::from_slice::<Value>(&output.stdout).unwrap()
         };
         let old = images(&get("before"));
 
         // Exactly the printed command, through a shell, as a person would paste it.
         let command = finding["command"].as_str().unwrap();
-        let output = Command::new("sh").arg("-c").arg(command).env("KUBECONFIG", kubeconfig).output().unwrap();
-        assert!(output.status.success(), "{command}: {}", String::from_utf8_lossy(&output.stderr));
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .env("KUBECONFIG", kubeconfig)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
 
         let new = images(&get("after"));
-        let list = if finding["initContainer"] == true { "initContainers" } else { "containers" };
+        let list = if finding["initContainer"] == true {
+            "initContainers"
+        } else {
+            "containers"
+        };
         let expected: Vec<(String, String, String)> = old
             .iter()
             .map(|(l, n, image)| {
                 let changed = l == list && n == finding["container"].as_str().unwrap();
-                let image = if changed { finding["latestImage"].as_str().unwrap().to_string() } else { image.clone() };
+                let image = if changed {
+                    finding["latestImage"].as_str().unwrap().to_string()
+                } else {
+                    image.clone()
+                };
                 (l.clone(), n.clone(), image)
             })
             .collect();
         assert_ne!(old, expected, "{command} should change something");
-        assert_eq!(new, expected, "{command} must change exactly one container's image");
+        assert_eq!(
+            new, expected,
+            "{command} must change exactly one container's image"
+        );
     }
 
     let after = report(kubeconfig, &[scope, &["--tags", tags]].concat());
     assert_eq!(after["summary"]["updates"], 0, "{}", after["summary"]);
-    assert_eq!(after["summary"]["containers"], before["summary"]["containers"]);
+    assert_eq!(
+        after["summary"]["containers"],
+        before["summary"]["containers"]
+    );
     updates.len()
 }
 
 fn start_example_hub() -> (kube_sim::BlockingRunning, tempfile::TempDir, PathBuf) {
-    let sim = KubeSim::builder().load(repo().join("examples/hub")).unwrap().start_blocking().unwrap();
+    let sim = KubeSim::builder()
+        .load(repo().join("examples/hub"))
+        .unwrap()
+        .start_blocking()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).unwrap();
@@ -141,13 +193,25 @@ fn a_cluster_and_its_manifests_give_the_same_findings() {
     let from_cluster = report(&kubeconfig, &["--tags", "examples/tags.json"]);
     let output = Command::new(env!("CARGO_BIN_EXE_ml-operator"))
         .current_dir(repo())
-        .args(["check", "-f", "examples/hub", "--tags", "examples/tags.json", "-o", "json"])
+        .args([
+            "check",
+            "-f",
+            "examples/hub",
+            "--tags",
+            "examples/tags.json",
+            "-o",
+            "json",
+        ])
         .output()
         .unwrap();
     let from_files: Value = serde_json::from_slice(&output.stdout).unwrap();
     // kube-sim creates ReplicaSets and Pods for Deployments; each is reported once, through its controller.
     assert_eq!(rows(&from_cluster), rows(&from_files));
-    assert!(from_cluster["summary"]["controlled"].as_u64().unwrap() > 0, "{}", from_cluster["summary"]);
+    assert!(
+        from_cluster["summary"]["controlled"].as_u64().unwrap() > 0,
+        "{}",
+        from_cluster["summary"]
+    );
     // One cluster-wide list per kind (the hub fits in one page of 500), no per-object reads.
     assert_eq!(sim.request_count("list", "/apis/apps/v1/deployments"), 1);
     assert_eq!(sim.request_count("list", "/api/v1/pods"), 1);
@@ -157,11 +221,21 @@ fn a_cluster_and_its_manifests_give_the_same_findings() {
 #[test]
 fn namespace_selector_and_services_are_applied() {
     let (_sim, _dir, kubeconfig) = start_example_hub();
-    let count = |args: &[&str]| report(&kubeconfig, &[args, &["--tags", "examples/tags.json"]].concat())["summary"]["workloads"].as_u64().unwrap();
+    let count = |args: &[&str]| {
+        report(
+            &kubeconfig,
+            &[args, &["--tags", "examples/tags.json"]].concat(),
+        )["summary"]["workloads"]
+            .as_u64()
+            .unwrap()
+    };
     let all = count(&[]);
     let pisp = count(&["-n", "pisp-lab"]);
     assert!(pisp > 0 && pisp < all, "{pisp} of {all}");
-    assert_eq!(count(&["--services", "account-lookup-service"]), count(&["-l", "app.kubernetes.io/name=account-lookup-service"]));
+    assert_eq!(
+        count(&["--services", "account-lookup-service"]),
+        count(&["-l", "app.kubernetes.io/name=account-lookup-service"])
+    );
     assert!(count(&["--services", "account-lookup-service"]) >= 1);
 }
 
@@ -171,16 +245,30 @@ fn annotations_on_live_objects_are_honoured() {
     let annotate = |key: &str, value: &str| {
         let output = kubectl(
             &kubeconfig,
-            &["annotate", "deployment", "moja-centralledger-service", "-n", "mojaloop", &format!("ml-operator.mojaloop.io/{key}={value}")],
+            &[
+                "annotate",
+                "deployment",
+                "moja-centralledger-service",
+                "-n",
+                "mojaloop",
+                &format!("ml-operator.mojaloop.io/{key}={value}"),
+            ],
         );
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     };
     let ledger = |report: &Value| {
         report["findings"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|f| f["name"] == "moja-centralledger-service" && f["container"] == "centralledger-service")
+            .find(|f| {
+                f["name"] == "moja-centralledger-service"
+                    && f["container"] == "centralledger-service"
+            })
             .unwrap()
             .clone()
     };
@@ -197,11 +285,20 @@ fn a_forbidden_namespace_is_a_warning_and_the_rest_goes_on() {
     let (sim, _dir, kubeconfig) = start_example_hub();
     sim.forbid_namespace("infra");
     let output = ml_operator(&kubeconfig, &["--tags", "examples/tags.json", "-o", "json"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("\"infra\""), "{stderr}");
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let namespaces: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["namespace"].as_str().unwrap()).collect();
+    let namespaces: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["namespace"].as_str().unwrap())
+        .collect();
     assert!(!namespaces.contains(&"infra"));
     assert!(namespaces.contains(&"mojaloop") && namespaces.contains(&"pisp-lab"));
 }
@@ -211,7 +308,11 @@ fn an_unreachable_cluster_names_context_and_server() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     // A port nobody listens on: bind one, note it, close it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     std::fs::write(
         &kubeconfig,
         format!(
@@ -231,13 +332,19 @@ fn an_unreachable_cluster_names_context_and_server() {
 #[test]
 fn the_loop_against_a_real_cluster_when_configured() {
     let Some(kubeconfig) = std::env::var_os("ML_OPERATOR_E2E_KUBECONFIG") else {
-        println!("skipped: set ML_OPERATOR_E2E_KUBECONFIG to run the operator loop against a real cluster");
+        println!(
+            "skipped: set ML_OPERATOR_E2E_KUBECONFIG to run the operator loop against a real cluster"
+        );
         return;
     };
     let kubeconfig = PathBuf::from(kubeconfig);
     let namespace = format!("ml-operator-e2e-{}", std::process::id());
     let created = kubectl(&kubeconfig, &["create", "namespace", &namespace]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("workload.yaml");
     std::fs::write(
@@ -250,8 +357,17 @@ fn the_loop_against_a_real_cluster_when_configured() {
     let tags = dir.path().join("tags.json");
     std::fs::write(&tags, r#"{"busybox": ["1.36.0", "1.36.1"]}"#).unwrap();
     let applied = kubectl(&kubeconfig, &["apply", "-f", manifest.to_str().unwrap()]);
-    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
-    let result = std::panic::catch_unwind(|| operator_loop(&kubeconfig, &["-n", &namespace], tags.to_str().unwrap()));
-    kubectl(&kubeconfig, &["delete", "namespace", &namespace, "--wait=false"]);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let result = std::panic::catch_unwind(|| {
+        operator_loop(&kubeconfig, &["-n", &namespace], tags.to_str().unwrap())
+    });
+    kubectl(
+        &kubeconfig,
+        &["delete", "namespace", &namespace, "--wait=false"],
+    );
     assert_eq!(result.unwrap(), 1);
 }

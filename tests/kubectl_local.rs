@@ -12,7 +12,11 @@ fn repo() -> PathBuf {
 }
 
 fn kubectl_available() -> bool {
-    Command::new("kubectl").arg("version").arg("--client").output().is_ok_and(|o| o.status.success())
+    Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Runs `check -o json` on a manifest set and returns the findings that carry a command.
@@ -22,7 +26,11 @@ fn findings_with_commands(manifests: &str, tags: &str) -> Vec<Value> {
         .args(["check", "-f", manifests, "--tags", tags, "-o", "json"])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     report["findings"]
         .as_array()
@@ -44,7 +52,10 @@ fn pod_spec_mut<'a>(object: &'a mut Value, kind: &str) -> &'a mut Value {
 }
 
 fn run_every_command_through_kubectl(manifests: &str, tags: &str) -> usize {
-    assert!(kubectl_available(), "kubectl is not installed: run scripts/install-test-deps");
+    assert!(
+        kubectl_available(),
+        "kubectl is not installed: run scripts/install-test-deps"
+    );
     let (objects, _) = read_objects(&[repo().join(manifests)]).unwrap();
     let findings = findings_with_commands(manifests, tags);
     assert!(!findings.is_empty(), "the example must have updates");
@@ -57,12 +68,16 @@ fn run_every_command_through_kubectl(manifests: &str, tags: &str) -> usize {
             finding["name"].as_str().unwrap(),
         );
         let command = finding["command"].as_str().unwrap();
-        let prefix = format!("kubectl patch {} {name} -n {namespace} --patch '", kind.to_lowercase());
+        let prefix = format!(
+            "kubectl patch {} {name} -n {namespace} --patch '",
+            kind.to_lowercase()
+        );
         let patch = command
             .strip_prefix(&prefix)
             .and_then(|rest| rest.strip_suffix('\''))
             .unwrap_or_else(|| panic!("unexpected command shape: {command}"));
-        serde_json::from_str::<Value>(patch).unwrap_or_else(|e| panic!("patch is not JSON ({e}): {patch}"));
+        serde_json::from_str::<Value>(patch)
+            .unwrap_or_else(|e| panic!("patch is not JSON ({e}): {patch}"));
 
         let original = objects
             .iter()
@@ -74,12 +89,24 @@ fn run_every_command_through_kubectl(manifests: &str, tags: &str) -> usize {
             })
             .unwrap_or_else(|| panic!("no manifest for {kind} {namespace}/{name}"))
             .clone();
-        let file = scratch.path().join(format!("{kind}-{namespace}-{name}.json"));
+        let file = scratch
+            .path()
+            .join(format!("{kind}-{namespace}-{name}.json"));
         std::fs::write(&file, serde_json::to_vec(&original).unwrap()).unwrap();
 
         let output = Command::new("kubectl")
             .env("KUBECONFIG", scratch.path().join("no-cluster-needed"))
-            .args(["patch", "--local", "--type", "strategic", "-o", "json", "-p", patch, "-f"])
+            .args([
+                "patch",
+                "--local",
+                "--type",
+                "strategic",
+                "-o",
+                "json",
+                "-p",
+                patch,
+                "-f",
+            ])
             .arg(&file)
             .output()
             .unwrap();
@@ -92,17 +119,28 @@ fn run_every_command_through_kubectl(manifests: &str, tags: &str) -> usize {
 
         // What we expect: the input with exactly that one container's image changed.
         let mut expected = original.clone();
-        let list = if finding["initContainer"] == true { "initContainers" } else { "containers" };
-        let containers = pod_spec_mut(&mut expected, kind)[list].as_array_mut().unwrap();
-        let matching: Vec<&mut Value> =
-            containers.iter_mut().filter(|c| c["name"] == finding["container"]).collect();
+        let list = if finding["initContainer"] == true {
+            "initContainers"
+        } else {
+            "containers"
+        };
+        let containers = pod_spec_mut(&mut expected, kind)[list]
+            .as_array_mut()
+            .unwrap();
+        let matching: Vec<&mut Value> = containers
+            .iter_mut()
+            .filter(|c| c["name"] == finding["container"])
+            .collect();
         assert_eq!(matching.len(), 1, "{command}");
         for container in matching {
             assert_eq!(container["image"], finding["image"], "{command}");
             container["image"] = finding["latestImage"].clone();
         }
         assert_ne!(expected, original);
-        assert_eq!(patched, expected, "{command} changed more (or less) than one image");
+        assert_eq!(
+            patched, expected,
+            "{command} changed more (or less) than one image"
+        );
     }
     findings.len()
 }
@@ -116,6 +154,9 @@ fn every_command_for_the_bundled_example_changes_exactly_one_image() {
 #[test]
 fn every_command_for_the_small_hub_changes_exactly_one_image() {
     // Covers a CronJob, an init container and a registry written out in full.
-    let count = run_every_command_through_kubectl("tests/fixtures/small-hub.yaml", "tests/fixtures/small-tags.json");
+    let count = run_every_command_through_kubectl(
+        "tests/fixtures/small-hub.yaml",
+        "tests/fixtures/small-tags.json",
+    );
     assert_eq!(count, 5);
 }

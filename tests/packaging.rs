@@ -16,7 +16,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, Namespace, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -31,8 +33,13 @@ use support::{Receiver, eventually_or, repo};
 
 /// The helm binary: `$HELM`, else `<repo>/.tools/bin/helm`. Missing is a failure, not a skip.
 fn helm() -> PathBuf {
-    let path = std::env::var_os("HELM").map(PathBuf::from).unwrap_or_else(|| repo().join(".tools/bin/helm"));
-    let runs = Command::new(&path).arg("version").output().is_ok_and(|o| o.status.success());
+    let path = std::env::var_os("HELM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".tools/bin/helm"));
+    let runs = Command::new(&path)
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     assert!(
         runs,
         "helm not found at {}: run scripts/install-test-deps (it installs helm into .tools/bin), or set HELM",
@@ -50,7 +57,11 @@ fn all_features() -> PathBuf {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// `helm template RELEASE charts/ml-operator -n NAMESPACE ARGS...`: the rendered YAML, or helm's error.
@@ -62,11 +73,20 @@ fn helm_template(release: &str, namespace: &str, args: &[&str]) -> Result<String
         .args(args)
         .output()
         .unwrap();
-    if output.status.success() { Ok(String::from_utf8(output.stdout).unwrap()) } else { Err(text(&output)) }
+    if output.status.success() {
+        Ok(String::from_utf8(output.stdout).unwrap())
+    } else {
+        Err(text(&output))
+    }
 }
 
 fn helm_lint(args: &[&str]) -> Output {
-    Command::new(helm()).args(["lint", "--strict"]).arg(chart()).args(args).output().unwrap()
+    Command::new(helm())
+        .args(["lint", "--strict"])
+        .arg(chart())
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// `kubectl kustomize DIR`.
@@ -79,7 +99,11 @@ fn kustomize(dir: &str) -> String {
         .arg(repo().join(dir))
         .output()
         .unwrap();
-    assert!(output.status.success(), "kubectl kustomize {dir}: {}", text(&output));
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {dir}: {}",
+        text(&output)
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -103,7 +127,11 @@ fn one<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
 }
 
 fn describe(object: &Value) -> String {
-    format!("{} {}", object["kind"].as_str().unwrap_or("?"), object["metadata"]["name"].as_str().unwrap_or("?"))
+    format!(
+        "{} {}",
+        object["kind"].as_str().unwrap_or("?"),
+        object["metadata"]["name"].as_str().unwrap_or("?")
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -112,12 +140,22 @@ fn describe(object: &Value) -> String {
 
 /// Deserializes `object` as `T` (which checks apiVersion and kind) and serializes it back: a
 /// field the type does not know (a typo, a misplaced key) is dropped, and reported.
-fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(object: &Value) -> Result<(), String> {
-    let typed: T = serde_json::from_value(object.clone()).map_err(|e| format!("{}: {e}", describe(object)))?;
+fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(
+    object: &Value,
+) -> Result<(), String> {
+    let typed: T =
+        serde_json::from_value(object.clone()).map_err(|e| format!("{}: {e}", describe(object)))?;
     let back = serde_json::to_value(&typed).unwrap();
     let mut lost = Vec::new();
     dropped(object, &back, "", &mut lost);
-    if lost.is_empty() { Ok(()) } else { Err(format!("{}: fields the type does not know: {lost:?}", describe(object))) }
+    if lost.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: fields the type does not know: {lost:?}",
+            describe(object)
+        ))
+    }
 }
 
 /// Paths in `original` that are missing or different in `back`.
@@ -172,12 +210,29 @@ fn check_service_monitor(object: &Value) -> Result<(), String> {
     let spec_known = ["selector", "namespaceSelector", "endpoints"];
     let endpoint_known = ["port", "path", "interval", "scrapeTimeout"];
     let ok = object["apiVersion"] == "monitoring.coreos.com/v1"
-        && object.as_object().unwrap().keys().all(|k| known.contains(&k.as_str()))
-        && object["spec"].as_object().is_some_and(|s| s.keys().all(|k| spec_known.contains(&k.as_str())))
-        && object["spec"]["endpoints"]
-            .as_array()
-            .is_some_and(|e| e.iter().all(|e| e.as_object().unwrap().keys().all(|k| endpoint_known.contains(&k.as_str()))));
-    if ok { Ok(()) } else { Err(format!("not a ServiceMonitor as the Prometheus Operator defines it: {object}")) }
+        && object
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| known.contains(&k.as_str()))
+        && object["spec"]
+            .as_object()
+            .is_some_and(|s| s.keys().all(|k| spec_known.contains(&k.as_str())))
+        && object["spec"]["endpoints"].as_array().is_some_and(|e| {
+            e.iter().all(|e| {
+                e.as_object()
+                    .unwrap()
+                    .keys()
+                    .all(|k| endpoint_known.contains(&k.as_str()))
+            })
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "not a ServiceMonitor as the Prometheus Operator defines it: {object}"
+        ))
+    }
 }
 
 fn typed<T: serde::de::DeserializeOwned>(object: &Value) -> T {
@@ -195,10 +250,21 @@ fn container(objects: &[Value]) -> Container {
 fn mounted_config(objects: &[Value]) -> String {
     let deployment: Deployment = typed(one(objects, "Deployment"));
     let pod = deployment.spec.unwrap().template.spec.unwrap();
-    let volume = pod.volumes.unwrap().into_iter().find(|v| v.name == "config").unwrap();
+    let volume = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == "config")
+        .unwrap();
     let name = volume.config_map.unwrap().name;
-    let config_map = find(objects, "ConfigMap").into_iter().find(|c| c["metadata"]["name"] == name.as_str()).unwrap();
-    config_map["data"]["config.yaml"].as_str().unwrap().to_string()
+    let config_map = find(objects, "ConfigMap")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == name.as_str())
+        .unwrap();
+    config_map["data"]["config.yaml"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,18 +277,31 @@ type Triple = (bool, String, String, String);
 fn needed(rules: &[ml_operator::rbac::Rule]) -> BTreeSet<Triple> {
     permissions(rules)
         .into_iter()
-        .map(|p| (p.scope == Scope::Cluster, p.group.to_string(), p.resource.to_string(), p.verb.to_string()))
+        .map(|p| {
+            (
+                p.scope == Scope::Cluster,
+                p.group.to_string(),
+                p.resource.to_string(),
+                p.verb.to_string(),
+            )
+        })
         .collect()
 }
 
 fn triples(rules: &[PolicyRule], cluster: bool) -> BTreeSet<Triple> {
     let mut out = BTreeSet::new();
     for rule in rules {
-        assert!(rule.non_resource_urls.is_none(), "no non-resource URLs: {rule:?}");
+        assert!(
+            rule.non_resource_urls.is_none(),
+            "no non-resource URLs: {rule:?}"
+        );
         for group in rule.api_groups.iter().flatten() {
             for resource in rule.resources.iter().flatten() {
                 for verb in &rule.verbs {
-                    assert!(group != "*" && resource != "*" && verb != "*", "no wildcards: {rule:?}");
+                    assert!(
+                        group != "*" && resource != "*" && verb != "*",
+                        "no wildcards: {rule:?}"
+                    );
                     out.insert((cluster, group.clone(), resource.clone(), verb.clone()));
                 }
             }
@@ -236,10 +315,16 @@ fn triples(rules: &[PolicyRule], cluster: bool) -> BTreeSet<Triple> {
 fn granted(objects: &[Value]) -> BTreeSet<Triple> {
     let mut out = BTreeSet::new();
     for role in find(objects, "ClusterRole") {
-        out.extend(triples(&typed::<ClusterRole>(role).rules.unwrap_or_default(), true));
+        out.extend(triples(
+            &typed::<ClusterRole>(role).rules.unwrap_or_default(),
+            true,
+        ));
     }
     for role in find(objects, "Role") {
-        out.extend(triples(&typed::<Role>(role).rules.unwrap_or_default(), false));
+        out.extend(triples(
+            &typed::<Role>(role).rules.unwrap_or_default(),
+            false,
+        ));
     }
     out
 }
@@ -254,7 +339,14 @@ impl Authorizer {
     fn new(objects: &[Value]) -> Authorizer {
         let deployment: Deployment = typed(one(objects, "Deployment"));
         let sa_namespace = deployment.metadata.namespace.clone().unwrap();
-        let sa = deployment.spec.unwrap().template.spec.unwrap().service_account_name.unwrap();
+        let sa = deployment
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .service_account_name
+            .unwrap();
         let cluster_role = |name: &str| {
             find(objects, "ClusterRole")
                 .into_iter()
@@ -268,24 +360,35 @@ impl Authorizer {
             find(objects, "Role")
                 .into_iter()
                 .map(typed::<Role>)
-                .find(|r| r.metadata.name.as_deref() == Some(name) && r.metadata.namespace.as_deref() == Some(namespace))
+                .find(|r| {
+                    r.metadata.name.as_deref() == Some(name)
+                        && r.metadata.namespace.as_deref() == Some(namespace)
+                })
                 .unwrap_or_else(|| panic!("Role {namespace}/{name} is bound but not rendered"))
                 .rules
                 .unwrap_or_default()
         };
         let is_me = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>| {
             subjects.iter().flatten().any(|s| {
-                s.kind == "ServiceAccount" && s.name == sa && s.namespace.as_deref() == Some(sa_namespace.as_str())
+                s.kind == "ServiceAccount"
+                    && s.name == sa
+                    && s.namespace.as_deref() == Some(sa_namespace.as_str())
             })
         };
         let mut bindings = Vec::new();
-        for binding in find(objects, "ClusterRoleBinding").into_iter().map(typed::<ClusterRoleBinding>) {
+        for binding in find(objects, "ClusterRoleBinding")
+            .into_iter()
+            .map(typed::<ClusterRoleBinding>)
+        {
             if is_me(&binding.subjects) {
                 assert_eq!(binding.role_ref.kind, "ClusterRole");
                 bindings.push((None, cluster_role(&binding.role_ref.name)));
             }
         }
-        for binding in find(objects, "RoleBinding").into_iter().map(typed::<RoleBinding>) {
+        for binding in find(objects, "RoleBinding")
+            .into_iter()
+            .map(typed::<RoleBinding>)
+        {
             if is_me(&binding.subjects) {
                 let namespace = binding.metadata.namespace.clone().unwrap();
                 let rules = match binding.role_ref.kind.as_str() {
@@ -295,7 +398,10 @@ impl Authorizer {
                 bindings.push((Some(namespace), rules));
             }
         }
-        assert!(!bindings.is_empty(), "nothing is bound to ServiceAccount {sa_namespace}/{sa}");
+        assert!(
+            !bindings.is_empty(),
+            "nothing is bound to ServiceAccount {sa_namespace}/{sa}"
+        );
         Authorizer { bindings }
     }
 
@@ -308,7 +414,9 @@ impl Authorizer {
             };
             in_scope
                 && rules.iter().any(|rule| {
-                    let has = |list: &Option<Vec<String>>, item: &str| list.iter().flatten().any(|x| x == item || x == "*");
+                    let has = |list: &Option<Vec<String>>, item: &str| {
+                        list.iter().flatten().any(|x| x == item || x == "*")
+                    };
                     has(&rule.api_groups, &request.group)
                         && has(&rule.resources, &request.resource)
                         && (rule.verbs.iter().any(|v| v == &request.verb || v == "*"))
@@ -342,7 +450,9 @@ fn resource_request(verb: &str, path: &str) -> Option<ResourceRequest> {
         _ => return None,
     };
     let (namespace, rest) = match rest {
-        ["namespaces", namespace, rest @ ..] if !rest.is_empty() => (Some(namespace.to_string()), rest),
+        ["namespaces", namespace, rest @ ..] if !rest.is_empty() => {
+            (Some(namespace.to_string()), rest)
+        }
         rest => (None, rest),
     };
     let (resource, name) = match rest {
@@ -351,7 +461,13 @@ fn resource_request(verb: &str, path: &str) -> Option<ResourceRequest> {
         [resource, name] => (resource.to_string(), Some(name.to_string())),
         [resource, name, sub, ..] => (format!("{resource}/{sub}"), Some(name.to_string())),
     };
-    Some(ResourceRequest { verb: verb.to_string(), group: group.to_string(), resource, namespace, name })
+    Some(ResourceRequest {
+        verb: verb.to_string(),
+        group: group.to_string(),
+        resource,
+        namespace,
+        name,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -362,8 +478,16 @@ fn resource_request(verb: &str, path: &str) -> Option<ResourceRequest> {
 fn helm_lint_passes_with_default_values_and_with_every_feature_on() {
     for args in [vec![], vec!["-f", all_features().to_str().unwrap()]] {
         let output = helm_lint(&args);
-        assert!(output.status.success(), "helm lint {args:?}: {}", text(&output));
-        assert!(text(&output).contains("0 chart(s) failed"), "{}", text(&output));
+        assert!(
+            output.status.success(),
+            "helm lint {args:?}: {}",
+            text(&output)
+        );
+        assert!(
+            text(&output).contains("0 chart(s) failed"),
+            "{}",
+            text(&output)
+        );
     }
 }
 
@@ -371,14 +495,31 @@ fn helm_lint_passes_with_default_values_and_with_every_feature_on() {
 fn default_render_is_read_only_non_root_and_parses_as_kubernetes_types() {
     let objects = objects(&helm_template("ml-operator", "ml-operator", &[]).unwrap());
     check_types(&objects);
-    let kinds: BTreeSet<&str> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    let kinds: BTreeSet<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(
         kinds,
-        BTreeSet::from(["ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]),
+        BTreeSet::from([
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "Deployment",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount"
+        ]),
     );
     for object in &objects {
         if object["kind"] != "ClusterRole" && object["kind"] != "ClusterRoleBinding" {
-            assert_eq!(object["metadata"]["namespace"], "ml-operator", "{}", describe(object));
+            assert_eq!(
+                object["metadata"]["namespace"],
+                "ml-operator",
+                "{}",
+                describe(object)
+            );
         }
     }
 
@@ -396,9 +537,18 @@ fn default_render_is_read_only_non_root_and_parses_as_kubernetes_types() {
     assert_eq!(security.seccomp_profile.unwrap().type_, "RuntimeDefault");
     let pod_security = pod.security_context.clone().unwrap();
     assert_eq!(pod_security.run_as_non_root, Some(true));
-    assert_eq!(pod_security.run_as_user, Some(65532), "the Dockerfile's USER");
-    assert_eq!(pod_security.seccomp_profile.unwrap().type_, "RuntimeDefault");
-    let probe_path = |probe: Option<k8s_openapi::api::core::v1::Probe>| probe.unwrap().http_get.unwrap().path.unwrap();
+    assert_eq!(
+        pod_security.run_as_user,
+        Some(65532),
+        "the Dockerfile's USER"
+    );
+    assert_eq!(
+        pod_security.seccomp_profile.unwrap().type_,
+        "RuntimeDefault"
+    );
+    let probe_path = |probe: Option<k8s_openapi::api::core::v1::Probe>| {
+        probe.unwrap().http_get.unwrap().path.unwrap()
+    };
     assert_eq!(probe_path(c.liveness_probe.clone()), "/healthz");
     assert_eq!(probe_path(c.readiness_probe.clone()), "/readyz");
     assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 4006);
@@ -406,31 +556,73 @@ fn default_render_is_read_only_non_root_and_parses_as_kubernetes_types() {
         .env
         .iter()
         .flatten()
-        .filter_map(|e| Some((e.name.clone(), e.value_from.as_ref()?.field_ref.as_ref()?.field_path.clone())))
+        .filter_map(|e| {
+            Some((
+                e.name.clone(),
+                e.value_from
+                    .as_ref()?
+                    .field_ref
+                    .as_ref()?
+                    .field_path
+                    .clone(),
+            ))
+        })
         .collect();
     assert_eq!(env["POD_NAME"], "metadata.name");
     assert_eq!(env["POD_NAMESPACE"], "metadata.namespace");
-    assert!(c.volume_mounts.iter().flatten().all(|m| m.read_only == Some(true)), "only read-only mounts by default");
+    assert!(
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .all(|m| m.read_only == Some(true)),
+        "only read-only mounts by default"
+    );
 
     // The configuration parses as the code's Config, with the chart's names.
     let config = Config::parse(&mounted_config(&objects), "rendered config.yaml").unwrap();
-    assert_eq!(config.leader_election.lease_name.as_deref(), Some("ml-operator"));
-    assert_eq!(config.state.config_map.as_deref(), Some("ml-operator-state"));
-    assert_eq!(config.state.namespace, None, "POD_NAMESPACE (the release's) decides");
+    assert_eq!(
+        config.leader_election.lease_name.as_deref(),
+        Some("ml-operator")
+    );
+    assert_eq!(
+        config.state.config_map.as_deref(),
+        Some("ml-operator-state")
+    );
+    assert_eq!(
+        config.state.namespace, None,
+        "POD_NAMESPACE (the release's) decides"
+    );
     assert!(config.notify.slack.is_none() && config.notify.webhooks.is_empty());
 }
 
 #[test]
 fn every_feature_on_renders_what_each_value_asks_for() {
-    let objects = objects(&helm_template("hub", "ml-operator", &["-f", all_features().to_str().unwrap()]).unwrap());
+    let objects = objects(
+        &helm_template(
+            "hub",
+            "ml-operator",
+            &["-f", all_features().to_str().unwrap()],
+        )
+        .unwrap(),
+    );
     check_types(&objects);
     for kind in ["Secret", "ServiceMonitor", "PodDisruptionBudget"] {
         one(&objects, kind);
     }
     // Extra labels and annotations on every object.
     for object in &objects {
-        assert_eq!(object["metadata"]["labels"]["hub.example.com/team"], "hub-ops", "{}", describe(object));
-        assert_eq!(object["metadata"]["annotations"]["hub.example.com/contact"], "hub-ops@example.com", "{}", describe(object));
+        assert_eq!(
+            object["metadata"]["labels"]["hub.example.com/team"],
+            "hub-ops",
+            "{}",
+            describe(object)
+        );
+        assert_eq!(
+            object["metadata"]["annotations"]["hub.example.com/contact"],
+            "hub-ops@example.com",
+            "{}",
+            describe(object)
+        );
     }
     // Watching two namespaces: bound there only, no ClusterRoleBinding.
     assert!(find(&objects, "ClusterRoleBinding").is_empty());
@@ -445,34 +637,82 @@ fn every_feature_on_renders_what_each_value_asks_for() {
     let spec = deployment.spec.unwrap();
     assert_eq!(spec.replicas, Some(2));
     let pod = spec.template.spec.unwrap();
-    assert_eq!(pod.image_pull_secrets.unwrap()[0].name, "hub-registry-credentials");
+    assert_eq!(
+        pod.image_pull_secrets.unwrap()[0].name,
+        "hub-registry-credentials"
+    );
     assert_eq!(pod.service_account_name.as_deref(), Some("ml-operator-sa"));
-    let volumes: BTreeMap<String, k8s_openapi::api::core::v1::Volume> =
-        pod.volumes.unwrap().into_iter().map(|v| (v.name.clone(), v)).collect();
-    assert_eq!(volumes["secrets"].secret.as_ref().unwrap().secret_name.as_deref(), Some("hub-ml-operator-secrets"));
-    assert!(volumes["cache"].empty_dir.is_some(), "cacheDir gets an emptyDir");
-    assert_eq!(volumes["docker-config"].secret.as_ref().unwrap().items.as_ref().unwrap()[0].key, ".dockerconfigjson");
+    let volumes: BTreeMap<String, k8s_openapi::api::core::v1::Volume> = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.name.clone(), v))
+        .collect();
+    assert_eq!(
+        volumes["secrets"]
+            .secret
+            .as_ref()
+            .unwrap()
+            .secret_name
+            .as_deref(),
+        Some("hub-ml-operator-secrets")
+    );
+    assert!(
+        volumes["cache"].empty_dir.is_some(),
+        "cacheDir gets an emptyDir"
+    );
+    assert_eq!(
+        volumes["docker-config"]
+            .secret
+            .as_ref()
+            .unwrap()
+            .items
+            .as_ref()
+            .unwrap()[0]
+            .key,
+        ".dockerconfigjson"
+    );
     let c = container(&objects);
-    assert_eq!(c.image.as_deref(), Some("registry.hub.local:5000/mojaloop/ml-operator:0.1.0"));
-    let mounts: BTreeMap<String, String> =
-        c.volume_mounts.iter().flatten().map(|m| (m.name.clone(), m.mount_path.clone())).collect();
+    assert_eq!(
+        c.image.as_deref(),
+        Some("registry.hub.local:5000/mojaloop/ml-operator:0.1.0")
+    );
+    let mounts: BTreeMap<String, String> = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| (m.name.clone(), m.mount_path.clone()))
+        .collect();
     assert_eq!(mounts["cache"], "/var/cache/ml-operator");
     assert_eq!(mounts["secrets"], "/etc/ml-operator/secrets");
     assert_eq!(mounts["tag-index"], "/etc/ml-operator/tags");
     let args = c.args.clone().unwrap();
-    assert!(args.windows(2).any(|w| w == ["--tags", "/etc/ml-operator/tags/tags.json"]), "{args:?}");
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--tags", "/etc/ml-operator/tags/tags.json"]),
+        "{args:?}"
+    );
     let env: Vec<&str> = c.env.iter().flatten().map(|e| e.name.as_str()).collect();
-    assert!(env.contains(&"NOTIFY_KUBECTL_PATCH_INSTRUCTIONS") && env.contains(&"DOCKER_CONFIG"), "{env:?}");
+    assert!(
+        env.contains(&"NOTIFY_KUBECTL_PATCH_INSTRUCTIONS") && env.contains(&"DOCKER_CONFIG"),
+        "{env:?}"
+    );
 
     // Every secret file the configuration names is a key of the Secret.
     let secret: Secret = typed(one(&objects, "Secret"));
     let keys: BTreeSet<String> = secret.data.unwrap().into_keys().collect();
     let config = mounted_config(&objects);
-    for line in config.lines().filter(|l| l.contains("/etc/ml-operator/secrets/")) {
+    for line in config
+        .lines()
+        .filter(|l| l.contains("/etc/ml-operator/secrets/"))
+    {
         let key = line.rsplit('/').next().unwrap().trim();
         assert!(keys.contains(key), "{key} is not in the Secret: {keys:?}");
     }
-    assert!(!config.contains("hooks.slack.com"), "no secret in the ConfigMap:\n{config}");
+    assert!(
+        !config.contains("hooks.slack.com"),
+        "no secret in the ConfigMap:\n{config}"
+    );
 
     // The ServiceMonitor scrapes the Service's port.
     let monitor = one(&objects, "ServiceMonitor");
@@ -491,19 +731,35 @@ fn helm_install_prints_notes_that_say_what_was_installed_and_what_next() {
             .args(args)
             .output()
             .unwrap();
-        assert!(output.status.success(), "helm install --dry-run {args:?}: {}", text(&output));
+        assert!(
+            output.status.success(),
+            "helm install --dry-run {args:?}: {}",
+            text(&output)
+        );
         let out = String::from_utf8(output.stdout).unwrap();
         out[out.find("NOTES:").expect("NOTES are printed")..].to_string()
     };
     let default = notes("ml-operator", &[]);
-    for expected in ["never changes a workload", "rollout status deployment/ml-operator", "No Slack, Teams or webhook notifier"] {
+    for expected in [
+        "never changes a workload",
+        "rollout status deployment/ml-operator",
+        "No Slack, Teams or webhook notifier",
+    ] {
         assert!(default.contains(expected), "{expected:?} not in\n{default}");
     }
     let all = notes("hub", &["-f", all_features().to_str().unwrap()]);
-    for expected in ["MAY PATCH workloads", "WARNING: secrets.values", "2 replicas", "ConfigMap hub-tag-index"] {
+    for expected in [
+        "MAY PATCH workloads",
+        "WARNING: secrets.values",
+        "2 replicas",
+        "ConfigMap hub-tag-index",
+    ] {
         assert!(all.contains(expected), "{expected:?} not in\n{all}");
     }
-    assert!(!all.contains("hooks.slack.com"), "NOTES show a secret:\n{all}");
+    assert!(
+        !all.contains("hooks.slack.com"),
+        "NOTES show a secret:\n{all}"
+    );
 }
 
 #[test]
@@ -526,32 +782,79 @@ fn a_misspelt_or_invalid_value_fails_helm_template() {
 #[test]
 fn the_chart_refuses_secrets_in_the_config_map_and_broken_combinations() {
     for (args, expect) in [
-        (vec!["--set", "config.notify.slack.webhookUrl=https://hooks.slack.com/x"], "would put a secret in a ConfigMap"),
-        (vec!["--set", "config.notify.webhooks[0].webhookUrl=https://x"], "would put a secret in a ConfigMap"),
-        (vec!["--set", "config.notify.slack.webhookUrlFile=/etc/ml-operator/secrets/slack"], "neither secrets.existingSecret nor secrets.values"),
         (
-            vec!["--set", "config.notify.slack.webhookUrlFile=/etc/ml-operator/secrets/slack", "--set", "secrets.values.other=x"],
+            vec![
+                "--set",
+                "config.notify.slack.webhookUrl=https://hooks.slack.com/x",
+            ],
+            "would put a secret in a ConfigMap",
+        ),
+        (
+            vec!["--set", "config.notify.webhooks[0].webhookUrl=https://x"],
+            "would put a secret in a ConfigMap",
+        ),
+        (
+            vec![
+                "--set",
+                "config.notify.slack.webhookUrlFile=/etc/ml-operator/secrets/slack",
+            ],
+            "neither secrets.existingSecret nor secrets.values",
+        ),
+        (
+            vec![
+                "--set",
+                "config.notify.slack.webhookUrlFile=/etc/ml-operator/secrets/slack",
+                "--set",
+                "secrets.values.other=x",
+            ],
             "secrets.values has no key \"slack\"",
         ),
-        (vec!["--set", "replicaCount=2", "--set", "config.leaderElection.enabled=false"], "needs config.leaderElection.enabled"),
-        (vec!["--set", "secrets.existingSecret=a", "--set", "secrets.values.k=v"], "not both"),
+        (
+            vec![
+                "--set",
+                "replicaCount=2",
+                "--set",
+                "config.leaderElection.enabled=false",
+            ],
+            "needs config.leaderElection.enabled",
+        ),
+        (
+            vec![
+                "--set",
+                "secrets.existingSecret=a",
+                "--set",
+                "secrets.values.k=v",
+            ],
+            "not both",
+        ),
     ] {
         let error = helm_template("t", "ml-operator", &args).expect_err(&format!("{args:?}"));
         assert!(error.contains(expect), "{args:?}: {error}");
-        assert!(!error.contains("hooks.slack.com/x"), "the error repeats the secret: {error}");
+        assert!(
+            !error.contains("hooks.slack.com/x"),
+            "the error repeats the secret: {error}"
+        );
     }
     // existingSecret: mounted, not created.
     let objects = objects(
         &helm_template(
             "t",
             "ml-operator",
-            &["--set", "secrets.existingSecret=mine", "--set", "config.notify.slack.webhookUrlFile=/etc/ml-operator/secrets/slack"],
+            &[
+                "--set",
+                "secrets.existingSecret=mine",
+                "--set",
+                "config.notify.slack.webhookUrlFile=/etc/ml-operator/secrets/slack",
+            ],
         )
         .unwrap(),
     );
     assert!(find(&objects, "Secret").is_empty());
     let deployment = one(&objects, "Deployment");
-    assert!(deployment.to_string().contains(r#""secretName":"mine""#), "{deployment}");
+    assert!(
+        deployment.to_string().contains(r#""secretName":"mine""#),
+        "{deployment}"
+    );
 }
 
 #[test]
@@ -561,20 +864,51 @@ fn rbac_is_exactly_what_the_code_needs() {
     let default = objects(&helm_template("ml-operator", "ml-operator", &[]).unwrap());
     assert_eq!(granted(&default), read_only);
     assert!(
-        !granted(&default).iter().any(|(_, group, _, verb)| ["apps", "batch"].contains(&group.as_str()) && verb != "get" && verb != "list" && verb != "watch"),
+        !granted(&default)
+            .iter()
+            .any(
+                |(_, group, _, verb)| ["apps", "batch"].contains(&group.as_str())
+                    && verb != "get"
+                    && verb != "list"
+                    && verb != "watch"
+            ),
         "read-only on workloads"
     );
-    let namespaced = objects(&helm_template("ml-operator", "ml-operator", &["--set", "config.namespaces={mojaloop}"]).unwrap());
+    let namespaced = objects(
+        &helm_template(
+            "ml-operator",
+            "ml-operator",
+            &["--set", "config.namespaces={mojaloop}"],
+        )
+        .unwrap(),
+    );
     assert_eq!(granted(&namespaced), read_only);
     // The kustomize base grants the same.
-    assert_eq!(granted(&objects(&kustomize("deploy/kustomize/base"))), read_only);
+    assert_eq!(
+        granted(&objects(&kustomize("deploy/kustomize/base"))),
+        read_only
+    );
 
     // Upgrades on: READ_ONLY plus the code's UPGRADES list, and only then.
     let with_upgrades = needed(&[READ_ONLY, UPGRADES].concat());
     assert!(with_upgrades.len() > read_only.len());
-    let upgrades = objects(&helm_template("ml-operator", "ml-operator", &["--set", "config.upgrades.enabled=true"]).unwrap());
+    let upgrades = objects(
+        &helm_template(
+            "ml-operator",
+            "ml-operator",
+            &["--set", "config.upgrades.enabled=true"],
+        )
+        .unwrap(),
+    );
     assert_eq!(granted(&upgrades), with_upgrades);
-    let all = objects(&helm_template("hub", "ml-operator", &["-f", all_features().to_str().unwrap()]).unwrap());
+    let all = objects(
+        &helm_template(
+            "hub",
+            "ml-operator",
+            &["-f", all_features().to_str().unwrap()],
+        )
+        .unwrap(),
+    );
     assert_eq!(granted(&all), with_upgrades);
 
     // Own-namespace rules name the operator's own Lease and ConfigMap.
@@ -588,7 +922,13 @@ fn rbac_is_exactly_what_the_code_needs() {
     by_name.sort();
     assert_eq!(
         by_name,
-        [("configmaps".to_string(), vec!["ml-operator-state".to_string()]), ("leases".to_string(), vec!["ml-operator".to_string()])]
+        [
+            (
+                "configmaps".to_string(),
+                vec!["ml-operator-state".to_string()]
+            ),
+            ("leases".to_string(), vec!["ml-operator".to_string()])
+        ]
     );
 }
 
@@ -612,7 +952,8 @@ fn the_kustomize_base_is_the_charts_default_render() {
                 strip(&mut o["metadata"]);
                 if o["kind"] == "Deployment" {
                     strip(&mut o["spec"]["template"]["metadata"]);
-                    o["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"] = json!("ml-operator-config");
+                    o["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"] =
+                        json!("ml-operator-config");
                 }
                 if o["kind"] == "ConfigMap" {
                     o["metadata"]["name"] = json!("ml-operator-config");
@@ -624,9 +965,15 @@ fn the_kustomize_base_is_the_charts_default_render() {
             .collect()
     };
     let (base, chart) = (normalize(&base), normalize(&chart));
-    assert_eq!(base.keys().collect::<Vec<_>>(), chart.keys().collect::<Vec<_>>());
+    assert_eq!(
+        base.keys().collect::<Vec<_>>(),
+        chart.keys().collect::<Vec<_>>()
+    );
     for (name, object) in &chart {
-        assert_eq!(&base[name], object, "{name} differs between deploy/kustomize/base and the chart");
+        assert_eq!(
+            &base[name], object,
+            "{name} differs between deploy/kustomize/base and the chart"
+        );
     }
 }
 
@@ -636,16 +983,44 @@ fn the_kustomize_overlay_moves_everything_and_keeps_it_consistent() {
     check_types(&overlay);
     one(&overlay, "Namespace");
     for object in &overlay {
-        if !["ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition"].contains(&object["kind"].as_str().unwrap()) {
-            assert_eq!(object["metadata"]["namespace"], "hub-ops", "{}", describe(object));
+        if ![
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Namespace",
+            "CustomResourceDefinition",
+        ]
+        .contains(&object["kind"].as_str().unwrap())
+        {
+            assert_eq!(
+                object["metadata"]["namespace"],
+                "hub-ops",
+                "{}",
+                describe(object)
+            );
         }
     }
-    for binding in find(&overlay, "ClusterRoleBinding").into_iter().chain(find(&overlay, "RoleBinding")) {
-        assert_eq!(binding["subjects"][0]["namespace"], "hub-ops", "{}", describe(binding));
+    for binding in find(&overlay, "ClusterRoleBinding")
+        .into_iter()
+        .chain(find(&overlay, "RoleBinding"))
+    {
+        assert_eq!(
+            binding["subjects"][0]["namespace"],
+            "hub-ops",
+            "{}",
+            describe(binding)
+        );
     }
     let c = container(&overlay);
-    assert_eq!(c.image.as_deref(), Some("registry.hub.local:5000/mojaloop/ml-operator:0.1.0"));
-    assert!(c.volume_mounts.iter().flatten().any(|m| m.mount_path == "/etc/ml-operator/secrets"));
+    assert_eq!(
+        c.image.as_deref(),
+        Some("registry.hub.local:5000/mojaloop/ml-operator:0.1.0")
+    );
+    assert!(
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.mount_path == "/etc/ml-operator/secrets")
+    );
     let config = Config::parse(&mounted_config(&overlay), "overlay config.yaml").unwrap();
     assert!(config.notify.slack.is_some());
     assert_eq!(granted(&overlay), needed(READ_ONLY));
@@ -660,8 +1035,17 @@ fn schema_keys(node: &Value, prefix: &str, out: &mut BTreeSet<String>) {
     if let Some(items) = node.get("items") {
         schema_keys(items, &format!("{prefix}[]"), out);
     }
-    for (name, property) in node.get("properties").and_then(Value::as_object).into_iter().flatten() {
-        let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+    for (name, property) in node
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
         out.insert(key.clone());
         schema_keys(property, &key, out);
     }
@@ -670,48 +1054,86 @@ fn schema_keys(node: &Value, prefix: &str, out: &mut BTreeSet<String>) {
 #[test]
 fn every_configuration_key_is_documented_and_mirrored_by_the_chart_values() {
     let keys: BTreeSet<String> = Config::keys().into_iter().collect();
-    assert!(keys.contains("notify.slack.webhookUrlFile") && keys.contains("registries[].passwordFile"), "{keys:?}");
+    assert!(
+        keys.contains("notify.slack.webhookUrlFile") && keys.contains("registries[].passwordFile"),
+        "{keys:?}"
+    );
 
     // docs/configuration.md names every key as `key`.
     let doc = std::fs::read_to_string(repo().join("docs/configuration.md")).unwrap();
-    let missing: Vec<&String> = keys.iter().filter(|k| !doc.contains(&format!("`{k}`"))).collect();
-    assert!(missing.is_empty(), "docs/configuration.md does not document {missing:?}");
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| !doc.contains(&format!("`{k}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md does not document {missing:?}"
+    );
     // ... and every environment variable.
     for variable in ml_operator::config::ENVIRONMENT_VARIABLES {
-        assert!(doc.contains(&format!("`{variable}`")), "docs/configuration.md does not document {variable}");
+        assert!(
+            doc.contains(&format!("`{variable}`")),
+            "docs/configuration.md does not document {variable}"
+        );
     }
 
     // The chart's values schema under `config` has exactly the code's keys (the aliases
     // `url`/`urlFile` of webhookUrl/webhookUrlFile are accepted too).
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(chart().join("values.schema.json")).unwrap()).unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(chart().join("values.schema.json")).unwrap())
+            .unwrap();
     let mut chart_keys = BTreeSet::new();
     schema_keys(&schema["properties"]["config"], "", &mut chart_keys);
     let aliases = |k: &String| k.ends_with(".url") || k.ends_with(".urlFile");
     let not_in_chart: Vec<&String> = keys.iter().filter(|k| !chart_keys.contains(*k)).collect();
-    assert!(not_in_chart.is_empty(), "charts/ml-operator/values.schema.json lacks config keys {not_in_chart:?}");
+    assert!(
+        not_in_chart.is_empty(),
+        "charts/ml-operator/values.schema.json lacks config keys {not_in_chart:?}"
+    );
     let not_in_code: Vec<&String> = chart_keys
         .iter()
         .filter(|k| !keys.contains(*k) && !aliases(k))
         .collect();
-    assert!(not_in_code.is_empty(), "the chart offers config keys the code does not know: {not_in_code:?}");
+    assert!(
+        not_in_code.is_empty(),
+        "the chart offers config keys the code does not know: {not_in_code:?}"
+    );
 
     // values.yaml sets every top-level key under `config:`.
-    let values: Value = serde_saphyr::from_str(&std::fs::read_to_string(chart().join("values.yaml")).unwrap()).unwrap();
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart().join("values.yaml")).unwrap())
+            .unwrap();
     for key in keys.iter().filter(|k| !k.contains('.') && !k.contains('[')) {
-        assert!(values["config"].get(key).is_some(), "values.yaml has no config.{key}");
+        assert!(
+            values["config"].get(key).is_some(),
+            "values.yaml has no config.{key}"
+        );
     }
 }
 
 #[test]
 fn the_shipped_crd_is_what_the_code_prints() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ml-operator")).arg("crd").output().unwrap();
-    assert!(output.status.success(), "ml-operator crd: {}", text(&output));
+    let output = Command::new(env!("CARGO_BIN_EXE_ml-operator"))
+        .arg("crd")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "ml-operator crd: {}",
+        text(&output)
+    );
     let printed = objects(&String::from_utf8(output.stdout).unwrap());
     assert_eq!(printed.len(), 1);
     check_types(&printed);
-    for file in ["charts/ml-operator/crds/imageupgrades.yaml", "deploy/kustomize/base/crd.yaml"] {
+    for file in [
+        "charts/ml-operator/crds/imageupgrades.yaml",
+        "deploy/kustomize/base/crd.yaml",
+    ] {
         let shipped = objects(&std::fs::read_to_string(repo().join(file)).unwrap());
-        assert_eq!(shipped, printed, "{file} is stale: regenerate it with `cargo run -q -- crd > {file}`");
+        assert_eq!(
+            shipped, printed,
+            "{file} is stale: regenerate it with `cargo run -q -- crd > {file}`"
+        );
     }
     // helm installs it from crds/ (`--include-crds` shows it), and kustomize applies it.
     let rendered = objects(&helm_template("t", "ml-operator", &["--include-crds"]).unwrap());
@@ -723,28 +1145,56 @@ fn the_shipped_crd_is_what_the_code_prints() {
 #[test]
 fn the_dockerfile_builds_the_release_binary_into_a_non_root_image() {
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
-    let instructions: Vec<&str> = dockerfile.lines().map(str::trim).filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
-    let from: Vec<&&str> = instructions.iter().filter(|l| l.starts_with("FROM ")).collect();
+    let instructions: Vec<&str> = dockerfile
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    let from: Vec<&&str> = instructions
+        .iter()
+        .filter(|l| l.starts_with("FROM "))
+        .collect();
     assert!(from.len() >= 2, "multi-stage: {from:?}");
     assert!(from[0].contains(" AS build"), "{}", from[0]);
     assert!(
         dockerfile.contains("cargo build --release --locked -p ml-operator"),
         "the release binary, from Cargo.lock"
     );
-    assert!(dockerfile.contains("COPY --from=build "), "the runtime stage copies only the binary");
+    assert!(
+        dockerfile.contains("COPY --from=build "),
+        "the runtime stage copies only the binary"
+    );
     let last = from.last().unwrap();
-    assert!(last.contains("distroless") || last.contains("slim"), "a minimal runtime: {last}");
-    assert_eq!(instructions.iter().filter(|l| l.starts_with("USER ")).collect::<Vec<_>>(), [&"USER 65532:65532"]);
+    assert!(
+        last.contains("distroless") || last.contains("slim"),
+        "a minimal runtime: {last}"
+    );
+    assert_eq!(
+        instructions
+            .iter()
+            .filter(|l| l.starts_with("USER "))
+            .collect::<Vec<_>>(),
+        [&"USER 65532:65532"]
+    );
     assert!(instructions.contains(&r#"ENTRYPOINT ["ml-operator"]"#));
     assert!(instructions.contains(&r#"CMD ["run"]"#));
     assert!(instructions.contains(&"EXPOSE 4006"));
     for label in ["source", "title", "description", "licenses", "version"] {
-        assert!(dockerfile.contains(&format!("org.opencontainers.image.{label}=")), "OCI label {label}");
+        assert!(
+            dockerfile.contains(&format!("org.opencontainers.image.{label}=")),
+            "OCI label {label}"
+        );
     }
-    assert!(dockerfile.contains("ARG VERSION"), "the version label comes from a build argument");
+    assert!(
+        dockerfile.contains("ARG VERSION"),
+        "the version label comes from a build argument"
+    );
     let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
     for entry in ["target/", ".git/", ".tools/"] {
-        assert!(ignore.lines().any(|l| l == entry), ".dockerignore lacks {entry}");
+        assert!(
+            ignore.lines().any(|l| l == entry),
+            ".dockerignore lacks {entry}"
+        );
     }
 }
 
@@ -760,7 +1210,11 @@ fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) {
         .args(args)
         .output()
         .unwrap();
-    assert!(output.status.success(), "kubectl {args:?}: {}", text(&output));
+    assert!(
+        output.status.success(),
+        "kubectl {args:?}: {}",
+        text(&output)
+    );
 }
 
 /// Stand-ins for kinds kube-sim does not serve by itself: the Prometheus Operator's
@@ -802,7 +1256,12 @@ async fn deploy_and_run(
     done: impl AsyncFnMut(&kube_sim::Handle, &str) -> bool,
 ) -> Outcome {
     let rendered = objects(manifests);
-    let sim = kube_sim::KubeSim::builder().load(repo().join("tests/fixtures/small-hub.yaml")).unwrap().start().await.unwrap();
+    let sim = kube_sim::KubeSim::builder()
+        .load(repo().join("tests/fixtures/small-hub.yaml"))
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
     let handle = sim.handle();
     let dir = tempfile::tempdir().unwrap();
     let (kubeconfig, cache) = (dir.path().join("kubeconfig"), dir.path().join("kube-cache"));
@@ -812,7 +1271,11 @@ async fn deploy_and_run(
     let namespace = deployment.metadata.namespace.clone().unwrap();
     let crds = dir.path().join("crds.json");
     std::fs::write(&crds, stand_in_crds()).unwrap();
-    kubectl(&kubeconfig, &cache, &["apply", "-f", crds.to_str().unwrap()]);
+    kubectl(
+        &kubeconfig,
+        &cache,
+        &["apply", "-f", crds.to_str().unwrap()],
+    );
     if find(&rendered, "Namespace").is_empty() {
         kubectl(&kubeconfig, &cache, &["create", "namespace", &namespace]);
     }
@@ -821,10 +1284,23 @@ async fn deploy_and_run(
     }
     let file = dir.path().join("manifests.yaml");
     std::fs::write(&file, manifests).unwrap();
-    kubectl(&kubeconfig, &cache, &["apply", "-f", file.to_str().unwrap()]);
+    kubectl(
+        &kubeconfig,
+        &cache,
+        &["apply", "-f", file.to_str().unwrap()],
+    );
 
     // The container's filesystem, from what kube-sim now holds.
-    let applied: Deployment = typed(&handle.get("apps/v1", "Deployment", Some(&namespace), deployment.metadata.name.as_deref().unwrap()).unwrap());
+    let applied: Deployment = typed(
+        &handle
+            .get(
+                "apps/v1",
+                "Deployment",
+                Some(&namespace),
+                deployment.metadata.name.as_deref().unwrap(),
+            )
+            .unwrap(),
+    );
     let pod = applied.spec.unwrap().template.spec.unwrap();
     let c = pod.containers[0].clone();
     let root = dir.path().join("root");
@@ -836,16 +1312,30 @@ async fn deploy_and_run(
         mount_paths.push(mount.mount_path.clone());
         let files: BTreeMap<String, Vec<u8>> = if let Some(source) = &volume.config_map {
             match handle.get("v1", "ConfigMap", Some(&namespace), &source.name) {
-                Some(object) => typed::<ConfigMap>(&object).data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
+                Some(object) => typed::<ConfigMap>(&object)
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_bytes()))
+                    .collect(),
                 None if source.optional == Some(true) => continue,
                 None => panic!("ConfigMap {} is mounted but missing", source.name),
             }
         } else if let Some(source) = &volume.secret {
             let name = source.secret_name.clone().unwrap();
-            let data = typed::<Secret>(&handle.get("v1", "Secret", Some(&namespace), &name).unwrap_or_else(|| panic!("Secret {name} is mounted but missing"))).data.unwrap_or_default();
+            let data = typed::<Secret>(
+                &handle
+                    .get("v1", "Secret", Some(&namespace), &name)
+                    .unwrap_or_else(|| panic!("Secret {name} is mounted but missing")),
+            )
+            .data
+            .unwrap_or_default();
             let data: BTreeMap<String, Vec<u8>> = data.into_iter().map(|(k, v)| (k, v.0)).collect();
             match &source.items {
-                Some(items) => items.iter().map(|i| (i.path.clone(), data[&i.key].clone())).collect(),
+                Some(items) => items
+                    .iter()
+                    .map(|i| (i.path.clone(), data[&i.key].clone()))
+                    .collect(),
                 None => data,
             }
         } else if volume.empty_dir.is_some() {
@@ -871,7 +1361,10 @@ async fn deploy_and_run(
     let relocate = |text: &str| {
         let mut text = text.to_string();
         for path in &mount_paths {
-            text = text.replace(path.as_str(), root.join(path.trim_start_matches('/')).to_str().unwrap());
+            text = text.replace(
+                path.as_str(),
+                root.join(path.trim_start_matches('/')).to_str().unwrap(),
+            );
         }
         text
     };
@@ -880,7 +1373,11 @@ async fn deploy_and_run(
     let config = std::fs::read_to_string(&config_path).unwrap();
     std::fs::write(&config_path, relocate(&config)).unwrap();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ml-operator"));
     command
         .env_clear()
@@ -900,14 +1397,26 @@ async fn deploy_and_run(
     }
     for from in c.env_from.iter().flatten() {
         let source = from.config_map_ref.as_ref().expect("envFrom a ConfigMap");
-        assert_eq!(source.optional, Some(true), "a required envFrom would need the ConfigMap");
+        assert_eq!(
+            source.optional,
+            Some(true),
+            "a required envFrom would need the ConfigMap"
+        );
     }
     let log = dir.path().join("operator.log");
-    let args: Vec<String> = c.args.clone().unwrap().iter().map(|a| relocate(a)).collect();
+    let args: Vec<String> = c
+        .args
+        .clone()
+        .unwrap()
+        .iter()
+        .map(|a| relocate(a))
+        .collect();
     command.args(&args).arg("--kubeconfig").arg(&kubeconfig);
     if !args.iter().any(|a| a == "--tags") {
         // No registry here: the small hub's tags, offline.
-        command.arg("--tags").arg(repo().join("tests/fixtures/small-tags.json"));
+        command
+            .arg("--tags")
+            .arg(repo().join("tests/fixtures/small-tags.json"));
     }
     let mut child = command
         // Not the container's 4006: tests run side by side.
@@ -921,27 +1430,62 @@ async fn deploy_and_run(
 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
-    let get = async |path: &str| match http.get(format!("http://127.0.0.1:{port}{path}")).send().await {
-        Ok(response) => (response.status().as_u16(), response.text().await.unwrap_or_default()),
+    let get = async |path: &str| match http
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .send()
+        .await
+    {
+        Ok(response) => (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        ),
         Err(_) => (0, String::new()),
     };
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
-    eventually_or("/readyz to answer 200", Duration::from_secs(60), async || get("/readyz").await.0 == 200, read_log).await;
+    eventually_or(
+        "/readyz to answer 200",
+        Duration::from_secs(60),
+        async || get("/readyz").await.0 == 200,
+        read_log,
+    )
+    .await;
     eventually_or(
         "a scan",
         Duration::from_secs(60),
-        async || get("/metrics").await.1.lines().any(|l| l.starts_with("ml_operator_scans_total{") && !l.ends_with(" 0")),
+        async || {
+            get("/metrics")
+                .await
+                .1
+                .lines()
+                .any(|l| l.starts_with("ml_operator_scans_total{") && !l.ends_with(" 0"))
+        },
         read_log,
     )
     .await;
     let mut done = done;
-    eventually_or("the expected effects", Duration::from_secs(60), async || done(&handle, &read_log()).await, read_log).await;
-    let (status, body) = get("/images/mojaloop/account-lookup-service/v10.3.1?strategy=bugfix").await;
+    eventually_or(
+        "the expected effects",
+        Duration::from_secs(60),
+        async || done(&handle, &read_log()).await,
+        read_log,
+    )
+    .await;
+    let (status, body) =
+        get("/images/mojaloop/account-lookup-service/v10.3.1?strategy=bugfix").await;
     assert_eq!((status, body.contains("v10.3.4")), (200, true), "{body}");
 
     let pid = child.id().unwrap().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("exits after SIGTERM").unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
     let log = read_log();
     assert!(status.success(), "a clean stop: {status}\n{log}");
 
@@ -955,9 +1499,20 @@ async fn deploy_and_run(
         .filter(|r| !authorizer.allows(r))
         .map(|r| format!("{r:?}"))
         .collect();
-    assert!(refused.is_empty(), "requests the rendered RBAC would refuse (403):\n{}\n{log}", refused.join("\n"));
-    assert!(!log.contains(" 403") && !log.to_lowercase().contains("forbidden"), "{log}");
-    Outcome { log, handle, _sim: sim }
+    assert!(
+        refused.is_empty(),
+        "requests the rendered RBAC would refuse (403):\n{}\n{log}",
+        refused.join("\n")
+    );
+    assert!(
+        !log.contains(" 403") && !log.to_lowercase().contains("forbidden"),
+        "{log}"
+    );
+    Outcome {
+        log,
+        handle,
+        _sim: sim,
+    }
 }
 
 fn lease_holder(outcome: &Outcome, namespace: &str, name: &str) -> Value {
@@ -970,18 +1525,42 @@ fn lease_holder(outcome: &Outcome, namespace: &str, name: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_chart_with_default_values_runs_on_kube_sim() {
     let manifests = helm_template("ml-operator", "ml-operator", &[]).unwrap();
-    let outcome = deploy_and_run(&manifests, &[], async |_: &kube_sim::Handle, log: &str| log.contains("scan:")).await;
+    let outcome = deploy_and_run(&manifests, &[], async |_: &kube_sim::Handle, log: &str| {
+        log.contains("scan:")
+    })
+    .await;
     lease_holder(&outcome, "ml-operator", "ml-operator");
     // Events were recorded on the workloads with updates, and remembered.
-    let events = outcome.handle.list("events.k8s.io/v1", "Event", Some("pisp-lab"));
-    assert!(events.iter().any(|e| e["reason"] == "UpdateAvailable"), "{events:?}\n{}", outcome.log);
-    assert!(outcome.handle.get("v1", "ConfigMap", Some("ml-operator"), "ml-operator-state").is_some(), "{}", outcome.log);
+    let events = outcome
+        .handle
+        .list("events.k8s.io/v1", "Event", Some("pisp-lab"));
+    assert!(
+        events.iter().any(|e| e["reason"] == "UpdateAvailable"),
+        "{events:?}\n{}",
+        outcome.log
+    );
+    assert!(
+        outcome
+            .handle
+            .get("v1", "ConfigMap", Some("ml-operator"), "ml-operator-state")
+            .is_some(),
+        "{}",
+        outcome.log
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_chart_with_every_feature_on_runs_on_kube_sim_and_notifies_through_its_secrets() {
-    let (slack, teams, ops) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
-    let (slack_url, teams_url, ops_url) = (slack.url(), format!("http://{}/teams", teams.addr), format!("http://{}/ops", ops.addr));
+    let (slack, teams, ops) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    let (slack_url, teams_url, ops_url) = (
+        slack.url(),
+        format!("http://{}/teams", teams.addr),
+        format!("http://{}/ops", ops.addr),
+    );
     let sets = [
         format!("secrets.values.slack-webhook-url={slack_url}"),
         format!("secrets.values.teams-webhook-url={teams_url}"),
@@ -997,37 +1576,94 @@ async fn the_chart_with_every_feature_on_runs_on_kube_sim_and_notifies_through_i
     }
     let manifests = helm_template("hub", "ml-operator", &args).unwrap();
     let docker = [
-        "create", "secret", "docker-registry", "hub-registry-credentials", "-n", "ml-operator",
-        "--docker-server=registry.hub.local:5000", "--docker-username=scanner", "--docker-password=not-a-real-password",
+        "create",
+        "secret",
+        "docker-registry",
+        "hub-registry-credentials",
+        "-n",
+        "ml-operator",
+        "--docker-server=registry.hub.local:5000",
+        "--docker-username=scanner",
+        "--docker-password=not-a-real-password",
     ];
     // The air-gapped path: the tag index as a ConfigMap (tagIndex), no registry.
-    let tags = format!("--from-file=tags.json={}", repo().join("tests/fixtures/small-tags.json").display());
-    let index = ["create", "configmap", "hub-tag-index", "-n", "ml-operator", tags.as_str()];
-    let outcome = deploy_and_run(&manifests, &[&docker, &index], async |sim: &kube_sim::Handle, _log: &str| {
-        !slack.delivered().is_empty()
-            && !teams.delivered().is_empty()
-            && !ops.delivered().is_empty()
-            && !sim.list("ml-operator.mojaloop.io/v1alpha1", "ImageUpgrade", Some("pisp-lab")).is_empty()
-    })
+    let tags = format!(
+        "--from-file=tags.json={}",
+        repo().join("tests/fixtures/small-tags.json").display()
+    );
+    let index = [
+        "create",
+        "configmap",
+        "hub-tag-index",
+        "-n",
+        "ml-operator",
+        tags.as_str(),
+    ];
+    let outcome = deploy_and_run(
+        &manifests,
+        &[&docker, &index],
+        async |sim: &kube_sim::Handle, _log: &str| {
+            !slack.delivered().is_empty()
+                && !teams.delivered().is_empty()
+                && !ops.delivered().is_empty()
+                && !sim
+                    .list(
+                        "ml-operator.mojaloop.io/v1alpha1",
+                        "ImageUpgrade",
+                        Some("pisp-lab"),
+                    )
+                    .is_empty()
+        },
+    )
     .await;
-    let text = slack.delivered()[0].json()["text"].as_str().unwrap().to_string();
-    assert!(text.contains("`mojaloop/account-lookup-service`: latest version is `v10.4.0`"), "strategy minor: {text}");
+    let text = slack.delivered()[0].json()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("`mojaloop/account-lookup-service`: latest version is `v10.4.0`"),
+        "strategy minor: {text}"
+    );
     assert!(!ops.delivered()[0].headers.is_empty());
     lease_holder(&outcome, "ml-operator", "hub-ml-operator");
-    assert!(outcome.handle.get("v1", "ConfigMap", Some("ml-operator"), "hub-ml-operator-state").is_some());
+    assert!(
+        outcome
+            .handle
+            .get(
+                "v1",
+                "ConfigMap",
+                Some("ml-operator"),
+                "hub-ml-operator-state"
+            )
+            .is_some()
+    );
     // Upgrades are on: the scan's updates became ImageUpgrade proposals (through the CRD the
     // chart ships), with the permissions the chart grants.
-    let proposals = outcome.handle.list("ml-operator.mojaloop.io/v1alpha1", "ImageUpgrade", Some("pisp-lab"));
-    assert!(!proposals.is_empty(), "no ImageUpgrade was proposed\n{}", outcome.log);
+    let proposals = outcome.handle.list(
+        "ml-operator.mojaloop.io/v1alpha1",
+        "ImageUpgrade",
+        Some("pisp-lab"),
+    );
+    assert!(
+        !proposals.is_empty(),
+        "no ImageUpgrade was proposed\n{}",
+        outcome.log
+    );
     for secret in [&slack_url, &teams_url, &ops_url] {
-        assert!(!outcome.log.contains(secret.as_str()), "a webhook URL leaked into the log");
+        assert!(
+            !outcome.log.contains(secret.as_str()),
+            "a webhook URL leaked into the log"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_kustomize_base_runs_on_kube_sim() {
     let manifests = kustomize("deploy/kustomize/base");
-    let outcome = deploy_and_run(&manifests, &[], async |_: &kube_sim::Handle, log: &str| log.contains("scan:")).await;
+    let outcome = deploy_and_run(&manifests, &[], async |_: &kube_sim::Handle, log: &str| {
+        log.contains("scan:")
+    })
+    .await;
     lease_holder(&outcome, "ml-operator", "ml-operator");
 }
 
@@ -1039,8 +1675,21 @@ async fn the_kustomize_overlay_runs_on_kube_sim_with_slack_from_its_secret() {
     let manifests = kustomize("deploy/kustomize/overlays/example");
     // The overlay creates the namespace; the Secret is the operator's to create first.
     let namespace = ["create", "namespace", "hub-ops"];
-    let secret = ["create", "secret", "generic", "ml-operator-secrets", "-n", "hub-ops", literal.as_str()];
-    let outcome = deploy_and_run(&manifests, &[&namespace, &secret], async |_: &kube_sim::Handle, _log: &str| !slack.delivered().is_empty()).await;
+    let secret = [
+        "create",
+        "secret",
+        "generic",
+        "ml-operator-secrets",
+        "-n",
+        "hub-ops",
+        literal.as_str(),
+    ];
+    let outcome = deploy_and_run(
+        &manifests,
+        &[&namespace, &secret],
+        async |_: &kube_sim::Handle, _log: &str| !slack.delivered().is_empty(),
+    )
+    .await;
     lease_holder(&outcome, "hub-ops", "ml-operator");
     assert!(!outcome.log.contains(&url));
 }

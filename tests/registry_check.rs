@@ -30,7 +30,12 @@ fn example_index() -> BTreeMap<String, Vec<String>> {
 async fn filled_registry(dir: &Path) -> (RegistryProc, FaultProxy, PathBuf) {
     let registry = RegistryProc::start(AuthMode::Anonymous, false).await;
     let index = example_index();
-    futures::future::join_all(index.iter().map(|(repository, tags)| registry.push(repository, tags, false))).await;
+    futures::future::join_all(
+        index
+            .iter()
+            .map(|(repository, tags)| registry.push(repository, tags, false)),
+    )
+    .await;
     let proxy = FaultProxy::start(&registry.base()).await;
     let config = dir.join("config.yaml");
     std::fs::write(
@@ -80,57 +85,161 @@ async fn check_against_a_real_registry() {
 async fn same_findings_as_the_offline_index(proxy: &FaultProxy, config: &Path, dir: &Path) {
     let config = config.to_str().unwrap();
 
-    let offline = ml_operator(&["check", "-f", "examples/hub", "--tags", "examples/tags.json", "-o", "json"]).await;
+    let offline = ml_operator(&[
+        "check",
+        "-f",
+        "examples/hub",
+        "--tags",
+        "examples/tags.json",
+        "-o",
+        "json",
+    ])
+    .await;
     assert!(offline.status.success());
-    let online = ml_operator(&["check", "-f", "examples/hub", "--config", config, "-o", "json"]).await;
-    assert!(online.status.success(), "{}", String::from_utf8_lossy(&online.stderr));
+    let online = ml_operator(&[
+        "check",
+        "-f",
+        "examples/hub",
+        "--config",
+        config,
+        "-o",
+        "json",
+    ])
+    .await;
+    assert!(
+        online.status.success(),
+        "{}",
+        String::from_utf8_lossy(&online.stderr)
+    );
     assert_eq!(findings(&online), findings(&offline));
 
     // Politeness: one walk per repository, however many workloads share it.
     let repositories = example_index().len();
-    assert_eq!(proxy.count("/tags/list"), repositories, "{:#?}", proxy.seen());
-    assert_eq!(proxy.count("/v2/"), repositories + 1, "one shared /v2/ check, then the walks");
+    assert_eq!(
+        proxy.count("/tags/list"),
+        repositories,
+        "{:#?}",
+        proxy.seen()
+    );
+    assert_eq!(
+        proxy.count("/v2/"),
+        repositories + 1,
+        "one shared /v2/ check, then the walks"
+    );
 
     // The air-gapped flow: export the tags used, then check from the snapshot alone.
     let snapshot = dir.join("snapshot.json");
     let exported = ml_operator(&[
-        "check", "-f", "examples/hub", "--config", config, "--export-tags", snapshot.to_str().unwrap(), "-o", "json",
+        "check",
+        "-f",
+        "examples/hub",
+        "--config",
+        config,
+        "--export-tags",
+        snapshot.to_str().unwrap(),
+        "-o",
+        "json",
     ])
     .await;
     assert!(exported.status.success());
-    let from_snapshot =
-        ml_operator(&["check", "-f", "examples/hub", "--tags", snapshot.to_str().unwrap(), "-o", "json"]).await;
+    let from_snapshot = ml_operator(&[
+        "check",
+        "-f",
+        "examples/hub",
+        "--tags",
+        snapshot.to_str().unwrap(),
+        "-o",
+        "json",
+    ])
+    .await;
     assert_eq!(findings(&from_snapshot), findings(&offline));
 }
 
 async fn paged_tag_lists_and_the_tags_command(proxy: &FaultProxy, config: &Path) {
     proxy.set_paging(Paging::DockerHub { page: 25 });
-    let output = ml_operator(&["tags", "mojaloop/central-ledger", "--config", config.to_str().unwrap()]).await;
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let mut listed: Vec<String> = String::from_utf8(output.stdout).unwrap().lines().map(str::to_string).collect();
+    let output = ml_operator(&[
+        "tags",
+        "mojaloop/central-ledger",
+        "--config",
+        config.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut listed: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
     let mut expected = example_index()["mojaloop/central-ledger"].clone();
     listed.sort();
     expected.sort();
     assert_eq!(listed, expected);
     assert!(proxy.count("/tags/list") > 1, "the list came in pages");
 
-    let usage = ml_operator(&["tags", "mojaloop/central-ledger:v1", "--config", config.to_str().unwrap()]).await;
+    let usage = ml_operator(&[
+        "tags",
+        "mojaloop/central-ledger:v1",
+        "--config",
+        config.to_str().unwrap(),
+    ])
+    .await;
     assert_eq!(usage.status.code(), Some(2));
 }
 
-async fn a_failing_repository_is_unresolved_and_the_scan_is_partial(proxy: &FaultProxy, config: &Path) {
-    proxy.inject("/v2/mojaloop/central-ledger/tags/list", vec![Fault::Status(500); 20]);
-    let offline = ml_operator(&["check", "-f", "examples/hub", "--tags", "examples/tags.json", "-o", "json"]).await;
-    let output = ml_operator(&["check", "-f", "examples/hub", "--config", config.to_str().unwrap(), "-o", "json"]).await;
-    assert_eq!(output.status.code(), Some(1), "a partial scan is not a success");
+async fn a_failing_repository_is_unresolved_and_the_scan_is_partial(
+    proxy: &FaultProxy,
+    config: &Path,
+) {
+    proxy.inject(
+        "/v2/mojaloop/central-ledger/tags/list",
+        vec![Fault::Status(500); 20],
+    );
+    let offline = ml_operator(&[
+        "check",
+        "-f",
+        "examples/hub",
+        "--tags",
+        "examples/tags.json",
+        "-o",
+        "json",
+    ])
+    .await;
+    let output = ml_operator(&[
+        "check",
+        "-f",
+        "examples/hub",
+        "--config",
+        config.to_str().unwrap(),
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a partial scan is not a success"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("mojaloop/central-ledger") && stderr.contains("partial scan"), "{stderr}");
+    assert!(
+        stderr.contains("mojaloop/central-ledger") && stderr.contains("partial scan"),
+        "{stderr}"
+    );
     for (finding, expected) in findings(&output).iter().zip(findings(&offline)) {
         if finding["repository"] == "mojaloop/central-ledger" {
             assert_eq!(finding["status"], "unresolved", "{finding}");
-            assert!(finding["reason"].as_str().unwrap().contains("500"), "{finding}");
+            assert!(
+                finding["reason"].as_str().unwrap().contains("500"),
+                "{finding}"
+            );
         } else {
-            assert_eq!(finding, &expected, "only the failing repository is affected");
+            assert_eq!(
+                finding, &expected,
+                "only the failing repository is affected"
+            );
         }
     }
 }

@@ -18,7 +18,9 @@ use ml_operator::cluster::{Cluster, ClusterOptions};
 use ml_operator::inventory::Workload;
 use ml_operator::scan::{Report, ScanOptions, scan};
 use ml_operator::tag_index::TagIndex;
-use ml_operator::upgrade::{Announcer, Controller, ImageUpgrade, UpgradeSettings, Window, Windows, sync};
+use ml_operator::upgrade::{
+    Announcer, Controller, ImageUpgrade, UpgradeSettings, Window, Windows, sync,
+};
 use ml_operator_notify::{Notifier, RetryPolicy, Secret, WebhookNotifier};
 use serde_json::{Value, json};
 use support::{Operator, Receiver, eventually, eventually_or, small_hub_registry};
@@ -87,14 +89,27 @@ async fn hub(annotations: Value) -> Hub {
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).unwrap();
     // The fixture's first rollout: wait until it is done so ours is the only one.
-    sim.wait_for_async("apps/v1", "Deployment", Some(NS), DEPLOYMENT, Duration::from_secs(10), |d| {
-        d["status"]["availableReplicas"] == 2
-    })
+    sim.wait_for_async(
+        "apps/v1",
+        "Deployment",
+        Some(NS),
+        DEPLOYMENT,
+        Duration::from_secs(10),
+        |d| d["status"]["availableReplicas"] == 2,
+    )
     .await
     .expect("the fixture rolls out");
-    sim.wait_for_async("apps/v1", "StatefulSet", Some(NS), "mysql", Duration::from_secs(10), |s| {
-        s["status"]["readyReplicas"] == 1 && s["status"]["currentRevision"] == s["status"]["updateRevision"]
-    })
+    sim.wait_for_async(
+        "apps/v1",
+        "StatefulSet",
+        Some(NS),
+        "mysql",
+        Duration::from_secs(10),
+        |s| {
+            s["status"]["readyReplicas"] == 1
+                && s["status"]["currentRevision"] == s["status"]["updateRevision"]
+        },
+    )
     .await
     .expect("the fixture rolls out");
     let cluster = Cluster::connect(&ClusterOptions {
@@ -133,33 +148,58 @@ fn report_with(hub: &Hub, ledger_tags: &[&str], mysql_tags: &[&str]) -> Report {
 }
 
 fn nairobi(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    chrono_tz::Africa::Nairobi.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap().with_timezone(&Utc)
+    chrono_tz::Africa::Nairobi
+        .with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn nightly_windows() -> Windows {
-    let nightly = Window::new("nightly", "0 2 * * *", Duration::from_secs(2 * 3600), "Africa/Nairobi").unwrap();
+    let nightly = Window::new(
+        "nightly",
+        "0 2 * * *",
+        Duration::from_secs(2 * 3600),
+        "Africa/Nairobi",
+    )
+    .unwrap();
     Windows::new(vec![nightly], Some("nightly".into()), Default::default()).unwrap()
 }
 
 fn controller(hub: &Hub, settings: UpgradeSettings, webhook: &Receiver) -> Controller {
     let notifier: Arc<dyn Notifier> = Arc::new(
-        WebhookNotifier::new(Secret::new(format!("http://{}/hook", webhook.addr)), None, RetryPolicy::default()).unwrap(),
+        WebhookNotifier::new(
+            Secret::new(format!("http://{}/hook", webhook.addr)),
+            None,
+            RetryPolicy::default(),
+        )
+        .unwrap(),
     );
     let announcer = Announcer::new(vec![notifier], Some((hub.client.clone(), "test".into())));
     Controller::new(hub.client.clone(), settings, announcer, vec![])
 }
 
 fn upgrade(hub: &Hub, name: &str) -> Value {
-    hub.sim.get(IU_API, "ImageUpgrade", Some(NS), name).unwrap_or_else(|| panic!("ImageUpgrade {name} exists"))
+    hub.sim
+        .get(IU_API, "ImageUpgrade", Some(NS), name)
+        .unwrap_or_else(|| panic!("ImageUpgrade {name} exists"))
 }
 
 fn phase(hub: &Hub, name: &str) -> String {
-    upgrade(hub, name)["status"]["phase"].as_str().unwrap_or("Available").to_string()
+    upgrade(hub, name)["status"]["phase"]
+        .as_str()
+        .unwrap_or("Available")
+        .to_string()
 }
 
 fn image(hub: &Hub) -> String {
-    let d = hub.sim.get("apps/v1", "Deployment", Some(NS), DEPLOYMENT).unwrap();
-    d["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap().to_string()
+    let d = hub
+        .sim
+        .get("apps/v1", "Deployment", Some(NS), DEPLOYMENT)
+        .unwrap();
+    d["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn patches(hub: &Hub) -> usize {
@@ -182,7 +222,11 @@ async fn drive(controller: &Controller, hub: &Hub, name: &str, now: DateTime<Utc
 
 fn events(hub: &Hub, webhook: &Receiver) -> Vec<String> {
     let _ = hub;
-    webhook.delivered().iter().map(|r| r.json()["event"].as_str().unwrap_or_default().to_string()).collect()
+    webhook
+        .delivered()
+        .iter()
+        .map(|r| r.json()["event"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 fn k8s_events(hub: &Hub, reason: &str) -> Vec<Value> {
@@ -231,11 +275,32 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
     };
     let controller = controller(&hub, settings, &webhook);
 
-    let done = sync(&hub.client, &report(&hub, &["v13.14.0", "v13.14.1"]), &[], Utc::now(), false).await.unwrap();
-    assert_eq!(done.created, [format!("{NS}/{UPGRADE}")], "one ImageUpgrade, for the one container with an update");
+    let done = sync(
+        &hub.client,
+        &report(&hub, &["v13.14.0", "v13.14.1"]),
+        &[],
+        Utc::now(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        done.created,
+        [format!("{NS}/{UPGRADE}")],
+        "one ImageUpgrade, for the one container with an update"
+    );
     let spec = &upgrade(&hub, UPGRADE)["spec"];
-    assert_eq!((spec["target"]["kind"].as_str(), spec["target"]["name"].as_str()), (Some("Deployment"), Some(DEPLOYMENT)));
-    assert_eq!((spec["currentImage"].as_str(), spec["targetImage"].as_str()), (Some(FROM), Some(TO)));
+    assert_eq!(
+        (
+            spec["target"]["kind"].as_str(),
+            spec["target"]["name"].as_str()
+        ),
+        (Some("Deployment"), Some(DEPLOYMENT))
+    );
+    assert_eq!(
+        (spec["currentImage"].as_str(), spec["targetImage"].as_str()),
+        (Some(FROM), Some(TO))
+    );
     assert_eq!(spec["level"], "bugfix");
 
     // Tuesday 10:00 in Nairobi: proposed, not approved.
@@ -243,26 +308,52 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
     controller.pass(morning).await.unwrap();
     assert_eq!(phase(&hub, UPGRADE), "Available");
     controller.pass(morning).await.unwrap();
-    eventually("the proposal notice", Duration::from_secs(10), async || events(&hub, &webhook) == ["upgrade-proposed"]).await;
+    eventually("the proposal notice", Duration::from_secs(10), async || {
+        events(&hub, &webhook) == ["upgrade-proposed"]
+    })
+    .await;
     let proposal = webhook.delivered()[0].json();
     let commands = proposal["approveCommands"].as_array().unwrap();
-    assert_eq!(commands[0], format!("ml-operator approve {UPGRADE} -n {NS}"));
-    assert!(proposal["message"].as_str().unwrap().contains("window nightly opens 2026-11-25 02:00 EAT"), "{proposal}");
+    assert_eq!(
+        commands[0],
+        format!("ml-operator approve {UPGRADE} -n {NS}")
+    );
+    assert!(
+        proposal["message"]
+            .as_str()
+            .unwrap()
+            .contains("window nightly opens 2026-11-25 02:00 EAT"),
+        "{proposal}"
+    );
 
     // Approve with the CLI, as a person would.
-    let out = cli(&["approve", UPGRADE, "-n", NS, "--by", "alice"], &hub.kubeconfig).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        &["approve", UPGRADE, "-n", NS, "--by", "alice"],
+        &hub.kubeconfig,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("approved"));
     drive(&controller, &hub, UPGRADE, morning, "Scheduled").await;
     let status = &upgrade(&hub, UPGRADE)["status"];
     assert_eq!(status["approval"]["by"], "alice");
     assert_eq!(status["approval"]["how"], "cli");
     assert_eq!(status["window"]["name"], "nightly");
-    assert_eq!(status["window"]["opensAt"], "2026-11-24T23:00:00Z", "02:00 EAT");
+    assert_eq!(
+        status["window"]["opensAt"], "2026-11-24T23:00:00Z",
+        "02:00 EAT"
+    );
 
     // Still outside the window: nothing happens, however often it looks.
     for minutes in [0, 60, 12 * 60 + 59] {
-        let actions = controller.pass(morning + chrono::Duration::minutes(minutes)).await.unwrap();
+        let actions = controller
+            .pass(morning + chrono::Duration::minutes(minutes))
+            .await
+            .unwrap();
         assert!(actions.is_empty(), "{actions:?}");
     }
     assert_eq!(patches(&hub), 0, "nothing patched outside the window");
@@ -271,8 +362,14 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
     let night = nairobi(2026, 11, 25, 2, 30);
     drive(&controller, &hub, UPGRADE, night, "Succeeded").await;
     assert_eq!(image(&hub), TO);
-    let d = hub.sim.get("apps/v1", "Deployment", Some(NS), DEPLOYMENT).unwrap();
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][1]["image"], "mojaloop/event-sidecar:v9.5.0", "only that container");
+    let d = hub
+        .sim
+        .get("apps/v1", "Deployment", Some(NS), DEPLOYMENT)
+        .unwrap();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][1]["image"], "mojaloop/event-sidecar:v9.5.0",
+        "only that container"
+    );
     assert_eq!(patches(&hub), 1, "exactly one patch");
     controller.pass(night).await.unwrap();
     eventually("the success notice", Duration::from_secs(10), async || {
@@ -282,7 +379,14 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
     assert_eq!(k8s_events(&hub, "UpgradeSucceeded").len(), 1);
     assert_eq!(
         history(&hub, UPGRADE),
-        ["Available", "Approved", "Scheduled", "Applying", "Applying", "Succeeded"],
+        [
+            "Available",
+            "Approved",
+            "Scheduled",
+            "Applying",
+            "Applying",
+            "Succeeded"
+        ],
         "every step recorded"
     );
     // Nothing more to do, and no second notice.
@@ -296,11 +400,24 @@ async fn failed_rollout_is_rolled_back_and_notified() {
     let webhook = Receiver::start().await;
     // A bugfix auto-approve policy and no window: the policy alone approves it.
     let settings: UpgradeSettings = UpgradeSettings::from_config(
-        &ml_operator::config::Config::parse("upgrades: {enabled: true, autoApprove: bugfix}\n", "c.yaml").unwrap().upgrades,
+        &ml_operator::config::Config::parse(
+            "upgrades: {enabled: true, autoApprove: bugfix}\n",
+            "c.yaml",
+        )
+        .unwrap()
+        .upgrades,
     )
     .unwrap();
     let controller = controller(&hub, settings, &webhook);
-    sync(&hub.client, &report(&hub, &["v13.14.0", "v13.14.1"]), &[], Utc::now(), false).await.unwrap();
+    sync(
+        &hub.client,
+        &report(&hub, &["v13.14.0", "v13.14.1"]),
+        &[],
+        Utc::now(),
+        false,
+    )
+    .await
+    .unwrap();
     hub.sim.fail_rollout("Deployment", NS, DEPLOYMENT);
 
     let now = Utc::now();
@@ -316,21 +433,38 @@ async fn failed_rollout_is_rolled_back_and_notified() {
         events(&hub, &webhook).contains(&"upgrade-rolled-back".to_string())
     })
     .await;
-    assert!(!events(&hub, &webhook).contains(&"upgrade-proposed".to_string()), "auto-approved: no request for approval");
+    assert!(
+        !events(&hub, &webhook).contains(&"upgrade-proposed".to_string()),
+        "auto-approved: no request for approval"
+    );
     let notice = webhook.delivered().last().unwrap().json();
-    assert!(notice["message"].as_str().unwrap().contains("ProgressDeadlineExceeded"), "{notice}");
+    assert!(
+        notice["message"]
+            .as_str()
+            .unwrap()
+            .contains("ProgressDeadlineExceeded"),
+        "{notice}"
+    );
     let warning = k8s_events(&hub, "UpgradeRolledBack");
     assert_eq!(warning.len(), 1);
     assert_eq!(warning[0]["type"], "Warning");
     // The rollback itself rolls out normally.
     hub.sim
-        .wait_for_async("apps/v1", "Deployment", Some(NS), DEPLOYMENT, Duration::from_secs(10), |d| {
-            d["status"]["conditions"].as_array().is_some_and(|c| c.iter().any(|c| c["reason"] == "NewReplicaSetAvailable"))
-        })
+        .wait_for_async(
+            "apps/v1",
+            "Deployment",
+            Some(NS),
+            DEPLOYMENT,
+            Duration::from_secs(10),
+            |d| {
+                d["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["reason"] == "NewReplicaSetAvailable"))
+            },
+        )
         .await
         .expect("the rollback rolls out");
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
@@ -340,19 +474,44 @@ async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
     let controller = controller(&hub, UpgradeSettings::default(), &webhook);
     // A StatefulSet reports no deadline condition: a stuck rollout is found by the timeout.
     hub.sim.fail_rollout("StatefulSet", NS, "mysql");
-    let done = sync(&hub.client, &report_with(&hub, &["v13.14.0"], &["8.0.32-debian-11-r0", "8.0.32-debian-11-r5"]), &[], Utc::now(), false)
-        .await
-        .unwrap();
+    let done = sync(
+        &hub.client,
+        &report_with(
+            &hub,
+            &["v13.14.0"],
+            &["8.0.32-debian-11-r0", "8.0.32-debian-11-r5"],
+        ),
+        &[],
+        Utc::now(),
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(done.created, [format!("{NS}/{MYSQL}")]);
     let t0 = Utc::now();
-    eventually("the patch to be recorded", Duration::from_secs(20), async || {
-        controller.pass(t0).await.unwrap();
-        upgrade(&hub, MYSQL)["status"]["rollout"]["patchedAt"].is_string()
-    })
+    eventually(
+        "the patch to be recorded",
+        Duration::from_secs(20),
+        async || {
+            controller.pass(t0).await.unwrap();
+            upgrade(&hub, MYSQL)["status"]["rollout"]["patchedAt"].is_string()
+        },
+    )
     .await;
-    assert_eq!(upgrade(&hub, MYSQL)["status"]["approval"]["how"], "policy:annotation=major", "the workload's annotation approved it");
-    let patched_at: DateTime<Utc> = upgrade(&hub, MYSQL)["status"]["rollout"]["patchedAt"].as_str().unwrap().parse().unwrap();
-    let sts_patches = || hub.sim.request_count("patch", "/apis/apps/v1/namespaces/hub/statefulsets/mysql");
+    assert_eq!(
+        upgrade(&hub, MYSQL)["status"]["approval"]["how"],
+        "policy:annotation=major",
+        "the workload's annotation approved it"
+    );
+    let patched_at: DateTime<Utc> = upgrade(&hub, MYSQL)["status"]["rollout"]["patchedAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sts_patches = || {
+        hub.sim
+            .request_count("patch", "/apis/apps/v1/namespaces/hub/statefulsets/mysql")
+    };
     // One second before the timeout: still waiting.
     let almost = patched_at + chrono::Duration::seconds(599);
     for _ in 0..3 {
@@ -361,20 +520,44 @@ async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
     assert_eq!(phase(&hub, MYSQL), "Applying");
     assert_eq!(sts_patches(), 1);
     // At the timeout: rolled back.
-    drive(&controller, &hub, MYSQL, patched_at + chrono::Duration::seconds(600), "RolledBack").await;
-    let message = upgrade(&hub, MYSQL)["status"]["message"].as_str().unwrap().to_string();
+    drive(
+        &controller,
+        &hub,
+        MYSQL,
+        patched_at + chrono::Duration::seconds(600),
+        "RolledBack",
+    )
+    .await;
+    let message = upgrade(&hub, MYSQL)["status"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(message.contains("did not finish within 10m"), "{message}");
     assert_eq!(sts_patches(), 2);
-    let sts = hub.sim.get("apps/v1", "StatefulSet", Some(NS), "mysql").unwrap();
-    assert_eq!(sts["spec"]["template"]["spec"]["containers"][0]["image"], "bitnami/mysql:8.0.32-debian-11-r0");
+    let sts = hub
+        .sim
+        .get("apps/v1", "StatefulSet", Some(NS), "mysql")
+        .unwrap();
+    assert_eq!(
+        sts["spec"]["template"]["spec"]["containers"][0]["image"],
+        "bitnami/mysql:8.0.32-debian-11-r0"
+    );
 }
 
 fn notified_outcome(status: &Value) -> bool {
-    status["notified"].as_array().is_some_and(|n| n.iter().any(|e| e.as_str().is_some_and(|e| e.starts_with("upgrade-"))))
+    status["notified"].as_array().is_some_and(|n| {
+        n.iter()
+            .any(|e| e.as_str().is_some_and(|e| e.starts_with("upgrade-")))
+    })
 }
 
 /// Runs a fresh controller (a "restart") to the end and returns the final phase.
-async fn finish(hub: &Hub, webhook: &Receiver, settings: &UpgradeSettings, now: DateTime<Utc>) -> String {
+async fn finish(
+    hub: &Hub,
+    webhook: &Receiver,
+    settings: &UpgradeSettings,
+    now: DateTime<Utc>,
+) -> String {
     let controller = controller(hub, settings.clone(), webhook);
     eventually_or(
         "a final phase after the restart",
@@ -411,9 +594,21 @@ async fn killed_at_every_step_resumes_with_one_patch() {
             if failing {
                 hub.sim.fail_rollout("Deployment", NS, DEPLOYMENT);
             }
-            sync(&hub.client, &report(&hub, &["v13.14.0", "v13.14.1"]), &[], Utc::now(), false).await.unwrap();
+            sync(
+                &hub.client,
+                &report(&hub, &["v13.14.0", "v13.14.1"]),
+                &[],
+                Utc::now(),
+                false,
+            )
+            .await
+            .unwrap();
             let out = cli(&["approve", UPGRADE, "-n", NS], &hub.kubeconfig).await;
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             // Run k steps, then "crash" (drop the controller) wherever that leaves it.
             {
                 let first = controller(&hub, settings.clone(), &webhook);
@@ -432,27 +627,56 @@ async fn killed_at_every_step_resumes_with_one_patch() {
                 status["rollout"]["rollbackReason"].is_string(),
                 image(&hub)
             );
-            let final_before_restart = ["Succeeded", "RolledBack"].contains(&phase(&hub, UPGRADE).as_str())
+            let final_before_restart = ["Succeeded", "RolledBack"]
+                .contains(&phase(&hub, UPGRADE).as_str())
                 && notified_outcome(&status);
             seen.insert(state.clone());
             let end = finish(&hub, &webhook, &settings, night).await;
-            let expected = if failing { ("RolledBack", FROM, 2) } else { ("Succeeded", TO, 1) };
-            assert_eq!((end.as_str(), image(&hub).as_str(), patches(&hub)), expected, "killed after {k} steps at {state}");
-            let outcomes: Vec<String> =
-                events(&hub, &webhook).into_iter().filter(|e| e != "upgrade-proposed").collect();
-            assert_eq!(outcomes.len(), 1, "one outcome notice after {k} steps at {state}: {outcomes:?}");
+            let expected = if failing {
+                ("RolledBack", FROM, 2)
+            } else {
+                ("Succeeded", TO, 1)
+            };
+            assert_eq!(
+                (end.as_str(), image(&hub).as_str(), patches(&hub)),
+                expected,
+                "killed after {k} steps at {state}"
+            );
+            let outcomes: Vec<String> = events(&hub, &webhook)
+                .into_iter()
+                .filter(|e| e != "upgrade-proposed")
+                .collect();
+            assert_eq!(
+                outcomes.len(),
+                1,
+                "one outcome notice after {k} steps at {state}: {outcomes:?}"
+            );
             if final_before_restart {
                 break;
             }
             assert!(k < 30, "the upgrade should finish within 30 steps");
         }
-        for phase in ["Approved", "Scheduled", "Applying patched=false", "Applying patched=true"] {
-            assert!(seen.iter().any(|s| s.starts_with(phase)), "killed in {phase}: {seen:#?}");
+        for phase in [
+            "Approved",
+            "Scheduled",
+            "Applying patched=false",
+            "Applying patched=true",
+        ] {
+            assert!(
+                seen.iter().any(|s| s.starts_with(phase)),
+                "killed in {phase}: {seen:#?}"
+            );
         }
         let after_patch_unrecorded = format!("Applying patched=false rollback=false image={TO}");
-        assert!(seen.contains(&after_patch_unrecorded), "killed between the patch and its record: {seen:#?}");
+        assert!(
+            seen.contains(&after_patch_unrecorded),
+            "killed between the patch and its record: {seen:#?}"
+        );
         if failing {
-            assert!(seen.iter().any(|s| s.contains("rollback=true")), "killed during the rollback: {seen:#?}");
+            assert!(
+                seen.iter().any(|s| s.contains("rollback=true")),
+                "killed during the rollback: {seen:#?}"
+            );
         }
     }
 }
@@ -466,38 +690,109 @@ async fn kubectl_approval_then_a_newer_patch_supersedes_it() {
         ..UpgradeSettings::default()
     };
     let controller = controller(&hub, settings, &webhook);
-    sync(&hub.client, &report(&hub, &["v13.14.0", "v13.14.1"]), &[], Utc::now(), false).await.unwrap();
+    sync(
+        &hub.client,
+        &report(&hub, &["v13.14.0", "v13.14.1"]),
+        &[],
+        Utc::now(),
+        false,
+    )
+    .await
+    .unwrap();
     let morning = nairobi(2026, 11, 24, 10, 0);
     controller.pass(morning).await.unwrap();
 
     // kubectl sees the resource with its printer columns, and approves it (the contract).
     let out = kubectl(&["get", "imageupgrades", "-n", NS], &hub.kubeconfig).await;
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "PHASE", "WORKLOAD", "CONTAINER", "FROM", "TO", "APPROVED", "WINDOW", "AGE"], "{table}");
-    assert!(table.contains(UPGRADE) && table.contains("Available") && table.contains("v13.14.1"), "{table}");
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "PHASE",
+            "WORKLOAD",
+            "CONTAINER",
+            "FROM",
+            "TO",
+            "APPROVED",
+            "WINDOW",
+            "AGE"
+        ],
+        "{table}"
+    );
+    assert!(
+        table.contains(UPGRADE) && table.contains("Available") && table.contains("v13.14.1"),
+        "{table}"
+    );
     let out = kubectl(
-        &["patch", "imageupgrade", UPGRADE, "-n", NS, "--type", "merge", "-p", r#"{"spec":{"approved":true}}"#],
+        &[
+            "patch",
+            "imageupgrade",
+            UPGRADE,
+            "-n",
+            NS,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"approved":true}}"#,
+        ],
         &hub.kubeconfig,
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drive(&controller, &hub, UPGRADE, morning, "Scheduled").await;
-    assert_eq!(upgrade(&hub, UPGRADE)["status"]["approval"]["how"], "kubectl");
-    let out = kubectl(&["get", "iu", UPGRADE, "-n", NS, "-o", "jsonpath={.status.phase}"], &hub.kubeconfig).await;
+    assert_eq!(
+        upgrade(&hub, UPGRADE)["status"]["approval"]["how"],
+        "kubectl"
+    );
+    let out = kubectl(
+        &[
+            "get",
+            "iu",
+            UPGRADE,
+            "-n",
+            NS,
+            "-o",
+            "jsonpath={.status.phase}",
+        ],
+        &hub.kubeconfig,
+    )
+    .await;
     assert_eq!(String::from_utf8_lossy(&out.stdout), "Scheduled");
 
     // v13.14.2 appears before the window opens: the approved v13.14.1 is superseded, and the
     // approval does not carry over to the new proposal.
     const NEWER: &str = "central-ledger-central-ledger-v13.14.2";
-    let done = sync(&hub.client, &report(&hub, &["v13.14.0", "v13.14.1", "v13.14.2"]), &[], Utc::now(), false).await.unwrap();
+    let done = sync(
+        &hub.client,
+        &report(&hub, &["v13.14.0", "v13.14.1", "v13.14.2"]),
+        &[],
+        Utc::now(),
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(done.created, [format!("{NS}/{NEWER}")]);
     assert_eq!(done.superseded, [format!("{NS}/{UPGRADE}")]);
     let old = upgrade(&hub, UPGRADE);
     assert_eq!(old["status"]["phase"], "Superseded");
     assert_eq!(old["status"]["supersededBy"], NEWER);
-    assert!(old["status"]["message"].as_str().unwrap().contains("approval does not carry over"));
+    assert!(
+        old["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("approval does not carry over")
+    );
     assert_eq!(upgrade(&hub, NEWER)["spec"]["approved"], false);
 
     // In the window, nothing is applied: the old one is final, the new one not approved.
@@ -516,18 +811,35 @@ async fn kubectl_approval_then_a_newer_patch_supersedes_it() {
     assert!(err.contains("Superseded") && err.contains(NEWER), "{err}");
     // Rejecting the new one ends it.
     let out = cli(&["reject", NEWER, "-n", NS, "--by", "bob"], &hub.kubeconfig).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drive(&controller, &hub, NEWER, night, "Rejected").await;
-    assert!(upgrade(&hub, NEWER)["status"]["message"].as_str().unwrap().contains("bob"));
+    assert!(
+        upgrade(&hub, NEWER)["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bob")
+    );
     assert_eq!(patches(&hub), 0, "nothing applied without an approval");
     // Unknown names are input errors.
     let out = cli(&["approve", "nope", "-n", NS], &hub.kubeconfig).await;
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn crd_command_prints_what_kube_sim_and_kubectl_accept() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ml-operator")).arg("crd").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ml-operator"))
+        .arg("crd")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("crd.yaml");
@@ -536,9 +848,17 @@ async fn crd_command_prints_what_kube_sim_and_kubectl_accept() {
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).unwrap();
     let applied = kubectl(&["apply", "-f", file.to_str().unwrap()], &kubeconfig).await;
-    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
     let listed = kubectl(&["get", "imageupgrades", "-A"], &kubeconfig).await;
-    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
 }
 
 /// The operator binary end to end: a scan proposes, kubectl approves, a newer patch in the
@@ -574,50 +894,127 @@ upgrades:
         ),
     )
     .unwrap();
-    let mut operator = Operator::start("replica-a", hub.dir.path(), &hub.kubeconfig, &config, &[]).await;
+    let mut operator =
+        Operator::start("replica-a", hub.dir.path(), &hub.kubeconfig, &config, &[]).await;
     let wait_phase = async |name: &str, phase: &str, log: &str| {
         let found = hub
             .sim
-            .wait_for_async(IU_API, "ImageUpgrade", Some(NS), name, Duration::from_secs(60), |u| u["status"]["phase"] == phase)
+            .wait_for_async(
+                IU_API,
+                "ImageUpgrade",
+                Some(NS),
+                name,
+                Duration::from_secs(60),
+                |u| u["status"]["phase"] == phase,
+            )
             .await;
-        assert!(found.is_some(), "{name} never reached {phase}: {:#}\n{log}", hub.sim.get(IU_API, "ImageUpgrade", Some(NS), name).unwrap_or_default());
+        assert!(
+            found.is_some(),
+            "{name} never reached {phase}: {:#}\n{log}",
+            hub.sim
+                .get(IU_API, "ImageUpgrade", Some(NS), name)
+                .unwrap_or_default()
+        );
     };
     wait_phase(UPGRADE, "Available", "").await;
     let out = kubectl(
-        &["patch", "imageupgrade", UPGRADE, "-n", NS, "--type", "merge", "-p", r#"{"spec":{"approved":true}}"#],
+        &[
+            "patch",
+            "imageupgrade",
+            UPGRADE,
+            "-n",
+            NS,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"approved":true}}"#,
+        ],
         &hub.kubeconfig,
     )
     .await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait_phase(UPGRADE, "Scheduled", &operator.log()).await;
 
-    registry.push("mojaloop/central-ledger", &["v13.14.2".to_string()], false).await;
+    registry
+        .push("mojaloop/central-ledger", &["v13.14.2".to_string()], false)
+        .await;
     wait_phase(UPGRADE, "Superseded", &operator.log()).await;
     wait_phase(NEWER, "Available", &operator.log()).await;
-    assert_eq!(upgrade(&hub, NEWER)["spec"]["approved"], false, "the approval did not carry over");
+    assert_eq!(
+        upgrade(&hub, NEWER)["spec"]["approved"],
+        false,
+        "the approval did not carry over"
+    );
 
     // This workload may be upgraded any time now; approve the new proposal.
-    let out = kubectl(&["annotate", "deployment", DEPLOYMENT, "-n", NS, "ml-operator.mojaloop.io/window=always"], &hub.kubeconfig).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = kubectl(
+        &[
+            "annotate",
+            "deployment",
+            DEPLOYMENT,
+            "-n",
+            NS,
+            "ml-operator.mojaloop.io/window=always",
+        ],
+        &hub.kubeconfig,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // (kubectl annotate is a patch too: count ours from here.)
     hub.sim.reset_request_counts();
     let out = cli(&["approve", NEWER, "-n", NS], &hub.kubeconfig).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait_phase(NEWER, "Applying", &operator.log()).await;
     operator.kill().await;
 
-    let restarted = Operator::start("replica-a", hub.dir.path(), &hub.kubeconfig, &config, &[]).await;
+    let restarted =
+        Operator::start("replica-a", hub.dir.path(), &hub.kubeconfig, &config, &[]).await;
     wait_phase(NEWER, "Succeeded", &restarted.log()).await;
     assert_eq!(image(&hub), "mojaloop/central-ledger:v13.14.2");
-    assert_eq!(patches(&hub), 1, "one patch across the kill\n{}", restarted.log());
-    let upgrade_events = || -> Vec<String> { events(&hub, &webhook).into_iter().filter(|e| e.starts_with("upgrade-")).collect() };
-    eventually("the success notice", Duration::from_secs(30), async || upgrade_events().contains(&"upgrade-succeeded".to_string())).await;
+    assert_eq!(
+        patches(&hub),
+        1,
+        "one patch across the kill\n{}",
+        restarted.log()
+    );
+    let upgrade_events = || -> Vec<String> {
+        events(&hub, &webhook)
+            .into_iter()
+            .filter(|e| e.starts_with("upgrade-"))
+            .collect()
+    };
+    eventually("the success notice", Duration::from_secs(30), async || {
+        upgrade_events().contains(&"upgrade-succeeded".to_string())
+    })
+    .await;
     restarted.wait_for_scans(2.0).await;
-    let succeeded = upgrade_events().iter().filter(|e| *e == "upgrade-succeeded").count();
+    let succeeded = upgrade_events()
+        .iter()
+        .filter(|e| *e == "upgrade-succeeded")
+        .count();
     assert_eq!(succeeded, 1, "{:?}", upgrade_events());
-    assert!(upgrade_events().contains(&"upgrade-proposed".to_string()), "proposals link to the command");
+    assert!(
+        upgrade_events().contains(&"upgrade-proposed".to_string()),
+        "proposals link to the command"
+    );
     // Nothing else was patched: the other proposals wait for approval or their window.
-    assert_eq!(hub.sim.request_count("patch", "/apis/apps/v1/namespaces/hub/statefulsets"), 0);
+    assert_eq!(
+        hub.sim
+            .request_count("patch", "/apis/apps/v1/namespaces/hub/statefulsets"),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -625,12 +1022,23 @@ async fn dry_run_decides_but_changes_nothing() {
     let hub = hub(json!({"ml-operator.mojaloop.io/auto-approve": "bugfix"})).await;
     let webhook = Receiver::start().await;
     let report = report(&hub, &["v13.14.0", "v13.14.1"]);
-    let done = sync(&hub.client, &report, &[], Utc::now(), true).await.unwrap();
-    assert_eq!(done.created, [format!("{NS}/{UPGRADE}")], "reports what it would create");
-    assert!(hub.sim.list(IU_API, "ImageUpgrade", Some(NS)).is_empty(), "but creates nothing");
+    let done = sync(&hub.client, &report, &[], Utc::now(), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        done.created,
+        [format!("{NS}/{UPGRADE}")],
+        "reports what it would create"
+    );
+    assert!(
+        hub.sim.list(IU_API, "ImageUpgrade", Some(NS)).is_empty(),
+        "but creates nothing"
+    );
 
     // An existing, approved upgrade in an open window: a dry run says what it would do, only.
-    sync(&hub.client, &report, &[], Utc::now(), false).await.unwrap();
+    sync(&hub.client, &report, &[], Utc::now(), false)
+        .await
+        .unwrap();
     let settings = UpgradeSettings {
         dry_run: true,
         ..UpgradeSettings::default()
@@ -640,18 +1048,34 @@ async fn dry_run_decides_but_changes_nothing() {
     for _ in 0..3 {
         let actions = dry.pass(Utc::now()).await.unwrap();
         assert_eq!(actions.len(), 1, "{actions:?}");
-        assert!(actions[0].what.starts_with("Approved: approved by policy:annotation=bugfix"), "{actions:?}");
+        assert!(
+            actions[0]
+                .what
+                .starts_with("Approved: approved by policy:annotation=bugfix"),
+            "{actions:?}"
+        );
     }
-    assert_eq!(upgrade(&hub, UPGRADE), before, "the ImageUpgrade is untouched");
+    assert_eq!(
+        upgrade(&hub, UPGRADE),
+        before,
+        "the ImageUpgrade is untouched"
+    );
     assert_eq!(patches(&hub), 0);
-    assert!(webhook.delivered().is_empty(), "no notices for things that did not happen");
+    assert!(
+        webhook.delivered().is_empty(),
+        "no notices for things that did not happen"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn check_notes_the_next_window_for_each_pending_upgrade() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("hub.yaml");
-    std::fs::write(&manifest, serde_json::to_string(&deployment(json!({}))).unwrap()).unwrap();
+    std::fs::write(
+        &manifest,
+        serde_json::to_string(&deployment(json!({}))).unwrap(),
+    )
+    .unwrap();
     let tags = dir.path().join("tags.json");
     std::fs::write(&tags, r#"{"mojaloop/central-ledger": ["v13.14.0", "v13.14.1"], "mojaloop/event-sidecar": ["v9.5.0"]}"#).unwrap();
     let config = dir.path().join("config.yaml");
@@ -670,12 +1094,19 @@ async fn check_notes_the_next_window_for_each_pending_upgrade() {
         .args(["-o", "json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let notes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("note: ")).collect();
     assert_eq!(notes.len(), 1, "{stderr}");
     assert!(notes[0].contains(&format!("Deployment hub/central-ledger container central-ledger → v13.14.1 (ImageUpgrade {UPGRADE})")), "{stderr}");
-    assert!(notes[0].contains("window weekend-nights") && notes[0].contains("(Africa/Nairobi)"), "{stderr}");
+    assert!(
+        notes[0].contains("window weekend-nights") && notes[0].contains("(Africa/Nairobi)"),
+        "{stderr}"
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("stdout stays pure JSON");
     assert_eq!(report["summary"]["updates"], 1);
 }

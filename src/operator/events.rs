@@ -40,7 +40,10 @@ impl EventRecorder {
             by_workload
                 .entry((&update.kind, &update.namespace, &update.name))
                 .or_default()
-                .push(format!("{container}: {} -> {} ({})", update.current_tag, update.latest_tag, update.strategy));
+                .push(format!(
+                    "{container}: {} -> {} ({})",
+                    update.current_tag, update.latest_tag, update.strategy
+                ));
         }
         for ((kind, namespace, name), changes) in &by_workload {
             let api_version = match *kind {
@@ -58,7 +61,10 @@ impl EventRecorder {
             let event = Event {
                 type_: EventType::Normal,
                 reason: "UpdateAvailable".into(),
-                note: Some(truncate(&format!("newer images allowed: {}", changes.join("; ")))),
+                note: Some(truncate(&format!(
+                    "newer images allowed: {}",
+                    changes.join("; ")
+                ))),
                 action: "Scan".into(),
                 secondary: None,
             };

@@ -7,11 +7,11 @@ use std::time::Duration;
 use ml_operator_registry::Registry as RegistryClient;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::scan::{Report, Status};
@@ -64,13 +64,29 @@ impl Metrics {
             update_available.clone(),
         );
         let scan_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
-        registry.register("ml_operator_scan_duration_seconds", "Time one scan takes", scan_duration.clone());
+        registry.register(
+            "ml_operator_scan_duration_seconds",
+            "Time one scan takes",
+            scan_duration.clone(),
+        );
         let scans = Family::<ResultLabels, Counter>::default();
-        registry.register("ml_operator_scans", "Scans run, by result (complete, partial)", scans.clone());
+        registry.register(
+            "ml_operator_scans",
+            "Scans run, by result (complete, partial)",
+            scans.clone(),
+        );
         let workloads = Gauge::default();
-        registry.register("ml_operator_workloads", "Workloads in the last scan", workloads.clone());
+        registry.register(
+            "ml_operator_workloads",
+            "Workloads in the last scan",
+            workloads.clone(),
+        );
         let containers = Gauge::default();
-        registry.register("ml_operator_containers", "Containers in the last scan", containers.clone());
+        registry.register(
+            "ml_operator_containers",
+            "Containers in the last scan",
+            containers.clone(),
+        );
         let notifications = Family::<NotifierLabels, Counter>::default();
         registry.register(
             "ml_operator_notifications",
@@ -95,7 +111,11 @@ impl Metrics {
     pub fn record_scan(&self, report: &Report, took: Duration, partial: bool) {
         self.scan_duration.observe(took.as_secs_f64());
         let result = if partial { "partial" } else { "complete" };
-        self.scans.get_or_create(&ResultLabels { result: result.into() }).inc();
+        self.scans
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
         self.workloads.set(report.summary.workloads as i64);
         self.containers.set(report.summary.containers as i64);
         self.update_available.clear();
@@ -112,7 +132,10 @@ impl Metrics {
                 name: finding.name.clone(),
                 container: finding.container.clone(),
                 image: finding.image.clone(),
-                latest: finding.latest_tag.clone().unwrap_or_else(|| current.clone()),
+                latest: finding
+                    .latest_tag
+                    .clone()
+                    .unwrap_or_else(|| current.clone()),
                 current,
             };
             self.update_available.get_or_create(&labels).set(value);
@@ -123,14 +146,18 @@ impl Metrics {
     pub fn record_notification(&self, notifier: &str, sent: bool) {
         let result = if sent { "sent" } else { "failed" };
         self.notifications
-            .get_or_create(&NotifierLabels { notifier: notifier.into(), result: result.into() })
+            .get_or_create(&NotifierLabels {
+                notifier: notifier.into(),
+                result: result.into(),
+            })
             .inc();
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
         text
     }
 }
@@ -149,7 +176,10 @@ impl Collector for RegistryRequests {
             MetricType::Counter,
         )?;
         for request in &stats.requests {
-            let labels = [("registry", request.host.as_str()), ("status", request.outcome.as_str())];
+            let labels = [
+                ("registry", request.host.as_str()),
+                ("status", request.outcome.as_str()),
+            ];
             ConstCounter::new(request.count).encode(metric.encode_family(&labels)?)?;
         }
         Ok(())

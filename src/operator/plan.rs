@@ -15,7 +15,12 @@ pub type ContainerKey = (String, String, String, String);
 
 /// The key of an update.
 pub fn key(update: &Update) -> ContainerKey {
-    (update.namespace.clone(), update.kind.clone(), update.name.clone(), update.container.clone())
+    (
+        update.namespace.clone(),
+        update.kind.clone(),
+        update.name.clone(),
+        update.container.clone(),
+    )
 }
 
 /// What a scan found, in the notifiers' terms.
@@ -55,19 +60,33 @@ impl ScanResult {
                 })
             })
             .collect();
-        let failed_repositories: BTreeSet<&str> =
-            failures.iter().filter_map(|f| f.split_once(": ").map(|(repo, _)| repo)).collect();
+        let failed_repositories: BTreeSet<&str> = failures
+            .iter()
+            .filter_map(|f| f.split_once(": ").map(|(repo, _)| repo))
+            .collect();
         let unchecked = report
             .findings
             .iter()
             .filter(|f| f.status == Status::Unresolved)
             .filter(|f| {
-                crate::image::ImageRef::parse(&f.image)
-                    .is_ok_and(|image| failed_repositories.contains(image.canonical_name().as_str()))
+                crate::image::ImageRef::parse(&f.image).is_ok_and(|image| {
+                    failed_repositories.contains(image.canonical_name().as_str())
+                })
             })
-            .map(|f| (f.namespace.clone(), f.kind.to_string(), f.name.clone(), f.container.clone()))
+            .map(|f| {
+                (
+                    f.namespace.clone(),
+                    f.kind.to_string(),
+                    f.name.clone(),
+                    f.container.clone(),
+                )
+            })
             .collect();
-        ScanResult { updates, unchecked, failures }
+        ScanResult {
+            updates,
+            unchecked,
+            failures,
+        }
     }
 }
 
@@ -106,7 +125,10 @@ pub fn plan(
     current.dedup();
 
     let targets = |updates: &[Update]| -> BTreeSet<(ContainerKey, String)> {
-        updates.iter().map(|u| (key(u), u.latest_image.clone())).collect()
+        updates
+            .iter()
+            .map(|u| (key(u), u.latest_image.clone()))
+            .collect()
     };
     let changed = targets(&current) != targets(&previous.updates);
     let first_and_empty = previous.at.is_none() && current.is_empty();
@@ -115,7 +137,11 @@ pub fn plan(
     } else {
         let due = match (reminder_interval, previous.at) {
             (Some(interval), Some(at)) => {
-                !current.is_empty() && now.signed_duration_since(at).to_std().is_ok_and(|since| since >= interval)
+                !current.is_empty()
+                    && now
+                        .signed_duration_since(at)
+                        .to_std()
+                        .is_ok_and(|since| since >= interval)
             }
             _ => false,
         };
@@ -164,7 +190,11 @@ mod tests {
     }
 
     fn scan(updates: Vec<Update>) -> ScanResult {
-        ScanResult { updates, unchecked: BTreeSet::new(), failures: Vec::new() }
+        ScanResult {
+            updates,
+            unchecked: BTreeSet::new(),
+            failures: Vec::new(),
+        }
     }
 
     fn at(seconds: i64) -> DateTime<Utc> {
@@ -173,7 +203,13 @@ mod tests {
 
     #[test]
     fn tells_once_then_only_changes() {
-        let first = plan(&Delivered::default(), &scan(vec![update("a", "v1.0.1")]), None, None, at(0));
+        let first = plan(
+            &Delivered::default(),
+            &scan(vec![update("a", "v1.0.1")]),
+            None,
+            None,
+            at(0),
+        );
         let (notification, delivered) = first.expect("new findings are news");
         assert_eq!(notification.event, Event::Changed);
         assert_eq!(notification.added.len(), 1);
@@ -184,13 +220,20 @@ mod tests {
         assert!(plan(&delivered, &scan(vec![same]), None, None, at(60)).is_none());
 
         // A newer patch: news, with the old one resolved.
-        let (notification, delivered) =
-            plan(&delivered, &scan(vec![update("a", "v1.0.2")]), None, None, at(120)).unwrap();
+        let (notification, delivered) = plan(
+            &delivered,
+            &scan(vec![update("a", "v1.0.2")]),
+            None,
+            None,
+            at(120),
+        )
+        .unwrap();
         assert_eq!(notification.added[0].latest_tag, "v1.0.2");
         assert_eq!(notification.resolved[0].latest_tag, "v1.0.1");
 
         // Upgraded: news that everything is up to date.
-        let (notification, delivered) = plan(&delivered, &scan(vec![]), None, None, at(180)).unwrap();
+        let (notification, delivered) =
+            plan(&delivered, &scan(vec![]), None, None, at(180)).unwrap();
         assert!(notification.updates.is_empty());
         assert_eq!(notification.resolved.len(), 1);
         assert!(plan(&delivered, &scan(vec![]), None, None, at(240)).is_none());
@@ -204,16 +247,46 @@ mod tests {
     #[test]
     fn reminders_only_when_due_and_pending() {
         let reminder = Some(Duration::from_secs(3600));
-        let (_, delivered) = plan(&Delivered::default(), &scan(vec![update("a", "v1.0.1")]), reminder, None, at(0)).unwrap();
-        assert!(plan(&delivered, &scan(vec![update("a", "v1.0.1")]), reminder, None, at(3599)).is_none());
-        let (notification, _) = plan(&delivered, &scan(vec![update("a", "v1.0.1")]), reminder, None, at(3600)).unwrap();
+        let (_, delivered) = plan(
+            &Delivered::default(),
+            &scan(vec![update("a", "v1.0.1")]),
+            reminder,
+            None,
+            at(0),
+        )
+        .unwrap();
+        assert!(
+            plan(
+                &delivered,
+                &scan(vec![update("a", "v1.0.1")]),
+                reminder,
+                None,
+                at(3599)
+            )
+            .is_none()
+        );
+        let (notification, _) = plan(
+            &delivered,
+            &scan(vec![update("a", "v1.0.1")]),
+            reminder,
+            None,
+            at(3600),
+        )
+        .unwrap();
         assert_eq!(notification.event, Event::Reminder);
         assert!(notification.added.is_empty());
     }
 
     #[test]
     fn an_outage_does_not_resolve_pending_updates() {
-        let (_, delivered) = plan(&Delivered::default(), &scan(vec![update("a", "v1.0.1")]), None, None, at(0)).unwrap();
+        let (_, delivered) = plan(
+            &Delivered::default(),
+            &scan(vec![update("a", "v1.0.1")]),
+            None,
+            None,
+            at(0),
+        )
+        .unwrap();
         let outage = ScanResult {
             updates: vec![],
             unchecked: [key(&update("a", "v1.0.1"))].into(),

@@ -15,8 +15,8 @@ use chrono::Utc;
 use kube::Client;
 use ml_operator_leader::{LeaderElector, LeaderState, LeaseConfig};
 use ml_operator_notify::{
-    Notification, Notifier, RetryPolicy, Secret, SlackNotifier, SlackOptions, TeamsNotifier, TeamsOptions,
-    WebhookNotifier,
+    Notification, Notifier, RetryPolicy, Secret, SlackNotifier, SlackOptions, TeamsNotifier,
+    TeamsOptions, WebhookNotifier,
 };
 use tokio::sync::{RwLock, watch};
 
@@ -68,10 +68,16 @@ impl Settings {
         kubeconfig: Option<PathBuf>,
         context: Option<String>,
     ) -> Result<Settings, StartError> {
-        let schedule_text = config.schedule.clone().unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
+        let schedule_text = config
+            .schedule
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
         let schedule = Schedule::parse(&schedule_text)
             .map_err(|e| format!("schedule (CHECK_FOR_UPDATE_CRON): {e}"))?;
-        let listen_text = config.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen_text = config
+            .listen
+            .clone()
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         let listen = listen_text
             .parse()
             .map_err(|e| format!("listen (ML_OPERATOR_LISTEN): {listen_text:?} is not an address like 0.0.0.0:4006: {e}"))?;
@@ -81,7 +87,9 @@ impl Settings {
                 .map_err(|e| format!("selector: {e}"))?;
         }
         let upgrades = if config.upgrades.enabled {
-            Some(crate::upgrade::UpgradeSettings::from_config(&config.upgrades)?)
+            Some(crate::upgrade::UpgradeSettings::from_config(
+                &config.upgrades,
+            )?)
         } else {
             None
         };
@@ -114,7 +122,11 @@ impl Sink {
 
     async fn send(&self, notification: &Notification) -> Result<(), String> {
         match self {
-            Sink::Http(notifier) => notifier.notify(notification).await.map(|_| ()).map_err(|e| e.to_string()),
+            Sink::Http(notifier) => notifier
+                .notify(notification)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Sink::Events(recorder) => recorder.publish(notification).await.map(|_| ()),
         }
     }
@@ -167,13 +179,16 @@ fn read_secret_url(url: &SecretUrl, key: &str) -> Result<Secret, StartError> {
     match (&url.webhook_url, &url.webhook_url_file) {
         (Some(url), None) => Ok(Secret::new(url.trim())),
         (None, Some(path)) => read_secret_file(path, &format!("{key}.webhookUrlFile")),
-        (Some(_), Some(_)) => Err(format!("{key}: give webhookUrl or webhookUrlFile, not both")),
+        (Some(_), Some(_)) => Err(format!(
+            "{key}: give webhookUrl or webhookUrlFile, not both"
+        )),
         (None, None) => Err(format!("{key}: webhookUrl or webhookUrlFile is required")),
     }
 }
 
 fn read_secret_file(path: &Path, key: &str) -> Result<Secret, StartError> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))?;
     let text = text.trim();
     if text.is_empty() {
         return Err(format!("{key}: {} is empty", path.display()));
@@ -197,7 +212,9 @@ fn own_namespace(config: &Config, client: &Client) -> String {
     }
     std::env::var("POD_NAMESPACE")
         .ok()
-        .or_else(|| std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok())
+        .or_else(|| {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok()
+        })
         .map(|ns| ns.trim().to_string())
         .filter(|ns| !ns.is_empty())
         .unwrap_or_else(|| client.default_namespace().to_string())
@@ -231,7 +248,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         upgrades,
         dry_run,
     } = settings;
-    let mut sinks: Vec<Sink> = http_notifiers(&config)?.into_iter().map(Sink::Http).collect();
+    let mut sinks: Vec<Sink> = http_notifiers(&config)?
+        .into_iter()
+        .map(Sink::Http)
+        .collect();
 
     let cluster_options = crate::cluster::ClusterOptions {
         kubeconfig,
@@ -244,7 +264,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let cluster = if in_cluster {
         crate::cluster::Cluster::in_cluster().map_err(|e| e.to_string())?
     } else {
-        crate::cluster::Cluster::connect(&cluster_options).await.map_err(|e| e.to_string())?
+        crate::cluster::Cluster::connect(&cluster_options)
+            .await
+            .map_err(|e| e.to_string())?
     };
     let client = cluster.client().clone();
     let me = identity();
@@ -286,13 +308,19 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("listen (ML_OPERATOR_LISTEN): cannot listen on {listen}: {e}"))?;
-    tracing::info!("serving the image-watcher API, /healthz, /readyz and /metrics on {}", listener.local_addr().map_err(|e| e.to_string())?);
+    tracing::info!(
+        "serving the image-watcher API, /healthz, /readyz and /metrics on {}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
         let stopped = async move {
             let _ = server_stop.wait_for(|stop| *stop).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
             tracing::error!("HTTP server: {e}");
         }
     });
@@ -302,7 +330,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         if !selector.is_empty() {
             selector.push(',');
         }
-        selector.push_str(&format!("{SERVICE_NAME_LABEL} in ({})", config.services.join(",")));
+        selector.push_str(&format!(
+            "{SERVICE_NAME_LABEL} in ({})",
+            config.services.join(",")
+        ));
     }
     let inventory = WatchedInventory::start(&client, &config.namespaces, Some(&selector));
 
@@ -312,7 +343,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let elector_task = if leader_config.enabled.unwrap_or(true) {
         let mut lease = LeaseConfig::new(
             namespace.clone(),
-            leader_config.lease_name.clone().unwrap_or_else(|| DEFAULT_NAME.to_string()),
+            leader_config
+                .lease_name
+                .clone()
+                .unwrap_or_else(|| DEFAULT_NAME.to_string()),
             me.clone(),
         );
         if let Some(d) = leader_config.lease_duration {
@@ -324,7 +358,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         if let Some(d) = leader_config.retry_period {
             lease.retry_period = d;
         }
-        lease.validate().map_err(|e| format!("leaderElection: {e}"))?;
+        lease
+            .validate()
+            .map_err(|e| format!("leaderElection: {e}"))?;
         let elector = LeaderElector::new(client.clone(), lease);
         let mut states = elector.subscribe();
         tokio::spawn(async move {
@@ -355,12 +391,23 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let upgrader = match upgrades {
         Some(mut upgrade_settings) => {
             upgrade_settings.dry_run = dry_run;
-            let notifiers = http_notifiers(&config)?.into_iter().map(Arc::from).collect();
-            let events = config.notify.events.unwrap_or(true).then(|| (client.clone(), me.clone()));
+            let notifiers = http_notifiers(&config)?
+                .into_iter()
+                .map(Arc::from)
+                .collect();
+            let events = config
+                .notify
+                .events
+                .unwrap_or(true)
+                .then(|| (client.clone(), me.clone()));
             let announcer = crate::upgrade::Announcer::new(notifiers, events);
             tracing::info!(
                 "upgrades enabled{}: auto-approve {}, at most {} at once, rollout timeout {}",
-                if dry_run { " (dry run: nothing is changed)" } else { "" },
+                if dry_run {
+                    " (dry run: nothing is changed)"
+                } else {
+                    ""
+                },
                 upgrade_settings.policy.default,
                 upgrade_settings.max_concurrent,
                 crate::duration::format(upgrade_settings.rollout_timeout)
@@ -374,7 +421,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         }
         None => {
             if dry_run {
-                tracing::info!("dry run: upgrades are not enabled, so there is nothing to apply anyway");
+                tracing::info!(
+                    "dry run: upgrades are not enabled, so there is nothing to apply anyway"
+                );
             }
             None
         }
@@ -405,7 +454,11 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let state_store = StateStore::new(
         client.clone(),
         &namespace,
-        config.state.config_map.as_deref().unwrap_or("ml-operator-state"),
+        config
+            .state
+            .config_map
+            .as_deref()
+            .unwrap_or("ml-operator-state"),
     );
     let worker = Worker {
         config: &config,
@@ -453,9 +506,21 @@ struct Worker<'a> {
 impl Worker<'_> {
     /// Creates and supersedes ImageUpgrades for the scan's findings; in a dry run, also shows
     /// what the controller would do next.
-    async fn sync_upgrades(&self, upgrader: &crate::upgrade::Controller, report: &crate::scan::Report) {
+    async fn sync_upgrades(
+        &self,
+        upgrader: &crate::upgrade::Controller,
+        report: &crate::scan::Report,
+    ) {
         let dry_run = upgrader.settings().dry_run;
-        match crate::upgrade::sync(upgrader.client(), report, &self.config.namespaces, Utc::now(), dry_run).await {
+        match crate::upgrade::sync(
+            upgrader.client(),
+            report,
+            &self.config.namespaces,
+            Utc::now(),
+            dry_run,
+        )
+        .await
+        {
             Ok(done) => {
                 let prefix = if dry_run { "dry run: would have " } else { "" };
                 for id in &done.created {
@@ -475,7 +540,11 @@ impl Worker<'_> {
         }
     }
 
-    async fn run(&self, mut stop: watch::Receiver<bool>, mut leading: watch::Receiver<bool>) -> Result<(), String> {
+    async fn run(
+        &self,
+        mut stop: watch::Receiver<bool>,
+        mut leading: watch::Receiver<bool>,
+    ) -> Result<(), String> {
         tokio::select! {
             () = self.inventory.wait_until_ready() => {}
             _ = stop.wait_for(|s| *s) => return Ok(()),
@@ -531,15 +600,28 @@ impl Worker<'_> {
             .inventory
             .snapshot()
             .into_iter()
-            .filter(|w| services.is_empty() || w.labels.get(SERVICE_NAME_LABEL).is_some_and(|n| services.contains(n)))
+            .filter(|w| {
+                services.is_empty()
+                    || w.labels
+                        .get(SERVICE_NAME_LABEL)
+                        .is_some_and(|n| services.contains(n))
+            })
             .collect();
         let controlled = drop_controlled(&mut workloads);
         let strategy = self.config.strategy.unwrap_or_default();
         let lookup = self.source.fetch(&workloads, strategy).await;
         let failures = lookup.failures();
-        let mut report = scan(&workloads, &lookup, ScanOptions { strategy, explain: false });
+        let mut report = scan(
+            &workloads,
+            &lookup,
+            ScanOptions {
+                strategy,
+                explain: false,
+            },
+        );
         report.summary.controlled = controlled;
-        self.metrics.record_scan(&report, started.elapsed(), !failures.is_empty());
+        self.metrics
+            .record_scan(&report, started.elapsed(), !failures.is_empty());
         tracing::info!(
             "scan: {} ({:.2}s)",
             crate::output::summary_line(&report),
@@ -559,7 +641,8 @@ impl Worker<'_> {
         for sink in self.sinks {
             let name = sink.name();
             let previous = state.get(&name).cloned().unwrap_or_default();
-            let Some((notification, delivered)) = plan(&previous, &result, self.config.reminder_interval, None, now)
+            let Some((notification, delivered)) =
+                plan(&previous, &result, self.config.reminder_interval, None, now)
             else {
                 continue;
             };

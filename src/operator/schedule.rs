@@ -55,11 +55,20 @@ mod tests {
     fn five_and_six_fields() {
         let at = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 30).unwrap();
         let every_minute = Schedule::parse(DEFAULT_SCHEDULE).unwrap();
-        assert_eq!(every_minute.next_after(at), Some(Utc.with_ymd_and_hms(2026, 11, 25, 10, 1, 0).unwrap()));
+        assert_eq!(
+            every_minute.next_after(at),
+            Some(Utc.with_ymd_and_hms(2026, 11, 25, 10, 1, 0).unwrap())
+        );
         let every_second = Schedule::parse("* * * * * *").unwrap();
-        assert_eq!(every_second.next_after(at), Some(Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 31).unwrap()));
+        assert_eq!(
+            every_second.next_after(at),
+            Some(Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 31).unwrap())
+        );
         let nightly = Schedule::parse("0 2 * * SAT").unwrap();
-        assert_eq!(nightly.next_after(at), Some(Utc.with_ymd_and_hms(2026, 11, 28, 2, 0, 0).unwrap()));
+        assert_eq!(
+            nightly.next_after(at),
+            Some(Utc.with_ymd_and_hms(2026, 11, 28, 2, 0, 0).unwrap())
+        );
     }
 
     #[test]

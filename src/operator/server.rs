@@ -59,7 +59,12 @@ async fn newest_image(
     Path((org, image, tag)): Path<(String, String, String)>,
     Query(query): Query<StrategyQuery>,
 ) -> Response {
-    let strategy = match query.strategy.as_deref().map(str::parse::<Strategy>).transpose() {
+    let strategy = match query
+        .strategy
+        .as_deref()
+        .map(str::parse::<Strategy>)
+        .transpose()
+    {
         Ok(strategy) => strategy.unwrap_or_default(),
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
@@ -77,9 +82,14 @@ async fn newest_image(
             Ok(tags) => newest_of(&tag, tags, strategy),
             Err(e) => return error(StatusCode::NOT_FOUND, e),
         },
-        TagSource::Registry(registry) => match registry.list_tags(parsed.registry(), &parsed.repository()).await {
+        TagSource::Registry(registry) => match registry
+            .list_tags(parsed.registry(), &parsed.repository())
+            .await
+        {
             Ok(list) => newest_of(&tag, &list.tags, strategy),
-            Err(e) if e.kind() == ErrorKind::NotFound => return error(StatusCode::NOT_FOUND, e.to_string()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return error(StatusCode::NOT_FOUND, e.to_string());
+            }
             Err(e) => return error(StatusCode::BAD_GATEWAY, e.to_string()),
         },
     };
@@ -103,13 +113,20 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if state.ready.load(Ordering::Acquire) {
         (StatusCode::OK, "ready").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: inventory not synced or first scan not done").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: inventory not synced or first scan not done",
+        )
+            .into_response()
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.encode(),
     )
         .into_response()
@@ -117,8 +134,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 async fn report(State(state): State<AppState>) -> Response {
     match state.last_report.read().await.as_ref() {
-        Some(report) => Json(json!({"schemaVersion": 1, "findings": report.findings, "summary": report.summary}))
-            .into_response(),
+        Some(report) => Json(
+            json!({"schemaVersion": 1, "findings": report.findings, "summary": report.summary}),
+        )
+        .into_response(),
         None => error(StatusCode::SERVICE_UNAVAILABLE, "no scan yet".into()),
     }
 }

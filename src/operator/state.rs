@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::Client;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use ml_operator_notify::Update;
 use serde::{Deserialize, Serialize};
 
@@ -50,12 +50,19 @@ impl StateStore {
         match self.api.get_opt(&self.name).await {
             Ok(None) => Ok(NotifiedState::new()),
             Ok(Some(config_map)) => {
-                let text = config_map.data.and_then(|mut d| d.remove(KEY)).unwrap_or_default();
+                let text = config_map
+                    .data
+                    .and_then(|mut d| d.remove(KEY))
+                    .unwrap_or_default();
                 if text.is_empty() {
                     return Ok(NotifiedState::new());
                 }
                 Ok(serde_json::from_str(&text).unwrap_or_else(|e| {
-                    tracing::warn!("ConfigMap {}/{} key {KEY} is not valid state ({e}); starting afresh", self.namespace, self.name);
+                    tracing::warn!(
+                        "ConfigMap {}/{} key {KEY} is not valid state ({e}); starting afresh",
+                        self.namespace,
+                        self.name
+                    );
                     NotifiedState::new()
                 }))
             }
@@ -67,19 +74,33 @@ impl StateStore {
     pub async fn save(&self, state: &NotifiedState) -> Result<(), String> {
         let text = serde_json::to_string(state).map_err(|e| e.to_string())?;
         let patch = serde_json::json!({"data": {KEY: text}});
-        match self.api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        match self
+            .api
+            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => {
                 let config_map = ConfigMap {
                     metadata: ObjectMeta {
                         name: Some(self.name.clone()),
-                        labels: Some([("app.kubernetes.io/managed-by".to_string(), "ml-operator".to_string())].into()),
+                        labels: Some(
+                            [(
+                                "app.kubernetes.io/managed-by".to_string(),
+                                "ml-operator".to_string(),
+                            )]
+                            .into(),
+                        ),
                         ..ObjectMeta::default()
                     },
                     data: Some([(KEY.to_string(), text)].into()),
                     ..ConfigMap::default()
                 };
-                self.api.create(&PostParams::default(), &config_map).await.map(|_| ()).map_err(|e| self.describe(e))
+                self.api
+                    .create(&PostParams::default(), &config_map)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| self.describe(e))
             }
             Err(e) => Err(self.describe(e)),
         }

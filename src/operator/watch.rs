@@ -4,11 +4,11 @@
 use std::future::ready;
 
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject};
-use kube::runtime::reflector::store::Writer;
-use kube::runtime::reflector::Store;
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::Client;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::reflector::Store;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::{WatchStreamExt, watcher};
 use tokio::task::JoinSet;
 
 use crate::cluster::api_resource;
@@ -22,7 +22,11 @@ pub struct WatchedInventory {
 
 impl WatchedInventory {
     /// Starts one watch per kind (and per namespace when `namespaces` is not empty).
-    pub fn start(client: &Client, namespaces: &[String], selector: Option<&str>) -> WatchedInventory {
+    pub fn start(
+        client: &Client,
+        namespaces: &[String],
+        selector: Option<&str>,
+    ) -> WatchedInventory {
         let mut stores = Vec::new();
         let mut tasks = JoinSet::new();
         let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
@@ -43,7 +47,8 @@ impl WatchedInventory {
                 }
                 let writer = Writer::new(resource.clone());
                 stores.push((kind, writer.as_reader()));
-                let where_ = scope.map_or("all namespaces".to_string(), |ns| format!("namespace {ns}"));
+                let where_ =
+                    scope.map_or("all namespaces".to_string(), |ns| format!("namespace {ns}"));
                 let stream = watcher(api, config)
                     .default_backoff()
                     // Only the pod template matters; dropping the rest keeps memory small.
@@ -58,7 +63,10 @@ impl WatchedInventory {
                     stream
                         .for_each(|event| {
                             if let Err(e) = event {
-                                tracing::warn!("watching {}s in {where_}: {e}", kind.kubectl_resource());
+                                tracing::warn!(
+                                    "watching {}s in {where_}: {e}",
+                                    kind.kubectl_resource()
+                                );
                             }
                             ready(())
                         })
@@ -82,7 +90,9 @@ impl WatchedInventory {
         let mut workloads = Vec::new();
         for (kind, store) in &self.stores {
             for object in store.state() {
-                let Ok(mut value) = serde_json::to_value(object.as_ref()) else { continue };
+                let Ok(mut value) = serde_json::to_value(object.as_ref()) else {
+                    continue;
+                };
                 value["kind"] = kind.as_str().into();
                 let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
                 match Workload::from_object(&value, namespace) {
@@ -92,7 +102,8 @@ impl WatchedInventory {
                 }
             }
         }
-        workloads.sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
+        workloads
+            .sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
         workloads
     }
 

@@ -42,12 +42,19 @@ impl Announcer {
         let (name, namespace) = (upgrade.name(), upgrade.namespace_or_default());
         vec![
             format!("ml-operator approve {name} -n {namespace}"),
-            format!(r#"kubectl patch imageupgrade {name} -n {namespace} --type merge -p '{{"spec":{{"approved":true}}}}'"#),
+            format!(
+                r#"kubectl patch imageupgrade {name} -n {namespace} --type merge -p '{{"spec":{{"approved":true}}}}'"#
+            ),
         ]
     }
 
     /// The notice for `upgrade`.
-    pub fn notice(&self, upgrade: &ImageUpgrade, event: UpgradeEvent, message: &str) -> UpgradeNotice {
+    pub fn notice(
+        &self,
+        upgrade: &ImageUpgrade,
+        event: UpgradeEvent,
+        message: &str,
+    ) -> UpgradeNotice {
         UpgradeNotice {
             event,
             cluster: self.cluster.clone(),
@@ -59,7 +66,11 @@ impl Announcer {
             from_image: upgrade.spec.current_image.clone(),
             to_image: upgrade.spec.target_image.clone(),
             message: message.to_string(),
-            approve_commands: if event == UpgradeEvent::Proposed { Announcer::approve_commands(upgrade) } else { vec![] },
+            approve_commands: if event == UpgradeEvent::Proposed {
+                Announcer::approve_commands(upgrade)
+            } else {
+                vec![]
+            },
         }
     }
 
@@ -70,7 +81,12 @@ impl Announcer {
         tracing::info!("{}: {}", upgrade.name(), notice.headline());
         for notifier in &self.notifiers {
             if let Err(e) = notifier.notify_upgrade(&notice).await {
-                tracing::error!("notifying {} of {} for {}: {e}", notifier.name(), event.as_str(), upgrade.name());
+                tracing::error!(
+                    "notifying {} of {} for {}: {e}",
+                    notifier.name(),
+                    event.as_str(),
+                    upgrade.name()
+                );
             }
         }
         if let Some(recorder) = &self.events {
@@ -95,7 +111,10 @@ impl Announcer {
                 uid: upgrade.metadata.uid.clone(),
                 ..ObjectReference::default()
             };
-            let mut note = format!("container {}: {} → {}", notice.container, notice.from_image, notice.to_image);
+            let mut note = format!(
+                "container {}: {} → {}",
+                notice.container, notice.from_image, notice.to_image
+            );
             if !message.is_empty() {
                 note.push_str(&format!(": {message}"));
             }

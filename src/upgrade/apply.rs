@@ -6,8 +6,8 @@
 //! refuses it (409) if anyone changed the workload since, so an image somebody else set
 //! meanwhile is never overwritten blindly — the controller re-reads and decides again.
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::crd::Target;
@@ -32,7 +32,9 @@ pub enum ApplyError {
         name: String,
     },
     /// The workload changed between our read and our patch (the precondition failed).
-    #[error("{kind} {namespace}/{name} changed while it was being patched (conflict); it will be read again")]
+    #[error(
+        "{kind} {namespace}/{name} changed while it was being patched (conflict); it will be read again"
+    )]
     Conflict {
         /// Kind.
         kind: String,
@@ -77,7 +79,9 @@ pub struct WorkloadState {
 impl WorkloadState {
     /// One of our annotations (`ml-operator.mojaloop.io/<key>`) on the workload.
     pub fn setting(&self, key: &str) -> Option<&str> {
-        self.object["metadata"]["annotations"][format!("{}{key}", crate::inventory::ANNOTATION_PREFIX)].as_str()
+        self.object["metadata"]["annotations"]
+            [format!("{}{key}", crate::inventory::ANNOTATION_PREFIX)]
+        .as_str()
     }
 }
 
@@ -85,11 +89,17 @@ fn api_resource(kind: &str) -> Result<ApiResource, ApplyError> {
     if !SUPPORTED_KINDS.contains(&kind) {
         return Err(ApplyError::Unsupported(kind.to_string()));
     }
-    Ok(ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", kind)))
+    Ok(ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "apps", "v1", kind,
+    )))
 }
 
 fn containers_key(target: &Target) -> &'static str {
-    if target.init_container { "initContainers" } else { "containers" }
+    if target.init_container {
+        "initContainers"
+    } else {
+        "containers"
+    }
 }
 
 /// The target container's image in a workload object.
@@ -103,15 +113,23 @@ pub fn container_image(object: &Value, target: &Target) -> Option<String> {
 }
 
 /// Reads the workload.
-pub async fn read(client: &Client, namespace: &str, target: &Target) -> Result<WorkloadState, ApplyError> {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &api_resource(&target.kind)?);
-    let object = api.get_opt(&target.name).await.map_err(|source| ApplyError::Api {
-        action: "reading",
-        kind: target.kind.clone(),
-        namespace: namespace.to_string(),
-        name: target.name.clone(),
-        source: Box::new(source),
-    })?;
+pub async fn read(
+    client: &Client,
+    namespace: &str,
+    target: &Target,
+) -> Result<WorkloadState, ApplyError> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &api_resource(&target.kind)?);
+    let object = api
+        .get_opt(&target.name)
+        .await
+        .map_err(|source| ApplyError::Api {
+            action: "reading",
+            kind: target.kind.clone(),
+            namespace: namespace.to_string(),
+            name: target.name.clone(),
+            source: Box::new(source),
+        })?;
     let Some(object) = object else {
         return Err(ApplyError::NotFound {
             kind: target.kind.clone(),
@@ -123,7 +141,10 @@ pub async fn read(client: &Client, namespace: &str, target: &Target) -> Result<W
     Ok(WorkloadState {
         image: container_image(&object, target),
         generation: object["metadata"]["generation"].as_i64().unwrap_or(0),
-        resource_version: object["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string(),
+        resource_version: object["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         object,
     })
 }
@@ -147,7 +168,8 @@ pub async fn patch_image(
     seen: &WorkloadState,
     dry_run: bool,
 ) -> Result<i64, ApplyError> {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &api_resource(&target.kind)?);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &api_resource(&target.kind)?);
     let mut params = PatchParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..PatchParams::default()
@@ -156,7 +178,10 @@ pub async fn patch_image(
         params = params.dry_run();
     }
     let patch = image_patch(target, image, &seen.resource_version);
-    match api.patch(&target.name, &params, &Patch::Strategic(patch)).await {
+    match api
+        .patch(&target.name, &params, &Patch::Strategic(patch))
+        .await
+    {
         Ok(object) => Ok(object.metadata.generation.unwrap_or(seen.generation)),
         Err(kube::Error::Api(status)) if status.code == 409 => Err(ApplyError::Conflict {
             kind: target.kind.clone(),
@@ -212,7 +237,9 @@ pub fn rollout(kind: &str, object: &Value, generation: i64) -> Rollout {
                 if condition["reason"] == "ProgressDeadlineExceeded" {
                     return Rollout::Failed(format!(
                         "ProgressDeadlineExceeded: {}",
-                        condition["message"].as_str().unwrap_or("the rollout stopped progressing")
+                        condition["message"]
+                            .as_str()
+                            .unwrap_or("the rollout stopped progressing")
                     ));
                 }
                 if condition["reason"] != "NewReplicaSetAvailable" {
@@ -222,32 +249,50 @@ pub fn rollout(kind: &str, object: &Value, generation: i64) -> Rollout {
                     ));
                 }
             }
-            let (updated, total, available) =
-                (count(status, "updatedReplicas"), count(status, "replicas"), count(status, "availableReplicas"));
+            let (updated, total, available) = (
+                count(status, "updatedReplicas"),
+                count(status, "replicas"),
+                count(status, "availableReplicas"),
+            );
             if updated < want {
                 Rollout::InProgress(format!("{updated} of {want} replicas updated"))
             } else if total > updated {
-                Rollout::InProgress(format!("{} old replicas pending termination", total - updated))
+                Rollout::InProgress(format!(
+                    "{} old replicas pending termination",
+                    total - updated
+                ))
             } else if available < updated {
-                Rollout::InProgress(format!("{available} of {updated} updated replicas available"))
+                Rollout::InProgress(format!(
+                    "{available} of {updated} updated replicas available"
+                ))
             } else {
                 Rollout::Complete
             }
         }
         "StatefulSet" => {
-            let (updated, ready) = (count(status, "updatedReplicas"), count(status, "readyReplicas"));
+            let (updated, ready) = (
+                count(status, "updatedReplicas"),
+                count(status, "readyReplicas"),
+            );
             let revisions_match = status["currentRevision"] == status["updateRevision"];
             if updated < want || ready < want || !revisions_match {
-                Rollout::InProgress(format!("{updated} of {want} replicas updated, {ready} ready"))
+                Rollout::InProgress(format!(
+                    "{updated} of {want} replicas updated, {ready} ready"
+                ))
             } else {
                 Rollout::Complete
             }
         }
         _ => {
             let desired = count(status, "desiredNumberScheduled");
-            let (updated, available) = (count(status, "updatedNumberScheduled"), count(status, "numberAvailable"));
+            let (updated, available) = (
+                count(status, "updatedNumberScheduled"),
+                count(status, "numberAvailable"),
+            );
             if updated < desired || available < desired {
-                Rollout::InProgress(format!("{updated} of {desired} pods updated, {available} available"))
+                Rollout::InProgress(format!(
+                    "{updated} of {desired} pods updated, {available} available"
+                ))
             } else {
                 Rollout::Complete
             }
@@ -276,43 +321,84 @@ mod tests {
             json!({"metadata": {"resourceVersion": "42"},
                    "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}}})
         );
-        let init = Target { init_container: true, ..target() };
-        assert!(image_patch(&init, "x", "1")["spec"]["template"]["spec"]["initContainers"].is_array());
+        let init = Target {
+            init_container: true,
+            ..target()
+        };
+        assert!(
+            image_patch(&init, "x", "1")["spec"]["template"]["spec"]["initContainers"].is_array()
+        );
     }
 
     #[test]
     fn deployment_rollouts() {
         let deployment = |status: Value| json!({"spec": {"replicas": 2}, "status": status});
-        let done = deployment(json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2,
-            "conditions": [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}));
+        let done = deployment(
+            json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2,
+            "conditions": [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}),
+        );
         assert_eq!(rollout("Deployment", &done, 3), Rollout::Complete);
-        assert!(matches!(rollout("Deployment", &done, 4), Rollout::InProgress(m) if m.contains("observedGeneration")));
-        let starting = deployment(json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2,
-            "conditions": [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}]}));
-        assert!(matches!(rollout("Deployment", &starting, 3), Rollout::InProgress(_)), "stale counts are not success");
-        let stuck = deployment(json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 1, "availableReplicas": 2,
-            "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "RS timed out"}]}));
-        assert_eq!(rollout("Deployment", &stuck, 3), Rollout::Failed("ProgressDeadlineExceeded: RS timed out".into()));
-        let old_pods = deployment(json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 3}));
-        assert!(matches!(rollout("Deployment", &old_pods, 3), Rollout::InProgress(m) if m.contains("old replicas")));
+        assert!(
+            matches!(rollout("Deployment", &done, 4), Rollout::InProgress(m) if m.contains("observedGeneration"))
+        );
+        let starting = deployment(
+            json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2,
+            "conditions": [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated"}]}),
+        );
+        assert!(
+            matches!(rollout("Deployment", &starting, 3), Rollout::InProgress(_)),
+            "stale counts are not success"
+        );
+        let stuck = deployment(
+            json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 1, "availableReplicas": 2,
+            "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "RS timed out"}]}),
+        );
+        assert_eq!(
+            rollout("Deployment", &stuck, 3),
+            Rollout::Failed("ProgressDeadlineExceeded: RS timed out".into())
+        );
+        let old_pods = deployment(
+            json!({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 3}),
+        );
+        assert!(
+            matches!(rollout("Deployment", &old_pods, 3), Rollout::InProgress(m) if m.contains("old replicas"))
+        );
     }
 
     #[test]
     fn statefulset_and_daemonset_rollouts() {
         let sts = json!({"spec": {"replicas": 1}, "status": {"observedGeneration": 2, "updatedReplicas": 1, "readyReplicas": 1,
             "currentRevision": "a", "updateRevision": "b"}});
-        assert!(matches!(rollout("StatefulSet", &sts, 2), Rollout::InProgress(_)));
+        assert!(matches!(
+            rollout("StatefulSet", &sts, 2),
+            Rollout::InProgress(_)
+        ));
         let sts = json!({"spec": {"replicas": 1}, "status": {"observedGeneration": 2, "updatedReplicas": 1, "readyReplicas": 1,
             "currentRevision": "b", "updateRevision": "b"}});
         assert_eq!(rollout("StatefulSet", &sts, 2), Rollout::Complete);
         let ds = json!({"spec": {}, "status": {"observedGeneration": 5, "desiredNumberScheduled": 1, "updatedNumberScheduled": 1, "numberAvailable": 0}});
-        assert!(matches!(rollout("DaemonSet", &ds, 5), Rollout::InProgress(_)));
+        assert!(matches!(
+            rollout("DaemonSet", &ds, 5),
+            Rollout::InProgress(_)
+        ));
     }
 
     #[test]
     fn container_images_by_name() {
         let object = json!({"spec": {"template": {"spec": {"containers": [{"name": "side", "image": "s:1"}, {"name": "app", "image": "app:1"}]}}}});
-        assert_eq!(container_image(&object, &target()).as_deref(), Some("app:1"));
-        assert_eq!(container_image(&object, &Target { container: "gone".into(), ..target() }), None);
+        assert_eq!(
+            container_image(&object, &target()).as_deref(),
+            Some("app:1")
+        );
+        assert_eq!(
+            container_image(
+                &object,
+                &Target {
+                    container: "gone".into(),
+                    ..target()
+                }
+            ),
+            None
+        );
     }
 }

@@ -33,8 +33,8 @@ use ml_operator_notify::UpgradeEvent;
 use super::announce::Announcer;
 use super::apply::{self, ApplyError, Rollout, WorkloadState};
 use super::crd::{
-    Approval, DECIDED_VIA_ANNOTATION, HistoryEntry, ImageUpgrade, ImageUpgradeStatus, Phase, RolloutStatus,
-    WindowStatus,
+    Approval, DECIDED_VIA_ANNOTATION, HistoryEntry, ImageUpgrade, ImageUpgradeStatus, Phase,
+    RolloutStatus, WindowStatus,
 };
 use super::settings::UpgradeSettings;
 use super::window::Choice;
@@ -80,7 +80,12 @@ type StepError = String;
 
 impl Controller {
     /// A controller for ImageUpgrades in `namespaces` (empty: all namespaces).
-    pub fn new(client: Client, settings: UpgradeSettings, announcer: Announcer, namespaces: Vec<String>) -> Controller {
+    pub fn new(
+        client: Client,
+        settings: UpgradeSettings,
+        announcer: Announcer,
+        namespaces: Vec<String>,
+    ) -> Controller {
         Controller {
             client,
             settings,
@@ -112,18 +117,26 @@ impl Controller {
                 Some(ns) => Api::namespaced(self.client.clone(), ns),
                 None => Api::all(self.client.clone()),
             };
-            let list = api.list(&ListParams::default()).await.map_err(|source| ListError {
-                scope: scope.map(|ns| format!(" in {ns}")).unwrap_or_default(),
-                source,
-            })?;
+            let list = api
+                .list(&ListParams::default())
+                .await
+                .map_err(|source| ListError {
+                    scope: scope.map(|ns| format!(" in {ns}")).unwrap_or_default(),
+                    source,
+                })?;
             all.extend(list.items);
         }
         all.sort_by(|a, b| {
-            (a.metadata.creation_timestamp.as_ref().map(|t| t.0), a.namespace_or_default(), a.name()).cmp(&(
-                b.metadata.creation_timestamp.as_ref().map(|t| t.0),
-                b.namespace_or_default(),
-                b.name(),
-            ))
+            (
+                a.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                a.namespace_or_default(),
+                a.name(),
+            )
+                .cmp(&(
+                    b.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                    b.namespace_or_default(),
+                    b.name(),
+                ))
         });
         Ok(all)
     }
@@ -132,13 +145,19 @@ impl Controller {
     pub async fn pass(&self, now: DateTime<Utc>) -> Result<Vec<Action>, ListError> {
         let upgrades = self.list().await?;
         let mut context = PassContext {
-            applying: upgrades.iter().filter(|u| u.phase() == Phase::Applying).count(),
+            applying: upgrades
+                .iter()
+                .filter(|u| u.phase() == Phase::Applying)
+                .count(),
             phases: BTreeMap::new(),
         };
         for upgrade in &upgrades {
             context
                 .phases
-                .entry((upgrade.namespace_or_default(), upgrade.spec.target.name.clone()))
+                .entry((
+                    upgrade.namespace_or_default(),
+                    upgrade.spec.target.name.clone(),
+                ))
                 .or_default()
                 .push(upgrade.phase());
         }
@@ -178,13 +197,29 @@ impl Controller {
         // Before anything is applied: a rejection, a missing workload or a changed image ends it.
         if upgrade.spec.rejected {
             let by = upgrade.spec.rejected_by.as_deref().unwrap_or("unknown");
-            return self.transition(upgrade, now, Phase::Rejected, format!("rejected (by {by})"), |_| {}).await;
+            return self
+                .transition(
+                    upgrade,
+                    now,
+                    Phase::Rejected,
+                    format!("rejected (by {by})"),
+                    |_| {},
+                )
+                .await;
         }
-        let workload = match apply::read(&self.client, &upgrade.namespace_or_default(), &upgrade.spec.target).await {
+        let workload = match apply::read(
+            &self.client,
+            &upgrade.namespace_or_default(),
+            &upgrade.spec.target,
+        )
+        .await
+        {
             Ok(workload) => workload,
             Err(ApplyError::NotFound { .. }) => {
                 let message = format!("{} no longer exists", upgrade.target_text());
-                return self.transition(upgrade, now, Phase::Superseded, message, |_| {}).await;
+                return self
+                    .transition(upgrade, now, Phase::Superseded, message, |_| {})
+                    .await;
             }
             Err(e) => return Err(e.to_string()),
         };
@@ -194,16 +229,27 @@ impl Controller {
                 workload.image.as_deref().unwrap_or("nothing"),
                 upgrade.spec.current_image
             );
-            return self.transition(upgrade, now, Phase::Superseded, message, |_| {}).await;
+            return self
+                .transition(upgrade, now, Phase::Superseded, message, |_| {})
+                .await;
         }
         let status = upgrade.status.clone().unwrap_or_default();
-        let approved_by_policy = status.approval.as_ref().is_some_and(|a| a.how.starts_with("policy"));
+        let approved_by_policy = status
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.how.starts_with("policy"));
         if phase != Phase::Available && !upgrade.spec.approved && !approved_by_policy {
             return self
-                .transition(upgrade, now, Phase::Available, "approval withdrawn".into(), |s| {
-                    s.approval = None;
-                    s.window = None;
-                })
+                .transition(
+                    upgrade,
+                    now,
+                    Phase::Available,
+                    "approval withdrawn".into(),
+                    |s| {
+                        s.approval = None;
+                        s.window = None;
+                    },
+                )
                 .await;
         }
         match phase {
@@ -229,7 +275,11 @@ impl Controller {
                 .and_then(|a| a.get(DECIDED_VIA_ANNOTATION))
                 .cloned()
                 .unwrap_or_else(|| "kubectl".into());
-            let by = upgrade.spec.approved_by.clone().unwrap_or_else(|| "unknown".into());
+            let by = upgrade
+                .spec
+                .approved_by
+                .clone()
+                .unwrap_or_else(|| "unknown".into());
             let message = format!("approved by {by} ({how})");
             return self
                 .transition(upgrade, now, Phase::Approved, message, |s| {
@@ -238,11 +288,11 @@ impl Controller {
                 .await;
         }
         let level = upgrade.spec.level.as_deref().and_then(|l| l.parse().ok());
-        match self
-            .settings
-            .policy
-            .approves(&upgrade.namespace_or_default(), workload.setting("auto-approve"), level)
-        {
+        match self.settings.policy.approves(
+            &upgrade.namespace_or_default(),
+            workload.setting("auto-approve"),
+            level,
+        ) {
             Ok(Some(rule)) => {
                 let message = format!("approved by {rule}");
                 return self
@@ -264,24 +314,51 @@ impl Controller {
         let commands = Announcer::approve_commands(upgrade);
         let message = format!("waiting for approval: {}", commands[0]);
         if !self.settings.dry_run {
-            self.announcer.announce(upgrade, UpgradeEvent::Proposed, &self.window_note(upgrade, workload, now)).await;
+            self.announcer
+                .announce(
+                    upgrade,
+                    UpgradeEvent::Proposed,
+                    &self.window_note(upgrade, workload, now),
+                )
+                .await;
         }
-        self.transition(upgrade, now, Phase::Available, message, |s| s.notified.push("proposed".into()))
-            .await
+        self.transition(upgrade, now, Phase::Available, message, |s| {
+            s.notified.push("proposed".into())
+        })
+        .await
     }
 
     /// A line about the window an upgrade would wait for, for the proposal message.
-    fn window_note(&self, upgrade: &ImageUpgrade, workload: &WorkloadState, now: DateTime<Utc>) -> String {
+    fn window_note(
+        &self,
+        upgrade: &ImageUpgrade,
+        workload: &WorkloadState,
+        now: DateTime<Utc>,
+    ) -> String {
         match self.choose_window(upgrade, workload) {
-            Ok(Choice::Anytime) => "once approved, it is applied at once (no upgrade window configured)".into(),
-            Ok(Choice::Window(window)) => format!("once approved, it waits for {}", window.describe(now)),
+            Ok(Choice::Anytime) => {
+                "once approved, it is applied at once (no upgrade window configured)".into()
+            }
+            Ok(Choice::Window(window)) => {
+                format!("once approved, it waits for {}", window.describe(now))
+            }
             Err(e) => e,
         }
     }
 
-    fn choose_window<'s>(&'s self, upgrade: &ImageUpgrade, workload: &WorkloadState) -> Result<Choice<'s>, String> {
-        let wanted = upgrade.spec.window.as_deref().or(workload.setting("window"));
-        self.settings.windows.choose(&upgrade.namespace_or_default(), wanted)
+    fn choose_window<'s>(
+        &'s self,
+        upgrade: &ImageUpgrade,
+        workload: &WorkloadState,
+    ) -> Result<Choice<'s>, String> {
+        let wanted = upgrade
+            .spec
+            .window
+            .as_deref()
+            .or(workload.setting("window"));
+        self.settings
+            .windows
+            .choose(&upgrade.namespace_or_default(), wanted)
     }
 
     fn window_status(choice: Choice<'_>, now: DateTime<Utc>) -> WindowStatus {
@@ -312,10 +389,15 @@ impl Controller {
         let choice = self.choose_window(upgrade, workload)?;
         let window = Controller::window_status(choice, now);
         let message = match choice {
-            Choice::Anytime => "scheduled: no window configured, applies as soon as a slot is free".to_string(),
+            Choice::Anytime => {
+                "scheduled: no window configured, applies as soon as a slot is free".to_string()
+            }
             Choice::Window(w) => format!("scheduled: {}", w.describe(now)),
         };
-        self.transition(upgrade, now, Phase::Scheduled, message, |s| s.window = Some(window)).await
+        self.transition(upgrade, now, Phase::Scheduled, message, |s| {
+            s.window = Some(window)
+        })
+        .await
     }
 
     /// Scheduled: start when the window is open, a slot is free and dependencies are done.
@@ -340,7 +422,11 @@ impl Controller {
                     Choice::Window(w) => format!("waiting: {}", w.describe(now)),
                     Choice::Anytime => "waiting".into(),
                 };
-                return self.transition(upgrade, now, Phase::Scheduled, message, |s| s.window = Some(window)).await;
+                return self
+                    .transition(upgrade, now, Phase::Scheduled, message, |s| {
+                        s.window = Some(window)
+                    })
+                    .await;
             }
             return Ok(None);
         }
@@ -350,13 +436,19 @@ impl Controller {
         let namespace = upgrade.namespace_or_default();
         if let Some(first) = self.settings.dependencies.get(&upgrade.spec.target.name) {
             for dependency in first {
-                let pending = context.phases.get(&(namespace.clone(), dependency.clone())).is_some_and(|phases| {
-                    phases
-                        .iter()
-                        .any(|p| matches!(p, Phase::Approved | Phase::Scheduled | Phase::Applying))
-                });
+                let pending = context
+                    .phases
+                    .get(&(namespace.clone(), dependency.clone()))
+                    .is_some_and(|phases| {
+                        phases.iter().any(|p| {
+                            matches!(p, Phase::Approved | Phase::Scheduled | Phase::Applying)
+                        })
+                    });
                 if pending {
-                    tracing::debug!("{}: waiting for the upgrade of {dependency} first", upgrade.name());
+                    tracing::debug!(
+                        "{}: waiting for the upgrade of {dependency} first",
+                        upgrade.name()
+                    );
                     return Ok(None);
                 }
             }
@@ -379,12 +471,22 @@ impl Controller {
     }
 
     /// Applying: patch, record, watch, and roll back on failure.
-    async fn applying(&self, upgrade: &ImageUpgrade, now: DateTime<Utc>) -> Result<Option<String>, StepError> {
+    async fn applying(
+        &self,
+        upgrade: &ImageUpgrade,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StepError> {
         let status = upgrade.status.clone().unwrap_or_default();
         let Some(rollout) = status.rollout.clone() else {
             // Written together with the phase; absent only if edited by hand.
             return self
-                .transition(upgrade, now, Phase::Failed, "status.rollout is missing; not touching the workload".into(), |_| {})
+                .transition(
+                    upgrade,
+                    now,
+                    Phase::Failed,
+                    "status.rollout is missing; not touching the workload".into(),
+                    |_| {},
+                )
                 .await;
         };
         let namespace = upgrade.namespace_or_default();
@@ -393,7 +495,9 @@ impl Controller {
             Ok(workload) => workload,
             Err(ApplyError::NotFound { .. }) => {
                 let message = format!("{} was deleted during the upgrade", upgrade.target_text());
-                return self.transition(upgrade, now, Phase::Failed, message, |_| {}).await;
+                return self
+                    .transition(upgrade, now, Phase::Failed, message, |_| {})
+                    .await;
             }
             Err(e) => return Err(e.to_string()),
         };
@@ -408,10 +512,16 @@ impl Controller {
             }
             if image == previous {
                 let message = format!("rolled back to {previous}: {reason}");
-                return self.transition(upgrade, now, Phase::RolledBack, message, |_| {}).await;
+                return self
+                    .transition(upgrade, now, Phase::RolledBack, message, |_| {})
+                    .await;
             }
-            let message = format!("rollback stopped: the container now runs {image}, set by someone else; left as it is ({reason})");
-            return self.transition(upgrade, now, Phase::Failed, message, |_| {}).await;
+            let message = format!(
+                "rollback stopped: the container now runs {image}, set by someone else; left as it is ({reason})"
+            );
+            return self
+                .transition(upgrade, now, Phase::Failed, message, |_| {})
+                .await;
         }
 
         if rollout.patched_at.is_none() {
@@ -419,23 +529,37 @@ impl Controller {
                 // Patched, possibly by us just before a crash: record it, never patch again.
                 let generation = workload.generation;
                 return self
-                    .transition(upgrade, now, Phase::Applying, format!("patched to {wanted}; watching the rollout"), |s| {
-                        if let Some(r) = s.rollout.as_mut() {
-                            r.patched_at = Some(now);
-                            r.generation = Some(generation);
-                        }
-                    })
+                    .transition(
+                        upgrade,
+                        now,
+                        Phase::Applying,
+                        format!("patched to {wanted}; watching the rollout"),
+                        |s| {
+                            if let Some(r) = s.rollout.as_mut() {
+                                r.patched_at = Some(now);
+                                r.generation = Some(generation);
+                            }
+                        },
+                    )
                     .await;
             }
             if image != previous {
-                let message = format!("not applied: the container now runs {image}, set by someone else since {previous} was recorded");
-                return self.transition(upgrade, now, Phase::Failed, message, |_| {}).await;
+                let message = format!(
+                    "not applied: the container now runs {image}, set by someone else since {previous} was recorded"
+                );
+                return self
+                    .transition(upgrade, now, Phase::Failed, message, |_| {})
+                    .await;
             }
             // No new upgrade starts in a closed window (e.g. after a restart much later).
             if let Ok(Choice::Window(window)) = self.choose_window(upgrade, &workload)
                 && !window.is_open(now)
             {
-                let message = format!("window {} closed before the patch; waiting: {}", window.name(), window.describe(now));
+                let message = format!(
+                    "window {} closed before the patch; waiting: {}",
+                    window.name(),
+                    window.describe(now)
+                );
                 let next = Controller::window_status(Choice::Window(window), now);
                 return self
                     .transition(upgrade, now, Phase::Scheduled, message, |s| {
@@ -449,19 +573,26 @@ impl Controller {
         }
 
         if image != wanted {
-            let message = format!("the container was changed to {image} by someone else during the rollout; left as it is");
-            return self.transition(upgrade, now, Phase::Failed, message, |_| {}).await;
+            let message = format!(
+                "the container was changed to {image} by someone else during the rollout; left as it is"
+            );
+            return self
+                .transition(upgrade, now, Phase::Failed, message, |_| {})
+                .await;
         }
         let generation = rollout.generation.unwrap_or(workload.generation);
         let failure = match apply::rollout(&target.kind, &workload.object, generation) {
             Rollout::Complete => {
                 let message = format!("rolled out {wanted}");
-                return self.transition(upgrade, now, Phase::Succeeded, message, |_| {}).await;
+                return self
+                    .transition(upgrade, now, Phase::Succeeded, message, |_| {})
+                    .await;
             }
             Rollout::Failed(reason) => reason,
             Rollout::InProgress(progress) => {
                 let since = rollout.patched_at.unwrap_or(rollout.started_at);
-                let timeout = chrono::Duration::from_std(self.settings.rollout_timeout).unwrap_or(chrono::Duration::MAX);
+                let timeout = chrono::Duration::from_std(self.settings.rollout_timeout)
+                    .unwrap_or(chrono::Duration::MAX);
                 if now - since < timeout {
                     return Ok(None);
                 }
@@ -471,16 +602,26 @@ impl Controller {
                 )
             }
         };
-        self.transition(upgrade, now, Phase::Applying, format!("rollout failed, rolling back: {failure}"), |s| {
-            if let Some(r) = s.rollout.as_mut() {
-                r.rollback_reason = Some(failure.clone());
-            }
-        })
+        self.transition(
+            upgrade,
+            now,
+            Phase::Applying,
+            format!("rollout failed, rolling back: {failure}"),
+            |s| {
+                if let Some(r) = s.rollout.as_mut() {
+                    r.rollback_reason = Some(failure.clone());
+                }
+            },
+        )
         .await
     }
 
     /// A finished upgrade: tell people once.
-    async fn notify_outcome(&self, upgrade: &ImageUpgrade, phase: Phase) -> Result<Option<String>, StepError> {
+    async fn notify_outcome(
+        &self,
+        upgrade: &ImageUpgrade,
+        phase: Phase,
+    ) -> Result<Option<String>, StepError> {
         let event = match phase {
             Phase::Succeeded => UpgradeEvent::Succeeded,
             Phase::RolledBack => UpgradeEvent::RolledBack,
@@ -492,7 +633,13 @@ impl Controller {
             return Ok(None);
         }
         if !self.settings.dry_run {
-            self.announcer.announce(upgrade, event, status.message.as_deref().unwrap_or_default()).await;
+            self.announcer
+                .announce(
+                    upgrade,
+                    event,
+                    status.message.as_deref().unwrap_or_default(),
+                )
+                .await;
         }
         let mut status = status;
         status.notified.push(event.as_str().into());
@@ -515,12 +662,19 @@ impl Controller {
             status.history.push(HistoryEntry {
                 at: now,
                 phase: Phase::Available,
-                message: format!("proposed: {} → {}", upgrade.spec.current_image, upgrade.spec.target_image),
+                message: format!(
+                    "proposed: {} → {}",
+                    upgrade.spec.current_image, upgrade.spec.target_image
+                ),
             });
         }
         status.phase = Some(phase);
         status.message = Some(message.clone());
-        status.history.push(HistoryEntry { at: now, phase, message: message.clone() });
+        status.history.push(HistoryEntry {
+            at: now,
+            phase,
+            message: message.clone(),
+        });
         if status.history.len() > HISTORY_LIMIT {
             let extra = status.history.len() - HISTORY_LIMIT;
             status.history.drain(..extra);
@@ -531,11 +685,16 @@ impl Controller {
 
     /// Replaces the status, guarded by the object's resourceVersion (a concurrent change → 409,
     /// and the next pass decides again from fresh state).
-    async fn write(&self, upgrade: &ImageUpgrade, status: ImageUpgradeStatus) -> Result<(), StepError> {
+    async fn write(
+        &self,
+        upgrade: &ImageUpgrade,
+        status: ImageUpgradeStatus,
+    ) -> Result<(), StepError> {
         if self.settings.dry_run {
             return Ok(());
         }
-        let api: Api<ImageUpgrade> = Api::namespaced(self.client.clone(), &upgrade.namespace_or_default());
+        let api: Api<ImageUpgrade> =
+            Api::namespaced(self.client.clone(), &upgrade.namespace_or_default());
         let mut object = upgrade.clone();
         object.status = Some(status);
         api.replace_status(&upgrade.name(), &PostParams::default(), &object)
@@ -544,7 +703,12 @@ impl Controller {
             .map_err(|e| format!("writing the status of ImageUpgrade {}: {e}", upgrade.name()))
     }
 
-    async fn patch(&self, upgrade: &ImageUpgrade, workload: &WorkloadState, image: &str) -> Result<(), StepError> {
+    async fn patch(
+        &self,
+        upgrade: &ImageUpgrade,
+        workload: &WorkloadState,
+        image: &str,
+    ) -> Result<(), StepError> {
         apply::patch_image(
             &self.client,
             &upgrade.namespace_or_default(),

@@ -128,7 +128,11 @@ impl Phase {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Phase::Succeeded | Phase::Failed | Phase::RolledBack | Phase::Superseded | Phase::Rejected
+            Phase::Succeeded
+                | Phase::Failed
+                | Phase::RolledBack
+                | Phase::Superseded
+                | Phase::Rejected
         )
     }
 
@@ -251,12 +255,18 @@ pub struct HistoryEntry {
 impl ImageUpgrade {
     /// The phase, `Available` when the status is not written yet.
     pub fn phase(&self) -> Phase {
-        self.status.as_ref().and_then(|s| s.phase).unwrap_or(Phase::Available)
+        self.status
+            .as_ref()
+            .and_then(|s| s.phase)
+            .unwrap_or(Phase::Available)
     }
 
     /// The object's namespace (ImageUpgrades live next to their workload).
     pub fn namespace_or_default(&self) -> String {
-        self.metadata.namespace.clone().unwrap_or_else(|| "default".into())
+        self.metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into())
     }
 
     /// The object's name.
@@ -291,17 +301,26 @@ mod tests {
     #[test]
     fn crd_has_the_contract_fields_and_columns() {
         let crd = serde_json::to_value(ImageUpgrade::crd()).unwrap();
-        assert_eq!(crd["metadata"]["name"], "imageupgrades.ml-operator.mojaloop.io");
+        assert_eq!(
+            crd["metadata"]["name"],
+            "imageupgrades.ml-operator.mojaloop.io"
+        );
         assert_eq!(crd["spec"]["scope"], "Namespaced");
         let version = &crd["spec"]["versions"][0];
         assert_eq!(version["name"], "v1alpha1");
-        assert!(version["subresources"]["status"].is_object(), "status subresource");
+        assert!(
+            version["subresources"]["status"].is_object(),
+            "status subresource"
+        );
         let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
         for field in ["approved", "target", "targetImage", "currentImage"] {
             assert!(spec[field].is_object(), "spec.{field} in {spec:#}");
         }
         for field in ["kind", "name", "container"] {
-            assert!(spec["target"]["properties"][field].is_object(), "spec.target.{field}");
+            assert!(
+                spec["target"]["properties"][field].is_object(),
+                "spec.target.{field}"
+            );
         }
         let columns: Vec<&str> = version["additionalPrinterColumns"]
             .as_array()
@@ -309,7 +328,18 @@ mod tests {
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
-        assert!(columns.starts_with(&["Phase", "Kind", "Workload", "Container", "From", "To", "Approved"]), "{columns:?}");
+        assert!(
+            columns.starts_with(&[
+                "Phase",
+                "Kind",
+                "Workload",
+                "Container",
+                "From",
+                "To",
+                "Approved"
+            ]),
+            "{columns:?}"
+        );
         let yaml = crd_yaml();
         assert!(yaml.contains("kind: CustomResourceDefinition"), "{yaml}");
         assert!(yaml.contains("group: ml-operator.mojaloop.io"), "{yaml}");
@@ -327,6 +357,9 @@ mod tests {
         assert_eq!(upgrade.phase(), Phase::Available);
         assert!(!upgrade.spec.approved);
         assert!(Phase::RolledBack.is_terminal() && !Phase::Applying.is_terminal());
-        assert_eq!(serde_json::to_value(Phase::RolledBack).unwrap(), "RolledBack");
+        assert_eq!(
+            serde_json::to_value(Phase::RolledBack).unwrap(),
+            "RolledBack"
+        );
     }
 }

@@ -20,7 +20,9 @@ pub enum Decision {
 #[derive(Debug, thiserror::Error)]
 pub enum DecideError {
     /// No such ImageUpgrade.
-    #[error("imageupgrade {name} not found in namespace {namespace} (list them with `kubectl get imageupgrades -A`)")]
+    #[error(
+        "imageupgrade {name} not found in namespace {namespace} (list them with `kubectl get imageupgrades -A`)"
+    )]
     NotFound {
         /// The name given.
         name: String,
@@ -66,13 +68,21 @@ pub async fn decide(
         namespace: namespace.into(),
         source,
     };
-    let upgrade = api.get_opt(name).await.map_err(api_error)?.ok_or_else(|| DecideError::NotFound {
-        name: name.into(),
-        namespace: namespace.into(),
-    })?;
+    let upgrade =
+        api.get_opt(name)
+            .await
+            .map_err(api_error)?
+            .ok_or_else(|| DecideError::NotFound {
+                name: name.into(),
+                namespace: namespace.into(),
+            })?;
     let phase = upgrade.phase();
     if phase.is_terminal() || (phase == Phase::Applying && decision == Decision::Reject) {
-        let detail = match upgrade.status.as_ref().and_then(|s| s.superseded_by.as_ref()) {
+        let detail = match upgrade
+            .status
+            .as_ref()
+            .and_then(|s| s.superseded_by.as_ref())
+        {
             Some(newer) => format!(" (by {newer}; decide on that one)"),
             None => String::new(),
         };
@@ -91,7 +101,9 @@ pub async fn decide(
         "metadata": {"annotations": {DECIDED_VIA_ANNOTATION: "cli"}},
         "spec": spec,
     });
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(api_error)
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(api_error)
 }
 
 /// Who is deciding, when `--by` is not given: the login name, else `ml-operator`.

@@ -15,7 +15,9 @@ use ml_operator_version::{Strategy, Version};
 use serde::Deserialize;
 
 /// The highest level approved without a person.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AutoApprove {
     /// Nothing: every upgrade waits for a person (the default).
@@ -140,7 +142,10 @@ mod tests {
         assert_eq!(change_level("v10.3.1", "v10.3.4"), Some(Strategy::Bugfix));
         assert_eq!(change_level("v10.3.1", "v10.4.0"), Some(Strategy::Minor));
         assert_eq!(change_level("v10.3.1", "v11.0.0"), Some(Strategy::Major));
-        assert_eq!(change_level("8.0.32-debian-11-r0", "8.0.32-debian-11-r5"), Some(Strategy::Patch));
+        assert_eq!(
+            change_level("8.0.32-debian-11-r0", "8.0.32-debian-11-r5"),
+            Some(Strategy::Patch)
+        );
         assert_eq!(change_level("v15.1.2", "v15.1.2.1"), Some(Strategy::Patch));
         assert_eq!(change_level("latest", "v1.0.0"), None);
     }
@@ -149,19 +154,67 @@ mod tests {
     fn the_most_specific_rule_wins() {
         let policy = Policy {
             default: AutoApprove::Patch,
-            by_namespace: BTreeMap::from([("lab".to_string(), AutoApprove::Minor), ("prod".into(), AutoApprove::None)]),
+            by_namespace: BTreeMap::from([
+                ("lab".to_string(), AutoApprove::Minor),
+                ("prod".into(), AutoApprove::None),
+            ]),
         };
         let bugfix = Some(Strategy::Bugfix);
-        assert_eq!(policy.approves("hub", None, Some(Strategy::Patch)).unwrap().as_deref(), Some("policy:autoApprove=patch"));
-        assert_eq!(policy.approves("hub", None, bugfix).unwrap(), None, "bugfix is above patch");
-        assert_eq!(policy.approves("lab", None, bugfix).unwrap().as_deref(), Some("policy:namespace lab=minor"));
-        assert_eq!(policy.approves("prod", None, Some(Strategy::Patch)).unwrap(), None);
-        assert_eq!(policy.approves("prod", Some("true"), Some(Strategy::Major)).unwrap().as_deref(), Some("policy:annotation=major"));
-        assert_eq!(policy.approves("lab", Some("false"), Some(Strategy::Patch)).unwrap(), None, "false overrides");
-        assert_eq!(policy.approves("hub", Some("bugfix"), bugfix).unwrap().as_deref(), Some("policy:annotation=bugfix"));
-        assert_eq!(policy.approves("lab", None, None).unwrap(), None, "non-version tags are never auto-approved");
-        let err = policy.approves("hub", Some("sometimes"), bugfix).unwrap_err();
-        assert!(err.contains("\"sometimes\"") && err.contains("auto-approve"), "{err}");
+        assert_eq!(
+            policy
+                .approves("hub", None, Some(Strategy::Patch))
+                .unwrap()
+                .as_deref(),
+            Some("policy:autoApprove=patch")
+        );
+        assert_eq!(
+            policy.approves("hub", None, bugfix).unwrap(),
+            None,
+            "bugfix is above patch"
+        );
+        assert_eq!(
+            policy.approves("lab", None, bugfix).unwrap().as_deref(),
+            Some("policy:namespace lab=minor")
+        );
+        assert_eq!(
+            policy
+                .approves("prod", None, Some(Strategy::Patch))
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            policy
+                .approves("prod", Some("true"), Some(Strategy::Major))
+                .unwrap()
+                .as_deref(),
+            Some("policy:annotation=major")
+        );
+        assert_eq!(
+            policy
+                .approves("lab", Some("false"), Some(Strategy::Patch))
+                .unwrap(),
+            None,
+            "false overrides"
+        );
+        assert_eq!(
+            policy
+                .approves("hub", Some("bugfix"), bugfix)
+                .unwrap()
+                .as_deref(),
+            Some("policy:annotation=bugfix")
+        );
+        assert_eq!(
+            policy.approves("lab", None, None).unwrap(),
+            None,
+            "non-version tags are never auto-approved"
+        );
+        let err = policy
+            .approves("hub", Some("sometimes"), bugfix)
+            .unwrap_err();
+        assert!(
+            err.contains("\"sometimes\"") && err.contains("auto-approve"),
+            "{err}"
+        );
         assert!(!AutoApprove::None.allows(Strategy::Patch));
         assert!(AutoApprove::Major.allows(Strategy::Major));
     }

@@ -50,17 +50,30 @@ impl UpgradeSettings {
     pub fn from_config(config: &UpgradesConfig) -> Result<UpgradeSettings, String> {
         let mut windows = Vec::new();
         for (i, window) in config.windows.iter().enumerate() {
-            let name = if window.name.trim().is_empty() { format!("{i}") } else { window.name.clone() };
-            let duration = window
-                .duration
-                .ok_or_else(|| format!("upgrades.windows[{name}].duration is required (e.g. 4h)"))?;
+            let name = if window.name.trim().is_empty() {
+                format!("{i}")
+            } else {
+                window.name.clone()
+            };
+            let duration = window.duration.ok_or_else(|| {
+                format!("upgrades.windows[{name}].duration is required (e.g. 4h)")
+            })?;
             let zone = window.time_zone.as_deref().unwrap_or("UTC");
-            windows.push(Window::new(&window.name, &window.schedule, duration, zone).map_err(|e| e.to_string())?);
+            windows.push(
+                Window::new(&window.name, &window.schedule, duration, zone)
+                    .map_err(|e| e.to_string())?,
+            );
         }
-        let windows = Windows::new(windows, config.default_window.clone(), config.namespace_windows.clone())?;
+        let windows = Windows::new(
+            windows,
+            config.default_window.clone(),
+            config.namespace_windows.clone(),
+        )?;
         let max_concurrent = config.max_concurrent.unwrap_or(1);
         if max_concurrent == 0 {
-            return Err("upgrades.maxConcurrent: 0 would never apply anything; use at least 1".into());
+            return Err(
+                "upgrades.maxConcurrent: 0 would never apply anything; use at least 1".into(),
+            );
         }
         let rollout_timeout = config.rollout_timeout.unwrap_or(DEFAULT_ROLLOUT_TIMEOUT);
         if rollout_timeout.is_zero() {
@@ -72,7 +85,9 @@ impl UpgradeSettings {
         }
         for (workload, first) in &config.dependencies {
             if first.contains(workload) {
-                return Err(format!("upgrades.dependencies.{workload}: a workload cannot depend on itself"));
+                return Err(format!(
+                    "upgrades.dependencies.{workload}: a workload cannot depend on itself"
+                ));
             }
         }
         Ok(UpgradeSettings {
@@ -102,14 +117,32 @@ mod tests {
     #[test]
     fn defaults_and_errors_name_the_key() {
         let s = settings("upgrades: {enabled: true}\n").unwrap();
-        assert_eq!((s.max_concurrent, s.rollout_timeout), (1, DEFAULT_ROLLOUT_TIMEOUT));
+        assert_eq!(
+            (s.max_concurrent, s.rollout_timeout),
+            (1, DEFAULT_ROLLOUT_TIMEOUT)
+        );
         for (text, key) in [
             ("upgrades: {maxConcurrent: 0}\n", "upgrades.maxConcurrent"),
-            ("upgrades: {defaultWindow: nights}\n", "upgrades.defaultWindow"),
-            ("upgrades: {windows: [{name: n, schedule: '0 2 * * *'}]}\n", "upgrades.windows[n].duration"),
-            ("upgrades: {windows: [{name: n, schedule: '0 2 * * *', duration: 1h, timeZone: Nowhere/City}]}\n", "upgrades.windows[n].timeZone"),
-            ("upgrades: {namespaceWindows: {hub: nope}}\n", "upgrades.namespaceWindows.hub"),
-            ("upgrades: {dependencies: {a: [a]}}\n", "upgrades.dependencies.a"),
+            (
+                "upgrades: {defaultWindow: nights}\n",
+                "upgrades.defaultWindow",
+            ),
+            (
+                "upgrades: {windows: [{name: n, schedule: '0 2 * * *'}]}\n",
+                "upgrades.windows[n].duration",
+            ),
+            (
+                "upgrades: {windows: [{name: n, schedule: '0 2 * * *', duration: 1h, timeZone: Nowhere/City}]}\n",
+                "upgrades.windows[n].timeZone",
+            ),
+            (
+                "upgrades: {namespaceWindows: {hub: nope}}\n",
+                "upgrades.namespaceWindows.hub",
+            ),
+            (
+                "upgrades: {dependencies: {a: [a]}}\n",
+                "upgrades.dependencies.a",
+            ),
         ] {
             let err = settings(text).unwrap_err();
             assert!(err.starts_with(key), "{key}: {err}");

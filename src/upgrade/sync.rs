@@ -10,7 +10,8 @@ use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 
 use super::apply::SUPPORTED_KINDS;
 use super::crd::{
-    CONTAINER_LABEL, HistoryEntry, ImageUpgrade, ImageUpgradeSpec, ImageUpgradeStatus, Phase, Target, WORKLOAD_LABEL,
+    CONTAINER_LABEL, HistoryEntry, ImageUpgrade, ImageUpgradeSpec, ImageUpgradeStatus, Phase,
+    Target, WORKLOAD_LABEL,
 };
 use super::policy::change_level;
 use crate::scan::{Finding, Report, Status};
@@ -48,12 +49,18 @@ pub fn upgrade_name(workload: &str, container: &str, tag: &str) -> String {
         name = format!("{}-{hash:08x}", name.trim_end_matches(['-', '.']));
     }
     let name = name.trim_matches(['-', '.']).to_string();
-    if name.is_empty() { format!("upgrade-{:08x}", fnv1a(full.as_bytes())) } else { name }
+    if name.is_empty() {
+        format!("upgrade-{:08x}", fnv1a(full.as_bytes()))
+    } else {
+        name
+    }
 }
 
 /// 32-bit FNV-1a: stable across versions and platforms (unlike `DefaultHasher`).
 fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |hash, b| (hash ^ u32::from(*b)).wrapping_mul(0x0100_0193))
+    bytes.iter().fold(0x811c_9dc5_u32, |hash, b| {
+        (hash ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// The ImageUpgrade a finding calls for, if it is an update the operator can apply.
@@ -61,8 +68,11 @@ pub fn proposal(finding: &Finding) -> Option<ImageUpgrade> {
     if finding.status != Status::UpdateAvailable || !SUPPORTED_KINDS.contains(&finding.kind) {
         return None;
     }
-    let (current_tag, target_tag, target_image) =
-        (finding.current_tag.clone()?, finding.latest_tag.clone()?, finding.latest_image.clone()?);
+    let (current_tag, target_tag, target_image) = (
+        finding.current_tag.clone()?,
+        finding.latest_tag.clone()?,
+        finding.latest_image.clone()?,
+    );
     let name = upgrade_name(&finding.name, &finding.container, &target_tag);
     let labels = BTreeMap::from([
         (WORKLOAD_LABEL.to_string(), label_value(&finding.name)),
@@ -100,7 +110,11 @@ pub fn proposal(finding: &Finding) -> Option<ImageUpgrade> {
 }
 
 fn label_value(text: &str) -> String {
-    if text.len() <= MAX_NAME { text.to_string() } else { format!("{:08x}", fnv1a(text.as_bytes())) }
+    if text.len() <= MAX_NAME {
+        text.to_string()
+    } else {
+        format!("{:08x}", fnv1a(text.as_bytes()))
+    }
 }
 
 /// What a sync did (or would do, in a dry run).
@@ -134,28 +148,44 @@ pub async fn sync(
 ) -> Result<SyncReport, SyncError> {
     let proposals: Vec<ImageUpgrade> = report.findings.iter().filter_map(proposal).collect();
     let mut existing: Vec<ImageUpgrade> = Vec::new();
-    let scopes: Vec<Option<&str>> =
-        if namespaces.is_empty() { vec![None] } else { namespaces.iter().map(|n| Some(n.as_str())).collect() };
+    let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.iter().map(|n| Some(n.as_str())).collect()
+    };
     for scope in scopes {
         let api: Api<ImageUpgrade> = match scope {
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        let list = api.list(&ListParams::default()).await.map_err(|source| SyncError {
-            action: "listing",
-            namespace: scope.unwrap_or("*").into(),
-            name: "*".into(),
-            source,
-        })?;
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|source| SyncError {
+                action: "listing",
+                namespace: scope.unwrap_or("*").into(),
+                name: "*".into(),
+                source,
+            })?;
         existing.extend(list.items);
     }
     let mut result = SyncReport::default();
-    let params = if dry_run { PostParams { dry_run: true, ..PostParams::default() } } else { PostParams::default() };
+    let params = if dry_run {
+        PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        }
+    } else {
+        PostParams::default()
+    };
     for proposal in &proposals {
         let (namespace, name) = (proposal.namespace_or_default(), proposal.name());
         let api: Api<ImageUpgrade> = Api::namespaced(client.clone(), &namespace);
         let id = format!("{namespace}/{name}");
-        match existing.iter().find(|u| u.namespace_or_default() == namespace && u.name() == name) {
+        match existing
+            .iter()
+            .find(|u| u.namespace_or_default() == namespace && u.name() == name)
+        {
             None => {
                 match api.create(&params, proposal).await {
                     Ok(_) => result.created.push(id),
@@ -187,7 +217,10 @@ pub async fn sync(
     }
     // Older pending proposals for a container that now has a different target.
     for old in &existing {
-        if !matches!(old.phase(), Phase::Available | Phase::Approved | Phase::Scheduled) {
+        if !matches!(
+            old.phase(),
+            Phase::Available | Phase::Approved | Phase::Scheduled
+        ) {
             continue;
         }
         let Some(newer) = proposals
@@ -204,7 +237,11 @@ pub async fn sync(
                 "superseded by {} ({}); {}",
                 newer.name(),
                 newer.spec.target_image,
-                if old.spec.approved { "its approval does not carry over" } else { "approve that one instead" }
+                if old.spec.approved {
+                    "its approval does not carry over"
+                } else {
+                    "approve that one instead"
+                }
             );
             status.phase = Some(Phase::Superseded);
             status.superseded_by = Some(newer.name());
@@ -216,7 +253,10 @@ pub async fn sync(
             });
             let mut object = old.clone();
             object.status = Some(status);
-            match api.replace_status(&name, &PostParams::default(), &object).await {
+            match api
+                .replace_status(&name, &PostParams::default(), &object)
+                .await
+            {
                 Ok(_) => {}
                 // Changed meanwhile (e.g. it started applying): the next scan looks again.
                 Err(kube::Error::Api(status)) if status.code == 409 => continue,
@@ -230,13 +270,20 @@ pub async fn sync(
                 }
             }
         }
-        result.superseded.push(format!("{}/{}", old.namespace_or_default(), old.name()));
+        result
+            .superseded
+            .push(format!("{}/{}", old.namespace_or_default(), old.name()));
     }
     Ok(result)
 }
 
 /// Rewrites `old` as the fresh `proposal` (spec reset, approval cleared), keeping its history.
-async fn renew(api: &Api<ImageUpgrade>, old: &ImageUpgrade, proposal: &ImageUpgrade, now: DateTime<Utc>) -> Result<(), SyncError> {
+async fn renew(
+    api: &Api<ImageUpgrade>,
+    old: &ImageUpgrade,
+    proposal: &ImageUpgrade,
+    now: DateTime<Utc>,
+) -> Result<(), SyncError> {
     let fail = |action, source| SyncError {
         action,
         namespace: old.namespace_or_default(),
@@ -256,7 +303,10 @@ async fn renew(api: &Api<ImageUpgrade>, old: &ImageUpgrade, proposal: &ImageUpgr
     history.push(HistoryEntry {
         at: now,
         phase: Phase::Available,
-        message: format!("proposed again: {} → {}", proposal.spec.current_image, proposal.spec.target_image),
+        message: format!(
+            "proposed again: {} → {}",
+            proposal.spec.current_image, proposal.spec.target_image
+        ),
     });
     let mut object = patched;
     object.status = Some(ImageUpgradeStatus {
@@ -275,17 +325,39 @@ mod tests {
 
     #[test]
     fn names_are_deterministic_and_dns_safe() {
-        assert_eq!(upgrade_name("central-ledger", "central-ledger", "v13.14.1"), "central-ledger-central-ledger-v13.14.1");
+        assert_eq!(
+            upgrade_name("central-ledger", "central-ledger", "v13.14.1"),
+            "central-ledger-central-ledger-v13.14.1"
+        );
         let odd = upgrade_name("mysql", "mysql", "8.0.32_debian");
-        assert!(odd.starts_with("mysql-mysql-8.0.32-debian-") && odd.len() == "mysql-mysql-8.0.32-debian-".len() + 8, "{odd}");
+        assert!(
+            odd.starts_with("mysql-mysql-8.0.32-debian-")
+                && odd.len() == "mysql-mysql-8.0.32-debian-".len() + 8,
+            "{odd}"
+        );
         assert_ne!(odd, upgrade_name("mysql", "mysql", "8.0.32-debian"));
         let long = upgrade_name(&"a".repeat(60), "container", "v1.2.3");
         assert!(long.len() <= 63, "{long}");
-        assert_eq!(long, upgrade_name(&"a".repeat(60), "container", "v1.2.3"), "deterministic");
-        assert_ne!(long, upgrade_name(&"a".repeat(60), "container", "v1.2.4"), "hashed, not just cut");
+        assert_eq!(
+            long,
+            upgrade_name(&"a".repeat(60), "container", "v1.2.3"),
+            "deterministic"
+        );
+        assert_ne!(
+            long,
+            upgrade_name(&"a".repeat(60), "container", "v1.2.4"),
+            "hashed, not just cut"
+        );
         for name in [odd, long, upgrade_name("UP", "Case", "V1")] {
-            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'), "{name}");
-            assert!(name.starts_with(|c: char| c.is_ascii_alphanumeric()) && name.ends_with(|c: char| c.is_ascii_alphanumeric()));
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'),
+                "{name}"
+            );
+            assert!(
+                name.starts_with(|c: char| c.is_ascii_alphanumeric())
+                    && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+            );
         }
     }
 }

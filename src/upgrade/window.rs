@@ -79,25 +79,41 @@ impl Window {
         if schedule.split_whitespace().count() != 5 {
             return Err(fail(
                 "schedule",
-                format!("{schedule:?} is not a 5-field cron expression (minute hour day month weekday)"),
+                format!(
+                    "{schedule:?} is not a 5-field cron expression (minute hour day month weekday)"
+                ),
             ));
         }
         let cron = CronParser::builder()
             .seconds(Seconds::Disallowed)
             .build()
             .parse(schedule)
-            .map_err(|e| fail("schedule", format!("{schedule:?} is not a cron expression: {e}")))?;
-        let zone: Tz = time_zone
-            .parse()
-            .map_err(|_| fail("timeZone", format!("{time_zone:?} is not an IANA time zone (e.g. Africa/Nairobi, UTC)")))?;
+            .map_err(|e| {
+                fail(
+                    "schedule",
+                    format!("{schedule:?} is not a cron expression: {e}"),
+                )
+            })?;
+        let zone: Tz = time_zone.parse().map_err(|_| {
+            fail(
+                "timeZone",
+                format!("{time_zone:?} is not an IANA time zone (e.g. Africa/Nairobi, UTC)"),
+            )
+        })?;
         if duration.is_zero() {
             return Err(fail("duration", "a window must last longer than 0s".into()));
         }
         let duration = chrono::Duration::from_std(duration)
             .map_err(|_| fail("duration", format!("{duration:?} is too long")))?;
         // A schedule that never matches (e.g. `0 0 30 2 *`) would never open.
-        let probe = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single().expect("a valid date");
-        if cron.find_next_occurrence(&probe.with_timezone(&zone), false).is_err() {
+        let probe = Utc
+            .with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
+            .single()
+            .expect("a valid date");
+        if cron
+            .find_next_occurrence(&probe.with_timezone(&zone), false)
+            .is_err()
+        {
             return Err(fail("schedule", format!("{schedule:?} never matches")));
         }
         Ok(Window {
@@ -127,7 +143,11 @@ impl Window {
     /// The opening that contains `now`, if the window is open.
     pub fn current(&self, now: DateTime<Utc>) -> Option<Opening> {
         let local = now.with_timezone(&self.zone);
-        let start = self.cron.find_previous_occurrence(&local, true).ok()?.with_timezone(&Utc);
+        let start = self
+            .cron
+            .find_previous_occurrence(&local, true)
+            .ok()?
+            .with_timezone(&Utc);
         let opening = Opening {
             start,
             end: start + self.duration,
@@ -152,7 +172,11 @@ impl Window {
             return Some(open);
         }
         let local = now.with_timezone(&self.zone);
-        let start = self.cron.find_next_occurrence(&local, false).ok()?.with_timezone(&Utc);
+        let start = self
+            .cron
+            .find_next_occurrence(&local, false)
+            .ok()?
+            .with_timezone(&Utc);
         Some(Opening {
             start,
             end: start + self.duration,
@@ -161,13 +185,21 @@ impl Window {
 
     /// `2026-11-28 02:00 EAT (Africa/Nairobi)`: an instant on this window's wall clock.
     pub fn local(&self, at: DateTime<Utc>) -> String {
-        format!("{} ({})", at.with_timezone(&self.zone).format("%Y-%m-%d %H:%M %Z"), self.zone.name())
+        format!(
+            "{} ({})",
+            at.with_timezone(&self.zone).format("%Y-%m-%d %H:%M %Z"),
+            self.zone.name()
+        )
     }
 
     /// A one-line description of the window's state at `now`, for logs, notes and status.
     pub fn describe(&self, now: DateTime<Utc>) -> String {
         match (self.current(now), self.next_open(now)) {
-            (Some(open), _) => format!("window {} is open until {}", self.name, self.local(open.end)),
+            (Some(open), _) => format!(
+                "window {} is open until {}",
+                self.name,
+                self.local(open.end)
+            ),
             (None, Some(next)) => format!(
                 "window {} opens {} for {}",
                 self.name,
@@ -226,11 +258,15 @@ impl Windows {
         if let Some(name) = &default
             && !map.contains_key(name)
         {
-            return Err(format!("upgrades.defaultWindow: no window is named {name:?}"));
+            return Err(format!(
+                "upgrades.defaultWindow: no window is named {name:?}"
+            ));
         }
         for (namespace, name) in &by_namespace {
             if !map.contains_key(name) {
-                return Err(format!("upgrades.namespaceWindows.{namespace}: no window is named {name:?}"));
+                return Err(format!(
+                    "upgrades.namespaceWindows.{namespace}: no window is named {name:?}"
+                ));
             }
         }
         Ok(Windows {
@@ -250,7 +286,11 @@ impl Windows {
     pub fn choose(&self, namespace: &str, annotation: Option<&str>) -> Result<Choice<'_>, String> {
         let name = match annotation.map(str::trim).filter(|a| !a.is_empty()) {
             Some(name) => Some(name),
-            None => self.by_namespace.get(namespace).or(self.default.as_ref()).map(String::as_str),
+            None => self
+                .by_namespace
+                .get(namespace)
+                .or(self.default.as_ref())
+                .map(String::as_str),
         };
         match name {
             None => Ok(Choice::Anytime),
@@ -281,27 +321,57 @@ mod tests {
         let friday = utc(2026, 11, 27, 12, 0);
         assert!(!w.is_open(friday));
         let next = w.next_open(friday).unwrap();
-        assert_eq!(next.start, utc(2026, 11, 27, 23, 0), "02:00 EAT Saturday is 23:00 UTC Friday");
+        assert_eq!(
+            next.start,
+            utc(2026, 11, 27, 23, 0),
+            "02:00 EAT Saturday is 23:00 UTC Friday"
+        );
         assert_eq!(next.end, utc(2026, 11, 28, 3, 0));
         assert!(w.is_open(utc(2026, 11, 28, 1, 0)));
-        assert_eq!(w.closes_at(utc(2026, 11, 28, 1, 0)), Some(utc(2026, 11, 28, 3, 0)));
-        assert_eq!(w.next_open(utc(2026, 11, 28, 1, 0)), Some(next), "an open window is its own next opening");
-        assert_eq!(w.next_open(utc(2026, 11, 28, 3, 0)).unwrap().start, utc(2026, 11, 28, 23, 0), "then Sunday");
-        assert!(w.describe(friday).contains("opens 2026-11-28 02:00 EAT (Africa/Nairobi) for 4h"), "{}", w.describe(friday));
+        assert_eq!(
+            w.closes_at(utc(2026, 11, 28, 1, 0)),
+            Some(utc(2026, 11, 28, 3, 0))
+        );
+        assert_eq!(
+            w.next_open(utc(2026, 11, 28, 1, 0)),
+            Some(next),
+            "an open window is its own next opening"
+        );
+        assert_eq!(
+            w.next_open(utc(2026, 11, 28, 3, 0)).unwrap().start,
+            utc(2026, 11, 28, 23, 0),
+            "then Sunday"
+        );
+        assert!(
+            w.describe(friday)
+                .contains("opens 2026-11-28 02:00 EAT (Africa/Nairobi) for 4h"),
+            "{}",
+            w.describe(friday)
+        );
     }
 
     #[test]
     fn duration_edges_are_half_open() {
         let w = window("0 2 * * *", 1, "UTC");
         assert!(!w.is_open(utc(2026, 1, 1, 1, 59)));
-        assert!(w.is_open(utc(2026, 1, 1, 2, 0)), "open at the start instant");
+        assert!(
+            w.is_open(utc(2026, 1, 1, 2, 0)),
+            "open at the start instant"
+        );
         let just_before_end = utc(2026, 1, 1, 2, 59) + chrono::Duration::seconds(59);
         assert!(w.is_open(just_before_end));
-        assert!(!w.is_open(utc(2026, 1, 1, 3, 0)), "closed at start + duration");
+        assert!(
+            !w.is_open(utc(2026, 1, 1, 3, 0)),
+            "closed at start + duration"
+        );
         // A window longer than the interval between starts is always open.
         let w = window("0 * * * *", 2, "UTC");
         assert!(w.is_open(utc(2026, 1, 1, 7, 30)));
-        assert_eq!(w.closes_at(utc(2026, 1, 1, 7, 30)), Some(utc(2026, 1, 1, 9, 0)), "the latest opening counts");
+        assert_eq!(
+            w.closes_at(utc(2026, 1, 1, 7, 30)),
+            Some(utc(2026, 1, 1, 9, 0)),
+            "the latest opening counts"
+        );
     }
 
     #[test]
@@ -320,10 +390,21 @@ mod tests {
         let w = window("30 2 * * *", 2, "Europe/Berlin");
         let before = utc(2026, 3, 28, 23, 0);
         let next = w.next_open(before).unwrap();
-        assert_eq!(next.start, utc(2026, 3, 29, 1, 0), "03:00 CEST, the first instant after the gap");
-        assert_eq!(next.end, utc(2026, 3, 29, 3, 0), "two real hours later (05:00 CEST)");
+        assert_eq!(
+            next.start,
+            utc(2026, 3, 29, 1, 0),
+            "03:00 CEST, the first instant after the gap"
+        );
+        assert_eq!(
+            next.end,
+            utc(2026, 3, 29, 3, 0),
+            "two real hours later (05:00 CEST)"
+        );
         // The next day is back to 02:30 local, now CEST (UTC+2).
-        assert_eq!(w.next_open(next.end).unwrap().start, utc(2026, 3, 30, 0, 30));
+        assert_eq!(
+            w.next_open(next.end).unwrap().start,
+            utc(2026, 3, 30, 0, 30)
+        );
     }
 
     #[test]
@@ -332,12 +413,24 @@ mod tests {
         let w = window("30 1 * * *", 3, "America/New_York");
         let before = utc(2026, 11, 1, 0, 0);
         let next = w.next_open(before).unwrap();
-        assert_eq!(next.start, utc(2026, 11, 1, 5, 30), "the earlier 01:30 (EDT, UTC-4)");
-        assert_eq!(next.end, utc(2026, 11, 1, 8, 30), "three elapsed hours: 03:30 EST on the wall");
+        assert_eq!(
+            next.start,
+            utc(2026, 11, 1, 5, 30),
+            "the earlier 01:30 (EDT, UTC-4)"
+        );
+        assert_eq!(
+            next.end,
+            utc(2026, 11, 1, 8, 30),
+            "three elapsed hours: 03:30 EST on the wall"
+        );
         // Inside the repeated hour the window is still that one opening, not a second one.
         let second_0130 = utc(2026, 11, 1, 6, 30);
         assert_eq!(w.current(second_0130), Some(next));
-        assert_eq!(w.next_open(next.end).unwrap().start, utc(2026, 11, 2, 6, 30), "then 01:30 EST");
+        assert_eq!(
+            w.next_open(next.end).unwrap().start,
+            utc(2026, 11, 2, 6, 30),
+            "then 01:30 EST"
+        );
     }
 
     #[test]
@@ -357,13 +450,28 @@ mod tests {
             ("0 25 * * *", "4h", "UTC", "schedule", "0 25"),
             ("0 2 30 2 *", "4h", "UTC", "schedule", "never matches"),
             ("0 2 * * *", "0s", "UTC", "duration", "longer than 0s"),
-            ("0 2 * * *", "4h", "Mars/Olympus", "timeZone", "Mars/Olympus"),
+            (
+                "0 2 * * *",
+                "4h",
+                "Mars/Olympus",
+                "timeZone",
+                "Mars/Olympus",
+            ),
         ];
         for (schedule, duration, zone, key, text) in cases {
-            let err = Window::new("nightly", schedule, crate::duration::parse(duration).unwrap(), zone).unwrap_err();
+            let err = Window::new(
+                "nightly",
+                schedule,
+                crate::duration::parse(duration).unwrap(),
+                zone,
+            )
+            .unwrap_err();
             assert_eq!(err.key, key, "{err}");
             let message = err.to_string();
-            assert!(message.starts_with(&format!("upgrades.windows[nightly].{key}: ")), "{message}");
+            assert!(
+                message.starts_with(&format!("upgrades.windows[nightly].{key}: ")),
+                "{message}"
+            );
             assert!(message.contains(text), "{message}");
         }
     }
@@ -373,7 +481,13 @@ mod tests {
         let a = window("0 1 * * *", 1, "UTC");
         let b = Window::new("b", "0 2 * * *", Duration::from_secs(3600), "UTC").unwrap();
         let windows = Windows::new(
-            vec![Window { name: "a".into(), ..a }, b],
+            vec![
+                Window {
+                    name: "a".into(),
+                    ..a
+                },
+                b,
+            ],
             Some("a".into()),
             BTreeMap::from([("payments".to_string(), "b".to_string())]),
         )
@@ -385,8 +499,20 @@ mod tests {
         assert_eq!(name(windows.choose("hub", None).unwrap()), "a");
         assert_eq!(name(windows.choose("payments", None).unwrap()), "b");
         assert_eq!(name(windows.choose("payments", Some("a")).unwrap()), "a");
-        assert!(windows.choose("hub", Some("c")).unwrap_err().contains("\"c\""));
-        assert_eq!(name(Windows::default().choose("hub", None).unwrap()), "anytime");
-        assert!(Windows::new(vec![], Some("x".into()), BTreeMap::new()).unwrap_err().contains("defaultWindow"));
+        assert!(
+            windows
+                .choose("hub", Some("c"))
+                .unwrap_err()
+                .contains("\"c\"")
+        );
+        assert_eq!(
+            name(Windows::default().choose("hub", None).unwrap()),
+            "anytime"
+        );
+        assert!(
+            Windows::new(vec![], Some("x".into()), BTreeMap::new())
+                .unwrap_err()
+                .contains("defaultWindow")
+        );
     }
 }

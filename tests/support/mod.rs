@@ -37,7 +37,11 @@ pub async fn eventually_or(
         if check().await {
             return;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", context());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            context()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -91,7 +95,10 @@ impl Receiver {
 
     /// A Slack-looking URL with a secret in its path.
     pub fn url(&self) -> String {
-        format!("http://{}/services/T0000/B0000/s3cr3t-webhook-token", self.addr)
+        format!(
+            "http://{}/services/T0000/B0000/s3cr3t-webhook-token",
+            self.addr
+        )
     }
 
     /// Answer the next requests with these statuses.
@@ -105,7 +112,10 @@ impl Receiver {
 
     /// The requests that were answered with 200.
     pub fn delivered(&self) -> Vec<Received> {
-        self.received().into_iter().filter(|r| r.status == 200).collect()
+        self.received()
+            .into_iter()
+            .filter(|r| r.status == 200)
+            .collect()
     }
 }
 
@@ -116,7 +126,11 @@ impl Drop for Receiver {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn repo() -> PathBuf {
@@ -134,10 +148,20 @@ pub struct Operator {
 
 impl Operator {
     /// Starts `ml-operator run` with a kubeconfig, config file and extra environment.
-    pub async fn start(name: &str, dir: &Path, kubeconfig: &Path, config: &Path, env: &[(&str, &str)]) -> Operator {
+    pub async fn start(
+        name: &str,
+        dir: &Path,
+        kubeconfig: &Path,
+        config: &Path,
+        env: &[(&str, &str)],
+    ) -> Operator {
         let port = free_port();
         let log = dir.join(format!("{name}.log"));
-        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_ml-operator"));
         command
             .args(["run", "--kubeconfig"])
@@ -166,9 +190,17 @@ impl Operator {
         };
         let probe = operator.http.clone();
         let url = operator.url("/healthz");
-        eventually(&format!("{name} to serve /healthz"), Duration::from_secs(30), async || {
-            probe.get(&url).send().await.is_ok_and(|r| r.status().is_success())
-        })
+        eventually(
+            &format!("{name} to serve /healthz"),
+            Duration::from_secs(30),
+            async || {
+                probe
+                    .get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            },
+        )
         .await;
         operator
     }
@@ -179,7 +211,10 @@ impl Operator {
 
     pub async fn get(&self, path: &str) -> (u16, String) {
         match self.http.get(self.url(path)).send().await {
-            Ok(response) => (response.status().as_u16(), response.text().await.unwrap_or_default()),
+            Ok(response) => (
+                response.status().as_u16(),
+                response.text().await.unwrap_or_default(),
+            ),
             Err(_) => (0, String::new()),
         }
     }
@@ -188,14 +223,24 @@ impl Operator {
     pub async fn metric(&self, series: &str) -> f64 {
         let (_, text) = self.get("/metrics").await;
         text.lines()
-            .find_map(|line| line.strip_prefix(series)?.trim().split(' ').next()?.parse().ok())
+            .find_map(|line| {
+                line.strip_prefix(series)?
+                    .trim()
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
             .unwrap_or(0.0)
     }
 
     /// Scans this replica has run.
     pub async fn scans(&self) -> f64 {
-        self.metric("ml_operator_scans_total{result=\"complete\"}").await
-            + self.metric("ml_operator_scans_total{result=\"partial\"}").await
+        self.metric("ml_operator_scans_total{result=\"complete\"}")
+            .await
+            + self
+                .metric("ml_operator_scans_total{result=\"partial\"}")
+                .await
     }
 
     /// Waits until this replica has run `more` scans beyond now.
@@ -218,9 +263,15 @@ impl Operator {
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
         let pid = child.id().unwrap().to_string();
-        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
         assert!(sent.success(), "kill -TERM {pid}");
-        tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("exits after SIGTERM").unwrap()
+        tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .unwrap()
     }
 
     /// SIGKILL: a crash, nothing released.
@@ -241,8 +292,12 @@ impl Drop for Operator {
 /// The small hub's tag index, by repository path in the registry.
 pub fn small_hub_tags() -> Vec<(String, Vec<String>)> {
     let text = std::fs::read_to_string(repo().join("tests/fixtures/small-tags.json")).unwrap();
-    let index: std::collections::BTreeMap<String, Vec<String>> = serde_json::from_str(&text).unwrap();
-    index.into_iter().map(|(name, tags)| (ImageRef::parse(&name).unwrap().repository(), tags)).collect()
+    let index: std::collections::BTreeMap<String, Vec<String>> =
+        serde_json::from_str(&text).unwrap();
+    index
+        .into_iter()
+        .map(|(name, tags)| (ImageRef::parse(&name).unwrap().repository(), tags))
+        .collect()
 }
 
 /// The real registry with the small hub's tags, behind a proxy that counts and injects faults.

@@ -85,7 +85,13 @@ impl UpgradeNotice {
     pub fn headline(&self) -> String {
         let mut line = format!(
             "upgrade of {} {}/{} (container {}) from {} to {} {}",
-            self.kind, self.namespace, self.name, self.container, self.from_image, self.to_image, self.event.verb()
+            self.kind,
+            self.namespace,
+            self.name,
+            self.container,
+            self.from_image,
+            self.to_image,
+            self.event.verb()
         );
         if let Some(cluster) = &self.cluster {
             line.push_str(&format!(" on {cluster}"));
@@ -124,12 +130,16 @@ pub fn slack_message(n: &UpgradeNotice) -> Value {
 
 /// The Teams message: an Adaptive Card with the headline, details and commands.
 pub fn teams_message(n: &UpgradeNotice) -> Value {
-    let mut body = vec![json!({"type": "TextBlock", "text": format!("ml-operator: {}", n.headline()), "wrap": true, "weight": "Bolder", "size": "Medium"})];
+    let mut body = vec![
+        json!({"type": "TextBlock", "text": format!("ml-operator: {}", n.headline()), "wrap": true, "weight": "Bolder", "size": "Medium"}),
+    ];
     if !n.message.is_empty() {
         body.push(json!({"type": "TextBlock", "text": n.message, "wrap": true}));
     }
     for command in &n.approve_commands {
-        body.push(json!({"type": "TextBlock", "text": command, "wrap": true, "fontType": "Monospace"}));
+        body.push(
+            json!({"type": "TextBlock", "text": command, "wrap": true, "fontType": "Monospace"}),
+        );
     }
     json!({
         "type": "message",
@@ -178,15 +188,23 @@ mod tests {
     #[test]
     fn renders_every_format() {
         let mut n = notice(UpgradeEvent::Proposed);
-        n.approve_commands = vec!["ml-operator approve central-ledger-central-ledger-v13.14.1 -n hub".into()];
+        n.approve_commands =
+            vec!["ml-operator approve central-ledger-central-ledger-v13.14.1 -n hub".into()];
         let slack = slack_message(&n);
         let text = slack["text"].as_str().unwrap();
         assert!(text.contains("from `mojaloop/central-ledger:v13.14.0` to `mojaloop/central-ledger:v13.14.1` is available"), "{text}");
-        assert!(text.contains("ml-operator approve central-ledger-central-ledger-v13.14.1 -n hub"), "{text}");
+        assert!(
+            text.contains("ml-operator approve central-ledger-central-ledger-v13.14.1 -n hub"),
+            "{text}"
+        );
         let teams = teams_message(&notice(UpgradeEvent::RolledBack));
-        let title = teams["attachments"][0]["content"]["body"][0]["text"].as_str().unwrap();
+        let title = teams["attachments"][0]["content"]["body"][0]["text"]
+            .as_str()
+            .unwrap();
         assert!(title.ends_with("failed and was rolled back"), "{title}");
-        let body: Value = serde_json::from_slice(&webhook_body(&notice(UpgradeEvent::Succeeded)).unwrap()).unwrap();
+        let body: Value =
+            serde_json::from_slice(&webhook_body(&notice(UpgradeEvent::Succeeded)).unwrap())
+                .unwrap();
         assert_eq!(body["event"], "upgrade-succeeded");
         assert_eq!(body["schemaVersion"], 1);
         assert_eq!(body["toImage"], "mojaloop/central-ledger:v13.14.1");

@@ -178,8 +178,14 @@ fn reasons_read_well_on_real_data() {
     let explain = r.explain();
     let lines: Vec<&str> = explain.lines().collect();
     assert!(lines.len() < 50, "{explain}");
-    assert_eq!(lines[2], "  v11.1.2.2-pisp              chosen: the newest tag the strategy allows");
-    assert!(lines.contains(&"  (140 tags on the `snapshot` track not listed)"), "{explain}");
+    assert_eq!(
+        lines[2],
+        "  v11.1.2.2-pisp              chosen: the newest tag the strategy allows"
+    );
+    assert!(
+        lines.contains(&"  (140 tags on the `snapshot` track not listed)"),
+        "{explain}"
+    );
     assert!(lines.contains(&"  (62 older tags not listed)"), "{explain}");
 
     let r = resolve("local", tags.iter().copied(), Strategy::Bugfix);

@@ -336,12 +336,7 @@ async fn resource(
         None => info.namespaced && sim.faults.any_forbidden(),
     };
     if matches!(verb, "list" | "watch") && forbidden {
-        return Err(ApiError::forbidden(
-            verb,
-            &info.plural,
-            &info.group,
-            ns,
-        ));
+        return Err(ApiError::forbidden(verb, &info.plural, &info.group, ns));
     }
     let store = &sim.store;
     let opts = write_opts(q);
