@@ -21,7 +21,7 @@ use crate::tag_index;
 use crate::tag_index::TagIndex;
 use crate::tag_source::{ImageWatcherClient, TagSource};
 use crate::{manifest, scan::Report};
-use ml_operator_registry::{ClientOptions, Registry};
+use ml_operator_registry::{ClientOptions, Credential, Registry};
 
 /// Finds container images with newer allowed tags, and prints ready-to-run upgrades.
 #[derive(Debug, Parser)]
@@ -160,6 +160,9 @@ struct CheckArgs {
     /// Offline tag index: a JSON object from repository to its tags. No registry is contacted.
     #[arg(long, value_name = "FILE")]
     tags: Option<PathBuf>,
+    /// On a cluster, do not read the workloads' imagePullSecrets for registry credentials.
+    #[arg(long)]
+    no_pull_secrets: bool,
     /// Write the tags used by this scan as a tag index, for `--tags` on an air-gapped hub.
     #[arg(long, value_name = "FILE")]
     export_tags: Option<PathBuf>,
@@ -264,12 +267,9 @@ async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         &args.services
     };
     // Ready the tag source before reading the cluster, so a bad index or registry setting fails fast.
-    let source = tag_source(args.tags.as_deref(), &args.registry, &config)?;
+    let mut source = tag_source(args.tags.as_deref(), &args.registry, &config)?;
 
-    let inventory = read_inventory(args, &selector, services).await?;
-    for warning in &inventory.warnings {
-        eprintln!("warning: {warning}");
-    }
+    let mut inventory = read_inventory(args, &selector, services).await?;
     let mut workloads: Vec<Workload> = inventory
         .workloads
         .into_iter()
@@ -283,6 +283,20 @@ async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         })
         .collect();
     let controlled = drop_controlled(&mut workloads);
+    // On a cluster, registries see the credentials kubelet pulls with.
+    if let (Some(cluster), TagSource::Registry(_)) = (&inventory.cluster, &source)
+        && !args.no_pull_secrets
+    {
+        let (credentials, warnings) = cluster.pull_secret_credentials(&workloads).await;
+        inventory.warnings.extend(warnings);
+        if !credentials.is_empty() {
+            source =
+                TagSource::Registry(registry_client_with(&args.registry, &config, credentials)?);
+        }
+    }
+    for warning in &inventory.warnings {
+        eprintln!("warning: {warning}");
+    }
 
     let strategy = args.strategy.or(config.strategy).unwrap_or_default();
     let lookup = source.fetch(&workloads, strategy).await;
@@ -520,6 +534,16 @@ fn tag_source(
 
 /// The registry client, from the config file and flags (flags add to the file's settings).
 fn registry_client(args: &RegistryArgs, config: &Config) -> Result<Registry, Failure> {
+    registry_client_with(args, config, Vec::new())
+}
+
+/// [`registry_client`] with credentials found elsewhere (image pull secrets); a config file
+/// entry's own credentials still win over them.
+fn registry_client_with(
+    args: &RegistryArgs,
+    config: &Config,
+    extra_credentials: Vec<(String, Credential)>,
+) -> Result<Registry, Failure> {
     let mut insecure_registries = config.insecure_registries.clone();
     insecure_registries.extend(args.insecure_registries.iter().cloned());
     let options = ClientOptions {
@@ -530,6 +554,7 @@ fn registry_client(args: &RegistryArgs, config: &Config) -> Result<Registry, Fai
             .cache_ttl
             .unwrap_or(ClientOptions::default().cache_ttl),
         user_agent: format!("ml-operator/{}", env!("CARGO_PKG_VERSION")),
+        extra_credentials,
         ..ClientOptions::default()
     };
     Registry::new(options).map_err(|e| Failure::Input(e.to_string()))
@@ -540,6 +565,8 @@ struct Inventory {
     workloads: Vec<Workload>,
     other_objects: usize,
     warnings: Vec<String>,
+    /// The cluster read, when not reading manifests.
+    cluster: Option<Cluster>,
 }
 
 async fn read_inventory(
@@ -560,6 +587,7 @@ async fn read_inventory(
             workloads: manifests.workloads,
             other_objects: manifests.other_objects,
             warnings: manifests.warnings,
+            cluster: None,
         });
     }
     let mut server_selector = selector.as_str().to_string();
@@ -586,5 +614,6 @@ async fn read_inventory(
         workloads: inventory.workloads,
         other_objects: 0,
         warnings: inventory.warnings,
+        cluster: Some(cluster),
     })
 }

@@ -141,6 +141,8 @@ pub struct Workload {
     pub containers: Vec<Container>,
     /// The controller, when another object manages this one (a Deployment's ReplicaSet, its Pods).
     pub controller: Option<Controller>,
+    /// The pod spec's `imagePullSecrets` names: the registry credentials kubelet pulls with.
+    pub image_pull_secrets: Vec<String>,
 }
 
 /// A workload object that lacks a field ml-operator needs; says which, with its JSON path.
@@ -211,6 +213,16 @@ impl Workload {
             annotations: string_map(metadata.and_then(|m| m.get("annotations"))),
             containers,
             controller: controller_of(metadata),
+            image_pull_secrets: pod_spec
+                .get("imagePullSecrets")
+                .and_then(Value::as_array)
+                .map(|secrets| {
+                    secrets
+                        .iter()
+                        .filter_map(|s| s.get("name").and_then(Value::as_str).map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
         }))
     }
 
@@ -331,6 +343,7 @@ mod tests {
             let pod_spec = json!({
                 "containers": [{"name": "app", "image": "mojaloop/app:v1.0.0"}],
                 "initContainers": [{"name": "wait", "image": "busybox:1.36"}],
+                "imagePullSecrets": [{"name": "hub-registry"}],
             });
             let mut object =
                 json!({"kind": kind.as_str(), "metadata": {"name": "x", "namespace": "ns"}});
@@ -348,6 +361,7 @@ mod tests {
             assert_eq!(workload.namespace, "ns");
             assert_eq!(workload.containers.len(), 2, "{kind}");
             assert!(!workload.containers[0].init && workload.containers[1].init);
+            assert_eq!(workload.image_pull_secrets, ["hub-registry"]);
         }
     }
 

@@ -59,6 +59,7 @@ mod tests {
             annotations: Default::default(),
             containers: Vec::new(),
             controller: None,
+            image_pull_secrets: Vec::new(),
         }
     }
 
