@@ -155,6 +155,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+pub mod chat;
 mod error;
 mod model;
 mod retry;
@@ -167,6 +168,7 @@ mod transport;
 pub mod upgrade;
 pub mod webhook;
 
+pub use chat::{ChatFormat, ChatNotifier};
 pub use error::{ErrorKind, NotifyError};
 pub use model::{Event, Notification, Update};
 pub use retry::RetryPolicy;

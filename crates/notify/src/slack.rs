@@ -1,17 +1,13 @@
 //! Slack incoming webhooks: the original ml-operator text plus Block Kit, split to fit limits.
 
 use std::collections::{BTreeSet, HashSet};
-use std::fmt;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::chat::{ChatFormat, ChatNotifier};
 use crate::text::{chars, slack_escape, truncate};
-use crate::transport::{Transport, headers};
-use crate::{
-    Event, Notification, Notifier, NotifierStats, NotifyError, NotifyFuture, RetryPolicy, Secret,
-    Update,
-};
+use crate::{Event, Notification, Update, UpgradeNotice};
 
 /// Most blocks Slack accepts in one message.
 pub const MAX_BLOCKS: usize = 50;
@@ -54,100 +50,32 @@ impl Default for SlackOptions {
 /// Each message carries `text` — the original ml-operator v1.0 message, byte for byte, for
 /// anything that reads it — and Block Kit `blocks` for people. Slack answers `ok`; any other
 /// 2xx body (`invalid_payload`, `no_text`, …) is a final [`ErrorKind::Refused`](crate::ErrorKind::Refused).
-pub struct SlackNotifier {
-    transport: Transport,
-    options: SlackOptions,
-}
+pub type SlackNotifier = ChatNotifier<Slack>;
 
-impl SlackNotifier {
-    /// A notifier for the webhook at `webhook_url`. Fails when the URL is not http(s) with a host.
-    pub fn new(
-        webhook_url: Secret,
-        options: SlackOptions,
-        retry: RetryPolicy,
-    ) -> Result<SlackNotifier, NotifyError> {
-        let transport = Transport::new("slack", &webhook_url, retry, &[])?;
-        Ok(SlackNotifier { transport, options })
+/// Slack's message format (see [`SlackNotifier`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slack;
+
+impl ChatFormat for Slack {
+    type Options = SlackOptions;
+    const KIND: &'static str = "slack";
+    const TYPE_NAME: &'static str = "SlackNotifier";
+
+    fn render(n: &Notification, options: &SlackOptions) -> Vec<Value> {
+        render(n, options)
     }
 
-    /// Renames the notifier (for logs, errors and metrics), e.g. `slack-hub-ops`.
-    pub fn with_name(mut self, name: impl Into<String>) -> SlackNotifier {
-        self.transport.name = name.into();
-        self
+    fn render_upgrade(n: &UpgradeNotice) -> Value {
+        crate::upgrade::slack_message(n)
     }
 
-    /// The JSON messages this notifier would send for `n`, in order.
-    pub fn render(&self, n: &Notification) -> Vec<Value> {
-        render(n, &self.options)
-    }
-}
-
-impl fmt::Debug for SlackNotifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SlackNotifier")
-            .field("name", &self.transport.name)
-            .field("target", &self.transport.target)
-            .field("options", &self.options)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Notifier for SlackNotifier {
-    fn name(&self) -> &str {
-        &self.transport.name
+    fn part_interval(options: &SlackOptions) -> Duration {
+        options.part_interval
     }
 
-    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
-        Box::pin(async move {
-            let bodies = serialize(
-                &self.transport.name,
-                &self.transport.target,
-                render(n, &self.options),
-            )?;
-            self.transport
-                .deliver(bodies, headers(&[]), self.options.part_interval, accept)
-                .await
-        })
+    fn accept(body: &str) -> Result<(), String> {
+        accept(body)
     }
-
-    fn notify_upgrade<'a>(&'a self, n: &'a crate::UpgradeNotice) -> NotifyFuture<'a> {
-        Box::pin(async move {
-            let bodies = serialize(
-                &self.transport.name,
-                &self.transport.target,
-                vec![crate::upgrade::slack_message(n)],
-            )?;
-            self.transport
-                .deliver(bodies, headers(&[]), Duration::ZERO, accept)
-                .await
-        })
-    }
-
-    fn stats(&self) -> NotifierStats {
-        self.transport.stats.snapshot()
-    }
-}
-
-/// Serializes rendered messages to the exact body bytes.
-pub(crate) fn serialize(
-    notifier: &str,
-    target: &str,
-    messages: Vec<Value>,
-) -> Result<Vec<Vec<u8>>, NotifyError> {
-    messages
-        .iter()
-        .map(|m| {
-            serde_json::to_vec(m).map_err(|e| NotifyError {
-                notifier: notifier.to_owned(),
-                target: target.to_owned(),
-                part: None,
-                kind: crate::ErrorKind::Payload,
-                status: None,
-                requests: 0,
-                detail: format!("cannot serialize the message: {e}"),
-            })
-        })
-        .collect()
 }
 
 /// Slack's answer to a good message is `ok` (workflow webhooks: `{"ok":true}`).

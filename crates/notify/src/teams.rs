@@ -1,18 +1,13 @@
 //! Microsoft Teams: an Adaptive Card 1.4 message, for Incoming Webhooks and Workflows URLs.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::slack::serialize;
+use crate::chat::{ChatFormat, ChatNotifier};
 use crate::text::truncate;
-use crate::transport::{Transport, headers};
-use crate::{
-    Event, Notification, Notifier, NotifierStats, NotifyError, NotifyFuture, RetryPolicy, Secret,
-    Update,
-};
+use crate::{Event, Notification, Update, UpgradeNotice};
 
 /// Payload size a report is split at. Teams refuses messages above about 28 KB.
 pub const SPLIT_BYTES: usize = 25_000;
@@ -40,77 +35,31 @@ impl Default for TeamsOptions {
 ///
 /// Any 2xx is delivered, except the old connector's `200` whose body starts with
 /// `Webhook message delivery failed`, which is a final [`ErrorKind::Refused`](crate::ErrorKind::Refused).
-pub struct TeamsNotifier {
-    transport: Transport,
-    options: TeamsOptions,
-}
+pub type TeamsNotifier = ChatNotifier<Teams>;
 
-impl TeamsNotifier {
-    /// A notifier for the webhook at `url`. Fails when the URL is not http(s) with a host.
-    pub fn new(
-        url: Secret,
-        options: TeamsOptions,
-        retry: RetryPolicy,
-    ) -> Result<TeamsNotifier, NotifyError> {
-        let transport = Transport::new("teams", &url, retry, &[])?;
-        Ok(TeamsNotifier { transport, options })
+/// Microsoft Teams' message format (see [`TeamsNotifier`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Teams;
+
+impl ChatFormat for Teams {
+    type Options = TeamsOptions;
+    const KIND: &'static str = "teams";
+    const TYPE_NAME: &'static str = "TeamsNotifier";
+
+    fn render(n: &Notification, options: &TeamsOptions) -> Vec<Value> {
+        render(n, options)
     }
 
-    /// Renames the notifier (for logs, errors and metrics).
-    pub fn with_name(mut self, name: impl Into<String>) -> TeamsNotifier {
-        self.transport.name = name.into();
-        self
+    fn render_upgrade(n: &UpgradeNotice) -> Value {
+        crate::upgrade::teams_message(n)
     }
 
-    /// The JSON messages this notifier would send for `n`, in order.
-    pub fn render(&self, n: &Notification) -> Vec<Value> {
-        render(n, &self.options)
-    }
-}
-
-impl fmt::Debug for TeamsNotifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TeamsNotifier")
-            .field("name", &self.transport.name)
-            .field("target", &self.transport.target)
-            .field("options", &self.options)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Notifier for TeamsNotifier {
-    fn name(&self) -> &str {
-        &self.transport.name
+    fn part_interval(options: &TeamsOptions) -> Duration {
+        options.part_interval
     }
 
-    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
-        Box::pin(async move {
-            let bodies = serialize(
-                &self.transport.name,
-                &self.transport.target,
-                render(n, &self.options),
-            )?;
-            self.transport
-                .deliver(bodies, headers(&[]), self.options.part_interval, accept)
-                .await
-        })
-    }
-
-    fn notify_upgrade<'a>(&'a self, n: &'a crate::UpgradeNotice) -> NotifyFuture<'a> {
-        Box::pin(async move {
-            let bodies = serialize(
-                &self.transport.name,
-                &self.transport.target,
-                vec![crate::upgrade::teams_message(n)],
-            )?;
-            self.transport
-                .deliver(bodies, headers(&[]), Duration::ZERO, accept)
-                .await
-        })
-    }
-
-    fn stats(&self) -> NotifierStats {
-        self.transport.stats.snapshot()
+    fn accept(body: &str) -> Result<(), String> {
+        accept(body)
     }
 }
 
