@@ -1,7 +1,7 @@
 //! Operator mode (`ml-operator run`): watch, scan on a schedule, notify once per change, serve
 //! the image-watcher API, health and metrics, with leader election between replicas.
 //!
-//! Start at [`run`]; it wires the pieces, each in its own module:
+//! Start at [`run()`]; it wires the pieces, each in its own module:
 //! - [`watch`]: the live inventory from kube-rs reflectors.
 //! - [`schedule`]: the scan schedule, `CHECK_FOR_UPDATE_CRON`.
 //! - [`plan`]: what each notifier should be told, given what it was told before.

@@ -5,7 +5,7 @@
 //! `Available → Approved → Scheduled → Applying → Succeeded | Failed | RolledBack` (plus
 //! `Superseded` and `Rejected`). The pieces, one job each:
 //! - [`crd`]: the `ImageUpgrade` custom resource (`ml-operator crd` prints it).
-//! - [`sync`]: from scan findings to ImageUpgrade objects; superseding older ones.
+//! - [`mod@sync`]: from scan findings to ImageUpgrade objects; superseding older ones.
 //! - [`policy`]: auto-approval by level, namespace and annotation.
 //! - [`window`]: upgrade windows (cron + duration + time zone), pure, with `now` as a parameter.
 //! - [`apply`]: the container patch with its precondition, and judging a rollout.
