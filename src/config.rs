@@ -22,6 +22,7 @@
 //! namespaces: [mojaloop]        # empty: all namespaces
 //! selector: app.kubernetes.io/part-of=mojaloop
 //! schedule: "0 */5 * * * *"     # CHECK_FOR_UPDATE_CRON: 5 fields, or 6 with seconds
+//! scanOnChange: true           # also scan when a workload's images change
 //! reminderInterval: 24h         # re-send pending updates this often (off when unset)
 //! listen: 0.0.0.0:4006
 //! imageWatcherUrl: http://image-watcher:4006   # IMAGE_WATCHER_CLIENT_URL: ask it instead of registries
@@ -94,6 +95,10 @@ pub struct Config {
     /// When to scan (`run`): cron, 5 fields or 6 with seconds. Env `CHECK_FOR_UPDATE_CRON`.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// Also scan (after a one-second settle) whenever a workload is added, removed or changes
+    /// its images, not only on the schedule (default false).
+    #[serde(default)]
+    pub scan_on_change: Option<bool>,
     /// Re-send the pending updates this often even when nothing changed; off when unset.
     #[serde(default, deserialize_with = "optional_duration::deserialize")]
     #[schemars(with = "Option<String>")]

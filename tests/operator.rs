@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kube_sim::KubeSim;
 use ml_operator_testkit::proxy::Fault;
-use support::{Operator, Receiver, eventually, repo, small_hub_registry};
+use support::{Operator, Receiver, eventually, eventually_or, repo, small_hub_registry};
 
 /// The original ml-operator's Slack text for the small hub (bugfix), commands included.
 const FIRST_MESSAGE_START: &str = "*ml-operator* - The following services are not on the latest secure version and should be updated:\n";
@@ -424,4 +424,67 @@ async fn invalid_configuration_fails_at_start_naming_the_key() {
         assert!(stderr.contains(key), "{env:?}: {stderr}");
         assert!(stderr.contains(env[0].1), "names the value: {stderr}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scans_when_a_workload_changes_its_image() {
+    let hub = hub().await;
+    let (_registry, proxy) = small_hub_registry().await;
+    let slack = Receiver::start().await;
+    let config = config(hub.dir.path(), &proxy.host(), "scanOnChange: true\n");
+    let url = slack.url();
+    // A schedule that will not fire during the test: only the first scan and changes scan.
+    let env = [
+        ("SLACK_WEBHOOK_URL", url.as_str()),
+        ("CHECK_FOR_UPDATE_CRON", "0 0 1 1 *"),
+    ];
+    let operator =
+        Operator::start("replica-a", hub.dir.path(), &hub.kubeconfig, &config, &env).await;
+    eventually("the first message", Duration::from_secs(60), async || {
+        !slack.delivered().is_empty()
+    })
+    .await;
+    let scans = operator.scans().await;
+
+    // The operator's own advice, applied with the real kubectl: the change itself triggers a scan.
+    let (_, report) = operator.get("/report").await;
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let command = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["container"] == "account-lookup-service")
+        .and_then(|f| f["command"].as_str())
+        .unwrap()
+        .to_string();
+    let kubeconfig = hub.kubeconfig.clone();
+    let cache = hub.dir.path().join("kubectl-cache");
+    let output = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} --cache-dir {}", cache.display()))
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eventually_or(
+        "a message after the image change",
+        Duration::from_secs(30),
+        async || slack.delivered().len() >= 2,
+        || operator.log(),
+    )
+    .await;
+    assert!(operator.scans().await > scans, "the change caused a scan");
+    let text = slack.delivered()[1].json()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !text.contains("`mojaloop/account-lookup-service`: latest version is `v10.3.4`"),
+        "{text}"
+    );
 }

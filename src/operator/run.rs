@@ -550,6 +550,8 @@ impl Worker<'_> {
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
         tracing::info!("inventory synced");
+        let scan_on_change = self.config.scan_on_change.unwrap_or(false);
+        let mut images_changed = self.inventory.images_changed();
         loop {
             // Followers serve the API; they are ready once synced.
             if !*leading.borrow() {
@@ -572,6 +574,7 @@ impl Worker<'_> {
                 }
             };
             loop {
+                images_changed.borrow_and_update();
                 self.tick(&mut state).await;
                 self.ready.store(true, Ordering::Release);
                 let now = Utc::now();
@@ -582,6 +585,11 @@ impl Worker<'_> {
                     .unwrap_or(Duration::from_secs(60));
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
+                    Ok(()) = images_changed.changed(), if scan_on_change => {
+                        // A rollout touches several objects: let the burst settle, scan once.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tracing::info!("a workload's images changed: scanning now");
+                    }
                     _ = leading.wait_for(|l| !*l) => {
                         tracing::warn!("lost leadership: no more scans from this replica");
                         break;

@@ -1,6 +1,7 @@
 //! The operator's inventory, kept live by watches (kube-rs reflectors): after the initial list,
 //! the API server pushes changes and a scan reads the local stores — no list call per tick.
 
+use std::collections::HashMap;
 use std::future::ready;
 
 use futures::StreamExt;
@@ -9,6 +10,7 @@ use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::Store;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::watch as signal;
 use tokio::task::JoinSet;
 
 use crate::cluster::api_resource;
@@ -18,6 +20,7 @@ use crate::inventory::{Workload, WorkloadKind};
 pub struct WatchedInventory {
     stores: Vec<(WorkloadKind, Store<DynamicObject>)>,
     tasks: JoinSet<()>,
+    images_changed: signal::Receiver<u64>,
 }
 
 impl WatchedInventory {
@@ -29,6 +32,7 @@ impl WatchedInventory {
     ) -> WatchedInventory {
         let mut stores = Vec::new();
         let mut tasks = JoinSet::new();
+        let (changed_tx, images_changed) = signal::channel(0u64);
         let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
             vec![None]
         } else {
@@ -59,14 +63,22 @@ impl WatchedInventory {
                         }
                     })
                     .reflect(writer);
+                let changed_tx = changed_tx.clone();
                 tasks.spawn(async move {
+                    // Each object's images, to tell an image change from any other update.
+                    let mut images: HashMap<String, Vec<String>> = HashMap::new();
                     stream
                         .for_each(|event| {
-                            if let Err(e) = event {
-                                tracing::warn!(
+                            match event {
+                                Err(e) => tracing::warn!(
                                     "watching {}s in {where_}: {e}",
                                     kind.kubectl_resource()
-                                );
+                                ),
+                                Ok(event) => {
+                                    if images_changed_by(kind, &event, &mut images) {
+                                        changed_tx.send_modify(|count| *count += 1);
+                                    }
+                                }
                             }
                             ready(())
                         })
@@ -74,7 +86,17 @@ impl WatchedInventory {
                 });
             }
         }
-        WatchedInventory { stores, tasks }
+        WatchedInventory {
+            stores,
+            tasks,
+            images_changed,
+        }
+    }
+
+    /// Changes each time a workload is added, removed, or its images change after the initial
+    /// sync (for `scanOnChange`).
+    pub fn images_changed(&self) -> signal::Receiver<u64> {
+        self.images_changed.clone()
     }
 
     /// Waits until every watch has delivered its initial list.
@@ -111,4 +133,53 @@ impl WatchedInventory {
     pub fn shutdown(mut self) {
         self.tasks.abort_all();
     }
+}
+
+/// Whether a watch event changed the images of the workloads (added, removed, or a new image);
+/// `images` remembers each object's images. The initial list only fills the memory.
+fn images_changed_by(
+    kind: WorkloadKind,
+    event: &watcher::Event<DynamicObject>,
+    images: &mut HashMap<String, Vec<String>>,
+) -> bool {
+    let key = |object: &DynamicObject| {
+        format!(
+            "{}/{}",
+            object.metadata.namespace.as_deref().unwrap_or_default(),
+            object.metadata.name.as_deref().unwrap_or_default()
+        )
+    };
+    match event {
+        watcher::Event::Init | watcher::Event::InitDone => false,
+        watcher::Event::InitApply(object) => {
+            images.insert(key(object), images_of(kind, object));
+            false
+        }
+        watcher::Event::Apply(object) => {
+            let now = images_of(kind, object);
+            images.insert(key(object), now.clone()) != Some(now)
+        }
+        watcher::Event::Delete(object) => images.remove(&key(object)).is_some(),
+    }
+}
+
+/// The `name=image` pairs of an object's containers and init containers.
+fn images_of(kind: WorkloadKind, object: &DynamicObject) -> Vec<String> {
+    // DynamicObject keeps everything but metadata under `data`, so the path applies as is.
+    let spec = kind
+        .pod_spec_path()
+        .iter()
+        .try_fold(&object.data, |value, key| value.get(key));
+    ["containers", "initContainers"]
+        .iter()
+        .filter_map(|list| spec?.get(list)?.as_array())
+        .flatten()
+        .map(|c| {
+            format!(
+                "{}={}",
+                c["name"].as_str().unwrap_or_default(),
+                c["image"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
 }
