@@ -1,0 +1,223 @@
+//! `ml-operator check`: one scan of manifests or a cluster, printed.
+
+use std::io::{IsTerminal, Write};
+
+use super::{CheckArgs, ColorChoice, Failure, load_config, registry_client_with, tag_source};
+use crate::cluster::{Cluster, ClusterOptions};
+use crate::inventory::{SERVICE_NAME_LABEL, Workload, drop_controlled};
+use crate::manifest;
+use crate::output;
+use crate::scan::{Report, ScanOptions, scan};
+use crate::selector::Selector;
+use crate::tag_index;
+use crate::tag_source::TagSource;
+
+pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
+    let config = load_config(&args.registry)?;
+    let selector: Selector = args
+        .selector
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e: crate::selector::InvalidSelector| Failure::Input(e.to_string()))?;
+    let services = if args.services.is_empty() {
+        &config.services
+    } else {
+        &args.services
+    };
+    // Ready the tag source before reading the cluster, so a bad index or registry setting fails fast.
+    let mut source = tag_source(args.tags.as_deref(), &args.registry, &config)?;
+
+    let mut inventory = read_inventory(args, &selector, services).await?;
+    let mut workloads: Vec<Workload> = inventory
+        .workloads
+        .into_iter()
+        .filter(|w| args.namespace.as_ref().is_none_or(|ns| &w.namespace == ns))
+        .filter(|w| selector.matches(&w.labels))
+        .filter(|w| {
+            services.is_empty()
+                || w.labels
+                    .get(SERVICE_NAME_LABEL)
+                    .is_some_and(|name| services.contains(name))
+        })
+        .collect();
+    let controlled = drop_controlled(&mut workloads);
+    // On a cluster, registries see the credentials kubelet pulls with.
+    if let (Some(cluster), TagSource::Registry(_)) = (&inventory.cluster, &source)
+        && !args.no_pull_secrets
+    {
+        let (credentials, warnings) = cluster.pull_secret_credentials(&workloads).await;
+        inventory.warnings.extend(warnings);
+        if !credentials.is_empty() {
+            source =
+                TagSource::Registry(registry_client_with(&args.registry, &config, credentials)?);
+        }
+    }
+    for warning in &inventory.warnings {
+        eprintln!("warning: {warning}");
+    }
+
+    let strategy = args.strategy.or(config.strategy).unwrap_or_default();
+    let lookup = source.fetch(&workloads, strategy).await;
+    let failures = lookup.failures();
+    for failure in &failures {
+        eprintln!("warning: cannot list tags of {failure}");
+    }
+    if let Some(path) = &args.export_tags {
+        let snapshot = tag_index::snapshot(&workloads, &lookup);
+        let text = serde_json::to_string_pretty(&snapshot).expect("a tag index always serializes");
+        std::fs::write(path, text + "\n")
+            .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
+    }
+
+    let options = ScanOptions {
+        strategy,
+        explain: args.explain,
+    };
+    let mut report: Report = scan(&workloads, &lookup, options);
+    report.summary.other_objects = inventory.other_objects;
+    report.summary.controlled = controlled;
+
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    let text = output::render(
+        &report,
+        &inventory.warnings,
+        args.output,
+        color,
+        args.explain,
+    );
+    if config.upgrades.enabled {
+        let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades)
+            .map_err(Failure::Input)?;
+        for note in window_notes(&report, &workloads, &settings, chrono::Utc::now()) {
+            eprintln!("note: {note}");
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // A closed pipe (`| head`) is not an error worth reporting.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(Failure::Runtime(format!("cannot write output: {e}")));
+        }
+    }
+    if !failures.is_empty() {
+        return Err(Failure::Runtime(format!(
+            "partial scan: the tags of {} repositories could not be listed (their images are unresolved)",
+            failures.len()
+        )));
+    }
+    Ok(if args.fail_on_update && report.summary.updates > 0 {
+        3
+    } else {
+        0
+    })
+}
+
+/// Workloads from manifests (`-f`) or from the cluster, before filtering.
+struct Inventory {
+    workloads: Vec<Workload>,
+    other_objects: usize,
+    warnings: Vec<String>,
+    /// The cluster read, when not reading manifests.
+    cluster: Option<Cluster>,
+}
+
+async fn read_inventory(
+    args: &CheckArgs,
+    selector: &Selector,
+    services: &[String],
+) -> Result<Inventory, Failure> {
+    if !args.files.is_empty() {
+        if args.kubeconfig.is_some() || args.context.is_some() {
+            return Err(Failure::Input(
+                "-f reads manifests; --kubeconfig and --context read a cluster: give one or the other".into(),
+            ));
+        }
+        let default_namespace = args.namespace.as_deref().unwrap_or("default");
+        let manifests = manifest::load(&args.files, default_namespace)
+            .map_err(|e| Failure::Input(e.to_string()))?;
+        return Ok(Inventory {
+            workloads: manifests.workloads,
+            other_objects: manifests.other_objects,
+            warnings: manifests.warnings,
+            cluster: None,
+        });
+    }
+    let mut server_selector = selector.as_str().to_string();
+    if !services.is_empty() {
+        if !server_selector.is_empty() {
+            server_selector.push(',');
+        }
+        server_selector.push_str(&format!("{SERVICE_NAME_LABEL} in ({})", services.join(",")));
+    }
+    let options = ClusterOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
+        selector: server_selector,
+    };
+    let cluster = Cluster::connect(&options)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let inventory = cluster
+        .workloads(&options)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    Ok(Inventory {
+        workloads: inventory.workloads,
+        other_objects: 0,
+        warnings: inventory.warnings,
+        cluster: Some(cluster),
+    })
+}
+
+/// With upgrades enabled: for each applicable update, when it could be applied.
+fn window_notes(
+    report: &Report,
+    workloads: &[Workload],
+    settings: &crate::upgrade::UpgradeSettings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    use crate::upgrade::window::Choice;
+    report
+        .findings
+        .iter()
+        .filter_map(|finding| {
+            let upgrade = crate::upgrade::proposal(finding)?;
+            let workload = workloads.iter().find(|w| {
+                w.kind.as_str() == finding.kind
+                    && w.namespace == finding.namespace
+                    && w.name == finding.name
+            })?;
+            let when = match settings
+                .windows
+                .choose(&finding.namespace, workload.setting("window"))
+            {
+                Ok(Choice::Anytime) => {
+                    "no upgrade window: applied right after approval".to_string()
+                }
+                Ok(Choice::Window(window)) => window.describe(now),
+                Err(e) => e,
+            };
+            Some(format!(
+                "{} {}/{} container {} → {} (ImageUpgrade {}): {when}",
+                finding.kind,
+                finding.namespace,
+                finding.name,
+                finding.container,
+                upgrade.spec.target_tag,
+                upgrade.name()
+            ))
+        })
+        .collect()
+}

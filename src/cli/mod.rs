@@ -1,0 +1,310 @@
+//! The command line: argument definitions, exit codes and the shared set-up of each command.
+//!
+//! Exit codes (a contract): 0 success, 1 runtime error, 2 usage or input error, 3 updates
+//! available and `--fail-on-update` given. Each command lives in its own module:
+//! `check` (one scan), `run` (operator mode), `tags` (list a repository's tags) and
+//! `decide` (`approve` / `reject` an ImageUpgrade).
+
+mod check;
+mod decide;
+mod run;
+mod tags;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ml_operator_version::Strategy;
+
+use crate::config::Config;
+use crate::output::Format;
+use crate::tag_index::TagIndex;
+use crate::tag_source::{ImageWatcherClient, TagSource};
+use ml_operator_registry::{ClientOptions, Credential, Registry};
+
+/// Finds container images with newer allowed tags, and prints ready-to-run upgrades.
+#[derive(Debug, Parser)]
+#[command(name = "ml-operator", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan once and print the findings (manifests with -f; see `check --help`).
+    Check(CheckArgs),
+    /// Run the operator: watch the cluster, scan on CHECK_FOR_UPDATE_CRON, notify on change,
+    /// serve the image-watcher API, /healthz, /readyz and /metrics.
+    Run(RunArgs),
+    /// List a repository's tags as the registry reports them (for debugging registry access).
+    Tags(TagsArgs),
+    /// Print the ImageUpgrade CustomResourceDefinition (YAML) for `kubectl apply -f -`.
+    Crd,
+    /// Approve an ImageUpgrade: it is applied in its upgrade window.
+    Approve(DecideArgs),
+    /// Reject an ImageUpgrade: it is never applied.
+    Reject(DecideArgs),
+    /// Print the version.
+    Version,
+}
+
+/// How to reach registries: shared by `check` and `tags`.
+#[derive(Debug, Args)]
+struct RegistryArgs {
+    /// Configuration file (YAML): strategy, services, registries (mirrors, CA files, credentials).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Reach this registry over plain HTTP or unverified TLS (`HOST[:PORT]`). Repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+    /// Keep tag lists on disk here and revalidate them with ETags on the next run.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+/// `run`'s arguments; the rest of the configuration is the file and the environment.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Kubeconfig (default: in-cluster service account, else KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// HTTP listen address for the API, health and metrics (default 0.0.0.0:4006).
+    #[arg(long, value_name = "ADDR", env = "ML_OPERATOR_LISTEN")]
+    listen: Option<String>,
+    /// Offline tag index instead of registries (demos, air-gapped test runs).
+    #[arg(long, value_name = "FILE")]
+    tags: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    /// Decide and log everything (ImageUpgrades, approvals, patches) but change nothing in the
+    /// cluster; notifications are still sent.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// `approve`'s and `reject`'s arguments.
+#[derive(Debug, Args)]
+struct DecideArgs {
+    /// The ImageUpgrade's name (`kubectl get imageupgrades -A` lists them).
+    name: String,
+    /// Its namespace (the workload's; default: the kubeconfig context's namespace).
+    #[arg(short = 'n', long, value_name = "NS")]
+    namespace: Option<String>,
+    /// Kubeconfig (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Who decides, recorded on the object (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+/// `tags`' arguments.
+#[derive(Debug, Args)]
+struct TagsArgs {
+    /// The repository, as in an image reference: `mojaloop/central-ledger`, `ghcr.io/org/app`.
+    repository: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// `check`'s arguments (DESIGN.md "CLI" is the contract).
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Manifest file or directory (recursive .yaml/.yml/.json), or - for stdin. Repeatable.
+    /// Without -f, the cluster of the kubeconfig (or the in-cluster service account) is read.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    files: Vec<PathBuf>,
+    /// Kubeconfig for reading a live cluster (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context for reading a live cluster.
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Only this namespace (for manifests: objects without a namespace count as in it).
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NS",
+        conflicts_with = "all_namespaces"
+    )]
+    namespace: Option<String>,
+    /// All namespaces (the default).
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    /// Only workloads matching this label selector (e.g. `app.kubernetes.io/part-of=mojaloop`).
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    selector: Option<String>,
+    /// Only workloads whose `app.kubernetes.io/name` label is one of these (comma-separated).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    services: Vec<String>,
+    /// Upgrade strategy: patch (same X.Y.Z), bugfix (same X.Y, the default), minor (same X), major.
+    #[arg(long, value_parser = parse_strategy)]
+    strategy: Option<Strategy>,
+    /// Offline tag index: a JSON object from repository to its tags. No registry is contacted.
+    #[arg(long, value_name = "FILE")]
+    tags: Option<PathBuf>,
+    /// On a cluster, do not read the workloads' imagePullSecrets for registry credentials.
+    #[arg(long)]
+    no_pull_secrets: bool,
+    /// Write the tags used by this scan as a tag index, for `--tags` on an air-gapped hub.
+    #[arg(long, value_name = "FILE")]
+    export_tags: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    /// Explain every decision: the candidates rejected and why.
+    #[arg(long)]
+    explain: bool,
+    /// Exit with code 3 when any update is available (for CI pipelines).
+    #[arg(long)]
+    fail_on_update: bool,
+    /// Colour the table: auto (only on a terminal, and not when NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_strategy(text: &str) -> Result<Strategy, String> {
+    text.parse::<Strategy>().map_err(|e| e.to_string())
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad arguments or input files: exit 2.
+    Input(String),
+    /// Something went wrong while running: exit 1.
+    Runtime(String),
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Input(_) => 2,
+            Failure::Runtime(_) => 1,
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match cli.command {
+        Command::Check(args) => runtime.block_on(check::check(&args)),
+        Command::Tags(args) => runtime.block_on(tags::tags(&args)),
+        Command::Run(args) => runtime.block_on(run::run(args)),
+        Command::Crd => {
+            print!("{}", crate::upgrade::crd_yaml());
+            Ok(0)
+        }
+        Command::Approve(args) => runtime.block_on(decide::decide(
+            &args,
+            crate::upgrade::decide::Decision::Approve,
+        )),
+        Command::Reject(args) => runtime.block_on(decide::decide(
+            &args,
+            crate::upgrade::decide::Decision::Reject,
+        )),
+        Command::Version => {
+            println!("ml-operator {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            let (Failure::Input(message) | Failure::Runtime(message)) = &failure;
+            eprintln!("error: {message}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+fn load_config(args: &RegistryArgs) -> Result<Config, Failure> {
+    match &args.config {
+        Some(path) => Config::load(path).map_err(|e| Failure::Input(e.to_string())),
+        None => Ok(Config::default()),
+    }
+}
+
+/// The tag source: the offline index when given, else an image-watcher when configured, else
+/// the registries.
+fn tag_source(
+    tags: Option<&std::path::Path>,
+    args: &RegistryArgs,
+    config: &Config,
+) -> Result<TagSource, Failure> {
+    if let Some(path) = tags {
+        return Ok(TagSource::Index(
+            TagIndex::load(path).map_err(|e| Failure::Input(e.to_string()))?,
+        ));
+    }
+    if let Some(url) = &config.image_watcher_url {
+        return Ok(TagSource::ImageWatcher(
+            ImageWatcherClient::new(url).map_err(Failure::Input)?,
+        ));
+    }
+    Ok(TagSource::Registry(registry_client(args, config)?))
+}
+
+/// The registry client, from the config file and flags (flags add to the file's settings).
+fn registry_client(args: &RegistryArgs, config: &Config) -> Result<Registry, Failure> {
+    registry_client_with(args, config, Vec::new())
+}
+
+/// [`registry_client`] with credentials found elsewhere (image pull secrets); a config file
+/// entry's own credentials still win over them.
+fn registry_client_with(
+    args: &RegistryArgs,
+    config: &Config,
+    extra_credentials: Vec<(String, Credential)>,
+) -> Result<Registry, Failure> {
+    let mut insecure_registries = config.insecure_registries.clone();
+    insecure_registries.extend(args.insecure_registries.iter().cloned());
+    let options = ClientOptions {
+        registries: config.registries.clone(),
+        insecure_registries,
+        cache_dir: args.cache_dir.clone().or_else(|| config.cache_dir.clone()),
+        cache_ttl: config
+            .cache_ttl
+            .unwrap_or(ClientOptions::default().cache_ttl),
+        user_agent: format!("ml-operator/{}", env!("CARGO_PKG_VERSION")),
+        extra_credentials,
+        ..ClientOptions::default()
+    };
+    Registry::new(options).map_err(|e| Failure::Input(e.to_string()))
+}

@@ -1,0 +1,36 @@
+//! `ml-operator run`: logging, configuration (file, then environment), then operator mode.
+
+use std::io::IsTerminal;
+
+use super::{Failure, LogFormat, RunArgs, load_config, tag_source};
+
+pub(super) async fn run(args: RunArgs) -> Result<u8, Failure> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match args.log_format {
+        LogFormat::Human => subscriber.init(),
+        LogFormat::Json => subscriber.json().init(),
+    }
+    let mut config = load_config(&args.registry)?;
+    config
+        .apply_env(|key| std::env::var(key).ok())
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    if let Some(listen) = &args.listen {
+        config.listen = Some(listen.clone());
+    }
+    // Every scan of a long-running operator should see new tags.
+    config.cache_ttl.get_or_insert(std::time::Duration::ZERO);
+    let source = tag_source(args.tags.as_deref(), &args.registry, &config)?;
+    let mut settings =
+        crate::operator::Settings::from_config(config, source, args.kubeconfig, args.context)
+            .map_err(Failure::Input)?;
+    settings.dry_run = args.dry_run;
+    crate::operator::run(settings)
+        .await
+        .map_err(Failure::Runtime)?;
+    Ok(0)
+}
