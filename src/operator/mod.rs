@@ -6,6 +6,7 @@
 //! - [`schedule`]: the scan schedule, `CHECK_FOR_UPDATE_CRON`.
 //! - [`plan`]: what each notifier should be told, given what it was told before.
 //! - [`state`]: that memory, in a ConfigMap.
+//! - [`sinks`]: where notifications go (Slack, Teams, webhooks, Events).
 //! - [`events`]: Kubernetes Events on affected workloads.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`server`]: the HTTP endpoints.
@@ -16,6 +17,7 @@ pub mod plan;
 pub mod run;
 pub mod schedule;
 pub mod server;
+pub mod sinks;
 pub mod state;
 pub mod watch;
 
