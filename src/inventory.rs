@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use ml_operator_version::Strategy;
 use serde_json::Value;
 
 /// Annotation prefix for per-workload settings (`ml-operator.mojaloop.io/strategy`, `…/ignore`).
@@ -233,6 +234,17 @@ impl Workload {
             .map(String::as_str)
     }
 
+    /// The strategy for this workload: its `strategy` annotation, else `default`. A bad
+    /// annotation is an error naming it.
+    pub fn strategy(&self, default: Strategy) -> Result<Strategy, String> {
+        match self.setting("strategy") {
+            Some(value) => value
+                .parse()
+                .map_err(|e| format!("annotation {ANNOTATION_PREFIX}strategy: {e}")),
+            None => Ok(default),
+        }
+    }
+
     /// The Helm release that manages this workload, if any (labels and annotations Helm sets).
     pub fn helm_release(&self) -> Option<&str> {
         let managed_by_helm = self
@@ -401,6 +413,27 @@ mod tests {
                 .to_string();
             assert!(err.contains(message), "{err}");
         }
+    }
+
+    #[test]
+    fn the_strategy_annotation_wins_and_a_bad_one_is_named() {
+        let with = |annotations: serde_json::Value| {
+            let object = json!({"kind": "Pod", "metadata": {"name": "p", "annotations": annotations},
+                "spec": {"containers": [{"name": "c", "image": "i:1"}]}});
+            Workload::from_object(&object, "d").unwrap().unwrap()
+        };
+        assert_eq!(
+            with(json!({})).strategy(Strategy::Bugfix),
+            Ok(Strategy::Bugfix)
+        );
+        let patch = with(json!({"ml-operator.mojaloop.io/strategy": "patch"}));
+        assert_eq!(patch.strategy(Strategy::Major), Ok(Strategy::Patch));
+        let bad = with(json!({"ml-operator.mojaloop.io/strategy": "newest"}));
+        let err = bad.strategy(Strategy::Bugfix).unwrap_err();
+        assert!(
+            err.contains("ml-operator.mojaloop.io/strategy") && err.contains("newest"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -202,16 +202,9 @@ fn evaluate(
                 .to_string();
         return finding;
     }
-    if let Some(value) = workload.setting("strategy") {
-        match value.parse::<Strategy>() {
-            Ok(strategy) => finding.strategy = strategy,
-            Err(e) => {
-                return unresolved(
-                    finding,
-                    format!("annotation ml-operator.mojaloop.io/strategy: {e}"),
-                );
-            }
-        }
+    match workload.strategy(options.strategy) {
+        Ok(strategy) => finding.strategy = strategy,
+        Err(reason) => return unresolved(finding, reason),
     }
 
     let Some(current) = image.tag() else {

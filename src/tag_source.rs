@@ -145,10 +145,10 @@ impl ImageWatcherClient {
     async fn fetch(&self, workloads: &[Workload], default_strategy: Strategy) -> FetchedTags {
         let mut questions: BTreeMap<(String, String, Strategy), ImageRef> = BTreeMap::new();
         for workload in workloads {
-            let strategy = workload
-                .setting("strategy")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(default_strategy);
+            // A bad annotation makes the scan report the workload unresolved; ask nothing for it.
+            let Ok(strategy) = workload.strategy(default_strategy) else {
+                continue;
+            };
             for container in &workload.containers {
                 if let Ok(image) = ImageRef::parse(&container.image)
                     && let Some(tag) = image.tag()
