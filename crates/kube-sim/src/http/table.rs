@@ -92,6 +92,14 @@ fn ports(o: &Value) -> String {
     }
 }
 
+/// kubectl's READY column for replicated workloads: `ready/desired` (desired defaults to 1).
+fn ready_of_desired(o: &Value) -> String {
+    let desired = get_path(o, "spec.replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    format!("{}/{desired}", int(o, "status.readyReplicas"))
+}
+
 fn images(o: &Value, tpl: &str) -> (String, String) {
     let cs = get_path(o, tpl)
         .and_then(Value::as_array)
@@ -206,13 +214,7 @@ fn layout(info: &ResourceInfo) -> (Vec<Value>, Cells) {
             Box::new(|o| {
                 let (c, i) = images(o, "spec.template.spec.containers");
                 vec![
-                    json!(format!(
-                        "{}/{}",
-                        int(o, "status.readyReplicas"),
-                        get_path(o, "spec.replicas")
-                            .and_then(Value::as_i64)
-                            .unwrap_or(1)
-                    )),
+                    json!(ready_of_desired(o)),
                     json!(int(o, "status.updatedReplicas")),
                     json!(int(o, "status.availableReplicas")),
                     json!(age(o)),
@@ -233,13 +235,7 @@ fn layout(info: &ResourceInfo) -> (Vec<Value>, Cells) {
             Box::new(|o| {
                 let (c, i) = images(o, "spec.template.spec.containers");
                 vec![
-                    json!(format!(
-                        "{}/{}",
-                        int(o, "status.readyReplicas"),
-                        get_path(o, "spec.replicas")
-                            .and_then(Value::as_i64)
-                            .unwrap_or(1)
-                    )),
+                    json!(ready_of_desired(o)),
                     json!(age(o)),
                     json!(c),
                     json!(i),
