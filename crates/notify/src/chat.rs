@@ -13,20 +13,35 @@ use crate::{
     UpgradeNotice,
 };
 
+/// How chat messages are written and paced (`SlackOptions` and `TeamsOptions` are this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatOptions {
+    /// Include the `kubectl patch` commands (the original `NOTIFY_KUBECTL_PATCH_INSTRUCTIONS`,
+    /// default true).
+    pub include_commands: bool,
+    /// Pause between the parts of a split report (default 1 s).
+    pub part_interval: Duration,
+}
+
+impl Default for ChatOptions {
+    fn default() -> ChatOptions {
+        ChatOptions {
+            include_commands: true,
+            part_interval: Duration::from_secs(1),
+        }
+    }
+}
+
 /// How one chat service wants its messages: the rendering and the answer it gives.
 pub trait ChatFormat: Send + Sync + 'static {
-    /// How messages are written and paced.
-    type Options: fmt::Debug + Send + Sync;
     /// The notifier's default name (`slack`, `teams`), for logs, errors and metrics.
     const KIND: &'static str;
     /// The type name `Debug` prints (`SlackNotifier`).
     const TYPE_NAME: &'static str;
     /// The messages for a notification, in order (several when a report is split).
-    fn render(n: &Notification, options: &Self::Options) -> Vec<Value>;
+    fn render(n: &Notification, options: &ChatOptions) -> Vec<Value>;
     /// The message for an upgrade outcome.
     fn render_upgrade(n: &UpgradeNotice) -> Value;
-    /// The pause between the parts of a split report.
-    fn part_interval(options: &Self::Options) -> Duration;
     /// Whether a 2xx answer body means delivered; `Err` says what the service answered.
     fn accept(body: &str) -> Result<(), String>;
 }
@@ -35,13 +50,13 @@ pub trait ChatFormat: Send + Sync + 'static {
 /// and [`TeamsNotifier`](crate::TeamsNotifier).
 pub struct ChatNotifier<F: ChatFormat> {
     transport: Transport,
-    options: F::Options,
+    options: ChatOptions,
     format: PhantomData<fn() -> F>,
 }
 
 impl<F: ChatFormat> ChatNotifier<F> {
     /// A notifier for the webhook at `url`. Fails when the URL is not http(s) with a host.
-    pub fn new(url: Secret, options: F::Options, retry: RetryPolicy) -> Result<Self, NotifyError> {
+    pub fn new(url: Secret, options: ChatOptions, retry: RetryPolicy) -> Result<Self, NotifyError> {
         let transport = Transport::new(F::KIND, &url, retry, &[])?;
         Ok(ChatNotifier {
             transport,
@@ -89,7 +104,7 @@ impl<F: ChatFormat> Notifier for ChatNotifier<F> {
     }
 
     fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
-        Box::pin(self.send(F::render(n, &self.options), F::part_interval(&self.options)))
+        Box::pin(self.send(F::render(n, &self.options), self.options.part_interval))
     }
 
     fn notify_upgrade<'a>(&'a self, n: &'a UpgradeNotice) -> NotifyFuture<'a> {

@@ -168,7 +168,7 @@ mod transport;
 pub mod upgrade;
 pub mod webhook;
 
-pub use chat::{ChatFormat, ChatNotifier};
+pub use chat::{ChatFormat, ChatNotifier, ChatOptions};
 pub use error::{ErrorKind, NotifyError};
 pub use model::{Event, Notification, Update};
 pub use retry::RetryPolicy;

@@ -1,11 +1,10 @@
 //! Slack incoming webhooks: the original ml-operator text plus Block Kit, split to fit limits.
 
 use std::collections::{BTreeSet, HashSet};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::chat::{ChatFormat, ChatNotifier};
+use crate::chat::{ChatFormat, ChatNotifier, ChatOptions};
 use crate::text::{chars, slack_escape, truncate};
 use crate::{Event, Notification, Update, UpgradeNotice};
 
@@ -25,25 +24,9 @@ const HEADLINE: &str = "*ml-operator* - The following services are not on the la
 /// The whole original message when nothing is pending.
 const UP_TO_DATE: &str = "*ml-operator* - all monitored services are up to date";
 
-/// How Slack messages are written and paced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlackOptions {
-    /// Include the `kubectl patch` commands (the original `NOTIFY_KUBECTL_PATCH_INSTRUCTIONS`,
-    /// default true).
-    pub include_commands: bool,
-    /// Pause between the parts of a split report (default 1 s: Slack allows about one
-    /// message per second per webhook).
-    pub part_interval: Duration,
-}
-
-impl Default for SlackOptions {
-    fn default() -> SlackOptions {
-        SlackOptions {
-            include_commands: true,
-            part_interval: Duration::from_secs(1),
-        }
-    }
-}
+/// How Slack messages are written and paced (Slack allows about one message per second per
+/// webhook, hence the default 1 s between parts).
+pub type SlackOptions = ChatOptions;
 
 /// Sends notifications to a Slack incoming webhook (`https://hooks.slack.com/services/…`).
 ///
@@ -57,7 +40,6 @@ pub type SlackNotifier = ChatNotifier<Slack>;
 pub struct Slack;
 
 impl ChatFormat for Slack {
-    type Options = SlackOptions;
     const KIND: &'static str = "slack";
     const TYPE_NAME: &'static str = "SlackNotifier";
 
@@ -67,10 +49,6 @@ impl ChatFormat for Slack {
 
     fn render_upgrade(n: &UpgradeNotice) -> Value {
         crate::upgrade::slack_message(n)
-    }
-
-    fn part_interval(options: &SlackOptions) -> Duration {
-        options.part_interval
     }
 
     fn accept(body: &str) -> Result<(), String> {

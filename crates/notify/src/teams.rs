@@ -1,11 +1,10 @@
 //! Microsoft Teams: an Adaptive Card 1.4 message, for Incoming Webhooks and Workflows URLs.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::chat::{ChatFormat, ChatNotifier};
+use crate::chat::{ChatFormat, ChatNotifier, ChatOptions};
 use crate::text::truncate;
 use crate::{Event, Notification, Update, UpgradeNotice};
 
@@ -13,22 +12,7 @@ use crate::{Event, Notification, Update, UpgradeNotice};
 pub const SPLIT_BYTES: usize = 25_000;
 
 /// How Teams messages are written and paced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TeamsOptions {
-    /// Include the `kubectl patch` commands (default true).
-    pub include_commands: bool,
-    /// Pause between the parts of a split report (default 1 s).
-    pub part_interval: Duration,
-}
-
-impl Default for TeamsOptions {
-    fn default() -> TeamsOptions {
-        TeamsOptions {
-            include_commands: true,
-            part_interval: Duration::from_secs(1),
-        }
-    }
-}
+pub type TeamsOptions = ChatOptions;
 
 /// Sends notifications to a Microsoft Teams Incoming Webhook or a Power Automate Workflows
 /// ("When a Teams webhook request is received") URL, as an Adaptive Card.
@@ -42,7 +26,6 @@ pub type TeamsNotifier = ChatNotifier<Teams>;
 pub struct Teams;
 
 impl ChatFormat for Teams {
-    type Options = TeamsOptions;
     const KIND: &'static str = "teams";
     const TYPE_NAME: &'static str = "TeamsNotifier";
 
@@ -52,10 +35,6 @@ impl ChatFormat for Teams {
 
     fn render_upgrade(n: &UpgradeNotice) -> Value {
         crate::upgrade::teams_message(n)
-    }
-
-    fn part_interval(options: &TeamsOptions) -> Duration {
-        options.part_interval
     }
 
     fn accept(body: &str) -> Result<(), String> {
