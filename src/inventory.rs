@@ -245,6 +245,16 @@ impl Workload {
         }
     }
 
+    /// Whether the workload is one of `services` (its `app.kubernetes.io/name` label), the
+    /// original `SERVICES` filter; an empty list means every workload.
+    pub fn is_one_of(&self, services: &[String]) -> bool {
+        services.is_empty()
+            || self
+                .labels
+                .get(SERVICE_NAME_LABEL)
+                .is_some_and(|name| services.contains(name))
+    }
+
     /// The Helm release that manages this workload, if any (labels and annotations Helm sets).
     pub fn helm_release(&self) -> Option<&str> {
         let managed_by_helm = self
@@ -329,6 +339,19 @@ fn controller_of(metadata: Option<&Value>) -> Option<Controller> {
                 .unwrap_or_default()
                 .to_string(),
         })
+}
+
+/// A label selector for the API server: `selector` and, when `services` is not empty,
+/// `app.kubernetes.io/name in (services)`.
+pub fn server_selector(selector: &str, services: &[String]) -> String {
+    let mut combined = selector.to_string();
+    if !services.is_empty() {
+        if !combined.is_empty() {
+            combined.push(',');
+        }
+        combined.push_str(&format!("{SERVICE_NAME_LABEL} in ({})", services.join(",")));
+    }
+    combined
 }
 
 /// Drops workloads whose controller is itself a workload kind (a Deployment's ReplicaSets and
@@ -433,6 +456,21 @@ mod tests {
         assert!(
             err.contains("ml-operator.mojaloop.io/strategy") && err.contains("newest"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn services_become_a_server_side_selector() {
+        let services = ["a".to_string(), "b".to_string()];
+        assert_eq!(server_selector("", &[]), "");
+        assert_eq!(server_selector("tier=x", &[]), "tier=x");
+        assert_eq!(
+            server_selector("", &services),
+            "app.kubernetes.io/name in (a,b)"
+        );
+        assert_eq!(
+            server_selector("tier=x", &services),
+            "tier=x,app.kubernetes.io/name in (a,b)"
         );
     }
 

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use super::{CheckArgs, ColorChoice, Failure, load_config, registry_client_with, tag_source};
 use crate::cluster::{Cluster, ClusterOptions};
-use crate::inventory::{SERVICE_NAME_LABEL, Workload, drop_controlled};
+use crate::inventory::{Workload, drop_controlled, server_selector};
 use crate::manifest;
 use crate::output;
 use crate::scan::{Report, ScanOptions, scan};
@@ -34,12 +34,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         .into_iter()
         .filter(|w| args.namespace.as_ref().is_none_or(|ns| &w.namespace == ns))
         .filter(|w| selector.matches(&w.labels))
-        .filter(|w| {
-            services.is_empty()
-                || w.labels
-                    .get(SERVICE_NAME_LABEL)
-                    .is_some_and(|name| services.contains(name))
-        })
+        .filter(|w| w.is_one_of(services))
         .collect();
     let controlled = drop_controlled(&mut workloads);
     // On a cluster, registries see the credentials kubelet pulls with.
@@ -153,18 +148,11 @@ async fn read_inventory(
             cluster: None,
         });
     }
-    let mut server_selector = selector.as_str().to_string();
-    if !services.is_empty() {
-        if !server_selector.is_empty() {
-            server_selector.push(',');
-        }
-        server_selector.push_str(&format!("{SERVICE_NAME_LABEL} in ({})", services.join(",")));
-    }
     let options = ClusterOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
         namespace: args.namespace.clone(),
-        selector: server_selector,
+        selector: server_selector(selector.as_str(), services),
     };
     let cluster = Cluster::connect(&options)
         .await

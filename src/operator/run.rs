@@ -17,7 +17,7 @@ use ml_operator_leader::{LeaderElector, LeaderState, LeaseConfig};
 use tokio::sync::{RwLock, watch};
 
 use crate::config::Config;
-use crate::inventory::{SERVICE_NAME_LABEL, drop_controlled};
+use crate::inventory::{drop_controlled, server_selector};
 use crate::operator::events::EventRecorder;
 use crate::operator::metrics::Metrics;
 use crate::operator::plan::{ScanResult, plan};
@@ -232,16 +232,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         }
     });
 
-    let mut selector = config.selector.clone().unwrap_or_default();
-    if !config.services.is_empty() {
-        if !selector.is_empty() {
-            selector.push(',');
-        }
-        selector.push_str(&format!(
-            "{SERVICE_NAME_LABEL} in ({})",
-            config.services.join(",")
-        ));
-    }
+    let selector = server_selector(
+        config.selector.as_deref().unwrap_or_default(),
+        &config.services,
+    );
     let inventory = WatchedInventory::start(&client, &config.namespaces, Some(&selector));
 
     // Leader election: only the leader scans and notifies.
@@ -510,17 +504,11 @@ impl Worker<'_> {
     /// One scan, then the notifications it calls for.
     async fn tick(&self, state: &mut NotifiedState) {
         let started = Instant::now();
-        let services = &self.config.services;
         let mut workloads: Vec<_> = self
             .inventory
             .snapshot()
             .into_iter()
-            .filter(|w| {
-                services.is_empty()
-                    || w.labels
-                        .get(SERVICE_NAME_LABEL)
-                        .is_some_and(|n| services.contains(n))
-            })
+            .filter(|w| w.is_one_of(&self.config.services))
             .collect();
         let controlled = drop_controlled(&mut workloads);
         let strategy = self.config.strategy.unwrap_or_default();
