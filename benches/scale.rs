@@ -30,6 +30,39 @@ use serde_json::{Value, json};
 
 type Result<T> = std::result::Result<T, String>;
 
+/// The scale benchmark. `cargo bench --bench scale` runs the full size from DESIGN.md; any
+/// option overrides one dimension of it, e.g.
+/// `cargo bench --bench scale -- --workloads 10000 --repositories 1000`.
+#[derive(Debug, clap::Parser)]
+struct Args {
+    /// Set by `cargo bench`; without it (`cargo test --benches`) a small smoke size runs.
+    #[arg(long, hide = true)]
+    bench: bool,
+    /// Workloads (Deployments, StatefulSets, DaemonSets and CronJobs).
+    #[arg(long)]
+    workloads: Option<usize>,
+    /// Namespaces the workloads are spread over.
+    #[arg(long)]
+    namespaces: Option<usize>,
+    /// Registry repositories; every one is some workload's main image.
+    #[arg(long)]
+    repositories: Option<usize>,
+    /// Tags per repository.
+    #[arg(long)]
+    tags: Option<usize>,
+    /// Scans measured after the first one.
+    #[arg(long)]
+    scans: Option<usize>,
+    /// Seconds between scans (the operator's schedule is `*/N * * * * *`; N should divide 60
+    /// and leave room for one scan).
+    #[arg(long)]
+    interval: Option<u32>,
+    /// The ml-operator binary to measure, e.g. an older build to compare with (default: the
+    /// one cargo built for this benchmark).
+    #[arg(long)]
+    operator: Option<PathBuf>,
+}
+
 /// How big a run is.
 #[derive(Debug, Clone, Copy)]
 struct Size {
@@ -39,9 +72,12 @@ struct Size {
     repositories: usize,
     tags: usize,
     steady_scans: usize,
+    /// Seconds between scans.
+    interval: u32,
 }
 
 impl Size {
+    /// The size DESIGN.md sets.
     const FULL: Size = Size {
         name: "full",
         workloads: 2_000,
@@ -49,7 +85,9 @@ impl Size {
         repositories: 200,
         tags: 300,
         steady_scans: 5,
+        interval: 5,
     };
+    /// A few seconds' check that the pipeline works.
     const SMOKE: Size = Size {
         name: "smoke",
         workloads: 60,
@@ -57,11 +95,42 @@ impl Size {
         repositories: 10,
         tags: 30,
         steady_scans: 1,
+        interval: 5,
     };
-}
 
-/// The operator's cron schedule: every 5 seconds.
-const SCHEDULE: &str = "*/5 * * * * *";
+    fn from_args(args: &Args) -> Size {
+        let base = if args.bench { Size::FULL } else { Size::SMOKE };
+        let size = Size {
+            workloads: args.workloads.unwrap_or(base.workloads),
+            namespaces: args.namespaces.unwrap_or(base.namespaces),
+            repositories: args.repositories.unwrap_or(base.repositories),
+            tags: args.tags.unwrap_or(base.tags),
+            steady_scans: args.scans.unwrap_or(base.steady_scans),
+            interval: args.interval.unwrap_or(base.interval),
+            ..base
+        };
+        let custom = (
+            size.workloads,
+            size.namespaces,
+            size.repositories,
+            size.tags,
+        ) != (
+            base.workloads,
+            base.namespaces,
+            base.repositories,
+            base.tags,
+        );
+        Size {
+            name: if custom { "custom" } else { base.name },
+            ..size
+        }
+    }
+
+    /// The operator's cron schedule.
+    fn schedule(self) -> String {
+        format!("*/{} * * * * *", self.interval)
+    }
+}
 
 /// Prints a progress line on stderr, with the time since the start.
 macro_rules! progress {
@@ -71,17 +140,18 @@ macro_rules! progress {
 }
 
 fn main() {
-    let size = if std::env::args().any(|a| a == "--bench") {
-        Size::FULL
-    } else {
-        Size::SMOKE
-    };
+    let args = <Args as clap::Parser>::parse();
+    let size = Size::from_args(&args);
+    if size.workloads == 0 || size.namespaces == 0 || size.repositories == 0 || size.tags == 0 {
+        eprintln!("scale benchmark: sizes must be at least 1: {size:?}");
+        std::process::exit(2);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(run(size)) {
+    match runtime.block_on(run(size, args.operator)) {
         Ok(line) => println!("{line}"),
         Err(e) => {
             eprintln!("scale benchmark failed: {e}");
@@ -91,10 +161,10 @@ fn main() {
 }
 
 /// The whole benchmark; returns the JSON line.
-async fn run(size: Size) -> Result<String> {
+async fn run(size: Size, binary: Option<PathBuf>) -> Result<String> {
     let start = Instant::now();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let binary = operator::binary()?;
+    let binary = operator::binary(binary)?;
     progress!(start, "{size:?}, operator {}", binary.display());
 
     // The cluster, settled (ReplicaSets and Pods created) before the operator starts.
@@ -142,9 +212,25 @@ async fn run(size: Size) -> Result<String> {
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig)
         .map_err(|e| format!("writing {}: {e}", kubeconfig.display()))?;
-    let config = operator::write_config(dir.path(), &proxy.host())?;
+    let config = operator::write_config(dir.path(), &proxy.host(), &size.schedule())?;
+
+    // One `check` of the whole cluster, as a CI pipeline or a laptop would run it.
+    handle.reset_request_counts();
+    let check = operator::check(&binary, &kubeconfig, &config).await?;
+    let check_registry = Counts::of(&proxy);
+    let check_k8s = K8sCounts::of(&handle);
+    progress!(
+        start,
+        "check: {:.2}s, peak RSS {:.1} MiB, {} registry requests, {} Kubernetes requests ({} lists)",
+        check.seconds,
+        check.peak_rss_kib as f64 / 1024.0,
+        check_registry.requests,
+        check_k8s.total(),
+        check_k8s.list
+    );
+
     let mut op = operator::Operator::start(&binary, dir.path(), &kubeconfig, &config).await?;
-    let result = measure(start, size, &handle, &proxy, &op).await;
+    let result = measure(start, size, &handle, &proxy, check_registry, &op).await;
     let log_tail = op.log_tail(40);
     op.terminate().await;
     let m = result.map_err(|e| format!("{e}\n--- operator log (last lines) ---\n{log_tail}"))?;
@@ -183,10 +269,27 @@ async fn run(size: Size) -> Result<String> {
         "firstScanSeconds": round(m.first_scan_seconds),
         "steadyScanSeconds": round(m.steady_scan_seconds),
         "steadyScanSecondsPerRepository": round(m.steady_scan_seconds / repos),
-        "peakRssMiB": round(m.peak_rss_kib as f64 / 1024.0),
+        "peakRssMiB": mib(m.peak_rss_kib),
         "peakRssKiBPerWorkload": round(m.peak_rss_kib as f64 / size.workloads as f64),
         "scanFindings": m.summary,
         "operatorWarnings": m.warnings.len(),
+        "rssMiB": {
+            "afterSync": mib(m.rss_after_sync.rss),
+            "afterFirstScan": mib(m.rss_after_first_scan.rss),
+            "afterEachSteadyScan": m.rss_after_steady_scans.iter().map(|s| mib(s.rss)).collect::<Vec<_>>(),
+            "growthOverSteadyScans": m.rss_growth_mib(),
+            "anonAtEnd": mib(m.rss_at_end().anon),
+            "fileAtEnd": mib(m.rss_at_end().file),
+        },
+        "check": {
+            "seconds": round(check.seconds),
+            "peakRssMiB": mib(check.peak_rss_kib),
+            "registryRequests": check_registry.requests,
+            "tagWalks": check_registry.walks,
+            "k8sRequests": check_k8s.total(),
+            "k8sLists": check_k8s.list,
+            "summary": check.summary,
+        },
         "operatorWatchErrors": m.warnings.iter().filter(|l| l.contains("watching")).count(),
     });
     // Removing 120,000 tag links takes a while; say so rather than look stuck.
@@ -200,6 +303,10 @@ async fn run(size: Size) -> Result<String> {
 
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+fn mib(kib: u64) -> f64 {
+    round(kib as f64 / 1024.0)
 }
 
 /// Registry requests seen by the proxy during one scan.
@@ -291,6 +398,9 @@ struct Measured {
     steady: Vec<Counts>,
     k8s: K8sCounts,
     peak_rss_kib: u64,
+    rss_after_sync: operator::Memory,
+    rss_after_first_scan: operator::Memory,
+    rss_after_steady_scans: Vec<operator::Memory>,
     summary: String,
     /// The operator's WARN and ERROR log lines (watch errors such as 410s show up here).
     warnings: Vec<String>,
@@ -306,6 +416,21 @@ impl Measured {
     fn steady_walks(&self) -> usize {
         self.steady.iter().map(|c| c.walks).sum()
     }
+    fn rss_at_end(&self) -> operator::Memory {
+        *self
+            .rss_after_steady_scans
+            .last()
+            .unwrap_or(&self.rss_after_first_scan)
+    }
+    /// RSS after the last scan minus RSS after the first steady scan, in MiB: growth that
+    /// repeats with every scan shows here.
+    fn rss_growth_mib(&self) -> f64 {
+        let first = self
+            .rss_after_steady_scans
+            .first()
+            .unwrap_or(&self.rss_after_first_scan);
+        round((self.rss_at_end().rss as f64 - first.rss as f64) / 1024.0)
+    }
 }
 
 /// Follows the operator through its sync, its first scan and `steady_scans` more.
@@ -314,6 +439,7 @@ async fn measure(
     size: Size,
     handle: &kube_sim::Handle,
     proxy: &FaultProxy,
+    earlier: Counts,
     op: &operator::Operator,
 ) -> Result<Measured> {
     let sync_seconds = op
@@ -324,8 +450,10 @@ async fn measure(
         "inventory synced {sync_seconds:.2}s after the operator started"
     );
 
+    let rss_after_sync = op.memory()?;
     op.wait_for_scans(1, Duration::from_secs(300)).await?;
-    let first = Counts::of(proxy);
+    let rss_after_first_scan = op.memory()?;
+    let first = Counts::of(proxy).minus(earlier);
     handle.reset_request_counts();
     let (first_sum, first_count) = op.scan_histogram().await?;
     if first_count != 1.0 {
@@ -342,19 +470,25 @@ async fn measure(
     );
 
     let mut steady = Vec::new();
-    let mut before = first;
+    let mut before = Counts::of(proxy);
+    let mut rss_after_steady_scans = Vec::new();
+    // Ample for one interval plus a scan, even on a loaded machine.
+    let limit = Duration::from_secs(60).max(Duration::from_secs_f64(
+        3.0 * (f64::from(size.interval) + first_sum),
+    ));
     for n in 1..=size.steady_scans {
-        // A scan every 5 seconds; a minute is ample even on a loaded machine.
-        op.wait_for_scans(1 + n, Duration::from_secs(60)).await?;
+        op.wait_for_scans(1 + n, limit).await?;
+        rss_after_steady_scans.push(op.memory()?);
         let now = Counts::of(proxy);
         let scan = now.minus(before);
         progress!(
             start,
-            "steady scan {n}/{}: {} registry requests ({} tag lists, {} walks)",
+            "steady scan {n}/{}: {} registry requests ({} tag lists, {} walks), RSS {:.1} MiB",
             size.steady_scans,
             scan.requests,
             scan.tag_lists,
-            scan.walks
+            scan.walks,
+            rss_after_steady_scans[n - 1].rss as f64 / 1024.0
         );
         steady.push(scan);
         before = now;
@@ -398,6 +532,9 @@ async fn measure(
         steady,
         k8s,
         peak_rss_kib,
+        rss_after_sync,
+        rss_after_first_scan,
+        rss_after_steady_scans,
         summary,
         warnings,
     })
@@ -436,8 +573,27 @@ mod cluster {
         format!("{}:{}", repository(r), tags[pick])
     }
 
+    /// A container as a Mojaloop Helm chart writes it: env, ports, probes, resources, mounts.
     fn container(name: &str, image: String) -> Value {
-        json!({"name": name, "image": image, "ports": [{"containerPort": 8080}]})
+        let env: Vec<Value> = (0..12)
+            .map(|i| json!({"name": format!("{}_SETTING_{i}", name.to_uppercase().replace('-', "_")),
+                "value": format!("value-{i}-for-{name}")}))
+            .chain([json!({"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}})])
+            .collect();
+        let probe = |path: &str| {
+            json!({"httpGet": {"path": path, "port": 8080},
+            "initialDelaySeconds": 15, "periodSeconds": 15, "timeoutSeconds": 5})
+        };
+        json!({
+            "name": name, "image": image, "imagePullPolicy": "IfNotPresent",
+            "command": ["npm", "run", "start"],
+            "ports": [{"name": "http-api", "containerPort": 8080, "protocol": "TCP"}],
+            "env": env,
+            "livenessProbe": probe("/health"), "readinessProbe": probe("/health"),
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+            "volumeMounts": [{"name": "config", "mountPath": "/opt/app/config"}],
+            "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true},
+        })
     }
 
     /// Namespaces, then `size.workloads` workloads spread evenly over them.
@@ -463,13 +619,19 @@ mod cluster {
                 let r = (main_repo * 13 + 5) % size.repositories;
                 init.push(json!({"name": "wait-for-db", "image": image(size, r, seed ^ 2)}));
             }
-            let pod_spec = json!({"containers": containers, "initContainers": init});
+            let pod_spec = json!({"containers": containers, "initContainers": init,
+                "volumes": [{"name": "config", "configMap": {"name": format!("{name}-config")}}],
+                "serviceAccountName": name, "terminationGracePeriodSeconds": 30,
+                "securityContext": {"fsGroup": 1000}});
             let ns = namespace(i / per_namespace);
-            let labels =
-                json!({"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "bench"});
+            let labels = json!({"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "bench",
+                "app.kubernetes.io/instance": ns, "app.kubernetes.io/managed-by": "Helm",
+                "helm.sh/chart": format!("{app}-12.1.0")});
             let selector = json!({"matchLabels": {"app": name}});
-            let template = json!({"metadata": {"labels": {"app": name}}, "spec": pod_spec});
-            let metadata = json!({"name": name, "namespace": ns, "labels": labels});
+            let template = json!({"metadata": {"labels": {"app": name},
+                "annotations": {"checksum/config": format!("{:016x}", mix(seed ^ 3))}}, "spec": pod_spec});
+            let metadata = json!({"name": name, "namespace": ns, "labels": labels,
+                "annotations": {"meta.helm.sh/release-name": ns, "meta.helm.sh/release-namespace": ns}});
             let object = match i % 20 {
                 // 80 % Deployments, 10 % StatefulSets, 5 % DaemonSets, 5 % CronJobs.
                 0..=15 => {
@@ -489,9 +651,19 @@ mod cluster {
                         "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template}}}})
                 }
             };
-            objects.push(object);
+            objects.push(with_last_applied(object, i));
         }
         objects
+    }
+
+    /// Every other workload as `kubectl apply` leaves it: a copy of itself in an annotation.
+    fn with_last_applied(mut object: Value, i: usize) -> Value {
+        if i.is_multiple_of(2) {
+            let applied = object.to_string();
+            object["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+                applied.into();
+        }
+        object
     }
 
     fn namespace(n: usize) -> String {
@@ -679,9 +851,9 @@ mod operator {
     use super::*;
     use tokio::process::{Child, Command};
 
-    /// The operator binary cargo built for this bench.
-    pub fn binary() -> Result<PathBuf> {
-        let path = PathBuf::from(env!("CARGO_BIN_EXE_ml-operator"));
+    /// `chosen`, else the operator binary cargo built for this bench.
+    pub fn binary(chosen: Option<PathBuf>) -> Result<PathBuf> {
+        let path = chosen.unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ml-operator")));
         if path.is_file() {
             Ok(path)
         } else {
@@ -694,16 +866,103 @@ mod operator {
 
     /// The proxy as the `docker.io` mirror (fast enough for 200 repositories every 5 seconds),
     /// leader election on, no Events, no notifiers.
-    pub fn write_config(dir: &Path, proxy: &str) -> Result<PathBuf> {
+    pub fn write_config(dir: &Path, proxy: &str, schedule: &str) -> Result<PathBuf> {
         let path = dir.join("config.yaml");
         let text = format!(
-            "schedule: '{SCHEDULE}'\n\
+            "schedule: '{schedule}'\n\
              registries:\n  - {{host: docker.io, mirror: '{proxy}', requestsPerSecond: 100000, concurrency: 16}}\n\
              notify: {{events: false, kubectlPatchInstructions: false}}\n\
              leaderElection: {{enabled: true}}\n"
         );
         std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
         Ok(path)
+    }
+
+    /// A process's resident set, in KiB: all of it, its heap and stacks (`anon`) and the
+    /// mapped files, mostly the binary's own code (`file`).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Memory {
+        pub rss: u64,
+        pub anon: u64,
+        pub file: u64,
+    }
+
+    /// One field of `/proc/PID/status`, in KiB.
+    fn status_kib(pid: u32, field: &str) -> Result<u64> {
+        let path = format!("/proc/{pid}/status");
+        let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        status
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(field)?
+                    .strip_prefix(':')?
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .ok_or_else(|| format!("{path}: no {field} line"))
+    }
+
+    /// What one `ml-operator check` run cost.
+    pub struct CheckRun {
+        pub seconds: f64,
+        /// The process's peak resident set (`ru_maxrss` from `wait4`), in KiB.
+        pub peak_rss_kib: u64,
+        /// The `summary` object of its JSON output.
+        pub summary: Value,
+    }
+
+    /// Runs `check` on the whole cluster through the same config (the proxy as mirror) and
+    /// waits for it with `wait4`, which reports the child's exact peak RSS.
+    pub async fn check(binary: &Path, kubeconfig: &Path, config: &Path) -> Result<CheckRun> {
+        let started = Instant::now();
+        let child = std::process::Command::new(binary)
+            .args(["check", "-A", "--kubeconfig"])
+            .arg(kubeconfig)
+            .arg("--config")
+            .arg(config)
+            .args(["-o", "json"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("starting {} check: {e}", binary.display()))?;
+        let pid = child.id() as libc::pid_t;
+        let mut stdout = child.stdout.expect("piped stdout");
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+            text
+        });
+        let (status, usage) = tokio::task::spawn_blocking(move || {
+            let mut status = 0;
+            // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: `pid` is our own child, not waited for elsewhere; both pointers are valid.
+            let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            (waited, status, usage)
+        })
+        .await
+        .map(|(waited, status, usage)| ((waited == pid).then_some(status), usage))
+        .map_err(|e| format!("waiting for check: {e}"))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let stdout = reader.join().unwrap_or_default();
+        match status {
+            Some(status) if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 => {}
+            _ => return Err(format!("check failed ({status:?}); see its errors above")),
+        }
+        let output: Value = serde_json::from_str(&stdout)
+            .map_err(|e| format!("check printed no JSON ({e}): {stdout:.200}"))?;
+        Ok(CheckRun {
+            seconds,
+            peak_rss_kib: usage.ru_maxrss as u64,
+            summary: output["summary"].clone(),
+        })
     }
 
     pub struct Operator {
@@ -877,19 +1136,16 @@ mod operator {
 
         /// `VmHWM` (peak resident set) from `/proc/PID/status`, in KiB.
         pub fn peak_rss_kib(&self) -> Result<u64> {
-            let path = format!("/proc/{}/status", self.pid);
-            let status = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
-            status
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix("VmHWM:")?
-                        .trim()
-                        .strip_suffix("kB")?
-                        .trim()
-                        .parse()
-                        .ok()
-                })
-                .ok_or_else(|| format!("{path}: no VmHWM line"))
+            status_kib(self.pid, "VmHWM")
+        }
+
+        /// The resident set now.
+        pub fn memory(&self) -> Result<Memory> {
+            Ok(Memory {
+                rss: status_kib(self.pid, "VmRSS")?,
+                anon: status_kib(self.pid, "RssAnon")?,
+                file: status_kib(self.pid, "RssFile")?,
+            })
         }
 
         /// SIGTERM, then up to 30 s for a clean exit, then SIGKILL.

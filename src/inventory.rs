@@ -13,8 +13,30 @@ use serde_json::Value;
 /// Annotation prefix for per-workload settings (`ml-operator.mojaloop.io/strategy`, `…/ignore`).
 pub const ANNOTATION_PREFIX: &str = "ml-operator.mojaloop.io/";
 
+/// Annotation Helm sets on what it installs: the release that manages a workload.
+pub const HELM_RELEASE_ANNOTATION: &str = "meta.helm.sh/release-name";
+
+/// Whether ml-operator reads an annotation: its own settings and Helm's release name. The
+/// operator's watches keep only these (not, say, `kubectl.kubernetes.io/last-applied-configuration`).
+pub fn is_read_annotation(key: &str) -> bool {
+    key.starts_with(ANNOTATION_PREFIX) || key == HELM_RELEASE_ANNOTATION
+}
+
 /// Label the original ml-operator's `SERVICES` setting matches on.
 pub const SERVICE_NAME_LABEL: &str = "app.kubernetes.io/name";
+
+/// Labels that name the Helm release managing a workload, read with
+/// `app.kubernetes.io/managed-by: Helm`: the recommended label, then older charts' `release`.
+const HELM_RELEASE_LABELS: [&str; 2] = ["app.kubernetes.io/instance", "release"];
+
+/// The label that says which tool manages a workload.
+const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+
+/// Whether ml-operator reads a label once a workload is in memory (the operator's watches keep
+/// only these; label selectors are applied by the API server before that).
+pub fn is_read_label(key: &str) -> bool {
+    key == SERVICE_NAME_LABEL || key == MANAGED_BY_LABEL || HELM_RELEASE_LABELS.contains(&key)
+}
 
 /// The kinds of object that run containers and that ml-operator knows how to patch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -255,25 +277,26 @@ impl Workload {
                 .is_some_and(|name| services.contains(name))
     }
 
+    /// Whether another workload controls this one (a Deployment's ReplicaSet, its Pods, a
+    /// CronJob's Jobs): reported through that controller, not on its own.
+    pub fn is_controlled(&self) -> bool {
+        self.controller
+            .as_ref()
+            .is_some_and(|c| WorkloadKind::from_kind(&c.kind).is_some())
+    }
+
     /// The Helm release that manages this workload, if any (labels and annotations Helm sets).
     pub fn helm_release(&self) -> Option<&str> {
         let managed_by_helm = self
             .labels
-            .get("app.kubernetes.io/managed-by")
+            .get(MANAGED_BY_LABEL)
             .is_some_and(|v| v.eq_ignore_ascii_case("helm"));
-        let release = self
-            .annotations
-            .get("meta.helm.sh/release-name")
-            .or_else(|| {
-                managed_by_helm
-                    .then(|| self.labels.get("app.kubernetes.io/instance"))
-                    .flatten()
-            })
-            .or_else(|| {
-                managed_by_helm
-                    .then(|| self.labels.get("release"))
-                    .flatten()
-            });
+        let release = self.annotations.get(HELM_RELEASE_ANNOTATION).or_else(|| {
+            HELM_RELEASE_LABELS
+                .iter()
+                .filter(|_| managed_by_helm)
+                .find_map(|label| self.labels.get(*label))
+        });
         release.map(String::as_str)
     }
 }
@@ -359,11 +382,7 @@ pub fn server_selector(selector: &str, services: &[String]) -> String {
 /// sticks. Returns how many were dropped.
 pub fn drop_controlled(workloads: &mut Vec<Workload>) -> usize {
     let before = workloads.len();
-    workloads.retain(|w| {
-        w.controller
-            .as_ref()
-            .is_none_or(|c| WorkloadKind::from_kind(&c.kind).is_none())
-    });
+    workloads.retain(|w| !w.is_controlled());
     before - workloads.len()
 }
 

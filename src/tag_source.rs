@@ -6,10 +6,11 @@
 //! [`TagLookup`]. A repository that could not be listed makes only its images unresolved.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use ml_operator_registry::Registry;
+use ml_operator_registry::{Registry, TagList};
 use ml_operator_version::Strategy;
 
 use crate::image::{DOCKER_HUB, ImageRef};
@@ -51,7 +52,7 @@ impl TagSource {
                             let result = registry
                                 .list_tags(image.registry(), &image.repository())
                                 .await
-                                .map(|list| list.tags.clone())
+                                .map(Tags::Listed)
                                 .map_err(|e| e.to_string());
                             (image.canonical_name(), result)
                         });
@@ -85,7 +86,7 @@ impl TagLookup for Lookup<'_> {
         match self {
             Lookup::Index(index) => index.lookup(image),
             Lookup::Fetched(fetched) => match fetched.repositories.get(&image.canonical_name()) {
-                Some(Ok(tags)) => Ok(tags),
+                Some(Ok(tags)) => Ok(tags.as_slice()),
                 Some(Err(reason)) => Err(reason.clone()),
                 None => Err(format!("{} was not looked up", image.familiar_name())),
             },
@@ -96,7 +97,24 @@ impl TagLookup for Lookup<'_> {
 /// Tags fetched for one scan, by fully qualified repository, or why they could not be.
 #[derive(Debug, Default)]
 pub struct FetchedTags {
-    repositories: BTreeMap<String, Result<Vec<String>, String>>,
+    repositories: BTreeMap<String, Result<Tags, String>>,
+}
+
+/// One repository's tags: the registry client's list (shared with its cache, not copied), or
+/// the tags gathered from image-watcher answers.
+#[derive(Debug)]
+enum Tags {
+    Listed(Arc<TagList>),
+    Gathered(Vec<String>),
+}
+
+impl Tags {
+    fn as_slice(&self) -> &[String] {
+        match self {
+            Tags::Listed(list) => &list.tags,
+            Tags::Gathered(tags) => tags,
+        }
+    }
 }
 
 /// Every distinct repository of an inventory, keyed by its fully qualified name.
@@ -168,13 +186,15 @@ impl ImageWatcherClient {
         ))
         .await;
 
-        let mut repositories: BTreeMap<String, Result<Vec<String>, String>> = BTreeMap::new();
+        let mut repositories = BTreeMap::new();
         for (name, tag, answer) in answers {
-            let entry = repositories.entry(name).or_insert_with(|| Ok(Vec::new()));
+            let entry = repositories
+                .entry(name)
+                .or_insert_with(|| Ok(Tags::Gathered(Vec::new())));
             match (answer, entry) {
                 (Err(reason), entry) => *entry = Err(reason),
-                (Ok(newest), Ok(tags)) => tags.extend([tag, newest]),
-                (Ok(_), Err(_)) => {}
+                (Ok(newest), Ok(Tags::Gathered(tags))) => tags.extend([tag, newest]),
+                (Ok(_), _) => {}
             }
         }
         FetchedTags { repositories }

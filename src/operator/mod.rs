@@ -2,7 +2,7 @@
 //! the image-watcher API, health and metrics, with leader election between replicas.
 //!
 //! Start at [`run()`]; it wires the pieces, each in its own module:
-//! - [`watch`]: the live inventory from kube-rs reflectors.
+//! - [`watch`]: the live inventory from kube-rs watches, decoded as [`watched_object`]s.
 //! - [`schedule`]: the scan schedule, `CHECK_FOR_UPDATE_CRON`.
 //! - [`plan`]: what each notifier should be told, given what it was told before.
 //! - [`state`]: that memory, in a ConfigMap.
@@ -20,5 +20,6 @@ pub mod server;
 pub mod sinks;
 pub mod state;
 pub mod watch;
+pub mod watched_object;
 
 pub use run::{Settings, run};

@@ -17,7 +17,7 @@ use ml_operator_leader::{LeaderElector, LeaderState, LeaseConfig};
 use tokio::sync::{RwLock, watch};
 
 use crate::config::Config;
-use crate::inventory::{drop_controlled, server_selector};
+use crate::inventory::server_selector;
 use crate::operator::events::EventRecorder;
 use crate::operator::metrics::Metrics;
 use crate::operator::plan::{ScanResult, plan};
@@ -25,7 +25,7 @@ use crate::operator::schedule::{DEFAULT_SCHEDULE, Schedule};
 use crate::operator::server::{AppState, router};
 use crate::operator::sinks::{Sink, http_notifiers};
 use crate::operator::state::{NotifiedState, StateStore};
-use crate::operator::watch::WatchedInventory;
+use crate::operator::watch::{Snapshot, WatchedInventory};
 use crate::scan::{ScanOptions, scan};
 use crate::tag_source::TagSource;
 
@@ -504,13 +504,11 @@ impl Worker<'_> {
     /// One scan, then the notifications it calls for.
     async fn tick(&self, state: &mut NotifiedState) {
         let started = Instant::now();
-        let mut workloads: Vec<_> = self
-            .inventory
-            .snapshot()
-            .into_iter()
-            .filter(|w| w.is_one_of(&self.config.services))
-            .collect();
-        let controlled = drop_controlled(&mut workloads);
+        // The watches' label selector already holds the services filter.
+        let Snapshot {
+            workloads,
+            controlled,
+        } = self.inventory.snapshot();
         let strategy = self.config.strategy.unwrap_or_default();
         let lookup = self.source.fetch(&workloads, strategy).await;
         let failures = lookup.failures();

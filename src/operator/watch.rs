@@ -1,24 +1,79 @@
-//! The operator's inventory, kept live by watches (kube-rs reflectors): after the initial list,
-//! the API server pushes changes and a scan reads the local stores — no list call per tick.
+//! The operator's inventory, kept live by watches: after the initial list, the API server
+//! pushes changes and a scan reads local memory — no list call per tick.
+//!
+//! Each watch keeps its objects as [`Workload`]s (a few hundred bytes each), decoded from the
+//! API server's JSON through [`WatchedObject`], so memory grows with the number of containers,
+//! not with the size of the objects. Objects another workload controls (a Deployment's
+//! ReplicaSets and Pods, a CronJob's Jobs) are reported through that controller, so only a
+//! marker is kept for them: on a big cluster they are most of the objects.
 
 use std::collections::HashMap;
-use std::future::ready;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use kube::Client;
-use kube::api::{Api, DynamicObject};
-use kube::runtime::reflector::Store;
-use kube::runtime::reflector::store::Writer;
+use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch as signal;
 use tokio::task::JoinSet;
 
+use super::watched_object::WatchedObject;
 use crate::cluster::api_resource;
-use crate::inventory::{Workload, WorkloadKind};
+use crate::inventory::{Container, Workload, WorkloadKind};
 
-/// Stores of every workload kind, filled and kept current by background watches.
+/// Objects per page of a watch's initial list. Smaller than client-go's 500: a page is held
+/// whole while it is decoded, and this bounds that to a few hundred kilobytes on big clusters
+/// at the cost of a few more list requests at start-up.
+const LIST_PAGE_SIZE: u32 = 100;
+
+/// One watch's objects by namespace and name.
+type Objects = HashMap<(String, String), Watched>;
+
+/// What is kept of one object.
+enum Watched {
+    /// A workload reported on its own.
+    Workload(Box<Workload>),
+    /// A workload that another workload controls: counted, not reported.
+    Controlled,
+}
+
+impl Watched {
+    fn new(workload: Workload) -> Watched {
+        if workload.is_controlled() {
+            Watched::Controlled
+        } else {
+            Watched::Workload(Box::new(workload))
+        }
+    }
+
+    /// The containers a scan would report for it.
+    fn containers(&self) -> Option<&[Container]> {
+        match self {
+            Watched::Workload(workload) => Some(&workload.containers),
+            Watched::Controlled => None,
+        }
+    }
+}
+
+/// The watched workloads at one moment.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Workloads to report, sorted by namespace, kind and name.
+    pub workloads: Vec<Workload>,
+    /// ReplicaSets, Pods and Jobs left out because their controller is reported instead.
+    pub controlled: usize,
+}
+
+/// What one watch (one kind, in one namespace or all) has seen.
+struct WatchedKind {
+    objects: Arc<RwLock<Objects>>,
+    /// Becomes true once the initial list is in.
+    ready: signal::Receiver<bool>,
+}
+
+/// Every workload kind's objects, filled and kept current by background watches.
 pub struct WatchedInventory {
-    stores: Vec<(WorkloadKind, Store<DynamicObject>)>,
+    watches: Vec<WatchedKind>,
     tasks: JoinSet<()>,
     images_changed: signal::Receiver<u64>,
 }
@@ -30,7 +85,7 @@ impl WatchedInventory {
         namespaces: &[String],
         selector: Option<&str>,
     ) -> WatchedInventory {
-        let mut stores = Vec::new();
+        let mut watches = Vec::new();
         let mut tasks = JoinSet::new();
         let (changed_tx, images_changed) = signal::channel(0u64);
         let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
@@ -41,53 +96,33 @@ impl WatchedInventory {
         for kind in WorkloadKind::ALL {
             let resource = api_resource(kind);
             for scope in &scopes {
-                let api: Api<DynamicObject> = match scope {
+                let api: Api<WatchedObject> = match scope {
                     Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),
                     None => Api::all_with(client.clone(), &resource),
                 };
-                let mut config = watcher::Config::default();
+                let mut config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
                 if let Some(selector) = selector.filter(|s| !s.is_empty()) {
                     config = config.labels(selector);
                 }
-                let writer = Writer::new(resource.clone());
-                stores.push((kind, writer.as_reader()));
-                let where_ =
-                    scope.map_or("all namespaces".to_string(), |ns| format!("namespace {ns}"));
-                let stream = watcher(api, config)
-                    .default_backoff()
-                    // Only the pod template matters; dropping the rest keeps memory small.
-                    .modify(|object: &mut DynamicObject| {
-                        object.metadata.managed_fields = None;
-                        if let Some(fields) = object.data.as_object_mut() {
-                            fields.remove("status");
-                        }
-                    })
-                    .reflect(writer);
-                let changed_tx = changed_tx.clone();
-                tasks.spawn(async move {
-                    // Each object's images, to tell an image change from any other update.
-                    let mut images: HashMap<String, Vec<String>> = HashMap::new();
-                    stream
-                        .for_each(|event| {
-                            match event {
-                                Err(e) => tracing::warn!(
-                                    "watching {}s in {where_}: {e}",
-                                    kind.kubectl_resource()
-                                ),
-                                Ok(event) => {
-                                    if images_changed_by(kind, &event, &mut images) {
-                                        changed_tx.send_modify(|count| *count += 1);
-                                    }
-                                }
-                            }
-                            ready(())
-                        })
-                        .await;
+                let objects = Arc::new(RwLock::new(Objects::new()));
+                let (ready_tx, ready) = signal::channel(false);
+                watches.push(WatchedKind {
+                    objects: Arc::clone(&objects),
+                    ready,
                 });
+                let follower = Follower {
+                    kind,
+                    scope: scope
+                        .map_or("all namespaces".to_string(), |ns| format!("namespace {ns}")),
+                    objects,
+                    ready: ready_tx,
+                    images_changed: changed_tx.clone(),
+                };
+                tasks.spawn(follower.follow(watcher(api, config).default_backoff()));
             }
         }
         WatchedInventory {
-            stores,
+            watches,
             tasks,
             images_changed,
         }
@@ -101,32 +136,28 @@ impl WatchedInventory {
 
     /// Waits until every watch has delivered its initial list.
     pub async fn wait_until_ready(&self) {
-        for (_, store) in &self.stores {
-            // Err means the writer is gone, i.e. we are shutting down.
-            let _ = store.wait_until_ready().await;
+        for watch in &self.watches {
+            // Err means the watch task is gone, i.e. we are shutting down.
+            let _ = watch.ready.clone().wait_for(|ready| *ready).await;
         }
     }
 
-    /// The workloads the stores hold now; objects that lack required fields are logged and skipped.
-    pub fn snapshot(&self) -> Vec<Workload> {
-        let mut workloads = Vec::new();
-        for (kind, store) in &self.stores {
-            for object in store.state() {
-                let Ok(mut value) = serde_json::to_value(object.as_ref()) else {
-                    continue;
-                };
-                value["kind"] = kind.as_str().into();
-                let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
-                match Workload::from_object(&value, namespace) {
-                    Ok(Some(workload)) => workloads.push(workload),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!("skipped {e}"),
+    /// The workloads the watches hold now.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for watch in &self.watches {
+            let objects = watch.objects.read().unwrap_or_else(PoisonError::into_inner);
+            for object in objects.values() {
+                match object {
+                    Watched::Workload(workload) => snapshot.workloads.push((**workload).clone()),
+                    Watched::Controlled => snapshot.controlled += 1,
                 }
             }
         }
-        workloads
+        snapshot
+            .workloads
             .sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
-        workloads
+        snapshot
     }
 
     /// Stops the watches.
@@ -135,51 +166,116 @@ impl WatchedInventory {
     }
 }
 
-/// Whether a watch event changed the images of the workloads (added, removed, or a new image);
-/// `images` remembers each object's images. The initial list only fills the memory.
-fn images_changed_by(
+/// Applies one watch's events to its objects.
+struct Follower {
     kind: WorkloadKind,
-    event: &watcher::Event<DynamicObject>,
-    images: &mut HashMap<String, Vec<String>>,
-) -> bool {
-    let key = |object: &DynamicObject| {
-        format!(
-            "{}/{}",
-            object.metadata.namespace.as_deref().unwrap_or_default(),
-            object.metadata.name.as_deref().unwrap_or_default()
-        )
-    };
-    match event {
-        watcher::Event::Init | watcher::Event::InitDone => false,
-        watcher::Event::InitApply(object) => {
-            images.insert(key(object), images_of(kind, object));
-            false
+    /// `all namespaces` or `namespace x`, for log lines.
+    scope: String,
+    objects: Arc<RwLock<Objects>>,
+    ready: signal::Sender<bool>,
+    images_changed: signal::Sender<u64>,
+}
+
+impl Follower {
+    /// Runs until the stream ends (never, with back-off: the task is aborted at shutdown).
+    async fn follow(
+        self,
+        events: impl Stream<Item = Result<watcher::Event<WatchedObject>, watcher::Error>>,
+    ) {
+        // A (re)list is collected here and replaces the objects when it is complete, so a scan
+        // never sees half a list.
+        let mut relist: Option<Objects> = None;
+        let mut events = std::pin::pin!(events);
+        while let Some(event) = events.next().await {
+            let event = match event {
+                Ok(event) => event,
+                Err(e) => {
+                    let resource = self.kind.kubectl_resource();
+                    tracing::warn!("watching {resource}s in {}: {e}", self.scope);
+                    continue;
+                }
+            };
+            if self.apply(event, &mut relist) {
+                self.images_changed.send_modify(|count| *count += 1);
+            }
         }
-        watcher::Event::Apply(object) => {
-            let now = images_of(kind, object);
-            images.insert(key(object), now.clone()) != Some(now)
+    }
+
+    /// Applies one event; true when it added or removed a reported workload or changed its
+    /// images (the first list only fills memory; a relist counts when it differs from before).
+    fn apply(&self, event: watcher::Event<WatchedObject>, relist: &mut Option<Objects>) -> bool {
+        match event {
+            watcher::Event::Init => {
+                *relist = Some(Objects::new());
+                false
+            }
+            watcher::Event::InitApply(object) => {
+                if let Some(workload) = self.read(&object) {
+                    relist
+                        .get_or_insert_default()
+                        .insert(key(&object), Watched::new(workload));
+                }
+                false
+            }
+            watcher::Event::InitDone => {
+                let listed = relist.take().unwrap_or_default();
+                let mut objects = self.write();
+                let first = !*self.ready.borrow();
+                let changed = !first && !same_images(&objects, &listed);
+                *objects = listed;
+                self.ready.send_replace(true);
+                changed
+            }
+            watcher::Event::Apply(object) => {
+                let key = key(&object);
+                let mut objects = self.write();
+                let before = match self.read(&object) {
+                    Some(workload) => objects.insert(key.clone(), Watched::new(workload)),
+                    None => objects.remove(&key),
+                };
+                containers(before.as_ref()) != containers(objects.get(&key))
+            }
+            watcher::Event::Delete(object) => {
+                let before = self.write().remove(&key(&object));
+                containers(before.as_ref()).is_some()
+            }
         }
-        watcher::Event::Delete(object) => images.remove(&key(object)).is_some(),
+    }
+
+    /// The object as a workload; objects that lack required fields are logged and skipped.
+    fn read(&self, object: &WatchedObject) -> Option<Workload> {
+        match object.to_workload(self.kind) {
+            Ok(workload) => workload,
+            Err(e) => {
+                tracing::warn!("skipped {e}");
+                None
+            }
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Objects> {
+        self.objects.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// The `name=image` pairs of an object's containers and init containers.
-fn images_of(kind: WorkloadKind, object: &DynamicObject) -> Vec<String> {
-    // DynamicObject keeps everything but metadata under `data`, so the path applies as is.
-    let spec = kind
-        .pod_spec_path()
-        .iter()
-        .try_fold(&object.data, |value, key| value.get(key));
-    ["containers", "initContainers"]
-        .iter()
-        .filter_map(|list| spec?.get(list)?.as_array())
-        .flatten()
-        .map(|c| {
-            format!(
-                "{}={}",
-                c["name"].as_str().unwrap_or_default(),
-                c["image"].as_str().unwrap_or_default()
-            )
-        })
-        .collect()
+fn key(object: &WatchedObject) -> (String, String) {
+    let metadata = &object.metadata;
+    (
+        metadata.namespace.clone().unwrap_or_default(),
+        metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// The containers an object (present or not) adds to a scan.
+fn containers(object: Option<&Watched>) -> Option<&[Container]> {
+    object.and_then(Watched::containers)
+}
+
+/// Whether two sets of objects add the same workloads with the same containers to a scan.
+fn same_images(a: &Objects, b: &Objects) -> bool {
+    let covered = |x: &Objects, y: &Objects| {
+        x.iter()
+            .all(|(key, object)| object.containers() == containers(y.get(key)))
+    };
+    covered(a, b) && covered(b, a)
 }

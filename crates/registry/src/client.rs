@@ -328,6 +328,8 @@ impl Registry {
             repository: repository.clone(),
             tags: walk.tags,
         });
+        // Only pages with an ETag can be revalidated; the others would be held for nothing.
+        pages.retain(|page| page.etag.is_some());
         shared.cache.store_ok(key, list.clone(), pages);
         Ok(list)
     }
