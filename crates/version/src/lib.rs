@@ -166,6 +166,6 @@ mod track;
 mod version;
 
 pub use crate::parse::NotAVersion;
-pub use crate::resolve::{Candidate, Outcome, Resolution, Verdict, resolve};
+pub use crate::resolve::{Candidate, Outcome, Resolution, TagSet, Verdict, resolve};
 pub use crate::strategy::{ParseStrategyError, Strategy};
 pub use crate::version::Version;

@@ -133,6 +133,9 @@ impl Resolution {
 /// `current` need not be among the candidates; duplicates are ignored. The
 /// result is never older than `current`.
 ///
+/// To resolve many current tags against one repository's tags, parse them
+/// once into a [`TagSet`] instead.
+///
 /// ```
 /// use ml_operator_version::{resolve, Outcome, Strategy};
 ///
@@ -147,92 +150,172 @@ pub fn resolve<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
     strategy: Strategy,
 ) -> Resolution {
-    let mut seen = HashSet::new();
-    let mut versions: Vec<Version> = Vec::new();
-    let mut junk: Vec<Candidate> = Vec::new();
-    for tag in candidates {
-        if !seen.insert(tag) {
-            continue;
-        }
-        match Version::parse(tag) {
-            Ok(version) => versions.push(version),
-            Err(err) => junk.push(Candidate {
-                tag: tag.to_owned(),
-                verdict: Verdict::NotAVersion {
-                    reason: err.reason(),
-                },
-            }),
-        }
-    }
-    versions.sort_by(|a, b| b.cmp(a));
+    TagSet::new(candidates).resolve(current, strategy)
+}
 
-    let current_version = match Version::parse(current) {
-        Ok(version) => version,
-        Err(err) => {
-            let reason = crate::explain::unresolved_reason(&err, &versions);
-            let considered = versions
-                .into_iter()
-                .map(|v| Candidate {
-                    verdict: if v.as_str() == current {
-                        Verdict::Current
-                    } else {
-                        Verdict::NotCompared
+/// A repository's tags, parsed, deduplicated and sorted once, so that many
+/// current tags (one per container running the repository) are resolved
+/// without parsing and sorting the list again for each.
+///
+/// ```
+/// use ml_operator_version::{Strategy, TagSet};
+///
+/// let tags = TagSet::new(["v10.3.1", "v10.3.4", "v10.4.0", "v11.0.0", "latest"]);
+/// assert_eq!(tags.decide("v10.3.1", Strategy::Bugfix).latest(), Some("v10.3.4"));
+/// assert_eq!(tags.decide("v10.3.1", Strategy::Minor).latest(), Some("v10.4.0"));
+/// // The whole resolution has a verdict for every tag, older ones included.
+/// assert_eq!(tags.resolve("v10.3.4", Strategy::Bugfix).considered.len(), 5);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TagSet {
+    /// The version tags, newest first.
+    versions: Vec<Version>,
+    /// The tags that are not versions, in input order, with why.
+    junk: Vec<Candidate>,
+}
+
+impl TagSet {
+    /// Parses `tags`; duplicates are dropped.
+    pub fn new<'a>(tags: impl IntoIterator<Item = &'a str>) -> TagSet {
+        let mut seen = HashSet::new();
+        let mut versions: Vec<Version> = Vec::new();
+        let mut junk: Vec<Candidate> = Vec::new();
+        for tag in tags {
+            if !seen.insert(tag) {
+                continue;
+            }
+            match Version::parse(tag) {
+                Ok(version) => versions.push(version),
+                Err(err) => junk.push(Candidate {
+                    tag: tag.to_owned(),
+                    verdict: Verdict::NotAVersion {
+                        reason: err.reason(),
                     },
-                    tag: v.as_str().to_owned(),
-                })
-                .chain(junk.into_iter().map(|c| {
-                    if c.tag == current {
-                        Candidate {
-                            tag: c.tag,
-                            verdict: Verdict::Current,
-                        }
-                    } else {
-                        c
-                    }
-                }))
-                .collect();
-            return Resolution {
-                current: current.to_owned(),
-                strategy,
-                outcome: Outcome::Unresolved { reason },
-                considered,
-            };
-        }
-    };
-
-    let mut verdicts: Vec<Verdict> = versions
-        .iter()
-        .map(|candidate| judge(&current_version, candidate, strategy))
-        .collect();
-    // Versions are sorted newest first, so the first allowed one is the newest.
-    let chosen = verdicts.iter().position(|v| *v == Verdict::Chosen);
-    if let Some(chosen) = chosen {
-        for verdict in &mut verdicts[chosen + 1..] {
-            if *verdict == Verdict::Chosen {
-                *verdict = Verdict::NewerAllowedExists;
+                }),
             }
         }
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        TagSet { versions, junk }
     }
-    let outcome = match chosen {
-        Some(i) => Outcome::Update {
-            latest: versions[i].as_str().to_owned(),
+
+    /// [`resolve`] against these tags: the outcome and a verdict for every
+    /// tag, for explanations.
+    pub fn resolve(&self, current: &str, strategy: Strategy) -> Resolution {
+        let current_version = match Version::parse(current) {
+            Ok(version) => version,
+            Err(err) => return self.unresolved(current, &err, strategy, true),
+        };
+        let versions = &self.versions;
+        let mut verdicts: Vec<Verdict> = versions
+            .iter()
+            .map(|candidate| judge(&current_version, candidate, strategy))
+            .collect();
+        // Versions are sorted newest first, so the first allowed one is the newest.
+        let chosen = verdicts.iter().position(|v| *v == Verdict::Chosen);
+        if let Some(chosen) = chosen {
+            for verdict in &mut verdicts[chosen + 1..] {
+                if *verdict == Verdict::Chosen {
+                    *verdict = Verdict::NewerAllowedExists;
+                }
+            }
+        }
+        let considered = versions
+            .iter()
+            .zip(verdicts)
+            .map(|(v, verdict)| Candidate {
+                tag: v.as_str().to_owned(),
+                verdict,
+            })
+            .chain(self.junk.iter().cloned())
+            .collect();
+        Resolution {
+            current: current.to_owned(),
+            strategy,
+            outcome: outcome(chosen.map(|i| &versions[i])),
+            considered,
+        }
+    }
+
+    /// The decision alone, as a scan needs it: the same outcome and
+    /// [`Resolution::reason`] as [`TagSet::resolve`], but `considered` holds
+    /// only the candidates that can matter (the current tag and newer ones),
+    /// so the cost follows the number of newer tags, not of all tags.
+    pub fn decide(&self, current: &str, strategy: Strategy) -> Resolution {
+        let current_version = match Version::parse(current) {
+            Ok(version) => version,
+            Err(err) => return self.unresolved(current, &err, strategy, false),
+        };
+        let floor = current_version.padded();
+        // Sorted newest first by their numbers: everything after these is older.
+        let newer = self.versions.iter().take_while(|v| v.padded() >= floor);
+        let mut chosen = None;
+        let considered = newer
+            .map(|candidate| {
+                let mut verdict = judge(&current_version, candidate, strategy);
+                if verdict == Verdict::Chosen {
+                    if chosen.is_some() {
+                        verdict = Verdict::NewerAllowedExists;
+                    } else {
+                        chosen = Some(candidate);
+                    }
+                }
+                Candidate {
+                    tag: candidate.as_str().to_owned(),
+                    verdict,
+                }
+            })
+            .collect::<Vec<_>>();
+        Resolution {
+            current: current.to_owned(),
+            strategy,
+            outcome: outcome(chosen),
+            considered,
+        }
+    }
+
+    /// The resolution of a current tag that is not a version; every candidate
+    /// is listed only when `every_candidate`.
+    fn unresolved(
+        &self,
+        current: &str,
+        err: &crate::NotAVersion,
+        strategy: Strategy,
+        every_candidate: bool,
+    ) -> Resolution {
+        let reason = crate::explain::unresolved_reason(err, &self.versions);
+        let mark = |tag: &str, verdict: Verdict| Candidate {
+            verdict: if tag == current {
+                Verdict::Current
+            } else {
+                verdict
+            },
+            tag: tag.to_owned(),
+        };
+        let considered = if every_candidate {
+            self.versions
+                .iter()
+                .map(|v| mark(v.as_str(), Verdict::NotCompared))
+                .chain(self.junk.iter().map(|c| mark(&c.tag, c.verdict.clone())))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Resolution {
+            current: current.to_owned(),
+            strategy,
+            outcome: Outcome::Unresolved { reason },
+            considered,
+        }
+    }
+}
+
+/// The outcome for the newest allowed candidate, if any.
+fn outcome(chosen: Option<&Version>) -> Outcome {
+    match chosen {
+        Some(version) => Outcome::Update {
+            latest: version.as_str().to_owned(),
         },
         None => Outcome::UpToDate,
-    };
-    let considered = versions
-        .iter()
-        .zip(verdicts)
-        .map(|(v, verdict)| Candidate {
-            tag: v.as_str().to_owned(),
-            verdict,
-        })
-        .chain(junk)
-        .collect();
-    Resolution {
-        current: current.to_owned(),
-        strategy,
-        outcome,
-        considered,
     }
 }
 

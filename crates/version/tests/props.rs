@@ -7,7 +7,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use common::{assert_allowed_move, check, check_monotone};
-use ml_operator_version::{Outcome, Strategy, Version, resolve};
+use ml_operator_version::{Outcome, Strategy, TagSet, Version, resolve};
 use proptest::prelude::*;
 use proptest::strategy::Strategy as Gen;
 
@@ -186,6 +186,25 @@ proptest! {
         match expected {
             Some(to) => assert_allowed_move(&cur, &to, strategy),
             None => prop_assert_eq!(r.outcome, Outcome::UpToDate),
+        }
+    }
+
+    #[test]
+    fn a_decision_says_what_the_whole_resolution_says(
+        current in any_tag(),
+        candidates in prop::collection::vec(any_tag(), 0..40),
+        strategy in strategy(),
+    ) {
+        // `TagSet::decide` looks only at the current tag and newer ones; the
+        // outcome, the reason and those candidates' verdicts must not change.
+        let tags = TagSet::new(as_strs(&candidates));
+        let whole = tags.resolve(&current, strategy);
+        let decided = tags.decide(&current, strategy);
+        prop_assert_eq!(&decided.outcome, &whole.outcome);
+        prop_assert_eq!(decided.reason(), whole.reason());
+        prop_assert_eq!(&whole, &resolve(&current, as_strs(&candidates), strategy));
+        for candidate in &decided.considered {
+            prop_assert!(whole.considered.contains(candidate), "{:?}", candidate);
         }
     }
 }
