@@ -1,10 +1,11 @@
 //! Micro benchmarks of the pieces one scan and one notification are made of, at sizes bigger
 //! than the bundled example:
 //!
-//! - `tags-10k`: parsing 10,000 tags of one repository, resolving one current tag against them
-//!   with each strategy (the pure `resolve` step, with and without the `--explain` text), and
-//!   what the operator does per container (`scan` of one container: image reference, tag lookup,
-//!   `resolve`, which parses every candidate again, reason and `kubectl patch` command);
+//! - `tags-10k`: parsing 10,000 tags of one repository; building their `TagSet` (parsed and
+//!   sorted, once per repository per scan); deciding one current tag against it with each
+//!   strategy (`decide`, what a scan does per container), the whole resolution with the
+//!   `--explain` text, and `scan` of one container (image reference, tag lookup, tag set,
+//!   decision, reason and `kubectl patch` command);
 //! - `image-refs`: parsing realistic image references;
 //! - `manifest-2000`: `manifest::load` of 2,000 workloads as one multi-document YAML file and as
 //!   one JSON `kind: List`;
@@ -37,7 +38,7 @@ use ml_operator::operator::plan::ScanResult;
 use ml_operator::scan::{ScanOptions, scan};
 use ml_operator::tag_index::TagIndex;
 use ml_operator_notify::{ChatOptions, Event, Notification, Update, slack, teams, webhook};
-use ml_operator_version::{Strategy, Version, resolve};
+use ml_operator_version::{Strategy, TagSet, Version};
 use serde_json::{Value, json};
 
 /// How many tags the one repository of `tags-10k` lists.
@@ -193,13 +194,16 @@ fn bench_tags(c: &mut Criterion) {
                 .count()
         })
     });
+    group.bench_function("tag set (parse and sort once)", |b| {
+        b.iter(|| TagSet::new(black_box(&tags).iter().map(String::as_str)))
+    });
+    let set = TagSet::new(tags.iter().map(String::as_str));
     for strategy in Strategy::ALL {
-        let candidates = || black_box(&tags).iter().map(String::as_str);
-        group.bench_function(BenchmarkId::new("resolve", strategy), |b| {
-            b.iter(|| resolve(CURRENT_TAG, candidates(), strategy))
+        group.bench_function(BenchmarkId::new("decide", strategy), |b| {
+            b.iter(|| black_box(&set).decide(CURRENT_TAG, strategy))
         });
         group.bench_function(BenchmarkId::new("resolve + explain", strategy), |b| {
-            b.iter(|| resolve(CURRENT_TAG, candidates(), strategy).explain())
+            b.iter(|| black_box(&set).resolve(CURRENT_TAG, strategy).explain())
         });
         group.bench_function(BenchmarkId::new("scan one container", strategy), |b| {
             let options = ScanOptions {

@@ -4,7 +4,9 @@
 //! offline index answers directly and a registry answers from tags fetched beforehand (one walk
 //! per repository). That keeps the decision logic testable without any I/O.
 
-use ml_operator_version::{Outcome, Resolution, Strategy, resolve};
+use std::collections::BTreeMap;
+
+use ml_operator_version::{Outcome, Resolution, Strategy, TagSet};
 use serde::Serialize;
 
 use crate::image::ImageRef;
@@ -134,15 +136,28 @@ pub struct ScanOptions {
 
 /// Scans workloads against the tags `tags` knows.
 pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) -> Report {
-    let findings: Vec<Finding> = workloads
+    let containers: Vec<(&Workload, &Container)> = workloads
         .iter()
-        .flat_map(|workload| {
-            workload
-                .containers
-                .iter()
-                .map(move |container| evaluate(workload, container, tags, options))
-        })
+        .flat_map(|workload| workload.containers.iter().map(move |c| (workload, c)))
         .collect();
+    // Containers by repository: each repository's tags are parsed and sorted once per scan,
+    // and dropped before the next repository's, however many containers run it.
+    let mut by_repository: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+    for (i, (_, container)) in containers.iter().enumerate() {
+        let repository = ImageRef::parse(&container.image)
+            .ok()
+            .map(|image| image.canonical_name());
+        by_repository.entry(repository).or_default().push(i);
+    }
+    let mut findings: Vec<Option<Finding>> = containers.iter().map(|_| None).collect();
+    for positions in by_repository.into_values() {
+        let mut repository_tags = RepositoryTags::new(tags);
+        for i in positions {
+            let (workload, container) = containers[i];
+            findings[i] = Some(evaluate(workload, container, &mut repository_tags, options));
+        }
+    }
+    let findings: Vec<Finding> = findings.into_iter().flatten().collect();
     let count = |status| findings.iter().filter(|f| f.status == status).count();
     let summary = Summary {
         workloads: workloads.len(),
@@ -156,10 +171,38 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
     Report { findings, summary }
 }
 
+/// One repository's tags, looked up and parsed when a container first needs them.
+struct RepositoryTags<'a> {
+    lookup: &'a dyn TagLookup,
+    parsed: Option<Result<TagSet, String>>,
+}
+
+impl<'a> RepositoryTags<'a> {
+    fn new(lookup: &'a dyn TagLookup) -> Self {
+        RepositoryTags {
+            lookup,
+            parsed: None,
+        }
+    }
+
+    /// The tags of `image`'s repository (the same for every image it is asked about).
+    fn get(&mut self, image: &ImageRef) -> Result<&TagSet, String> {
+        let lookup = self.lookup;
+        self.parsed
+            .get_or_insert_with(|| {
+                lookup
+                    .lookup(image)
+                    .map(|tags| TagSet::new(tags.iter().map(String::as_str)))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
 fn evaluate(
     workload: &Workload,
     container: &Container,
-    tags: &dyn TagLookup,
+    tags: &mut RepositoryTags<'_>,
     options: ScanOptions,
 ) -> Finding {
     let mut finding = Finding {
@@ -214,16 +257,16 @@ fn evaluate(
         };
         return unresolved(finding, reason);
     };
-    let candidates = match tags.lookup(&image) {
+    let candidates = match tags.get(&image) {
         Ok(candidates) => candidates,
         Err(reason) => return unresolved(finding, reason),
     };
 
-    let resolution = resolve(
-        current,
-        candidates.iter().map(String::as_str),
-        finding.strategy,
-    );
+    let resolution = if options.explain {
+        candidates.resolve(current, finding.strategy)
+    } else {
+        candidates.decide(current, finding.strategy)
+    };
     finding.reason = resolution.reason();
     match &resolution.outcome {
         Outcome::UpToDate => finding.status = Status::UpToDate,

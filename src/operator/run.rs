@@ -451,6 +451,7 @@ impl Worker<'_> {
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
         tracing::info!("inventory synced");
+        release_free_memory();
         let scan_on_change = self.config.scan_on_change.unwrap_or(false);
         let mut images_changed = self.inventory.images_changed();
         loop {
@@ -477,6 +478,7 @@ impl Worker<'_> {
             loop {
                 images_changed.borrow_and_update();
                 self.tick(&mut state).await;
+                release_free_memory();
                 self.ready.store(true, Ordering::Release);
                 let now = Utc::now();
                 let wait = self
@@ -569,5 +571,16 @@ impl Worker<'_> {
         if changed && let Err(e) = self.state_store.save(state).await {
             tracing::error!("{e}: notifications may be repeated after a restart");
         }
+    }
+}
+
+/// Hands memory freed by the initial list or a scan back to the system. glibc's allocator keeps
+/// freed pages for reuse, scattered over its per-thread arenas, so without this the resident
+/// set keeps the high-water mark of every scan's temporary allocations.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases unused pages; it is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use ml_operator_registry::ErrorKind;
-use ml_operator_version::{Outcome, Strategy, resolve};
+use ml_operator_version::{Outcome, Strategy, TagSet};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::RwLock;
@@ -99,7 +99,8 @@ async fn newest_image(
 
 /// The newest allowed tag, or the current one when there is none (or it is not a version).
 fn newest_of(current: &str, tags: &[String], strategy: Strategy) -> String {
-    match resolve(current, tags.iter().map(String::as_str), strategy).outcome {
+    let tags = TagSet::new(tags.iter().map(String::as_str));
+    match tags.decide(current, strategy).outcome {
         Outcome::Update { latest } => latest,
         Outcome::UpToDate | Outcome::Unresolved { .. } => current.to_string(),
     }
