@@ -1,22 +1,24 @@
-//! The scale benchmark: the real `ml-operator run` against a big simulated cluster and a real
-//! registry, measuring what matters when a hub grows.
+//! The scale benchmark: the real `ml-operator check` and `ml-operator run` against a big
+//! simulated cluster and a real registry, measuring what matters when a hub grows.
 //!
 //! - kube-sim (in this process) serves 2,000 workloads in 20 namespaces (Deployments mostly,
 //!   some StatefulSets, DaemonSets and CronJobs; 1–3 containers each, init containers and
-//!   sidecars included), with its ReplicaSets and Pods simulated, so the operator's inventory
-//!   holds everything a real cluster would show it.
+//!   sidecars included, written as Helm charts write them), with its ReplicaSets and Pods
+//!   simulated, so the operator's inventory holds everything a real cluster would show it.
 //! - The real `docker-registry` holds 200 repositories × 300 tags, behind a counting proxy that
-//!   the operator uses as its `docker.io` mirror.
-//! - The operator binary runs as a separate process, scanning every 5 seconds, with leader
-//!   election on, events off and no notifiers.
+//!   `check` and the operator use as their `docker.io` mirror.
+//! - `check -A` runs once; then the operator binary runs as a separate process, scanning every
+//!   few seconds, with leader election on, events off and no notifiers.
 //!
 //! Reported: registry requests per scan (target: one tags walk per repository), Kubernetes
 //! requests in steady state (target: watches only, no lists or gets beyond the Lease), first
-//! and steady-state scan time, inventory sync time, and the operator's peak RSS. Progress goes
-//! to stderr; one JSON line goes to stdout so runs can be compared.
+//! and steady-state scan time, inventory sync time, the operator's RSS after each scan and its
+//! peak, and `check`'s time, peak RSS and requests. Progress goes to stderr; one JSON line goes
+//! to stdout so runs can be compared.
 //!
-//! Run with `cargo bench --bench scale`. Without `--bench` (`cargo test --benches`) it runs a
-//! small smoke configuration of the same pipeline instead.
+//! Run with `cargo bench --bench scale`; options set other sizes
+//! (`cargo bench --bench scale -- --workloads 10000 --repositories 1000`, see [`Args`]).
+//! Without `--bench` (`cargo test --benches`) it runs a small smoke configuration instead.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
