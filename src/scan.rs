@@ -142,11 +142,13 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
         .collect();
     // Containers by repository: each repository's tags are parsed and sorted once per scan,
     // and dropped before the next repository's, however many containers run it.
+    let images: Vec<_> = containers
+        .iter()
+        .map(|(_, container)| ImageRef::parse(&container.image))
+        .collect();
     let mut by_repository: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-    for (i, (_, container)) in containers.iter().enumerate() {
-        let repository = ImageRef::parse(&container.image)
-            .ok()
-            .map(|image| image.canonical_name());
+    for (i, image) in images.iter().enumerate() {
+        let repository = image.as_ref().ok().map(ImageRef::canonical_name);
         by_repository.entry(repository).or_default().push(i);
     }
     let mut findings: Vec<Option<Finding>> = containers.iter().map(|_| None).collect();
@@ -154,7 +156,14 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
         let mut repository_tags = RepositoryTags::new(tags);
         for i in positions {
             let (workload, container) = containers[i];
-            findings[i] = Some(evaluate(workload, container, &mut repository_tags, options));
+            let image = images[i].as_ref().map_err(ToString::to_string);
+            findings[i] = Some(evaluate(
+                workload,
+                container,
+                image,
+                &mut repository_tags,
+                options,
+            ));
         }
     }
     let findings: Vec<Finding> = findings.into_iter().flatten().collect();
@@ -199,9 +208,11 @@ impl<'a> RepositoryTags<'a> {
     }
 }
 
+/// The finding for one container; `image` is its image parsed, or why it cannot be.
 fn evaluate(
     workload: &Workload,
     container: &Container,
+    image: Result<&ImageRef, String>,
     tags: &mut RepositoryTags<'_>,
     options: ScanOptions,
 ) -> Finding {
@@ -229,9 +240,9 @@ fn evaluate(
         finding
     };
 
-    let image = match ImageRef::parse(&container.image) {
+    let image = match image {
         Ok(image) => image,
-        Err(e) => return unresolved(finding, e.to_string()),
+        Err(reason) => return unresolved(finding, reason),
     };
     finding.repository = image.familiar_name();
     finding.current_tag = image.tag().map(str::to_string);
@@ -257,7 +268,7 @@ fn evaluate(
         };
         return unresolved(finding, reason);
     };
-    let candidates = match tags.get(&image) {
+    let candidates = match tags.get(image) {
         Ok(candidates) => candidates,
         Err(reason) => return unresolved(finding, reason),
     };
