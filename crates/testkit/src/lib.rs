@@ -7,11 +7,16 @@
 //! - [`pki`]: a private CA and server certificates.
 //! - [`proxy`]: a fault-injecting HTTP proxy (401 challenges, 429, 5xx, drops, pagination).
 //! - [`mini_http`]: the small HTTP server the proxy and token service are built on.
+//! - [`control_plane`]: the real Kubernetes control plane (`scripts/control-plane`) the cluster
+//!   tests share, a namespace per test, and kubectl against it.
+//! - [`tools`]: where kubectl v1.37 and helm v4 are installed (`scripts/install-test-deps`).
 //!
 //! Nothing here is mocked: the registry is the real one, the proxy forwards to it.
 
+pub mod control_plane;
 pub mod mini_http;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
 pub mod token;
+pub mod tools;
