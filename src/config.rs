@@ -49,7 +49,7 @@
 //! ```
 //!
 //! The original ml-operator's environment variables keep their meaning and win over the file:
-//! `SERVICES` (comma-separated), `UPGRADE_STRATEGY`, `CHECK_FOR_UPDATE_CRON`,
+//! `SERVICES` (a JSON array as the original wrote it, or comma-separated), `UPGRADE_STRATEGY`, `CHECK_FOR_UPDATE_CRON`,
 //! `SLACK_WEBHOOK_URL`, `NOTIFY_KUBECTL_PATCH_INSTRUCTIONS`, `SHOULD_USE_DEFAULT_K8S`,
 //! `IMAGE_WATCHER_CLIENT_URL`.
 
@@ -59,6 +59,8 @@ use std::time::Duration;
 use ml_operator_registry::RegistryConfig;
 use ml_operator_version::Strategy;
 use serde::Deserialize;
+
+use crate::names::{check_label, check_subdomain};
 
 /// The settings of a configuration file; every field is optional.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -333,7 +335,16 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let config: Config = serde_saphyr::from_str(text).map_err(|e| {
+        // Track the key path as serde walks the document, so a wrong type names its key
+        // (`upgrades.maxConcurrent`), not only the line.
+        let mut track = serde_path_to_error::Track::new();
+        let parsed = serde_saphyr::with_deserializer_from_str(text, |deserializer| {
+            Config::deserialize(serde_path_to_error::Deserializer::new(
+                deserializer,
+                &mut track,
+            ))
+        });
+        let config = parsed.map_err(|e| {
             let location = match e.location() {
                 Some(l) => format!("{name}:{}", l.line()),
                 None => name.to_string(),
@@ -348,31 +359,72 @@ impl Config {
                 Some((_position, rest)) => rest,
                 None => message,
             };
-            InvalidConfig {
-                location,
-                problem: message.to_string(),
-            }
+            let message = plain_type_error(message);
+            let path = track.path().to_string();
+            let problem = if path.is_empty() || path == "." || message.contains(&path) {
+                message
+            } else {
+                format!("{path}: {message}")
+            };
+            InvalidConfig { location, problem }
         })?;
-        for (i, registry) in config.registries.iter().enumerate() {
-            if registry.host.trim().is_empty() {
-                return Err(InvalidConfig {
-                    location: name.to_string(),
-                    problem: format!("registries[{i}].host must not be empty"),
-                });
-            }
-            if registry.username.is_some() != registry.password_file.is_some() {
-                return Err(InvalidConfig {
-                    location: name.to_string(),
-                    problem: format!(
-                        "registries[{i}] ({}): username and passwordFile go together",
-                        registry.host
-                    ),
-                });
-            }
-        }
+        config.validate().map_err(|problem| InvalidConfig {
+            location: name.to_string(),
+            problem,
+        })?;
         Ok(config)
     }
+
+    /// Checks what the types alone cannot: names the API server would refuse, registry
+    /// settings that could never work. Each problem names its key.
+    fn validate(&self) -> Result<(), String> {
+        for (i, registry) in self.registries.iter().enumerate() {
+            if registry.host.trim().is_empty() {
+                return Err(format!("registries[{i}].host must not be empty"));
+            }
+            let key = format!("registries[{i}] ({})", registry.host);
+            if registry.username.is_some() != registry.password_file.is_some() {
+                return Err(format!("{key}: username and passwordFile go together"));
+            }
+            if let Some(rate) = registry.requests_per_second
+                && !(MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&rate)
+            {
+                return Err(format!(
+                    "{key}.requestsPerSecond: {rate} is out of range; give a number from \
+                     {MIN_REQUESTS_PER_SECOND} (one request every 10 s) to {MAX_REQUESTS_PER_SECOND}"
+                ));
+            }
+            if let Some(concurrency) = registry.concurrency
+                && !(1..=MAX_CONCURRENCY).contains(&concurrency)
+            {
+                return Err(format!(
+                    "{key}.concurrency: {concurrency} is out of range; give a whole number from 1 to {MAX_CONCURRENCY}"
+                ));
+            }
+        }
+        for (i, namespace) in self.namespaces.iter().enumerate() {
+            check_label(namespace).map_err(|e| format!("namespaces[{i}]: {e}"))?;
+        }
+        if let Some(namespace) = &self.state.namespace {
+            check_label(namespace).map_err(|e| format!("state.namespace: {e}"))?;
+        }
+        if let Some(config_map) = &self.state.config_map {
+            check_subdomain(config_map).map_err(|e| format!("state.configMap: {e}"))?;
+        }
+        if let Some(lease) = &self.leader_election.lease_name {
+            check_subdomain(lease).map_err(|e| format!("leaderElection.leaseName: {e}"))?;
+        }
+        Ok(())
+    }
 }
+
+/// The slowest pace a registry may be given (`requestsPerSecond`): one request every 10 s.
+/// Anything slower would make a scan of a few dozen repositories take hours.
+pub const MIN_REQUESTS_PER_SECOND: f64 = 0.1;
+/// The fastest pace a registry may be given (`requestsPerSecond`).
+pub const MAX_REQUESTS_PER_SECOND: f64 = 10_000.0;
+/// The most requests in flight a registry may be given (`concurrency`).
+pub const MAX_CONCURRENCY: usize = 64;
 
 impl Config {
     /// Applies the environment variables in [`ENVIRONMENT_VARIABLES`] over the file's settings.
@@ -391,11 +443,7 @@ impl Config {
         };
         let set = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
         if let Some(value) = set(get("SERVICES")) {
-            self.services = value
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
+            self.services = parse_services(&value).map_err(|problem| fail("SERVICES", problem))?;
         }
         if let Some(value) = set(get("UPGRADE_STRATEGY")) {
             let strategy = value
@@ -428,6 +476,63 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The YAML parser's type errors in words a Hub operator reads (`invalid u64` → "expected a
+/// whole number of 0 or more"); other messages pass through unchanged.
+fn plain_type_error(message: &str) -> String {
+    let expected = match message.trim() {
+        "invalid u8" | "invalid u16" | "invalid u32" | "invalid u64" | "invalid usize" => {
+            "expected a whole number of 0 or more"
+        }
+        "invalid i8" | "invalid i16" | "invalid i32" | "invalid i64" | "invalid isize" => {
+            "expected a whole number"
+        }
+        "invalid f32" | "invalid f64" => "expected a number",
+        "invalid bool" | "invalid boolean" => "expected true or false",
+        "expected sequence start" => "expected a list, e.g. [a, b]",
+        "expected mapping start" => "expected a mapping of keys to values",
+        _ => return message.to_string(),
+    };
+    format!("{expected} ({message})")
+}
+
+/// `SERVICES` as either program writes it: the original's JSON array
+/// (`["central-ledger","quoting-service"]`, what its convict schema parses) or a comma list
+/// (`central-ledger,quoting-service`). Anything else is refused rather than matching nothing.
+fn parse_services(value: &str) -> Result<Vec<String>, String> {
+    let value = value.trim();
+    let names: Vec<String> = if value.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(value).map_err(|e| {
+            format!(
+                "{value:?} is neither a JSON array of names (like [\"central-ledger\",\"quoting-service\"]) \
+                 nor a comma-separated list: {e}"
+            )
+        })?
+    } else {
+        value.split(',').map(str::to_string).collect()
+    };
+    let names: Vec<String> = names
+        .into_iter()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in &names {
+        // Label values: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends.
+        let valid = name.len() <= 63
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if !valid {
+            return Err(format!(
+                "{name:?} is not a label value (the app.kubernetes.io/name of a workload); \
+                 give a JSON array like [\"central-ledger\"] or a comma-separated list"
+            ));
+        }
+    }
+    Ok(names)
 }
 
 impl Config {
@@ -630,6 +735,83 @@ mod tests {
             "{err}"
         );
         assert!(Config::keys().contains(&"upgrades.windows[].timeZone".to_string()));
+    }
+
+    #[test]
+    fn services_as_the_original_writes_them() {
+        let services = |value: &'static str| {
+            let mut config = Config::default();
+            config
+                .apply_env(|key| (key == "SERVICES").then(|| value.to_string()))
+                .map(|()| config.services)
+                .map_err(|e| e.to_string())
+        };
+        let both = ["central-ledger", "quoting-service"];
+        assert_eq!(
+            services(r#"["central-ledger","quoting-service"]"#).unwrap(),
+            both
+        );
+        assert_eq!(
+            services(r#" [ "central-ledger" , "quoting-service" ] "#).unwrap(),
+            both
+        );
+        assert_eq!(services("central-ledger, quoting-service").unwrap(), both);
+        assert_eq!(services("[]").unwrap(), Vec::<String>::new());
+        for bad in ["[a", r#"["a", 1]"#, r#"{"a": 1}"#, "a b", r#""a""#] {
+            let err = services(bad).unwrap_err();
+            assert!(err.contains("SERVICES"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_and_impossible_values_name_the_key() {
+        let cases = [
+            (
+                "upgrades:\n  maxConcurrent: -1\n",
+                "c.yaml:2",
+                "upgrades.maxConcurrent: expected a whole number of 0 or more",
+            ),
+            ("services: x\n", "c.yaml:1", "services: expected a list"),
+            ("notify:\n  slack: [a]\n", "c.yaml:2", "notify.slack"),
+            (
+                "registries: [{host: h, requestsPerSecond: 0}]\n",
+                "c.yaml",
+                "registries[0] (h).requestsPerSecond",
+            ),
+            (
+                "registries: [{host: h, requestsPerSecond: 1e-9}]\n",
+                "c.yaml",
+                "registries[0] (h).requestsPerSecond",
+            ),
+            (
+                "registries: [{host: h, concurrency: 0}]\n",
+                "c.yaml",
+                "registries[0] (h).concurrency",
+            ),
+            (
+                "namespaces: [mojaloop, 'Bad_NS!']\n",
+                "c.yaml",
+                "namespaces[1]",
+            ),
+            (
+                "state: {configMap: 'state!'}\n",
+                "c.yaml",
+                "state.configMap",
+            ),
+            ("state: {namespace: 'A'}\n", "c.yaml", "state.namespace"),
+            (
+                "leaderElection: {leaseName: 'a b'}\n",
+                "c.yaml",
+                "leaderElection.leaseName",
+            ),
+        ];
+        for (text, location, key) in cases {
+            let err = Config::parse(text, "c.yaml").unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("config {location}:")) && err.contains(key),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`manifest`]: reading workloads from files (`check -f`).
 //! - [`cluster`]: reading workloads from a live cluster (`check` without `-f`).
 //! - [`selector`]: label selectors (`-l`).
+//! - [`names`]: Kubernetes name rules (DNS-1123 labels and subdomains).
 //! - [`tag_index`]: the offline tag index (`--tags`).
 //! - [`tag_source`]: where a scan's tags come from (index, registries, image-watcher).
 //! - [`kubectl`]: the `kubectl patch` commands we print.
@@ -29,6 +30,7 @@ pub mod image;
 pub mod inventory;
 pub mod kubectl;
 pub mod manifest;
+pub mod names;
 pub mod operator;
 pub mod output;
 pub mod rbac;

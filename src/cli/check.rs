@@ -2,7 +2,10 @@
 
 use std::io::{IsTerminal, Write};
 
-use super::{CheckArgs, ColorChoice, Failure, load_config, registry_client_with, tag_source};
+use super::{
+    CheckArgs, ColorChoice, Failure, check_namespace_arg, load_config, registry_client_with,
+    tag_source,
+};
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::inventory::{Workload, drop_controlled, server_selector};
 use crate::manifest;
@@ -13,6 +16,7 @@ use crate::tag_index;
 use crate::tag_source::TagSource;
 
 pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
+    check_namespace_arg(args.namespace.as_deref())?;
     let config = load_config(&args.registry)?;
     let selector: Selector = args
         .selector

@@ -1,6 +1,6 @@
 //! `ml-operator approve` / `reject`: a person's decision on an ImageUpgrade.
 
-use super::{DecideArgs, Failure};
+use super::{DecideArgs, Failure, check_namespace_arg};
 use crate::cluster::{Cluster, ClusterOptions};
 
 pub(super) async fn decide(
@@ -8,6 +8,8 @@ pub(super) async fn decide(
     decision: crate::upgrade::decide::Decision,
 ) -> Result<u8, Failure> {
     use crate::upgrade::decide::{DecideError, Decision};
+    check_namespace_arg(args.namespace.as_deref())?;
+    crate::names::check_subdomain(&args.name).map_err(|e| Failure::Input(format!("NAME: {e}")))?;
     let options = ClusterOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),

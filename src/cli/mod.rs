@@ -244,6 +244,8 @@ pub fn main() -> ExitCode {
             Ok(0)
         }
     };
+    // Tasks still running (a watch, a retrying request) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
@@ -254,10 +256,27 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The configuration every command starts from: the file (if given), then the original
+/// environment variables over it (`SERVICES`, `UPGRADE_STRATEGY`, `IMAGE_WATCHER_CLIENT_URL`,
+/// …), as docs/configuration.md says. Flags are applied over this by each command.
 fn load_config(args: &RegistryArgs) -> Result<Config, Failure> {
-    match &args.config {
-        Some(path) => Config::load(path).map_err(|e| Failure::Input(e.to_string())),
-        None => Ok(Config::default()),
+    let mut config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| Failure::Input(e.to_string()))?,
+        None => Config::default(),
+    };
+    config
+        .apply_env(|key| std::env::var(key).ok())
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    Ok(config)
+}
+
+/// Checks a `-n NAMESPACE` argument, so a typo is an input error naming the flag instead of
+/// an HTTP error from deep inside the client.
+fn check_namespace_arg(namespace: Option<&str>) -> Result<(), Failure> {
+    match namespace {
+        Some(namespace) => crate::names::check_label(namespace)
+            .map_err(|e| Failure::Input(format!("-n/--namespace: {e}"))),
+        None => Ok(()),
     }
 }
 

@@ -16,9 +16,6 @@ pub(super) async fn run(args: RunArgs) -> Result<u8, Failure> {
         LogFormat::Json => subscriber.json().init(),
     }
     let mut config = load_config(&args.registry)?;
-    config
-        .apply_env(|key| std::env::var(key).ok())
-        .map_err(|e| Failure::Input(e.to_string()))?;
     if let Some(listen) = &args.listen {
         config.listen = Some(listen.clone());
     }

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use kube::Client;
 use ml_operator_leader::{LeaderElector, LeaderState, LeaseConfig};
+use ml_operator_notify::Notifier;
 use tokio::sync::{RwLock, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::inventory::server_selector;
@@ -52,6 +54,9 @@ pub struct Settings {
     pub upgrades: Option<crate::upgrade::UpgradeSettings>,
     /// `run --dry-run`: decide and log, change nothing in the cluster.
     pub dry_run: bool,
+    /// The Slack, Teams and webhook notifiers, built once (their secrets read) at start and
+    /// shared by scan notifications and upgrade announcements.
+    pub notifiers: Vec<Arc<dyn Notifier>>,
 }
 
 /// A start-up problem, naming the key (or variable) and value.
@@ -83,6 +88,12 @@ impl Settings {
                 .parse::<crate::selector::Selector>()
                 .map_err(|e| format!("selector: {e}"))?;
         }
+        if let Some(lease) = lease_config(&config, "namespace", "identity") {
+            lease
+                .validate()
+                .map_err(|e| format!("leaderElection: {e}"))?;
+        }
+        let notifiers = http_notifiers(&config)?;
         let upgrades = if config.upgrades.enabled {
             Some(crate::upgrade::UpgradeSettings::from_config(
                 &config.upgrades,
@@ -99,6 +110,7 @@ impl Settings {
             context,
             upgrades,
             dry_run: false,
+            notifiers,
         })
     }
 }
@@ -143,6 +155,14 @@ async fn shutdown_signal() {
     }
 }
 
+/// How long the teardown after SIGTERM may take (releasing the Lease, closing the HTTP
+/// server, stopping the watches). With the worker's own wind-down (at most
+/// [`STATE_SAVE_ON_SHUTDOWN`]) the process exits within 5 s of the signal, whatever the
+/// notification endpoints or the API server do.
+pub const SHUTDOWN_TEARDOWN: Duration = Duration::from_secs(3);
+/// How long saving the notification state may take once shutdown has begun.
+pub const STATE_SAVE_ON_SHUTDOWN: Duration = Duration::from_secs(1);
+
 /// Runs the operator until SIGTERM/SIGINT.
 pub async fn run(settings: Settings) -> Result<(), String> {
     let Settings {
@@ -154,11 +174,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         context,
         upgrades,
         dry_run,
+        notifiers,
     } = settings;
-    let mut sinks: Vec<Sink> = http_notifiers(&config)?
-        .into_iter()
-        .map(Sink::Http)
-        .collect();
+    let mut sinks: Vec<Sink> = notifiers.iter().cloned().map(Sink::Http).collect();
 
     let cluster_options = crate::cluster::ClusterOptions {
         kubeconfig,
@@ -189,13 +207,15 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         sinks.iter().map(Sink::name).collect::<Vec<_>>().join(", ")
     );
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stop_tx = Arc::new(stop_tx);
-    let signalled = stop_tx.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = signalled.send(true);
+    // One token stops everything: SIGTERM/SIGINT, or a fatal leader election error.
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            shutdown.cancel();
+        }
     });
 
     let registry_client = match &source {
@@ -219,16 +239,15 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         "serving the image-watcher API, /healthz, /readyz and /metrics on {}",
         listener.local_addr().map_err(|e| e.to_string())?
     );
-    let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = server_stop.wait_for(|stop| *stop).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            tracing::error!("HTTP server: {e}");
+    let server = tokio::spawn({
+        let stopped = shutdown.clone().cancelled_owned();
+        async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                tracing::error!("HTTP server: {e}");
+            }
         }
     });
 
@@ -239,29 +258,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let inventory = WatchedInventory::start(&client, &config.namespaces, Some(&selector));
 
     // Leader election: only the leader scans and notifies.
-    let leader_config = &config.leader_election;
-    let (leading_tx, leading_rx) = watch::channel(!leader_config.enabled.unwrap_or(true));
-    let elector_task = if leader_config.enabled.unwrap_or(true) {
-        let mut lease = LeaseConfig::new(
-            namespace.clone(),
-            leader_config
-                .lease_name
-                .clone()
-                .unwrap_or_else(|| DEFAULT_NAME.to_string()),
-            me.clone(),
-        );
-        if let Some(d) = leader_config.lease_duration {
-            lease.lease_duration = d;
-        }
-        if let Some(d) = leader_config.renew_deadline {
-            lease.renew_deadline = d;
-        }
-        if let Some(d) = leader_config.retry_period {
-            lease.retry_period = d;
-        }
-        lease
-            .validate()
-            .map_err(|e| format!("leaderElection: {e}"))?;
+    let lease = lease_config(&config, &namespace, &me);
+    let (leading_tx, leading_rx) = watch::channel(lease.is_none());
+    let elector_task = lease.map(|lease| {
         let elector = LeaderElector::new(client.clone(), lease);
         let mut states = elector.subscribe();
         tokio::spawn(async move {
@@ -270,38 +269,27 @@ pub async fn run(settings: Settings) -> Result<(), String> {
                 let _ = leading_tx.send(leading);
             }
         });
-        let mut elector_stop = stop_rx.clone();
-        let stop_everything = stop_tx.clone();
-        Some(tokio::spawn(async move {
-            let result = elector
-                .run(async move {
-                    let _ = elector_stop.wait_for(|stop| *stop).await;
-                })
-                .await;
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let result = elector.run(shutdown.clone().cancelled_owned()).await;
             if result.is_err() {
                 // A fatal election error (e.g. missing RBAC): nobody would ever lead, so stop.
-                let _ = stop_everything.send(true);
+                shutdown.cancel();
             }
             result
-        }))
-    } else {
-        None
-    };
+        })
+    });
 
     // Upgrades: ImageUpgrades from each scan, and the controller applying approved ones.
     let upgrader = match upgrades {
         Some(mut upgrade_settings) => {
             upgrade_settings.dry_run = dry_run;
-            let notifiers = http_notifiers(&config)?
-                .into_iter()
-                .map(Arc::from)
-                .collect();
             let events = config
                 .notify
                 .events
                 .unwrap_or(true)
                 .then(|| (client.clone(), me.clone()));
-            let announcer = crate::upgrade::Announcer::new(notifiers, events);
+            let announcer = crate::upgrade::Announcer::new(notifiers.clone(), events);
             tracing::info!(
                 "upgrades enabled{}: auto-approve {}, at most {} at once, rollout timeout {}",
                 if dry_run {
@@ -330,23 +318,36 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         }
     };
     // The controller runs on its own interval while leading (rollouts need watching between
-    // scans). In a dry run nothing advances, so it runs once after each scan instead.
+    // scans). In a dry run nothing advances, so it runs once after each scan instead. A pass
+    // cut short by shutdown is safe: each step is recorded on the ImageUpgrade before it is
+    // taken, so the next leader carries on from there.
     let controller_task = upgrader.clone().filter(|_| !dry_run).map(|controller| {
-        let mut stop = stop_rx.clone();
+        let shutdown = shutdown.clone();
         let mut leading = leading_rx.clone();
         tokio::spawn(async move {
             let interval = controller.settings().interval;
             loop {
-                tokio::select! {
-                    _ = leading.wait_for(|l| *l) => {}
-                    _ = stop.wait_for(|s| *s) => return,
+                if shutdown
+                    .run_until_cancelled(leading.wait_for(|l| *l))
+                    .await
+                    .is_none()
+                {
+                    return;
                 }
-                if let Err(e) = controller.pass(Utc::now()).await {
-                    tracing::error!("upgrades: {e}");
+                match shutdown
+                    .run_until_cancelled(controller.pass(Utc::now()))
+                    .await
+                {
+                    None => return,
+                    Some(Err(e)) => tracing::error!("upgrades: {e}"),
+                    Some(Ok(_)) => {}
                 }
-                tokio::select! {
-                    () = tokio::time::sleep(interval) => {}
-                    _ = stop.wait_for(|s| *s) => return,
+                if shutdown
+                    .run_until_cancelled(tokio::time::sleep(interval))
+                    .await
+                    .is_none()
+                {
+                    return;
                 }
             }
         })
@@ -372,22 +373,57 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         last_report: &last_report,
         state_store: &state_store,
         upgrader: upgrader.as_deref(),
+        shutdown: &shutdown,
     };
-    let result = worker.run(stop_rx.clone(), leading_rx).await;
-    if let Some(task) = controller_task {
-        let _ = task.await;
-    }
+    let result = worker.run(leading_rx).await;
 
-    inventory.shutdown();
-    let election = match elector_task {
-        Some(task) => match task.await {
-            Ok(result) => result.map_err(|e| format!("leader election: {e}")),
-            Err(e) => Err(format!("leader election task: {e}")),
-        },
-        None => Ok(()),
+    // Whatever the endpoints and the API server do, the teardown is bounded.
+    let teardown = async {
+        if let Some(task) = controller_task {
+            let _ = task.await;
+        }
+        inventory.shutdown();
+        let election = match elector_task {
+            Some(task) => match task.await {
+                Ok(result) => result.map_err(|e| format!("leader election: {e}")),
+                Err(e) => Err(format!("leader election task: {e}")),
+            },
+            None => Ok(()),
+        };
+        let _ = server.await;
+        election
     };
-    let _ = server.await;
+    let election = match tokio::time::timeout(SHUTDOWN_TEARDOWN, teardown).await {
+        Ok(election) => election,
+        Err(_) => {
+            tracing::warn!(
+                "shutdown: teardown took longer than {}s; exiting anyway (an unreleased Lease expires after its duration)",
+                SHUTDOWN_TEARDOWN.as_secs()
+            );
+            Ok(())
+        }
+    };
     result.and(election)
+}
+
+/// The Lease this replica contends for, or `None` when leader election is off.
+fn lease_config(config: &Config, namespace: &str, identity: &str) -> Option<LeaseConfig> {
+    let leader = &config.leader_election;
+    if !leader.enabled.unwrap_or(true) {
+        return None;
+    }
+    let name = leader.lease_name.as_deref().unwrap_or(DEFAULT_NAME);
+    let mut lease = LeaseConfig::new(namespace, name, identity);
+    if let Some(d) = leader.lease_duration {
+        lease.lease_duration = d;
+    }
+    if let Some(d) = leader.renew_deadline {
+        lease.renew_deadline = d;
+    }
+    if let Some(d) = leader.retry_period {
+        lease.retry_period = d;
+    }
+    Some(lease)
 }
 
 /// The scanning and notifying half of the operator.
@@ -402,6 +438,7 @@ struct Worker<'a> {
     last_report: &'a RwLock<Option<crate::scan::Report>>,
     state_store: &'a StateStore,
     upgrader: Option<&'a crate::upgrade::Controller>,
+    shutdown: &'a CancellationToken,
 }
 
 impl Worker<'_> {
@@ -441,14 +478,18 @@ impl Worker<'_> {
         }
     }
 
-    async fn run(
-        &self,
-        mut stop: watch::Receiver<bool>,
-        mut leading: watch::Receiver<bool>,
-    ) -> Result<(), String> {
-        tokio::select! {
-            () = self.inventory.wait_until_ready() => {}
-            _ = stop.wait_for(|s| *s) => return Ok(()),
+    /// Waits for `future` unless shutdown comes first (`None`).
+    async fn unless_shutdown<T>(&self, future: impl Future<Output = T>) -> Option<T> {
+        self.shutdown.run_until_cancelled(future).await
+    }
+
+    async fn run(&self, mut leading: watch::Receiver<bool>) -> Result<(), String> {
+        if self
+            .unless_shutdown(self.inventory.wait_until_ready())
+            .await
+            .is_none()
+        {
+            return Ok(());
         }
         tracing::info!("inventory synced");
         release_free_memory();
@@ -459,25 +500,35 @@ impl Worker<'_> {
             if !*leading.borrow() {
                 self.ready.store(true, Ordering::Release);
                 tracing::info!("following: waiting for leadership");
-                tokio::select! {
-                    _ = leading.wait_for(|l| *l) => {}
-                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                if self
+                    .unless_shutdown(leading.wait_for(|l| *l))
+                    .await
+                    .is_none()
+                {
+                    return Ok(());
                 }
                 tracing::info!("leading: scanning on {:?}", self.schedule.as_str());
             }
-            let mut state = match self.state_store.load().await {
-                Ok(state) => state,
-                Err(e) => {
+            let mut state = match self.unless_shutdown(self.state_store.load()).await {
+                None => return Ok(()),
+                Some(Ok(state)) => state,
+                Some(Err(e)) => {
                     tracing::error!("{e}; retrying in 10s");
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(10)) => continue,
-                        _ = stop.wait_for(|s| *s) => return Ok(()),
+                    match self
+                        .unless_shutdown(tokio::time::sleep(Duration::from_secs(10)))
+                        .await
+                    {
+                        Some(()) => continue,
+                        None => return Ok(()),
                     }
                 }
             };
             loop {
                 images_changed.borrow_and_update();
                 self.tick(&mut state).await;
+                if self.shutdown.is_cancelled() {
+                    return Ok(());
+                }
                 release_free_memory();
                 self.ready.store(true, Ordering::Release);
                 let now = Utc::now();
@@ -497,13 +548,15 @@ impl Worker<'_> {
                         tracing::warn!("lost leadership: no more scans from this replica");
                         break;
                     }
-                    _ = stop.wait_for(|s| *s) => return Ok(()),
+                    () = self.shutdown.cancelled() => return Ok(()),
                 }
             }
         }
     }
 
-    /// One scan, then the notifications it calls for.
+    /// One scan, then the notifications it calls for. Shutdown cuts it short: a scan not yet
+    /// done notifies nothing, a delivery in flight is dropped (and, not being recorded, sent
+    /// again by whoever leads next), and what was delivered before is still saved.
     async fn tick(&self, state: &mut NotifiedState) {
         let started = Instant::now();
         // The watches' label selector already holds the services filter.
@@ -512,7 +565,13 @@ impl Worker<'_> {
             controlled,
         } = self.inventory.snapshot();
         let strategy = self.config.strategy.unwrap_or_default();
-        let lookup = self.source.fetch(&workloads, strategy).await;
+        let Some(lookup) = self
+            .unless_shutdown(self.source.fetch(&workloads, strategy))
+            .await
+        else {
+            tracing::info!("shutdown: scan abandoned before it finished; nothing notified");
+            return;
+        };
         let failures = lookup.failures();
         let mut report = scan(
             &workloads,
@@ -534,8 +593,13 @@ impl Worker<'_> {
             tracing::warn!("cannot list tags of {failure}");
         }
         let result = ScanResult::from_report(&report, failures);
-        if let Some(upgrader) = self.upgrader {
-            self.sync_upgrades(upgrader, &report).await;
+        if let Some(upgrader) = self.upgrader
+            && self
+                .unless_shutdown(self.sync_upgrades(upgrader, &report))
+                .await
+                .is_none()
+        {
+            return;
         }
         *self.last_report.write().await = Some(report);
 
@@ -549,8 +613,14 @@ impl Worker<'_> {
             else {
                 continue;
             };
-            match sink.send(&notification).await {
-                Ok(()) => {
+            match self.unless_shutdown(sink.send(&notification)).await {
+                None => {
+                    tracing::warn!(
+                        "shutdown: delivery to {name} cancelled; not recorded, so whoever leads next sends it"
+                    );
+                    break;
+                }
+                Some(Ok(())) => {
                     tracing::info!(
                         "notified {name}: {} pending, {} new, {} resolved",
                         notification.updates.len(),
@@ -561,14 +631,24 @@ impl Worker<'_> {
                     state.insert(name, delivered);
                     changed = true;
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     // Not remembered as told: the next tick tries again.
                     tracing::error!("notifying {name} failed: {e}");
                     self.metrics.record_notification(&name, false);
                 }
             }
         }
-        if changed && let Err(e) = self.state_store.save(state).await {
+        if !changed {
+            return;
+        }
+        let saved = if self.shutdown.is_cancelled() {
+            tokio::time::timeout(STATE_SAVE_ON_SHUTDOWN, self.state_store.save(state))
+                .await
+                .unwrap_or_else(|_| Err("saving the notification state timed out".to_string()))
+        } else {
+            self.state_store.save(state).await
+        };
+        if let Err(e) = saved {
             tracing::error!("{e}: notifications may be repeated after a restart");
         }
     }

@@ -2,6 +2,7 @@
 //! from files at start, so a missing file fails naming it) and Kubernetes Events.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use ml_operator_notify::{
     Notification, Notifier, RetryPolicy, Secret, SlackNotifier, SlackOptions, TeamsNotifier,
@@ -15,7 +16,7 @@ use crate::operator::run::StartError;
 /// One place a notification goes.
 pub enum Sink {
     /// Slack, Teams or a webhook.
-    Http(Box<dyn Notifier>),
+    Http(Arc<dyn Notifier>),
     /// Kubernetes Events on the workloads.
     Events(EventRecorder),
 }
@@ -44,17 +45,17 @@ impl Sink {
 
 /// Builds the HTTP notifiers from the configuration (secrets read from their files now, so a
 /// missing file fails at start naming it).
-pub fn http_notifiers(config: &Config) -> Result<Vec<Box<dyn Notifier>>, StartError> {
+pub fn http_notifiers(config: &Config) -> Result<Vec<Arc<dyn Notifier>>, StartError> {
     let include_commands = config.notify.kubectl_patch_instructions.unwrap_or(true);
     let retry = RetryPolicy::default();
-    let mut notifiers: Vec<Box<dyn Notifier>> = Vec::new();
+    let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
     if let Some(url) = &config.notify.slack {
         let url = read_secret_url(url, "notify.slack (SLACK_WEBHOOK_URL)")?;
         let options = SlackOptions {
             include_commands,
             ..SlackOptions::default()
         };
-        notifiers.push(Box::new(
+        notifiers.push(Arc::new(
             SlackNotifier::new(url, options, retry).map_err(|e| format!("notify.slack: {e}"))?,
         ));
     }
@@ -64,7 +65,7 @@ pub fn http_notifiers(config: &Config) -> Result<Vec<Box<dyn Notifier>>, StartEr
             include_commands,
             ..TeamsOptions::default()
         };
-        notifiers.push(Box::new(
+        notifiers.push(Arc::new(
             TeamsNotifier::new(url, options, retry).map_err(|e| format!("notify.teams: {e}"))?,
         ));
     }
@@ -80,7 +81,7 @@ pub fn http_notifiers(config: &Config) -> Result<Vec<Box<dyn Notifier>>, StartEr
         if let Some(name) = &webhook.name {
             notifier = notifier.with_name(name);
         }
-        notifiers.push(Box::new(notifier));
+        notifiers.push(Arc::new(notifier));
     }
     Ok(notifiers)
 }

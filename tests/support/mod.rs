@@ -274,6 +274,34 @@ impl Operator {
             .unwrap()
     }
 
+    /// SIGTERM, then wait at most twice `limit` for the exit; returns the status and how long
+    /// the exit took after the signal.
+    pub async fn terminate_within(
+        &mut self,
+        limit: Duration,
+    ) -> (std::process::ExitStatus, Duration) {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().unwrap().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        let signalled = Instant::now();
+        match tokio::time::timeout(limit * 2, child.wait()).await {
+            Ok(status) => (status.unwrap(), signalled.elapsed()),
+            Err(_) => {
+                let _ = child.start_kill();
+                panic!(
+                    "{} still running {:?} after SIGTERM\n{}",
+                    self.name,
+                    limit * 2,
+                    self.log()
+                );
+            }
+        }
+    }
+
     /// SIGKILL: a crash, nothing released.
     pub async fn kill(&mut self) {
         let mut child = self.child.take().expect("running");

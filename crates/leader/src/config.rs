@@ -28,7 +28,14 @@ pub struct LeaseConfig {
     pub renew_deadline: Duration,
     /// Interval between renewals (leader) and acquisition attempts (followers, plus jitter).
     pub retry_period: Duration,
+    /// How long releasing the Lease on shutdown may take before giving up (the Lease then
+    /// expires after `lease_duration`). Short, so a replica whose API server is gone still
+    /// exits well inside Kubernetes' termination grace period.
+    pub release_timeout: Duration,
 }
+
+/// Default [`LeaseConfig::release_timeout`]: 2 s.
+pub const DEFAULT_RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl LeaseConfig {
     /// A config with client-go's default timings (15 s / 10 s / 2 s).
@@ -44,6 +51,7 @@ impl LeaseConfig {
             lease_duration: Duration::from_secs(15),
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
+            release_timeout: DEFAULT_RELEASE_TIMEOUT,
         }
     }
 

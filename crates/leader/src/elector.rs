@@ -328,8 +328,9 @@ impl Election {
     }
 
     /// client-go's `ReleaseOnCancel`: if the Lease (freshly read) still names us, empty the
-    /// holder, set a 1 s duration and renew time now. Bounded by the renew deadline; if it
-    /// cannot be done, the Lease simply expires after its duration.
+    /// holder, set a 1 s duration and renew time now. Bounded by the release timeout (and the
+    /// renew deadline, if shorter); if it cannot be done, the Lease simply expires after its
+    /// duration.
     async fn release(&mut self) -> Result<(), Error> {
         if !self
             .observed
@@ -338,11 +339,11 @@ impl Election {
         {
             return Ok(());
         }
-        let deadline = self.config.renew_deadline;
+        let deadline = self.config.release_timeout.min(self.config.renew_deadline);
         match tokio::time::timeout(deadline, self.release_until_done()).await {
             Ok(r) => r,
             Err(_) => {
-                warn!(lease = %self.config.lease_ref(), "could not release the lease within the renew deadline; it expires after its duration");
+                warn!(lease = %self.config.lease_ref(), timeout = ?deadline, "could not release the lease in time; it expires after its duration");
                 Ok(())
             }
         }

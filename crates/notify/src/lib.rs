@@ -58,7 +58,8 @@
 //! ## Slack ([`SlackNotifier`], [`slack::render`])
 //!
 //! POST `{"text": …, "blocks": […]}` to an incoming webhook. `text` is the original ml-operator
-//! v1.0 message, byte for byte ([`slack::original_text`]):
+//! v1.0 message in its wording, line for line ([`slack::original_text`]; the few deliberate
+//! differences are listed in the repository's docs/operations.md):
 //!
 //! ````text
 //! *ml-operator* - The following services are not on the latest secure version and should be updated:

@@ -30,8 +30,9 @@ pub type SlackOptions = ChatOptions;
 
 /// Sends notifications to a Slack incoming webhook (`https://hooks.slack.com/services/…`).
 ///
-/// Each message carries `text` — the original ml-operator v1.0 message, byte for byte, for
-/// anything that reads it — and Block Kit `blocks` for people. Slack answers `ok`; any other
+/// Each message carries `text` — the original ml-operator v1.0 message in its own wording (the
+/// differences, such as `-n` in commands and sorted, de-duplicated lines, are listed in
+/// docs/operations.md), for anything that reads it — and Block Kit `blocks` for people. Slack answers `ok`; any other
 /// 2xx body (`invalid_payload`, `no_text`, …) is a final [`ErrorKind::Refused`](crate::ErrorKind::Refused).
 pub type SlackNotifier = ChatNotifier<Slack>;
 
@@ -74,7 +75,7 @@ fn accept(body: &str) -> Result<(), String> {
     }
 }
 
-/// The original ml-operator v1.0 Slack text for `updates`, byte for byte.
+/// The original ml-operator v1.0 Slack text for `updates`: its wording, line for line.
 ///
 /// One list line per distinct (repository, latest tag), sorted; the `kubectl` block when
 /// `include_commands` and some update has a command; the warning when `failures > 0`. `part`
