@@ -3,25 +3,27 @@
 //!
 //! `GET /images/{org}/{image}/{tag}?strategy=bugfix` answers like the original image-watcher:
 //! `200 {"tag":"v10.3.4","fullImage":"mojaloop/account-lookup-service:v10.3.4"}` (the current
-//! tag when it is already the newest), `404` for an unknown repository, `400` for a bad strategy.
+//! tag when it is already the newest), `404` for an unknown repository, `400` for a bad strategy
+//! or a request outside the grammar of [`image_api`] (which also accepts the `docker.io/…` and
+//! digest-pinned shapes the original client sends, and refuses every registry host that is not
+//! Docker Hub or configured), `502` when the registry fails.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use ml_operator_registry::ErrorKind;
-use ml_operator_version::{Outcome, Strategy, TagSet};
+use ml_operator_version::Strategy;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::RwLock;
 
-use crate::image::ImageRef;
+use crate::operator::image_api::{self, ImageQuestion, Unanswered};
 use crate::operator::metrics::Metrics;
-use crate::scan::{Report, TagLookup};
+use crate::scan::Report;
 use crate::tag_source::TagSource;
 
 /// What the handlers share.
@@ -40,13 +42,21 @@ pub struct AppState {
 /// The routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/images/{org}/{image}/{tag}", get(newest_image))
+        .route("/images/{*path}", get(newest_image))
         .route("/health", get(|| async { Json(json!({"status": "OK"})) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/report", get(report))
         .with_state(state)
+}
+
+/// The image-watcher answer, in the original's key order: `{"tag":…,"fullImage":…}`.
+#[derive(serde::Serialize)]
+struct NewestImage<'a> {
+    tag: &'a str,
+    #[serde(rename = "fullImage")]
+    full_image: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -56,7 +66,7 @@ struct StrategyQuery {
 
 async fn newest_image(
     State(state): State<AppState>,
-    Path((org, image, tag)): Path<(String, String, String)>,
+    uri: Uri,
     Query(query): Query<StrategyQuery>,
 ) -> Response {
     let strategy = match query
@@ -68,41 +78,23 @@ async fn newest_image(
         Ok(strategy) => strategy.unwrap_or_default(),
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let reference = format!("{org}/{image}:{tag}");
-    let parsed = match ImageRef::parse(&reference) {
-        Ok(parsed) => parsed,
+    // The raw path: `%2F` must not become a separator.
+    let path = uri.path().strip_prefix("/images/").unwrap_or_default();
+    let question = match ImageQuestion::parse(path, |host| state.source.is_configured(host)) {
+        Ok(question) => question,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let newest = match state.source.as_ref() {
-        TagSource::ImageWatcher(client) => match client.newest(&parsed, &tag, strategy).await {
-            Ok(newest) => newest,
-            Err(e) => return error(StatusCode::BAD_GATEWAY, e),
-        },
-        TagSource::Index(index) => match index.lookup(&parsed) {
-            Ok(tags) => newest_of(&tag, tags, strategy),
-            Err(e) => return error(StatusCode::NOT_FOUND, e),
-        },
-        TagSource::Registry(registry) => match registry
-            .list_tags(parsed.registry(), &parsed.repository())
-            .await
-        {
-            Ok(list) => newest_of(&tag, &list.tags, strategy),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return error(StatusCode::NOT_FOUND, e.to_string());
-            }
-            Err(e) => return error(StatusCode::BAD_GATEWAY, e.to_string()),
-        },
-    };
-    let body = json!({"tag": newest, "fullImage": format!("{org}/{image}:{newest}")});
-    (StatusCode::OK, Json(body)).into_response()
-}
-
-/// The newest allowed tag, or the current one when there is none (or it is not a version).
-fn newest_of(current: &str, tags: &[String], strategy: Strategy) -> String {
-    let tags = TagSet::new(tags.iter().map(String::as_str));
-    match tags.decide(current, strategy).outcome {
-        Outcome::Update { latest } => latest,
-        Outcome::UpToDate | Outcome::Unresolved { .. } => current.to_string(),
+    match image_api::newest(&state.source, &question, strategy).await {
+        Ok(newest) => {
+            let full_image = question.full_image(&newest);
+            let body = NewestImage {
+                tag: &newest,
+                full_image: &full_image,
+            };
+            (StatusCode::OK, Json(body)).into_response()
+        }
+        Err(e @ Unanswered::NotFound(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ Unanswered::Failed(_)) => error(StatusCode::BAD_GATEWAY, e.to_string()),
     }
 }
 
