@@ -1,7 +1,7 @@
 //! The image-watcher API and the HTTP server of `ml-operator run`, as a real process against
 //! kube-sim and the real docker-registry (behind the counting proxy), the way a hostile or a
 //! careless client meets it: hosts it must not contact, the request shapes the original
-//! ml-operator sends, repeated questions.
+//! ml-operator sends, repeated questions, slowloris and half-open sockets.
 //!
 //! Requests are written on raw sockets so nothing normalises them (`%2F`, `[::1]`), from
 //! distinct loopback source addresses where the per-client limits would otherwise mix in.
@@ -12,9 +12,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube_sim::KubeSim;
+use ml_operator::operator::server::MAX_CONNECTIONS;
 use ml_operator_testkit::registry::{AuthMode, RegistryProc};
 use support::{Operator, eventually, repo, small_hub_registry};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -484,5 +485,155 @@ async fn thirty_identical_questions_make_one_registry_walk() {
     assert_eq!(
         proxy.count("/v2/mojaloop/account-lookup-service/tags/list"),
         before
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rate_limits_each_client_and_not_the_others() {
+    let hub = hub().await;
+    let (_registry, proxy) = small_hub_registry().await;
+    let config = config(hub.dir.path(), &proxy.host(), "");
+    let operator =
+        Operator::start("replica-a", hub.dir.path(), &hub.kubeconfig, &config, &[]).await;
+    let path = "/images/mojaloop/account-lookup-service/v10.3.1";
+    let mut limited = 0;
+    for _ in 0..80 {
+        let (status, _) = get_from(4, operator.port, path).await;
+        assert!(status == 200 || status == 429, "{status}");
+        limited += usize::from(status == 429);
+    }
+    assert!(limited >= 10, "{limited} of 80 limited");
+    // Another client is not affected, nor are health checks of the limited one.
+    assert_eq!(get_from(5, operator.port, path).await.0, 200);
+    assert_eq!(get_from(4, operator.port, "/health").await.0, 200);
+    // And the answer says when to come back.
+    let mut socket = connect_from(4, operator.port).await;
+    socket
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    if answer.starts_with("HTTP/1.1 429") {
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 1"),
+            "{answer}"
+        );
+    }
+}
+
+/// VmRSS of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slowloris_and_half_open_sockets_are_bounded() {
+    let hub = hub().await;
+    let (_registry, proxy) = small_hub_registry().await;
+    let config = config(hub.dir.path(), &proxy.host(), "");
+    let mut operator =
+        Operator::start("replica-a", hub.dir.path(), &hub.kubeconfig, &config, &[]).await;
+    eventually("the start-up scan", Duration::from_secs(30), async || {
+        operator.get("/readyz").await.0 == 200
+    })
+    .await;
+    let pid = operator.pid().unwrap();
+    let rss_before = rss_kib(pid);
+
+    // 2,000 half-open sockets from 100 clients (20 each): the server holds at most its
+    // connection limit, the rest wait in the backlog; memory stays flat.
+    let mut half_open = Vec::new();
+    for i in 0..2000u32 {
+        let from = 10 + (i % 100) as u8;
+        let socket = TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, from], 0)))
+            .unwrap();
+        let target = SocketAddr::from(([127, 0, 0, 1], operator.port));
+        // Beyond the backlog the kernel drops the handshake; such a connect would retry for
+        // minutes, so each gets a few seconds: "refused or queued" either way.
+        half_open.push(tokio::spawn(tokio::time::timeout(
+            Duration::from_secs(3),
+            socket.connect(target),
+        )));
+    }
+    let mut connected = Vec::new();
+    for task in half_open {
+        if let Ok(Ok(Ok(socket))) = task.await {
+            connected.push(socket);
+        }
+    }
+    // The server has accepted what it will accept once its connection count stops rising.
+    let mut held = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let now = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count();
+        if now == held {
+            break;
+        }
+        held = now;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rss_with_sockets = rss_kib(pid);
+    println!(
+        "{} half-open sockets connected; operator fds {held}; RSS {rss_before} KiB -> {rss_with_sockets} KiB",
+        connected.len()
+    );
+    assert!(
+        held < MAX_CONNECTIONS + 100,
+        "the operator holds {held} descriptors with 2,000 half-open sockets"
+    );
+    assert!(
+        rss_with_sockets < rss_before + 16 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_with_sockets} KiB"
+    );
+    drop(connected);
+
+    // Slowloris: 8 sockets that send half a request head and stall are closed by the header
+    // read timeout (10 s), and a probe from another client is answered meanwhile.
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let mut socket = connect_from(6, operator.port).await;
+        socket
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+            .await
+            .unwrap();
+        slow.push(socket);
+    }
+    let started = Instant::now();
+    assert_eq!(get_from(7, operator.port, "/healthz").await.0, 200);
+    for socket in &mut slow {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(20), socket.read(&mut buf))
+            .await
+            .expect("the operator closes a slowloris socket");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    let closed_after = started.elapsed();
+    println!("8 slowloris sockets closed after {closed_after:?}");
+    assert!(closed_after < Duration::from_secs(15), "{closed_after:?}");
+
+    // SIGTERM with stalled sockets open: the server does not hold the exit up.
+    let mut stalled = Vec::new();
+    for _ in 0..8 {
+        stalled.push(connect_from(8, operator.port).await);
+    }
+    let terminating = Instant::now();
+    let status = operator.terminate().await;
+    assert!(status.success(), "{status:?}\n{}", operator.log());
+    assert!(
+        terminating.elapsed() < Duration::from_secs(5),
+        "exit took {:?}",
+        terminating.elapsed()
     );
 }

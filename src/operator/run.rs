@@ -22,7 +22,7 @@ use crate::operator::events::EventRecorder;
 use crate::operator::metrics::Metrics;
 use crate::operator::plan::{ScanResult, plan};
 use crate::operator::schedule::{DEFAULT_SCHEDULE, Schedule};
-use crate::operator::server::{AppState, router};
+use crate::operator::server::{self, AppState, router};
 use crate::operator::sinks::{Sink, http_notifiers};
 use crate::operator::state::{NotifiedState, StateStore};
 use crate::operator::watch::{Snapshot, WatchedInventory};
@@ -220,17 +220,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         listener.local_addr().map_err(|e| e.to_string())?
     );
     let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = server_stop.wait_for(|stop| *stop).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            tracing::error!("HTTP server: {e}");
-        }
-    });
+    let server = tokio::spawn(server::serve(listener, app, async move {
+        let _ = server_stop.wait_for(|stop| *stop).await;
+    }));
 
     let selector = server_selector(
         config.selector.as_deref().unwrap_or_default(),
