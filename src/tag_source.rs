@@ -38,6 +38,17 @@ pub enum Lookup<'a> {
 }
 
 impl TagSource {
+    /// Whether `registry` (a host other than Docker Hub, as written in an image reference) is
+    /// one this source was configured for: an entry of the registry client's `registries:`.
+    /// The offline index and an image-watcher have none (an image-watcher only knows Docker
+    /// Hub).
+    pub fn is_configured(&self, registry: &str) -> bool {
+        match self {
+            TagSource::Registry(registry_client) => registry_client.is_configured(registry),
+            TagSource::Index(_) | TagSource::ImageWatcher(_) => false,
+        }
+    }
+
     /// Gets what a scan of `workloads` needs: one tag walk per distinct repository.
     /// `default_strategy` is what workloads without a `strategy` annotation use (the
     /// image-watcher answers per strategy).

@@ -1,6 +1,7 @@
 //! Prometheus metrics (`/metrics`): what is outdated, how scans go, how registries and
 //! notifiers behave. Label values never hold secrets (no URLs, no credentials).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,7 +95,8 @@ impl Metrics {
             notifications.clone(),
         );
         if let Some(client) = registry_client {
-            registry.register_collector(Box::new(RegistryRequests(client)));
+            let known = client.configured_servers();
+            registry.register_collector(Box::new(RegistryRequests { client, known }));
         }
         Metrics {
             registry: Arc::new(registry),
@@ -163,25 +165,98 @@ impl Metrics {
 }
 
 /// `ml_operator_registry_requests_total{registry,status}`, read from the client's own counters.
+///
+/// The `registry` label is a server the client was configured for (Docker Hub, a
+/// `registries:` entry or its mirror) or `other`: servers met only in image references (or
+/// asked about by anyone) must not each add a series.
 #[derive(Debug)]
-struct RegistryRequests(RegistryClient);
+struct RegistryRequests {
+    client: RegistryClient,
+    known: BTreeSet<String>,
+}
+
+impl RegistryRequests {
+    /// Request counts by (label, status), unknown servers folded into `other`.
+    fn rows(&self) -> BTreeMap<(&str, String), u64> {
+        let mut rows = BTreeMap::new();
+        for request in self.client.stats().requests {
+            let registry = self
+                .known
+                .get(&request.host)
+                .map_or(OTHER_REGISTRY, String::as_str);
+            *rows.entry((registry, request.outcome)).or_default() += request.count;
+        }
+        rows
+    }
+}
+
+/// The `registry` label of requests to servers that were not configured.
+const OTHER_REGISTRY: &str = "other";
 
 impl Collector for RegistryRequests {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let stats = self.0.stats();
         let mut metric = encoder.encode_descriptor(
             "ml_operator_registry_requests",
-            "HTTP requests to registries, by registry host and status (or error kind)",
+            "HTTP requests to registries, by registry (a configured server, or other) and status (or error kind)",
             None,
             MetricType::Counter,
         )?;
-        for request in &stats.requests {
-            let labels = [
-                ("registry", request.host.as_str()),
-                ("status", request.outcome.as_str()),
-            ];
-            ConstCounter::new(request.count).encode(metric.encode_family(&labels)?)?;
+        for ((registry, status), count) in self.rows() {
+            let labels = [("registry", registry), ("status", status.as_str())];
+            ConstCounter::new(count).encode(metric.encode_family(&labels)?)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ml_operator_registry::{ClientOptions, RegistryConfig};
+
+    use super::*;
+
+    /// A loopback `host:port` nothing listens on.
+    fn closed_port() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn the_registry_label_is_a_configured_server_or_other() {
+        let configured = closed_port();
+        let dir = tempfile::tempdir().unwrap();
+        let client = RegistryClient::new(ClientOptions {
+            registries: vec![RegistryConfig {
+                host: configured.clone(),
+                ..Default::default()
+            }],
+            docker_config: Some(dir.path().into()),
+            max_retries: 0,
+            ..Default::default()
+        })
+        .unwrap();
+        let strangers: Vec<String> = (0..5).map(|_| closed_port()).collect();
+        for host in strangers.iter().chain([&configured]) {
+            client.list_tags(host, "x/app").await.unwrap_err();
+        }
+        let metrics = Metrics::new(Some(client)).encode();
+        let series: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("ml_operator_registry_requests_total"))
+            .collect();
+        assert_eq!(
+            series,
+            [
+                format!(
+                    "ml_operator_registry_requests_total{{registry=\"{configured}\",status=\"connect\"}} 1"
+                ),
+                "ml_operator_registry_requests_total{registry=\"other\",status=\"connect\"} 5"
+                    .to_string(),
+            ],
+            "{metrics}"
+        );
+        for host in &strangers {
+            assert!(!metrics.contains(host.as_str()), "{host} in\n{metrics}");
+        }
     }
 }

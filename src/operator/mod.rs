@@ -9,9 +9,11 @@
 //! - [`sinks`]: where notifications go (Slack, Teams, webhooks, Events).
 //! - [`events`]: Kubernetes Events on affected workloads.
 //! - [`metrics`]: Prometheus metrics.
-//! - [`server`]: the HTTP endpoints.
+//! - [`server`]: the HTTP endpoints and the server's limits.
+//! - [`image_api`]: the image-watcher API's request grammar, registry allowlist and answers.
 
 pub mod events;
+pub mod image_api;
 pub mod metrics;
 pub mod plan;
 pub mod run;

@@ -24,7 +24,7 @@ use crate::operator::events::EventRecorder;
 use crate::operator::metrics::Metrics;
 use crate::operator::plan::{ScanResult, plan};
 use crate::operator::schedule::{DEFAULT_SCHEDULE, Schedule};
-use crate::operator::server::{AppState, router};
+use crate::operator::server::{self, AppState, router};
 use crate::operator::sinks::{Sink, http_notifiers};
 use crate::operator::state::{NotifiedState, StateStore};
 use crate::operator::watch::{Snapshot, WatchedInventory};
@@ -239,17 +239,11 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         "serving the image-watcher API, /healthz, /readyz and /metrics on {}",
         listener.local_addr().map_err(|e| e.to_string())?
     );
-    let server = tokio::spawn({
-        let stopped = shutdown.clone().cancelled_owned();
-        async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
-            {
-                tracing::error!("HTTP server: {e}");
-            }
-        }
-    });
+    let server = tokio::spawn(server::serve(
+        listener,
+        app,
+        shutdown.clone().cancelled_owned(),
+    ));
 
     let selector = server_selector(
         config.selector.as_deref().unwrap_or_default(),

@@ -209,6 +209,11 @@ impl Operator {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     pub async fn get(&self, path: &str) -> (u16, String) {
         match self.http.get(self.url(path)).send().await {
             Ok(response) => (

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::credentials::Credential;
-use crate::endpoint::is_loopback;
+use crate::endpoint::{is_loopback, same_site};
 use crate::error::{Error, ErrorKind, display_url};
 use crate::http::{Lane, Reply, Request, authority, error_summary, execute};
 
@@ -80,6 +80,9 @@ pub(crate) struct TokenRequest<'a> {
     pub allow_plain_http: bool,
     /// The registry the token is for, for messages.
     pub registry: &'a str,
+    /// The server contacted for that registry (`host[:port]`; the mirror when there is one):
+    /// credentials only go to a token service of the same site (see [`same_site`]).
+    pub server: &'a str,
 }
 
 /// Asks the token service for a token. Counts the request under the realm's host.
@@ -98,7 +101,17 @@ pub(crate) async fn fetch_token(lane: &Lane<'_>, req: &TokenRequest<'_>) -> Resu
             "token realm must be http or https",
         ));
     }
-    if req.credential.is_some()
+    let realm_host = realm.host_str().unwrap_or_default();
+    let withheld = req.credential.is_some() && !same_site(req.server, realm_host);
+    if withheld {
+        tracing::warn!(
+            registry = %req.registry,
+            token_service = %realm_host,
+            "the registry's token service is on another host: asking it anonymously, without the credentials configured for the registry"
+        );
+    }
+    let credential = req.credential.filter(|_| !withheld);
+    if credential.is_some()
         && realm.scheme() == "http"
         && !req.allow_plain_http
         && !is_loopback(&authority(&realm))
@@ -113,7 +126,7 @@ pub(crate) async fn fetch_token(lane: &Lane<'_>, req: &TokenRequest<'_>) -> Resu
         ));
     }
 
-    let reply = match req.credential {
+    let reply = match credential {
         Some(Credential::IdentityToken { username, token }) => {
             // Docker's OAuth2 flow; token services that do not speak it answer 404/405, and
             // Docker then falls back to Basic with the token as password, as we do.
@@ -147,7 +160,7 @@ pub(crate) async fn fetch_token(lane: &Lane<'_>, req: &TokenRequest<'_>) -> Resu
         }
         other => execute(lane, &get_request(&realm, req, other)?).await?,
     };
-    parse_token_reply(&realm, req, reply, lane)
+    parse_token_reply(&realm, req, credential, withheld, reply, lane)
 }
 
 fn get_request(
@@ -183,6 +196,8 @@ fn get_request(
 fn parse_token_reply(
     realm: &Url,
     req: &TokenRequest<'_>,
+    credential: Option<&Credential>,
+    withheld: bool,
     reply: Reply,
     lane: &Lane<'_>,
 ) -> Result<Token, Error> {
@@ -190,11 +205,15 @@ fn parse_token_reply(
     match reply.status {
         s if s.is_success() => {}
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            let who = match req.credential.and_then(Credential::username) {
+            let who = match credential.and_then(Credential::username) {
                 Some(user) => format!("refused the credentials of {user:?} for {}", req.scope),
-                None if req.credential.is_some() => {
+                None if credential.is_some() => {
                     format!("refused the configured token for {}", req.scope)
                 }
+                None if withheld => format!(
+                    "refused anonymous access to {}; the credentials configured for {} were not sent, because the token service is not on the registry's host or domain",
+                    req.scope, req.registry
+                ),
                 None => format!(
                     "refused anonymous access to {}; configure credentials for {}",
                     req.scope, req.registry

@@ -81,10 +81,21 @@ impl Cache {
 
     /// A result young enough to reuse without asking the registry: a list within the TTL, or a
     /// failure within the error TTL. Falls back to a fresh disk entry.
+    #[cfg(test)]
     pub(crate) fn fresh(&self, key: &Key) -> Option<Result<Arc<TagList>, Error>> {
+        self.fresh_within(key, self.ttl)
+    }
+
+    /// Like [`Cache::fresh`], with `ttl` instead of the configured TTL for lists (failures
+    /// keep the error TTL): a caller that can live with older answers than scans can.
+    pub(crate) fn fresh_within(
+        &self,
+        key: &Key,
+        ttl: Duration,
+    ) -> Option<Result<Arc<TagList>, Error>> {
         if let Some(entry) = self.mem().get(key) {
             match entry {
-                MemEntry::Ok { list, at, .. } if at.elapsed() < self.ttl => {
+                MemEntry::Ok { list, at, .. } if at.elapsed() < ttl => {
                     return Some(Ok(list.clone()));
                 }
                 MemEntry::Err { error, at } if at.elapsed() < self.error_ttl => {
@@ -97,7 +108,7 @@ impl Cache {
         let age = SystemTime::now()
             .duration_since(UNIX_EPOCH + Duration::from_secs(disk.fetched_at_unix))
             .unwrap_or(Duration::ZERO);
-        if age >= self.ttl {
+        if age >= ttl {
             return None;
         }
         let list = Arc::new(TagList {
@@ -299,6 +310,27 @@ mod tests {
         assert_eq!(
             c.fresh(&key("b")).unwrap().unwrap_err().kind(),
             ErrorKind::Timeout
+        );
+    }
+
+    #[test]
+    fn a_longer_max_age_reuses_what_the_ttl_would_not() {
+        let c = Cache::new(Duration::ZERO, Duration::ZERO, None);
+        c.store_ok(&key("a"), list("a", &["1"]), vec![]);
+        assert!(c.fresh(&key("a")).is_none(), "TTL 0 for scans");
+        assert_eq!(
+            c.fresh_within(&key("a"), Duration::from_secs(60))
+                .unwrap()
+                .unwrap()
+                .tags,
+            vec!["1"],
+            "the API's minimum age reuses the scan's walk"
+        );
+        assert!(c.fresh_within(&key("a"), Duration::ZERO).is_none());
+        c.store_err(&key("b"), Error::new(ErrorKind::Timeout, "u", "slow"));
+        assert!(
+            c.fresh_within(&key("b"), Duration::from_secs(60)).is_none(),
+            "failures keep their own TTL"
         );
     }
 

@@ -2,8 +2,9 @@
 //! lookups of one repository into one tag walk (single-flight), answers from the cache when it
 //! can, and walks the tag-list pages otherwise.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, ETAG, HeaderValue, IF_NONE_MATCH, LINK};
@@ -12,7 +13,10 @@ use tokio::sync::OnceCell;
 
 use crate::cache::{Cache, CachedPage, Key};
 use crate::credentials::{Credential, load_docker_config};
-use crate::endpoint::{canonical_registry, normalize_repository, resolve, validate_authority};
+use crate::endpoint::{
+    DOCKER_HUB, DOCKER_HUB_AUTH, DOCKER_HUB_ENDPOINT, canonical_registry, normalize_repository,
+    resolve, validate_authority,
+};
 use crate::error::{Error, ErrorKind, display_url};
 use crate::host::{Ctx, Host};
 use crate::http::{Request, error_summary};
@@ -130,6 +134,66 @@ impl Registry {
     /// Concurrent calls for the same repository share one walk; results (and, briefly,
     /// failures) are cached. Errors say which URL failed and why.
     pub async fn list_tags(&self, registry: &str, repository: &str) -> Result<Arc<TagList>, Error> {
+        let ttl = self.shared.options.cache_ttl;
+        self.list_tags_within(registry, repository, ttl).await
+    }
+
+    /// Like [`Registry::list_tags`], but a cached list younger than `max_age` is reused even
+    /// when [`ClientOptions::cache_ttl`] is shorter (a longer client TTL still applies).
+    ///
+    /// For callers that can live with slightly older answers than scans, such as an API that
+    /// anyone may call: an operator scans with `cache_ttl: 0` so every scan sees new tags, and
+    /// its image-watcher API answers from the last scan's (or its own) walk for `max_age`.
+    /// Failures are reused for [`ClientOptions::error_ttl`], as always.
+    pub async fn list_tags_max_age(
+        &self,
+        registry: &str,
+        repository: &str,
+        max_age: Duration,
+    ) -> Result<Arc<TagList>, Error> {
+        let ttl = self.shared.options.cache_ttl.max(max_age);
+        self.list_tags_within(registry, repository, ttl).await
+    }
+
+    /// Whether `registry` (as written in image references; Docker Hub's aliases count as
+    /// `docker.io`) has an entry in [`ClientOptions::registries`].
+    pub fn is_configured(&self, registry: &str) -> bool {
+        let registry = canonical_registry(registry);
+        self.shared
+            .options
+            .registries
+            .iter()
+            .any(|r| canonical_registry(&r.host) == registry)
+    }
+
+    /// The servers this client was set up to talk to, as they appear in
+    /// [`Stats::requests`](crate::Stats::requests): Docker Hub (`registry-1.docker.io` and its
+    /// token service `auth.docker.io`), and each [`ClientOptions::registries`] entry's host
+    /// and mirror. Anything else a client contacts comes from an image reference (a workload's
+    /// image) — for bounded metrics, callers can fold those into one bucket.
+    pub fn configured_servers(&self) -> BTreeSet<String> {
+        let mut servers: BTreeSet<String> = [DOCKER_HUB_ENDPOINT, DOCKER_HUB_AUTH]
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        for entry in &self.shared.options.registries {
+            let registry = canonical_registry(&entry.host);
+            if registry != DOCKER_HUB {
+                servers.insert(registry.clone());
+            }
+            if let Ok(endpoint) = resolve(&self.shared.options, &registry) {
+                servers.insert(endpoint.authority);
+            }
+        }
+        servers
+    }
+
+    async fn list_tags_within(
+        &self,
+        registry: &str,
+        repository: &str,
+        ttl: Duration,
+    ) -> Result<Arc<TagList>, Error> {
         let registry = canonical_registry(registry);
         validate_authority(&registry).map_err(|why| {
             Error::new(ErrorKind::Config, format!("{registry}/{repository}"), why)
@@ -138,7 +202,7 @@ impl Registry {
         let key: Key = (registry, repository);
         let shared = &self.shared;
 
-        if let Some(hit) = shared.cache.fresh(&key) {
+        if let Some(hit) = shared.cache.fresh_within(&key, ttl) {
             shared.recorder.cache_hit();
             return hit;
         }
@@ -160,7 +224,7 @@ impl Registry {
         let result = flight
             .get_or_init(|| async {
                 // A walk that finished between our cache check and joining the map.
-                if let Some(hit) = shared.cache.fresh(&key) {
+                if let Some(hit) = shared.cache.fresh_within(&key, ttl) {
                     return hit;
                 }
                 let result = self.walk(&key).await;
@@ -305,6 +369,13 @@ impl Registry {
                             "pull access to {repository} denied{}",
                             error_summary(&reply.body)
                         ),
+                    ));
+                }
+                s if s.is_redirection() => {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        shown,
+                        format!("{s}: redirected to another host, which is not followed"),
                     ));
                 }
                 s => {

@@ -14,6 +14,8 @@ use crate::options::{ClientOptions, RegistryConfig};
 pub(crate) const DOCKER_HUB: &str = "docker.io";
 /// The server behind `docker.io`.
 pub(crate) const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
+/// Docker Hub's token service (the `realm` of `registry-1.docker.io`'s challenge).
+pub(crate) const DOCKER_HUB_AUTH: &str = "auth.docker.io";
 
 /// Lower-cases a registry host and folds Docker Hub's aliases into `docker.io`.
 pub(crate) fn canonical_registry(host: &str) -> String {
@@ -53,6 +55,48 @@ pub(crate) fn is_loopback(authority: &str) -> bool {
         return true;
     }
     host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Second-level labels under a two-letter country code that are public suffixes in practice
+/// (`co.uk`, `com.au`, `org.br`, ...): a "parent domain" like that is shared by strangers.
+const SHARED_SECOND_LEVEL: &[&str] = &["ac", "co", "com", "edu", "gov", "ltd", "net", "or", "org"];
+
+/// Whether credentials for the server `registry` (`host[:port]`, the server actually
+/// contacted) may go to a token service on `realm_host` (the host of a `Bearer` challenge's
+/// realm, without port).
+///
+/// Yes for the same host name (any port), and for host names of the same organisation the way
+/// real registries split registry and token service: the registry host's parent domain
+/// (`registry.gitlab.com` → `gitlab.com`) and names under that parent (`registry-1.docker.io`
+/// → `auth.docker.io`, `registry.example.com` → `gitlab.example.com`). A parent of fewer than
+/// two labels (`ghcr.io` → `io`) or a shared second-level suffix (`foo.co.uk` → `co.uk`) does
+/// not count, and IP addresses only match themselves. Everything else is "another host": a
+/// registry (or whoever controls its answers) must not be able to collect the credentials
+/// configured for it by naming a token service somewhere else.
+pub(crate) fn same_site(registry: &str, realm_host: &str) -> bool {
+    let (host, _) = split_host_port(registry);
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let realm = realm_host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if host == realm {
+        return true;
+    }
+    if host.parse::<IpAddr>().is_ok() || realm.parse::<IpAddr>().is_ok() {
+        return false;
+    }
+    let Some((_, parent)) = host.split_once('.') else {
+        return false;
+    };
+    let labels: Vec<&str> = parent.split('.').collect();
+    let shared_suffix =
+        labels.len() == 2 && labels[1].len() == 2 && SHARED_SECOND_LEVEL.contains(&labels[0]);
+    if labels.len() < 2 || shared_suffix {
+        return false;
+    }
+    realm == parent || realm.ends_with(&format!(".{parent}"))
 }
 
 /// Checks a repository path (`mojaloop/central-ledger`) against the distribution grammar and
@@ -391,6 +435,36 @@ mod tests {
             resolve(&o, "docker.io").unwrap_err().kind(),
             ErrorKind::Config
         );
+    }
+
+    #[test]
+    fn credentials_go_only_to_token_services_of_the_same_site() {
+        for (registry, realm) in [
+            ("registry-1.docker.io", "auth.docker.io"),
+            ("registry.gitlab.com", "gitlab.com"),
+            ("registry.example.com:5000", "gitlab.example.com"),
+            ("harbor.example.com", "harbor.example.com"),
+            ("ghcr.io", "ghcr.io"),
+            ("127.0.0.1:5000", "127.0.0.1"),
+            ("[::1]:5000", "[::1]"),
+            ("Harbor.Example.com", "harbor.example.com."),
+            ("registry.foo.co.uk", "auth.foo.co.uk"),
+        ] {
+            assert!(same_site(registry, realm), "{registry} -> {realm}");
+        }
+        for (registry, realm) in [
+            ("ghcr.io", "evil.io"),
+            ("harbor.example.com", "example.org"),
+            ("harbor.example.com", "notexample.com"),
+            ("foo.co.uk", "evil.co.uk"),
+            ("foo.com.au", "evil.com.au"),
+            ("127.0.0.1:5000", "localhost"),
+            ("127.0.0.1:5000", "127.0.0.2"),
+            ("localhost:5000", "127.0.0.1"),
+            ("10.0.0.5:5000", "10.0.0.6"),
+        ] {
+            assert!(!same_site(registry, realm), "{registry} -> {realm}");
+        }
     }
 
     #[test]

@@ -51,6 +51,29 @@ struct Auth {
     fresh: bool,
 }
 
+/// Redirects we follow: at most 5, and only to the host name the request was sent to (another
+/// port or `https` is fine). A redirect elsewhere is not followed; the 3xx is then an
+/// unexpected answer. Credentials never travel with a cross-host redirect anyway (reqwest drops
+/// `Authorization`), but not following keeps a registry from pointing us at any other server.
+fn same_host_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first_host = attempt
+            .previous()
+            .first()
+            .and_then(|u| u.host_str())
+            .map(str::to_ascii_lowercase);
+        let next_host = attempt.url().host_str().map(str::to_ascii_lowercase);
+        if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else if first_host.is_some() && first_host == next_host {
+            attempt.follow()
+        } else {
+            tracing::warn!(to = %display_url(attempt.url()), "not following a redirect to another host");
+            attempt.stop()
+        }
+    })
+}
+
 impl Host {
     pub(crate) fn new(
         endpoint: Endpoint,
@@ -86,7 +109,7 @@ impl Host {
             .user_agent(options.user_agent.clone())
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(std::time::Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(same_host_redirects())
             .pool_max_idle_per_host(concurrency);
         if let Some(ca) = &settings.ca_file {
             let pem = std::fs::read(ca).map_err(|e| {
@@ -314,6 +337,7 @@ impl Host {
                     credential: credential.as_ref(),
                     allow_plain_http: self.allow_plain_http(),
                     registry: &self.endpoint.key,
+                    server: &self.endpoint.authority,
                 };
                 let token = fetch_token(&self.lane(ctx), &request).await?;
                 let header = token.header()?;

@@ -80,9 +80,27 @@
 //! secret or a refreshed ECR password is picked up), else [`ClientOptions::extra_credentials`],
 //! else `config.json` from [`ClientOptions::docker_config`] / `$DOCKER_CONFIG` / `~/.docker`
 //! (`auths` with base64 `auth`, `username`/`password`, `identitytoken`, `registrytoken`).
-//! Passwords are never taken from the config file itself. Credentials are not sent to a
-//! plain-HTTP token service unless the registry is loopback or insecure. Secrets never appear
-//! in `Debug`, `Display` or logs, and `Authorization` headers are marked sensitive.
+//! Passwords are never taken from the config file itself. A `registries:` entry with a
+//! `mirror` sends its requests, and so its own `username`/`passwordFile`, to the mirror (the
+//! only server that entry talks to); credentials stored for Docker Hub in `config.json` or a
+//! pull secret stay with Docker Hub.
+//!
+//! Credentials only go to the server they are for:
+//!
+//! * A token service (`realm`) gets them only when it is on the same site as the server
+//!   contacted: the same host name (any port), its parent domain, or a name under that parent
+//!   (`registry-1.docker.io` → `auth.docker.io`, `registry.gitlab.com` → `gitlab.com`); not a
+//!   bare public suffix (`io`, `co.uk`), and IP addresses only match themselves. A realm
+//!   anywhere else is asked anonymously, with a warning, so public repositories still work and
+//!   a registry cannot collect the password configured for it by naming another server.
+//! * They are not sent to a plain-HTTP token service unless the registry is loopback or
+//!   insecure.
+//! * Redirects are followed only to the same host name (at most 5); a redirect elsewhere is
+//!   an error, and `Authorization` would be dropped on it anyway.
+//! * A `next` page on another server is refused (see Pagination).
+//!
+//! Secrets never appear in `Debug`, `Display` or logs, and `Authorization` headers are marked
+//! sensitive.
 //!
 //! ## Pagination
 //!
@@ -112,7 +130,9 @@
 //! ## Caching
 //!
 //! Successful lists are kept in memory for [`ClientOptions::cache_ttl`], failures for
-//! [`ClientOptions::error_ttl`]. With [`ClientOptions::cache_dir`], lists are also written to
+//! [`ClientOptions::error_ttl`]. [`Registry::list_tags_max_age`] reuses a list for longer
+//! when its caller can (an operator scans with `cache_ttl: 0` and serves an API from the same
+//! cache). With [`ClientOptions::cache_dir`], lists are also written to
 //! disk (atomically, one JSON file per repository, no secrets) and reused across runs. Each page
 //! keeps its `ETag`; when a list is stale, pages are re-requested with `If-None-Match` and a
 //! `304` reuses the cached page ([`Stats::not_modified`]).
@@ -121,7 +141,9 @@
 //!
 //! [`Registry::stats`] counts requests by server and outcome, walks by repository, retries
 //! (with a bounded log of waits and reasons), cache hits, coalesced lookups and token fetches.
-//! Retries are logged with `tracing` at `info`, failures at `warn`.
+//! Retries are logged with `tracing` at `info`, failures at `warn`. The counters are bounded
+//! ([`MAX_REQUEST_ROWS`], [`MAX_WALK_ROWS`]); [`Registry::configured_servers`] tells the servers
+//! the client was configured for from those it met in image references, for metrics labels.
 #![deny(missing_docs)]
 
 mod auth;
@@ -142,4 +164,7 @@ pub use client::{Registry, TagList};
 pub use credentials::{Credential, parse_docker_config};
 pub use error::{Error, ErrorKind};
 pub use options::{ClientOptions, RegistryConfig};
-pub use stats::{RETRY_LOG_CAPACITY, RequestCount, RetryEvent, Stats, WalkCount};
+pub use stats::{
+    MAX_REQUEST_ROWS, MAX_WALK_ROWS, OVERFLOW, RETRY_LOG_CAPACITY, RequestCount, RetryEvent, Stats,
+    WalkCount,
+};

@@ -11,15 +11,26 @@ use serde::Serialize;
 /// operator's memory does not grow with its uptime.
 pub const RETRY_LOG_CAPACITY: usize = 256;
 
+/// How many distinct (server, outcome) rows [`Stats::requests`] keeps; requests beyond that are
+/// counted under [`OVERFLOW`], so counters cannot grow with the number of servers asked.
+pub const MAX_REQUEST_ROWS: usize = 1024;
+/// How many distinct repositories [`Stats::tag_walks`] keeps; walks beyond that are counted
+/// under registry and repository [`OVERFLOW`] (an API may be asked about any repository).
+pub const MAX_WALK_ROWS: usize = 10_000;
+/// The row name of everything counted beyond [`MAX_REQUEST_ROWS`] or [`MAX_WALK_ROWS`].
+pub const OVERFLOW: &str = "other";
+
 /// A snapshot of the client's counters since it was built.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
     /// HTTP requests by server (`host[:port]`) and outcome: the status code (`"200"`, `"401"`,
     /// `"429"`) or a transport failure (`"timeout"`, `"connect"`, `"tls"`). Token-service
-    /// requests are counted under the token service's host.
+    /// requests are counted under the token service's host. At most [`MAX_REQUEST_ROWS`] rows
+    /// plus one [`OVERFLOW`] row per outcome.
     pub requests: Vec<RequestCount>,
-    /// Tag walks (one walk = first page plus all its `next` pages) by repository.
+    /// Tag walks (one walk = first page plus all its `next` pages) by repository. At most
+    /// [`MAX_WALK_ROWS`] rows plus one [`OVERFLOW`] row.
     pub tag_walks: Vec<WalkCount>,
     /// Requests repeated after a 429, 5xx, timeout or dropped connection.
     pub retries: u64,
@@ -118,6 +129,24 @@ impl Stats {
     }
 }
 
+/// Adds one to `key`'s row, or — once `map` has `cap` rows and `key` is new — to the overflow
+/// row (`OVERFLOW` as the first part, and as the second too unless `keep_second`).
+fn count(
+    map: &mut BTreeMap<(String, String), u64>,
+    (first, second): (&str, &str),
+    cap: usize,
+    keep_second: bool,
+) {
+    let key = (first.to_string(), second.to_string());
+    if map.len() < cap || map.contains_key(&key) {
+        *map.entry(key).or_default() += 1;
+        return;
+    }
+    let second = if keep_second { second } else { OVERFLOW };
+    *map.entry((OVERFLOW.to_string(), second.to_string()))
+        .or_default() += 1;
+}
+
 /// The live counters behind [`Stats`].
 #[derive(Default)]
 pub(crate) struct Recorder {
@@ -142,19 +171,11 @@ impl Recorder {
     }
 
     pub(crate) fn request(&self, host: &str, outcome: &str) {
-        self.with(|i| {
-            *i.requests
-                .entry((host.to_string(), outcome.to_string()))
-                .or_default() += 1
-        });
+        self.with(|i| count(&mut i.requests, (host, outcome), MAX_REQUEST_ROWS, true));
     }
 
     pub(crate) fn walk(&self, registry: &str, repository: &str) {
-        self.with(|i| {
-            *i.walks
-                .entry((registry.to_string(), repository.to_string()))
-                .or_default() += 1
-        });
+        self.with(|i| count(&mut i.walks, (registry, repository), MAX_WALK_ROWS, false));
     }
 
     pub(crate) fn retry(&self, event: RetryEvent) {
@@ -245,5 +266,29 @@ mod tests {
         );
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["retryLog"][0]["wait"], 0);
+    }
+
+    #[test]
+    fn rows_are_bounded_and_the_rest_is_counted_as_other() {
+        let r = Recorder::default();
+        for n in 0..(MAX_WALK_ROWS + 500) {
+            r.walk("docker.io", &format!("org/app-{n}"));
+        }
+        r.walk("docker.io", "org/app-0");
+        for n in 0..(MAX_REQUEST_ROWS + 10) {
+            r.request(&format!("127.0.0.1:{n}"), "200");
+        }
+        let s = r.snapshot();
+        assert_eq!(s.tag_walks.len(), MAX_WALK_ROWS + 1);
+        assert_eq!(s.total_walks(), MAX_WALK_ROWS as u64 + 501);
+        assert_eq!(s.walks(OVERFLOW, OVERFLOW), 500);
+        assert_eq!(
+            s.walks("docker.io", "org/app-0"),
+            2,
+            "known rows still count"
+        );
+        assert_eq!(s.requests.len(), MAX_REQUEST_ROWS + 1);
+        assert_eq!(s.requests_with(OVERFLOW, "200"), 10);
+        assert_eq!(s.total_requests(), MAX_REQUEST_ROWS as u64 + 10);
     }
 }
