@@ -1,4 +1,4 @@
-//! The real `kubectl` (v1.32) against kube-sim: get, patch (strategic, merge, json), apply,
+//! The real `kubectl` (v1.37) against kube-sim: get, patch (strategic, merge, json), apply,
 //! create, delete, scale, rollout status, and the `kube-sim` binary's contract (`ready` on
 //! stdout, kubeconfig, admin endpoint, clean exit on SIGTERM).
 
@@ -404,7 +404,7 @@ fn apply_create_delete_scale() {
 
     assert_eq!(
         k.ok(&["delete", "cm", "applied", "-n", "hub"]).trim(),
-        "configmap \"applied\" deleted"
+        "configmap \"applied\" deleted from hub namespace"
     );
     assert!(sim.get("v1", "ConfigMap", Some("hub"), "applied").is_none());
 

@@ -1,6 +1,6 @@
 //! Watch streams: newline-delimited JSON `WatchEvent`s over a chunked response, with
 //! selector transitions (ADDED/DELETED when an object starts/stops matching), periodic
-//! BOOKMARKs, `timeoutSeconds`, `410 Gone` as an `ERROR` event, and the drop-all-watches fault.
+//! BOOKMARKs, streaming lists (`sendInitialEvents=true`), `timeoutSeconds`, `410 Gone` as an `ERROR` event, and the drop-all-watches fault.
 
 use super::error_response;
 use crate::resources::ResourceInfo;
@@ -73,6 +73,11 @@ pub(crate) fn watch_response(
     q: &HashMap<String, String>,
 ) -> Response {
     let bookmarks = q.get("allowWatchBookmarks").is_some_and(|v| v == "true");
+    // A streaming list (client-go's WatchList, on in kubectl 1.35+): ADDED for every current
+    // object whatever the resourceVersion (`resourceVersionMatch=NotOlderThan`: the sim is always
+    // at least that fresh), then a BOOKMARK annotated `k8s.io/initial-events-end`.
+    let initial_events = q.get("sendInitialEvents").is_some_and(|v| v == "true");
+    let rv = if initial_events { None } else { rv };
     let timeout = q
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
@@ -99,6 +104,14 @@ pub(crate) fn watch_response(
             if let Some(b) = render(ev, &info, ns.as_deref(), &opts)
                 && tx.send(b).await.is_err()
             {
+                return;
+            }
+        }
+        if initial_events {
+            let bm = json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": {
+                "resourceVersion": last_rv.to_string(),
+                "annotations": {"k8s.io/initial-events-end": "true"}}});
+            if tx.send(line("BOOKMARK", &bm)).await.is_err() {
                 return;
             }
         }
