@@ -31,19 +31,19 @@ use support::{Receiver, eventually_or, repo};
 // Tools
 // ---------------------------------------------------------------------------------------------
 
-/// The helm binary: `$HELM`, else `<repo>/.tools/bin/helm`. Missing is a failure, not a skip.
+/// The helm binary: `$HELM`, else `~/.cache/ml-operator/tools/bin/helm` (see
+/// `ml_operator_testkit::tools`). Missing is a failure, not a skip.
 fn helm() -> PathBuf {
-    let path = std::env::var_os("HELM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".tools/bin/helm"));
+    let path = ml_operator_testkit::tools::helm();
     let runs = Command::new(&path)
         .arg("version")
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         runs,
-        "helm not found at {}: run scripts/install-test-deps (it installs helm into .tools/bin), or set HELM",
-        path.display()
+        "helm not found at {}: run scripts/install-test-deps (it installs helm into {}), or set HELM",
+        path.display(),
+        ml_operator_testkit::tools::bin_dir().display()
     );
     path
 }
