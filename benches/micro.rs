@@ -221,7 +221,12 @@ fn bench_tags(c: &mut Criterion) {
 
 /// Every distinct image of the example hub, then `EXTRA_REFERENCES`.
 fn image_references() -> Vec<String> {
-    let hub = manifest::load(&[example("examples/hub")], "default").unwrap();
+    let hub = manifest::load(
+        &[example("examples/hub")],
+        "default",
+        manifest::DEFAULT_MAX_INPUT_BYTES,
+    )
+    .unwrap();
     let images: BTreeSet<String> = hub
         .workloads
         .iter()
@@ -393,7 +398,14 @@ fn bench_manifests(c: &mut Criterion) {
         std::fs::write(&path[0], &text).unwrap();
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function(label, |b| {
-            b.iter(|| manifest::load(black_box(&path), "default").unwrap())
+            b.iter(|| {
+                manifest::load(
+                    black_box(&path),
+                    "default",
+                    manifest::DEFAULT_MAX_INPUT_BYTES,
+                )
+                .unwrap()
+            })
         });
     }
     group.finish();
@@ -423,7 +435,12 @@ fn notification(updates: &[Update]) -> Notification {
 /// The example hub's notification (27 updates) and a big one: copies of the hub in numbered
 /// namespaces, cut at `BIG_NOTIFICATION` updates.
 fn notifications() -> (Notification, Notification) {
-    let hub = manifest::load(&[example("examples/hub")], "default").unwrap();
+    let hub = manifest::load(
+        &[example("examples/hub")],
+        "default",
+        manifest::DEFAULT_MAX_INPUT_BYTES,
+    )
+    .unwrap();
     let index = TagIndex::load(&example("examples/tags.json")).unwrap();
     let typical = updates_of(&hub.workloads, &index);
     let copies = BIG_NOTIFICATION.div_ceil(typical.len());

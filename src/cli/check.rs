@@ -139,7 +139,7 @@ async fn read_inventory(
             ));
         }
         let default_namespace = args.namespace.as_deref().unwrap_or("default");
-        let manifests = manifest::load(&args.files, default_namespace)
+        let manifests = manifest::load(&args.files, default_namespace, args.max_input_size)
             .map_err(|e| Failure::Input(e.to_string()))?;
         return Ok(Inventory {
             workloads: manifests.workloads,
