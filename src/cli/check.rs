@@ -1,6 +1,7 @@
 //! `ml-operator check`: one scan of manifests or a cluster, printed.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use super::{CheckArgs, ColorChoice, Failure, load_config, registry_client_with, tag_source};
 use crate::cluster::{Cluster, ClusterOptions};
@@ -13,6 +14,9 @@ use crate::tag_index;
 use crate::tag_source::TagSource;
 
 pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
+    if let (Some(tags), Some(export)) = (&args.tags, &args.export_tags) {
+        refuse_to_overwrite(tags, export)?;
+    }
     let config = load_config(&args.registry)?;
     let selector: Selector = args
         .selector
@@ -116,6 +120,21 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     } else {
         0
     })
+}
+
+/// `--export-tags` onto the `--tags` input (the same file, whatever the path: a link, `./`)
+/// would replace the index with only what this scan used: an input error instead.
+fn refuse_to_overwrite(tags: &Path, export: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let identity = |path: &Path| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    match (identity(tags), identity(export)) {
+        (Some(input), Some(output)) if input == output => Err(Failure::Input(format!(
+            "--export-tags {} is the --tags input {}: writing the snapshot there would replace the index; give another file",
+            export.display(),
+            tags.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Workloads from manifests (`-f`) or from the cluster, before filtering.
