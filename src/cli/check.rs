@@ -53,14 +53,17 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         }
     }
     for warning in &inventory.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", output::escape_control(warning));
     }
 
     let strategy = args.strategy.or(config.strategy).unwrap_or_default();
     let lookup = source.fetch(&workloads, strategy).await;
     let failures = lookup.failures();
     for failure in &failures {
-        eprintln!("warning: cannot list tags of {failure}");
+        eprintln!(
+            "warning: cannot list tags of {}",
+            output::escape_control(&failure.to_string())
+        );
     }
     if let Some(path) = &args.export_tags {
         let snapshot = tag_index::snapshot(&workloads, &lookup);
@@ -96,7 +99,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades)
             .map_err(Failure::Input)?;
         for note in window_notes(&report, &workloads, &settings, chrono::Utc::now()) {
-            eprintln!("note: {note}");
+            eprintln!("note: {}", output::escape_control(&note));
         }
     }
     let mut stdout = std::io::stdout().lock();

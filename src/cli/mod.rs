@@ -252,7 +252,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             let (Failure::Input(message) | Failure::Runtime(message)) = &failure;
-            eprintln!("error: {message}");
+            eprintln!("error: {}", crate::output::escape_control(message));
             ExitCode::from(failure.exit_code())
         }
     }
