@@ -365,50 +365,85 @@ impl Reader {
             return Ok(());
         }
         let list_kind = kind.to_string();
-        let api_version = object.get("apiVersion").cloned();
-        let Some(Value::Array(items)) = object.get("items").cloned() else {
+        let Value::Object(mut list) = object else {
+            unreachable!("an object with a kind is a map")
+        };
+        let Some(Value::Array(items)) = list.remove("items") else {
             return Err(ManifestError::new(
                 location,
                 format!("{list_kind}: items must be a list"),
             ));
         };
-        drop(object);
-        // `DeploymentList` items are Deployments; a plain `List` says nothing about its items.
-        let item_kind = list_kind.strip_suffix("List").filter(|k| !k.is_empty());
+        let api_version = list.remove("apiVersion");
+        let list = List {
+            kind: &list_kind,
+            location: &location,
+            api_version,
+            source,
+        };
+        self.add_items(&list, items)
+    }
+
+    /// The items of a list: those without a kind take a typed list's (`DeploymentList` items
+    /// are Deployments, with its apiVersion); a plain `List` says nothing about its items, so
+    /// one without a kind is skipped with a warning naming its line, index and name.
+    fn add_items(&mut self, list: &List<'_>, items: Vec<Value>) -> Result<(), ManifestError> {
+        let item_kind = list.kind.strip_suffix("List").filter(|k| !k.is_empty());
         let mut item_lines: Option<Vec<usize>> = None;
         for (index, mut item) in items.into_iter().enumerate() {
-            let has_kind = item.get("kind").is_some_and(Value::is_string);
-            match item_kind {
-                _ if has_kind => {}
-                Some(item_kind) if item.is_object() => {
-                    item["kind"] = item_kind.into();
-                    if let Some(api_version) = &api_version
-                        && item.get("apiVersion").is_none()
-                    {
-                        item["apiVersion"] = api_version.clone();
+            if !item.get("kind").is_some_and(Value::is_string) {
+                match item_kind {
+                    Some(item_kind) if item.is_object() => {
+                        item["kind"] = item_kind.into();
+                        if let Some(api_version) = &list.api_version
+                            && item.get("apiVersion").is_none()
+                        {
+                            item["apiVersion"] = api_version.clone();
+                        }
+                    }
+                    _ => {
+                        let lines = item_lines.get_or_insert_with(|| list.item_lines());
+                        let warning = list.item_without_kind(index, lines.get(index), &item);
+                        self.warnings.push(warning);
+                        continue;
                     }
                 }
-                _ => {
-                    let lines = item_lines.get_or_insert_with(|| {
-                        source.map(|(_, s)| s.item_lines()).unwrap_or_default()
-                    });
-                    let item_location = match (source, lines.get(index)) {
-                        (Some((name, _)), Some(line)) => format!("{name}:{line}"),
-                        _ => location.clone(),
-                    };
-                    let item_name = item
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("<unnamed>");
-                    self.warnings.push(format!(
-                        "{item_location}: item {index} ({item_name:?}) of the {list_kind} at {location} has no `kind`, skipped"
-                    ));
-                    continue;
-                }
             }
-            self.add_object(location.clone(), item, None)?;
+            self.add_object(list.location.to_string(), item, None)?;
         }
         Ok(())
+    }
+}
+
+/// A list document being read: its kind, where it is, and its text (top-level lists only).
+struct List<'a> {
+    kind: &'a str,
+    location: &'a str,
+    api_version: Option<Value>,
+    source: Option<(&'a str, &'a Source<'a>)>,
+}
+
+impl List<'_> {
+    fn item_lines(&self) -> Vec<usize> {
+        self.source
+            .map(|(_, source)| source.item_lines())
+            .unwrap_or_default()
+    }
+
+    /// `file:line: item 1 ("name") of the List at file:line has no `kind`, skipped`.
+    fn item_without_kind(&self, index: usize, line: Option<&usize>, item: &Value) -> String {
+        let item_location = match (self.source, line) {
+            (Some((name, _)), Some(line)) => format!("{name}:{line}"),
+            _ => self.location.to_string(),
+        };
+        let item_name = item
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("<unnamed>");
+        format!(
+            "{item_location}: item {index} ({item_name:?}) of the {} at {} has no `kind`, skipped",
+            self.kind, self.location
+        )
     }
 }
 
