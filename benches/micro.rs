@@ -9,6 +9,9 @@
 //! - `image-refs`: parsing realistic image references;
 //! - `manifest-2000`: `manifest::load` of 2,000 workloads as one multi-document YAML file and as
 //!   one JSON `kind: List`;
+//! - `tag-index-1m`: `TagIndex::load` of a 1,000,000-tag repository as `--export-tags` writes
+//!   it, and the round trip (the scan's snapshot written, then loaded back; checked equal at
+//!   setup). `cargo test --benches` runs it at 10,000 tags, so the smoke run stays fast;
 //! - `notify-27`, `notify-2000`: rendering the Slack message (text and Block Kit), the Teams
 //!   Adaptive Card and the signed webhook body for a typical notification (the 27 updates of the
 //!   bundled example) and a big one (2,000 updates); no HTTP.
@@ -221,7 +224,12 @@ fn bench_tags(c: &mut Criterion) {
 
 /// Every distinct image of the example hub, then `EXTRA_REFERENCES`.
 fn image_references() -> Vec<String> {
-    let hub = manifest::load(&[example("examples/hub")], "default").unwrap();
+    let hub = manifest::load(
+        &[example("examples/hub")],
+        "default",
+        manifest::DEFAULT_MAX_INPUT_BYTES,
+    )
+    .unwrap();
     let images: BTreeSet<String> = hub
         .workloads
         .iter()
@@ -393,9 +401,79 @@ fn bench_manifests(c: &mut Criterion) {
         std::fs::write(&path[0], &text).unwrap();
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function(label, |b| {
-            b.iter(|| manifest::load(black_box(&path), "default").unwrap())
+            b.iter(|| {
+                manifest::load(
+                    black_box(&path),
+                    "default",
+                    manifest::DEFAULT_MAX_INPUT_BYTES,
+                )
+                .unwrap()
+            })
         });
     }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// tag-index-1m
+
+/// How many tags `tag-index-1m` loads: a million under `cargo bench`, ten thousand in the smoke
+/// run (`cargo test --benches` passes no `--bench`).
+fn tag_index_size() -> usize {
+    if std::env::args().any(|arg| arg == "--bench") {
+        1_000_000
+    } else {
+        10_000
+    }
+}
+
+/// `count` distinct tags `v{x}.{y}.{z}`, in a scrambled (not sorted) order.
+fn distinct_tags(count: usize) -> Vec<String> {
+    // 1,000,003 is prime, so i ↦ i·p mod n visits every index once.
+    (0..count)
+        .map(|i| (i * 1_000_003) % count)
+        .map(|n| format!("v{}.{}.{}", n / 10_000, n / 100 % 100, n % 100))
+        .collect()
+}
+
+/// The file `--export-tags` writes for `index` and `workloads`.
+fn export(workloads: &[Workload], index: &TagIndex) -> String {
+    let snapshot = ml_operator::tag_index::snapshot(workloads, index);
+    serde_json::to_string_pretty(&snapshot).unwrap() + "\n"
+}
+
+fn bench_tag_index(c: &mut Criterion) {
+    let count = tag_index_size();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("tags.json");
+    let tags = distinct_tags(count);
+    let text = serde_json::to_string_pretty(&BTreeMap::from([(REPOSITORY, &tags)])).unwrap();
+    std::fs::write(&input, &text).unwrap();
+    let workloads = [one_container_workload()];
+    let image = ImageRef::parse(REPOSITORY).unwrap();
+    // The round trip keeps every tag, in order.
+    let index = TagIndex::load(&input).unwrap();
+    let exported = dir.path().join("exported.json");
+    std::fs::write(&exported, export(&workloads, &index)).unwrap();
+    let reloaded = TagIndex::load(&exported).unwrap();
+    assert_eq!(reloaded.tags(&image).unwrap(), tags.as_slice());
+
+    let mut group = c.benchmark_group(if count == 1_000_000 {
+        "tag-index-1m".to_string()
+    } else {
+        format!("tag-index-{count}")
+    });
+    slow(&mut group);
+    group.throughput(Throughput::Elements(count as u64));
+    group.bench_function("load", |b| {
+        b.iter(|| TagIndex::load(black_box(&input)).unwrap())
+    });
+    group.bench_function("export then load", |b| {
+        b.iter(|| {
+            std::fs::write(&exported, export(&workloads, black_box(&index))).unwrap();
+            TagIndex::load(&exported).unwrap()
+        })
+    });
     group.finish();
 }
 
@@ -423,7 +501,12 @@ fn notification(updates: &[Update]) -> Notification {
 /// The example hub's notification (27 updates) and a big one: copies of the hub in numbered
 /// namespaces, cut at `BIG_NOTIFICATION` updates.
 fn notifications() -> (Notification, Notification) {
-    let hub = manifest::load(&[example("examples/hub")], "default").unwrap();
+    let hub = manifest::load(
+        &[example("examples/hub")],
+        "default",
+        manifest::DEFAULT_MAX_INPUT_BYTES,
+    )
+    .unwrap();
     let index = TagIndex::load(&example("examples/tags.json")).unwrap();
     let typical = updates_of(&hub.workloads, &index);
     let copies = BIG_NOTIFICATION.div_ceil(typical.len());
@@ -474,6 +557,6 @@ fn bench_notify(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_tags, bench_image_refs, bench_manifests, bench_notify
+    targets = bench_tags, bench_image_refs, bench_manifests, bench_tag_index, bench_notify
 }
 criterion_main!(benches);

@@ -17,12 +17,19 @@ fn example(path: &str) -> PathBuf {
 fn bench_example_hub(c: &mut Criterion) {
     let hub = vec![example("examples/hub")];
     let tags = example("examples/tags.json");
-    let manifests = manifest::load(&hub, "default").unwrap();
+    let manifests = manifest::load(&hub, "default", manifest::DEFAULT_MAX_INPUT_BYTES).unwrap();
     let index = TagIndex::load(&tags).unwrap();
 
     let mut group = c.benchmark_group("example-hub");
     group.bench_function("read manifests", |b| {
-        b.iter(|| manifest::load(black_box(&hub), "default").unwrap())
+        b.iter(|| {
+            manifest::load(
+                black_box(&hub),
+                "default",
+                manifest::DEFAULT_MAX_INPUT_BYTES,
+            )
+            .unwrap()
+        })
     });
     group.bench_function("load tag index", |b| {
         b.iter(|| TagIndex::load(black_box(&tags)).unwrap())

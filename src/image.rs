@@ -426,6 +426,27 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_and_control_characters_are_never_part_of_a_reference() {
+        let bad = (0u32..0x20)
+            .chain([0x7f, 0x85, 0xa0, 0x2028, 0x202e])
+            .filter_map(char::from_u32)
+            .chain([' ']);
+        for c in bad {
+            for reference in [
+                format!("mojaloop/x{c}y:v1"),
+                format!("mojaloop/x:v1{c}"),
+                format!("mojaloop/x:v1{c}.2"),
+                format!("reg{c}istry.io/x:v1"),
+                format!("registry.io:50{c}0/x"),
+                format!("[::1{c}]:5000/x"),
+                format!("x@sha256:{c}"),
+            ] {
+                assert!(ImageRef::parse(&reference).is_err(), "{reference:?}");
+            }
+        }
+    }
+
+    #[test]
     fn rejects_invalid_references_naming_them() {
         let cases = [
             ("", "empty"),

@@ -182,8 +182,10 @@ pub struct InvalidWorkload {
 
 impl Workload {
     /// Reads a workload from a Kubernetes object. `Ok(None)` for objects that are not workloads
-    /// (Services, ConfigMaps, …); an error when a workload lacks its name, containers or images.
-    /// `default_namespace` applies to objects that name none.
+    /// (Services, ConfigMaps, …); an error when a workload lacks its name, containers or images,
+    /// when a field has the wrong type, or when a name is not one Kubernetes accepts (so no name
+    /// from a manifest can be something the API server would never hold). `default_namespace`
+    /// applies to objects that name none.
     pub fn from_object(
         object: &Value,
         default_namespace: &str,
@@ -196,21 +198,28 @@ impl Workload {
             return Ok(None);
         };
         let metadata = object.get("metadata");
-        let name = metadata.and_then(|m| m.get("name")).and_then(Value::as_str);
+        let field = |key: &str| metadata.and_then(|m| m.get(key));
         let fail = |problem: String| InvalidWorkload {
             kind: kind_name.to_string(),
-            name: name.unwrap_or("<unnamed>").to_string(),
+            name: field("name")
+                .and_then(Value::as_str)
+                .unwrap_or("<unnamed>")
+                .to_string(),
             problem,
         };
-        let name = match name {
-            Some(name) if !name.is_empty() => name,
-            _ => return Err(fail("metadata.name is missing".to_string())),
-        };
-        let namespace = metadata
-            .and_then(|m| m.get("namespace"))
-            .and_then(Value::as_str)
-            .filter(|ns| !ns.is_empty())
-            .unwrap_or(default_namespace);
+        let name = optional_string(field("name"), "metadata.name")
+            .map_err(&fail)?
+            .ok_or_else(|| fail("metadata.name is missing".to_string()))?;
+        crate::names::check_subdomain(name).map_err(|e| fail(format!("metadata.name {e}")))?;
+        let namespace =
+            match optional_string(field("namespace"), "metadata.namespace").map_err(&fail)? {
+                Some(namespace) => {
+                    crate::names::check_label(namespace)
+                        .map_err(|e| fail(format!("metadata.namespace {e}")))?;
+                    namespace
+                }
+                None => default_namespace,
+            };
 
         let spec_path = kind.pod_spec_path();
         let pod_spec = spec_path
@@ -232,8 +241,8 @@ impl Workload {
             kind,
             namespace: namespace.to_string(),
             name: name.to_string(),
-            labels: string_map(metadata.and_then(|m| m.get("labels"))),
-            annotations: string_map(metadata.and_then(|m| m.get("annotations"))),
+            labels: string_map(field("labels"), "metadata.labels").map_err(&fail)?,
+            annotations: string_map(field("annotations"), "metadata.annotations").map_err(&fail)?,
             containers,
             controller: controller_of(metadata),
             image_pull_secrets: pod_spec
@@ -311,20 +320,17 @@ fn read_containers(
     let list = match pod_spec.get(field) {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(list)) => list,
-        Some(_) => return Err(format!("{path} must be a list")),
+        Some(other) => return Err(format!("{path} must be a list, found {}", type_name(other))),
     };
     list.iter()
         .enumerate()
         .map(|(i, container)| {
-            let text = |key: &str| {
-                container
-                    .get(key)
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-            };
-            let name = text("name").ok_or_else(|| format!("{path}[{i}].name is missing"))?;
-            let image =
-                text("image").ok_or_else(|| format!("{path}[{i}] ({name}): image is missing"))?;
+            let name = optional_string(container.get("name"), &format!("{path}[{i}].name"))?
+                .ok_or_else(|| format!("{path}[{i}].name is missing"))?;
+            crate::names::check_label(name).map_err(|e| format!("{path}[{i}].name {e}"))?;
+            let image = optional_string(container.get("image"), "image")
+                .map_err(|e| format!("{path}[{i}] ({name}): {e}"))?
+                .ok_or_else(|| format!("{path}[{i}] ({name}): image is missing"))?;
             Ok(Container {
                 name: name.to_string(),
                 image: image.to_string(),
@@ -334,15 +340,62 @@ fn read_containers(
         .collect()
 }
 
-fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
-    value
-        .and_then(Value::as_object)
-        .map(|map| {
-            map.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+/// A string field: `None` when absent, null or empty, an error naming `field` and the type found
+/// when it is not a string (`image: 12345`, `name: [a, b]`).
+fn optional_string<'a>(value: Option<&'a Value>, field: &str) -> Result<Option<&'a str>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.as_str()).filter(|t| !t.is_empty())),
+        Some(other) => Err(format!(
+            "{field} must be a string, found {}",
+            type_name(other)
+        )),
+    }
+}
+
+/// How a JSON value's type is named in messages: `a number`, `a list`, …
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+/// `metadata.labels` or `metadata.annotations`: a map from string to string, as the API server
+/// requires (`ignore: true` unquoted is a boolean there, not the string the annotation needs).
+/// Null values are left out, as before.
+fn string_map(value: Option<&Value>, field: &str) -> Result<BTreeMap<String, String>, String> {
+    let map = match value {
+        None | Some(Value::Null) => return Ok(BTreeMap::new()),
+        Some(Value::Object(map)) => map,
+        Some(other) => return Err(format!("{field} must be a map, found {}", type_name(other))),
+    };
+    let mut strings = BTreeMap::new();
+    for (key, value) in map {
+        match value {
+            Value::Null => {}
+            Value::String(text) => {
+                strings.insert(key.clone(), text.clone());
+            }
+            Value::Bool(_) | Value::Number(_) => {
+                return Err(format!(
+                    "{field}[{key:?}] must be a string, found {} (quote it: \"{value}\")",
+                    type_name(value)
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "{field}[{key:?}] must be a string, found {}",
+                    type_name(other)
+                ));
+            }
+        }
+    }
+    Ok(strings)
 }
 
 fn controller_of(metadata: Option<&Value>) -> Option<Controller> {
@@ -507,5 +560,104 @@ mod tests {
         ];
         assert_eq!(drop_controlled(&mut workloads), 1);
         assert_eq!(workloads[0].name, "q");
+    }
+
+    #[test]
+    fn wrong_types_are_named_with_the_type_found() {
+        let pod = |metadata: serde_json::Value, container: serde_json::Value| json!({"kind": "Pod", "metadata": metadata, "spec": {"containers": [container]}});
+        let ok = json!({"name": "c", "image": "i:1"});
+        let cases = [
+            (
+                pod(json!({"name": "p"}), json!({"name": "c", "image": 12345})),
+                "spec.containers[0] (c): image must be a string, found a number",
+            ),
+            (
+                pod(json!({"name": ["a", "b"]}), ok.clone()),
+                "metadata.name must be a string, found a list",
+            ),
+            (
+                pod(
+                    json!({"name": "p"}),
+                    json!({"name": {"a": 1}, "image": "i:1"}),
+                ),
+                "spec.containers[0].name must be a string, found a map",
+            ),
+            (
+                pod(json!({"name": "p", "namespace": true}), ok.clone()),
+                "metadata.namespace must be a string, found a boolean",
+            ),
+            (
+                pod(json!({"name": "p", "labels": ["a"]}), ok.clone()),
+                "metadata.labels must be a map, found a list",
+            ),
+            (
+                pod(
+                    json!({"name": "p", "annotations": {"ml-operator.mojaloop.io/ignore": true}}),
+                    ok.clone(),
+                ),
+                "metadata.annotations[\"ml-operator.mojaloop.io/ignore\"] must be a string, found a boolean (quote it: \"true\")",
+            ),
+            (
+                json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": 7}}),
+                "spec.containers must be a list, found a number",
+            ),
+        ];
+        for (object, message) in cases {
+            let err = Workload::from_object(&object, "default")
+                .unwrap_err()
+                .to_string();
+            assert!(err.ends_with(message), "{err}");
+        }
+        let nulls = pod(
+            json!({"name": "p", "namespace": null, "labels": {"a": null}}),
+            ok,
+        );
+        let workload = Workload::from_object(&nulls, "default").unwrap().unwrap();
+        assert_eq!(workload.namespace, "default");
+        assert!(workload.labels.is_empty());
+    }
+
+    #[test]
+    fn names_kubernetes_would_refuse_are_errors() {
+        let object = |name: &str, namespace: &str, container: &str| {
+            json!({"kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+                "spec": {"template": {"spec": {"containers": [{"name": container, "image": "i:1"}]}}}})
+        };
+        let long_label = "a".repeat(63);
+        let valid = [
+            ("central-ledger", "mojaloop", "c"),
+            ("a.b-c.d9", long_label.as_str(), long_label.as_str()),
+            (&"a".repeat(253), "x", "0"),
+        ];
+        for (name, namespace, container) in valid {
+            Workload::from_object(&object(name, namespace, container), "d")
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let invalid = [
+            (
+                object("app$(touch PWNED)", "ns", "c"),
+                "metadata.name \"app$(touch PWNED)\" is not a valid name: a DNS-1123 subdomain",
+            ),
+            (
+                object("ns", "ns;touch PWNED;", "c"),
+                "metadata.namespace \"ns;touch PWNED;\" is not a valid name: a DNS-1123 label",
+            ),
+            (
+                object("d", "ns", "c'\"; touch PWNED; echo '"),
+                "spec.template.spec.containers[0].name \"c'\\\"; touch PWNED; echo '\" is not a valid name",
+            ),
+            (object("Upper", "ns", "c"), "metadata.name"),
+            (object("-a", "ns", "c"), "metadata.name"),
+            (object("a..b", "ns", "c"), "metadata.name"),
+            (object(&"a".repeat(254), "ns", "c"), "metadata.name"),
+            (object("a", "a.b", "c"), "metadata.namespace"),
+            (object("a", &"a".repeat(64), "c"), "metadata.namespace"),
+            (object("a", "ns", "c.d"), "containers[0].name"),
+            (object("a", "ns", "c-"), "containers[0].name"),
+        ];
+        for (object, message) in invalid {
+            let err = Workload::from_object(&object, "d").unwrap_err().to_string();
+            assert!(err.contains(message), "{err}");
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`tag_index`]: the offline tag index (`--tags`).
 //! - [`tag_source`]: where a scan's tags come from (index, registries, image-watcher).
 //! - [`kubectl`]: the `kubectl patch` commands we print.
+//! - [`shell`]: POSIX shell quoting for every command we print.
 //! - [`output`]: table, JSON and command output.
 //! - [`operator`]: operator mode (`run`).
 //! - [`upgrade`]: ImageUpgrade objects, approvals, windows, apply, rollout watch, rollback.
@@ -36,6 +37,7 @@ pub mod output;
 pub mod rbac;
 pub mod scan;
 pub mod selector;
+pub mod shell;
 pub mod tag_index;
 pub mod tag_source;
 pub mod upgrade;

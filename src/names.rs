@@ -1,63 +1,60 @@
-//! Kubernetes object names, checked the way the API server checks them.
+//! Kubernetes object names, checked the way the API server checks them
+//! (`k8s.io/apimachinery/pkg/util/validation`).
 //!
-//! Namespaces are DNS-1123 labels (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters);
-//! most object names (ConfigMaps, Leases, Deployments) are DNS-1123 subdomains (labels joined by
-//! dots, at most 253). A name from a configuration file or the command line is checked before
-//! it reaches a URL, so a typo fails at start naming the key instead of as an odd HTTP error.
+//! Namespaces and container names are DNS-1123 labels (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at
+//! most 63 characters); the names of workloads, ConfigMaps and Leases are DNS-1123 subdomains
+//! (labels joined by dots, at most 253). A name from a manifest, a configuration file or the
+//! command line is checked before it is printed into a command or sent in a URL, so a typo —
+//! or a hostile name — fails early, naming its field.
 
-/// Why a name is not a valid Kubernetes name.
+/// Longest DNS-1123 label: namespaces, container names.
+pub const LABEL_MAX: usize = 63;
+/// Longest DNS-1123 subdomain: the names of workloads, ConfigMaps, Leases.
+pub const SUBDOMAIN_MAX: usize = 253;
+
+/// A name that is not a valid Kubernetes name; the caller says which field held it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name:?} is not a valid {rule}: {reason}")]
+#[error("{name:?} is not a valid name: {rule}")]
 pub struct InvalidName {
     /// The name as given.
     pub name: String,
-    /// The rule it breaks (`DNS-1123 label`, `DNS-1123 subdomain`).
+    /// The rule it breaks, in words.
     pub rule: &'static str,
-    /// What is wrong with it.
-    pub reason: &'static str,
 }
 
-/// Checks a DNS-1123 label: what a namespace (or a container name) must be.
+/// Checks a DNS-1123 label: what a namespace or a container name must be.
 pub fn check_label(name: &str) -> Result<(), InvalidName> {
-    let fail = |reason| InvalidName {
-        name: name.to_string(),
-        rule: "DNS-1123 label",
-        reason,
-    };
-    if name.len() > 63 {
-        return Err(fail("at most 63 characters"));
+    if name.len() <= LABEL_MAX && is_label(name) {
+        return Ok(());
     }
-    label_chars(name).map_err(fail)
+    Err(InvalidName {
+        name: name.to_string(),
+        rule: "a DNS-1123 label is at most 63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit",
+    })
 }
 
-/// Checks a DNS-1123 subdomain: what most object names (ConfigMap, Lease, Deployment) must be.
+/// Checks a DNS-1123 subdomain: what the name of a workload, ConfigMap or Lease must be.
 pub fn check_subdomain(name: &str) -> Result<(), InvalidName> {
-    let fail = |reason| InvalidName {
-        name: name.to_string(),
-        rule: "DNS-1123 subdomain",
-        reason,
-    };
-    if name.len() > 253 {
-        return Err(fail("at most 253 characters"));
+    if name.len() <= SUBDOMAIN_MAX && name.split('.').all(is_label) {
+        return Ok(());
     }
-    name.split('.').try_for_each(label_chars).map_err(fail)
+    Err(InvalidName {
+        name: name.to_string(),
+        rule: "a DNS-1123 subdomain is at most 253 characters of a-z, 0-9, '-' and '.', each '.'-separated part starting and ending with a letter or digit",
+    })
 }
 
-fn label_chars(label: &str) -> Result<(), &'static str> {
-    let bytes = label.as_bytes();
-    if bytes.is_empty() {
-        return Err("must not be empty (or have an empty part between dots)");
+fn is_label(part: &str) -> bool {
+    let alphanumeric = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let bytes = part.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(&first), Some(&last)) => {
+            alphanumeric(first)
+                && alphanumeric(last)
+                && bytes.iter().all(|&c| alphanumeric(c) || c == b'-')
+        }
+        _ => false,
     }
-    if !bytes
-        .iter()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-    {
-        return Err("only lowercase letters, digits and '-' are allowed");
-    }
-    if bytes[0] == b'-' || bytes[bytes.len() - 1] == b'-' {
-        return Err("must start and end with a letter or digit");
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -80,7 +77,7 @@ mod tests {
         }
         let err = check_label("Bad_NS!").unwrap_err().to_string();
         assert!(
-            err.contains("\"Bad_NS!\"") && err.contains("DNS-1123 label"),
+            err.starts_with("\"Bad_NS!\" is not a valid name: a DNS-1123 label"),
             "{err}"
         );
     }

@@ -1,5 +1,6 @@
 //! Printing a scan report: `-o table` for people, `-o json` for programs, `-o commands` for shells.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
@@ -76,14 +77,15 @@ fn table(report: &Report, color: bool, explain: bool) -> String {
         .iter()
         .map(|f| {
             [
-                f.namespace.clone(),
-                f.kind.to_string(),
-                f.name.clone(),
-                container_label(f),
-                f.image.clone(),
-                f.latest_tag.clone().unwrap_or_else(|| "-".to_string()),
-                f.status.as_str().to_string(),
+                f.namespace.as_str(),
+                f.kind,
+                f.name.as_str(),
+                &container_label(f),
+                f.image.as_str(),
+                f.latest_tag.as_deref().unwrap_or("-"),
+                f.status.as_str(),
             ]
+            .map(|cell| escape_control(cell).into_owned())
         })
         .collect();
     let mut widths = header.map(str::len);
@@ -124,7 +126,7 @@ fn table(report: &Report, color: bool, explain: bool) -> String {
         out.push_str("\nNotes:\n");
         for finding in with_notes {
             for note in &finding.notes {
-                let _ = writeln!(out, "  {}: {note}", subject(finding));
+                let _ = writeln!(out, "  {}: {}", subject(finding), escape_control(note));
             }
         }
     }
@@ -141,7 +143,8 @@ fn table(report: &Report, color: bool, explain: bool) -> String {
         for ((namespace, release), updates) in helm_releases {
             let _ = writeln!(
                 out,
-                "  release {release:?} (namespace {namespace}) manages {updates} of the updates: the next `helm upgrade` reverts a kubectl patch, so set the new tags in its values too"
+                "  release {release:?} (namespace {}) manages {updates} of the updates: the next `helm upgrade` reverts a kubectl patch, so set the new tags in its values too",
+                escape_control(namespace)
             );
         }
     }
@@ -153,19 +156,29 @@ fn table(report: &Report, color: bool, explain: bool) -> String {
     if !unresolved.is_empty() && !explain {
         out.push_str("\nUnresolved:\n");
         for finding in unresolved {
-            let _ = writeln!(out, "  {}: {}", subject(finding), finding.reason);
+            let _ = writeln!(
+                out,
+                "  {}: {}",
+                subject(finding),
+                escape_control(&finding.reason)
+            );
         }
     }
     if explain {
         out.push_str("\nExplanations:\n");
         for finding in &report.findings {
-            let _ = writeln!(out, "  {} [{}]:", subject(finding), finding.image);
+            let _ = writeln!(
+                out,
+                "  {} [{}]:",
+                subject(finding),
+                escape_control(&finding.image)
+            );
             let detail = match &finding.explanation {
                 Some(resolution) => resolution.explain(),
                 None => finding.reason.clone(),
             };
             for line in detail.lines() {
-                let _ = writeln!(out, "      {line}");
+                let _ = writeln!(out, "      {}", escape_control(line));
             }
         }
     }
@@ -173,15 +186,40 @@ fn table(report: &Report, color: bool, explain: bool) -> String {
     out
 }
 
-/// `ns/Kind/name container`, the way notes and explanations name a finding.
+/// `ns/Kind/name container`, the way notes and explanations name a finding (escaped).
 fn subject(finding: &Finding) -> String {
-    format!(
+    let text = format!(
         "{}/{}/{} {}",
         finding.namespace,
         finding.kind,
         finding.name,
         container_label(finding)
-    )
+    );
+    escape_control(&text).into_owned()
+}
+
+/// Text made safe for a terminal: each control character (ESC, newline, carriage return, tab,
+/// DEL, C1 controls) and each bidirectional formatting character (U+202A–U+202E, U+2066–U+2069,
+/// U+200E, U+200F) is printed as Rust's `\u{…}` escape (`\u{1b}`, `\u{a}`), so an image
+/// string or a name cannot move the cursor, recolour the screen, forge a table line or reorder
+/// what is shown. Everything else, backslashes included, is printed as it is.
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    let needs_escape = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if needs_escape(c) {
+            let _ = write!(escaped, "\\u{{{:x}}}", c as u32);
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 fn container_label(finding: &Finding) -> String {
@@ -229,4 +267,21 @@ pub fn summary_line(report: &Report) -> String {
         let _ = write!(line, " ({})", extra.join(", "));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped_and_the_rest_kept() {
+        assert!(matches!(
+            escape_control("mojaloop/x:v1 é \\"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            escape_control("a\u{1b}[31mb\nc\td\u{7f}\u{9b}\u{202e}e"),
+            r"a\u{1b}[31mb\u{a}c\u{9}d\u{7f}\u{9b}\u{202e}e"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 //! Keys may be short (`redis`, `mojaloop/x`) or fully qualified (`docker.io/mojaloop/x`); both
 //! spellings of one repository are merged, so an image finds its tags however either is written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use crate::image::ImageRef;
@@ -37,8 +37,10 @@ impl TagIndex {
         TagIndex::from_json(&text).map_err(fail)
     }
 
-    /// Parses an index from JSON text; the error says which key or value is wrong.
+    /// Parses an index from JSON text; the error says which key or value is wrong. A UTF-8 byte
+    /// order mark at the start (some Windows editors write one) is skipped.
     pub fn from_json(text: &str) -> Result<TagIndex, String> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             format!(
                 "invalid JSON at line {} column {}: {e}",
@@ -46,25 +48,28 @@ impl TagIndex {
                 e.column()
             )
         })?;
-        let object = value.as_object().ok_or_else(|| {
-            "must be a JSON object from repository to a list of tags, e.g. {\"mojaloop/central-ledger\": [\"v10.3.0\"]}".to_string()
-        })?;
+        let serde_json::Value::Object(object) = value else {
+            return Err("must be a JSON object from repository to a list of tags, e.g. {\"mojaloop/central-ledger\": [\"v10.3.0\"]}".to_string());
+        };
         let mut index = TagIndex::default();
+        // Consumed, so each tag moves into the index instead of being copied.
         for (key, tags) in object {
-            let image = ImageRef::parse(key).map_err(|e| format!("key {key:?}: {e}"))?;
+            let image = ImageRef::parse(&key).map_err(|e| format!("key {key:?}: {e}"))?;
             if image.tag().is_some() || image.digest().is_some() {
                 return Err(format!(
                     "key {key:?} must be a repository without a tag or digest"
                 ));
             }
+            let serde_json::Value::Array(tags) = tags else {
+                return Err(format!("key {key:?}: the value must be a list of tags"));
+            };
             let tags = tags
-                .as_array()
-                .ok_or_else(|| format!("key {key:?}: the value must be a list of tags"))?
-                .iter()
-                .map(|tag| {
-                    tag.as_str().map(str::to_string).ok_or_else(|| {
-                        format!("key {key:?}: every tag must be a string, found {tag}")
-                    })
+                .into_iter()
+                .map(|tag| match tag {
+                    serde_json::Value::String(tag) => Ok(tag),
+                    other => Err(format!(
+                        "key {key:?}: every tag must be a string, found {other}"
+                    )),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             index.insert(&image, tags);
@@ -72,14 +77,12 @@ impl TagIndex {
         Ok(index)
     }
 
-    /// Adds tags for a repository (merging with tags already known for it).
+    /// Adds tags for a repository (merging with tags already known for it): each tag once, in
+    /// the order first seen, in time linear in the number of tags.
     pub fn insert(&mut self, image: &ImageRef, tags: Vec<String>) {
         let known = self.repositories.entry(image.canonical_name()).or_default();
-        for tag in tags {
-            if !known.contains(&tag) {
-                known.push(tag);
-            }
-        }
+        known.extend(tags);
+        dedup_keeping_first(known);
     }
 
     /// The tags of an image's repository, if the index has it.
@@ -98,6 +101,15 @@ impl TagIndex {
     pub fn is_empty(&self) -> bool {
         self.repositories.is_empty()
     }
+}
+
+/// Drops every repeat of a tag, keeping the first of each where it was.
+fn dedup_keeping_first(tags: &mut Vec<String>) {
+    let mut seen = HashSet::with_capacity(tags.len());
+    let keep: Vec<bool> = tags.iter().map(|tag| seen.insert(tag.as_str())).collect();
+    drop(seen);
+    let mut keep = keep.into_iter();
+    tags.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// The tag index a scan used: every repository of `workloads` whose tags `lookup` knows, keyed
@@ -155,5 +167,15 @@ mod tests {
             let err = TagIndex::from_json(text).unwrap_err();
             assert!(err.contains(message), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn repeats_are_dropped_keeping_first_seen_order_and_a_bom_is_skipped() {
+        let index = TagIndex::from_json(
+            "\u{feff}{\"a\": [\"v2\", \"v1\", \"v2\"], \"docker.io/library/a\": [\"v3\", \"v1\"]}",
+        )
+        .unwrap();
+        let image = ImageRef::parse("a").unwrap();
+        assert_eq!(index.tags(&image).unwrap(), ["v2", "v1", "v3"]);
     }
 }

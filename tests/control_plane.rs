@@ -21,7 +21,10 @@ fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Optio
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?}: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?}: {what}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -73,7 +76,10 @@ fn the_api_server_reports_the_version_it_was_built_at() {
     let version: Value = serde_json::from_str(&cp.ok(&["version", "-o", "json"])).unwrap();
     let server = version["serverVersion"]["gitVersion"].as_str().unwrap();
     let expected = expected_server_version();
-    assert!(server.starts_with(&expected), "server {server}, expected {expected}*");
+    assert!(
+        server.starts_with(&expected),
+        "server {server}, expected {expected}*"
+    );
     assert_eq!(version["serverVersion"]["major"], "1", "{version}");
     let minor = expected.trim_start_matches("v1.").trim_end_matches('.');
     assert_eq!(version["serverVersion"]["minor"], minor, "{version}");
@@ -91,7 +97,12 @@ fn an_applied_deployment_gets_a_replicaset_and_ready_pods_on_the_nodes() {
         return;
     };
     let ns = cp.namespace("cp-deploy");
-    ns.apply(&deployment("web", "registry.example.test/demo/web:1.0.0", 2, 600));
+    ns.apply(&deployment(
+        "web",
+        "registry.example.test/demo/web:1.0.0",
+        2,
+        600,
+    ));
     ns.ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
 
     let replica_sets = ns.get_json(&["replicasets", "-l", "app=web"]);
@@ -107,7 +118,11 @@ fn an_applied_deployment_gets_a_replicaset_and_ready_pods_on_the_nodes() {
     for pod in pods {
         assert_eq!(pod["status"]["phase"], "Running", "{pod}");
         assert_eq!(condition(pod, "Ready").unwrap()["status"], "True", "{pod}");
-        assert_eq!(condition(pod, "PodScheduled").unwrap()["status"], "True", "{pod}");
+        assert_eq!(
+            condition(pod, "PodScheduled").unwrap()["status"],
+            "True",
+            "{pod}"
+        );
         assert_eq!(
             pod["metadata"]["ownerReferences"][0]["name"],
             rs["metadata"]["name"]
@@ -123,7 +138,10 @@ fn an_applied_deployment_gets_a_replicaset_and_ready_pods_on_the_nodes() {
                 image_id.starts_with("docker-pullable://registry.example.test/demo/web@sha256:"),
                 "{image_id}"
             );
-            assert_eq!(image_id.len(), "docker-pullable://registry.example.test/demo/web@sha256:".len() + 64);
+            assert_eq!(
+                image_id.len(),
+                "docker-pullable://registry.example.test/demo/web@sha256:".len() + 64
+            );
         }
     }
     let deploy = ns.get_json(&["deployment", "web"]);
@@ -153,10 +171,20 @@ fn a_rollout_to_an_image_that_cannot_be_pulled_exceeds_its_deadline_and_undo_rec
         return;
     };
     let ns = cp.namespace("cp-rollback");
-    ns.apply(&deployment("web", "registry.example.test/demo/web:1.0.0", 2, 4));
+    ns.apply(&deployment(
+        "web",
+        "registry.example.test/demo/web:1.0.0",
+        2,
+        4,
+    ));
     ns.ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
 
-    ns.ok(&["set", "image", "deployment/web", &format!("app={FAILING_IMAGE}")]);
+    ns.ok(&[
+        "set",
+        "image",
+        "deployment/web",
+        &format!("app={FAILING_IMAGE}"),
+    ]);
     let deploy = wait_for_progress_deadline(&ns, "web");
     let progressing = condition(&deploy, "Progressing").unwrap();
     assert_eq!(progressing["status"], "False", "{deploy}");
@@ -212,9 +240,20 @@ fn a_service_account_allowed_only_get_gets_the_api_servers_own_403_on_list() {
         return;
     };
     let ns = cp.namespace("cp-rbac");
-    ns.apply(&deployment("web", "registry.example.test/demo/web:1.0.0", 0, 600));
+    ns.apply(&deployment(
+        "web",
+        "registry.example.test/demo/web:1.0.0",
+        0,
+        600,
+    ));
     ns.ok(&["create", "serviceaccount", "reader"]);
-    ns.ok(&["create", "role", "deployment-getter", "--verb=get", "--resource=deployments.apps"]);
+    ns.ok(&[
+        "create",
+        "role",
+        "deployment-getter",
+        "--verb=get",
+        "--resource=deployments.apps",
+    ]);
     ns.ok(&[
         "create",
         "rolebinding",
@@ -233,7 +272,12 @@ fn a_service_account_allowed_only_get_gets_the_api_servers_own_403_on_list() {
             .unwrap()
     };
 
-    let whoami = reader(&["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]);
+    let whoami = reader(&[
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ]);
     assert_eq!(
         String::from_utf8_lossy(&whoami.stdout),
         format!("system:serviceaccount:{}:reader", ns.name()),
@@ -241,12 +285,16 @@ fn a_service_account_allowed_only_get_gets_the_api_servers_own_403_on_list() {
         stderr(&whoami)
     );
     // The RBAC authorizer sees the new RoleBinding through its informers: allow it a moment.
-    eventually(Duration::from_secs(30), "the reader may get its deployment", || {
-        reader(&["get", "deployment", "web", "-o", "name"])
-            .status
-            .success()
-            .then_some(())
-    });
+    eventually(
+        Duration::from_secs(30),
+        "the reader may get its deployment",
+        || {
+            reader(&["get", "deployment", "web", "-o", "name"])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
     let list = reader(&["get", "deployments"]);
     assert!(!list.status.success());
     let err = stderr(&list);
@@ -289,8 +337,14 @@ spec:
     assert!(!privileged.status.success());
     let err = stderr(&privileged);
     assert!(err.contains("Error from server (Forbidden)"), "{err}");
-    assert!(err.contains("violates PodSecurity \"restricted:latest\""), "{err}");
-    assert!(err.contains("privileged (container \"app\" must not set securityContext.privileged=true)"), "{err}");
+    assert!(
+        err.contains("violates PodSecurity \"restricted:latest\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("privileged (container \"app\" must not set securityContext.privileged=true)"),
+        "{err}"
+    );
     assert!(ns.run(&["get", "pod", "privileged"]).status.code() != Some(0));
 
     // A Pod that meets the restricted profile is admitted (and runs).
@@ -311,5 +365,10 @@ spec:
       capabilities: {drop: [ALL]}
 "#,
     );
-    ns.ok(&["wait", "pod/restricted", "--for=condition=Ready", "--timeout=120s"]);
+    ns.ok(&[
+        "wait",
+        "pod/restricted",
+        "--for=condition=Ready",
+        "--timeout=120s",
+    ]);
 }

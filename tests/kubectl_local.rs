@@ -56,7 +56,11 @@ fn run_every_command_through_kubectl(manifests: &str, tags: &str) -> usize {
         kubectl_available(),
         "kubectl is not installed: run scripts/install-test-deps"
     );
-    let (objects, _) = read_objects(&[repo().join(manifests)]).unwrap();
+    let (objects, _) = read_objects(
+        &[repo().join(manifests)],
+        ml_operator::manifest::DEFAULT_MAX_INPUT_BYTES,
+    )
+    .unwrap();
     let findings = findings_with_commands(manifests, tags);
     assert!(!findings.is_empty(), "the example must have updates");
     let scratch = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 //! `ml-operator check`: one scan of manifests or a cluster, printed.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use super::{
     CheckArgs, ColorChoice, Failure, check_namespace_arg, load_config, registry_client_with,
@@ -17,6 +18,9 @@ use crate::tag_source::TagSource;
 
 pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     check_namespace_arg(args.namespace.as_deref())?;
+    if let (Some(tags), Some(export)) = (&args.tags, &args.export_tags) {
+        refuse_to_overwrite(tags, export)?;
+    }
     let config = load_config(&args.registry)?;
     let selector: Selector = args
         .selector
@@ -53,14 +57,17 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         }
     }
     for warning in &inventory.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", output::escape_control(warning));
     }
 
     let strategy = args.strategy.or(config.strategy).unwrap_or_default();
     let lookup = source.fetch(&workloads, strategy).await;
     let failures = lookup.failures();
     for failure in &failures {
-        eprintln!("warning: cannot list tags of {failure}");
+        eprintln!(
+            "warning: cannot list tags of {}",
+            output::escape_control(&failure.to_string())
+        );
     }
     if let Some(path) = &args.export_tags {
         let snapshot = tag_index::snapshot(&workloads, &lookup);
@@ -96,7 +103,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades)
             .map_err(Failure::Input)?;
         for note in window_notes(&report, &workloads, &settings, chrono::Utc::now()) {
-            eprintln!("note: {note}");
+            eprintln!("note: {}", output::escape_control(&note));
         }
     }
     let mut stdout = std::io::stdout().lock();
@@ -122,6 +129,21 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     })
 }
 
+/// `--export-tags` onto the `--tags` input (the same file, whatever the path: a link, `./`)
+/// would replace the index with only what this scan used: an input error instead.
+fn refuse_to_overwrite(tags: &Path, export: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let identity = |path: &Path| std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    match (identity(tags), identity(export)) {
+        (Some(input), Some(output)) if input == output => Err(Failure::Input(format!(
+            "--export-tags {} is the --tags input {}: writing the snapshot there would replace the index; give another file",
+            export.display(),
+            tags.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Workloads from manifests (`-f`) or from the cluster, before filtering.
 struct Inventory {
     workloads: Vec<Workload>,
@@ -143,7 +165,7 @@ async fn read_inventory(
             ));
         }
         let default_namespace = args.namespace.as_deref().unwrap_or("default");
-        let manifests = manifest::load(&args.files, default_namespace)
+        let manifests = manifest::load(&args.files, default_namespace, args.max_input_size)
             .map_err(|e| Failure::Input(e.to_string()))?;
         return Ok(Inventory {
             workloads: manifests.workloads,

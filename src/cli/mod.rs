@@ -165,6 +165,10 @@ struct CheckArgs {
     /// Write the tags used by this scan as a tag index, for `--tags` on an air-gapped hub.
     #[arg(long, value_name = "FILE")]
     export_tags: Option<PathBuf>,
+    /// The largest manifest input (each -f file, and stdin) read: bytes, or with K, M or G
+    /// (binary: 64M = 64 MiB). A larger input is an error (exit 2).
+    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = crate::manifest::parse_size)]
+    max_input_size: u64,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Output format.
@@ -250,7 +254,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             let (Failure::Input(message) | Failure::Runtime(message)) = &failure;
-            eprintln!("error: {message}");
+            eprintln!("error: {}", crate::output::escape_control(message));
             ExitCode::from(failure.exit_code())
         }
     }

@@ -635,12 +635,14 @@ impl Worker<'_> {
         if !changed {
             return;
         }
-        let saved = if self.shutdown.is_cancelled() {
-            tokio::time::timeout(STATE_SAVE_ON_SHUTDOWN, self.state_store.save(state))
-                .await
-                .unwrap_or_else(|_| Err("saving the notification state timed out".to_string()))
-        } else {
-            self.state_store.save(state).await
+        // The save may take its time — unless shutdown begins, which gives it one more second.
+        let shutdown_grace = async {
+            self.shutdown.cancelled().await;
+            tokio::time::sleep(STATE_SAVE_ON_SHUTDOWN).await;
+        };
+        let saved = tokio::select! {
+            saved = self.state_store.save(state) => saved,
+            () = shutdown_grace => Err("saving the notification state timed out at shutdown".to_string()),
         };
         if let Err(e) = saved {
             tracing::error!("{e}: notifications may be repeated after a restart");

@@ -37,14 +37,24 @@ impl Announcer {
         }
     }
 
-    /// The commands that approve `upgrade`, as messages and status show them.
+    /// The commands that approve `upgrade`, as messages and status show them, each word
+    /// quoted for a POSIX shell ([`crate::shell::join`]).
     pub fn approve_commands(upgrade: &ImageUpgrade) -> Vec<String> {
         let (name, namespace) = (upgrade.name(), upgrade.namespace_or_default());
         vec![
-            format!("ml-operator approve {name} -n {namespace}"),
-            format!(
-                r#"kubectl patch imageupgrade {name} -n {namespace} --type merge -p '{{"spec":{{"approved":true}}}}'"#
-            ),
+            crate::shell::join(["ml-operator", "approve", &name, "-n", &namespace]),
+            crate::shell::join([
+                "kubectl",
+                "patch",
+                "imageupgrade",
+                &name,
+                "-n",
+                &namespace,
+                "--type",
+                "merge",
+                "-p",
+                r#"{"spec":{"approved":true}}"#,
+            ]),
         ]
     }
 
