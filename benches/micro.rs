@@ -34,12 +34,12 @@ use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
     criterion_main, measurement::WallTime,
 };
-use ml_operator::image::ImageRef;
 use ml_operator::inventory::Workload;
-use ml_operator::manifest;
-use ml_operator::operator::plan::ScanResult;
+use ml_operator::inventory::image::ImageRef;
+use ml_operator::notify::plan::ScanResult;
 use ml_operator::scan::{ScanOptions, scan};
-use ml_operator::tag_index::TagIndex;
+use ml_operator::source::manifest;
+use ml_operator::tags::index::TagIndex;
 use ml_operator_notify::{ChatOptions, Event, Notification, Update, slack, teams, webhook};
 use ml_operator_version::{Strategy, TagSet, Version};
 use serde_json::{Value, json};
@@ -438,7 +438,7 @@ fn distinct_tags(count: usize) -> Vec<String> {
 
 /// The file `--export-tags` writes for `index` and `workloads`.
 fn export(workloads: &[Workload], index: &TagIndex) -> String {
-    let snapshot = ml_operator::tag_index::snapshot(workloads, index);
+    let snapshot = ml_operator::tags::index::snapshot(workloads, index);
     serde_json::to_string_pretty(&snapshot).unwrap() + "\n"
 }
 
@@ -456,7 +456,7 @@ fn bench_tag_index(c: &mut Criterion) {
     let exported = dir.path().join("exported.json");
     std::fs::write(&exported, export(&workloads, &index)).unwrap();
     let reloaded = TagIndex::load(&exported).unwrap();
-    assert_eq!(reloaded.tags(&image).unwrap(), tags.as_slice());
+    assert_eq!(reloaded.get(&image).unwrap(), tags.as_slice());
 
     let mut group = c.benchmark_group(if count == 1_000_000 {
         "tag-index-1m".to_string()

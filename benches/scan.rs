@@ -6,9 +6,9 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ml_operator::manifest;
 use ml_operator::scan::{ScanOptions, scan};
-use ml_operator::tag_index::TagIndex;
+use ml_operator::source::manifest;
+use ml_operator::tags::index::TagIndex;
 
 fn example(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)

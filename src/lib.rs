@@ -1,43 +1,34 @@
-//! ml-operator finds container images in Kubernetes workloads that have newer tags allowed by an
-//! upgrade strategy, and prints (or, later, applies) the upgrade.
+//! ml-operator finds the container images a Kubernetes cluster (a Mojaloop Hub) runs, works out
+//! from each registry's real tag list the newest tag an upgrade strategy allows, tells people
+//! once per change, and — when approved — upgrades.
 //!
-//! Start with [`scan`]: it turns an inventory of [`inventory::Workload`]s and a source of tags
-//! into [`scan::Finding`]s. The rest feeds it or presents it:
+//! Start at [`scan`]: it turns [`inventory`] (workloads and their images) and [`tags`] (what
+//! each repository has) into findings. The folders are the pipeline, in order; arrows point one
+//! way, from the modes to the stages and from later stages to earlier ones:
 //!
-//! - [`image`]: Docker image references (registry, repository, tag, digest).
-//! - [`inventory`]: workloads and their containers, from any Kubernetes object.
-//! - [`manifest`]: reading workloads from files (`check -f`).
-//! - [`cluster`]: reading workloads from a live cluster (`check` without `-f`).
-//! - [`selector`]: label selectors (`-l`).
-//! - [`names`]: Kubernetes name rules (DNS-1123 labels and subdomains).
-//! - [`tag_index`]: the offline tag index (`--tags`).
-//! - [`tag_source`]: where a scan's tags come from (index, registries, image-watcher).
-//! - [`kubectl`]: the `kubectl patch` commands we print.
-//! - [`shell`]: POSIX shell quoting for every command we print.
-//! - [`output`]: table, JSON and command output.
-//! - [`operator`]: operator mode (`run`).
-//! - [`upgrade`]: ImageUpgrade objects, approvals, windows, apply, rollout watch, rollback.
-//! - [`rbac`]: the Kubernetes permissions the code needs.
-//! - [`cli`]: the command line.
+//! 1. [`source`]: where workloads come from — manifests, a cluster listing, the operator's watches.
+//! 2. [`inventory`]: what runs — workloads, containers, image references, kinds, names.
+//! 3. [`tags`]: what exists — each repository's tags, from an index, registries or an image-watcher.
+//! 4. [`scan`]: what to do — one finding per container, decided by `ml-operator-version`.
+//! 5. What happens to the findings:
+//!    - [`report`]: printed — table, JSON, shell-quoted `kubectl patch` commands;
+//!    - [`notify`]: told — only what changed, to Slack, Teams, webhooks and Events;
+//!    - [`upgrade`]: applied — ImageUpgrade objects, approvals, windows, rollouts, rollbacks.
 //!
-//! Version parsing and strategies live in the `ml-operator-version` crate.
+//! The modes wire the stages: [`cli`] (one module per command; `check` runs the pipeline once)
+//! and [`operator`] (`run`: watches, a schedule, leader election, the HTTP server). Shared by
+//! both: [`config`] (the file and the original environment variables) and [`rbac`] (the
+//! permissions the code needs, as data the manifests are tested against).
 #![deny(missing_docs)]
 
 pub mod cli;
-pub mod cluster;
 pub mod config;
-pub mod duration;
-pub mod image;
 pub mod inventory;
-pub mod kubectl;
-pub mod manifest;
-pub mod names;
+pub mod notify;
 pub mod operator;
-pub mod output;
 pub mod rbac;
+pub mod report;
 pub mod scan;
-pub mod selector;
-pub mod shell;
-pub mod tag_index;
-pub mod tag_source;
+pub mod source;
+pub mod tags;
 pub mod upgrade;

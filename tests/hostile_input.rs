@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use ml_operator::inventory::{Container, Workload, WorkloadKind};
 use ml_operator::scan::{ScanOptions, scan};
-use ml_operator::tag_index::TagIndex;
+use ml_operator::tags::index::TagIndex;
 use serde_json::Value;
 
 const TAGS: &str = concat!(

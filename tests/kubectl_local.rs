@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use ml_operator::manifest::read_objects;
+use ml_operator::source::manifest::read_objects;
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -58,7 +58,7 @@ fn run_every_command_through_kubectl(manifests: &str, tags: &str) -> usize {
     );
     let (objects, _) = read_objects(
         &[repo().join(manifests)],
-        ml_operator::manifest::DEFAULT_MAX_INPUT_BYTES,
+        ml_operator::source::manifest::DEFAULT_MAX_INPUT_BYTES,
     )
     .unwrap();
     let findings = findings_with_commands(manifests, tags);

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ml_operator::image::ImageRef;
+use ml_operator::inventory::image::ImageRef;
 use ml_operator_testkit::proxy::{Fault, FaultProxy, Paging};
 use ml_operator_testkit::registry::{AuthMode, RegistryProc};
 use serde_json::Value;

@@ -14,10 +14,10 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use kube::Client;
 use kube::CustomResourceExt;
-use ml_operator::cluster::{Cluster, ClusterOptions};
 use ml_operator::inventory::Workload;
 use ml_operator::scan::{Report, ScanOptions, scan};
-use ml_operator::tag_index::TagIndex;
+use ml_operator::source::cluster::{Cluster, ClusterOptions};
+use ml_operator::tags::index::TagIndex;
 use ml_operator::upgrade::{
     Announcer, Controller, ImageUpgrade, UpgradeSettings, Window, Windows, sync,
 };

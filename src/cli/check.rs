@@ -7,14 +7,14 @@ use super::{
     CheckArgs, ColorChoice, Failure, check_namespace_arg, load_config, registry_client_with,
     tag_source,
 };
-use crate::cluster::{Cluster, ClusterOptions};
+use crate::inventory::selector::Selector;
 use crate::inventory::{Workload, drop_controlled, server_selector};
-use crate::manifest;
-use crate::output;
+use crate::report;
 use crate::scan::{Report, ScanOptions, scan};
-use crate::selector::Selector;
-use crate::tag_index;
-use crate::tag_source::TagSource;
+use crate::source::cluster::{Cluster, ClusterOptions};
+use crate::source::manifest;
+use crate::tags::TagSource;
+use crate::tags::index;
 
 pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     check_namespace_arg(args.namespace.as_deref())?;
@@ -27,7 +27,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         .as_deref()
         .unwrap_or_default()
         .parse()
-        .map_err(|e: crate::selector::InvalidSelector| Failure::Input(e.to_string()))?;
+        .map_err(|e: crate::inventory::selector::InvalidSelector| Failure::Input(e.to_string()))?;
     let services = if args.services.is_empty() {
         &config.services
     } else {
@@ -57,7 +57,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         }
     }
     for warning in &inventory.warnings {
-        eprintln!("warning: {}", output::escape_control(warning));
+        eprintln!("warning: {}", report::escape_control(warning));
     }
 
     let strategy = args.strategy.or(config.strategy).unwrap_or_default();
@@ -65,12 +65,13 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     let failures = lookup.failures();
     for failure in &failures {
         eprintln!(
-            "warning: cannot list tags of {}",
-            output::escape_control(&failure.to_string())
+            "warning: cannot list tags of {}: {}",
+            report::escape_control(&failure.repository),
+            report::escape_control(&failure.reason)
         );
     }
     if let Some(path) = &args.export_tags {
-        let snapshot = tag_index::snapshot(&workloads, &lookup);
+        let snapshot = index::snapshot(&workloads, &lookup);
         let text = serde_json::to_string_pretty(&snapshot).expect("a tag index always serializes");
         std::fs::write(path, text + "\n")
             .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
@@ -92,7 +93,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    let text = output::render(
+    let text = report::render(
         &report,
         &inventory.warnings,
         args.output,
@@ -103,7 +104,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades)
             .map_err(Failure::Input)?;
         for note in window_notes(&report, &workloads, &settings, chrono::Utc::now()) {
-            eprintln!("note: {}", output::escape_control(&note));
+            eprintln!("note: {}", report::escape_control(&note));
         }
     }
     let mut stdout = std::io::stdout().lock();

@@ -1,7 +1,7 @@
 //! `ml-operator approve` / `reject`: a person's decision on an ImageUpgrade.
 
 use super::{DecideArgs, Failure, check_namespace_arg};
-use crate::cluster::{Cluster, ClusterOptions};
+use crate::source::cluster::{Cluster, ClusterOptions};
 
 pub(super) async fn decide(
     args: &DecideArgs,
@@ -9,7 +9,8 @@ pub(super) async fn decide(
 ) -> Result<u8, Failure> {
     use crate::upgrade::decide::{DecideError, Decision};
     check_namespace_arg(args.namespace.as_deref())?;
-    crate::names::check_subdomain(&args.name).map_err(|e| Failure::Input(format!("NAME: {e}")))?;
+    crate::inventory::names::check_subdomain(&args.name)
+        .map_err(|e| Failure::Input(format!("NAME: {e}")))?;
     let options = ClusterOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),

@@ -17,9 +17,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ml_operator_version::Strategy;
 
 use crate::config::Config;
-use crate::output::Format;
-use crate::tag_index::TagIndex;
-use crate::tag_source::{ImageWatcherClient, TagSource};
+use crate::report::Format;
+use crate::tags::index::TagIndex;
+use crate::tags::{ImageWatcherClient, TagSource};
 use ml_operator_registry::{ClientOptions, Credential, Registry};
 
 /// Finds container images with newer allowed tags, and prints ready-to-run upgrades.
@@ -167,7 +167,7 @@ struct CheckArgs {
     export_tags: Option<PathBuf>,
     /// The largest manifest input (each -f file, and stdin) read: bytes, or with K, M or G
     /// (binary: 64M = 64 MiB). A larger input is an error (exit 2).
-    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = crate::manifest::parse_size)]
+    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = crate::source::manifest::parse_size)]
     max_input_size: u64,
     #[command(flatten)]
     registry: RegistryArgs,
@@ -254,7 +254,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             let (Failure::Input(message) | Failure::Runtime(message)) = &failure;
-            eprintln!("error: {}", crate::output::escape_control(message));
+            eprintln!("error: {}", crate::report::escape_control(message));
             ExitCode::from(failure.exit_code())
         }
     }
@@ -278,7 +278,7 @@ fn load_config(args: &RegistryArgs) -> Result<Config, Failure> {
 /// an HTTP error from deep inside the client.
 fn check_namespace_arg(namespace: Option<&str>) -> Result<(), Failure> {
     match namespace {
-        Some(namespace) => crate::names::check_label(namespace)
+        Some(namespace) => crate::inventory::names::check_label(namespace)
             .map_err(|e| Failure::Input(format!("-n/--namespace: {e}"))),
         None => Ok(()),
     }
@@ -298,7 +298,7 @@ fn tag_source(
     }
     if let Some(url) = &config.image_watcher_url {
         return Ok(TagSource::ImageWatcher(
-            ImageWatcherClient::new(url).map_err(Failure::Input)?,
+            ImageWatcherClient::new(url).map_err(|e| Failure::Input(e.to_string()))?,
         ));
     }
     Ok(TagSource::Registry(registry_client(args, config)?))

@@ -1,7 +1,7 @@
 //! `ml-operator tags REPOSITORY`: a repository's tags as the registry lists them.
 
 use super::{Failure, TagsArgs, load_config, registry_client};
-use crate::image::ImageRef;
+use crate::inventory::image::ImageRef;
 
 pub(super) async fn tags(args: &TagsArgs) -> Result<u8, Failure> {
     let config = load_config(&args.registry)?;

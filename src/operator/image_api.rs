@@ -38,9 +38,9 @@ use std::time::Duration;
 use ml_operator_registry::ErrorKind;
 use ml_operator_version::{Outcome, Strategy, TagSet};
 
-use crate::image::ImageRef;
-use crate::scan::TagLookup;
-use crate::tag_source::TagSource;
+use crate::inventory::image::ImageRef;
+use crate::tags::TagLookup;
+use crate::tags::TagSource;
 
 /// How long the API reuses a repository's tag list: 30 identical questions within this time
 /// make one registry walk (a scan's walk counts too).
@@ -242,7 +242,7 @@ pub async fn newest(
 ) -> Result<String, Unanswered> {
     let repository = question.repository();
     match source {
-        TagSource::Index(index) => match index.lookup(&question.image) {
+        TagSource::Index(index) => match index.tags(&question.image) {
             Ok(tags) => Ok(newest_of(&question.tag, tags, strategy)),
             Err(_) => Err(Unanswered::NotFound(repository)),
         },

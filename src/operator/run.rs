@@ -20,16 +20,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::inventory::server_selector;
-use crate::operator::events::EventRecorder;
+use crate::notify::events::EventRecorder;
+use crate::notify::plan::{ScanResult, plan};
+use crate::notify::sinks::{Sink, http_notifiers};
+use crate::notify::state::{NotifiedState, StateStore};
 use crate::operator::metrics::Metrics;
-use crate::operator::plan::{ScanResult, plan};
 use crate::operator::schedule::{DEFAULT_SCHEDULE, Schedule};
 use crate::operator::server::{self, AppState, router};
-use crate::operator::sinks::{Sink, http_notifiers};
-use crate::operator::state::{NotifiedState, StateStore};
-use crate::operator::watch::{Snapshot, WatchedInventory};
 use crate::scan::{ScanOptions, scan};
-use crate::tag_source::TagSource;
+use crate::source::watch::{Snapshot, WatchedInventory};
+use crate::tags::TagSource;
 
 /// The default HTTP listen address: the original image-watcher's port.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:4006";
@@ -85,7 +85,7 @@ impl Settings {
             .map_err(|e| format!("listen (ML_OPERATOR_LISTEN): {listen_text:?} is not an address like 0.0.0.0:4006: {e}"))?;
         if let Some(selector) = &config.selector {
             selector
-                .parse::<crate::selector::Selector>()
+                .parse::<crate::inventory::selector::Selector>()
                 .map_err(|e| format!("selector: {e}"))?;
         }
         if let Some(lease) = lease_config(&config, "namespace", "identity") {
@@ -178,7 +178,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     } = settings;
     let mut sinks: Vec<Sink> = notifiers.iter().cloned().map(Sink::Http).collect();
 
-    let cluster_options = crate::cluster::ClusterOptions {
+    let cluster_options = crate::source::cluster::ClusterOptions {
         kubeconfig,
         context,
         ..Default::default()
@@ -187,9 +187,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         && !config.use_default_kubeconfig.unwrap_or(false)
         && cluster_options.kubeconfig.is_none();
     let cluster = if in_cluster {
-        crate::cluster::Cluster::in_cluster().map_err(|e| e.to_string())?
+        crate::source::cluster::Cluster::in_cluster().map_err(|e| e.to_string())?
     } else {
-        crate::cluster::Cluster::connect(&cluster_options)
+        crate::source::cluster::Cluster::connect(&cluster_options)
             .await
             .map_err(|e| e.to_string())?
     };
@@ -293,7 +293,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
                 },
                 upgrade_settings.policy.default,
                 upgrade_settings.max_concurrent,
-                crate::duration::format(upgrade_settings.rollout_timeout)
+                crate::config::duration::format(upgrade_settings.rollout_timeout)
             );
             Some(Arc::new(crate::upgrade::Controller::new(
                 client.clone(),
@@ -580,11 +580,15 @@ impl Worker<'_> {
             .record_scan(&report, started.elapsed(), !failures.is_empty());
         tracing::info!(
             "scan: {} ({:.2}s)",
-            crate::output::summary_line(&report),
+            crate::report::summary_line(&report),
             started.elapsed().as_secs_f64()
         );
         for failure in &failures {
-            tracing::warn!("cannot list tags of {failure}");
+            tracing::warn!(
+                "cannot list tags of {}: {}",
+                failure.repository,
+                failure.reason
+            );
         }
         let result = ScanResult::from_report(&report, failures);
         if let Some(upgrader) = self.upgrader

@@ -45,7 +45,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use crate::operator::image_api::{self, ImageQuestion, Unanswered};
 use crate::operator::metrics::Metrics;
 use crate::scan::Report;
-use crate::tag_source::TagSource;
+use crate::tags::TagSource;
 
 /// How long a client may take to send a request's headers, from connecting (or from the end of
 /// its previous response on a kept-alive connection) to the blank line: a slowloris socket, a
@@ -442,7 +442,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
-    use crate::tag_index::TagIndex;
+    use crate::tags::index::TagIndex;
 
     /// A running server on a free loopback port, stopped by `stop` (or when dropped).
     struct Running {

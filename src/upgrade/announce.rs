@@ -38,12 +38,12 @@ impl Announcer {
     }
 
     /// The commands that approve `upgrade`, as messages and status show them, each word
-    /// quoted for a POSIX shell ([`crate::shell::join`]).
+    /// quoted for a POSIX shell ([`crate::report::shell::join`]).
     pub fn approve_commands(upgrade: &ImageUpgrade) -> Vec<String> {
         let (name, namespace) = (upgrade.name(), upgrade.namespace_or_default());
         vec![
-            crate::shell::join(["ml-operator", "approve", &name, "-n", &namespace]),
-            crate::shell::join([
+            crate::report::shell::join(["ml-operator", "approve", &name, "-n", &namespace]),
+            crate::report::shell::join([
                 "kubectl",
                 "patch",
                 "imageupgrade",

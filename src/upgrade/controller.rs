@@ -598,7 +598,7 @@ impl Controller {
                 }
                 format!(
                     "the rollout did not finish within {} ({progress})",
-                    crate::duration::format(self.settings.rollout_timeout)
+                    crate::config::duration::format(self.settings.rollout_timeout)
                 )
             }
         };

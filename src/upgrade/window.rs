@@ -204,7 +204,7 @@ impl Window {
                 "window {} opens {} for {}",
                 self.name,
                 self.local(next.start),
-                crate::duration::format(self.duration.to_std().unwrap_or_default())
+                crate::config::duration::format(self.duration.to_std().unwrap_or_default())
             ),
             (None, None) => format!("window {} never opens again", self.name),
         }
@@ -218,7 +218,7 @@ impl fmt::Display for Window {
             "{} ({:?} for {} in {})",
             self.name,
             self.schedule,
-            crate::duration::format(self.duration.to_std().unwrap_or_default()),
+            crate::config::duration::format(self.duration.to_std().unwrap_or_default()),
             self.zone.name()
         )
     }
@@ -462,7 +462,7 @@ mod tests {
             let err = Window::new(
                 "nightly",
                 schedule,
-                crate::duration::parse(duration).unwrap(),
+                crate::config::duration::parse(duration).unwrap(),
                 zone,
             )
             .unwrap_err();

@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use ml_operator::image::ImageRef;
+use ml_operator::inventory::image::ImageRef;
 use ml_operator_testkit::proxy::FaultProxy;
 use ml_operator_testkit::registry::{AuthMode, RegistryProc};
 use tokio::process::{Child, Command};

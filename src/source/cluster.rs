@@ -5,15 +5,11 @@
 //! object into a [`Workload`] with the same extraction manifests use. A namespace we may not
 //! list is a warning naming it, and the rest of the scan goes on.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
-
-use k8s_openapi::api::core::v1::Secret;
-use ml_operator_registry::{Credential, parse_docker_config};
 
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::core::ApiResource;
 use kube::{Client, Config};
 
 use crate::inventory::{Workload, WorkloadKind};
@@ -134,7 +130,7 @@ impl Cluster {
         // Filled the first time a cluster-wide list is forbidden, then reused for every kind.
         let mut namespaces: Option<Vec<String>> = None;
         for kind in WorkloadKind::ALL {
-            let resource = api_resource(kind);
+            let resource = kind.api_resource();
             if let Some(namespace) = &options.namespace {
                 self.list_into(kind, &resource, Some(namespace), options, &mut inventory)
                     .await?;
@@ -236,65 +232,6 @@ impl Cluster {
         }
     }
 
-    /// Registry credentials from the `imagePullSecrets` of `workloads` (types
-    /// `kubernetes.io/dockerconfigjson` and the older `kubernetes.io/dockercfg`), each secret read
-    /// once. A secret that is missing, unreadable or malformed is a warning naming it — never its
-    /// content.
-    pub async fn pull_secret_credentials(
-        &self,
-        workloads: &[Workload],
-    ) -> (Vec<(String, Credential)>, Vec<String>) {
-        let secrets: BTreeSet<(&str, &str)> = workloads
-            .iter()
-            .flat_map(|w| {
-                w.image_pull_secrets
-                    .iter()
-                    .map(|s| (w.namespace.as_str(), s.as_str()))
-            })
-            .collect();
-        let mut credentials = Vec::new();
-        let mut warnings = Vec::new();
-        for (namespace, name) in secrets {
-            let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-            let secret = match api.get_opt(name).await {
-                Ok(Some(secret)) => secret,
-                Ok(None) => {
-                    warnings.push(format!(
-                        "image pull secret {namespace}/{name} does not exist"
-                    ));
-                    continue;
-                }
-                Err(e) => {
-                    warnings.push(format!(
-                        "cannot read image pull secret {namespace}/{name}: {e}"
-                    ));
-                    continue;
-                }
-            };
-            let data = secret.data.unwrap_or_default();
-            let config = match (data.get(".dockerconfigjson"), data.get(".dockercfg")) {
-                (Some(json), _) => String::from_utf8_lossy(&json.0).into_owned(),
-                // The legacy format is the `auths` object alone.
-                (None, Some(legacy)) => {
-                    format!("{{\"auths\":{}}}", String::from_utf8_lossy(&legacy.0))
-                }
-                (None, None) => {
-                    warnings.push(format!(
-                        "image pull secret {namespace}/{name} has no .dockerconfigjson or .dockercfg key"
-                    ));
-                    continue;
-                }
-            };
-            match parse_docker_config(&config) {
-                Ok(found) => credentials.extend(found),
-                Err(_) => warnings.push(format!(
-                    "image pull secret {namespace}/{name} is not a valid docker config"
-                )),
-            }
-        }
-        (credentials, warnings)
-    }
-
     fn describe(&self, error: kube::Error) -> String {
         format!("cannot read the cluster at {}: {error}", self.description)
     }
@@ -311,22 +248,4 @@ impl From<ListError> for ClusterError {
             ListError::Forbidden(message) | ListError::Other(message) => ClusterError(message),
         }
     }
-}
-
-/// The API resource of a workload kind.
-pub fn api_resource(kind: WorkloadKind) -> ApiResource {
-    let (group, version, plural) = match kind {
-        WorkloadKind::Deployment => ("apps", "v1", "deployments"),
-        WorkloadKind::StatefulSet => ("apps", "v1", "statefulsets"),
-        WorkloadKind::DaemonSet => ("apps", "v1", "daemonsets"),
-        WorkloadKind::ReplicaSet => ("apps", "v1", "replicasets"),
-        WorkloadKind::ReplicationController => ("", "v1", "replicationcontrollers"),
-        WorkloadKind::Job => ("batch", "v1", "jobs"),
-        WorkloadKind::CronJob => ("batch", "v1", "cronjobs"),
-        WorkloadKind::Pod => ("", "v1", "pods"),
-    };
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(group, version, kind.as_str()),
-        plural,
-    )
 }

@@ -7,8 +7,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ml_operator_notify::{Event, Notification, Update};
 
-use crate::operator::state::Delivered;
+use crate::inventory::ImageRef;
+use crate::notify::state::Delivered;
 use crate::scan::{Report, Status};
+use crate::tags::TagsUnknown;
 
 /// Identifies one container of one workload: `(namespace, kind, name, container)`.
 pub type ContainerKey = (String, String, String, String);
@@ -30,13 +32,13 @@ pub struct ScanResult {
     /// Containers whose repository could not be checked this time (registry down, …): what was
     /// pending for them stays pending rather than being announced as resolved.
     pub unchecked: BTreeSet<ContainerKey>,
-    /// Repositories that could not be checked, with the reason.
-    pub failures: Vec<String>,
+    /// Repositories that could not be checked, each naming the repository and why.
+    pub failures: Vec<TagsUnknown>,
 }
 
 impl ScanResult {
     /// From a scan report and the repositories the tag source failed on.
-    pub fn from_report(report: &Report, failures: Vec<String>) -> ScanResult {
+    pub fn from_report(report: &Report, failures: Vec<TagsUnknown>) -> ScanResult {
         let updates = report
             .findings
             .iter()
@@ -60,16 +62,14 @@ impl ScanResult {
                 })
             })
             .collect();
-        let failed_repositories: BTreeSet<&str> = failures
-            .iter()
-            .filter_map(|f| f.split_once(": ").map(|(repo, _)| repo))
-            .collect();
+        let failed_repositories: BTreeSet<&str> =
+            failures.iter().map(|f| f.repository.as_str()).collect();
         let unchecked = report
             .findings
             .iter()
             .filter(|f| f.status == Status::Unresolved)
             .filter(|f| {
-                crate::image::ImageRef::parse(&f.image).is_ok_and(|image| {
+                ImageRef::parse(&f.image).is_ok_and(|image| {
                     failed_repositories.contains(image.canonical_name().as_str())
                 })
             })
@@ -155,7 +155,10 @@ pub fn plan(
         cluster.map(str::to_string),
         &previous.updates,
         &current,
-        scan.failures.clone(),
+        scan.failures
+            .iter()
+            .map(|f| format!("{}: {}", f.repository, f.reason))
+            .collect(),
     );
     Some((
         notification,
@@ -290,7 +293,10 @@ mod tests {
         let outage = ScanResult {
             updates: vec![],
             unchecked: [key(&update("a", "v1.0.1"))].into(),
-            failures: vec!["docker.io/mojaloop/a: registry unreachable".into()],
+            failures: vec![TagsUnknown {
+                repository: "docker.io/mojaloop/a".into(),
+                reason: "registry unreachable".into(),
+            }],
         };
         assert!(plan(&delivered, &outage, None, None, at(60)).is_none());
     }

@@ -1,129 +1,22 @@
-//! One scan: every container of every workload, resolved against the tags its repository has.
+//! Stage 4, the scan: every container of every workload, resolved against the tags its
+//! repository has, by the version engine (`ml-operator-version`).
 //!
-//! The scan itself is pure and synchronous: tags are looked up through [`TagLookup`], which an
-//! offline index answers directly and a registry answers from tags fetched beforehand (one walk
-//! per repository). That keeps the decision logic testable without any I/O.
+//! In: [`Workload`]s and one scan's tags through [`TagLookup`]. Out: a [`Report`] — one
+//! [`Finding`] per container, and a [`Summary`]. The scan is pure and synchronous: tags were
+//! fetched beforehand (one walk per repository), which keeps the decisions testable without
+//! any I/O.
 
 use std::collections::BTreeMap;
 
-use ml_operator_version::{Outcome, Resolution, Strategy, TagSet};
-use serde::Serialize;
+use ml_operator_version::{Outcome, Strategy, TagSet};
 
-use crate::image::ImageRef;
-use crate::inventory::{Container, Workload};
-use crate::kubectl;
+use crate::inventory::{Container, ImageRef, Workload};
+use crate::report::commands;
+use crate::tags::{TagLookup, TagsUnknown};
 
-/// Where a scan gets a repository's tags from.
-pub trait TagLookup {
-    /// The tags of the image's repository, or why they are not known.
-    fn lookup(&self, image: &ImageRef) -> Result<&[String], String>;
-}
+mod finding;
 
-impl TagLookup for crate::tag_index::TagIndex {
-    fn lookup(&self, image: &ImageRef) -> Result<&[String], String> {
-        self.tags(image)
-            .ok_or_else(|| format!("the tag index has no entry for {}", image.familiar_name()))
-    }
-}
-
-/// What a scan decided for one container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    /// A newer tag is allowed by the strategy.
-    UpdateAvailable,
-    /// The current tag is the newest allowed.
-    UpToDate,
-    /// No decision could be made (not a version tag, no tags known, …); the reason says why.
-    Unresolved,
-    /// Left out on purpose (the `ignore` annotation).
-    Skipped,
-}
-
-impl Status {
-    /// The name used in JSON and tables.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::UpdateAvailable => "update-available",
-            Status::UpToDate => "up-to-date",
-            Status::Unresolved => "unresolved",
-            Status::Skipped => "skipped",
-        }
-    }
-}
-
-/// One container's result: the JSON output contract (`-o json`), field for field.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Finding {
-    /// Workload kind (`Deployment`).
-    pub kind: &'static str,
-    /// Workload namespace.
-    pub namespace: String,
-    /// Workload name.
-    pub name: String,
-    /// Container name.
-    pub container: String,
-    /// Whether the container is an init container.
-    pub init_container: bool,
-    /// The image exactly as written.
-    pub image: String,
-    /// The repository, as people name it (`mojaloop/central-ledger`, `ghcr.io/org/app`).
-    pub repository: String,
-    /// The current tag, if the image has one.
-    pub current_tag: Option<String>,
-    /// The newest allowed tag, when it differs from the current one.
-    pub latest_tag: Option<String>,
-    /// The image to move to: registry and repository as written, the new tag.
-    pub latest_image: Option<String>,
-    /// The strategy applied (the workload's annotation wins over the run's setting).
-    pub strategy: Strategy,
-    /// The decision.
-    pub status: Status,
-    /// One line saying why.
-    pub reason: String,
-    /// A ready-to-run `kubectl patch`, when there is an update and the object can be patched.
-    pub command: Option<String>,
-    /// Things the operator should know before acting (a digest pin, an immutable Job…).
-    pub notes: Vec<String>,
-    /// The Helm release managing the workload, when it has an update: the next `helm upgrade`
-    /// of that release reverts a `kubectl patch`, so the new tag belongs in the release's values.
-    pub helm_release: Option<String>,
-    /// The full decision, every candidate with its verdict; only with `--explain`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub explanation: Option<Resolution>,
-}
-
-/// Counts over a scan, for the summary line and JSON `summary`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    /// Workloads scanned.
-    pub workloads: usize,
-    /// Containers (including init containers) scanned.
-    pub containers: usize,
-    /// Containers with an update available.
-    pub updates: usize,
-    /// Containers already on the newest allowed tag.
-    pub up_to_date: usize,
-    /// Containers without a decision.
-    pub unresolved: usize,
-    /// Containers skipped on purpose.
-    pub skipped: usize,
-    /// Objects that are not workloads, counted and skipped.
-    pub other_objects: usize,
-    /// Workloads left out because their controller (also scanned) is reported instead.
-    pub controlled: usize,
-}
-
-/// A scan's findings and summary.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Report {
-    /// One finding per container, in workload and container order.
-    pub findings: Vec<Finding>,
-    /// The counts.
-    pub summary: Summary,
-}
+pub use finding::{Finding, Report, Status, Summary};
 
 /// How to scan.
 #[derive(Debug, Clone, Copy, Default)]
@@ -153,7 +46,7 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
     }
     let mut findings: Vec<Option<Finding>> = containers.iter().map(|_| None).collect();
     for positions in by_repository.into_values() {
-        let mut repository_tags = RepositoryTags::new(tags);
+        let mut repository_tags = ParsedTags::new(tags);
         for i in positions {
             let (workload, container) = containers[i];
             let image = images[i].as_ref().map_err(ToString::to_string);
@@ -181,26 +74,26 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
 }
 
 /// One repository's tags, looked up and parsed when a container first needs them.
-struct RepositoryTags<'a> {
+struct ParsedTags<'a> {
     lookup: &'a dyn TagLookup,
-    parsed: Option<Result<TagSet, String>>,
+    parsed: Option<Result<TagSet, TagsUnknown>>,
 }
 
-impl<'a> RepositoryTags<'a> {
+impl<'a> ParsedTags<'a> {
     fn new(lookup: &'a dyn TagLookup) -> Self {
-        RepositoryTags {
+        ParsedTags {
             lookup,
             parsed: None,
         }
     }
 
     /// The tags of `image`'s repository (the same for every image it is asked about).
-    fn get(&mut self, image: &ImageRef) -> Result<&TagSet, String> {
+    fn get(&mut self, image: &ImageRef) -> Result<&TagSet, TagsUnknown> {
         let lookup = self.lookup;
         self.parsed
             .get_or_insert_with(|| {
                 lookup
-                    .lookup(image)
+                    .tags(image)
                     .map(|tags| TagSet::new(tags.iter().map(String::as_str)))
             })
             .as_ref()
@@ -213,7 +106,7 @@ fn evaluate(
     workload: &Workload,
     container: &Container,
     image: Result<&ImageRef, String>,
-    tags: &mut RepositoryTags<'_>,
+    tags: &mut ParsedTags<'_>,
     options: ScanOptions,
 ) -> Finding {
     let mut finding = Finding {
@@ -270,7 +163,7 @@ fn evaluate(
     };
     let candidates = match tags.get(image) {
         Ok(candidates) => candidates,
-        Err(reason) => return unresolved(finding, reason),
+        Err(unknown) => return unresolved(finding, unknown.to_string()),
     };
 
     let resolution = if options.explain {
@@ -287,7 +180,7 @@ fn evaluate(
             finding.status = Status::UpdateAvailable;
             finding.latest_tag = Some(latest.clone());
             if workload.kind.template_is_mutable() {
-                finding.command = Some(kubectl::patch_command(workload, container, &new_image));
+                finding.command = Some(commands::patch_command(workload, container, &new_image));
             } else {
                 finding.notes.push(format!(
                     "a {}'s pod template cannot be changed: re-create it from a manifest with image {new_image}",

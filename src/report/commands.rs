@@ -5,7 +5,7 @@
 //! of this one, stay as they are.
 
 use crate::inventory::{Container, Workload};
-use crate::shell;
+use crate::report::shell;
 
 /// The strategic merge patch that sets one container's image, e.g.
 /// `{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"app:v2"}]}}}}`.

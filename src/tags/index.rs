@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use crate::image::ImageRef;
 use crate::inventory::Workload;
-use crate::scan::TagLookup;
+use crate::inventory::image::ImageRef;
+use crate::tags::TagLookup;
 
 /// Tags per repository, keyed by the fully qualified name (`docker.io/library/redis`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,7 +86,7 @@ impl TagIndex {
     }
 
     /// The tags of an image's repository, if the index has it.
-    pub fn tags(&self, image: &ImageRef) -> Option<&[String]> {
+    pub fn get(&self, image: &ImageRef) -> Option<&[String]> {
         self.repositories
             .get(&image.canonical_name())
             .map(Vec::as_slice)
@@ -121,7 +121,7 @@ pub fn snapshot(workloads: &[Workload], lookup: &dyn TagLookup) -> BTreeMap<Stri
         .iter()
         .flat_map(|w| &w.containers)
         .filter_map(|c| ImageRef::parse(&c.image).ok())
-        .filter_map(|image| Some((image.familiar_name(), lookup.lookup(&image).ok()?.to_vec())))
+        .filter_map(|image| Some((image.familiar_name(), lookup.tags(&image).ok()?.to_vec())))
         .collect()
 }
 
@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(index.len(), 3);
         for image in ["redis:6.2.4", "docker.io/redis", "library/redis:1"] {
             let mut tags = index
-                .tags(&ImageRef::parse(image).unwrap())
+                .get(&ImageRef::parse(image).unwrap())
                 .unwrap()
                 .to_vec();
             tags.sort();
@@ -147,10 +147,10 @@ mod tests {
         }
         assert!(
             index
-                .tags(&ImageRef::parse("docker.io/mojaloop/central-ledger:x").unwrap())
+                .get(&ImageRef::parse("docker.io/mojaloop/central-ledger:x").unwrap())
                 .is_some()
         );
-        assert!(index.tags(&ImageRef::parse("org/app:1").unwrap()).is_none());
+        assert!(index.get(&ImageRef::parse("org/app:1").unwrap()).is_none());
     }
 
     #[test]
@@ -176,6 +176,6 @@ mod tests {
         )
         .unwrap();
         let image = ImageRef::parse("a").unwrap();
-        assert_eq!(index.tags(&image).unwrap(), ["v2", "v1", "v3"]);
+        assert_eq!(index.get(&image).unwrap(), ["v2", "v1", "v3"]);
     }
 }

@@ -18,7 +18,6 @@ use tokio::sync::watch as signal;
 use tokio::task::JoinSet;
 
 use super::watched_object::WatchedObject;
-use crate::cluster::api_resource;
 use crate::inventory::{Container, Workload, WorkloadKind};
 
 /// Objects per page of a watch's initial list. Smaller than client-go's 500: a page is held
@@ -94,7 +93,7 @@ impl WatchedInventory {
             namespaces.iter().map(|ns| Some(ns.as_str())).collect()
         };
         for kind in WorkloadKind::ALL {
-            let resource = api_resource(kind);
+            let resource = kind.api_resource();
             for scope in &scopes {
                 let api: Api<WatchedObject> = match scope {
                     Some(namespace) => Api::namespaced_with(client.clone(), namespace, &resource),

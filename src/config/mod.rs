@@ -60,7 +60,9 @@ use ml_operator_registry::RegistryConfig;
 use ml_operator_version::Strategy;
 use serde::Deserialize;
 
-use crate::names::{check_label, check_subdomain};
+use crate::inventory::names::{check_label, check_subdomain};
+
+pub mod duration;
 
 /// The settings of a configuration file; every field is optional.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -85,7 +87,7 @@ pub struct Config {
     /// How long a repository's tag list is reused before it is asked for again (revalidated with
     /// ETags where the registry offers them). Default: 5m for `check`, 0s for `run`, so every
     /// scan sees new tags.
-    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[serde(default, deserialize_with = "duration::optional::deserialize")]
     #[schemars(with = "Option<String>")]
     pub cache_ttl: Option<Duration>,
     /// Namespaces to watch (`run`); empty means all.
@@ -102,7 +104,7 @@ pub struct Config {
     #[serde(default)]
     pub scan_on_change: Option<bool>,
     /// Re-send the pending updates this often even when nothing changed; off when unset.
-    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[serde(default, deserialize_with = "duration::optional::deserialize")]
     #[schemars(with = "Option<String>")]
     pub reminder_interval: Option<Duration>,
     /// HTTP listen address for the API, health and metrics (`run`). Env `ML_OPERATOR_LISTEN`.
@@ -147,7 +149,7 @@ pub struct UpgradesConfig {
     #[serde(default)]
     pub max_concurrent: Option<usize>,
     /// How long a rollout may take before it is rolled back (default 10m).
-    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[serde(default, deserialize_with = "duration::optional::deserialize")]
     #[schemars(with = "Option<String>")]
     pub rollout_timeout: Option<Duration>,
     /// Named upgrade windows.
@@ -163,7 +165,7 @@ pub struct UpgradesConfig {
     #[serde(default)]
     pub dependencies: std::collections::BTreeMap<String, Vec<String>>,
     /// How often the upgrade controller looks at ImageUpgrades and rollouts (default 5s).
-    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[serde(default, deserialize_with = "duration::optional::deserialize")]
     #[schemars(with = "Option<String>")]
     pub interval: Option<Duration>,
 }
@@ -177,7 +179,7 @@ pub struct WindowConfig {
     /// When it opens: 5-field cron (minute hour day month weekday).
     pub schedule: String,
     /// How long it stays open, e.g. `4h`.
-    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[serde(default, deserialize_with = "duration::optional::deserialize")]
     #[schemars(with = "Option<String>")]
     pub duration: Option<Duration>,
     /// IANA time zone of the schedule (default UTC), e.g. `Africa/Nairobi`.
@@ -269,35 +271,17 @@ pub struct LeaderElectionConfig {
     #[serde(default)]
     pub lease_name: Option<String>,
     /// How long a lease holds without renewal (default 15s).
-    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[serde(default, deserialize_with = "duration::optional::deserialize")]
     #[schemars(with = "Option<String>")]
     pub lease_duration: Option<Duration>,
     /// How long the leader keeps trying to renew before it steps down (default 10s).
-    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[serde(default, deserialize_with = "duration::optional::deserialize")]
     #[schemars(with = "Option<String>")]
     pub renew_deadline: Option<Duration>,
     /// How often to try to acquire or renew (default 2s).
-    #[serde(default, deserialize_with = "optional_duration::deserialize")]
+    #[serde(default, deserialize_with = "duration::optional::deserialize")]
     #[schemars(with = "Option<String>")]
     pub retry_period: Option<Duration>,
-}
-
-/// serde for `Option<Duration>` written as `10m`.
-mod optional_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        match Option::<String>::deserialize(deserializer)? {
-            Some(text) => crate::duration::parse(&text)
-                .map(Some)
-                .map_err(serde::de::Error::custom),
-            None => Ok(None),
-        }
-    }
 }
 
 /// The original ml-operator's environment variables, and ours, that override the file.

@@ -10,7 +10,7 @@ use ml_operator_notify::{
 };
 
 use crate::config::{Config, SecretUrl};
-use crate::operator::events::EventRecorder;
+use crate::notify::events::EventRecorder;
 use crate::operator::run::StartError;
 
 /// One place a notification goes.

@@ -5,10 +5,11 @@
 //! and `check` on a cluster can never disagree about which images a workload runs.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use ml_operator_version::Strategy;
 use serde_json::Value;
+
+use super::WorkloadKind;
 
 /// Annotation prefix for per-workload settings (`ml-operator.mojaloop.io/strategy`, `…/ignore`).
 pub const ANNOTATION_PREFIX: &str = "ml-operator.mojaloop.io/";
@@ -36,95 +37,6 @@ const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// only these; label selectors are applied by the API server before that).
 pub fn is_read_label(key: &str) -> bool {
     key == SERVICE_NAME_LABEL || key == MANAGED_BY_LABEL || HELM_RELEASE_LABELS.contains(&key)
-}
-
-/// The kinds of object that run containers and that ml-operator knows how to patch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum WorkloadKind {
-    /// `apps/v1` Deployment.
-    Deployment,
-    /// `apps/v1` StatefulSet.
-    StatefulSet,
-    /// `apps/v1` DaemonSet.
-    DaemonSet,
-    /// `apps/v1` ReplicaSet (usually owned by a Deployment).
-    ReplicaSet,
-    /// `v1` ReplicationController.
-    ReplicationController,
-    /// `batch/v1` Job.
-    Job,
-    /// `batch/v1` CronJob.
-    CronJob,
-    /// `v1` Pod.
-    Pod,
-}
-
-impl WorkloadKind {
-    /// Every workload kind, in the order reports list them.
-    pub const ALL: [WorkloadKind; 8] = [
-        WorkloadKind::Deployment,
-        WorkloadKind::StatefulSet,
-        WorkloadKind::DaemonSet,
-        WorkloadKind::ReplicaSet,
-        WorkloadKind::ReplicationController,
-        WorkloadKind::Job,
-        WorkloadKind::CronJob,
-        WorkloadKind::Pod,
-    ];
-
-    /// The kind for an object's `kind` field, if it is a workload.
-    pub fn from_kind(kind: &str) -> Option<WorkloadKind> {
-        WorkloadKind::ALL.into_iter().find(|k| k.as_str() == kind)
-    }
-
-    /// The `kind` as Kubernetes spells it (`Deployment`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WorkloadKind::Deployment => "Deployment",
-            WorkloadKind::StatefulSet => "StatefulSet",
-            WorkloadKind::DaemonSet => "DaemonSet",
-            WorkloadKind::ReplicaSet => "ReplicaSet",
-            WorkloadKind::ReplicationController => "ReplicationController",
-            WorkloadKind::Job => "Job",
-            WorkloadKind::CronJob => "CronJob",
-            WorkloadKind::Pod => "Pod",
-        }
-    }
-
-    /// The resource name kubectl takes (`kubectl patch deployment …`).
-    pub fn kubectl_resource(self) -> &'static str {
-        match self {
-            WorkloadKind::Deployment => "deployment",
-            WorkloadKind::StatefulSet => "statefulset",
-            WorkloadKind::DaemonSet => "daemonset",
-            WorkloadKind::ReplicaSet => "replicaset",
-            WorkloadKind::ReplicationController => "replicationcontroller",
-            WorkloadKind::Job => "job",
-            WorkloadKind::CronJob => "cronjob",
-            WorkloadKind::Pod => "pod",
-        }
-    }
-
-    /// Where the pod spec sits inside an object of this kind.
-    pub fn pod_spec_path(self) -> &'static [&'static str] {
-        match self {
-            WorkloadKind::Pod => &["spec"],
-            WorkloadKind::CronJob => &["spec", "jobTemplate", "spec", "template", "spec"],
-            _ => &["spec", "template", "spec"],
-        }
-    }
-
-    /// Whether changing the pod template of a live object is allowed by the API server.
-    /// A Job's template is immutable: it has to be re-created from an updated manifest.
-    pub fn template_is_mutable(self) -> bool {
-        self != WorkloadKind::Job
-    }
-}
-
-impl fmt::Display for WorkloadKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// One container (or init container) of a workload.
@@ -210,11 +122,12 @@ impl Workload {
         let name = optional_string(field("name"), "metadata.name")
             .map_err(&fail)?
             .ok_or_else(|| fail("metadata.name is missing".to_string()))?;
-        crate::names::check_subdomain(name).map_err(|e| fail(format!("metadata.name {e}")))?;
+        crate::inventory::names::check_subdomain(name)
+            .map_err(|e| fail(format!("metadata.name {e}")))?;
         let namespace =
             match optional_string(field("namespace"), "metadata.namespace").map_err(&fail)? {
                 Some(namespace) => {
-                    crate::names::check_label(namespace)
+                    crate::inventory::names::check_label(namespace)
                         .map_err(|e| fail(format!("metadata.namespace {e}")))?;
                     namespace
                 }
@@ -327,7 +240,8 @@ fn read_containers(
         .map(|(i, container)| {
             let name = optional_string(container.get("name"), &format!("{path}[{i}].name"))?
                 .ok_or_else(|| format!("{path}[{i}].name is missing"))?;
-            crate::names::check_label(name).map_err(|e| format!("{path}[{i}].name {e}"))?;
+            crate::inventory::names::check_label(name)
+                .map_err(|e| format!("{path}[{i}].name {e}"))?;
             let image = optional_string(container.get("image"), "image")
                 .map_err(|e| format!("{path}[{i}] ({name}): {e}"))?
                 .ok_or_else(|| format!("{path}[{i}] ({name}): image is missing"))?;

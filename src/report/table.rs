@@ -1,68 +1,17 @@
-//! Printing a scan report: `-o table` for people, `-o json` for programs, `-o commands` for shells.
+//! The table `check` prints by default: an aligned row per finding, then the notes, the
+//! unresolved reasons, each explanation (with `--explain`) and the summary line. Every cell is
+//! escaped, so nothing from a manifest or a registry can move the cursor or forge a row.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
-use serde::Serialize;
 
+use super::{escape_control, summary_line};
 use crate::scan::{Finding, Report, Status};
 
-/// The output formats of `check -o`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Format {
-    /// An aligned table, then notes, unresolved reasons and a summary.
-    #[default]
-    Table,
-    /// One JSON object: `{"schemaVersion":1,"findings":[...],"summary":{...}}`.
-    Json,
-    /// Only the `kubectl patch` commands, one per line, runnable as a script.
-    Commands,
-}
-
-/// The JSON document `-o json` prints; `schemaVersion` changes only on incompatible changes.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsonReport<'a> {
-    schema_version: u32,
-    findings: &'a [Finding],
-    summary: &'a crate::scan::Summary,
-    warnings: &'a [String],
-}
-
-/// Renders a report in a format. `color` adds ANSI colours to the table's status column;
-/// `explain` adds each decision's full explanation to the table.
-pub fn render(
-    report: &Report,
-    warnings: &[String],
-    format: Format,
-    color: bool,
-    explain: bool,
-) -> String {
-    match format {
-        Format::Json => {
-            let document = JsonReport {
-                schema_version: 1,
-                findings: &report.findings,
-                summary: &report.summary,
-                warnings,
-            };
-            let mut text =
-                serde_json::to_string_pretty(&document).expect("a report always serializes");
-            text.push('\n');
-            text
-        }
-        Format::Commands => report
-            .findings
-            .iter()
-            .filter_map(|f| f.command.as_deref())
-            .map(|command| format!("{command}\n"))
-            .collect(),
-        Format::Table => table(report, color, explain),
-    }
-}
-
-fn table(report: &Report, color: bool, explain: bool) -> String {
+/// The table: one row per finding, then notes, unresolved reasons, explanations (with
+/// `explain`) and the summary line. `color` colours the status column.
+pub fn render(report: &Report, color: bool, explain: bool) -> String {
     let header = [
         "NAMESPACE",
         "KIND",
@@ -198,30 +147,6 @@ fn subject(finding: &Finding) -> String {
     escape_control(&text).into_owned()
 }
 
-/// Text made safe for a terminal: each control character (ESC, newline, carriage return, tab,
-/// DEL, C1 controls) and each bidirectional formatting character (U+202A–U+202E, U+2066–U+2069,
-/// U+200E, U+200F) is printed as Rust's `\u{…}` escape (`\u{1b}`, `\u{a}`), so an image
-/// string or a name cannot move the cursor, recolour the screen, forge a table line or reorder
-/// what is shown. Everything else, backslashes included, is printed as it is.
-pub fn escape_control(text: &str) -> Cow<'_, str> {
-    let needs_escape = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !text.chars().any(needs_escape) {
-        return Cow::Borrowed(text);
-    }
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if needs_escape(c) {
-            let _ = write!(escaped, "\\u{{{:x}}}", c as u32);
-        } else {
-            escaped.push(c);
-        }
-    }
-    Cow::Owned(escaped)
-}
-
 fn container_label(finding: &Finding) -> String {
     if finding.init_container {
         format!("{} (init)", finding.container)
@@ -238,50 +163,4 @@ fn status_style(status: Status) -> Style {
         Status::Skipped => AnsiColor::BrightBlack,
     };
     color.on_default().bold()
-}
-
-/// One line of counts, e.g. `19 workloads, 31 containers: 8 updates available, 17 up to date, …`.
-pub fn summary_line(report: &Report) -> String {
-    let s = &report.summary;
-    let mut line = format!(
-        "{} workloads, {} containers: {} {} available, {} up to date, {} unresolved, {} skipped",
-        s.workloads,
-        s.containers,
-        s.updates,
-        if s.updates == 1 { "update" } else { "updates" },
-        s.up_to_date,
-        s.unresolved,
-        s.skipped
-    );
-    let mut extra = Vec::new();
-    if s.other_objects > 0 {
-        extra.push(format!("{} other objects skipped", s.other_objects));
-    }
-    if s.controlled > 0 {
-        extra.push(format!(
-            "{} ReplicaSets, Pods or Jobs reported through their controller",
-            s.controlled
-        ));
-    }
-    if !extra.is_empty() {
-        let _ = write!(line, " ({})", extra.join(", "));
-    }
-    line
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn control_and_bidi_characters_are_escaped_and_the_rest_kept() {
-        assert!(matches!(
-            escape_control("mojaloop/x:v1 é \\"),
-            Cow::Borrowed(_)
-        ));
-        assert_eq!(
-            escape_control("a\u{1b}[31mb\nc\td\u{7f}\u{9b}\u{202e}e"),
-            r"a\u{1b}[31mb\u{a}c\u{9}d\u{7f}\u{9b}\u{202e}e"
-        );
-    }
 }

@@ -1,0 +1,26 @@
+//! Stage 2, the inventory: what runs. Kubernetes objects from any [source](crate::source) become
+//! [`Workload`]s with their [`Container`]s; each container's image is an [`ImageRef`].
+//!
+//! In: Kubernetes objects as JSON (manifests, list pages, watch events). Out: workloads, which
+//! the [scan](crate::scan) reads. Nothing here does I/O.
+//!
+//! - [`workload`]: [`Workload`], [`Container`], [`Controller`], read by one function from any object.
+//! - [`kind`]: [`WorkloadKind`], which owns its `kind`, kubectl name, pod spec path and API resource.
+//! - [`image`]: Docker image references (registry, repository, tag, digest).
+//! - [`names`]: Kubernetes name rules (DNS-1123 labels and subdomains).
+//! - [`selector`]: label selectors (`-l`), matched the way the API server matches them.
+
+pub mod image;
+pub mod kind;
+pub mod names;
+pub mod selector;
+pub mod workload;
+
+pub use image::ImageRef;
+pub use kind::WorkloadKind;
+pub use selector::Selector;
+pub use workload::{
+    ANNOTATION_PREFIX, Container, Controller, HELM_RELEASE_ANNOTATION, InvalidWorkload,
+    SERVICE_NAME_LABEL, Workload, drop_controlled, is_read_annotation, is_read_label,
+    server_selector,
+};

@@ -1,0 +1,104 @@
+//! What a scan says about each container ([`Finding`], the `-o json` contract field for field)
+//! and about the whole scan ([`Summary`], [`Report`]).
+
+use ml_operator_version::{Resolution, Strategy};
+use serde::Serialize;
+
+/// What a scan decided for one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// A newer tag is allowed by the strategy.
+    UpdateAvailable,
+    /// The current tag is the newest allowed.
+    UpToDate,
+    /// No decision could be made (not a version tag, no tags known, …); the reason says why.
+    Unresolved,
+    /// Left out on purpose (the `ignore` annotation).
+    Skipped,
+}
+
+impl Status {
+    /// The name used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::UpdateAvailable => "update-available",
+            Status::UpToDate => "up-to-date",
+            Status::Unresolved => "unresolved",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One container's result: the JSON output contract (`-o json`), field for field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// Workload kind (`Deployment`).
+    pub kind: &'static str,
+    /// Workload namespace.
+    pub namespace: String,
+    /// Workload name.
+    pub name: String,
+    /// Container name.
+    pub container: String,
+    /// Whether the container is an init container.
+    pub init_container: bool,
+    /// The image exactly as written.
+    pub image: String,
+    /// The repository, as people name it (`mojaloop/central-ledger`, `ghcr.io/org/app`).
+    pub repository: String,
+    /// The current tag, if the image has one.
+    pub current_tag: Option<String>,
+    /// The newest allowed tag, when it differs from the current one.
+    pub latest_tag: Option<String>,
+    /// The image to move to: registry and repository as written, the new tag.
+    pub latest_image: Option<String>,
+    /// The strategy applied (the workload's annotation wins over the run's setting).
+    pub strategy: Strategy,
+    /// The decision.
+    pub status: Status,
+    /// One line saying why.
+    pub reason: String,
+    /// A ready-to-run `kubectl patch`, when there is an update and the object can be patched.
+    pub command: Option<String>,
+    /// Things the operator should know before acting (a digest pin, an immutable Job…).
+    pub notes: Vec<String>,
+    /// The Helm release managing the workload, when it has an update: the next `helm upgrade`
+    /// of that release reverts a `kubectl patch`, so the new tag belongs in the release's values.
+    pub helm_release: Option<String>,
+    /// The full decision, every candidate with its verdict; only with `--explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Resolution>,
+}
+
+/// Counts over a scan, for the summary line and JSON `summary`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Workloads scanned.
+    pub workloads: usize,
+    /// Containers (including init containers) scanned.
+    pub containers: usize,
+    /// Containers with an update available.
+    pub updates: usize,
+    /// Containers already on the newest allowed tag.
+    pub up_to_date: usize,
+    /// Containers without a decision.
+    pub unresolved: usize,
+    /// Containers skipped on purpose.
+    pub skipped: usize,
+    /// Objects that are not workloads, counted and skipped.
+    pub other_objects: usize,
+    /// Workloads left out because their controller (also scanned) is reported instead.
+    pub controlled: usize,
+}
+
+/// A scan's findings and summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    /// One finding per container, in workload and container order.
+    pub findings: Vec<Finding>,
+    /// The counts.
+    pub summary: Summary,
+}

@@ -1,0 +1,20 @@
+//! Stage 1, sources: where workloads come from.
+//!
+//! In: paths (`check -f`), a kubeconfig or the pod's service account. Out: [`Workload`]s
+//! (through [`Workload::from_object`], so every source reads objects the same way), plus the
+//! warnings a partial read produced.
+//!
+//! - [`manifest`]: files, directories and stdin, with `file:line` errors.
+//! - [`cluster`]: connecting to a cluster and listing every workload kind (`check` without `-f`).
+//! - [`pull_secrets`]: the workloads' `imagePullSecrets` as registry credentials.
+//! - [`watch`]: the operator's live inventory, kept current by watches ([`watched_object`] is
+//!   the slim decoding it keeps).
+//!
+//! [`Workload`]: crate::inventory::Workload
+//! [`Workload::from_object`]: crate::inventory::Workload::from_object
+
+pub mod cluster;
+pub mod manifest;
+pub mod pull_secrets;
+pub mod watch;
+pub mod watched_object;

@@ -1,0 +1,140 @@
+//! Where a scan's tags come from ([`TagSource`]) and what one fetch got ([`Fetched`]).
+//!
+//! A scan needs each repository's tags once. [`TagSource::fetch`] collects the distinct
+//! repositories of an inventory and asks for all of them at once (the registry client bounds
+//! concurrency and rate per registry, and retries politely); the scan then reads the result
+//! through [`TagLookup`]. A repository that could not be listed makes only its images
+//! unresolved.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use ml_operator_registry::{Registry, TagList};
+use ml_operator_version::Strategy;
+
+use super::{ImageWatcherClient, TagIndex, TagLookup, TagsUnknown};
+use crate::inventory::{ImageRef, Workload};
+
+/// A source of tags for scans.
+pub enum TagSource {
+    /// An offline index (`--tags`): nothing is contacted.
+    Index(TagIndex),
+    /// The registries, through the polite client.
+    Registry(Registry),
+    /// An original Node image-watcher (`IMAGE_WATCHER_CLIENT_URL`), which answers "newest tag
+    /// for this tag and strategy" rather than listing tags.
+    ImageWatcher(ImageWatcherClient),
+}
+
+/// One scan's tags: the offline index itself, or what was fetched for this scan.
+pub enum Fetched<'a> {
+    /// Straight from the offline index: nothing is copied.
+    Index(&'a TagIndex),
+    /// Fetched for this scan, by fully qualified repository, or why they could not be.
+    Repositories(BTreeMap<String, Result<RepositoryTags, TagsUnknown>>),
+}
+
+/// One repository's tags: the registry client's list (shared with its cache, not copied), or
+/// the tags gathered from image-watcher answers.
+#[derive(Debug)]
+pub enum RepositoryTags {
+    /// A registry's tag list.
+    Listed(Arc<TagList>),
+    /// The current tags and an image-watcher's answers for them.
+    Gathered(Vec<String>),
+}
+
+impl RepositoryTags {
+    fn as_slice(&self) -> &[String] {
+        match self {
+            RepositoryTags::Listed(list) => &list.tags,
+            RepositoryTags::Gathered(tags) => tags,
+        }
+    }
+}
+
+impl TagSource {
+    /// Whether `registry` (a host other than Docker Hub, as written in an image reference) is
+    /// one this source was configured for: an entry of the registry client's `registries:`.
+    /// The offline index and an image-watcher have none (an image-watcher only knows Docker
+    /// Hub).
+    pub fn is_configured(&self, registry: &str) -> bool {
+        match self {
+            TagSource::Registry(registry_client) => registry_client.is_configured(registry),
+            TagSource::Index(_) | TagSource::ImageWatcher(_) => false,
+        }
+    }
+
+    /// Gets what a scan of `workloads` needs: one tag walk per distinct repository.
+    /// `default_strategy` is what workloads without a `strategy` annotation use (the
+    /// image-watcher answers per strategy).
+    pub async fn fetch(&self, workloads: &[Workload], default_strategy: Strategy) -> Fetched<'_> {
+        match self {
+            TagSource::Index(index) => Fetched::Index(index),
+            TagSource::Registry(registry) => {
+                let lookups =
+                    distinct_repositories(workloads)
+                        .into_values()
+                        .map(|image| async move {
+                            let repository = image.canonical_name();
+                            let result = registry
+                                .list_tags(image.registry(), &image.repository())
+                                .await
+                                .map(RepositoryTags::Listed)
+                                .map_err(|e| TagsUnknown {
+                                    repository: repository.clone(),
+                                    reason: e.to_string(),
+                                });
+                            (repository, result)
+                        });
+                Fetched::Repositories(join_all(lookups).await.into_iter().collect())
+            }
+            TagSource::ImageWatcher(client) => {
+                Fetched::Repositories(client.gather(workloads, default_strategy).await)
+            }
+        }
+    }
+}
+
+impl Fetched<'_> {
+    /// Repositories that could not be listed, each naming the repository and why.
+    pub fn failures(&self) -> Vec<TagsUnknown> {
+        match self {
+            Fetched::Index(_) => Vec::new(),
+            Fetched::Repositories(repositories) => repositories
+                .values()
+                .filter_map(|result| result.as_ref().err().cloned())
+                .collect(),
+        }
+    }
+}
+
+impl TagLookup for Fetched<'_> {
+    fn tags(&self, image: &ImageRef) -> Result<&[String], TagsUnknown> {
+        match self {
+            Fetched::Index(index) => index.tags(image),
+            Fetched::Repositories(repositories) => {
+                match repositories.get(&image.canonical_name()) {
+                    Some(Ok(tags)) => Ok(tags.as_slice()),
+                    Some(Err(unknown)) => Err(unknown.clone()),
+                    None => Err(TagsUnknown {
+                        repository: image.canonical_name(),
+                        reason: format!("{} was not looked up", image.familiar_name()),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// Every distinct repository of an inventory, keyed by its fully qualified name.
+fn distinct_repositories(workloads: &[Workload]) -> BTreeMap<String, ImageRef> {
+    let mut images = BTreeMap::new();
+    for container in workloads.iter().flat_map(|w| &w.containers) {
+        if let Ok(image) = ImageRef::parse(&container.image) {
+            images.entry(image.canonical_name()).or_insert(image);
+        }
+    }
+    images
+}
