@@ -139,15 +139,17 @@
 //!
 //! ## Delivery and the retry policy ([`RetryPolicy`])
 //!
-//! Any 2xx is delivered (except the Slack and Teams refusals above). 408, 429, 5xx, timeouts and
-//! connection errors are retried up to `max_retries` (default 5) times, waiting
-//! `base * 2^(retry-1)` (default base 500 ms) capped at `max_backoff` (30 s), with equal jitter
-//! (a random point in the upper half). A `Retry-After` (seconds or an HTTP date) on a 429, 408
-//! or 5xx is waited exactly when it is at most `max_retry_after` (60 s); a 429 asking for longer
-//! fails at once as [`ErrorKind::RateLimited`] (on 408/5xx a longer one is ignored in favour of
-//! the back-off). Any other status (4xx, 3xx — redirects
-//! are not followed) is final: [`ErrorKind::Rejected`], "the webhook URL is wrong or revoked,
-//! or the payload was refused". Each request is limited to `timeout` (10 s).
+//! [`RetryPolicy`] is the one policy of ml-operator's HTTP clients (the `ml-operator-retry`
+//! crate, shared with the registry client), re-exported here. Any 2xx is delivered (except the
+//! Slack and Teams refusals above). 408, 429, 5xx, timeouts and connection errors are retried
+//! up to `max_retries` (default 5) times, waiting `base * 2^(retry-1)` (default base 500 ms)
+//! capped at `max_backoff` (30 s), with equal jitter (a random point in the upper half). A
+//! `Retry-After` (seconds, fractional seconds or an HTTP date) on a 429, 408 or 5xx is waited
+//! exactly when it is at most `max_retry_after` (60 s); a 429 asking for longer fails at once as
+//! [`ErrorKind::RateLimited`] (on 408/5xx a longer one is ignored in favour of the back-off).
+//! Any other status (4xx, 3xx — redirects are not followed) is final: [`ErrorKind::Rejected`],
+//! "the webhook URL is wrong or revoked, or the payload was refused". Each request is limited
+//! to `timeout` (10 s).
 //!
 //! Errors ([`NotifyError`]) and logs show targets as `scheme://host[:port]/…`; text from the
 //! server is cut to 300 characters and scrubbed of the URL's path, query and the signing key.
@@ -159,7 +161,6 @@ use std::pin::Pin;
 pub mod chat;
 mod error;
 mod model;
-mod retry;
 mod secret;
 pub mod slack;
 mod stats;
@@ -171,8 +172,8 @@ pub mod webhook;
 
 pub use chat::{ChatFormat, ChatNotifier, ChatOptions};
 pub use error::{ErrorKind, NotifyError};
+pub use ml_operator_retry::RetryPolicy;
 pub use model::{Event, Notification, Update};
-pub use retry::RetryPolicy;
 pub use secret::{Secret, redact_url};
 pub use slack::{SlackNotifier, SlackOptions};
 pub use stats::NotifierStats;

@@ -3,11 +3,11 @@
 use std::error::Error as _;
 use std::time::{Duration, SystemTime};
 
+use ml_operator_retry::parse_retry_after;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use url::Url;
 
-use crate::retry::parse_retry_after;
 use crate::secret::{Scrubber, redact_url};
 use crate::stats::StatsCell;
 use crate::{ErrorKind, NotifyError, RetryPolicy, Secret};
@@ -144,11 +144,11 @@ impl Transport {
                     detail,
                     wait,
                 } => {
-                    if requests > self.policy.max_retries {
+                    if !self.policy.allows(requests) {
                         let detail = format!("gave up after {requests} attempts; last: {detail}");
                         return Err(self.error(part, kind, status, requests, detail));
                     }
-                    let delay = wait.unwrap_or_else(|| self.policy.backoff(requests));
+                    let delay = self.policy.wait(requests, wait);
                     tracing::warn!(
                         notifier = %self.name,
                         target = %self.target,
@@ -262,7 +262,7 @@ impl Transport {
             };
         }
         if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
-            let wait = wait.filter(|w| *w <= self.policy.max_retry_after);
+            // A longer Retry-After is ignored in favour of the back-off (RetryPolicy::wait).
             return Outcome::Retry {
                 kind: ErrorKind::ServerError,
                 status: code,

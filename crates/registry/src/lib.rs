@@ -117,13 +117,14 @@
 //!   repository wait for the same walk ([`Stats::coalesced`]), and its result is then cached.
 //! * Per server: at most `concurrency` requests in flight and `requestsPerSecond` paced
 //!   requests ([`ClientOptions::default_concurrency`], [`ClientOptions::default_requests_per_second`]).
-//! * `429`: `Retry-After` (seconds or HTTP-date) is honoured, pausing *all* requests to that
+//! * `429`: `Retry-After` (seconds, fractional seconds or HTTP-date) is honoured, pausing *all* requests to that
 //!   server; a wait longer than [`ClientOptions::max_retry_after`] fails at once as
 //!   [`ErrorKind::RateLimited`] with [`Error::retry_after`] set, rather than stalling the scan.
 //! * `408`, `5xx` (500/502/503/504), timeouts and dropped connections: exponential back-off
 //!   from [`ClientOptions::backoff_base`], doubling, capped at [`ClientOptions::backoff_max`],
 //!   with equal jitter (or the response's own `Retry-After`, when within the cap); at most
-//!   [`ClientOptions::max_retries`] retries per request.
+//!   [`ClientOptions::max_retries`] retries per request. The back-off and the `Retry-After`
+//!   parsing are the `ml-operator-retry` crate's `RetryPolicy`, the one the notifiers use.
 //! * A registry that keeps failing makes only its lookups fail, each with an [`Error`] naming
 //!   the URL and the reason; callers report those images as unresolved and carry on.
 //!

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ml_operator_retry::RetryPolicy;
 use serde::Deserialize;
 
 use crate::credentials::Credential;
@@ -137,6 +138,20 @@ impl Default for ClientOptions {
             default_concurrency: 4,
             max_body_bytes: 32 * 1024 * 1024,
             user_agent: concat!("ml-operator-registry/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+impl ClientOptions {
+    /// The retry policy of one request: these options' retries, back-off and `Retry-After`
+    /// cap, with `max_retries` overridden when the request says so.
+    pub(crate) fn retry_policy(&self, max_retries: Option<u32>) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: max_retries.unwrap_or(self.max_retries),
+            base: self.backoff_base,
+            max_backoff: self.backoff_max,
+            max_retry_after: self.max_retry_after,
+            timeout: self.timeout,
         }
     }
 }
