@@ -3,14 +3,16 @@
 use std::error::Error as _;
 use std::time::{Duration, SystemTime};
 
-use ml_operator_retry::parse_retry_after;
+use ml_operator_retry::{RetryPolicy, parse_retry_after};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use url::Url;
 
-use crate::secret::{Scrubber, redact_url};
+use crate::error::{ErrorKind, NotifyError};
+use crate::notifier::Delivery;
+use crate::secret::{Scrubber, Secret, redact_url};
 use crate::stats::StatsCell;
-use crate::{ErrorKind, NotifyError, RetryPolicy, Secret};
+use crate::text::truncate;
 
 /// Longest piece of a server's answer quoted in an error.
 const BODY_SNIPPET: usize = 300;
@@ -309,7 +311,7 @@ impl Transport {
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        crate::text::truncate(&one_line, BODY_SNIPPET)
+        truncate(&one_line, BODY_SNIPPET)
     }
 }
 
@@ -365,9 +367,9 @@ impl Transport {
         headers: HeaderMap,
         interval: Duration,
         accept: Accept,
-    ) -> Result<crate::Delivery, NotifyError> {
+    ) -> Result<Delivery, NotifyError> {
         let total = bodies.len();
-        let mut delivery = crate::Delivery::default();
+        let mut delivery = Delivery::default();
         for (i, body) in bodies.into_iter().enumerate() {
             if i > 0 && !interval.is_zero() {
                 tokio::time::sleep(interval).await;

@@ -1,12 +1,14 @@
-//! Slack incoming webhooks: the original ml-operator text plus Block Kit, split to fit limits.
+//! Slack incoming webhooks: a scan's [`Notification`] as the original ml-operator text plus
+//! Block Kit, split to fit Slack's limits ([`render`]), and an [`UpgradeNotice`] as one message
+//! ([`render_upgrade`]).
 
 use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Value, json};
 
-use crate::chat::{ChatFormat, ChatNotifier, ChatOptions};
+use crate::channel::chat::{ChatFormat, ChatNotifier, ChatOptions};
+use crate::model::{Event, Notification, Update, UpgradeEvent, UpgradeNotice};
 use crate::text::{chars, slack_escape, truncate};
-use crate::{Event, Notification, Update, UpgradeNotice};
 
 /// Most blocks Slack accepts in one message.
 pub const MAX_BLOCKS: usize = 50;
@@ -49,7 +51,7 @@ impl ChatFormat for Slack {
     }
 
     fn render_upgrade(n: &UpgradeNotice) -> Value {
-        crate::upgrade::slack_message(n)
+        render_upgrade(n)
     }
 
     fn accept(body: &str) -> Result<(), String> {
@@ -387,6 +389,45 @@ fn context_text(n: &Notification) -> String {
     parts.join(" · ")
 }
 
+/// The Slack message for an upgrade notice: `text` (also the notification fallback) and one
+/// section block with the same text.
+pub fn render_upgrade(n: &UpgradeNotice) -> Value {
+    let mut text = format!(
+        "*ml-operator* {} - upgrade of `{}` {}/{} (container `{}`) from `{}` to `{}` {}",
+        emoji(n.event),
+        slack_escape(&n.kind),
+        slack_escape(&n.namespace),
+        slack_escape(&n.name),
+        slack_escape(&n.container),
+        slack_escape(&n.from_image),
+        slack_escape(&n.to_image),
+        n.event.verb()
+    );
+    if let Some(cluster) = &n.cluster {
+        text.push_str(&format!(" on {}", slack_escape(cluster)));
+    }
+    if !n.message.is_empty() {
+        text.push_str(&format!("\n{}", slack_escape(&n.message)));
+    }
+    if !n.approve_commands.is_empty() {
+        text.push_str("\nApprove with:\n```\n");
+        text.push_str(&n.approve_commands.join("\n"));
+        text.push_str("\n```");
+    }
+    let blocks = json!([{ "type": "section", "text": { "type": "mrkdwn", "text": truncate(&text, MAX_SECTION_CHARS) } }]);
+    json!({ "text": text, "blocks": blocks })
+}
+
+/// The emoji an upgrade notice starts with.
+fn emoji(event: UpgradeEvent) -> &'static str {
+    match event {
+        UpgradeEvent::Proposed => ":arrow_up:",
+        UpgradeEvent::Succeeded => ":white_check_mark:",
+        UpgradeEvent::RolledBack => ":rewind:",
+        UpgradeEvent::Failed => ":x:",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,5 +451,19 @@ mod tests {
         assert!(out.ends_with("more"));
         let out = bounded_list("*T*", &items[..3]);
         assert_eq!(out.lines().count(), 4);
+    }
+
+    #[test]
+    fn renders_an_upgrade_notice() {
+        let mut n = UpgradeNotice::example(UpgradeEvent::Proposed);
+        n.approve_commands =
+            vec!["ml-operator approve central-ledger-central-ledger-v13.14.1 -n hub".into()];
+        let slack = render_upgrade(&n);
+        let text = slack["text"].as_str().unwrap();
+        assert!(text.contains("from `mojaloop/central-ledger:v13.14.0` to `mojaloop/central-ledger:v13.14.1` is available"), "{text}");
+        assert!(
+            text.contains("ml-operator approve central-ledger-central-ledger-v13.14.1 -n hub"),
+            "{text}"
+        );
     }
 }

@@ -1,4 +1,6 @@
-//! A generic JSON webhook, signed with HMAC-SHA256 the way GitHub signs its webhooks.
+//! A generic JSON webhook, signed with HMAC-SHA256 the way GitHub signs its webhooks: a scan's
+//! [`Notification`] as [`body`], an [`UpgradeNotice`] as [`upgrade_body`], both POSTed by the
+//! [`WebhookNotifier`]; [`verify_signature`] for receivers written in Rust.
 
 use std::fmt;
 use std::time::Duration;
@@ -6,13 +8,18 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::Serialize;
+use serde_json::json;
 use sha2::Sha256;
 
+use futures::future::BoxFuture;
+use ml_operator_retry::RetryPolicy;
+
+use crate::error::{ErrorKind, NotifyError};
+use crate::model::{Notification, UpgradeNotice};
+use crate::notifier::{Delivery, Notifier};
+use crate::secret::Secret;
+use crate::stats::NotifierStats;
 use crate::transport::{Transport, accept_any, headers};
-use crate::{
-    ErrorKind, Notification, Notifier, NotifierStats, NotifyError, NotifyFuture, RetryPolicy,
-    Secret,
-};
 
 /// The `schemaVersion` of the webhook body.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -74,7 +81,7 @@ impl Notifier for WebhookNotifier {
         &self.transport.name
     }
 
-    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
+    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<Delivery, NotifyError>> {
         Box::pin(async move {
             let body = body(n).map_err(|e| NotifyError {
                 notifier: self.transport.name.clone(),
@@ -100,9 +107,12 @@ impl Notifier for WebhookNotifier {
         })
     }
 
-    fn notify_upgrade<'a>(&'a self, n: &'a crate::UpgradeNotice) -> NotifyFuture<'a> {
+    fn notify_upgrade<'a>(
+        &'a self,
+        n: &'a UpgradeNotice,
+    ) -> BoxFuture<'a, Result<Delivery, NotifyError>> {
         Box::pin(async move {
-            let body = crate::upgrade::webhook_body(n).map_err(|e| NotifyError {
+            let body = upgrade_body(n).map_err(|e| NotifyError {
                 notifier: self.transport.name.clone(),
                 target: self.transport.target.clone(),
                 part: None,
@@ -144,6 +154,15 @@ pub fn body(n: &Notification) -> Result<Vec<u8>, serde_json::Error> {
         schema_version: SCHEMA_VERSION,
         notification: n,
     })
+}
+
+/// The exact body bytes sent for an upgrade notice: `{"schemaVersion":1,
+/// "event":"upgrade-…", "upgrade":…, …}`.
+pub fn upgrade_body(n: &UpgradeNotice) -> Result<Vec<u8>, serde_json::Error> {
+    let mut value = serde_json::to_value(n)?;
+    value["schemaVersion"] = json!(SCHEMA_VERSION);
+    value["event"] = json!(n.event.as_str());
+    serde_json::to_vec(&value)
 }
 
 /// The signature header value for `body`: `sha256=` and the lowercase hex HMAC-SHA256.
@@ -195,7 +214,10 @@ fn delivery_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
+    use crate::model::UpgradeEvent;
 
     #[test]
     fn signatures_round_trip_and_reject_tampering() {
@@ -224,5 +246,16 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
+    }
+
+    #[test]
+    fn renders_an_upgrade_notice() {
+        let body: Value = serde_json::from_slice(
+            &upgrade_body(&UpgradeNotice::example(UpgradeEvent::Succeeded)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(body["event"], "upgrade-succeeded");
+        assert_eq!(body["schemaVersion"], 1);
+        assert_eq!(body["toImage"], "mojaloop/central-ledger:v13.14.1");
     }
 }

@@ -1,12 +1,14 @@
-//! Microsoft Teams: an Adaptive Card 1.4 message, for Incoming Webhooks and Workflows URLs.
+//! Microsoft Teams: a scan's [`Notification`] as Adaptive Card 1.4 messages, split above
+//! [`SPLIT_BYTES`] ([`render`]), and an [`UpgradeNotice`] as one card ([`render_upgrade`]), for
+//! Incoming Webhooks and Workflows URLs.
 
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::chat::{ChatFormat, ChatNotifier, ChatOptions};
+use crate::channel::chat::{ChatFormat, ChatNotifier, ChatOptions};
+use crate::model::{Event, Notification, Update, UpgradeNotice};
 use crate::text::truncate;
-use crate::{Event, Notification, Update, UpgradeNotice};
 
 /// Payload size a report is split at. Teams refuses messages above about 28 KB.
 pub const SPLIT_BYTES: usize = 25_000;
@@ -34,7 +36,7 @@ impl ChatFormat for Teams {
     }
 
     fn render_upgrade(n: &UpgradeNotice) -> Value {
-        crate::upgrade::teams_message(n)
+        render_upgrade(n)
     }
 
     fn accept(body: &str) -> Result<(), String> {
@@ -230,4 +232,49 @@ fn body(
     }
     body.push(json!({ "type": "TextBlock", "text": context, "isSubtle": true, "size": "Small", "wrap": true }));
     body
+}
+
+/// The Teams message for an upgrade notice: an Adaptive Card with the headline, details and
+/// commands.
+pub fn render_upgrade(n: &UpgradeNotice) -> Value {
+    let mut body = vec![
+        json!({"type": "TextBlock", "text": format!("ml-operator: {}", n.headline()), "wrap": true, "weight": "Bolder", "size": "Medium"}),
+    ];
+    if !n.message.is_empty() {
+        body.push(json!({"type": "TextBlock", "text": n.message, "wrap": true}));
+    }
+    for command in &n.approve_commands {
+        body.push(
+            json!({"type": "TextBlock", "text": command, "wrap": true, "fontType": "Monospace"}),
+        );
+    }
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "msteams": { "width": "Full" },
+                "body": body,
+            }
+        }]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UpgradeEvent;
+
+    #[test]
+    fn renders_an_upgrade_notice() {
+        let teams = render_upgrade(&UpgradeNotice::example(UpgradeEvent::RolledBack));
+        let title = teams["attachments"][0]["content"]["body"][0]["text"]
+            .as_str()
+            .unwrap();
+        assert!(title.ends_with("failed and was rolled back"), "{title}");
+    }
 }

@@ -1,5 +1,6 @@
-//! What the chat notifiers (Slack, Teams) share: a webhook URL that takes JSON messages,
-//! rendered by a [`ChatFormat`], delivered in order with retries, and judged by its answer.
+//! What the chat channels (Slack, Teams) share: a webhook URL that takes JSON messages,
+//! rendered by a [`ChatFormat`] (the `slack` and `teams` modules next to this one), delivered
+//! in order with retries, and judged by its answer.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -7,11 +8,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use futures::future::BoxFuture;
+use ml_operator_retry::RetryPolicy;
+
+use crate::error::{ErrorKind, NotifyError};
+use crate::model::{Notification, UpgradeNotice};
+use crate::notifier::{Delivery, Notifier};
+use crate::secret::Secret;
+use crate::stats::NotifierStats;
 use crate::transport::{Transport, headers};
-use crate::{
-    Notification, Notifier, NotifierStats, NotifyError, NotifyFuture, RetryPolicy, Secret,
-    UpgradeNotice,
-};
 
 /// How chat messages are written and paced (`SlackOptions` and `TeamsOptions` are this).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +85,7 @@ impl<F: ChatFormat> ChatNotifier<F> {
         &self,
         messages: Vec<Value>,
         part_interval: Duration,
-    ) -> Result<crate::Delivery, NotifyError> {
+    ) -> Result<Delivery, NotifyError> {
         let bodies = serialize(&self.transport.name, &self.transport.target, messages)?;
         self.transport
             .deliver(bodies, headers(&[]), part_interval, F::accept)
@@ -103,11 +108,14 @@ impl<F: ChatFormat> Notifier for ChatNotifier<F> {
         &self.transport.name
     }
 
-    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
+    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<Delivery, NotifyError>> {
         Box::pin(self.send(F::render(n, &self.options), self.options.part_interval))
     }
 
-    fn notify_upgrade<'a>(&'a self, n: &'a UpgradeNotice) -> NotifyFuture<'a> {
+    fn notify_upgrade<'a>(
+        &'a self,
+        n: &'a UpgradeNotice,
+    ) -> BoxFuture<'a, Result<Delivery, NotifyError>> {
         Box::pin(self.send(vec![F::render_upgrade(n)], Duration::ZERO))
     }
 
@@ -129,7 +137,7 @@ pub(crate) fn serialize(
                 notifier: notifier.to_owned(),
                 target: target.to_owned(),
                 part: None,
-                kind: crate::ErrorKind::Payload,
+                kind: ErrorKind::Payload,
                 status: None,
                 requests: 0,
                 detail: format!("cannot serialize the message: {e}"),
