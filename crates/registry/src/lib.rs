@@ -44,6 +44,25 @@
 //! assert!(!format!("{:?}", creds[0].1).contains("ghp_secret")); // never printed
 //! ```
 //!
+//! # Layout
+//!
+//! Each file one job; a file uses only files in the rows below its own (checked with
+//! `grep 'use crate::'`), so there is no import cycle:
+//!
+//! | layer | file | one job | uses |
+//! |---|---|---|---|
+//! | entry | `client.rs` | [`Registry`]: resolve, single-flight, cache, walk the pages | `host`, `cache`, `pagination`, `credentials`, `endpoint`, `http`, `options`, `stats`, `tag_list` |
+//! | server | `host.rs` | one server: HTTP client and CA, transport that worked, challenge, tokens, credentials | `auth`, `challenge`, `credentials`, `endpoint`, `http`, `options`, `politeness`, `stats` |
+//! | | `auth.rs` | pull tokens from a token service | `endpoint`, `http`, `options` |
+//! | exchange | `http.rs` | one request, paced, bounded and retried (`ml-operator-retry`'s `RetryPolicy`) | `options`, `politeness`, `stats` |
+//! | | `credentials.rs` | where credentials come from: `config.json`, pull secrets, password files | `endpoint`, `options` |
+//! | | `endpoint.rs` | registry → server: Docker Hub's rules, mirrors, loopback, same-site | `options` |
+//! | | `cache.rs` | tag lists in memory and on disk, with `ETag`s | `tag_list` |
+//! | | `pagination.rs` | `Link` and `n`/`last` walks, loop guards | — |
+//! | data | `options.rs` | [`ClientOptions`], [`RegistryConfig`], [`Credential`]: plain data | — |
+//! | | `tag_list.rs` | [`TagList`], what a lookup answers | — |
+//! | | `challenge.rs`, `politeness.rs`, `stats.rs`, `error.rs` | `WWW-Authenticate` parsing; the per-server pacer; counters; [`Error`] | — (`error.rs` is used by every layer above) |
+//!
 //! # Reference
 //!
 //! ## Registries and endpoints
@@ -160,12 +179,14 @@ mod options;
 mod pagination;
 mod politeness;
 mod stats;
+mod tag_list;
 
-pub use client::{Registry, TagList};
-pub use credentials::{Credential, parse_docker_config};
+pub use client::Registry;
+pub use credentials::parse_docker_config;
 pub use error::{Error, ErrorKind};
-pub use options::{ClientOptions, RegistryConfig};
+pub use options::{ClientOptions, Credential, RegistryConfig};
 pub use stats::{
     MAX_REQUEST_ROWS, MAX_WALK_ROWS, OVERFLOW, RETRY_LOG_CAPACITY, RequestCount, RetryEvent, Stats,
     WalkCount,
 };
+pub use tag_list::TagList;
