@@ -168,6 +168,20 @@ impl Transport {
         }
     }
 
+    /// A final [`ErrorKind::Payload`] error: `what` (the message, the notification) could not
+    /// be serialized.
+    pub(crate) fn payload_error(&self, what: &str, e: &serde_json::Error) -> NotifyError {
+        NotifyError {
+            notifier: self.name.clone(),
+            target: self.target.clone(),
+            part: None,
+            kind: ErrorKind::Payload,
+            status: None,
+            requests: 0,
+            detail: format!("cannot serialize {what}: {e}"),
+        }
+    }
+
     fn error(
         &self,
         part: Option<(usize, usize)>,

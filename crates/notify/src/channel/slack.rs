@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Value, json};
 
-use crate::channel::chat::{ChatFormat, ChatNotifier, ChatOptions};
+use crate::channel::chat::{ChatFormat, ChatNotifier, ChatOptions, commands, split, title};
 use crate::model::{Event, Notification, Update, UpgradeEvent, UpgradeNotice};
 use crate::text::{chars, slack_escape, truncate};
 
@@ -121,16 +121,6 @@ pub fn original_text(
     lines.join("\n")
 }
 
-/// The distinct commands of `updates`, in order.
-fn commands(updates: &[Update]) -> Vec<&str> {
-    let mut seen = HashSet::new();
-    updates
-        .iter()
-        .filter_map(|u| u.command.as_deref())
-        .filter(|c| seen.insert(*c))
-        .collect()
-}
-
 /// Renders the Slack messages for `n`: one, or several `(part i/n)` messages that each fit
 /// Slack's limits (≤ 50 blocks, sections ≤ 3,000 characters, `text` ≤ 3,500 characters unless a
 /// single update alone is longer). Every update appears in exactly one part, in order; the
@@ -159,10 +149,6 @@ pub fn render(n: &Notification, options: &SlackOptions) -> Vec<Value> {
 /// Splits the sorted updates into parts that fit, greedily and in order. Every part is sized
 /// as if it were the last (room for the warning line and the resolved/failure blocks).
 fn pack<'n>(n: &'n Notification, options: &SlackOptions) -> Vec<&'n [Update]> {
-    let updates = &n.updates[..];
-    if updates.is_empty() {
-        return vec![updates];
-    }
     let trailer = trailer_blocks(n).len();
     let fits = |chunk: &[Update]| {
         let text = original_text(
@@ -174,16 +160,7 @@ fn pack<'n>(n: &'n Notification, options: &SlackOptions) -> Vec<&'n [Update]> {
         let count = 1 + chunk.len() + command_sections(chunk, options).len() + trailer + 1;
         chars(&text) <= SPLIT_TEXT_CHARS && count <= MAX_BLOCKS
     };
-    let mut parts = Vec::new();
-    let mut start = 0;
-    for end in 1..=updates.len() {
-        if end - start > 1 && !fits(&updates[start..end]) {
-            parts.push(&updates[start..end - 1]);
-            start = end - 1;
-        }
-    }
-    parts.push(&updates[start..]);
-    parts
+    split(&n.updates, fits)
 }
 
 fn blocks(
@@ -212,16 +189,7 @@ fn blocks(
 }
 
 fn header(n: &Notification, part: Option<(usize, usize)>) -> Value {
-    let count = n.updates.len();
-    let plural = if count == 1 { "update" } else { "updates" };
-    let mut title = match (n.event, count) {
-        (_, 0) => "ml-operator: all monitored services are up to date".to_owned(),
-        (Event::Changed, _) => format!("ml-operator: {count} {plural} available"),
-        (Event::Reminder, _) => format!("ml-operator reminder: {count} {plural} pending"),
-    };
-    if let Some(cluster) = &n.cluster {
-        title.push_str(&format!(" on {cluster}"));
-    }
+    let mut title = title(n);
     if let Some((i, total)) = part {
         title = format!(
             "{} (part {i}/{total})",

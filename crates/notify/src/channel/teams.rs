@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::channel::chat::{ChatFormat, ChatNotifier, ChatOptions};
-use crate::model::{Event, Notification, Update, UpgradeNotice};
+use crate::channel::chat::{ChatFormat, ChatNotifier, ChatOptions, commands, split, title};
+use crate::model::{Notification, Update, UpgradeNotice};
 use crate::text::truncate;
 
 /// Payload size a report is split at. Teams refuses messages above about 28 KB.
@@ -59,47 +59,27 @@ fn accept(body: &str) -> Result<(), String> {
 /// update appears in exactly one part, in order; resolved updates and failures in the last.
 pub fn render(n: &Notification, options: &TeamsOptions) -> Vec<Value> {
     let new: HashSet<&Update> = n.added.iter().collect();
-    let updates = &n.updates[..];
-    let mut chunks: Vec<&[Update]> = Vec::new();
-    if updates.is_empty() {
-        chunks.push(updates);
-    } else {
-        let fits = |chunk: &[Update]| {
-            let card = message(n, chunk, &new, options, Some((999, 999)), true);
-            serde_json::to_vec(&card)
-                .map(|b| b.len())
-                .unwrap_or(usize::MAX)
-                <= SPLIT_BYTES
-        };
-        let mut start = 0;
-        for end in 1..=updates.len() {
-            if end - start > 1 && !fits(&updates[start..end]) {
-                chunks.push(&updates[start..end - 1]);
-                start = end - 1;
-            }
-        }
-        chunks.push(&updates[start..]);
-    }
+    let fits = |chunk: &[Update]| {
+        let card = card(body(n, chunk, &new, options, Some((999, 999)), true));
+        serde_json::to_vec(&card)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX)
+            <= SPLIT_BYTES
+    };
+    let chunks = split(&n.updates, fits);
     let total = chunks.len();
     chunks
         .iter()
         .enumerate()
         .map(|(i, chunk)| {
             let part = (total > 1).then_some((i + 1, total));
-            message(n, chunk, &new, options, part, i + 1 == total)
+            card(body(n, chunk, &new, options, part, i + 1 == total))
         })
         .collect()
 }
 
-/// The envelope Teams expects around an Adaptive Card.
-fn message(
-    n: &Notification,
-    chunk: &[Update],
-    new: &HashSet<&Update>,
-    options: &TeamsOptions,
-    part: Option<(usize, usize)>,
-    last: bool,
-) -> Value {
+/// The envelope Teams expects around an Adaptive Card with `body`.
+fn card(body: Vec<Value>) -> Value {
     json!({
         "type": "message",
         "attachments": [{
@@ -110,7 +90,7 @@ fn message(
                 "type": "AdaptiveCard",
                 "version": "1.4",
                 "msteams": { "width": "Full" },
-                "body": body(n, chunk, new, options, part, last),
+                "body": body,
             }
         }]
     })
@@ -129,15 +109,7 @@ fn body(
     last: bool,
 ) -> Vec<Value> {
     let count = n.updates.len();
-    let plural = if count == 1 { "update" } else { "updates" };
-    let mut title = match (n.event, count) {
-        (_, 0) => "ml-operator: all monitored services are up to date".to_owned(),
-        (Event::Changed, _) => format!("ml-operator: {count} {plural} available"),
-        (Event::Reminder, _) => format!("ml-operator reminder: {count} {plural} pending"),
-    };
-    if let Some(cluster) = &n.cluster {
-        title.push_str(&format!(" on {cluster}"));
-    }
+    let mut title = title(n);
     if let Some((i, total)) = part {
         title.push_str(&format!(" (part {i}/{total})"));
     }
@@ -175,12 +147,7 @@ fn body(
             .collect();
         body.push(json!({ "type": "FactSet", "facts": facts }));
     }
-    let mut seen = HashSet::new();
-    let commands: Vec<&str> = chunk
-        .iter()
-        .filter_map(|u| u.command.as_deref())
-        .filter(|c| seen.insert(*c))
-        .collect();
+    let commands = commands(chunk);
     if options.include_commands && !commands.is_empty() {
         body.push(json!({
             "type": "TextBlock", "text": "Use the following commands to patch your deployments with kubectl:",
@@ -248,20 +215,7 @@ pub fn render_upgrade(n: &UpgradeNotice) -> Value {
             json!({"type": "TextBlock", "text": command, "wrap": true, "fontType": "Monospace"}),
         );
     }
-    json!({
-        "type": "message",
-        "attachments": [{
-            "contentType": "application/vnd.microsoft.card.adaptive",
-            "contentUrl": null,
-            "content": {
-                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-                "type": "AdaptiveCard",
-                "version": "1.4",
-                "msteams": { "width": "Full" },
-                "body": body,
-            }
-        }]
-    })
+    card(body)
 }
 
 #[cfg(test)]

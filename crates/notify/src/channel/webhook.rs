@@ -14,7 +14,7 @@ use sha2::Sha256;
 use futures::future::BoxFuture;
 use ml_operator_retry::RetryPolicy;
 
-use crate::error::{ErrorKind, NotifyError};
+use crate::error::NotifyError;
 use crate::model::{Notification, UpgradeNotice};
 use crate::notifier::{Delivery, Notifier};
 use crate::secret::Secret;
@@ -66,6 +66,31 @@ impl WebhookNotifier {
     }
 }
 
+impl WebhookNotifier {
+    /// POSTs one serialized body (`what` names it in the error when serializing failed) with
+    /// its event header, a fresh delivery id and, with a key, its signature.
+    async fn post(
+        &self,
+        body: Result<Vec<u8>, serde_json::Error>,
+        what: &str,
+        event: &str,
+    ) -> Result<Delivery, NotifyError> {
+        let body = body.map_err(|e| self.transport.payload_error(what, &e))?;
+        let id = delivery_id();
+        let mut pairs = vec![
+            (EVENT_HEADER, event.to_owned()),
+            (DELIVERY_HEADER, id.clone()),
+        ];
+        if let Some(key) = &self.signing_key {
+            pairs.push((SIGNATURE_HEADER, sign(key.expose().as_bytes(), &body)));
+        }
+        tracing::debug!(notifier = %self.transport.name, target = %self.transport.target, delivery = %id, "sending webhook");
+        self.transport
+            .deliver(vec![body], headers(&pairs), Duration::ZERO, accept_any)
+            .await
+    }
+}
+
 impl fmt::Debug for WebhookNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookNotifier")
@@ -82,56 +107,14 @@ impl Notifier for WebhookNotifier {
     }
 
     fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<Delivery, NotifyError>> {
-        Box::pin(async move {
-            let body = body(n).map_err(|e| NotifyError {
-                notifier: self.transport.name.clone(),
-                target: self.transport.target.clone(),
-                part: None,
-                kind: ErrorKind::Payload,
-                status: None,
-                requests: 0,
-                detail: format!("cannot serialize the notification: {e}"),
-            })?;
-            let id = delivery_id();
-            let mut pairs = vec![
-                (EVENT_HEADER, n.event.as_str().to_owned()),
-                (DELIVERY_HEADER, id.clone()),
-            ];
-            if let Some(key) = &self.signing_key {
-                pairs.push((SIGNATURE_HEADER, sign(key.expose().as_bytes(), &body)));
-            }
-            tracing::debug!(notifier = %self.transport.name, target = %self.transport.target, delivery = %id, "sending webhook");
-            self.transport
-                .deliver(vec![body], headers(&pairs), Duration::ZERO, accept_any)
-                .await
-        })
+        Box::pin(self.post(body(n), "the notification", n.event.as_str()))
     }
 
     fn notify_upgrade<'a>(
         &'a self,
         n: &'a UpgradeNotice,
     ) -> BoxFuture<'a, Result<Delivery, NotifyError>> {
-        Box::pin(async move {
-            let body = upgrade_body(n).map_err(|e| NotifyError {
-                notifier: self.transport.name.clone(),
-                target: self.transport.target.clone(),
-                part: None,
-                kind: ErrorKind::Payload,
-                status: None,
-                requests: 0,
-                detail: format!("cannot serialize the upgrade notice: {e}"),
-            })?;
-            let mut pairs = vec![
-                (EVENT_HEADER, n.event.as_str().to_owned()),
-                (DELIVERY_HEADER, delivery_id()),
-            ];
-            if let Some(key) = &self.signing_key {
-                pairs.push((SIGNATURE_HEADER, sign(key.expose().as_bytes(), &body)));
-            }
-            self.transport
-                .deliver(vec![body], headers(&pairs), Duration::ZERO, accept_any)
-                .await
-        })
+        Box::pin(self.post(upgrade_body(n), "the upgrade notice", n.event.as_str()))
     }
 
     fn stats(&self) -> NotifierStats {
