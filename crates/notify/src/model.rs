@@ -117,11 +117,6 @@ impl Notification {
             failures,
         }
     }
-
-    /// Whether `update` is new since the last notification (it is in [`Notification::added`]).
-    pub fn is_new(&self, update: &Update) -> bool {
-        self.added.contains(update)
-    }
 }
 
 /// What happened to an upgrade.
