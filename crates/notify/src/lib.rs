@@ -1,6 +1,35 @@
 //! Tells people and systems that container images have upgrades available: Slack, Microsoft
 //! Teams and a signed generic webhook, delivered dependably and without leaking secrets.
 //!
+//! **Start here:** [`Notifier`] is what the operator calls; the model it is called with is
+//! [`Notification`] (a scan's news) and [`UpgradeNotice`] (one upgrade's news); each channel
+//! module ([`slack`], [`teams`], [`webhook`]) renders both and builds its notifier.
+//!
+//! # Layout
+//!
+//! Arrows point one way, from the channels down:
+//!
+//! ```text
+//! channel/slack.rs, channel/teams.rs ─► channel/chat.rs ─┐   (ChatNotifier: what the chat services share)
+//! channel/webhook.rs ────────────────────────────────────┼─► transport.rs ─► ml-operator-retry
+//!                                                        │   (one POST: timeouts, retries, redaction)
+//!                                                        └─► notifier.rs, model.rs, text.rs,
+//!                                                            error.rs, secret.rs, stats.rs
+//! ```
+//!
+//! | file | one job |
+//! |---|---|
+//! | `model.rs` | the input: [`Update`], [`Event`], [`Notification`], [`UpgradeEvent`], [`UpgradeNotice`]. Plain data. |
+//! | `notifier.rs` | the [`Notifier`] trait every channel implements, and [`Delivery`]. |
+//! | `channel/slack.rs` | Slack: [`slack::render`] (the original text plus Block Kit, split to fit), [`slack::render_upgrade`], [`SlackNotifier`]. |
+//! | `channel/teams.rs` | Teams: [`teams::render`] (Adaptive Cards, split above 25 KB), [`teams::render_upgrade`], [`TeamsNotifier`]. |
+//! | `channel/webhook.rs` | the signed JSON webhook: [`webhook::body`], [`webhook::upgrade_body`], [`webhook::sign`], [`webhook::verify_signature`], [`WebhookNotifier`]. |
+//! | `channel/chat.rs` | [`ChatNotifier`] for any [`ChatFormat`] (Slack's and Teams'), [`ChatOptions`]. |
+//! | `transport.rs` | one HTTP POST delivered dependably, per the [`RetryPolicy`] (the `ml-operator-retry` crate, shared with the registry client). |
+//! | `error.rs`, `secret.rs`, `stats.rs`, `text.rs` | [`NotifyError`]/[`ErrorKind`]; [`Secret`] and redaction; [`NotifierStats`]; text helpers. |
+//!
+//! # Use
+//!
 //! ml-operator scans a cluster on a schedule and, when the set of pending upgrades changes (or
 //! a reminder is due), hands a [`Notification`] to every configured [`Notifier`]. Each notifier
 //! renders its own format, POSTs it with timeouts and bounded retries ([`RetryPolicy`]), and
@@ -55,7 +84,7 @@
 //!
 //! # Reference
 //!
-//! ## Slack ([`SlackNotifier`], [`slack::render`])
+//! ## Slack ([`SlackNotifier`], [`slack::render`], `channel/slack.rs`)
 //!
 //! POST `{"text": …, "blocks": […]}` to an incoming webhook. `text` is the original ml-operator
 //! v1.0 message in its wording, line for line ([`slack::original_text`]; the few deliberate
@@ -93,7 +122,7 @@
 //! Slack answers `200 ok`; a 2xx with any other body (`invalid_payload`, `no_text`, …) is a
 //! final [`ErrorKind::Refused`] naming the body.
 //!
-//! ## Microsoft Teams ([`TeamsNotifier`], [`teams::render`])
+//! ## Microsoft Teams ([`TeamsNotifier`], [`teams::render`], `channel/teams.rs`)
 //!
 //! `{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive",
 //! "contentUrl":null,"content":{"$schema":"http://adaptivecards.io/schemas/adaptive-card.json",
@@ -103,7 +132,7 @@
 //! command in a `"fontType": "Monospace"` TextBlock, resolved updates and failures on the last
 //! part, and a subtle counts line. Reports over 25 KB serialized are split into `(part i/n)` cards.
 //!
-//! ## Generic webhook ([`WebhookNotifier`], [`webhook::body`])
+//! ## Generic webhook ([`WebhookNotifier`], [`webhook::body`], `channel/webhook.rs`)
 //!
 //! POST with `Content-Type: application/json` the body
 //! `{"schemaVersion":1,"event":"changed"|"reminder","cluster":…|null,"updates":[Update…],
@@ -131,83 +160,49 @@
 //!
 //! With upgrades enabled, the operator also tells what happens to each `ImageUpgrade`:
 //! `upgrade-proposed` (with the commands that approve it), `upgrade-succeeded`,
-//! `upgrade-rolled-back` and `upgrade-failed` (with the reason). Slack gets one `text` line plus
-//! a section block, Teams one card, the webhook the notice as JSON
+//! `upgrade-rolled-back` and `upgrade-failed` (with the reason). Each channel renders it next to
+//! its scan notifications: Slack gets one `text` line plus a section block
+//! ([`slack::render_upgrade`]), Teams one card ([`teams::render_upgrade`]), the webhook the
+//! notice as JSON ([`webhook::upgrade_body`])
 //! (`{"schemaVersion":1,"event":"upgrade-succeeded","upgrade":…,"namespace":…,"kind":…,"name":…,
 //! "container":…,"fromImage":…,"toImage":…,"message":…,"approveCommands":[…],"cluster":…}`),
 //! signed like every other body.
 //!
 //! ## Delivery and the retry policy ([`RetryPolicy`])
 //!
-//! Any 2xx is delivered (except the Slack and Teams refusals above). 408, 429, 5xx, timeouts and
-//! connection errors are retried up to `max_retries` (default 5) times, waiting
-//! `base * 2^(retry-1)` (default base 500 ms) capped at `max_backoff` (30 s), with equal jitter
-//! (a random point in the upper half). A `Retry-After` (seconds or an HTTP date) on a 429, 408
-//! or 5xx is waited exactly when it is at most `max_retry_after` (60 s); a 429 asking for longer
-//! fails at once as [`ErrorKind::RateLimited`] (on 408/5xx a longer one is ignored in favour of
-//! the back-off). Any other status (4xx, 3xx — redirects
-//! are not followed) is final: [`ErrorKind::Rejected`], "the webhook URL is wrong or revoked,
-//! or the payload was refused". Each request is limited to `timeout` (10 s).
+//! [`RetryPolicy`] is the one policy of ml-operator's HTTP clients (the `ml-operator-retry`
+//! crate, shared with the registry client), re-exported here. Any 2xx is delivered (except the
+//! Slack and Teams refusals above). 408, 429, 5xx, timeouts and connection errors are retried
+//! up to `max_retries` (default 5) times, waiting `base * 2^(retry-1)` (default base 500 ms)
+//! capped at `max_backoff` (30 s), with equal jitter (a random point in the upper half). A
+//! `Retry-After` (seconds, fractional seconds or an HTTP date) on a 429, 408 or 5xx is waited
+//! exactly when it is at most `max_retry_after` (60 s); a 429 asking for longer fails at once as
+//! [`ErrorKind::RateLimited`] (on 408/5xx a longer one is ignored in favour of the back-off).
+//! Any other status (4xx, 3xx — redirects are not followed) is final: [`ErrorKind::Rejected`],
+//! "the webhook URL is wrong or revoked, or the payload was refused". Each request is limited
+//! to `timeout` (10 s).
 //!
 //! Errors ([`NotifyError`]) and logs show targets as `scheme://host[:port]/…`; text from the
 //! server is cut to 300 characters and scrubbed of the URL's path, query and the signing key.
 #![deny(missing_docs)]
 
-use std::future::Future;
-use std::pin::Pin;
-
-pub mod chat;
+mod channel;
 mod error;
 mod model;
-mod retry;
+mod notifier;
 mod secret;
-pub mod slack;
 mod stats;
-pub mod teams;
 mod text;
 mod transport;
-pub mod upgrade;
-pub mod webhook;
 
+pub use channel::{chat, slack, teams, webhook};
 pub use chat::{ChatFormat, ChatNotifier, ChatOptions};
 pub use error::{ErrorKind, NotifyError};
-pub use model::{Event, Notification, Update};
-pub use retry::RetryPolicy;
+pub use ml_operator_retry::RetryPolicy;
+pub use model::{Event, Notification, Update, UpgradeEvent, UpgradeNotice};
+pub use notifier::{Delivery, Notifier};
 pub use secret::{Secret, redact_url};
 pub use slack::{SlackNotifier, SlackOptions};
 pub use stats::NotifierStats;
 pub use teams::{TeamsNotifier, TeamsOptions};
-pub use upgrade::{UpgradeEvent, UpgradeNotice};
 pub use webhook::WebhookNotifier;
-
-/// What one successful [`Notifier::notify`] took.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Delivery {
-    /// HTTP requests made, including retries.
-    pub requests: usize,
-    /// Messages delivered (a split Slack or Teams report counts each part).
-    pub messages: usize,
-}
-
-/// The future returned by [`Notifier::notify`], boxed so notifiers can live in
-/// `Vec<Box<dyn Notifier>>` or `Arc<dyn Notifier>`.
-pub type NotifyFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Delivery, NotifyError>> + Send + 'a>>;
-
-/// A destination for notifications.
-pub trait Notifier: Send + Sync {
-    /// The notifier's name for logs, errors and metric labels: `slack`, `teams`, `webhook` or a
-    /// configured name.
-    fn name(&self) -> &str;
-
-    /// Delivers `n` (all parts, in order), retrying per the notifier's [`RetryPolicy`].
-    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a>;
-
-    /// Delivers one upgrade's news (proposed, succeeded, rolled back, failed), with the same
-    /// retries. Slack and Teams get one message; the webhook gets [`upgrade::webhook_body`]
-    /// with `X-ML-Operator-Event: upgrade-…`.
-    fn notify_upgrade<'a>(&'a self, n: &'a UpgradeNotice) -> NotifyFuture<'a>;
-
-    /// The notifier's counters since it was built.
-    fn stats(&self) -> NotifierStats;
-}

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::ErrorKind;
+use crate::error::ErrorKind;
 
 /// A snapshot of one notifier's counters since it was built.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -3,14 +3,16 @@
 use std::error::Error as _;
 use std::time::{Duration, SystemTime};
 
+use ml_operator_retry::{RetryPolicy, parse_retry_after};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use url::Url;
 
-use crate::retry::parse_retry_after;
-use crate::secret::{Scrubber, redact_url};
+use crate::error::{ErrorKind, NotifyError};
+use crate::notifier::Delivery;
+use crate::secret::{Scrubber, Secret, redact_url};
 use crate::stats::StatsCell;
-use crate::{ErrorKind, NotifyError, RetryPolicy, Secret};
+use crate::text::truncate;
 
 /// Longest piece of a server's answer quoted in an error.
 const BODY_SNIPPET: usize = 300;
@@ -144,11 +146,11 @@ impl Transport {
                     detail,
                     wait,
                 } => {
-                    if requests > self.policy.max_retries {
+                    if !self.policy.allows(requests) {
                         let detail = format!("gave up after {requests} attempts; last: {detail}");
                         return Err(self.error(part, kind, status, requests, detail));
                     }
-                    let delay = wait.unwrap_or_else(|| self.policy.backoff(requests));
+                    let delay = self.policy.wait(requests, wait);
                     tracing::warn!(
                         notifier = %self.name,
                         target = %self.target,
@@ -163,6 +165,20 @@ impl Transport {
                     tokio::time::sleep(delay).await;
                 }
             }
+        }
+    }
+
+    /// A final [`ErrorKind::Payload`] error: `what` (the message, the notification) could not
+    /// be serialized.
+    pub(crate) fn payload_error(&self, what: &str, e: &serde_json::Error) -> NotifyError {
+        NotifyError {
+            notifier: self.name.clone(),
+            target: self.target.clone(),
+            part: None,
+            kind: ErrorKind::Payload,
+            status: None,
+            requests: 0,
+            detail: format!("cannot serialize {what}: {e}"),
         }
     }
 
@@ -262,7 +278,7 @@ impl Transport {
             };
         }
         if status == StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
-            let wait = wait.filter(|w| *w <= self.policy.max_retry_after);
+            // A longer Retry-After is ignored in favour of the back-off (RetryPolicy::wait).
             return Outcome::Retry {
                 kind: ErrorKind::ServerError,
                 status: code,
@@ -309,7 +325,7 @@ impl Transport {
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        crate::text::truncate(&one_line, BODY_SNIPPET)
+        truncate(&one_line, BODY_SNIPPET)
     }
 }
 
@@ -365,9 +381,9 @@ impl Transport {
         headers: HeaderMap,
         interval: Duration,
         accept: Accept,
-    ) -> Result<crate::Delivery, NotifyError> {
+    ) -> Result<Delivery, NotifyError> {
         let total = bodies.len();
-        let mut delivery = crate::Delivery::default();
+        let mut delivery = Delivery::default();
         for (i, body) in bodies.into_iter().enumerate() {
             if i > 0 && !interval.is_zero() {
                 tokio::time::sleep(interval).await;

@@ -9,10 +9,10 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
-use crate::credentials::Credential;
 use crate::endpoint::{is_loopback, same_site};
 use crate::error::{Error, ErrorKind, display_url};
 use crate::http::{Lane, Reply, Request, authority, error_summary, execute};
+use crate::options::Credential;
 
 /// The lifetime assumed when a token service does not say (the distribution token spec's
 /// default and minimum).

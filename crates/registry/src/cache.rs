@@ -13,8 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::TagList;
 use crate::error::Error;
+use crate::tag_list::TagList;
 
 /// Entries kept in memory before expired ones are swept (a bound on growth in `run` mode).
 const SWEEP_ABOVE: usize = 4096;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use crate::cache::{Cache, CachedPage, Key};
-use crate::credentials::{Credential, load_docker_config};
+use crate::credentials::load_docker_config;
 use crate::endpoint::{
     DOCKER_HUB, DOCKER_HUB_AUTH, DOCKER_HUB_ENDPOINT, canonical_registry, normalize_repository,
     resolve, validate_authority,
@@ -20,22 +20,10 @@ use crate::endpoint::{
 use crate::error::{Error, ErrorKind, display_url};
 use crate::host::{Ctx, Host};
 use crate::http::{Request, error_summary};
-use crate::options::ClientOptions;
+use crate::options::{ClientOptions, Credential};
 use crate::pagination::Walk;
 use crate::stats::{Recorder, Stats};
-
-/// The tags of one repository, as the registry listed them (deduplicated, in the registry's
-/// order — lexical for distribution; do not rely on it).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TagList {
-    /// The canonical registry name: `docker.io` for Docker Hub and its aliases, otherwise the
-    /// host as written, lower-cased (`ghcr.io`, `127.0.0.1:41234`). Not the mirror.
-    pub registry: String,
-    /// The repository path, with `library/` added for official Docker Hub images.
-    pub repository: String,
-    /// The tags.
-    pub tags: Vec<String>,
-}
+use crate::tag_list::TagList;
 
 /// A client for listing tags from OCI distribution registries. Cheap to clone (one `Arc`);
 /// share one per process so deduplication, caches, rate limits and tokens are shared.

@@ -1,9 +1,8 @@
-//! Credentials: what they are, where they come from (`config.json`, Kubernetes
-//! `dockerconfigjson` secrets, the `registries:` list with a password file), and which one
-//! applies to a host.
+//! Where credentials come from: `config.json` and Kubernetes `dockerconfigjson` secrets
+//! ([`parse_docker_config`]), and the password files of the `registries:` list. The
+//! [`Credential`] type itself is plain data in `options.rs`.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -11,68 +10,7 @@ use serde::Deserialize;
 
 use crate::endpoint::canonical_registry;
 use crate::error::{Error, ErrorKind};
-
-/// A credential for one registry. `Debug` never shows the secret.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credential {
-    /// User name and password: sent as Basic auth to the registry or to its token service.
-    Basic {
-        /// The user name.
-        username: String,
-        /// The password (or an access token used as password, e.g. a GitHub PAT or ECR token).
-        password: String,
-    },
-    /// An OAuth2 refresh token (`identitytoken` in `config.json`), exchanged at the token
-    /// service with `grant_type=refresh_token`.
-    IdentityToken {
-        /// The user name recorded next to the token, if any (Docker stores `<token>`).
-        username: Option<String>,
-        /// The refresh token.
-        token: String,
-    },
-    /// A ready bearer token for the registry itself (`registrytoken` in `config.json`).
-    RegistryToken(String),
-}
-
-impl Credential {
-    /// The user name, for logs ("using credentials of robot$scanner for harbor.example.com").
-    pub fn username(&self) -> Option<&str> {
-        match self {
-            Credential::Basic { username, .. } => Some(username),
-            Credential::IdentityToken { username, .. } => username.as_deref(),
-            Credential::RegistryToken(_) => None,
-        }
-    }
-
-    /// The `Authorization` header value for Basic auth, if this credential has a password.
-    pub(crate) fn basic_header(&self) -> Option<String> {
-        match self {
-            Credential::Basic { username, password } => Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
-            )),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Debug for Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Credential::Basic { username, .. } => f
-                .debug_struct("Basic")
-                .field("username", username)
-                .field("password", &"<redacted>")
-                .finish(),
-            Credential::IdentityToken { username, .. } => f
-                .debug_struct("IdentityToken")
-                .field("username", username)
-                .field("token", &"<redacted>")
-                .finish(),
-            Credential::RegistryToken(_) => f.write_str("RegistryToken(<redacted>)"),
-        }
-    }
-}
+use crate::options::Credential;
 
 #[derive(Deserialize)]
 struct DockerConfigFile {
@@ -374,22 +312,6 @@ mod tests {
         let err = parse_docker_config("{\n  \"auths\": {,}\n}").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(err.to_string().contains("line 2"), "{err}");
-    }
-
-    #[test]
-    fn debug_redacts_secrets() {
-        let c = Credential::Basic {
-            username: "u".into(),
-            password: "hunter2".into(),
-        };
-        assert!(!format!("{c:?}").contains("hunter2"));
-        let c = Credential::IdentityToken {
-            username: None,
-            token: "tok-secret".into(),
-        };
-        assert!(!format!("{c:?}").contains("tok-secret"));
-        let c = Credential::RegistryToken("rt-secret".into());
-        assert!(!format!("{c:?}").contains("rt-secret"));
     }
 
     #[test]

@@ -14,11 +14,11 @@ use url::Url;
 
 use crate::auth::{Token, TokenRequest, bearer_header, fetch_token};
 use crate::challenge::{self, Challenge};
-use crate::credentials::{Credential, read_password_file};
+use crate::credentials::read_password_file;
 use crate::endpoint::{Endpoint, Transport};
 use crate::error::{Error, ErrorKind, display_url};
 use crate::http::{Lane, Reply, Request, execute};
-use crate::options::ClientOptions;
+use crate::options::{ClientOptions, Credential};
 use crate::politeness::Pacer;
 use crate::stats::Recorder;
 

@@ -2,7 +2,10 @@
 //! concurrency, retried with back-off on 429/5xx/timeouts/dropped connections, body size capped,
 //! every outcome counted.
 
+use std::time::SystemTime;
+
 use bytes::Bytes;
+use ml_operator_retry::parse_retry_after;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
@@ -10,7 +13,7 @@ use url::Url;
 
 use crate::error::{Error, ErrorKind, classify_transport, display_url};
 use crate::options::ClientOptions;
-use crate::politeness::{Pacer, backoff, parse_retry_after};
+use crate::politeness::Pacer;
 use crate::stats::{Recorder, RetryEvent};
 
 /// A request to send; cloned for each retry.
@@ -72,6 +75,7 @@ pub(crate) fn authority(url: &Url) -> String {
 /// retryable failure (including 4xx for the caller to interpret); fails after the retries.
 pub(crate) async fn execute(lane: &Lane<'_>, req: &Request) -> Result<Reply, Error> {
     let opts = lane.options;
+    let policy = opts.retry_policy(req.max_retries);
     let host = authority(&req.url);
     let shown = display_url(&req.url);
     let mut attempt: u32 = 0;
@@ -90,15 +94,17 @@ pub(crate) async fn execute(lane: &Lane<'_>, req: &Request) -> Result<Reply, Err
         let (reason, server_wait, final_error) = match result {
             Ok(reply) if reply.status == StatusCode::TOO_MANY_REQUESTS => {
                 let raw = reply.header(RETRY_AFTER).map(str::to_string);
-                let asked = raw.as_deref().and_then(parse_retry_after);
-                if let Some(asked) = asked.filter(|a| *a > opts.max_retry_after) {
+                let asked = raw
+                    .as_deref()
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                if let Some(asked) = asked.filter(|a| *a > policy.max_retry_after) {
                     return Err(Error::new(
                         ErrorKind::RateLimited,
                         &shown,
                         format!(
                             "registry asked to retry after {}s, more than the {}s we wait at most",
                             asked.as_secs(),
-                            opts.max_retry_after.as_secs()
+                            policy.max_retry_after.as_secs()
                         ),
                     )
                     .with_retry_after(Some(asked)));
@@ -125,11 +131,11 @@ pub(crate) async fn execute(lane: &Lane<'_>, req: &Request) -> Result<Reply, Err
                         error_summary(&reply.body)
                     ),
                 );
-                // A 503 may say when to come back; honour it within the cap, else back off.
+                // A 503 may say when to come back; honoured within the cap, else we back off
+                // (RetryPolicy::wait).
                 let asked = reply
                     .header(RETRY_AFTER)
-                    .and_then(parse_retry_after)
-                    .filter(|a| *a <= opts.max_retry_after);
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
                 (reply.status.as_u16().to_string(), asked, err)
             }
             Ok(reply) => return Ok(reply),
@@ -140,12 +146,11 @@ pub(crate) async fn execute(lane: &Lane<'_>, req: &Request) -> Result<Reply, Err
             }
             Err(e) => return Err(e),
         };
-        if attempt >= req.max_retries.unwrap_or(opts.max_retries) {
+        if !policy.allows(attempt + 1) {
             return Err(final_error);
         }
         attempt += 1;
-        let wait = server_wait
-            .unwrap_or_else(|| backoff(opts.backoff_base, opts.backoff_max, attempt - 1));
+        let wait = policy.wait(attempt, server_wait);
         tracing::info!(host = %host, url = %shown, attempt, reason = %reason, wait_ms = wait.as_millis() as u64, "retrying registry request");
         lane.recorder.retry(RetryEvent {
             host: host.clone(),

@@ -44,6 +44,25 @@
 //! assert!(!format!("{:?}", creds[0].1).contains("ghp_secret")); // never printed
 //! ```
 //!
+//! # Layout
+//!
+//! Each file one job; a file uses only files in the rows below its own (checked with
+//! `grep 'use crate::'`), so there is no import cycle:
+//!
+//! | layer | file | one job | uses |
+//! |---|---|---|---|
+//! | entry | `client.rs` | [`Registry`]: resolve, single-flight, cache, walk the pages | `host`, `cache`, `pagination`, `credentials`, `endpoint`, `http`, `options`, `stats`, `tag_list` |
+//! | server | `host.rs` | one server: HTTP client and CA, transport that worked, challenge, tokens, credentials | `auth`, `challenge`, `credentials`, `endpoint`, `http`, `options`, `politeness`, `stats` |
+//! | | `auth.rs` | pull tokens from a token service | `endpoint`, `http`, `options` |
+//! | exchange | `http.rs` | one request, paced, bounded and retried (`ml-operator-retry`'s `RetryPolicy`) | `options`, `politeness`, `stats` |
+//! | | `credentials.rs` | where credentials come from: `config.json`, pull secrets, password files | `endpoint`, `options` |
+//! | | `endpoint.rs` | registry → server: Docker Hub's rules, mirrors, loopback, same-site | `options` |
+//! | | `cache.rs` | tag lists in memory and on disk, with `ETag`s | `tag_list` |
+//! | | `pagination.rs` | `Link` and `n`/`last` walks, loop guards | — |
+//! | data | `options.rs` | [`ClientOptions`], [`RegistryConfig`], [`Credential`]: plain data | — |
+//! | | `tag_list.rs` | [`TagList`], what a lookup answers | — |
+//! | | `challenge.rs`, `politeness.rs`, `stats.rs`, `error.rs` | `WWW-Authenticate` parsing; the per-server pacer; counters; [`Error`] | — (`error.rs` is used by every layer above) |
+//!
 //! # Reference
 //!
 //! ## Registries and endpoints
@@ -117,13 +136,14 @@
 //!   repository wait for the same walk ([`Stats::coalesced`]), and its result is then cached.
 //! * Per server: at most `concurrency` requests in flight and `requestsPerSecond` paced
 //!   requests ([`ClientOptions::default_concurrency`], [`ClientOptions::default_requests_per_second`]).
-//! * `429`: `Retry-After` (seconds or HTTP-date) is honoured, pausing *all* requests to that
+//! * `429`: `Retry-After` (seconds, fractional seconds or HTTP-date) is honoured, pausing *all* requests to that
 //!   server; a wait longer than [`ClientOptions::max_retry_after`] fails at once as
 //!   [`ErrorKind::RateLimited`] with [`Error::retry_after`] set, rather than stalling the scan.
 //! * `408`, `5xx` (500/502/503/504), timeouts and dropped connections: exponential back-off
 //!   from [`ClientOptions::backoff_base`], doubling, capped at [`ClientOptions::backoff_max`],
 //!   with equal jitter (or the response's own `Retry-After`, when within the cap); at most
-//!   [`ClientOptions::max_retries`] retries per request.
+//!   [`ClientOptions::max_retries`] retries per request. The back-off and the `Retry-After`
+//!   parsing are the `ml-operator-retry` crate's `RetryPolicy`, the one the notifiers use.
 //! * A registry that keeps failing makes only its lookups fail, each with an [`Error`] naming
 //!   the URL and the reason; callers report those images as unresolved and carry on.
 //!
@@ -159,12 +179,14 @@ mod options;
 mod pagination;
 mod politeness;
 mod stats;
+mod tag_list;
 
-pub use client::{Registry, TagList};
-pub use credentials::{Credential, parse_docker_config};
+pub use client::Registry;
+pub use credentials::parse_docker_config;
 pub use error::{Error, ErrorKind};
-pub use options::{ClientOptions, RegistryConfig};
+pub use options::{ClientOptions, Credential, RegistryConfig};
 pub use stats::{
     MAX_REQUEST_ROWS, MAX_WALK_ROWS, OVERFLOW, RETRY_LOG_CAPACITY, RequestCount, RetryEvent, Stats,
     WalkCount,
 };
+pub use tag_list::TagList;

@@ -1,13 +1,76 @@
-//! Configuration: one [`RegistryConfig`] per registry from the config file's `registries:` list,
-//! and the client-wide [`ClientOptions`].
+//! Configuration, plain data at the bottom of the crate: one [`RegistryConfig`] per registry
+//! from the config file's `registries:` list, the client-wide [`ClientOptions`], and the
+//! [`Credential`]s they may carry. Depends on no other module of the crate.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use base64::Engine as _;
+use ml_operator_retry::RetryPolicy;
 use serde::Deserialize;
 
-use crate::credentials::Credential;
+/// A credential for one registry. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// User name and password: sent as Basic auth to the registry or to its token service.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password (or an access token used as password, e.g. a GitHub PAT or ECR token).
+        password: String,
+    },
+    /// An OAuth2 refresh token (`identitytoken` in `config.json`), exchanged at the token
+    /// service with `grant_type=refresh_token`.
+    IdentityToken {
+        /// The user name recorded next to the token, if any (Docker stores `<token>`).
+        username: Option<String>,
+        /// The refresh token.
+        token: String,
+    },
+    /// A ready bearer token for the registry itself (`registrytoken` in `config.json`).
+    RegistryToken(String),
+}
+
+impl Credential {
+    /// The user name, for logs ("using credentials of robot$scanner for harbor.example.com").
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Credential::Basic { username, .. } => Some(username),
+            Credential::IdentityToken { username, .. } => username.as_deref(),
+            Credential::RegistryToken(_) => None,
+        }
+    }
+
+    /// The `Authorization` header value for Basic auth, if this credential has a password.
+    pub(crate) fn basic_header(&self) -> Option<String> {
+        match self {
+            Credential::Basic { username, password } => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credential::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+            Credential::IdentityToken { username, .. } => f
+                .debug_struct("IdentityToken")
+                .field("username", username)
+                .field("token", &"<redacted>")
+                .finish(),
+            Credential::RegistryToken(_) => f.write_str("RegistryToken(<redacted>)"),
+        }
+    }
+}
 
 /// One entry of the config file's `registries:` list (keys in camelCase, exactly as documented:
 /// `host`, `insecure`, `caFile`, `username`, `passwordFile`, `mirror`, `requestsPerSecond`,
@@ -141,6 +204,20 @@ impl Default for ClientOptions {
     }
 }
 
+impl ClientOptions {
+    /// The retry policy of one request: these options' retries, back-off and `Retry-After`
+    /// cap, with `max_retries` overridden when the request says so.
+    pub(crate) fn retry_policy(&self, max_retries: Option<u32>) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: max_retries.unwrap_or(self.max_retries),
+            base: self.backoff_base,
+            max_backoff: self.backoff_max,
+            max_retry_after: self.max_retry_after,
+            timeout: self.timeout,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +245,21 @@ mod tests {
         let err = serde_json::from_str::<RegistryConfig>(r#"{"host":"x","password":"hunter2"}"#)
             .unwrap_err();
         assert!(err.to_string().contains("password"), "{err}");
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = Credential::Basic {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let c = Credential::IdentityToken {
+            username: None,
+            token: "tok-secret".into(),
+        };
+        assert!(!format!("{c:?}").contains("tok-secret"));
+        let c = Credential::RegistryToken("rt-secret".into());
+        assert!(!format!("{c:?}").contains("rt-secret"));
     }
 }

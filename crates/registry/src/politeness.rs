@@ -1,10 +1,10 @@
 //! Being a good client: a per-registry request pacer (requests per second, plus a shared pause
-//! when the registry says 429), exponential back-off with jitter, and `Retry-After` parsing.
+//! when the registry says 429). How long to back off and how to read `Retry-After` are the
+//! shared `ml-operator-retry` crate's, applied in `http.rs`.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use rand::Rng as _;
 use tokio::time::Instant;
 
 /// Spaces requests to one registry at least `1/rps` apart, and holds all of them back while
@@ -65,85 +65,9 @@ impl Pacer {
     }
 }
 
-/// The wait before retry number `attempt` (0-based): `base·2^attempt`, capped at `max`, with
-/// "equal jitter" (a uniformly random point in the upper half) so many clients that failed
-/// together do not retry together, yet each still waits a predictable minimum.
-pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
-    let exp = base
-        .saturating_mul(2u32.saturating_pow(attempt.min(30)))
-        .min(max);
-    let half = exp / 2;
-    let jitter_nanos = rand::rng().random_range(0..=half.as_nanos().min(u64::MAX as u128) as u64);
-    half + Duration::from_nanos(jitter_nanos)
-}
-
-/// Parses `Retry-After`: delay-seconds or an HTTP-date. Dates in the past mean "now".
-/// Unparseable values give `None` (the caller then backs off as for a 5xx).
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    // Some servers send fractional seconds.
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::from_secs_f64(secs.min(u32::MAX as f64)));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(
-        when.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_is_capped_and_jittered_within_bounds() {
-        let base = Duration::from_millis(100);
-        let max = Duration::from_secs(2);
-        for attempt in 0..40 {
-            let exp = (base * 2u32.saturating_pow(attempt.min(30))).min(max);
-            for _ in 0..20 {
-                let w = backoff(base, max, attempt);
-                assert!(
-                    w >= exp / 2 && w <= exp,
-                    "attempt {attempt}: {w:?} not in [{:?}, {exp:?}]",
-                    exp / 2
-                );
-            }
-        }
-        // Jitter actually varies.
-        let waits: std::collections::HashSet<_> = (0..50).map(|_| backoff(base, max, 3)).collect();
-        assert!(waits.len() > 1);
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("1.5"), Some(Duration::from_millis(1500)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO),
-            "past date means now"
-        );
-        let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
-        let d = parse_retry_after(&future).unwrap();
-        assert!(
-            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
-            "{d:?}"
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-        assert_eq!(parse_retry_after("-3"), None);
-        // Years: parsed faithfully; the client caps it (max_retry_after).
-        assert_eq!(
-            parse_retry_after("99999999999"),
-            Some(Duration::from_secs(99_999_999_999))
-        );
-    }
 
     #[tokio::test(start_paused = true)]
     async fn pacer_spaces_requests_and_honours_pauses() {

@@ -1,4 +1,6 @@
-//! A generic JSON webhook, signed with HMAC-SHA256 the way GitHub signs its webhooks.
+//! A generic JSON webhook, signed with HMAC-SHA256 the way GitHub signs its webhooks: a scan's
+//! [`Notification`] as [`body`], an [`UpgradeNotice`] as [`upgrade_body`], both POSTed by the
+//! [`WebhookNotifier`]; [`verify_signature`] for receivers written in Rust.
 
 use std::fmt;
 use std::time::Duration;
@@ -6,13 +8,18 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::Serialize;
+use serde_json::json;
 use sha2::Sha256;
 
+use futures::future::BoxFuture;
+use ml_operator_retry::RetryPolicy;
+
+use crate::error::NotifyError;
+use crate::model::{Notification, UpgradeNotice};
+use crate::notifier::{Delivery, Notifier};
+use crate::secret::Secret;
+use crate::stats::NotifierStats;
 use crate::transport::{Transport, accept_any, headers};
-use crate::{
-    ErrorKind, Notification, Notifier, NotifierStats, NotifyError, NotifyFuture, RetryPolicy,
-    Secret,
-};
 
 /// The `schemaVersion` of the webhook body.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -59,6 +66,31 @@ impl WebhookNotifier {
     }
 }
 
+impl WebhookNotifier {
+    /// POSTs one serialized body (`what` names it in the error when serializing failed) with
+    /// its event header, a fresh delivery id and, with a key, its signature.
+    async fn post(
+        &self,
+        body: Result<Vec<u8>, serde_json::Error>,
+        what: &str,
+        event: &str,
+    ) -> Result<Delivery, NotifyError> {
+        let body = body.map_err(|e| self.transport.payload_error(what, &e))?;
+        let id = delivery_id();
+        let mut pairs = vec![
+            (EVENT_HEADER, event.to_owned()),
+            (DELIVERY_HEADER, id.clone()),
+        ];
+        if let Some(key) = &self.signing_key {
+            pairs.push((SIGNATURE_HEADER, sign(key.expose().as_bytes(), &body)));
+        }
+        tracing::debug!(notifier = %self.transport.name, target = %self.transport.target, delivery = %id, "sending webhook");
+        self.transport
+            .deliver(vec![body], headers(&pairs), Duration::ZERO, accept_any)
+            .await
+    }
+}
+
 impl fmt::Debug for WebhookNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookNotifier")
@@ -74,54 +106,15 @@ impl Notifier for WebhookNotifier {
         &self.transport.name
     }
 
-    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
-        Box::pin(async move {
-            let body = body(n).map_err(|e| NotifyError {
-                notifier: self.transport.name.clone(),
-                target: self.transport.target.clone(),
-                part: None,
-                kind: ErrorKind::Payload,
-                status: None,
-                requests: 0,
-                detail: format!("cannot serialize the notification: {e}"),
-            })?;
-            let id = delivery_id();
-            let mut pairs = vec![
-                (EVENT_HEADER, n.event.as_str().to_owned()),
-                (DELIVERY_HEADER, id.clone()),
-            ];
-            if let Some(key) = &self.signing_key {
-                pairs.push((SIGNATURE_HEADER, sign(key.expose().as_bytes(), &body)));
-            }
-            tracing::debug!(notifier = %self.transport.name, target = %self.transport.target, delivery = %id, "sending webhook");
-            self.transport
-                .deliver(vec![body], headers(&pairs), Duration::ZERO, accept_any)
-                .await
-        })
+    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<Delivery, NotifyError>> {
+        Box::pin(self.post(body(n), "the notification", n.event.as_str()))
     }
 
-    fn notify_upgrade<'a>(&'a self, n: &'a crate::UpgradeNotice) -> NotifyFuture<'a> {
-        Box::pin(async move {
-            let body = crate::upgrade::webhook_body(n).map_err(|e| NotifyError {
-                notifier: self.transport.name.clone(),
-                target: self.transport.target.clone(),
-                part: None,
-                kind: ErrorKind::Payload,
-                status: None,
-                requests: 0,
-                detail: format!("cannot serialize the upgrade notice: {e}"),
-            })?;
-            let mut pairs = vec![
-                (EVENT_HEADER, n.event.as_str().to_owned()),
-                (DELIVERY_HEADER, delivery_id()),
-            ];
-            if let Some(key) = &self.signing_key {
-                pairs.push((SIGNATURE_HEADER, sign(key.expose().as_bytes(), &body)));
-            }
-            self.transport
-                .deliver(vec![body], headers(&pairs), Duration::ZERO, accept_any)
-                .await
-        })
+    fn notify_upgrade<'a>(
+        &'a self,
+        n: &'a UpgradeNotice,
+    ) -> BoxFuture<'a, Result<Delivery, NotifyError>> {
+        Box::pin(self.post(upgrade_body(n), "the upgrade notice", n.event.as_str()))
     }
 
     fn stats(&self) -> NotifierStats {
@@ -144,6 +137,15 @@ pub fn body(n: &Notification) -> Result<Vec<u8>, serde_json::Error> {
         schema_version: SCHEMA_VERSION,
         notification: n,
     })
+}
+
+/// The exact body bytes sent for an upgrade notice: `{"schemaVersion":1,
+/// "event":"upgrade-…", "upgrade":…, …}`.
+pub fn upgrade_body(n: &UpgradeNotice) -> Result<Vec<u8>, serde_json::Error> {
+    let mut value = serde_json::to_value(n)?;
+    value["schemaVersion"] = json!(SCHEMA_VERSION);
+    value["event"] = json!(n.event.as_str());
+    serde_json::to_vec(&value)
 }
 
 /// The signature header value for `body`: `sha256=` and the lowercase hex HMAC-SHA256.
@@ -195,7 +197,10 @@ fn delivery_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
+    use crate::model::UpgradeEvent;
 
     #[test]
     fn signatures_round_trip_and_reject_tampering() {
@@ -224,5 +229,16 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
+    }
+
+    #[test]
+    fn renders_an_upgrade_notice() {
+        let body: Value = serde_json::from_slice(
+            &upgrade_body(&UpgradeNotice::example(UpgradeEvent::Succeeded)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(body["event"], "upgrade-succeeded");
+        assert_eq!(body["schemaVersion"], 1);
+        assert_eq!(body["toImage"], "mojaloop/central-ledger:v13.14.1");
     }
 }

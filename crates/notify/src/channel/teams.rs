@@ -1,12 +1,14 @@
-//! Microsoft Teams: an Adaptive Card 1.4 message, for Incoming Webhooks and Workflows URLs.
+//! Microsoft Teams: a scan's [`Notification`] as Adaptive Card 1.4 messages, split above
+//! [`SPLIT_BYTES`] ([`render`]), and an [`UpgradeNotice`] as one card ([`render_upgrade`]), for
+//! Incoming Webhooks and Workflows URLs.
 
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::chat::{ChatFormat, ChatNotifier, ChatOptions};
+use crate::channel::chat::{ChatFormat, ChatNotifier, ChatOptions, commands, split, title};
+use crate::model::{Notification, Update, UpgradeNotice};
 use crate::text::truncate;
-use crate::{Event, Notification, Update, UpgradeNotice};
 
 /// Payload size a report is split at. Teams refuses messages above about 28 KB.
 pub const SPLIT_BYTES: usize = 25_000;
@@ -34,7 +36,7 @@ impl ChatFormat for Teams {
     }
 
     fn render_upgrade(n: &UpgradeNotice) -> Value {
-        crate::upgrade::teams_message(n)
+        render_upgrade(n)
     }
 
     fn accept(body: &str) -> Result<(), String> {
@@ -57,47 +59,27 @@ fn accept(body: &str) -> Result<(), String> {
 /// update appears in exactly one part, in order; resolved updates and failures in the last.
 pub fn render(n: &Notification, options: &TeamsOptions) -> Vec<Value> {
     let new: HashSet<&Update> = n.added.iter().collect();
-    let updates = &n.updates[..];
-    let mut chunks: Vec<&[Update]> = Vec::new();
-    if updates.is_empty() {
-        chunks.push(updates);
-    } else {
-        let fits = |chunk: &[Update]| {
-            let card = message(n, chunk, &new, options, Some((999, 999)), true);
-            serde_json::to_vec(&card)
-                .map(|b| b.len())
-                .unwrap_or(usize::MAX)
-                <= SPLIT_BYTES
-        };
-        let mut start = 0;
-        for end in 1..=updates.len() {
-            if end - start > 1 && !fits(&updates[start..end]) {
-                chunks.push(&updates[start..end - 1]);
-                start = end - 1;
-            }
-        }
-        chunks.push(&updates[start..]);
-    }
+    let fits = |chunk: &[Update]| {
+        let card = card(body(n, chunk, &new, options, Some((999, 999)), true));
+        serde_json::to_vec(&card)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX)
+            <= SPLIT_BYTES
+    };
+    let chunks = split(&n.updates, fits);
     let total = chunks.len();
     chunks
         .iter()
         .enumerate()
         .map(|(i, chunk)| {
             let part = (total > 1).then_some((i + 1, total));
-            message(n, chunk, &new, options, part, i + 1 == total)
+            card(body(n, chunk, &new, options, part, i + 1 == total))
         })
         .collect()
 }
 
-/// The envelope Teams expects around an Adaptive Card.
-fn message(
-    n: &Notification,
-    chunk: &[Update],
-    new: &HashSet<&Update>,
-    options: &TeamsOptions,
-    part: Option<(usize, usize)>,
-    last: bool,
-) -> Value {
+/// The envelope Teams expects around an Adaptive Card with `body`.
+fn card(body: Vec<Value>) -> Value {
     json!({
         "type": "message",
         "attachments": [{
@@ -108,7 +90,7 @@ fn message(
                 "type": "AdaptiveCard",
                 "version": "1.4",
                 "msteams": { "width": "Full" },
-                "body": body(n, chunk, new, options, part, last),
+                "body": body,
             }
         }]
     })
@@ -127,15 +109,7 @@ fn body(
     last: bool,
 ) -> Vec<Value> {
     let count = n.updates.len();
-    let plural = if count == 1 { "update" } else { "updates" };
-    let mut title = match (n.event, count) {
-        (_, 0) => "ml-operator: all monitored services are up to date".to_owned(),
-        (Event::Changed, _) => format!("ml-operator: {count} {plural} available"),
-        (Event::Reminder, _) => format!("ml-operator reminder: {count} {plural} pending"),
-    };
-    if let Some(cluster) = &n.cluster {
-        title.push_str(&format!(" on {cluster}"));
-    }
+    let mut title = title(n);
     if let Some((i, total)) = part {
         title.push_str(&format!(" (part {i}/{total})"));
     }
@@ -173,12 +147,7 @@ fn body(
             .collect();
         body.push(json!({ "type": "FactSet", "facts": facts }));
     }
-    let mut seen = HashSet::new();
-    let commands: Vec<&str> = chunk
-        .iter()
-        .filter_map(|u| u.command.as_deref())
-        .filter(|c| seen.insert(*c))
-        .collect();
+    let commands = commands(chunk);
     if options.include_commands && !commands.is_empty() {
         body.push(json!({
             "type": "TextBlock", "text": "Use the following commands to patch your deployments with kubectl:",
@@ -230,4 +199,36 @@ fn body(
     }
     body.push(json!({ "type": "TextBlock", "text": context, "isSubtle": true, "size": "Small", "wrap": true }));
     body
+}
+
+/// The Teams message for an upgrade notice: an Adaptive Card with the headline, details and
+/// commands.
+pub fn render_upgrade(n: &UpgradeNotice) -> Value {
+    let mut body = vec![
+        json!({"type": "TextBlock", "text": format!("ml-operator: {}", n.headline()), "wrap": true, "weight": "Bolder", "size": "Medium"}),
+    ];
+    if !n.message.is_empty() {
+        body.push(json!({"type": "TextBlock", "text": n.message, "wrap": true}));
+    }
+    for command in &n.approve_commands {
+        body.push(
+            json!({"type": "TextBlock", "text": command, "wrap": true, "fontType": "Monospace"}),
+        );
+    }
+    card(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UpgradeEvent;
+
+    #[test]
+    fn renders_an_upgrade_notice() {
+        let teams = render_upgrade(&UpgradeNotice::example(UpgradeEvent::RolledBack));
+        let title = teams["attachments"][0]["content"]["body"][0]["text"]
+            .as_str()
+            .unwrap();
+        assert!(title.ends_with("failed and was rolled back"), "{title}");
+    }
 }

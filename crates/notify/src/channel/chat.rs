@@ -1,17 +1,24 @@
-//! What the chat notifiers (Slack, Teams) share: a webhook URL that takes JSON messages,
-//! rendered by a [`ChatFormat`], delivered in order with retries, and judged by its answer.
+//! What the chat channels (Slack, Teams) share: a webhook URL that takes JSON messages,
+//! rendered by a [`ChatFormat`] (the `slack` and `teams` modules next to this one), delivered
+//! in order with retries, and judged by its answer; and the pieces of a report both formats
+//! write alike (the title, the distinct commands, the split into parts).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use futures::future::BoxFuture;
+use ml_operator_retry::RetryPolicy;
+
+use crate::error::NotifyError;
+use crate::model::{Event, Notification, Update, UpgradeNotice};
+use crate::notifier::{Delivery, Notifier};
+use crate::secret::Secret;
+use crate::stats::NotifierStats;
 use crate::transport::{Transport, headers};
-use crate::{
-    Notification, Notifier, NotifierStats, NotifyError, NotifyFuture, RetryPolicy, Secret,
-    UpgradeNotice,
-};
 
 /// How chat messages are written and paced (`SlackOptions` and `TeamsOptions` are this).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +87,13 @@ impl<F: ChatFormat> ChatNotifier<F> {
         &self,
         messages: Vec<Value>,
         part_interval: Duration,
-    ) -> Result<crate::Delivery, NotifyError> {
-        let bodies = serialize(&self.transport.name, &self.transport.target, messages)?;
+    ) -> Result<Delivery, NotifyError> {
+        let bodies = messages
+            .iter()
+            .map(|m| {
+                serde_json::to_vec(m).map_err(|e| self.transport.payload_error("the message", &e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         self.transport
             .deliver(bodies, headers(&[]), part_interval, F::accept)
             .await
@@ -103,11 +115,14 @@ impl<F: ChatFormat> Notifier for ChatNotifier<F> {
         &self.transport.name
     }
 
-    fn notify<'a>(&'a self, n: &'a Notification) -> NotifyFuture<'a> {
+    fn notify<'a>(&'a self, n: &'a Notification) -> BoxFuture<'a, Result<Delivery, NotifyError>> {
         Box::pin(self.send(F::render(n, &self.options), self.options.part_interval))
     }
 
-    fn notify_upgrade<'a>(&'a self, n: &'a UpgradeNotice) -> NotifyFuture<'a> {
+    fn notify_upgrade<'a>(
+        &'a self,
+        n: &'a UpgradeNotice,
+    ) -> BoxFuture<'a, Result<Delivery, NotifyError>> {
         Box::pin(self.send(vec![F::render_upgrade(n)], Duration::ZERO))
     }
 
@@ -116,24 +131,46 @@ impl<F: ChatFormat> Notifier for ChatNotifier<F> {
     }
 }
 
-/// Serializes rendered messages to the exact body bytes.
-pub(crate) fn serialize(
-    notifier: &str,
-    target: &str,
-    messages: Vec<Value>,
-) -> Result<Vec<Vec<u8>>, NotifyError> {
-    messages
+/// A report's title: `ml-operator: 3 updates available`, `ml-operator reminder: 1 update
+/// pending` or `ml-operator: all monitored services are up to date`, then ` on CLUSTER`.
+pub(crate) fn title(n: &Notification) -> String {
+    let count = n.updates.len();
+    let plural = if count == 1 { "update" } else { "updates" };
+    let mut title = match (n.event, count) {
+        (_, 0) => "ml-operator: all monitored services are up to date".to_owned(),
+        (Event::Changed, _) => format!("ml-operator: {count} {plural} available"),
+        (Event::Reminder, _) => format!("ml-operator reminder: {count} {plural} pending"),
+    };
+    if let Some(cluster) = &n.cluster {
+        title.push_str(&format!(" on {cluster}"));
+    }
+    title
+}
+
+/// The distinct commands of `updates`, in order.
+pub(crate) fn commands(updates: &[Update]) -> Vec<&str> {
+    let mut seen = HashSet::new();
+    updates
         .iter()
-        .map(|m| {
-            serde_json::to_vec(m).map_err(|e| NotifyError {
-                notifier: notifier.to_owned(),
-                target: target.to_owned(),
-                part: None,
-                kind: crate::ErrorKind::Payload,
-                status: None,
-                requests: 0,
-                detail: format!("cannot serialize the message: {e}"),
-            })
-        })
+        .filter_map(|u| u.command.as_deref())
+        .filter(|c| seen.insert(*c))
         .collect()
+}
+
+/// Splits `updates` into parts, greedily and in order: a part grows while `fits` says the
+/// larger part still fits; one update alone is always a part. No updates: one empty part.
+pub(crate) fn split(updates: &[Update], fits: impl Fn(&[Update]) -> bool) -> Vec<&[Update]> {
+    if updates.is_empty() {
+        return vec![updates];
+    }
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for end in 1..=updates.len() {
+        if end - start > 1 && !fits(&updates[start..end]) {
+            parts.push(&updates[start..end - 1]);
+            start = end - 1;
+        }
+    }
+    parts.push(&updates[start..]);
+    parts
 }

@@ -1,12 +1,14 @@
-//! Slack incoming webhooks: the original ml-operator text plus Block Kit, split to fit limits.
+//! Slack incoming webhooks: a scan's [`Notification`] as the original ml-operator text plus
+//! Block Kit, split to fit Slack's limits ([`render`]), and an [`UpgradeNotice`] as one message
+//! ([`render_upgrade`]).
 
 use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Value, json};
 
-use crate::chat::{ChatFormat, ChatNotifier, ChatOptions};
+use crate::channel::chat::{ChatFormat, ChatNotifier, ChatOptions, commands, split, title};
+use crate::model::{Event, Notification, Update, UpgradeEvent, UpgradeNotice};
 use crate::text::{chars, slack_escape, truncate};
-use crate::{Event, Notification, Update, UpgradeNotice};
 
 /// Most blocks Slack accepts in one message.
 pub const MAX_BLOCKS: usize = 50;
@@ -49,7 +51,7 @@ impl ChatFormat for Slack {
     }
 
     fn render_upgrade(n: &UpgradeNotice) -> Value {
-        crate::upgrade::slack_message(n)
+        render_upgrade(n)
     }
 
     fn accept(body: &str) -> Result<(), String> {
@@ -119,16 +121,6 @@ pub fn original_text(
     lines.join("\n")
 }
 
-/// The distinct commands of `updates`, in order.
-fn commands(updates: &[Update]) -> Vec<&str> {
-    let mut seen = HashSet::new();
-    updates
-        .iter()
-        .filter_map(|u| u.command.as_deref())
-        .filter(|c| seen.insert(*c))
-        .collect()
-}
-
 /// Renders the Slack messages for `n`: one, or several `(part i/n)` messages that each fit
 /// Slack's limits (≤ 50 blocks, sections ≤ 3,000 characters, `text` ≤ 3,500 characters unless a
 /// single update alone is longer). Every update appears in exactly one part, in order; the
@@ -157,10 +149,6 @@ pub fn render(n: &Notification, options: &SlackOptions) -> Vec<Value> {
 /// Splits the sorted updates into parts that fit, greedily and in order. Every part is sized
 /// as if it were the last (room for the warning line and the resolved/failure blocks).
 fn pack<'n>(n: &'n Notification, options: &SlackOptions) -> Vec<&'n [Update]> {
-    let updates = &n.updates[..];
-    if updates.is_empty() {
-        return vec![updates];
-    }
     let trailer = trailer_blocks(n).len();
     let fits = |chunk: &[Update]| {
         let text = original_text(
@@ -172,16 +160,7 @@ fn pack<'n>(n: &'n Notification, options: &SlackOptions) -> Vec<&'n [Update]> {
         let count = 1 + chunk.len() + command_sections(chunk, options).len() + trailer + 1;
         chars(&text) <= SPLIT_TEXT_CHARS && count <= MAX_BLOCKS
     };
-    let mut parts = Vec::new();
-    let mut start = 0;
-    for end in 1..=updates.len() {
-        if end - start > 1 && !fits(&updates[start..end]) {
-            parts.push(&updates[start..end - 1]);
-            start = end - 1;
-        }
-    }
-    parts.push(&updates[start..]);
-    parts
+    split(&n.updates, fits)
 }
 
 fn blocks(
@@ -210,16 +189,7 @@ fn blocks(
 }
 
 fn header(n: &Notification, part: Option<(usize, usize)>) -> Value {
-    let count = n.updates.len();
-    let plural = if count == 1 { "update" } else { "updates" };
-    let mut title = match (n.event, count) {
-        (_, 0) => "ml-operator: all monitored services are up to date".to_owned(),
-        (Event::Changed, _) => format!("ml-operator: {count} {plural} available"),
-        (Event::Reminder, _) => format!("ml-operator reminder: {count} {plural} pending"),
-    };
-    if let Some(cluster) = &n.cluster {
-        title.push_str(&format!(" on {cluster}"));
-    }
+    let mut title = title(n);
     if let Some((i, total)) = part {
         title = format!(
             "{} (part {i}/{total})",
@@ -387,6 +357,45 @@ fn context_text(n: &Notification) -> String {
     parts.join(" · ")
 }
 
+/// The Slack message for an upgrade notice: `text` (also the notification fallback) and one
+/// section block with the same text.
+pub fn render_upgrade(n: &UpgradeNotice) -> Value {
+    let mut text = format!(
+        "*ml-operator* {} - upgrade of `{}` {}/{} (container `{}`) from `{}` to `{}` {}",
+        emoji(n.event),
+        slack_escape(&n.kind),
+        slack_escape(&n.namespace),
+        slack_escape(&n.name),
+        slack_escape(&n.container),
+        slack_escape(&n.from_image),
+        slack_escape(&n.to_image),
+        n.event.verb()
+    );
+    if let Some(cluster) = &n.cluster {
+        text.push_str(&format!(" on {}", slack_escape(cluster)));
+    }
+    if !n.message.is_empty() {
+        text.push_str(&format!("\n{}", slack_escape(&n.message)));
+    }
+    if !n.approve_commands.is_empty() {
+        text.push_str("\nApprove with:\n```\n");
+        text.push_str(&n.approve_commands.join("\n"));
+        text.push_str("\n```");
+    }
+    let blocks = json!([{ "type": "section", "text": { "type": "mrkdwn", "text": truncate(&text, MAX_SECTION_CHARS) } }]);
+    json!({ "text": text, "blocks": blocks })
+}
+
+/// The emoji an upgrade notice starts with.
+fn emoji(event: UpgradeEvent) -> &'static str {
+    match event {
+        UpgradeEvent::Proposed => ":arrow_up:",
+        UpgradeEvent::Succeeded => ":white_check_mark:",
+        UpgradeEvent::RolledBack => ":rewind:",
+        UpgradeEvent::Failed => ":x:",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,5 +419,19 @@ mod tests {
         assert!(out.ends_with("more"));
         let out = bounded_list("*T*", &items[..3]);
         assert_eq!(out.lines().count(), 4);
+    }
+
+    #[test]
+    fn renders_an_upgrade_notice() {
+        let mut n = UpgradeNotice::example(UpgradeEvent::Proposed);
+        n.approve_commands =
+            vec!["ml-operator approve central-ledger-central-ledger-v13.14.1 -n hub".into()];
+        let slack = render_upgrade(&n);
+        let text = slack["text"].as_str().unwrap();
+        assert!(text.contains("from `mojaloop/central-ledger:v13.14.0` to `mojaloop/central-ledger:v13.14.1` is available"), "{text}");
+        assert!(
+            text.contains("ml-operator approve central-ledger-central-ledger-v13.14.1 -n hub"),
+            "{text}"
+        );
     }
 }
