@@ -8,11 +8,13 @@
 //! - [`kind`]: [`WorkloadKind`], which owns its `kind`, kubectl name, pod spec path and API resource.
 //! - [`image`]: Docker image references (registry, repository, tag, digest).
 //! - [`names`]: Kubernetes name rules (DNS-1123 labels and subdomains).
+//! - [`patch`]: the strategic merge patch that changes containers' images (printed and sent).
 //! - [`selector`]: label selectors (`-l`), matched the way the API server matches them.
 
 pub mod image;
 pub mod kind;
 pub mod names;
+pub mod patch;
 pub mod selector;
 pub mod workload;
 

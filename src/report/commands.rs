@@ -1,31 +1,23 @@
 //! The `kubectl patch` commands ml-operator prints (a contract: people paste them).
 //!
-//! Each command changes exactly one container's image with a strategic merge patch, which the
-//! API server merges into the container list *by name*: other containers, and every other field
-//! of this one, stay as they are.
+//! Each command changes exactly one container's image with a strategic merge patch
+//! ([`ImagePatch`], the same one the upgrade controller sends), which the API server merges into
+//! the container list *by name*: other containers, and every other field of this one, stay as
+//! they are.
 
+use crate::inventory::patch::{ImageChange, ImagePatch};
 use crate::inventory::{Container, Workload};
 use crate::report::shell;
 
 /// The strategic merge patch that sets one container's image, e.g.
 /// `{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"app:v2"}]}}}}`.
 pub fn image_patch(workload: &Workload, container: &Container, new_image: &str) -> String {
-    let list = if container.init {
-        "initContainers"
-    } else {
-        "containers"
+    let change = ImageChange {
+        name: &container.name,
+        image: new_image,
+        init: container.init,
     };
-    let entry = format!(
-        r#"{{"{list}":[{{"name":{},"image":{}}}]}}"#,
-        json_string(&container.name),
-        json_string(new_image)
-    );
-    workload
-        .kind
-        .pod_spec_path()
-        .iter()
-        .rev()
-        .fold(entry, |inner, key| format!(r#"{{"{key}":{inner}}}"#))
+    ImagePatch::new(workload.kind, vec![change]).to_json()
 }
 
 /// The full command: `kubectl patch <kind> <name> -n <namespace> --patch '<patch>'`, every word
@@ -44,10 +36,6 @@ pub fn patch_command(workload: &Workload, container: &Container, new_image: &str
         "--patch",
         &patch,
     ])
-}
-
-fn json_string(text: &str) -> String {
-    serde_json::Value::from(text).to_string()
 }
 
 #[cfg(test)]
