@@ -53,16 +53,20 @@
 //! `SLACK_WEBHOOK_URL`, `NOTIFY_KUBECTL_PATCH_INSTRUCTIONS`, `SHOULD_USE_DEFAULT_K8S`,
 //! `IMAGE_WATCHER_CLIENT_URL`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ml_operator_registry::RegistryConfig;
 use ml_operator_version::Strategy;
 use serde::Deserialize;
 
-use crate::inventory::names::{check_label, check_subdomain};
-
 pub mod duration;
+mod env;
+mod keys;
+mod load;
+
+pub use env::ENVIRONMENT_VARIABLES;
+pub use load::{MAX_CONCURRENCY, MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND};
 
 /// The settings of a configuration file; every field is optional.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -284,296 +288,14 @@ pub struct LeaderElectionConfig {
     pub retry_period: Option<Duration>,
 }
 
-/// The original ml-operator's environment variables, and ours, that override the file.
-pub const ENVIRONMENT_VARIABLES: [&str; 8] = [
-    "SERVICES",
-    "UPGRADE_STRATEGY",
-    "CHECK_FOR_UPDATE_CRON",
-    "SLACK_WEBHOOK_URL",
-    "NOTIFY_KUBECTL_PATCH_INSTRUCTIONS",
-    "SHOULD_USE_DEFAULT_K8S",
-    "IMAGE_WATCHER_CLIENT_URL",
-    "ML_OPERATOR_LISTEN",
-];
-
 /// A configuration file that cannot be used; names the file, line and problem.
 #[derive(Debug, thiserror::Error)]
 #[error("config {location}: {problem}")]
 pub struct InvalidConfig {
-    location: String,
-    problem: String,
-}
-
-impl Config {
-    /// Reads and checks a configuration file.
-    pub fn load(path: &Path) -> Result<Config, InvalidConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| InvalidConfig {
-            location: path.display().to_string(),
-            problem: format!("cannot read: {e}"),
-        })?;
-        Config::parse(&text, &path.display().to_string())
-    }
-
-    /// Parses configuration text; `name` is used in errors.
-    pub fn parse(text: &str, name: &str) -> Result<Config, InvalidConfig> {
-        if text.trim().is_empty() {
-            return Ok(Config::default());
-        }
-        // Track the key path as serde walks the document, so a wrong type names its key
-        // (`upgrades.maxConcurrent`), not only the line.
-        let mut track = serde_path_to_error::Track::new();
-        let parsed = serde_saphyr::with_deserializer_from_str(text, |deserializer| {
-            Config::deserialize(serde_path_to_error::Deserializer::new(
-                deserializer,
-                &mut track,
-            ))
-        });
-        let config = parsed.map_err(|e| {
-            let location = match e.location() {
-                Some(l) => format!("{name}:{}", l.line()),
-                None => name.to_string(),
-            };
-            let message = e.to_string();
-            let message = message.lines().next().unwrap_or_default();
-            let message = message.strip_prefix("error: ").unwrap_or(message);
-            let message = match message
-                .strip_prefix("line ")
-                .and_then(|rest| rest.split_once(": "))
-            {
-                Some((_position, rest)) => rest,
-                None => message,
-            };
-            let message = plain_type_error(message);
-            let path = track.path().to_string();
-            let problem = if path.is_empty() || path == "." || message.contains(&path) {
-                message
-            } else {
-                format!("{path}: {message}")
-            };
-            InvalidConfig { location, problem }
-        })?;
-        config.validate().map_err(|problem| InvalidConfig {
-            location: name.to_string(),
-            problem,
-        })?;
-        Ok(config)
-    }
-
-    /// Checks what the types alone cannot: names the API server would refuse, registry
-    /// settings that could never work. Each problem names its key.
-    fn validate(&self) -> Result<(), String> {
-        for (i, registry) in self.registries.iter().enumerate() {
-            if registry.host.trim().is_empty() {
-                return Err(format!("registries[{i}].host must not be empty"));
-            }
-            let key = format!("registries[{i}] ({})", registry.host);
-            if registry.username.is_some() != registry.password_file.is_some() {
-                return Err(format!("{key}: username and passwordFile go together"));
-            }
-            if let Some(rate) = registry.requests_per_second
-                && !(MIN_REQUESTS_PER_SECOND..=MAX_REQUESTS_PER_SECOND).contains(&rate)
-            {
-                return Err(format!(
-                    "{key}.requestsPerSecond: {rate} is out of range; give a number from \
-                     {MIN_REQUESTS_PER_SECOND} (one request every 10 s) to {MAX_REQUESTS_PER_SECOND}"
-                ));
-            }
-            if let Some(concurrency) = registry.concurrency
-                && !(1..=MAX_CONCURRENCY).contains(&concurrency)
-            {
-                return Err(format!(
-                    "{key}.concurrency: {concurrency} is out of range; give a whole number from 1 to {MAX_CONCURRENCY}"
-                ));
-            }
-        }
-        for (i, namespace) in self.namespaces.iter().enumerate() {
-            check_label(namespace).map_err(|e| format!("namespaces[{i}]: {e}"))?;
-        }
-        if let Some(namespace) = &self.state.namespace {
-            check_label(namespace).map_err(|e| format!("state.namespace: {e}"))?;
-        }
-        if let Some(config_map) = &self.state.config_map {
-            check_subdomain(config_map).map_err(|e| format!("state.configMap: {e}"))?;
-        }
-        if let Some(lease) = &self.leader_election.lease_name {
-            check_subdomain(lease).map_err(|e| format!("leaderElection.leaseName: {e}"))?;
-        }
-        Ok(())
-    }
-}
-
-/// The slowest pace a registry may be given (`requestsPerSecond`): one request every 10 s.
-/// Anything slower would make a scan of a few dozen repositories take hours.
-pub const MIN_REQUESTS_PER_SECOND: f64 = 0.1;
-/// The fastest pace a registry may be given (`requestsPerSecond`).
-pub const MAX_REQUESTS_PER_SECOND: f64 = 10_000.0;
-/// The most requests in flight a registry may be given (`concurrency`).
-pub const MAX_CONCURRENCY: usize = 64;
-
-impl Config {
-    /// Applies the environment variables in [`ENVIRONMENT_VARIABLES`] over the file's settings.
-    /// `get` reads one variable (the process environment in production, a map in tests).
-    /// A bad value is an error naming the variable and the value — except secrets, which are
-    /// never echoed.
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), InvalidConfig> {
-        let fail = |key: &str, problem: String| InvalidConfig {
-            location: format!("environment variable {key}"),
-            problem,
-        };
-        let boolean = |key: &str, value: &str| match value.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(true),
-            "false" | "0" | "no" => Ok(false),
-            _ => Err(fail(key, format!("{value:?} is not true or false"))),
-        };
-        let set = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
-        if let Some(value) = set(get("SERVICES")) {
-            self.services = parse_services(&value).map_err(|problem| fail("SERVICES", problem))?;
-        }
-        if let Some(value) = set(get("UPGRADE_STRATEGY")) {
-            let strategy = value
-                .trim()
-                .parse::<Strategy>()
-                .map_err(|e| fail("UPGRADE_STRATEGY", e.to_string()))?;
-            self.strategy = Some(strategy);
-        }
-        if let Some(value) = set(get("CHECK_FOR_UPDATE_CRON")) {
-            self.schedule = Some(value);
-        }
-        if let Some(value) = set(get("SLACK_WEBHOOK_URL")) {
-            self.notify.slack = Some(SecretUrl {
-                webhook_url: Some(value.trim().to_string()),
-                webhook_url_file: None,
-            });
-        }
-        if let Some(value) = set(get("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS")) {
-            self.notify.kubectl_patch_instructions =
-                Some(boolean("NOTIFY_KUBECTL_PATCH_INSTRUCTIONS", &value)?);
-        }
-        if let Some(value) = set(get("SHOULD_USE_DEFAULT_K8S")) {
-            self.use_default_kubeconfig = Some(boolean("SHOULD_USE_DEFAULT_K8S", &value)?);
-        }
-        if let Some(value) = set(get("IMAGE_WATCHER_CLIENT_URL")) {
-            self.image_watcher_url = Some(value.trim().to_string());
-        }
-        if let Some(value) = set(get("ML_OPERATOR_LISTEN")) {
-            self.listen = Some(value.trim().to_string());
-        }
-        Ok(())
-    }
-}
-
-/// The YAML parser's type errors in words a Hub operator reads (`invalid u64` → "expected a
-/// whole number of 0 or more"); other messages pass through unchanged.
-fn plain_type_error(message: &str) -> String {
-    let expected = match message.trim() {
-        "invalid u8" | "invalid u16" | "invalid u32" | "invalid u64" | "invalid usize" => {
-            "expected a whole number of 0 or more"
-        }
-        "invalid i8" | "invalid i16" | "invalid i32" | "invalid i64" | "invalid isize" => {
-            "expected a whole number"
-        }
-        "invalid f32" | "invalid f64" => "expected a number",
-        "invalid bool" | "invalid boolean" => "expected true or false",
-        "expected sequence start" => "expected a list, e.g. [a, b]",
-        "expected mapping start" => "expected a mapping of keys to values",
-        _ => return message.to_string(),
-    };
-    format!("{expected} ({message})")
-}
-
-/// `SERVICES` as either program writes it: the original's JSON array
-/// (`["central-ledger","quoting-service"]`, what its convict schema parses) or a comma list
-/// (`central-ledger,quoting-service`). Anything else is refused rather than matching nothing.
-fn parse_services(value: &str) -> Result<Vec<String>, String> {
-    let value = value.trim();
-    let names: Vec<String> = if value.starts_with('[') {
-        serde_json::from_str::<Vec<String>>(value).map_err(|e| {
-            format!(
-                "{value:?} is neither a JSON array of names (like [\"central-ledger\",\"quoting-service\"]) \
-                 nor a comma-separated list: {e}"
-            )
-        })?
-    } else {
-        value.split(',').map(str::to_string).collect()
-    };
-    let names: Vec<String> = names
-        .into_iter()
-        .map(|name| name.trim().to_string())
-        .filter(|name| !name.is_empty())
-        .collect();
-    for name in &names {
-        // Label values: at most 63 of [A-Za-z0-9._-], alphanumeric at both ends.
-        let valid = name.len() <= 63
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-        if !valid {
-            return Err(format!(
-                "{name:?} is not a label value (the app.kubernetes.io/name of a workload); \
-                 give a JSON array like [\"central-ledger\"] or a comma-separated list"
-            ));
-        }
-    }
-    Ok(names)
-}
-
-impl Config {
-    /// Every key a configuration file may hold, as dotted paths (`notify.slack.webhookUrlFile`,
-    /// `registries[].host`), from the configuration's own schema — so documentation and chart
-    /// values can be checked against the code.
-    pub fn keys() -> Vec<String> {
-        let schema =
-            serde_json::to_value(schemars::schema_for!(Config)).expect("a schema serializes");
-        let mut keys = Vec::new();
-        collect_keys(&schema, &schema, "", &mut keys);
-        keys.sort();
-        keys.dedup();
-        keys
-    }
-}
-
-/// Walks a JSON schema's `properties`, following `$ref`s, `items` and `anyOf`/`allOf`.
-fn collect_keys(
-    root: &serde_json::Value,
-    node: &serde_json::Value,
-    prefix: &str,
-    keys: &mut Vec<String>,
-) {
-    if let Some(reference) = node.get("$ref").and_then(serde_json::Value::as_str) {
-        let name = reference.rsplit('/').next().unwrap_or_default();
-        if let Some(target) = root.get("$defs").and_then(|defs| defs.get(name)) {
-            collect_keys(root, target, prefix, keys);
-        }
-    }
-    for combinator in ["anyOf", "allOf", "oneOf"] {
-        for branch in node
-            .get(combinator)
-            .and_then(serde_json::Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            collect_keys(root, branch, prefix, keys);
-        }
-    }
-    if let Some(items) = node.get("items") {
-        collect_keys(root, items, &format!("{prefix}[]"), keys);
-    }
-    if let Some(properties) = node
-        .get("properties")
-        .and_then(serde_json::Value::as_object)
-    {
-        for (name, property) in properties {
-            let key = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}.{name}")
-            };
-            keys.push(key.clone());
-            collect_keys(root, property, &key, keys);
-        }
-    }
+    /// `file:line`, the file, or `environment variable NAME`.
+    pub location: String,
+    /// What is wrong, naming the key and, for anything but a secret, the value.
+    pub problem: String,
 }
 
 #[cfg(test)]

@@ -43,27 +43,98 @@ pub struct ImageRef {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid image reference {reference:?}: {problem}")]
 pub struct InvalidReference {
-    reference: String,
-    problem: String,
+    /// The reference as written.
+    pub reference: String,
+    /// What is wrong with it.
+    pub problem: ReferenceProblem,
+}
+
+/// What is wrong with an image reference (the grammar of the distribution reference library).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceProblem {
+    /// Nothing was written.
+    #[error("it is empty")]
+    Empty,
+    /// Spaces or newlines around it.
+    #[error("it has leading or trailing whitespace")]
+    Whitespace,
+    /// Only a tag or digest.
+    #[error("the repository name is missing")]
+    MissingName,
+    /// Longer than registries accept.
+    #[error("the repository name is longer than 255 characters")]
+    NameTooLong,
+    /// `[::1` without `]`.
+    #[error("the registry {0:?} has an unclosed '['")]
+    UnclosedBracket(String),
+    /// `[...]` that is not an IPv6 address.
+    #[error("the registry {0:?} is not a valid IPv6 address")]
+    InvalidIpv6(String),
+    /// Something other than `:port` after `]`.
+    #[error("the registry {0:?} has junk after ']'")]
+    JunkAfterBracket(String),
+    /// A port that is not a number from 0 to 65535.
+    #[error("the registry {domain:?} has an invalid port {port:?}")]
+    InvalidPort {
+        /// The registry as written.
+        domain: String,
+        /// The port part.
+        port: String,
+    },
+    /// A host that is not a DNS name.
+    #[error("the registry host {0:?} is not a valid host name")]
+    InvalidHost(String),
+    /// `a//b`.
+    #[error("the repository path has an empty component")]
+    EmptyComponent,
+    /// Repositories are lower case.
+    #[error("the repository component {0:?} must be lower case")]
+    UpperCase(String),
+    /// Other characters or separators.
+    #[error(
+        "the repository component {0:?} may only hold a-z, 0-9 and single '.', '_', '__' or '-' separators between them"
+    )]
+    InvalidComponent(String),
+    /// A tag outside the tag grammar.
+    #[error(
+        "the tag {0:?} must be 1-128 characters of A-Z, a-z, 0-9, '_', '.' or '-', not starting with '.' or '-'"
+    )]
+    InvalidTag(String),
+    /// A digest without `algorithm:`.
+    #[error("the digest {0:?} must look like sha256:<hex>")]
+    DigestShape(String),
+    /// An algorithm registries do not support.
+    #[error("the digest algorithm {0:?} is not supported (sha256, sha384 or sha512)")]
+    DigestAlgorithm(String),
+    /// The wrong number of hex digits.
+    #[error("the digest {digest:?} must be {algorithm}: followed by {length} hex digits")]
+    DigestLength {
+        /// The digest as written.
+        digest: String,
+        /// Its algorithm.
+        algorithm: String,
+        /// The hex digits that algorithm has.
+        length: usize,
+    },
 }
 
 impl ImageRef {
     /// Parses a reference such as `mojaloop/central-ledger:v10.3.0` or `host:5000/a/b@sha256:…`.
     pub fn parse(reference: &str) -> Result<ImageRef, InvalidReference> {
-        let fail = |problem: &str| InvalidReference {
+        let fail = |problem: ReferenceProblem| InvalidReference {
             reference: reference.to_string(),
-            problem: problem.to_string(),
+            problem,
         };
         if reference.is_empty() {
-            return Err(fail("it is empty"));
+            return Err(fail(ReferenceProblem::Empty));
         }
         if reference.trim() != reference {
-            return Err(fail("it has leading or trailing whitespace"));
+            return Err(fail(ReferenceProblem::Whitespace));
         }
 
         let (rest, digest) = match reference.split_once('@') {
             Some((rest, digest)) => {
-                check_digest(digest).map_err(|p| fail(&p))?;
+                check_digest(digest).map_err(fail)?;
                 (rest, Some(digest.to_string()))
             }
             None => (reference, None),
@@ -79,20 +150,20 @@ impl ImageRef {
             None => (rest, None),
         };
         if let Some(tag) = tag {
-            check_tag(tag).map_err(|p| fail(&p))?;
+            check_tag(tag).map_err(fail)?;
         }
         if name.is_empty() {
-            return Err(fail("the repository name is missing"));
+            return Err(fail(ReferenceProblem::MissingName));
         }
         if name.len() > MAX_NAME_LEN {
-            return Err(fail("the repository name is longer than 255 characters"));
+            return Err(fail(ReferenceProblem::NameTooLong));
         }
 
         let (domain, path) = split_domain(name);
         if let Some(domain) = domain {
-            check_domain(domain).map_err(|p| fail(&p))?;
+            check_domain(domain).map_err(fail)?;
         }
-        check_path(path).map_err(|p| fail(&p))?;
+        check_path(path).map_err(fail)?;
 
         Ok(ImageRef {
             original: reference.to_string(),
@@ -179,21 +250,19 @@ fn split_domain(name: &str) -> (Option<&str>, &str) {
     }
 }
 
-fn check_domain(domain: &str) -> Result<(), String> {
+fn check_domain(domain: &str) -> Result<(), ReferenceProblem> {
     let (host, port) = if let Some(rest) = domain.strip_prefix('[') {
         let (inside, after) = rest
             .split_once(']')
-            .ok_or_else(|| format!("the registry {domain:?} has an unclosed '['"))?;
+            .ok_or_else(|| ReferenceProblem::UnclosedBracket(domain.to_string()))?;
         if inside.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!(
-                "the registry {domain:?} is not a valid IPv6 address"
-            ));
+            return Err(ReferenceProblem::InvalidIpv6(domain.to_string()));
         }
         match after {
             "" => return Ok(()),
             _ => match after.strip_prefix(':') {
                 Some(port) => (None, Some(port)),
-                None => return Err(format!("the registry {domain:?} has junk after ']'")),
+                None => return Err(ReferenceProblem::JunkAfterBracket(domain.to_string())),
             },
         }
     } else {
@@ -205,9 +274,10 @@ fn check_domain(domain: &str) -> Result<(), String> {
     if let Some(port) = port
         && (port.is_empty() || port.parse::<u16>().is_err())
     {
-        return Err(format!(
-            "the registry {domain:?} has an invalid port {port:?}"
-        ));
+        return Err(ReferenceProblem::InvalidPort {
+            domain: domain.to_string(),
+            port: port.to_string(),
+        });
     }
     if let Some(host) = host {
         let valid_label = |label: &str| {
@@ -217,28 +287,22 @@ fn check_domain(domain: &str) -> Result<(), String> {
                 && !label.ends_with('-')
         };
         if !host.split('.').all(valid_label) {
-            return Err(format!(
-                "the registry host {host:?} is not a valid host name"
-            ));
+            return Err(ReferenceProblem::InvalidHost(host.to_string()));
         }
     }
     Ok(())
 }
 
-fn check_path(path: &str) -> Result<(), String> {
+fn check_path(path: &str) -> Result<(), ReferenceProblem> {
     for component in path.split('/') {
         if component.is_empty() {
-            return Err("the repository path has an empty component".to_string());
+            return Err(ReferenceProblem::EmptyComponent);
         }
         if component.chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(format!(
-                "the repository component {component:?} must be lower case"
-            ));
+            return Err(ReferenceProblem::UpperCase(component.to_string()));
         }
         if !is_path_component(component) {
-            return Err(format!(
-                "the repository component {component:?} may only hold a-z, 0-9 and single '.', '_', '__' or '-' separators between them"
-            ));
+            return Err(ReferenceProblem::InvalidComponent(component.to_string()));
         }
     }
     Ok(())
@@ -266,7 +330,7 @@ fn is_path_component(component: &str) -> bool {
     seen_alnum && separator.is_empty()
 }
 
-fn check_tag(tag: &str) -> Result<(), String> {
+fn check_tag(tag: &str) -> Result<(), ReferenceProblem> {
     let mut chars = tag.chars();
     let valid_first = chars
         .next()
@@ -275,32 +339,30 @@ fn check_tag(tag: &str) -> Result<(), String> {
         || tag.len() > MAX_TAG_LEN
         || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
     {
-        return Err(format!(
-            "the tag {tag:?} must be 1-128 characters of A-Z, a-z, 0-9, '_', '.' or '-', not starting with '.' or '-'"
-        ));
+        return Err(ReferenceProblem::InvalidTag(tag.to_string()));
     }
     Ok(())
 }
 
-fn check_digest(digest: &str) -> Result<(), String> {
+fn check_digest(digest: &str) -> Result<(), ReferenceProblem> {
     let (algorithm, hex) = digest
         .split_once(':')
-        .ok_or_else(|| format!("the digest {digest:?} must look like sha256:<hex>"))?;
+        .ok_or_else(|| ReferenceProblem::DigestShape(digest.to_string()))?;
     // The algorithms registries and go-digest support; anything else cannot be pulled.
     let expected_len = match algorithm {
         "sha256" => 64,
         "sha384" => 96,
         "sha512" => 128,
         _ => {
-            return Err(format!(
-                "the digest algorithm {algorithm:?} is not supported (sha256, sha384 or sha512)"
-            ));
+            return Err(ReferenceProblem::DigestAlgorithm(algorithm.to_string()));
         }
     };
     if hex.len() != expected_len || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!(
-            "the digest {digest:?} must be {algorithm}: followed by {expected_len} hex digits"
-        ));
+        return Err(ReferenceProblem::DigestLength {
+            digest: digest.to_string(),
+            algorithm: algorithm.to_string(),
+            length: expected_len,
+        });
     }
     Ok(())
 }

@@ -1,43 +1,52 @@
 //! Kubernetes label selectors (`-l`), for manifests; a cluster evaluates them server-side.
 //!
-//! Supports the whole string syntax `kubectl` accepts: `key`, `!key`, `key=value`,
-//! `key==value`, `key!=value`, `key in (a,b)`, `key notin (a,b)`, joined by commas.
+//! Parses the whole string syntax `kubectl` accepts — `key`, `!key`, `key=value`,
+//! `key==value`, `key!=value`, `key in (a,b)`, `key notin (a,b)`, joined by commas — into
+//! kube-rs's typed [`kube::core::Selector`], which does the matching the way the API server does.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-/// A parsed label selector; the empty selector matches everything.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Selector {
-    requirements: Vec<Requirement>,
-    text: String,
-}
+use kube::core::{Expression, SelectorExt};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Requirement {
-    Exists(String),
-    NotExists(String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
+/// A parsed label selector; the empty selector matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct Selector {
+    parsed: kube::core::Selector,
+    text: String,
 }
 
 /// A selector that does not parse; names the selector and the bad part.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid label selector {selector:?}: {problem}")]
 pub struct InvalidSelector {
-    selector: String,
-    problem: String,
+    /// The selector as given.
+    pub selector: String,
+    /// What is wrong with it.
+    pub problem: SelectorProblem,
+}
+
+/// What is wrong with a label selector, or with one key or value in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectorProblem {
+    /// `key` followed by something that is not an operator.
+    #[error("expected `=`, `!=`, `in` or `notin` after {0:?}")]
+    NoOperator(String),
+    /// `key in a,b` without parentheses.
+    #[error("the values of {0:?} must be in parentheses: {0} in (a,b)")]
+    NoParentheses(String),
+    /// Not `[prefix/]name` with a DNS subdomain prefix and a 63-character name.
+    #[error("{0:?} is not a valid label key")]
+    Key(String),
+    /// Not up to 63 characters of `[A-Za-z0-9._-]`, alphanumeric at both ends.
+    #[error("{0:?} is not a valid label value")]
+    Value(String),
 }
 
 impl Selector {
     /// Whether a set of labels satisfies every requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.requirements.iter().all(|r| match r {
-            Requirement::Exists(key) => labels.contains_key(key),
-            Requirement::NotExists(key) => !labels.contains_key(key),
-            Requirement::In(key, values) => labels.get(key).is_some_and(|v| values.contains(v)),
-            Requirement::NotIn(key, values) => labels.get(key).is_none_or(|v| !values.contains(v)),
-        })
+        self.parsed.matches(labels)
     }
 
     /// The selector as given, for passing on to the API server.
@@ -50,17 +59,17 @@ impl FromStr for Selector {
     type Err = InvalidSelector;
 
     fn from_str(text: &str) -> Result<Selector, InvalidSelector> {
-        let fail = |problem: String| InvalidSelector {
-            selector: text.to_string(),
-            problem,
-        };
-        let requirements = split_top_level(text)
+        let expressions = split_top_level(text)
             .into_iter()
             .filter(|part| !part.trim().is_empty())
-            .map(|part| parse_requirement(part.trim()).map_err(&fail))
-            .collect::<Result<_, _>>()?;
+            .map(|part| parse_requirement(part.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|problem| InvalidSelector {
+                selector: text.to_string(),
+                problem,
+            })?;
         Ok(Selector {
-            requirements,
+            parsed: expressions.into_iter().collect(),
             text: text.to_string(),
         })
     }
@@ -85,79 +94,72 @@ fn split_top_level(text: &str) -> Vec<&str> {
     parts
 }
 
-fn parse_requirement(part: &str) -> Result<Requirement, String> {
+fn parse_requirement(part: &str) -> Result<Expression, SelectorProblem> {
     if let Some(key) = part.strip_prefix('!') {
-        return Ok(Requirement::NotExists(checked_key(key.trim())?));
+        return Ok(Expression::DoesNotExist(checked_key(key.trim())?));
     }
     for (operator, negate) in [("!=", true), ("==", false), ("=", false)] {
         if let Some((key, value)) = part.split_once(operator) {
-            let (key, value) = (checked_key(key.trim())?, checked_value(value.trim())?);
+            let key = checked_key(key.trim())?;
+            let value = value.trim();
+            check_label_value(value)?;
             return Ok(if negate {
-                Requirement::NotIn(key, vec![value])
+                Expression::NotEqual(key, value.to_string())
             } else {
-                Requirement::In(key, vec![value])
+                Expression::Equal(key, value.to_string())
             });
         }
     }
     let mut words = part.splitn(2, char::is_whitespace);
     let key = words.next().unwrap_or_default();
     match words.next().map(str::trim) {
-        None => Ok(Requirement::Exists(checked_key(key)?)),
+        None => Ok(Expression::Exists(checked_key(key)?)),
         Some(rest) => {
             let (negate, set) = if let Some(set) = rest.strip_prefix("notin") {
                 (true, set)
             } else if let Some(set) = rest.strip_prefix("in") {
                 (false, set)
             } else {
-                return Err(format!("expected `=`, `!=`, `in` or `notin` after {key:?}"));
+                return Err(SelectorProblem::NoOperator(key.to_string()));
             };
             let inner = set
                 .trim()
                 .strip_prefix('(')
                 .and_then(|s| s.strip_suffix(')'))
-                .ok_or_else(|| {
-                    format!("the values of {key:?} must be in parentheses: {key} in (a,b)")
-                })?;
+                .ok_or_else(|| SelectorProblem::NoParentheses(key.to_string()))?;
             let values = inner
                 .split(',')
-                .map(|v| checked_value(v.trim()))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|v| {
+                    let v = v.trim();
+                    check_label_value(v).map(|()| v.to_string())
+                })
+                .collect::<Result<_, _>>()?;
             let key = checked_key(key)?;
             Ok(if negate {
-                Requirement::NotIn(key, values)
+                Expression::NotIn(key, values)
             } else {
-                Requirement::In(key, values)
+                Expression::In(key, values)
             })
         }
     }
 }
 
-fn checked_key(key: &str) -> Result<String, String> {
+fn checked_key(key: &str) -> Result<String, SelectorProblem> {
     let (prefix, name) = match key.rsplit_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),
     };
-    let valid_name = !name.is_empty()
-        && name.len() <= 63
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    let valid_prefix = prefix.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 253
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
-    });
-    if valid_name && valid_prefix {
+    let valid_prefix = prefix.is_none_or(|p| super::names::check_subdomain(p).is_ok());
+    if valid_prefix && !name.is_empty() && check_label_value(name).is_ok() {
         Ok(key.to_string())
     } else {
-        Err(format!("{key:?} is not a valid label key"))
+        Err(SelectorProblem::Key(key.to_string()))
     }
 }
 
-fn checked_value(value: &str) -> Result<String, String> {
+/// Checks a label value (also a label key's name part): empty, or up to 63 characters of
+/// `[A-Za-z0-9._-]` starting and ending with a letter or digit.
+pub fn check_label_value(value: &str) -> Result<(), SelectorProblem> {
     let valid = value.is_empty()
         || (value.len() <= 63
             && value.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -166,9 +168,9 @@ fn checked_value(value: &str) -> Result<String, String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
     if valid {
-        Ok(value.to_string())
+        Ok(())
     } else {
-        Err(format!("{value:?} is not a valid label value"))
+        Err(SelectorProblem::Value(value.to_string()))
     }
 }
 

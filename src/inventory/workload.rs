@@ -6,10 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use ml_operator_version::Strategy;
+use ml_operator_version::{ParseStrategyError, Strategy};
 use serde_json::Value;
 
 use super::WorkloadKind;
+use super::names::{InvalidName, check_label, check_subdomain};
 
 /// Annotation prefix for per-workload settings (`ml-operator.mojaloop.io/strategy`, `…/ignore`).
 pub const ANNOTATION_PREFIX: &str = "ml-operator.mojaloop.io/";
@@ -89,6 +90,65 @@ pub struct InvalidWorkload {
     /// The object's name, or `<unnamed>`.
     pub name: String,
     /// What is wrong, naming the field.
+    pub problem: WorkloadProblem,
+}
+
+/// What is wrong with a workload object, each naming the field by its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkloadProblem {
+    /// A field that must be there is not.
+    #[error("{0} is missing")]
+    Missing(String),
+    /// A list that must have entries is absent or empty.
+    #[error("{0} is missing or empty")]
+    MissingOrEmpty(String),
+    /// A container without its image.
+    #[error("{path}[{index}] ({name}): image is missing")]
+    MissingImage {
+        /// The container list's path.
+        path: String,
+        /// The container's position in it.
+        index: usize,
+        /// The container's name.
+        name: String,
+    },
+    /// A field of the wrong JSON type.
+    #[error("{field} must be {expected}, found {found}")]
+    WrongType {
+        /// Its path.
+        field: String,
+        /// What it must be (`a string`, `a list`, `a map`).
+        expected: &'static str,
+        /// What it is.
+        found: &'static str,
+    },
+    /// A label or annotation value written as a boolean or number.
+    #[error("{field} must be a string, found {found} (quote it: \"{value}\")")]
+    Unquoted {
+        /// Its path, with the key.
+        field: String,
+        /// `a boolean` or `a number`.
+        found: &'static str,
+        /// The value as written.
+        value: String,
+    },
+    /// A name Kubernetes would refuse.
+    #[error("{field} {source}")]
+    InvalidName {
+        /// Its path.
+        field: String,
+        /// Why.
+        source: InvalidName,
+    },
+}
+
+/// A workload annotation whose value ml-operator cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("annotation {ANNOTATION_PREFIX}{key}: {problem}")]
+pub struct InvalidAnnotation {
+    /// The key after the prefix (`strategy`).
+    pub key: &'static str,
+    /// Why the value is not usable.
     pub problem: String,
 }
 
@@ -111,7 +171,7 @@ impl Workload {
         };
         let metadata = object.get("metadata");
         let field = |key: &str| metadata.and_then(|m| m.get(key));
-        let fail = |problem: String| InvalidWorkload {
+        let fail = |problem: WorkloadProblem| InvalidWorkload {
             kind: kind_name.to_string(),
             name: field("name")
                 .and_then(Value::as_str)
@@ -121,14 +181,22 @@ impl Workload {
         };
         let name = optional_string(field("name"), "metadata.name")
             .map_err(&fail)?
-            .ok_or_else(|| fail("metadata.name is missing".to_string()))?;
-        crate::inventory::names::check_subdomain(name)
-            .map_err(|e| fail(format!("metadata.name {e}")))?;
+            .ok_or_else(|| fail(WorkloadProblem::Missing("metadata.name".into())))?;
+        check_subdomain(name).map_err(|source| {
+            fail(WorkloadProblem::InvalidName {
+                field: "metadata.name".into(),
+                source,
+            })
+        })?;
         let namespace =
             match optional_string(field("namespace"), "metadata.namespace").map_err(&fail)? {
                 Some(namespace) => {
-                    crate::inventory::names::check_label(namespace)
-                        .map_err(|e| fail(format!("metadata.namespace {e}")))?;
+                    check_label(namespace).map_err(|source| {
+                        fail(WorkloadProblem::InvalidName {
+                            field: "metadata.namespace".into(),
+                            source,
+                        })
+                    })?;
                     namespace
                 }
                 None => default_namespace,
@@ -138,14 +206,14 @@ impl Workload {
         let pod_spec = spec_path
             .iter()
             .try_fold(object, |value, key| value.get(key))
-            .ok_or_else(|| fail(format!("{} is missing", spec_path.join("."))))?;
+            .ok_or_else(|| fail(WorkloadProblem::Missing(spec_path.join("."))))?;
         let mut containers =
             read_containers(pod_spec, "containers", false, spec_path).map_err(&fail)?;
         if containers.is_empty() {
-            return Err(fail(format!(
-                "{}.containers is missing or empty",
+            return Err(fail(WorkloadProblem::MissingOrEmpty(format!(
+                "{}.containers",
                 spec_path.join(".")
-            )));
+            ))));
         }
         containers
             .extend(read_containers(pod_spec, "initContainers", true, spec_path).map_err(&fail)?);
@@ -180,11 +248,14 @@ impl Workload {
 
     /// The strategy for this workload: its `strategy` annotation, else `default`. A bad
     /// annotation is an error naming it.
-    pub fn strategy(&self, default: Strategy) -> Result<Strategy, String> {
+    pub fn strategy(&self, default: Strategy) -> Result<Strategy, InvalidAnnotation> {
         match self.setting("strategy") {
             Some(value) => value
                 .parse()
-                .map_err(|e| format!("annotation {ANNOTATION_PREFIX}strategy: {e}")),
+                .map_err(|e: ParseStrategyError| InvalidAnnotation {
+                    key: "strategy",
+                    problem: e.to_string(),
+                }),
             None => Ok(default),
         }
     }
@@ -228,23 +299,38 @@ fn read_containers(
     field: &str,
     init: bool,
     spec_path: &[&str],
-) -> Result<Vec<Container>, String> {
+) -> Result<Vec<Container>, WorkloadProblem> {
     let path = format!("{}.{field}", spec_path.join("."));
     let list = match pod_spec.get(field) {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(list)) => list,
-        Some(other) => return Err(format!("{path} must be a list, found {}", type_name(other))),
+        Some(other) => {
+            return Err(WorkloadProblem::WrongType {
+                field: path,
+                expected: "a list",
+                found: type_name(other),
+            });
+        }
     };
     list.iter()
         .enumerate()
         .map(|(i, container)| {
-            let name = optional_string(container.get("name"), &format!("{path}[{i}].name"))?
-                .ok_or_else(|| format!("{path}[{i}].name is missing"))?;
-            crate::inventory::names::check_label(name)
-                .map_err(|e| format!("{path}[{i}].name {e}"))?;
-            let image = optional_string(container.get("image"), "image")
-                .map_err(|e| format!("{path}[{i}] ({name}): {e}"))?
-                .ok_or_else(|| format!("{path}[{i}] ({name}): image is missing"))?;
+            let name_field = format!("{path}[{i}].name");
+            let name = optional_string(container.get("name"), &name_field)?
+                .ok_or_else(|| WorkloadProblem::Missing(name_field.clone()))?;
+            check_label(name).map_err(|source| WorkloadProblem::InvalidName {
+                field: name_field,
+                source,
+            })?;
+            let image = optional_string(
+                container.get("image"),
+                &format!("{path}[{i}] ({name}): image"),
+            )?
+            .ok_or_else(|| WorkloadProblem::MissingImage {
+                path: path.clone(),
+                index: i,
+                name: name.to_string(),
+            })?;
             Ok(Container {
                 name: name.to_string(),
                 image: image.to_string(),
@@ -256,14 +342,18 @@ fn read_containers(
 
 /// A string field: `None` when absent, null or empty, an error naming `field` and the type found
 /// when it is not a string (`image: 12345`, `name: [a, b]`).
-fn optional_string<'a>(value: Option<&'a Value>, field: &str) -> Result<Option<&'a str>, String> {
+fn optional_string<'a>(
+    value: Option<&'a Value>,
+    field: &str,
+) -> Result<Option<&'a str>, WorkloadProblem> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text.as_str()).filter(|t| !t.is_empty())),
-        Some(other) => Err(format!(
-            "{field} must be a string, found {}",
-            type_name(other)
-        )),
+        Some(other) => Err(WorkloadProblem::WrongType {
+            field: field.to_string(),
+            expected: "a string",
+            found: type_name(other),
+        }),
     }
 }
 
@@ -282,11 +372,20 @@ fn type_name(value: &Value) -> &'static str {
 /// `metadata.labels` or `metadata.annotations`: a map from string to string, as the API server
 /// requires (`ignore: true` unquoted is a boolean there, not the string the annotation needs).
 /// Null values are left out, as before.
-fn string_map(value: Option<&Value>, field: &str) -> Result<BTreeMap<String, String>, String> {
+fn string_map(
+    value: Option<&Value>,
+    field: &str,
+) -> Result<BTreeMap<String, String>, WorkloadProblem> {
     let map = match value {
         None | Some(Value::Null) => return Ok(BTreeMap::new()),
         Some(Value::Object(map)) => map,
-        Some(other) => return Err(format!("{field} must be a map, found {}", type_name(other))),
+        Some(other) => {
+            return Err(WorkloadProblem::WrongType {
+                field: field.to_string(),
+                expected: "a map",
+                found: type_name(other),
+            });
+        }
     };
     let mut strings = BTreeMap::new();
     for (key, value) in map {
@@ -296,16 +395,18 @@ fn string_map(value: Option<&Value>, field: &str) -> Result<BTreeMap<String, Str
                 strings.insert(key.clone(), text.clone());
             }
             Value::Bool(_) | Value::Number(_) => {
-                return Err(format!(
-                    "{field}[{key:?}] must be a string, found {} (quote it: \"{value}\")",
-                    type_name(value)
-                ));
+                return Err(WorkloadProblem::Unquoted {
+                    field: format!("{field}[{key:?}]"),
+                    found: type_name(value),
+                    value: value.to_string(),
+                });
             }
             other => {
-                return Err(format!(
-                    "{field}[{key:?}] must be a string, found {}",
-                    type_name(other)
-                ));
+                return Err(WorkloadProblem::WrongType {
+                    field: format!("{field}[{key:?}]"),
+                    expected: "a string",
+                    found: type_name(other),
+                });
             }
         }
     }
@@ -438,7 +539,7 @@ mod tests {
         let patch = with(json!({"ml-operator.mojaloop.io/strategy": "patch"}));
         assert_eq!(patch.strategy(Strategy::Major), Ok(Strategy::Patch));
         let bad = with(json!({"ml-operator.mojaloop.io/strategy": "newest"}));
-        let err = bad.strategy(Strategy::Bugfix).unwrap_err();
+        let err = bad.strategy(Strategy::Bugfix).unwrap_err().to_string();
         assert!(
             err.contains("ml-operator.mojaloop.io/strategy") && err.contains("newest"),
             "{err}"

@@ -151,7 +151,7 @@ fn evaluate(
     }
     match workload.strategy(options.strategy) {
         Ok(strategy) => finding.strategy = strategy,
-        Err(reason) => return unresolved(finding, reason),
+        Err(invalid) => return unresolved(finding, invalid.to_string()),
     }
 
     let Some(current) = image.tag() else {
