@@ -154,7 +154,7 @@ struct CheckArgs {
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     services: Vec<String>,
     /// Upgrade strategy: patch (same X.Y.Z), bugfix (same X.Y, the default), minor (same X), major.
-    #[arg(long, value_parser = parse_strategy)]
+    #[arg(long)]
     strategy: Option<Strategy>,
     /// Offline tag index: a JSON object from repository to its tags. No registry is contacted.
     #[arg(long, value_name = "FILE")]
@@ -190,10 +190,6 @@ enum ColorChoice {
     Auto,
     Always,
     Never,
-}
-
-fn parse_strategy(text: &str) -> Result<Strategy, String> {
-    text.parse::<Strategy>().map_err(|e| e.to_string())
 }
 
 /// A failure with the exit code it maps to.

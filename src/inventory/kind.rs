@@ -1,12 +1,25 @@
 //! The kinds of workload ml-operator reads and patches, each owning its names: the `kind`,
 //! kubectl's resource name, where its pod spec sits, and its API resource.
 
-use std::fmt;
-
 use kube::core::ApiResource;
 
-/// The kinds of object that run containers and that ml-operator knows how to patch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The kinds of object that run containers and that ml-operator knows how to patch. The
+/// variant names are the `kind`s as Kubernetes spells them (`Display`, `FromStr`); iterating
+/// ([`strum::IntoEnumIterator`]) gives them in the order reports list them.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+)]
 pub enum WorkloadKind {
     /// `apps/v1` Deployment.
     Deployment,
@@ -27,35 +40,14 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
-    /// Every workload kind, in the order reports list them.
-    pub const ALL: [WorkloadKind; 8] = [
-        WorkloadKind::Deployment,
-        WorkloadKind::StatefulSet,
-        WorkloadKind::DaemonSet,
-        WorkloadKind::ReplicaSet,
-        WorkloadKind::ReplicationController,
-        WorkloadKind::Job,
-        WorkloadKind::CronJob,
-        WorkloadKind::Pod,
-    ];
-
     /// The kind for an object's `kind` field, if it is a workload.
     pub fn from_kind(kind: &str) -> Option<WorkloadKind> {
-        WorkloadKind::ALL.into_iter().find(|k| k.as_str() == kind)
+        kind.parse().ok()
     }
 
     /// The `kind` as Kubernetes spells it (`Deployment`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            WorkloadKind::Deployment => "Deployment",
-            WorkloadKind::StatefulSet => "StatefulSet",
-            WorkloadKind::DaemonSet => "DaemonSet",
-            WorkloadKind::ReplicaSet => "ReplicaSet",
-            WorkloadKind::ReplicationController => "ReplicationController",
-            WorkloadKind::Job => "Job",
-            WorkloadKind::CronJob => "CronJob",
-            WorkloadKind::Pod => "Pod",
-        }
+        self.into()
     }
 
     /// The resource name kubectl takes (`kubectl patch deployment …`).
@@ -108,11 +100,5 @@ impl WorkloadKind {
     /// The `apiVersion` objects of this kind carry (`apps/v1`, `batch/v1`, `v1`).
     pub fn api_version(self) -> String {
         self.api_resource().api_version
-    }
-}
-
-impl fmt::Display for WorkloadKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }

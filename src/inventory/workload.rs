@@ -458,10 +458,11 @@ pub fn drop_controlled(workloads: &mut Vec<Workload>) -> usize {
 mod tests {
     use super::*;
     use serde_json::json;
+    use strum::IntoEnumIterator;
 
     #[test]
     fn reads_containers_and_init_containers_of_every_kind() {
-        for kind in WorkloadKind::ALL {
+        for kind in WorkloadKind::iter() {
             let pod_spec = json!({
                 "containers": [{"name": "app", "image": "mojaloop/app:v1.0.0"}],
                 "initContainers": [{"name": "wait", "image": "busybox:1.36"}],

@@ -5,8 +5,9 @@ use ml_operator_version::{Resolution, Strategy};
 use serde::Serialize;
 
 /// What a scan decided for one container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Status {
     /// A newer tag is allowed by the strategy.
     UpdateAvailable,
@@ -21,12 +22,7 @@ pub enum Status {
 impl Status {
     /// The name used in JSON and tables.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::UpdateAvailable => "update-available",
-            Status::UpToDate => "up-to-date",
-            Status::Unresolved => "unresolved",
-            Status::Skipped => "skipped",
-        }
+        self.into()
     }
 }
 

@@ -6,6 +6,7 @@
 //! list is a warning naming it, and the rest of the scan goes on.
 
 use std::path::PathBuf;
+use strum::IntoEnumIterator;
 
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -35,10 +36,53 @@ pub struct Cluster {
     pub description: String,
 }
 
-/// A cluster that cannot be read; names the context and server.
+/// A cluster that cannot be reached or read; names the kubeconfig, context or server.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ClusterError(String);
+pub enum ClusterError {
+    /// The kubeconfig file given could not be read.
+    #[error("cannot read kubeconfig {path}: {source}")]
+    Kubeconfig {
+        /// The file.
+        path: String,
+        /// Why.
+        source: kube::config::KubeconfigError,
+    },
+    /// The kubeconfig's context does not work.
+    #[error("kubeconfig context {context:?}: {source}")]
+    Context {
+        /// The context asked for (or the current one).
+        context: String,
+        /// Why.
+        source: kube::config::KubeconfigError,
+    },
+    /// `--context` without any kubeconfig.
+    #[error("--context given but no kubeconfig found (set --kubeconfig or KUBECONFIG)")]
+    ContextWithoutKubeconfig,
+    /// Neither a kubeconfig nor a pod's service account.
+    #[error(
+        "no kubeconfig found (--kubeconfig, KUBECONFIG, ~/.kube/config) and not running in a cluster: {0}"
+    )]
+    NoConfiguration(#[source] kube::config::InClusterError),
+    /// Inside a pod, the service account could not be read.
+    #[error("in-cluster configuration: {0}")]
+    InCluster(#[source] kube::config::InClusterError),
+    /// The client could not be built (TLS, proxy settings).
+    #[error("cannot build a client for {description}: {source}")]
+    Client {
+        /// The cluster, as [`Cluster::description`] names it.
+        description: String,
+        /// Why.
+        source: kube::Error,
+    },
+    /// The API server failed or could not be reached while listing.
+    #[error("cannot read the cluster at {description}: {source}")]
+    Read {
+        /// The cluster, as [`Cluster::description`] names it.
+        description: String,
+        /// What the client said.
+        source: Box<kube::Error>,
+    },
+}
 
 /// What a cluster holds.
 #[derive(Debug, Default)]
@@ -55,12 +99,16 @@ const PAGE_SIZE: u32 = 500;
 impl Cluster {
     /// Builds a client from the options; does not contact the server yet.
     pub async fn connect(options: &ClusterOptions) -> Result<Cluster, ClusterError> {
-        let kubeconfig = match &options.kubeconfig {
-            Some(path) => Some(Kubeconfig::read_from(path).map_err(|e| {
-                ClusterError(format!("cannot read kubeconfig {}: {e}", path.display()))
-            })?),
-            None => Kubeconfig::read().ok(),
-        };
+        let kubeconfig =
+            match &options.kubeconfig {
+                Some(path) => Some(Kubeconfig::read_from(path).map_err(|source| {
+                    ClusterError::Kubeconfig {
+                        path: path.display().to_string(),
+                        source,
+                    }
+                })?),
+                None => Kubeconfig::read().ok(),
+            };
         let (config, description) = match kubeconfig {
             Some(kubeconfig) => {
                 let context = options
@@ -74,41 +122,37 @@ impl Cluster {
                 };
                 let config = Config::from_custom_kubeconfig(kubeconfig, &kube_options)
                     .await
-                    .map_err(|e| ClusterError(format!("kubeconfig context {context:?}: {e}")))?;
+                    .map_err(|source| ClusterError::Context {
+                        context: context.clone(),
+                        source,
+                    })?;
                 let description = format!("context {context:?} (server {})", config.cluster_url);
                 (config, description)
             }
             None if options.context.is_some() => {
-                return Err(ClusterError(
-                    "--context given but no kubeconfig found (set --kubeconfig or KUBECONFIG)"
-                        .to_string(),
-                ));
+                return Err(ClusterError::ContextWithoutKubeconfig);
             }
             None => {
-                let config = Config::incluster().map_err(|e| {
-                    ClusterError(format!(
-                        "no kubeconfig found (--kubeconfig, KUBECONFIG, ~/.kube/config) and not running in a cluster: {e}"
-                    ))
-                })?;
+                let config = Config::incluster().map_err(ClusterError::NoConfiguration)?;
                 let description = format!("in-cluster (server {})", config.cluster_url);
                 (config, description)
             }
         };
-        let client = Client::try_from(config)
-            .map_err(|e| ClusterError(format!("cannot build a client for {description}: {e}")))?;
-        Ok(Cluster {
-            client,
-            description,
-        })
+        Cluster::with_client(config, description)
     }
 
     /// The pod's service account (`KUBERNETES_SERVICE_HOST`, the mounted token and CA).
     pub fn in_cluster() -> Result<Cluster, ClusterError> {
-        let config = Config::incluster()
-            .map_err(|e| ClusterError(format!("in-cluster configuration: {e}")))?;
+        let config = Config::incluster().map_err(ClusterError::InCluster)?;
         let description = format!("in-cluster (server {})", config.cluster_url);
-        let client = Client::try_from(config)
-            .map_err(|e| ClusterError(format!("cannot build a client for {description}: {e}")))?;
+        Cluster::with_client(config, description)
+    }
+
+    fn with_client(config: Config, description: String) -> Result<Cluster, ClusterError> {
+        let client = Client::try_from(config).map_err(|source| ClusterError::Client {
+            description: description.clone(),
+            source,
+        })?;
         Ok(Cluster {
             client,
             description,
@@ -129,7 +173,7 @@ impl Cluster {
         let mut inventory = ClusterInventory::default();
         // Filled the first time a cluster-wide list is forbidden, then reused for every kind.
         let mut namespaces: Option<Vec<String>> = None;
-        for kind in WorkloadKind::ALL {
+        for kind in WorkloadKind::iter() {
             let resource = kind.api_resource();
             if let Some(namespace) = &options.namespace {
                 self.list_into(kind, &resource, Some(namespace), options, &mut inventory)
@@ -139,13 +183,12 @@ impl Cluster {
             if namespaces.is_none() {
                 match self
                     .list_into(kind, &resource, None, options, &mut inventory)
-                    .await
+                    .await?
                 {
-                    Ok(()) => continue,
-                    Err(ListError::Forbidden(_)) => {
+                    Listed::Done => continue,
+                    Listed::ForbiddenClusterWide => {
                         namespaces = Some(self.namespaces(&mut inventory).await?)
                     }
-                    Err(other) => return Err(other.into()),
                 }
             }
             // No cluster-wide permission: namespace by namespace.
@@ -157,7 +200,8 @@ impl Cluster {
         Ok(inventory)
     }
 
-    /// Lists one kind into the inventory. Forbidden in one namespace becomes a warning.
+    /// Lists one kind into the inventory. Forbidden in one namespace becomes a warning;
+    /// forbidden across all namespaces is returned, for the caller to go namespace by namespace.
     async fn list_into(
         &self,
         kind: WorkloadKind,
@@ -165,7 +209,7 @@ impl Cluster {
         namespace: Option<&str>,
         options: &ClusterOptions,
         inventory: &mut ClusterInventory,
-    ) -> Result<(), ListError> {
+    ) -> Result<Listed, ClusterError> {
         let api: Api<DynamicObject> = match namespace {
             Some(namespace) => Api::namespaced_with(self.client.clone(), namespace, resource),
             None => Api::all_with(self.client.clone(), resource),
@@ -178,25 +222,20 @@ impl Cluster {
             let page = match api.list(&params).await {
                 Ok(page) => page,
                 Err(kube::Error::Api(status)) if status.code == 403 => {
-                    let scope = namespace.map_or("all namespaces".to_string(), |ns| {
-                        format!("namespace {ns:?}")
-                    });
-                    let warning = format!(
-                        "cannot list {}s in {scope}: forbidden ({})",
+                    let Some(namespace) = namespace else {
+                        return Ok(Listed::ForbiddenClusterWide);
+                    };
+                    inventory.warnings.push(format!(
+                        "cannot list {}s in namespace {namespace:?}: forbidden ({})",
                         kind.kubectl_resource(),
                         status.message
-                    );
-                    if namespace.is_none() {
-                        return Err(ListError::Forbidden(warning));
-                    }
-                    inventory.warnings.push(warning);
-                    return Ok(());
+                    ));
+                    return Ok(Listed::Done);
                 }
-                Err(e) => return Err(ListError::Other(self.describe(e))),
+                Err(e) => return Err(self.read_error(e)),
             };
             for object in &page.items {
-                let mut value =
-                    serde_json::to_value(object).map_err(|e| ListError::Other(e.to_string()))?;
+                let mut value = serde_json::to_value(object).expect("a listed object serializes");
                 // Lists leave out kind on items; the extraction needs it.
                 value["kind"] = kind.as_str().into();
                 let default_namespace = object.metadata.namespace.as_deref().unwrap_or("default");
@@ -208,12 +247,15 @@ impl Cluster {
             }
             match page.metadata.continue_.filter(|token| !token.is_empty()) {
                 Some(token) => params = params.continue_token(&token),
-                None => return Ok(()),
+                None => return Ok(Listed::Done),
             }
         }
     }
 
-    async fn namespaces(&self, inventory: &mut ClusterInventory) -> Result<Vec<String>, ListError> {
+    async fn namespaces(
+        &self,
+        inventory: &mut ClusterInventory,
+    ) -> Result<Vec<String>, ClusterError> {
         let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
         match api.list_metadata(&ListParams::default()).await {
             Ok(list) => Ok(list
@@ -228,24 +270,22 @@ impl Cluster {
                 ));
                 Ok(Vec::new())
             }
-            Err(e) => Err(ListError::Other(self.describe(e))),
+            Err(e) => Err(self.read_error(e)),
         }
     }
 
-    fn describe(&self, error: kube::Error) -> String {
-        format!("cannot read the cluster at {}: {error}", self.description)
-    }
-}
-
-enum ListError {
-    Forbidden(String),
-    Other(String),
-}
-
-impl From<ListError> for ClusterError {
-    fn from(error: ListError) -> ClusterError {
-        match error {
-            ListError::Forbidden(message) | ListError::Other(message) => ClusterError(message),
+    fn read_error(&self, source: kube::Error) -> ClusterError {
+        ClusterError::Read {
+            description: self.description.clone(),
+            source: Box::new(source),
         }
     }
+}
+
+/// How one list went.
+enum Listed {
+    /// Every page was read (or, in one namespace, the list was forbidden and a warning added).
+    Done,
+    /// Listing across all namespaces is forbidden: the caller lists namespace by namespace.
+    ForbiddenClusterWide,
 }

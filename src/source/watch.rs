@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
+use strum::IntoEnumIterator;
 
 use futures::{Stream, StreamExt};
 use kube::Client;
@@ -92,7 +93,7 @@ impl WatchedInventory {
         } else {
             namespaces.iter().map(|ns| Some(ns.as_str())).collect()
         };
-        for kind in WorkloadKind::ALL {
+        for kind in WorkloadKind::iter() {
             let resource = kind.api_resource();
             for scope in &scopes {
                 let api: Api<WatchedObject> = match scope {

@@ -197,6 +197,7 @@ impl Resource for WatchedObject {
 mod tests {
     use super::*;
     use serde_json::json;
+    use strum::IntoEnumIterator;
 
     fn decode(value: Value) -> WatchedObject {
         serde_json::from_value(value).unwrap()
@@ -209,7 +210,7 @@ mod tests {
         let pod_spec = json!({"containers": containers,
             "initContainers": [{"name": "wait", "image": "busybox:1.36", "command": ["sh"]}],
             "imagePullSecrets": [{"name": "hub"}], "volumes": [{"name": "v", "emptyDir": {}}]});
-        for kind in WorkloadKind::ALL {
+        for kind in WorkloadKind::iter() {
             let mut spec = pod_spec.clone();
             for key in kind.pod_spec_path().iter().skip(1).rev() {
                 spec = json!({*key: spec, "replicas": 2});

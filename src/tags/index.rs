@@ -22,54 +22,107 @@ pub struct TagIndex {
 #[derive(Debug, thiserror::Error)]
 #[error("tag index {path}: {problem}")]
 pub struct InvalidTagIndex {
-    path: String,
-    problem: String,
+    /// The file.
+    pub path: String,
+    /// What is wrong with it.
+    pub problem: TagIndexProblem,
+}
+
+/// What is wrong with a tag index, naming the key or value.
+#[derive(Debug, thiserror::Error)]
+pub enum TagIndexProblem {
+    /// The file could not be read.
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    /// Not JSON.
+    #[error("invalid JSON at line {line} column {column}: {source}")]
+    Json {
+        /// Where.
+        line: usize,
+        /// Where on the line.
+        column: usize,
+        /// The parser's words.
+        source: serde_json::Error,
+    },
+    /// JSON, but not an object.
+    #[error(
+        "must be a JSON object from repository to a list of tags, e.g. {{\"mojaloop/central-ledger\": [\"v10.3.0\"]}}"
+    )]
+    NotAnObject,
+    /// A key that is not a repository.
+    #[error("key {key:?}: {source}")]
+    Key {
+        /// The key.
+        key: String,
+        /// Why it is not a repository.
+        source: Box<crate::inventory::image::InvalidReference>,
+    },
+    /// A key with a tag or digest.
+    #[error("key {0:?} must be a repository without a tag or digest")]
+    KeyWithTag(String),
+    /// A value that is not a list.
+    #[error("key {0:?}: the value must be a list of tags")]
+    NotAList(String),
+    /// A tag that is not a string.
+    #[error("key {key:?}: every tag must be a string, found {found}")]
+    NotAString {
+        /// The key.
+        key: String,
+        /// The value found, as JSON.
+        found: String,
+    },
 }
 
 impl TagIndex {
     /// Reads and checks an index file.
     pub fn load(path: &Path) -> Result<TagIndex, InvalidTagIndex> {
-        let fail = |problem: String| InvalidTagIndex {
+        let fail = |problem: TagIndexProblem| InvalidTagIndex {
             path: path.display().to_string(),
             problem,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| fail(TagIndexProblem::Read(e)))?;
         TagIndex::from_json(&text).map_err(fail)
     }
 
     /// Parses an index from JSON text; the error says which key or value is wrong. A UTF-8 byte
     /// order mark at the start (some Windows editors write one) is skipped.
-    pub fn from_json(text: &str) -> Result<TagIndex, String> {
+    pub fn from_json(text: &str) -> Result<TagIndex, TagIndexProblem> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            format!(
-                "invalid JSON at line {} column {}: {e}",
-                e.line(),
-                e.column()
-            )
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|source| TagIndexProblem::Json {
+                line: source.line(),
+                column: source.column(),
+                source,
+            })?;
         let serde_json::Value::Object(object) = value else {
-            return Err("must be a JSON object from repository to a list of tags, e.g. {\"mojaloop/central-ledger\": [\"v10.3.0\"]}".to_string());
+            return Err(TagIndexProblem::NotAnObject);
         };
         let mut index = TagIndex::default();
         // Consumed, so each tag moves into the index instead of being copied.
         for (key, tags) in object {
-            let image = ImageRef::parse(&key).map_err(|e| format!("key {key:?}: {e}"))?;
+            let image = match ImageRef::parse(&key) {
+                Ok(image) => image,
+                Err(source) => {
+                    return Err(TagIndexProblem::Key {
+                        key,
+                        source: Box::new(source),
+                    });
+                }
+            };
             if image.tag().is_some() || image.digest().is_some() {
-                return Err(format!(
-                    "key {key:?} must be a repository without a tag or digest"
-                ));
+                return Err(TagIndexProblem::KeyWithTag(key));
             }
             let serde_json::Value::Array(tags) = tags else {
-                return Err(format!("key {key:?}: the value must be a list of tags"));
+                return Err(TagIndexProblem::NotAList(key));
             };
             let tags = tags
                 .into_iter()
                 .map(|tag| match tag {
                     serde_json::Value::String(tag) => Ok(tag),
-                    other => Err(format!(
-                        "key {key:?}: every tag must be a string, found {other}"
-                    )),
+                    other => Err(TagIndexProblem::NotAString {
+                        key: key.clone(),
+                        found: other.to_string(),
+                    }),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             index.insert(&image, tags);
@@ -164,7 +217,7 @@ mod tests {
             ("{\"a\": [", "invalid JSON at line 1"),
         ];
         for (text, message) in cases {
-            let err = TagIndex::from_json(text).unwrap_err();
+            let err = TagIndex::from_json(text).unwrap_err().to_string();
             assert!(err.contains(message), "{text}: {err}");
         }
     }
