@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use ml_operator_version::{Outcome, Strategy, TagSet};
 
+use crate::inventory::image::InvalidReference;
 use crate::inventory::{Container, ImageRef, Workload};
 use crate::report::commands;
 use crate::tags::{TagLookup, TagsUnknown};
@@ -49,7 +50,7 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
         let mut repository_tags = ParsedTags::new(tags);
         for i in positions {
             let (workload, container) = containers[i];
-            let image = images[i].as_ref().map_err(ToString::to_string);
+            let image = images[i].as_ref();
             findings[i] = Some(evaluate(
                 workload,
                 container,
@@ -105,7 +106,7 @@ impl<'a> ParsedTags<'a> {
 fn evaluate(
     workload: &Workload,
     container: &Container,
-    image: Result<&ImageRef, String>,
+    image: Result<&ImageRef, &InvalidReference>,
     tags: &mut ParsedTags<'_>,
     options: ScanOptions,
 ) -> Finding {
@@ -135,7 +136,7 @@ fn evaluate(
 
     let image = match image {
         Ok(image) => image,
-        Err(reason) => return unresolved(finding, reason),
+        Err(invalid) => return unresolved(finding, invalid.to_string()),
     };
     finding.repository = image.familiar_name();
     finding.current_tag = image.tag().map(str::to_string);
