@@ -123,7 +123,7 @@ struct TagsArgs {
     registry: RegistryArgs,
 }
 
-/// `check`'s arguments (DESIGN.md "CLI" is the contract).
+/// `check`'s arguments (a contract: scripts rely on these flags; see the README's `check` section).
 #[derive(Debug, Args)]
 struct CheckArgs {
     /// Manifest file or directory (recursive .yaml/.yml/.json), or - for stdin. Repeatable.

@@ -6,7 +6,6 @@ use std::fmt;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use rand::RngCore;
 use serde::Serialize;
 use serde_json::json;
 use sha2::Sha256;
@@ -180,19 +179,7 @@ pub fn verify_signature(key: &[u8], body: &[u8], header: &str) -> bool {
 
 /// A random UUID v4, the delivery id of one notification.
 fn delivery_id() -> String {
-    let mut b = [0u8; 16];
-    rand::rng().fill_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 #[cfg(test)]
