@@ -9,13 +9,16 @@
 //! - [`image`]: Docker image references (registry, repository, tag, digest).
 //! - [`names`]: Kubernetes name rules (DNS-1123 labels and subdomains).
 //! - [`patch`]: the strategic merge patch that changes containers' images (printed and sent).
+//! - [`commands`]: the `kubectl patch` command that sends it, every word quoted by [`shell`].
 //! - [`selector`]: label selectors (`-l`), matched the way the API server matches them.
 
+pub mod commands;
 pub mod image;
 pub mod kind;
 pub mod names;
 pub mod patch;
 pub mod selector;
+pub mod shell;
 pub mod workload;
 
 pub use image::ImageRef;

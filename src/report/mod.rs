@@ -1,17 +1,13 @@
 //! Stage 5a, the report: a scan printed — `-o table` for people, `-o json` for programs,
 //! `-o commands` for shells.
 //!
-//! In: a [`Report`]. Out: text. Everything a terminal shows is escaped ([`escape`]); every
-//! command is built from shell-quoted words ([`shell`]).
+//! In: a [`Report`]. Out: text. Everything a terminal shows is escaped ([`escape`]); the
+//! commands are the findings' own (built, shell-quoted, by [`crate::inventory::commands`]).
 //!
 //! - [`table`]: the aligned table, notes, explanations and summary.
-//! - [`commands`]: the `kubectl patch` commands (the one place an image patch is built).
-//! - [`shell`]: POSIX shell quoting.
 //! - [`escape`]: control and bidirectional characters made visible.
 
-pub mod commands;
 pub mod escape;
-pub mod shell;
 pub mod table;
 
 use std::fmt::Write as _;

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use ml_operator_version::{Outcome, Strategy, TagSet};
 
+use crate::inventory::commands;
 use crate::inventory::image::InvalidReference;
 use crate::inventory::{Container, ImageRef, Workload};
-use crate::report::commands;
 use crate::tags::{TagLookup, TagsUnknown};
 
 mod finding;

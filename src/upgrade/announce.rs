@@ -38,12 +38,12 @@ impl Announcer {
     }
 
     /// The commands that approve `upgrade`, as messages and status show them, each word
-    /// quoted for a POSIX shell ([`crate::report::shell::join`]).
+    /// quoted for a POSIX shell ([`crate::inventory::shell::join`]).
     pub fn approve_commands(upgrade: &ImageUpgrade) -> Vec<String> {
         let (name, namespace) = (upgrade.name(), upgrade.namespace_or_default());
         vec![
-            crate::report::shell::join(["ml-operator", "approve", &name, "-n", &namespace]),
-            crate::report::shell::join([
+            crate::inventory::shell::join(["ml-operator", "approve", &name, "-n", &namespace]),
+            crate::inventory::shell::join([
                 "kubectl",
                 "patch",
                 "imageupgrade",

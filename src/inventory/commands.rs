@@ -6,8 +6,8 @@
 //! they are.
 
 use crate::inventory::patch::{ImageChange, ImagePatch};
+use crate::inventory::shell;
 use crate::inventory::{Container, Workload};
-use crate::report::shell;
 
 /// The strategic merge patch that sets one container's image, e.g.
 /// `{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"app:v2"}]}}}}`.
