@@ -11,7 +11,7 @@ use ml_operator_notify::{
 
 use crate::config::{Config, SecretUrl};
 use crate::notify::events::EventRecorder;
-use crate::operator::run::StartError;
+use crate::operator::settings::StartError;
 
 /// One place a notification goes.
 pub enum Sink {

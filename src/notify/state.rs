@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 /// The ConfigMap key holding the JSON state.
 const KEY: &str = "notified.json";
 
+/// The default name of the state ConfigMap (`state.configMap`).
+pub const DEFAULT_CONFIG_MAP: &str = "ml-operator-state";
+
 /// What one notifier was last told, and when.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

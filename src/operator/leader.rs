@@ -1,0 +1,81 @@
+//! Leader election between replicas: only the leader scans, notifies and upgrades.
+//!
+//! In: `leaderElection:` (the Lease's name and timings), the namespace and this replica's
+//! identity. Out: [`Leadership`] — whether this replica leads, as a state channel, and the
+//! elector's outcome at teardown (an error when it stopped for good).
+
+use kube::Client;
+use ml_operator_leader::{LeaderElector, LeaderState, LeaseConfig};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::operator::shutdown::Shutdown;
+
+/// The default name of the leader election Lease.
+pub const DEFAULT_LEASE_NAME: &str = "ml-operator";
+
+/// The Lease this replica contends for, or `None` when leader election is off.
+pub fn lease_config(config: &Config, namespace: &str, identity: &str) -> Option<LeaseConfig> {
+    let leader = &config.leader_election;
+    if !leader.enabled.unwrap_or(true) {
+        return None;
+    }
+    let name = leader.lease_name.as_deref().unwrap_or(DEFAULT_LEASE_NAME);
+    let mut lease = LeaseConfig::new(namespace, name, identity);
+    if let Some(d) = leader.lease_duration {
+        lease.lease_duration = d;
+    }
+    if let Some(d) = leader.renew_deadline {
+        lease.renew_deadline = d;
+    }
+    if let Some(d) = leader.retry_period {
+        lease.retry_period = d;
+    }
+    Some(lease)
+}
+
+/// This replica's part in the election.
+pub struct Leadership {
+    /// Whether this replica leads now (always `true` without leader election).
+    pub leading: watch::Receiver<bool>,
+    elector: Option<JoinHandle<Result<(), ml_operator_leader::Error>>>,
+}
+
+impl Leadership {
+    /// Contends for `lease` until shutdown (then releases it); without a lease, leads alone. A
+    /// fatal election error begins shutdown: nobody would ever lead.
+    pub fn start(client: &Client, lease: Option<LeaseConfig>, shutdown: &Shutdown) -> Leadership {
+        let (leading_tx, leading) = watch::channel(lease.is_none());
+        let elector = lease.map(|lease| {
+            let elector = LeaderElector::new(client.clone(), lease);
+            let mut states = elector.subscribe();
+            tokio::spawn(async move {
+                while states.changed().await.is_ok() {
+                    let now_leading = matches!(*states.borrow(), LeaderState::Leading);
+                    let _ = leading_tx.send(now_leading);
+                }
+            });
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let result = elector.run(shutdown.begun_owned()).await;
+                if result.is_err() {
+                    shutdown.begin();
+                }
+                result
+            })
+        });
+        Leadership { leading, elector }
+    }
+
+    /// Waits for the elector to finish (after shutdown began: it releases the Lease first).
+    pub async fn finish(self) -> Result<(), String> {
+        match self.elector {
+            Some(task) => match task.await {
+                Ok(result) => result.map_err(|e| format!("leader election: {e}")),
+                Err(e) => Err(format!("leader election task: {e}")),
+            },
+            None => Ok(()),
+        }
+    }
+}
