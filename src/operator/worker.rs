@@ -2,7 +2,7 @@
 //! schedule tick (or image change, with `scanOnChange`).
 //!
 //! In: the live inventory, the tag source, the sinks, the state ConfigMap, whether this replica
-//! leads, and the [`Shutdown`]. Out: a scan per tick — kept for
+//! leads, and the [`Shutdown`]. Out: a scan per tick ([`crate::scan::pipeline`]) — kept for
 //! `GET /report` and the metrics, handed to the upgrader — and the notifications it calls
 //! for, each notifier told only what changed; what was told is saved to the ConfigMap.
 
@@ -21,7 +21,8 @@ use crate::operator::metrics::Metrics;
 use crate::operator::schedule::Schedule;
 use crate::operator::shutdown::{STATE_SAVE_ON_SHUTDOWN, Shutdown};
 use crate::operator::upgrades;
-use crate::scan::{Report, ScanOptions, scan};
+use crate::scan::pipeline::{self, Scanned};
+use crate::scan::{Report, ScanOptions};
 use crate::source::watch::{Snapshot, WatchedInventory};
 use crate::tags::TagSource;
 use crate::upgrade::Controller;
@@ -133,39 +134,36 @@ impl Worker<'_> {
             workloads,
             controlled,
         } = self.inventory.snapshot();
-        let strategy = self.config.strategy.unwrap_or_default();
-        let Some(lookup) = self
+        let options = ScanOptions {
+            strategy: self.config.strategy.unwrap_or_default(),
+            explain: false,
+        };
+        let Some(mut scanned) = self
             .shutdown
-            .unless(self.source.fetch(&workloads, strategy))
+            .unless(pipeline::run(self.source, &workloads, options))
             .await
         else {
             tracing::info!("shutdown: scan abandoned before it finished; nothing notified");
             return;
         };
-        let failures = lookup.failures();
-        let mut report = scan(
-            &workloads,
-            &lookup,
-            ScanOptions {
-                strategy,
-                explain: false,
-            },
+        scanned.report.summary.controlled = controlled;
+        self.metrics.record_scan(
+            &scanned.report,
+            started.elapsed(),
+            !scanned.failures.is_empty(),
         );
-        report.summary.controlled = controlled;
-        self.metrics
-            .record_scan(&report, started.elapsed(), !failures.is_empty());
         tracing::info!(
             "scan: {} ({:.2}s)",
-            crate::report::summary_line(&report),
+            crate::report::summary_line(&scanned.report),
             started.elapsed().as_secs_f64()
         );
-        for failure in &failures {
-            tracing::warn!(
-                "cannot list tags of {}: {}",
-                failure.repository,
-                failure.reason
-            );
+        for line in scanned.failure_lines() {
+            tracing::warn!("{line}");
         }
+        // The fetched tags are dropped here, before anything is sent.
+        let Scanned {
+            report, failures, ..
+        } = scanned;
         let result = ScanResult::from_report(&report, failures);
         if let Some(upgrader) = self.upgrader
             && self

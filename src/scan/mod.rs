@@ -15,6 +15,7 @@ use crate::report::commands;
 use crate::tags::{TagLookup, TagsUnknown};
 
 mod finding;
+pub mod pipeline;
 
 pub use finding::{Finding, Report, Status, Summary};
 
