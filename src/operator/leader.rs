@@ -2,7 +2,7 @@
 //!
 //! In: `leaderElection:` (the Lease's name and timings), the namespace and this replica's
 //! identity. Out: [`Leadership`] — whether this replica leads, as a state channel, and the
-//! elector's outcome at teardown (an error when it stopped for good).
+//! elector's outcome at teardown ([`ElectionError`] when it stopped for good).
 
 use kube::Client;
 use ml_operator_leader::{LeaderElector, LeaderState, LeaseConfig};
@@ -14,6 +14,17 @@ use crate::operator::shutdown::Shutdown;
 
 /// The default name of the leader election Lease.
 pub const DEFAULT_LEASE_NAME: &str = "ml-operator";
+
+/// Why leader election stopped for good.
+#[derive(Debug, thiserror::Error)]
+pub enum ElectionError {
+    /// The elector gave up (missing RBAC, a Lease the API server rejects); names the Lease.
+    #[error("leader election: {0}")]
+    Failed(#[source] ml_operator_leader::Error),
+    /// The elector's task panicked or was aborted.
+    #[error("leader election task: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
 
 /// The Lease this replica contends for, or `None` when leader election is off.
 pub fn lease_config(config: &Config, namespace: &str, identity: &str) -> Option<LeaseConfig> {
@@ -69,11 +80,11 @@ impl Leadership {
     }
 
     /// Waits for the elector to finish (after shutdown began: it releases the Lease first).
-    pub async fn finish(self) -> Result<(), String> {
+    pub async fn finish(self) -> Result<(), ElectionError> {
         match self.elector {
             Some(task) => match task.await {
-                Ok(result) => result.map_err(|e| format!("leader election: {e}")),
-                Err(e) => Err(format!("leader election task: {e}")),
+                Ok(result) => result.map_err(ElectionError::Failed),
+                Err(e) => Err(ElectionError::Task(e)),
             },
             None => Ok(()),
         }

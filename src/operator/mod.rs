@@ -31,6 +31,6 @@ pub mod shutdown;
 pub mod upgrades;
 pub mod worker;
 
-pub use run::run;
+pub use run::{RunError, run};
 pub use settings::{Settings, StartError};
 pub use shutdown::Shutdown;

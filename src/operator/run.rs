@@ -2,9 +2,11 @@
 //!
 //! In: [`Settings`], checked. Out: the operator running until SIGTERM/SIGINT — the HTTP server,
 //! the watches, the elector, the upgrader and the [`Worker`] started in that order and stopped
-//! within [`SHUTDOWN_TEARDOWN`] — or an error (exit code 1) when the cluster cannot be
+//! within [`SHUTDOWN_TEARDOWN`] — or a [`RunError`] (exit code 1) when the cluster cannot be
 //! reached, the address cannot be bound, or leader election stopped for good.
 
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -15,19 +17,39 @@ use crate::notify::events::EventRecorder;
 use crate::notify::sinks::Sink;
 use crate::notify::state::{DEFAULT_CONFIG_MAP, StateStore};
 use crate::operator::identity::{identity, own_namespace};
-use crate::operator::leader::{Leadership, lease_config};
+use crate::operator::leader::{ElectionError, Leadership, lease_config};
 use crate::operator::metrics::Metrics;
 use crate::operator::server::{self, AppState, router};
 use crate::operator::settings::Settings;
 use crate::operator::shutdown::{SHUTDOWN_TEARDOWN, Shutdown};
 use crate::operator::upgrades;
 use crate::operator::worker::Worker;
-use crate::source::cluster::{Cluster, ClusterOptions};
+use crate::source::cluster::{Cluster, ClusterError, ClusterOptions};
 use crate::source::watch::WatchedInventory;
 use crate::tags::TagSource;
 
+/// Why the operator stopped other than by a signal (or could not start).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The cluster could not be reached; names the context and server.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The HTTP listen address could not be bound.
+    #[error("listen (ML_OPERATOR_LISTEN): cannot listen on {address}: {source}")]
+    Listen {
+        /// The configured address.
+        address: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Leader election stopped for good (it also stopped the operator).
+    #[error(transparent)]
+    Election(#[from] ElectionError),
+}
+
 /// Runs the operator until SIGTERM/SIGINT (or a fatal leader election error).
-pub async fn run(settings: Settings) -> Result<(), String> {
+pub async fn run(settings: Settings) -> Result<(), RunError> {
     let Settings {
         config,
         schedule,
@@ -49,11 +71,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         && !config.use_default_kubeconfig.unwrap_or(false)
         && cluster_options.kubeconfig.is_none();
     let cluster = if in_cluster {
-        Cluster::in_cluster().map_err(|e| e.to_string())?
+        Cluster::in_cluster()?
     } else {
-        Cluster::connect(&cluster_options)
-            .await
-            .map_err(|e| e.to_string())?
+        Cluster::connect(&cluster_options).await?
     };
     let client = cluster.client().clone();
     let me = identity();
@@ -89,12 +109,16 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         ready: ready.clone(),
         last_report: last_report.clone(),
     });
+    let cannot_listen = |source| RunError::Listen {
+        address: listen,
+        source,
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("listen (ML_OPERATOR_LISTEN): cannot listen on {listen}: {e}"))?;
+        .map_err(cannot_listen)?;
     tracing::info!(
         "serving the image-watcher API, /healthz, /readyz and /metrics on {}",
-        listener.local_addr().map_err(|e| e.to_string())?
+        listener.local_addr().map_err(cannot_listen)?
     );
     let server = tokio::spawn(server::serve(listener, app, shutdown.begun_owned()));
 
@@ -158,7 +182,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         election
     };
     match tokio::time::timeout(SHUTDOWN_TEARDOWN, teardown).await {
-        Ok(election) => election,
+        Ok(election) => Ok(election?),
         Err(_) => {
             tracing::warn!(
                 "shutdown: teardown took longer than {}s; exiting anyway (an unreleased Lease expires after its duration)",
