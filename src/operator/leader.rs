@@ -48,9 +48,22 @@ pub fn lease_config(config: &Config, namespace: &str, identity: &str) -> Option<
 
 /// This replica's part in the election.
 pub struct Leadership {
-    /// Whether this replica leads now (always `true` without leader election).
+    /// Whether this replica leads now (always `true` without leader election). The channel
+    /// stays open as long as the `Leadership` lives, so waiting on it never fails early.
     pub leading: watch::Receiver<bool>,
-    elector: Option<JoinHandle<Result<(), ml_operator_leader::Error>>>,
+    role: Role,
+}
+
+/// Who sets [`Leadership::leading`].
+enum Role {
+    /// No leader election: this replica leads alone, for good. The sender is only held, so
+    /// the channel stays open.
+    Alone {
+        /// Never sent on.
+        _sender: watch::Sender<bool>,
+    },
+    /// The elector, until it stops (at shutdown, or for good on a fatal error).
+    Contending(JoinHandle<Result<(), ml_operator_leader::Error>>),
 }
 
 impl Leadership {
@@ -58,35 +71,70 @@ impl Leadership {
     /// fatal election error begins shutdown: nobody would ever lead.
     pub fn start(client: &Client, lease: Option<LeaseConfig>, shutdown: &Shutdown) -> Leadership {
         let (leading_tx, leading) = watch::channel(lease.is_none());
-        let elector = lease.map(|lease| {
-            let elector = LeaderElector::new(client.clone(), lease);
-            let mut states = elector.subscribe();
-            tokio::spawn(async move {
-                while states.changed().await.is_ok() {
-                    let now_leading = matches!(*states.borrow(), LeaderState::Leading);
-                    let _ = leading_tx.send(now_leading);
-                }
-            });
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                let result = elector.run(shutdown.begun_owned()).await;
-                if result.is_err() {
-                    shutdown.begin();
-                }
-                result
-            })
+        let Some(lease) = lease else {
+            return Leadership {
+                leading,
+                role: Role::Alone {
+                    _sender: leading_tx,
+                },
+            };
+        };
+        let elector = LeaderElector::new(client.clone(), lease);
+        let mut states = elector.subscribe();
+        tokio::spawn(async move {
+            while states.changed().await.is_ok() {
+                let now_leading = matches!(*states.borrow(), LeaderState::Leading);
+                let _ = leading_tx.send(now_leading);
+            }
         });
-        Leadership { leading, elector }
+        let shutdown = shutdown.clone();
+        let elector = tokio::spawn(async move {
+            let result = elector.run(shutdown.begun_owned()).await;
+            if result.is_err() {
+                shutdown.begin();
+            }
+            result
+        });
+        Leadership {
+            leading,
+            role: Role::Contending(elector),
+        }
     }
 
     /// Waits for the elector to finish (after shutdown began: it releases the Lease first).
     pub async fn finish(self) -> Result<(), ElectionError> {
-        match self.elector {
-            Some(task) => match task.await {
+        match self.role {
+            Role::Alone { .. } => Ok(()),
+            Role::Contending(task) => match task.await {
                 Ok(result) => result.map_err(ElectionError::Failed),
                 Err(e) => Err(ElectionError::Task(e)),
             },
-            None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Without leader election the replica leads for good: waiting for the loss of leadership
+    /// must wait, not fail at once on a closed channel (which made the worker scan back to
+    /// back instead of on its schedule).
+    #[tokio::test]
+    async fn leading_alone_is_never_lost() {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = Client::try_from(config).unwrap();
+        let mut leadership = Leadership::start(&client, None, &Shutdown::default());
+        assert!(*leadership.leading.borrow());
+        let lost = tokio::time::timeout(
+            Duration::from_millis(200),
+            leadership.leading.wait_for(|leading| !*leading),
+        )
+        .await
+        .map(|ended| ended.map(|_| ()));
+        assert!(lost.is_err(), "leadership ended: {lost:?}");
+        leadership.finish().await.unwrap();
     }
 }
