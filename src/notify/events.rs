@@ -11,6 +11,8 @@ use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use ml_operator_notify::Notification;
 
+use crate::inventory::WorkloadKind;
+
 /// An Event the API server did not take; names the workload it was about.
 #[derive(Debug, thiserror::Error)]
 #[error("event on {kind} {namespace}/{name}: {source}")]
@@ -60,13 +62,10 @@ impl EventRecorder {
                 ));
         }
         for ((kind, namespace, name), changes) in &by_workload {
-            let api_version = match *kind {
-                "Pod" | "ReplicationController" => "v1",
-                "Job" | "CronJob" => "batch/v1",
-                _ => "apps/v1",
-            };
+            let api_version = WorkloadKind::from_kind(kind)
+                .map_or_else(|| "apps/v1".to_string(), WorkloadKind::api_version);
             let reference = ObjectReference {
-                api_version: Some(api_version.into()),
+                api_version: Some(api_version),
                 kind: Some(kind.to_string()),
                 name: Some(name.to_string()),
                 namespace: Some(namespace.to_string()),

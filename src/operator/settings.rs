@@ -13,7 +13,7 @@ use ml_operator_notify::Notifier;
 
 use crate::config::Config;
 use crate::inventory::selector::{InvalidSelector, Selector};
-use crate::notify::sinks::{InvalidNotifier, http_notifiers};
+use crate::notify::notifiers::{InvalidNotifier, http_notifiers};
 use crate::operator::leader::lease_config;
 use crate::operator::schedule::{DEFAULT_SCHEDULE, InvalidSchedule, Schedule};
 use crate::tags::TagSource;
