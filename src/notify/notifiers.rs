@@ -8,9 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ml_operator_notify::slack::Slack;
+use ml_operator_notify::teams::Teams;
 use ml_operator_notify::{
-    Notifier, NotifyError, RetryPolicy, Secret, SlackNotifier, SlackOptions, TeamsNotifier,
-    TeamsOptions, WebhookNotifier,
+    ChatFormat, ChatNotifier, ChatOptions, Notifier, NotifyError, RetryPolicy, Secret,
+    WebhookNotifier,
 };
 
 use crate::config::{Config, SecretUrl};
@@ -68,28 +70,20 @@ fn rejected(key: &str) -> impl FnOnce(NotifyError) -> InvalidNotifier + '_ {
 /// Builds the HTTP notifiers from the configuration (secrets read from their files now, so a
 /// missing file fails at start naming it).
 pub fn http_notifiers(config: &Config) -> Result<Vec<Arc<dyn Notifier>>, InvalidNotifier> {
-    let include_commands = config.notify.kubectl_patch_instructions.unwrap_or(true);
     let retry = RetryPolicy::default();
+    let chat_options = ChatOptions {
+        include_commands: config.notify.kubectl_patch_instructions.unwrap_or(true),
+        ..ChatOptions::default()
+    };
     let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
     if let Some(url) = &config.notify.slack {
-        let url = read_secret_url(url, "notify.slack (SLACK_WEBHOOK_URL)")?;
-        let options = SlackOptions {
-            include_commands,
-            ..SlackOptions::default()
-        };
-        notifiers.push(Arc::new(
-            SlackNotifier::new(url, options, retry).map_err(rejected("notify.slack"))?,
-        ));
+        let url_key = "notify.slack (SLACK_WEBHOOK_URL)";
+        let slack = chat::<Slack>(url, url_key, "notify.slack", &chat_options, retry)?;
+        notifiers.push(slack);
     }
     if let Some(url) = &config.notify.teams {
-        let url = read_secret_url(url, "notify.teams")?;
-        let options = TeamsOptions {
-            include_commands,
-            ..TeamsOptions::default()
-        };
-        notifiers.push(Arc::new(
-            TeamsNotifier::new(url, options, retry).map_err(rejected("notify.teams"))?,
-        ));
+        let key = "notify.teams";
+        notifiers.push(chat::<Teams>(url, key, key, &chat_options, retry)?);
     }
     for (i, webhook) in config.notify.webhooks.iter().enumerate() {
         let key = format!("notify.webhooks[{i}]");
@@ -105,6 +99,20 @@ pub fn http_notifiers(config: &Config) -> Result<Vec<Arc<dyn Notifier>>, Invalid
         notifiers.push(Arc::new(notifier));
     }
     Ok(notifiers)
+}
+
+/// A Slack or Teams notifier: its URL read from `url` (errors name `url_key`), then built
+/// (errors name `key`).
+fn chat<F: ChatFormat + 'static>(
+    url: &SecretUrl,
+    url_key: &str,
+    key: &str,
+    options: &ChatOptions,
+    retry: RetryPolicy,
+) -> Result<Arc<dyn Notifier>, InvalidNotifier> {
+    let url = read_secret_url(url, url_key)?;
+    let notifier = ChatNotifier::<F>::new(url, options.clone(), retry).map_err(rejected(key))?;
+    Ok(Arc::new(notifier))
 }
 
 /// The URL given inline, or read from its file.
