@@ -1,4 +1,9 @@
 //! `ml-operator check`: one scan of manifests or a cluster, printed.
+//!
+//! In: the `check` arguments (manifests or a cluster, filters, the tag source). Out: the
+//! report on stdout (table, JSON or commands), warnings and notes on stderr, `--export-tags`
+//! written, and the exit code: 0, 3 with `--fail-on-update` and updates, 1 for a partial scan
+//! or a runtime failure, 2 for bad input.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -10,7 +15,8 @@ use super::{
 use crate::inventory::selector::Selector;
 use crate::inventory::{Workload, drop_controlled, server_selector};
 use crate::report;
-use crate::scan::{Report, ScanOptions, scan};
+use crate::scan::pipeline::{self, Scanned};
+use crate::scan::{Report, ScanOptions};
 use crate::source::cluster::{Cluster, ClusterOptions};
 use crate::source::manifest;
 use crate::tags::TagSource;
@@ -60,30 +66,25 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         eprintln!("warning: {}", report::escape_control(warning));
     }
 
-    let strategy = args.strategy.or(config.strategy).unwrap_or_default();
-    let lookup = source.fetch(&workloads, strategy).await;
-    let failures = lookup.failures();
-    for failure in &failures {
-        eprintln!(
-            "warning: cannot list tags of {}: {}",
-            report::escape_control(&failure.repository),
-            report::escape_control(&failure.reason)
-        );
+    let options = ScanOptions {
+        strategy: args.strategy.or(config.strategy).unwrap_or_default(),
+        explain: args.explain,
+    };
+    let mut scanned = pipeline::run(&source, &workloads, options).await;
+    for line in scanned.failure_lines() {
+        eprintln!("warning: {}", report::escape_control(&line.to_string()));
     }
     if let Some(path) = &args.export_tags {
-        let snapshot = index::snapshot(&workloads, &lookup);
+        let snapshot = index::snapshot(&workloads, &scanned.tags);
         let text = serde_json::to_string_pretty(&snapshot).expect("a tag index always serializes");
         std::fs::write(path, text + "\n")
             .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
     }
-
-    let options = ScanOptions {
-        strategy,
-        explain: args.explain,
-    };
-    let mut report: Report = scan(&workloads, &lookup, options);
-    report.summary.other_objects = inventory.other_objects;
-    report.summary.controlled = controlled;
+    scanned.report.summary.other_objects = inventory.other_objects;
+    scanned.report.summary.controlled = controlled;
+    let Scanned {
+        report, failures, ..
+    } = scanned;
 
     let color = match args.color {
         ColorChoice::Always => true,
@@ -102,7 +103,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     );
     if config.upgrades.enabled {
         let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades)
-            .map_err(Failure::Input)?;
+            .map_err(|e| Failure::Input(e.to_string()))?;
         for note in window_notes(&report, &workloads, &settings, chrono::Utc::now()) {
             eprintln!("note: {}", report::escape_control(&note));
         }
@@ -222,7 +223,7 @@ fn window_notes(
                     "no upgrade window: applied right after approval".to_string()
                 }
                 Ok(Choice::Window(window)) => window.describe(now),
-                Err(e) => e,
+                Err(e) => e.to_string(),
             };
             Some(format!(
                 "{} {}/{} container {} → {} (ImageUpgrade {}): {when}",

@@ -1,4 +1,8 @@
 //! `ml-operator run`: logging, configuration (file, then environment), then operator mode.
+//!
+//! In: the `run` arguments. Out: the operator's exit — 0 after a signal, 2 for a setting that
+//! does not check ([`StartError`](crate::operator::StartError)), 1 when it cannot run
+//! ([`RunError`](crate::operator::RunError)).
 
 use std::io::IsTerminal;
 
@@ -24,10 +28,10 @@ pub(super) async fn run(args: RunArgs) -> Result<u8, Failure> {
     let source = tag_source(args.tags.as_deref(), &args.registry, &config)?;
     let mut settings =
         crate::operator::Settings::from_config(config, source, args.kubeconfig, args.context)
-            .map_err(Failure::Input)?;
+            .map_err(|e| Failure::Input(e.to_string()))?;
     settings.dry_run = args.dry_run;
     crate::operator::run(settings)
         .await
-        .map_err(Failure::Runtime)?;
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
     Ok(0)
 }

@@ -1,5 +1,8 @@
 //! Kubernetes Events on each workload with a new update, so `kubectl describe` and cluster
 //! event pipelines show it too.
+//!
+//! In: a [`Notification`] (its `added` updates). Out: one `UpdateAvailable` Event per workload
+//! through the API server, or a [`PublishError`] naming the workload.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +10,19 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use ml_operator_notify::Notification;
+
+use crate::inventory::WorkloadKind;
+
+/// An Event the API server did not take; names the workload it was about.
+#[derive(Debug, thiserror::Error)]
+#[error("event on {kind} {namespace}/{name}: {source}")]
+pub struct PublishError {
+    kind: String,
+    namespace: String,
+    name: String,
+    #[source]
+    source: kube::Error,
+}
 
 /// Publishes `UpdateAvailable` Events (events.k8s.io/v1) for the updates a notification adds.
 #[derive(Clone)]
@@ -29,7 +45,7 @@ impl EventRecorder {
     /// One Event per workload with added updates (the API server folds repeated Events on one
     /// object into a series, so each workload's containers share one note). Returns how many
     /// Events were published.
-    pub async fn publish(&self, notification: &Notification) -> Result<usize, String> {
+    pub async fn publish(&self, notification: &Notification) -> Result<usize, PublishError> {
         let mut by_workload: BTreeMap<(&str, &str, &str), Vec<String>> = BTreeMap::new();
         for update in &notification.added {
             let container = if update.init_container {
@@ -46,13 +62,10 @@ impl EventRecorder {
                 ));
         }
         for ((kind, namespace, name), changes) in &by_workload {
-            let api_version = match *kind {
-                "Pod" | "ReplicationController" => "v1",
-                "Job" | "CronJob" => "batch/v1",
-                _ => "apps/v1",
-            };
+            let api_version = WorkloadKind::from_kind(kind)
+                .map_or_else(|| "apps/v1".to_string(), WorkloadKind::api_version);
             let reference = ObjectReference {
-                api_version: Some(api_version.into()),
+                api_version: Some(api_version),
                 kind: Some(kind.to_string()),
                 name: Some(name.to_string()),
                 namespace: Some(namespace.to_string()),
@@ -71,7 +84,12 @@ impl EventRecorder {
             self.recorder
                 .publish(&event, &reference)
                 .await
-                .map_err(|e| format!("event on {kind} {namespace}/{name}: {e}"))?;
+                .map_err(|source| PublishError {
+                    kind: kind.to_string(),
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                    source,
+                })?;
         }
         Ok(by_workload.len())
     }

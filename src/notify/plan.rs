@@ -1,5 +1,9 @@
 //! Deciding what to tell each notifier: only what changed since it was last told, plus an
 //! optional reminder — never the same news on every tick.
+//!
+//! In: a scan's report and failures ([`ScanResult`]) and what one notifier was last told
+//! ([`Delivered`]). Out: the [`Notification`] to send, if any, and what it will have been told
+//! once delivered. Pure: no I/O, no clock of its own.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

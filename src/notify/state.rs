@@ -1,5 +1,8 @@
 //! What each notifier was last told, kept in a ConfigMap so a restart, a rescheduled pod or a
 //! new leader does not send the same news again.
+//!
+//! In: the [`NotifiedState`] after a round of deliveries. Out: the same state read back on the
+//! next leader's first scan, or a [`StateError`] naming the ConfigMap.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +15,19 @@ use serde::{Deserialize, Serialize};
 
 /// The ConfigMap key holding the JSON state.
 const KEY: &str = "notified.json";
+
+/// The default name of the state ConfigMap (`state.configMap`).
+pub const DEFAULT_CONFIG_MAP: &str = "ml-operator-state";
+
+/// The state ConfigMap could not be read or written; names it (`namespace/name`).
+#[derive(Debug, thiserror::Error)]
+#[error("state ConfigMap {namespace}/{name}: {source}")]
+pub struct StateError {
+    namespace: String,
+    name: String,
+    #[source]
+    source: kube::Error,
+}
 
 /// What one notifier was last told, and when.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -46,7 +62,7 @@ impl StateStore {
 
     /// The state, empty when the ConfigMap does not exist yet. A ConfigMap someone broke by
     /// hand is reported and treated as empty rather than stopping the operator.
-    pub async fn load(&self) -> Result<NotifiedState, String> {
+    pub async fn load(&self) -> Result<NotifiedState, StateError> {
         match self.api.get_opt(&self.name).await {
             Ok(None) => Ok(NotifiedState::new()),
             Ok(Some(config_map)) => {
@@ -71,8 +87,8 @@ impl StateStore {
     }
 
     /// Writes the state (creating the ConfigMap if needed).
-    pub async fn save(&self, state: &NotifiedState) -> Result<(), String> {
-        let text = serde_json::to_string(state).map_err(|e| e.to_string())?;
+    pub async fn save(&self, state: &NotifiedState) -> Result<(), StateError> {
+        let text = serde_json::to_string(state).expect("the notified state always serializes");
         let patch = serde_json::json!({"data": {KEY: text}});
         match self
             .api
@@ -106,7 +122,12 @@ impl StateStore {
         }
     }
 
-    fn describe(&self, error: kube::Error) -> String {
-        format!("state ConfigMap {}/{}: {error}", self.namespace, self.name)
+    /// `source`, naming this store's ConfigMap.
+    fn describe(&self, source: kube::Error) -> StateError {
+        StateError {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            source,
+        }
     }
 }

@@ -1,17 +1,36 @@
 //! Operator mode (`ml-operator run`): watch, scan on a schedule, notify once per change, serve
 //! the image-watcher API, health and metrics, with leader election between replicas.
 //!
-//! Start at [`run()`]; it wires the stages (the live inventory is [`crate::source::watch`], what
-//! to tell is [`crate::notify`]) with the pieces of this mode:
+//! In: the configuration, checked into [`Settings`]. Out: a long-running process that stops on
+//! SIGTERM within 5 s. Start at [`run()`]: it only wires the stages (the live inventory is
+//! [`crate::source::watch`], the scan [`crate::scan::pipeline`], what to tell
+//! [`crate::notify`], upgrades [`crate::upgrade`]) to the pieces of this mode:
+//! - [`settings`]: the checked configuration and notifiers, or a [`StartError`] (exit 2).
+//! - [`shutdown`]: the one [`Shutdown`] signal and how long stopping may take.
+//! - [`identity`]: this replica's name and namespace.
+//! - [`leader`]: leader election, as "do I lead now?".
+//! - [`worker`]: the scan-and-notify loop, one [`Worker::tick`](worker::Worker::tick) per
+//!   schedule tick.
+//! - [`upgrades`]: the upgrade controller's passes and proposals while leading.
 //! - [`schedule`]: the scan schedule, `CHECK_FOR_UPDATE_CRON`.
-//! - [`metrics`]: Prometheus metrics.
 //! - [`server`]: the HTTP endpoints and the server's limits.
 //! - [`image_api`]: the image-watcher API's request grammar, registry allowlist and answers.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`memory`]: freed memory handed back to the system between scans.
 
+pub mod identity;
 pub mod image_api;
+pub mod leader;
+pub mod memory;
 pub mod metrics;
 pub mod run;
 pub mod schedule;
 pub mod server;
+pub mod settings;
+pub mod shutdown;
+pub mod upgrades;
+pub mod worker;
 
-pub use run::{Settings, run};
+pub use run::{RunError, run};
+pub use settings::{Settings, StartError};
+pub use shutdown::Shutdown;

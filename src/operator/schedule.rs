@@ -1,5 +1,8 @@
 //! When to scan: `CHECK_FOR_UPDATE_CRON`, five fields, or six with seconds like the original's
 //! default `0 * * * * *` (every minute).
+//!
+//! In: the expression as configured. Out: a [`Schedule`] that gives the next scan time, or an
+//! [`InvalidSchedule`] naming the expression.
 
 use chrono::{DateTime, Utc};
 use croner::Cron;
@@ -7,6 +10,25 @@ use croner::parser::{CronParser, Seconds};
 
 /// The original ml-operator's default schedule: every minute, at second 0.
 pub const DEFAULT_SCHEDULE: &str = "0 * * * * *";
+
+/// An expression that is not a cron schedule; names the expression.
+#[derive(Debug, thiserror::Error)]
+#[error("{text:?} is not a cron schedule: {problem}")]
+pub struct InvalidSchedule {
+    text: String,
+    problem: Problem,
+}
+
+/// What is wrong with a schedule.
+#[derive(Debug, thiserror::Error)]
+enum Problem {
+    /// Neither 5 nor 6 fields (nor an `@` nickname).
+    #[error("use 5 fields (minute hour day month weekday) or 6 with seconds first")]
+    FieldCount,
+    /// The cron parser's objection.
+    #[error(transparent)]
+    Cron(croner::errors::CronError),
+}
 
 /// A parsed scan schedule, evaluated in UTC.
 #[derive(Debug, Clone)]
@@ -17,18 +39,20 @@ pub struct Schedule {
 
 impl Schedule {
     /// Parses a 5- or 6-field cron expression; the error names the expression.
-    pub fn parse(text: &str) -> Result<Schedule, String> {
+    pub fn parse(text: &str) -> Result<Schedule, InvalidSchedule> {
+        let invalid = |problem| InvalidSchedule {
+            text: text.to_string(),
+            problem,
+        };
         let fields = text.split_whitespace().count();
         if !(5..=6).contains(&fields) && !text.trim_start().starts_with('@') {
-            return Err(format!(
-                "{text:?} is not a cron schedule: use 5 fields (minute hour day month weekday) or 6 with seconds first"
-            ));
+            return Err(invalid(Problem::FieldCount));
         }
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .build()
             .parse(text)
-            .map_err(|e| format!("{text:?} is not a cron schedule: {e}"))?;
+            .map_err(|e| invalid(Problem::Cron(e)))?;
         Ok(Schedule {
             cron,
             text: text.to_string(),
@@ -74,7 +98,7 @@ mod tests {
     #[test]
     fn bad_schedules_name_the_expression() {
         for text in ["", "every minute", "* * *", "61 * * * *", "* * * * * * * *"] {
-            let err = Schedule::parse(text).unwrap_err();
+            let err = Schedule::parse(text).unwrap_err().to_string();
             assert!(err.contains(&format!("{text:?}")), "{err}");
         }
     }

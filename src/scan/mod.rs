@@ -16,6 +16,7 @@ use crate::inventory::{Container, ImageRef, Workload};
 use crate::tags::{TagLookup, TagsUnknown};
 
 mod finding;
+pub mod pipeline;
 
 pub use finding::{Finding, Report, Status, Summary};
 

@@ -1,0 +1,119 @@
+//! What `run` needs, checked before anything starts.
+//!
+//! In: the loaded [`Config`], the tag source and how to reach the cluster. Out: [`Settings`] —
+//! the schedule parsed, the listen address, the label selector, the Lease and `upgrades:`
+//! checked, and the notifiers built once (their secrets read) — or a [`StartError`] naming
+//! the key (or variable) and value, which the CLI turns into exit code 2.
+
+use std::net::{AddrParseError, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ml_operator_notify::Notifier;
+
+use crate::config::Config;
+use crate::inventory::selector::{InvalidSelector, Selector};
+use crate::notify::notifiers::{InvalidNotifier, http_notifiers};
+use crate::operator::leader::lease_config;
+use crate::operator::schedule::{DEFAULT_SCHEDULE, InvalidSchedule, Schedule};
+use crate::tags::TagSource;
+use crate::upgrade::UpgradeSettings;
+
+/// The default HTTP listen address: the original image-watcher's port.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:4006";
+
+/// Everything `run` needs, checked: built by [`Settings::from_config`] before anything starts.
+pub struct Settings {
+    /// The configuration as loaded (file + environment).
+    pub config: Config,
+    /// When to scan.
+    pub schedule: Schedule,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Where tags come from.
+    pub source: TagSource,
+    /// Kubeconfig to use instead of the in-cluster service account.
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    pub context: Option<String>,
+    /// The checked `upgrades:` section, when upgrades are enabled.
+    pub upgrades: Option<UpgradeSettings>,
+    /// `run --dry-run`: decide and log, change nothing in the cluster.
+    pub dry_run: bool,
+    /// The Slack, Teams and webhook notifiers, built once (their secrets read) at start and
+    /// shared by scan notifications and upgrade announcements.
+    pub notifiers: Vec<Arc<dyn Notifier>>,
+}
+
+/// A start-up problem, naming the key (or variable) and value.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `schedule` (`CHECK_FOR_UPDATE_CRON`) is not a cron expression.
+    #[error("schedule (CHECK_FOR_UPDATE_CRON): {0}")]
+    Schedule(#[source] InvalidSchedule),
+    /// `listen` (`ML_OPERATOR_LISTEN`) is not a socket address.
+    #[error("listen (ML_OPERATOR_LISTEN): {text:?} is not an address like 0.0.0.0:4006: {source}")]
+    Listen {
+        /// The value as configured.
+        text: String,
+        /// Why it does not parse.
+        #[source]
+        source: AddrParseError,
+    },
+    /// `selector` is not a label selector.
+    #[error("selector: {0}")]
+    Selector(#[source] InvalidSelector),
+    /// `leaderElection` timings the elector cannot work with.
+    #[error("leaderElection: {0}")]
+    LeaderElection(#[source] ml_operator_leader::Error),
+    /// A notifier's URL or secret (the error names its key and file).
+    #[error(transparent)]
+    Notifier(#[from] InvalidNotifier),
+    /// The `upgrades:` section (the error names the key and value).
+    #[error(transparent)]
+    Upgrades(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Settings {
+    /// Checks the configuration; every error names the setting.
+    pub fn from_config(
+        config: Config,
+        source: TagSource,
+        kubeconfig: Option<PathBuf>,
+        context: Option<String>,
+    ) -> Result<Settings, StartError> {
+        let schedule_text = config.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE);
+        let schedule = Schedule::parse(schedule_text).map_err(StartError::Schedule)?;
+        let listen_text = config.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = listen_text.parse().map_err(|source| StartError::Listen {
+            text: listen_text.to_string(),
+            source,
+        })?;
+        if let Some(selector) = &config.selector {
+            selector.parse::<Selector>().map_err(StartError::Selector)?;
+        }
+        if let Some(lease) = lease_config(&config, "namespace", "identity") {
+            lease.validate().map_err(StartError::LeaderElection)?;
+        }
+        let notifiers = http_notifiers(&config)?;
+        let upgrades = if config.upgrades.enabled {
+            Some(
+                UpgradeSettings::from_config(&config.upgrades)
+                    .map_err(|e| StartError::Upgrades(e.into()))?,
+            )
+        } else {
+            None
+        };
+        Ok(Settings {
+            config,
+            schedule,
+            listen,
+            source,
+            kubeconfig,
+            context,
+            upgrades,
+            dry_run: false,
+            notifiers,
+        })
+    }
+}
