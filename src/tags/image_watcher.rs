@@ -2,7 +2,7 @@
 //! `GET {base}/images/{org}/{image}/{tag}?strategy=bugfix` → `{"tag": "...", "fullImage": "..."}`.
 //!
 //! The image-watcher answers "the newest tag for this tag and strategy" instead of listing
-//! tags, so [`ImageWatcherClient::gather`] asks once per distinct (repository, tag, strategy)
+//! tags, so a scan's fetch asks once per distinct (repository, tag, strategy)
 //! and gives each repository its current tags plus the answers: resolving a workload against
 //! them then picks the watcher's answer.
 
