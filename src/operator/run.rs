@@ -295,7 +295,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
                 upgrade_settings.max_concurrent,
                 crate::config::duration::format(upgrade_settings.rollout_timeout)
             );
-            Some(Arc::new(crate::upgrade::Controller::new(
+            Some(Arc::new(crate::upgrade::Upgrader::new(
                 client.clone(),
                 upgrade_settings,
                 announcer,
@@ -329,7 +329,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
                     return;
                 }
                 match shutdown
-                    .run_until_cancelled(controller.pass(Utc::now()))
+                    .run_until_cancelled(controller.step_each(Utc::now()))
                     .await
                 {
                     None => return,
@@ -431,7 +431,7 @@ struct Worker<'a> {
     ready: &'a AtomicBool,
     last_report: &'a RwLock<Option<crate::scan::Report>>,
     state_store: &'a StateStore,
-    upgrader: Option<&'a crate::upgrade::Controller>,
+    upgrader: Option<&'a crate::upgrade::Upgrader>,
     shutdown: &'a CancellationToken,
 }
 
@@ -440,11 +440,11 @@ impl Worker<'_> {
     /// what the controller would do next.
     async fn sync_upgrades(
         &self,
-        upgrader: &crate::upgrade::Controller,
+        upgrader: &crate::upgrade::Upgrader,
         report: &crate::scan::Report,
     ) {
         let dry_run = upgrader.settings().dry_run;
-        match crate::upgrade::sync(
+        match crate::upgrade::propose(
             upgrader.client(),
             report,
             &self.config.namespaces,
@@ -467,7 +467,7 @@ impl Worker<'_> {
             }
             Err(e) => tracing::error!("upgrades: {e}"),
         }
-        if dry_run && let Err(e) = upgrader.pass(Utc::now()).await {
+        if dry_run && let Err(e) = upgrader.step_each(Utc::now()).await {
             tracing::error!("upgrades: {e}");
         }
     }

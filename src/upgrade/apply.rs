@@ -4,7 +4,7 @@
 //!
 //! The precondition matters: the patch is built from what was just read, and the API server
 //! refuses it (409) if anyone changed the workload since, so an image somebody else set
-//! meanwhile is never overwritten blindly — the controller re-reads and decides again.
+//! meanwhile is never overwritten blindly — the upgrader re-reads and decides again.
 
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
@@ -63,7 +63,7 @@ pub enum ApplyError {
     },
 }
 
-/// What the controller needs to know about a workload right now.
+/// What the upgrader needs to know about a workload right now.
 #[derive(Debug, Clone)]
 pub struct WorkloadState {
     /// The whole object as served.

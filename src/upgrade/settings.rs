@@ -12,7 +12,7 @@ pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Default `upgrades.interval`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Everything the upgrade controller needs from the configuration.
+/// Everything the upgrader needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct UpgradeSettings {
     /// The windows and how one is chosen.
@@ -25,7 +25,7 @@ pub struct UpgradeSettings {
     pub rollout_timeout: Duration,
     /// Workload → workloads whose approved upgrades go first (same namespace).
     pub dependencies: BTreeMap<String, Vec<String>>,
-    /// How often the controller runs.
+    /// How often the upgrader takes its steps.
     pub interval: Duration,
     /// Decide and log, but write nothing (`run --dry-run`).
     pub dry_run: bool,

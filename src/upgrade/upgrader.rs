@@ -1,4 +1,4 @@
-//! The upgrade state machine: each [`Controller::pass`] looks at every ImageUpgrade and moves
+//! The upgrade state machine: each [`Upgrader::step_each`] looks at every ImageUpgrade and moves
 //! each one at most one step, where a step is exactly one change to the cluster (a status
 //! write, or a workload patch).
 //!
@@ -42,7 +42,7 @@ use super::window::Choice;
 /// History entries kept on an object (oldest dropped first).
 const HISTORY_LIMIT: usize = 100;
 
-/// A pass could not list the ImageUpgrades.
+/// [`Upgrader::step_each`] could not list the ImageUpgrades.
 #[derive(Debug, thiserror::Error)]
 #[error("listing ImageUpgrades{scope}: {source}")]
 pub struct ListError {
@@ -51,42 +51,42 @@ pub struct ListError {
     source: kube::Error,
 }
 
-/// What happened to one ImageUpgrade in a pass.
+/// What happened to one ImageUpgrade in [`Upgrader::step_each`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Action {
+pub struct Step {
     /// `namespace/name` of the ImageUpgrade.
     pub upgrade: String,
     /// What was done (or would be, in a dry run).
     pub what: String,
 }
 
-/// Runs ImageUpgrades through their phases.
-pub struct Controller {
+/// Runs ImageUpgrades through their phases, one step at a time.
+pub struct Upgrader {
     client: Client,
     settings: UpgradeSettings,
     announcer: Announcer,
     namespaces: Vec<String>,
 }
 
-/// What a pass knows about all upgrades at once: slots and dependencies.
-struct PassContext {
+/// What a round of steps knows about all upgrades at once: slots and dependencies.
+struct StepContext {
     applying: usize,
     /// (namespace, workload) → phases of its upgrades.
     phases: BTreeMap<(String, String), Vec<Phase>>,
 }
 
-/// Why a step did nothing this time; logged, and the next pass tries again.
+/// Why a step did nothing this time; logged, and the next round tries again.
 type StepError = String;
 
-impl Controller {
-    /// A controller for ImageUpgrades in `namespaces` (empty: all namespaces).
+impl Upgrader {
+    /// An upgrader for ImageUpgrades in `namespaces` (empty: all namespaces).
     pub fn new(
         client: Client,
         settings: UpgradeSettings,
         announcer: Announcer,
         namespaces: Vec<String>,
-    ) -> Controller {
-        Controller {
+    ) -> Upgrader {
+        Upgrader {
             client,
             settings,
             announcer,
@@ -104,7 +104,7 @@ impl Controller {
         &self.settings
     }
 
-    /// Every ImageUpgrade the controller is responsible for, oldest first.
+    /// Every ImageUpgrade the upgrader is responsible for, oldest first.
     pub async fn list(&self) -> Result<Vec<ImageUpgrade>, ListError> {
         let mut all = Vec::new();
         let scopes: Vec<Option<&str>> = if self.namespaces.is_empty() {
@@ -142,9 +142,9 @@ impl Controller {
     }
 
     /// Moves every ImageUpgrade at most one step, as of `now`. Returns what was done.
-    pub async fn pass(&self, now: DateTime<Utc>) -> Result<Vec<Action>, ListError> {
+    pub async fn step_each(&self, now: DateTime<Utc>) -> Result<Vec<Step>, ListError> {
         let upgrades = self.list().await?;
-        let mut context = PassContext {
+        let mut context = StepContext {
             applying: upgrades
                 .iter()
                 .filter(|u| u.phase() == Phase::Applying)
@@ -161,7 +161,7 @@ impl Controller {
                 .or_default()
                 .push(upgrade.phase());
         }
-        let mut actions = Vec::new();
+        let mut steps = Vec::new();
         for upgrade in &upgrades {
             let id = format!("{}/{}", upgrade.namespace_or_default(), upgrade.name());
             match self.step(upgrade, now, &mut context).await {
@@ -171,13 +171,13 @@ impl Controller {
                     } else {
                         tracing::info!("{id}: {what}");
                     }
-                    actions.push(Action { upgrade: id, what });
+                    steps.push(Step { upgrade: id, what });
                 }
                 Ok(None) => {}
                 Err(e) => tracing::warn!("{id}: {e}; trying again next time"),
             }
         }
-        Ok(actions)
+        Ok(steps)
     }
 
     /// One step for one upgrade: `Ok(Some(what))` when something was (or would be) changed.
@@ -185,7 +185,7 @@ impl Controller {
         &self,
         upgrade: &ImageUpgrade,
         now: DateTime<Utc>,
-        context: &mut PassContext,
+        context: &mut StepContext,
     ) -> Result<Option<String>, StepError> {
         let phase = upgrade.phase();
         if phase.is_terminal() {
@@ -387,7 +387,7 @@ impl Controller {
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StepError> {
         let choice = self.choose_window(upgrade, workload)?;
-        let window = Controller::window_status(choice, now);
+        let window = Upgrader::window_status(choice, now);
         let message = match choice {
             Choice::Anytime => {
                 "scheduled: no window configured, applies as soon as a slot is free".to_string()
@@ -406,7 +406,7 @@ impl Controller {
         upgrade: &ImageUpgrade,
         workload: &WorkloadState,
         now: DateTime<Utc>,
-        context: &mut PassContext,
+        context: &mut StepContext,
     ) -> Result<Option<String>, StepError> {
         let status = upgrade.status.clone().unwrap_or_default();
         let choice = self.choose_window(upgrade, workload)?;
@@ -416,7 +416,7 @@ impl Controller {
         };
         if !open {
             // Keep the next opening in status current (it moves on after each opening).
-            let window = Controller::window_status(choice, now);
+            let window = Upgrader::window_status(choice, now);
             if status.window.as_ref() != Some(&window) {
                 let message = match choice {
                     Choice::Window(w) => format!("waiting: {}", w.describe(now)),
@@ -455,7 +455,7 @@ impl Controller {
         }
         context.applying += 1;
         let previous = workload.image.clone().unwrap_or_default();
-        let window = Controller::window_status(choice, now);
+        let window = Upgrader::window_status(choice, now);
         let message = format!("applying: {} → {}", previous, upgrade.spec.target_image);
         self.transition(upgrade, now, Phase::Applying, message, |s| {
             s.window = Some(window);
@@ -560,7 +560,7 @@ impl Controller {
                     window.name(),
                     window.describe(now)
                 );
-                let next = Controller::window_status(Choice::Window(window), now);
+                let next = Upgrader::window_status(Choice::Window(window), now);
                 return self
                     .transition(upgrade, now, Phase::Scheduled, message, |s| {
                         s.rollout = None;
@@ -684,7 +684,7 @@ impl Controller {
     }
 
     /// Replaces the status, guarded by the object's resourceVersion (a concurrent change → 409,
-    /// and the next pass decides again from fresh state).
+    /// and the next round decides again from fresh state).
     async fn write(
         &self,
         upgrade: &ImageUpgrade,

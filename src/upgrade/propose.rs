@@ -22,7 +22,7 @@ const MAX_NAME: usize = 63;
 /// A failure writing ImageUpgrades; names the object.
 #[derive(Debug, thiserror::Error)]
 #[error("{action} ImageUpgrade {namespace}/{name}: {source}")]
-pub struct SyncError {
+pub struct ProposeError {
     action: &'static str,
     namespace: String,
     name: String,
@@ -117,9 +117,9 @@ fn label_value(text: &str) -> String {
     }
 }
 
-/// What a sync did (or would do, in a dry run).
+/// What [`propose`] did (or would do, in a dry run).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SyncReport {
+pub struct Proposals {
     /// `namespace/name` of the ImageUpgrades created.
     pub created: Vec<String>,
     /// `namespace/name` of those proposed again because the workload's image changed.
@@ -139,13 +139,13 @@ fn same_container(a: &ImageUpgrade, b: &ImageUpgrade) -> bool {
 /// Creates the ImageUpgrades a scan's report calls for and supersedes older pending ones.
 /// `namespaces` limits where existing objects are listed (empty: all). With `dry_run`, only
 /// reports what it would do.
-pub async fn sync(
+pub async fn propose(
     client: &Client,
     report: &Report,
     namespaces: &[String],
     now: DateTime<Utc>,
     dry_run: bool,
-) -> Result<SyncReport, SyncError> {
+) -> Result<Proposals, ProposeError> {
     let proposals: Vec<ImageUpgrade> = report.findings.iter().filter_map(proposal).collect();
     let mut existing: Vec<ImageUpgrade> = Vec::new();
     let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
@@ -161,7 +161,7 @@ pub async fn sync(
         let list = api
             .list(&ListParams::default())
             .await
-            .map_err(|source| SyncError {
+            .map_err(|source| ProposeError {
                 action: "listing",
                 namespace: scope.unwrap_or("*").into(),
                 name: "*".into(),
@@ -169,7 +169,7 @@ pub async fn sync(
             })?;
         existing.extend(list.items);
     }
-    let mut result = SyncReport::default();
+    let mut done = Proposals::default();
     let params = if dry_run {
         PostParams {
             dry_run: true,
@@ -188,11 +188,11 @@ pub async fn sync(
         {
             None => {
                 match api.create(&params, proposal).await {
-                    Ok(_) => result.created.push(id),
+                    Ok(_) => done.created.push(id),
                     // Created meanwhile (another replica, a retry): fine.
                     Err(kube::Error::Api(status)) if status.code == 409 => {}
                     Err(source) => {
-                        return Err(SyncError {
+                        return Err(ProposeError {
                             action: "creating",
                             namespace,
                             name,
@@ -210,7 +210,7 @@ pub async fn sync(
                 if !dry_run {
                     renew(&api, old, proposal, now).await?;
                 }
-                result.renewed.push(id);
+                done.renewed.push(id);
             }
             Some(_) => {}
         }
@@ -261,7 +261,7 @@ pub async fn sync(
                 // Changed meanwhile (e.g. it started applying): the next scan looks again.
                 Err(kube::Error::Api(status)) if status.code == 409 => continue,
                 Err(source) => {
-                    return Err(SyncError {
+                    return Err(ProposeError {
                         action: "superseding",
                         namespace,
                         name,
@@ -270,11 +270,10 @@ pub async fn sync(
                 }
             }
         }
-        result
-            .superseded
+        done.superseded
             .push(format!("{}/{}", old.namespace_or_default(), old.name()));
     }
-    Ok(result)
+    Ok(done)
 }
 
 /// Rewrites `old` as the fresh `proposal` (spec reset, approval cleared), keeping its history.
@@ -283,8 +282,8 @@ async fn renew(
     old: &ImageUpgrade,
     proposal: &ImageUpgrade,
     now: DateTime<Utc>,
-) -> Result<(), SyncError> {
-    let fail = |action, source| SyncError {
+) -> Result<(), ProposeError> {
+    let fail = |action, source| ProposeError {
         action,
         namespace: old.namespace_or_default(),
         name: old.name(),
