@@ -9,6 +9,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use ml_operator_notify::{Notifier, UpgradeEvent, UpgradeNotice};
 
 use super::crd::{API_VERSION, ImageUpgrade};
+use crate::inventory::WorkloadKind;
 
 /// Where upgrade news goes.
 #[derive(Clone, Default)]
@@ -107,7 +108,7 @@ impl Announcer {
                 UpgradeEvent::Failed => (EventType::Warning, "UpgradeFailed"),
             };
             let reference = ObjectReference {
-                api_version: Some("apps/v1".into()),
+                api_version: WorkloadKind::from_kind(&notice.kind).map(WorkloadKind::api_version),
                 kind: Some(notice.kind.clone()),
                 name: Some(notice.name.clone()),
                 namespace: Some(notice.namespace.clone()),

@@ -8,7 +8,9 @@
 //! - [`mod@propose`]: from scan findings to ImageUpgrade objects; superseding older ones.
 //! - [`policy`]: auto-approval by level, namespace and annotation.
 //! - [`window`]: upgrade windows (cron + duration + time zone), pure, with `now` as a parameter.
-//! - [`apply`]: the container patch with its precondition, and judging a rollout.
+//! - [`workload`]: the Deployments, StatefulSets and DaemonSets an upgrade applies to, typed.
+//! - [`patch`]: reading the workload, and the container patch with its precondition.
+//! - [`rollout`]: judging a rollout from the workload's typed status.
 //! - [`upgrader`]: the state machine, recording each step before taking it.
 //! - [`decide`]: `ml-operator approve` and `reject`.
 //! - [`announce`]: messages and Events about outcomes.
@@ -32,14 +34,16 @@
 //! ```
 
 pub mod announce;
-pub mod apply;
 pub mod crd;
 pub mod decide;
+pub mod patch;
 pub mod policy;
 pub mod propose;
+pub mod rollout;
 pub mod settings;
 pub mod upgrader;
 pub mod window;
+pub mod workload;
 
 pub use announce::Announcer;
 pub use crd::{ImageUpgrade, ImageUpgradeSpec, ImageUpgradeStatus, Phase, Target, crd_yaml};

@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use kube::Client;
 use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 
-use super::apply::SUPPORTED_KINDS;
 use super::crd::{
     CONTAINER_LABEL, HistoryEntry, ImageUpgrade, ImageUpgradeSpec, ImageUpgradeStatus, Phase,
     Target, WORKLOAD_LABEL,
 };
 use super::policy::change_level;
+use super::workload::upgradable;
 use crate::scan::{Finding, Report, Status};
 
 /// Longest ImageUpgrade name we make (a label value's limit, so names fit everywhere).
@@ -65,7 +65,7 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 
 /// The ImageUpgrade a finding calls for, if it is an update the operator can apply.
 pub fn proposal(finding: &Finding) -> Option<ImageUpgrade> {
-    if finding.status != Status::UpdateAvailable || !SUPPORTED_KINDS.contains(&finding.kind) {
+    if finding.status != Status::UpdateAvailable || upgradable(finding.kind).is_none() {
         return None;
     }
     let (current_tag, target_tag, target_image) = (

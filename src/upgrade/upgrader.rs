@@ -31,13 +31,15 @@ use kube::api::{Api, ListParams, PostParams};
 use ml_operator_notify::UpgradeEvent;
 
 use super::announce::Announcer;
-use super::apply::{self, ApplyError, Rollout, WorkloadState};
 use super::crd::{
     Approval, DECIDED_VIA_ANNOTATION, HistoryEntry, ImageUpgrade, ImageUpgradeStatus, Phase,
     RolloutStatus, WindowStatus,
 };
+use super::patch::{self, ApplyError};
+use super::rollout::{self, Rollout};
 use super::settings::UpgradeSettings;
 use super::window::Choice;
+use super::workload::AppsWorkload;
 
 /// History entries kept on an object (oldest dropped first).
 const HISTORY_LIMIT: usize = 100;
@@ -207,7 +209,7 @@ impl Upgrader {
                 )
                 .await;
         }
-        let workload = match apply::read(
+        let workload = match patch::read(
             &self.client,
             &upgrade.namespace_or_default(),
             &upgrade.spec.target,
@@ -223,10 +225,11 @@ impl Upgrader {
             }
             Err(e) => return Err(e.to_string()),
         };
-        if workload.image.as_deref() != Some(upgrade.spec.current_image.as_str()) {
+        let image = workload.container_image(&upgrade.spec.target);
+        if image != Some(upgrade.spec.current_image.as_str()) {
             let message = format!(
                 "the container now runs {} (not {}); a new proposal follows from the next scan",
-                workload.image.as_deref().unwrap_or("nothing"),
+                image.unwrap_or("nothing"),
                 upgrade.spec.current_image
             );
             return self
@@ -263,7 +266,7 @@ impl Upgrader {
     async fn available(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &WorkloadState,
+        workload: &AppsWorkload,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StepError> {
         let status = upgrade.status.clone().unwrap_or_default();
@@ -332,7 +335,7 @@ impl Upgrader {
     fn window_note(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &WorkloadState,
+        workload: &AppsWorkload,
         now: DateTime<Utc>,
     ) -> String {
         match self.choose_window(upgrade, workload) {
@@ -349,7 +352,7 @@ impl Upgrader {
     fn choose_window<'s>(
         &'s self,
         upgrade: &ImageUpgrade,
-        workload: &WorkloadState,
+        workload: &AppsWorkload,
     ) -> Result<Choice<'s>, String> {
         let wanted = upgrade
             .spec
@@ -383,7 +386,7 @@ impl Upgrader {
     async fn approved(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &WorkloadState,
+        workload: &AppsWorkload,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StepError> {
         let choice = self.choose_window(upgrade, workload)?;
@@ -404,7 +407,7 @@ impl Upgrader {
     async fn scheduled(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &WorkloadState,
+        workload: &AppsWorkload,
         now: DateTime<Utc>,
         context: &mut StepContext,
     ) -> Result<Option<String>, StepError> {
@@ -454,7 +457,10 @@ impl Upgrader {
             }
         }
         context.applying += 1;
-        let previous = workload.image.clone().unwrap_or_default();
+        let previous = workload
+            .container_image(&upgrade.spec.target)
+            .unwrap_or_default()
+            .to_string();
         let window = Upgrader::window_status(choice, now);
         let message = format!("applying: {} → {}", previous, upgrade.spec.target_image);
         self.transition(upgrade, now, Phase::Applying, message, |s| {
@@ -491,7 +497,7 @@ impl Upgrader {
         };
         let namespace = upgrade.namespace_or_default();
         let target = &upgrade.spec.target;
-        let workload = match apply::read(&self.client, &namespace, target).await {
+        let workload = match patch::read(&self.client, &namespace, target).await {
             Ok(workload) => workload,
             Err(ApplyError::NotFound { .. }) => {
                 let message = format!("{} was deleted during the upgrade", upgrade.target_text());
@@ -501,7 +507,7 @@ impl Upgrader {
             }
             Err(e) => return Err(e.to_string()),
         };
-        let image = workload.image.clone().unwrap_or_default();
+        let image = workload.container_image(target).unwrap_or_default();
         let wanted = upgrade.spec.target_image.as_str();
         let previous = rollout.previous_image.as_str();
 
@@ -527,7 +533,7 @@ impl Upgrader {
         if rollout.patched_at.is_none() {
             if image == wanted {
                 // Patched, possibly by us just before a crash: record it, never patch again.
-                let generation = workload.generation;
+                let generation = workload.generation();
                 return self
                     .transition(
                         upgrade,
@@ -580,15 +586,15 @@ impl Upgrader {
                 .transition(upgrade, now, Phase::Failed, message, |_| {})
                 .await;
         }
-        let generation = rollout.generation.unwrap_or(workload.generation);
-        let failure = match apply::rollout(&target.kind, &workload.object, generation) {
+        let generation = rollout.generation.unwrap_or(workload.generation());
+        let failure = match rollout::judge(&workload, generation) {
             Rollout::Complete => {
                 let message = format!("rolled out {wanted}");
                 return self
                     .transition(upgrade, now, Phase::Succeeded, message, |_| {})
                     .await;
             }
-            Rollout::Failed(reason) => reason,
+            Rollout::Failed(stalled) => stalled.to_string(),
             Rollout::InProgress(progress) => {
                 let since = rollout.patched_at.unwrap_or(rollout.started_at);
                 let timeout = chrono::Duration::from_std(self.settings.rollout_timeout)
@@ -706,10 +712,10 @@ impl Upgrader {
     async fn patch(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &WorkloadState,
+        workload: &AppsWorkload,
         image: &str,
     ) -> Result<(), StepError> {
-        apply::patch_image(
+        patch::patch_image(
             &self.client,
             &upgrade.namespace_or_default(),
             &upgrade.spec.target,
@@ -718,7 +724,6 @@ impl Upgrader {
             self.settings.dry_run,
         )
         .await
-        .map(|_| ())
         .map_err(|e| e.to_string())
     }
 }
