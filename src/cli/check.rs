@@ -102,7 +102,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     );
     if config.upgrades.enabled {
         let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades)
-            .map_err(Failure::Input)?;
+            .map_err(|e| Failure::Input(e.to_string()))?;
         for note in window_notes(&report, &workloads, &settings, chrono::Utc::now()) {
             eprintln!("note: {}", report::escape_control(&note));
         }
@@ -222,7 +222,7 @@ fn window_notes(
                     "no upgrade window: applied right after approval".to_string()
                 }
                 Ok(Choice::Window(window)) => window.describe(now),
-                Err(e) => e,
+                Err(e) => e.to_string(),
             };
             Some(format!(
                 "{} {}/{} container {} → {} (ImageUpgrade {}): {when}",

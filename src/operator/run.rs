@@ -95,9 +95,10 @@ impl Settings {
         }
         let notifiers = http_notifiers(&config)?;
         let upgrades = if config.upgrades.enabled {
-            Some(crate::upgrade::UpgradeSettings::from_config(
-                &config.upgrades,
-            )?)
+            Some(
+                crate::upgrade::UpgradeSettings::from_config(&config.upgrades)
+                    .map_err(|e| e.to_string())?,
+            )
         } else {
             None
         };

@@ -2,13 +2,14 @@
 //! field manager `ml-operator`, the read `resourceVersion` as a precondition).
 //!
 //! In: an ImageUpgrade's [`Target`] and the image to set. Out: the [`AppsWorkload`] as read, or
-//! an [`ApplyError`] naming the workload. The patch is the shared
-//! [`ImagePatch`] and the API resource comes from
-//! [`WorkloadKind`], so no path or JSON is written here.
+//! an [`ApplyError`] naming the workload. The patch is the shared [`ImagePatch`] and the API
+//! resource comes from [`WorkloadKind`], so no API path or patch JSON is written here.
 //!
 //! The precondition matters: the patch is built from what was just read, and the API server
 //! refuses it (409) if anyone changed the workload since, so an image somebody else set
 //! meanwhile is never overwritten blindly — the upgrader re-reads and decides again.
+
+use std::fmt;
 
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -22,58 +23,62 @@ use crate::inventory::patch::{ImageChange, ImagePatch};
 /// The field manager recorded on our patches.
 pub const FIELD_MANAGER: &str = "ml-operator";
 
+/// `Deployment hub/central-ledger`: the workload an error is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadName {
+    /// Kind.
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl WorkloadName {
+    /// The workload `target` names in `namespace`.
+    fn of(namespace: &str, target: &Target) -> WorkloadName {
+        WorkloadName {
+            kind: target.kind.clone(),
+            namespace: namespace.to_string(),
+            name: target.name.clone(),
+        }
+    }
+}
+
+impl fmt::Display for WorkloadName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
 /// A failure talking to the API server about a workload; names the workload.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The workload does not exist (any more).
-    #[error("{kind} {namespace}/{name} not found")]
-    NotFound {
-        /// Kind.
-        kind: String,
-        /// Namespace.
-        namespace: String,
-        /// Name.
-        name: String,
-    },
+    #[error("{0} not found")]
+    NotFound(WorkloadName),
     /// The workload changed between our read and our patch (the precondition failed).
-    #[error(
-        "{kind} {namespace}/{name} changed while it was being patched (conflict); it will be read again"
-    )]
-    Conflict {
-        /// Kind.
-        kind: String,
-        /// Namespace.
-        namespace: String,
-        /// Name.
-        name: String,
-    },
+    #[error("{0} changed while it was being patched (conflict); it will be read again")]
+    Conflict(WorkloadName),
     /// The kind cannot be upgraded by the operator.
     #[error("{0} is not a kind the operator upgrades (only Deployment, StatefulSet, DaemonSet)")]
     Unsupported(String),
     /// The API server served something that is not a workload of the kind asked for.
-    #[error("reading {kind} {namespace}/{name}: {source}")]
+    #[error("reading {workload}: {source}")]
     Malformed {
-        /// Kind.
-        kind: String,
-        /// Namespace.
-        namespace: String,
-        /// Name.
-        name: String,
+        /// The workload.
+        workload: WorkloadName,
         /// Why it does not parse.
         #[source]
         source: ParseDynamicObjectError,
     },
     /// Any other API error.
-    #[error("{action} {kind} {namespace}/{name}: {source}")]
+    #[error("{action} {workload}: {source}")]
     Api {
         /// What was being done (`reading`, `patching`).
         action: &'static str,
-        /// Kind.
-        kind: String,
-        /// Namespace.
-        namespace: String,
-        /// Name.
-        name: String,
+        /// The workload.
+        workload: WorkloadName,
         /// The client error (boxed: it is large and rare).
         #[source]
         source: Box<kube::Error>,
@@ -99,31 +104,21 @@ pub async fn read(
     target: &Target,
 ) -> Result<AppsWorkload, ApplyError> {
     let (kind, api) = api(client, namespace, target)?;
-    let object = api
-        .get_opt(&target.name)
-        .await
-        .map_err(|source| ApplyError::Api {
-            action: "reading",
-            kind: target.kind.clone(),
-            namespace: namespace.to_string(),
-            name: target.name.clone(),
-            source: Box::new(source),
-        })?;
-    let Some(object) = object else {
-        return Err(ApplyError::NotFound {
-            kind: target.kind.clone(),
-            namespace: namespace.to_string(),
-            name: target.name.clone(),
-        });
+    let workload = WorkloadName::of(namespace, target);
+    let object = match api.get_opt(&target.name).await {
+        Ok(Some(object)) => object,
+        Ok(None) => return Err(ApplyError::NotFound(workload)),
+        Err(source) => {
+            return Err(ApplyError::Api {
+                action: "reading",
+                workload,
+                source: Box::new(source),
+            });
+        }
     };
     AppsWorkload::parse(kind, object)
         .ok_or_else(|| ApplyError::Unsupported(target.kind.clone()))?
-        .map_err(|source| ApplyError::Malformed {
-            kind: target.kind.clone(),
-            namespace: namespace.to_string(),
-            name: target.name.clone(),
-            source,
-        })
+        .map_err(|source| ApplyError::Malformed { workload, source })
 }
 
 /// The patch that sets the target container's image on a workload of `kind`, guarded by
@@ -166,21 +161,15 @@ pub async fn patch_image(
         .await
     {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => Err(ApplyError::Conflict {
-            kind: target.kind.clone(),
-            namespace: namespace.to_string(),
-            name: target.name.clone(),
-        }),
-        Err(kube::Error::Api(status)) if status.code == 404 => Err(ApplyError::NotFound {
-            kind: target.kind.clone(),
-            namespace: namespace.to_string(),
-            name: target.name.clone(),
-        }),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            Err(ApplyError::Conflict(WorkloadName::of(namespace, target)))
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => {
+            Err(ApplyError::NotFound(WorkloadName::of(namespace, target)))
+        }
         Err(source) => Err(ApplyError::Api {
             action: "patching",
-            kind: target.kind.clone(),
-            namespace: namespace.to_string(),
-            name: target.name.clone(),
+            workload: WorkloadName::of(namespace, target),
             source: Box::new(source),
         }),
     }

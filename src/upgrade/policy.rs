@@ -64,20 +64,33 @@ impl fmt::Display for AutoApprove {
     }
 }
 
+/// A text that is not an auto-approve level; quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{text:?} is not an auto-approve level: use none, patch, bugfix, minor, major, true or false"
+)]
+pub struct InvalidLevel {
+    /// The text as given.
+    pub text: String,
+}
+
+/// A workload's `ml-operator.mojaloop.io/auto-approve` annotation that is not a level.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("annotation ml-operator.mojaloop.io/auto-approve: {0}")]
+pub struct InvalidAnnotation(pub InvalidLevel);
+
 impl FromStr for AutoApprove {
-    type Err = String;
+    type Err = InvalidLevel;
 
     /// Reads a level, or the annotation's `true` (= `major`) and `false` (= `none`).
-    fn from_str(text: &str) -> Result<AutoApprove, String> {
+    fn from_str(text: &str) -> Result<AutoApprove, InvalidLevel> {
         match text.trim().to_ascii_lowercase().as_str() {
             "none" | "false" | "no" => Ok(AutoApprove::None),
             "patch" => Ok(AutoApprove::Patch),
             "bugfix" => Ok(AutoApprove::Bugfix),
             "minor" => Ok(AutoApprove::Minor),
             "major" | "true" | "yes" => Ok(AutoApprove::Major),
-            _ => Err(format!(
-                "{text:?} is not an auto-approve level: use none, patch, bugfix, minor, major, true or false"
-            )),
+            _ => Err(InvalidLevel { text: text.into() }),
         }
     }
 }
@@ -114,11 +127,10 @@ impl Policy {
         namespace: &str,
         annotation: Option<&str>,
         level: Option<Strategy>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, InvalidAnnotation> {
         let (rule, source) = match annotation.filter(|a| !a.trim().is_empty()) {
             Some(text) => (
-                text.parse::<AutoApprove>()
-                    .map_err(|e| format!("annotation ml-operator.mojaloop.io/auto-approve: {e}"))?,
+                text.parse::<AutoApprove>().map_err(InvalidAnnotation)?,
                 "annotation".to_string(),
             ),
             None => match self.by_namespace.get(namespace) {
@@ -210,7 +222,8 @@ mod tests {
         );
         let err = policy
             .approves("hub", Some("sometimes"), bugfix)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("\"sometimes\"") && err.contains("auto-approve"),
             "{err}"

@@ -38,7 +38,7 @@ use super::crd::{
 use super::patch::{self, ApplyError};
 use super::rollout::{self, Rollout};
 use super::settings::UpgradeSettings;
-use super::window::Choice;
+use super::window::{Choice, UnknownWindow};
 use super::workload::AppsWorkload;
 
 /// History entries kept on an object (oldest dropped first).
@@ -78,7 +78,24 @@ struct StepContext {
 }
 
 /// Why a step did nothing this time; logged, and the next round tries again.
-type StepError = String;
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    /// Reading or patching the workload failed.
+    #[error(transparent)]
+    Workload(#[from] ApplyError),
+    /// The window asked for is not configured.
+    #[error(transparent)]
+    Window(#[from] UnknownWindow),
+    /// The ImageUpgrade's status could not be written.
+    #[error("writing the status of ImageUpgrade {name}: {source}")]
+    Status {
+        /// The ImageUpgrade's name.
+        name: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+}
 
 impl Upgrader {
     /// An upgrader for ImageUpgrades in `namespaces` (empty: all namespaces).
@@ -217,13 +234,13 @@ impl Upgrader {
         .await
         {
             Ok(workload) => workload,
-            Err(ApplyError::NotFound { .. }) => {
+            Err(ApplyError::NotFound(_)) => {
                 let message = format!("{} no longer exists", upgrade.target_text());
                 return self
                     .transition(upgrade, now, Phase::Superseded, message, |_| {})
                     .await;
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
         let image = workload.container_image(&upgrade.spec.target);
         if image != Some(upgrade.spec.current_image.as_str()) {
@@ -345,7 +362,7 @@ impl Upgrader {
             Ok(Choice::Window(window)) => {
                 format!("once approved, it waits for {}", window.describe(now))
             }
-            Err(e) => e,
+            Err(e) => e.to_string(),
         }
     }
 
@@ -353,7 +370,7 @@ impl Upgrader {
         &'s self,
         upgrade: &ImageUpgrade,
         workload: &AppsWorkload,
-    ) -> Result<Choice<'s>, String> {
+    ) -> Result<Choice<'s>, UnknownWindow> {
         let wanted = upgrade
             .spec
             .window
@@ -499,13 +516,13 @@ impl Upgrader {
         let target = &upgrade.spec.target;
         let workload = match patch::read(&self.client, &namespace, target).await {
             Ok(workload) => workload,
-            Err(ApplyError::NotFound { .. }) => {
+            Err(ApplyError::NotFound(_)) => {
                 let message = format!("{} was deleted during the upgrade", upgrade.target_text());
                 return self
                     .transition(upgrade, now, Phase::Failed, message, |_| {})
                     .await;
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
         let image = workload.container_image(target).unwrap_or_default();
         let wanted = upgrade.spec.target_image.as_str();
@@ -706,7 +723,10 @@ impl Upgrader {
         api.replace_status(&upgrade.name(), &PostParams::default(), &object)
             .await
             .map(|_| ())
-            .map_err(|e| format!("writing the status of ImageUpgrade {}: {e}", upgrade.name()))
+            .map_err(|source| StepError::Status {
+                name: upgrade.name(),
+                source,
+            })
     }
 
     async fn patch(
@@ -724,6 +744,6 @@ impl Upgrader {
             self.settings.dry_run,
         )
         .await
-        .map_err(|e| e.to_string())
+        .map_err(StepError::from)
     }
 }

@@ -33,6 +33,42 @@ pub struct InvalidWindow {
     pub problem: String,
 }
 
+/// The configured windows do not fit together: names the key and the window.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidWindows {
+    /// Two windows have the same name.
+    #[error("upgrades.windows: the name {name:?} is used twice")]
+    Duplicate {
+        /// The name.
+        name: String,
+    },
+    /// `upgrades.defaultWindow` names no window.
+    #[error("upgrades.defaultWindow: no window is named {name:?}")]
+    UnknownDefault {
+        /// The name given.
+        name: String,
+    },
+    /// `upgrades.namespaceWindows.<namespace>` names no window.
+    #[error("upgrades.namespaceWindows.{namespace}: no window is named {name:?}")]
+    UnknownForNamespace {
+        /// The namespace.
+        namespace: String,
+        /// The name given.
+        name: String,
+    },
+}
+
+/// A window asked for by name (a workload's annotation, an ImageUpgrade's `spec.window`) that
+/// is not configured: an upgrade never takes that to mean "any time".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "annotation ml-operator.mojaloop.io/window names {name:?}, which is not a configured window"
+)]
+pub struct UnknownWindow {
+    /// The name asked for.
+    pub name: String,
+}
+
 /// One opening of a window: `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Opening {
@@ -247,26 +283,25 @@ impl Windows {
         windows: Vec<Window>,
         default: Option<String>,
         by_namespace: BTreeMap<String, String>,
-    ) -> Result<Windows, String> {
+    ) -> Result<Windows, InvalidWindows> {
         let mut map = BTreeMap::new();
         for window in windows {
             let name = window.name.clone();
             if map.insert(name.clone(), window).is_some() {
-                return Err(format!("upgrades.windows: the name {name:?} is used twice"));
+                return Err(InvalidWindows::Duplicate { name });
             }
         }
         if let Some(name) = &default
             && !map.contains_key(name)
         {
-            return Err(format!(
-                "upgrades.defaultWindow: no window is named {name:?}"
-            ));
+            return Err(InvalidWindows::UnknownDefault { name: name.clone() });
         }
         for (namespace, name) in &by_namespace {
             if !map.contains_key(name) {
-                return Err(format!(
-                    "upgrades.namespaceWindows.{namespace}: no window is named {name:?}"
-                ));
+                return Err(InvalidWindows::UnknownForNamespace {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                });
             }
         }
         Ok(Windows {
@@ -283,7 +318,11 @@ impl Windows {
 
     /// The window for a workload: its `window` annotation, else its namespace's window, else
     /// the default. An annotation naming an unknown window is an error (never "any time").
-    pub fn choose(&self, namespace: &str, annotation: Option<&str>) -> Result<Choice<'_>, String> {
+    pub fn choose(
+        &self,
+        namespace: &str,
+        annotation: Option<&str>,
+    ) -> Result<Choice<'_>, UnknownWindow> {
         let name = match annotation.map(str::trim).filter(|a| !a.is_empty()) {
             Some(name) => Some(name),
             None => self
@@ -294,9 +333,11 @@ impl Windows {
         };
         match name {
             None => Ok(Choice::Anytime),
-            Some(name) => self.windows.get(name).map(Choice::Window).ok_or_else(|| {
-                format!("annotation ml-operator.mojaloop.io/window names {name:?}, which is not a configured window")
-            }),
+            Some(name) => self
+                .windows
+                .get(name)
+                .map(Choice::Window)
+                .ok_or_else(|| UnknownWindow { name: name.into() }),
         }
     }
 }
@@ -503,6 +544,7 @@ mod tests {
             windows
                 .choose("hub", Some("c"))
                 .unwrap_err()
+                .to_string()
                 .contains("\"c\"")
         );
         assert_eq!(
@@ -512,6 +554,7 @@ mod tests {
         assert!(
             Windows::new(vec![], Some("x".into()), BTreeMap::new())
                 .unwrap_err()
+                .to_string()
                 .contains("defaultWindow")
         );
     }
