@@ -5,8 +5,6 @@
 //! The contract (DESIGN.md): approving is `spec.approved: true`; the phase is `status.phase`;
 //! the target workload is `spec.target` (`kind`, `name`, `container`).
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -101,7 +99,9 @@ pub struct Target {
 }
 
 /// Where an upgrade is in its life.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema, strum::Display,
+)]
 pub enum Phase {
     /// Proposed; waiting for an approval.
     Available,
@@ -134,27 +134,6 @@ impl Phase {
                 | Phase::Superseded
                 | Phase::Rejected
         )
-    }
-
-    /// The name as written in `status.phase`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Available => "Available",
-            Phase::Approved => "Approved",
-            Phase::Scheduled => "Scheduled",
-            Phase::Applying => "Applying",
-            Phase::Succeeded => "Succeeded",
-            Phase::Failed => "Failed",
-            Phase::RolledBack => "RolledBack",
-            Phase::Superseded => "Superseded",
-            Phase::Rejected => "Rejected",
-        }
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
