@@ -1,5 +1,8 @@
 //! Telling people what happened to an upgrade: a message through every configured notifier
 //! (Slack, Teams, webhooks) and a Kubernetes Event on the workload.
+//!
+//! In: an ImageUpgrade, what happened to it ([`UpgradeEvent`]) and a message. Out: an
+//! [`UpgradeNotice`] to each notifier and an Event; delivery failures are logged, never returned.
 
 use std::sync::Arc;
 

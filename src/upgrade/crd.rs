@@ -2,18 +2,18 @@
 //! (workload, container, target image): the proposal in `spec`, the approval, window and history
 //! in `status`.
 //!
-//! The contract (DESIGN.md): approving is `spec.approved: true`; the phase is `status.phase`;
-//! the target workload is `spec.target` (`kind`, `name`, `container`).
+//! The contract (docs/upgrades.md, "The ImageUpgrade resource"): approving is
+//! `spec.approved: true`; the phase is `status.phase`; the target workload is `spec.target`
+//! (`kind`, `name`, `container`).
+//!
+//! In: nothing (types only). Out: the Rust types every other file of `upgrade/` reads and
+//! writes, and [`crd_yaml`], the CustomResourceDefinition the chart ships.
 
 use chrono::{DateTime, Utc};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The API group.
-pub const GROUP: &str = "ml-operator.mojaloop.io";
-/// The served version.
-pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` of the objects.
 pub const API_VERSION: &str = "ml-operator.mojaloop.io/v1alpha1";
 /// Label on every ImageUpgrade naming its workload, to find an object's siblings.

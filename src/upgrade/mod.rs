@@ -5,6 +5,7 @@
 //! `Available → Approved → Scheduled → Applying → Succeeded | Failed | RolledBack` (plus
 //! `Superseded` and `Rejected`). The pieces, one job each:
 //! - [`crd`]: the `ImageUpgrade` custom resource (`ml-operator crd` prints it).
+//! - [`list`]: the ImageUpgrades in the namespaces the operator watches.
 //! - [`mod@propose`]: from scan findings to ImageUpgrade objects; superseding older ones.
 //! - [`policy`]: auto-approval by level, namespace and annotation.
 //! - [`window`]: upgrade windows (cron + duration + time zone), pure, with `now` as a parameter.
@@ -36,6 +37,7 @@
 pub mod announce;
 pub mod crd;
 pub mod decide;
+pub mod list;
 pub mod patch;
 pub mod policy;
 pub mod propose;

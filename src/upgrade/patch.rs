@@ -180,18 +180,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn target() -> Target {
-        Target {
+    #[test]
+    fn the_patch_names_one_container_and_carries_the_precondition() {
+        let target = Target {
             kind: "Deployment".into(),
             name: "web".into(),
             container: "app".into(),
             init_container: false,
-        }
-    }
-
-    #[test]
-    fn the_patch_names_one_container_and_carries_the_precondition() {
-        let target = target();
+        };
         let patch = image_patch(WorkloadKind::Deployment, &target, "app:2", "42");
         assert_eq!(
             serde_json::to_value(&patch).unwrap(),

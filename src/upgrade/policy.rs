@@ -6,6 +6,9 @@
 //! the workload's `ml-operator.mojaloop.io/auto-approve` annotation (`true` = any level,
 //! `false` = never, or a level), then `upgrades.namespaceAutoApprove.<ns>`, then
 //! `upgrades.autoApprove` (default `none`).
+//!
+//! In: the configured rules, the upgrade's namespace and level, and the workload's annotation.
+//! Out: the rule that approves it (or none), or an [`InvalidAnnotation`] quoting the value.
 
 use std::collections::BTreeMap;
 

@@ -1,17 +1,21 @@
 //! From scan findings to ImageUpgrade objects: one per (workload, container, target image),
 //! created when a scan finds the update, and older pending ones for the same container marked
 //! `Superseded` (their approval does not carry over to the new target).
+//!
+//! In: a scan's [`Report`] and the ImageUpgrades already there. Out: the objects created, renewed
+//! and superseded ([`Proposals`]), or a [`ProposeError`] naming the object.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use kube::Client;
-use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 
 use super::crd::{
     CONTAINER_LABEL, HistoryEntry, ImageUpgrade, ImageUpgradeSpec, ImageUpgradeStatus, Phase,
     Target, WORKLOAD_LABEL,
 };
+use super::list::{ListError, list};
 use super::policy::change_level;
 use super::workload::upgradable;
 use crate::scan::{Finding, Report, Status};
@@ -28,6 +32,17 @@ pub struct ProposeError {
     name: String,
     #[source]
     source: kube::Error,
+}
+
+impl From<ListError> for ProposeError {
+    fn from(e: ListError) -> ProposeError {
+        ProposeError {
+            action: "listing",
+            namespace: e.namespace.unwrap_or_else(|| "*".into()),
+            name: "*".into(),
+            source: e.source,
+        }
+    }
 }
 
 /// The deterministic, DNS-safe name of an upgrade: `<workload>-<container>-<tag>`, lowercased,
@@ -147,28 +162,7 @@ pub async fn propose(
     dry_run: bool,
 ) -> Result<Proposals, ProposeError> {
     let proposals: Vec<ImageUpgrade> = report.findings.iter().filter_map(proposal).collect();
-    let mut existing: Vec<ImageUpgrade> = Vec::new();
-    let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
-        vec![None]
-    } else {
-        namespaces.iter().map(|n| Some(n.as_str())).collect()
-    };
-    for scope in scopes {
-        let api: Api<ImageUpgrade> = match scope {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|source| ProposeError {
-                action: "listing",
-                namespace: scope.unwrap_or("*").into(),
-                name: "*".into(),
-                source,
-            })?;
-        existing.extend(list.items);
-    }
+    let existing = list(client, namespaces).await?;
     let mut done = Proposals::default();
     let params = if dry_run {
         PostParams {

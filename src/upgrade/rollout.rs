@@ -101,30 +101,35 @@ impl fmt::Display for Stalled {
 
 /// Judges the rollout of `generation` (the one carrying our image) from `workload`'s status.
 pub fn judge(workload: &AppsWorkload, generation: i64) -> Rollout {
+    // Until the workload's controller has seen our generation, its counts describe an older one.
+    let observed = observed_generation(workload).unwrap_or(0);
+    if observed < generation {
+        return Rollout::InProgress(Waiting::NotObserved {
+            observed,
+            generation,
+        });
+    }
     match workload {
-        AppsWorkload::Deployment(d) => deployment(d, generation),
-        AppsWorkload::StatefulSet(s) => statefulset(s, generation),
-        AppsWorkload::DaemonSet(d) => daemonset(d, generation),
+        AppsWorkload::Deployment(d) => deployment(d),
+        AppsWorkload::StatefulSet(s) => statefulset(s),
+        AppsWorkload::DaemonSet(d) => daemonset(d),
     }
 }
 
-/// The rollout waits while the workload's controller has not observed `generation`.
-fn unobserved(observed: Option<i64>, generation: i64) -> Option<Rollout> {
-    let observed = observed.unwrap_or(0);
-    (observed < generation).then_some(Rollout::InProgress(Waiting::NotObserved {
-        observed,
-        generation,
-    }))
+/// `status.observedGeneration`.
+fn observed_generation(workload: &AppsWorkload) -> Option<i64> {
+    match workload {
+        AppsWorkload::Deployment(d) => d.status.as_ref()?.observed_generation,
+        AppsWorkload::StatefulSet(s) => s.status.as_ref()?.observed_generation,
+        AppsWorkload::DaemonSet(d) => d.status.as_ref()?.observed_generation,
+    }
 }
 
-fn deployment(deployment: &Deployment, generation: i64) -> Rollout {
+fn deployment(deployment: &Deployment) -> Rollout {
     let status = deployment
         .status
         .as_ref()
         .map_or_else(Cow::default, Cow::Borrowed);
-    if let Some(waiting) = unobserved(status.observed_generation, generation) {
-        return waiting;
-    }
     let progressing = status
         .conditions
         .iter()
@@ -169,14 +174,11 @@ fn deployment(deployment: &Deployment, generation: i64) -> Rollout {
     }
 }
 
-fn statefulset(statefulset: &StatefulSet, generation: i64) -> Rollout {
+fn statefulset(statefulset: &StatefulSet) -> Rollout {
     let status = statefulset
         .status
         .as_ref()
         .map_or_else(Cow::default, Cow::Borrowed);
-    if let Some(waiting) = unobserved(status.observed_generation, generation) {
-        return waiting;
-    }
     let desired = statefulset
         .spec
         .as_ref()
@@ -195,14 +197,11 @@ fn statefulset(statefulset: &StatefulSet, generation: i64) -> Rollout {
     }
 }
 
-fn daemonset(daemonset: &DaemonSet, generation: i64) -> Rollout {
+fn daemonset(daemonset: &DaemonSet) -> Rollout {
     let status = daemonset
         .status
         .as_ref()
         .map_or_else(Cow::default, Cow::Borrowed);
-    if let Some(waiting) = unobserved(status.observed_generation, generation) {
-        return waiting;
-    }
     let desired = status.desired_number_scheduled;
     let updated = status.updated_number_scheduled.unwrap_or(0);
     let available = status.number_available.unwrap_or(0);

@@ -1,4 +1,7 @@
 //! The `upgrades:` configuration, checked: windows parsed, names resolved, defaults filled.
+//!
+//! In: [`UpgradesConfig`], as read from the file. Out: [`UpgradeSettings`], or an
+//! [`InvalidSettings`] naming the key (`upgrades.windows[nights].timeZone`, …).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

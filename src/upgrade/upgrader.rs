@@ -22,12 +22,16 @@
 //! whether the patch already happened (target image) or not (previous image), so the patch is
 //! never sent twice; anything else means someone changed the workload, and the upgrade fails
 //! rather than overwrite it. The same holds for the rollback in step 6.
+//!
+//! In: the ImageUpgrades ([`list`]), the workloads they target, the settings and
+//! `now`. Out: one [`Step`] per ImageUpgrade that changed; status writes, patches and notices
+//! as side effects. A step that fails is logged and tried again in the next round.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use kube::Client;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 use ml_operator_notify::UpgradeEvent;
 
 use super::announce::Announcer;
@@ -35,6 +39,7 @@ use super::crd::{
     Approval, DECIDED_VIA_ANNOTATION, HistoryEntry, ImageUpgrade, ImageUpgradeStatus, Phase,
     RolloutStatus, WindowStatus,
 };
+use super::list::{self, ListError};
 use super::patch::{self, ApplyError};
 use super::rollout::{self, Rollout};
 use super::settings::UpgradeSettings;
@@ -43,15 +48,6 @@ use super::workload::AppsWorkload;
 
 /// History entries kept on an object (oldest dropped first).
 const HISTORY_LIMIT: usize = 100;
-
-/// [`Upgrader::step_each`] could not list the ImageUpgrades.
-#[derive(Debug, thiserror::Error)]
-#[error("listing ImageUpgrades{scope}: {source}")]
-pub struct ListError {
-    scope: String,
-    #[source]
-    source: kube::Error,
-}
 
 /// What happened to one ImageUpgrade in [`Upgrader::step_each`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,26 +121,7 @@ impl Upgrader {
 
     /// Every ImageUpgrade the upgrader is responsible for, oldest first.
     pub async fn list(&self) -> Result<Vec<ImageUpgrade>, ListError> {
-        let mut all = Vec::new();
-        let scopes: Vec<Option<&str>> = if self.namespaces.is_empty() {
-            vec![None]
-        } else {
-            self.namespaces.iter().map(|ns| Some(ns.as_str())).collect()
-        };
-        for scope in scopes {
-            let api: Api<ImageUpgrade> = match scope {
-                Some(ns) => Api::namespaced(self.client.clone(), ns),
-                None => Api::all(self.client.clone()),
-            };
-            let list = api
-                .list(&ListParams::default())
-                .await
-                .map_err(|source| ListError {
-                    scope: scope.map(|ns| format!(" in {ns}")).unwrap_or_default(),
-                    source,
-                })?;
-            all.extend(list.items);
-        }
+        let mut all = list::list(&self.client, &self.namespaces).await?;
         all.sort_by(|a, b| {
             (
                 a.metadata.creation_timestamp.as_ref().map(|t| t.0),
@@ -226,21 +203,11 @@ impl Upgrader {
                 )
                 .await;
         }
-        let workload = match patch::read(
-            &self.client,
-            &upgrade.namespace_or_default(),
-            &upgrade.spec.target,
-        )
-        .await
-        {
-            Ok(workload) => workload,
-            Err(ApplyError::NotFound(_)) => {
-                let message = format!("{} no longer exists", upgrade.target_text());
-                return self
-                    .transition(upgrade, now, Phase::Superseded, message, |_| {})
-                    .await;
-            }
-            Err(e) => return Err(e.into()),
+        let Some(workload) = self.workload(upgrade).await? else {
+            let message = format!("{} no longer exists", upgrade.target_text());
+            return self
+                .transition(upgrade, now, Phase::Superseded, message, |_| {})
+                .await;
         };
         let image = workload.container_image(&upgrade.spec.target);
         if image != Some(upgrade.spec.current_image.as_str()) {
@@ -512,17 +479,12 @@ impl Upgrader {
                 )
                 .await;
         };
-        let namespace = upgrade.namespace_or_default();
         let target = &upgrade.spec.target;
-        let workload = match patch::read(&self.client, &namespace, target).await {
-            Ok(workload) => workload,
-            Err(ApplyError::NotFound(_)) => {
-                let message = format!("{} was deleted during the upgrade", upgrade.target_text());
-                return self
-                    .transition(upgrade, now, Phase::Failed, message, |_| {})
-                    .await;
-            }
-            Err(e) => return Err(e.into()),
+        let Some(workload) = self.workload(upgrade).await? else {
+            let message = format!("{} was deleted during the upgrade", upgrade.target_text());
+            return self
+                .transition(upgrade, now, Phase::Failed, message, |_| {})
+                .await;
         };
         let image = workload.container_image(target).unwrap_or_default();
         let wanted = upgrade.spec.target_image.as_str();
@@ -729,6 +691,17 @@ impl Upgrader {
             })
     }
 
+    /// The upgrade's workload as it is now, `None` when it does not exist.
+    async fn workload(&self, upgrade: &ImageUpgrade) -> Result<Option<AppsWorkload>, StepError> {
+        let namespace = upgrade.namespace_or_default();
+        match patch::read(&self.client, &namespace, &upgrade.spec.target).await {
+            Ok(workload) => Ok(Some(workload)),
+            Err(ApplyError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Patches the upgrade's container to `image`, if the workload is still as `workload`.
     async fn patch(
         &self,
         upgrade: &ImageUpgrade,

@@ -12,6 +12,10 @@
 //!   four real hours later, when the wall clock reads 03:30.
 //!
 //! Windows are half-open: open at the start instant, closed at `start + duration`.
+//!
+//! In: the `upgrades.windows` entries and `now`. Out: [`Window`]s and their [`Opening`]s, the
+//! [`Choice`] for a workload, or an error naming the key ([`InvalidWindow`], [`InvalidWindows`],
+//! [`UnknownWindow`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -166,16 +170,6 @@ impl Window {
         &self.name
     }
 
-    /// The cron expression as configured.
-    pub fn schedule(&self) -> &str {
-        &self.schedule
-    }
-
-    /// The time zone the schedule is read in.
-    pub fn zone(&self) -> Tz {
-        self.zone
-    }
-
     /// The opening that contains `now`, if the window is open.
     pub fn current(&self, now: DateTime<Utc>) -> Option<Opening> {
         let local = now.with_timezone(&self.zone);
@@ -309,11 +303,6 @@ impl Windows {
             default,
             by_namespace,
         })
-    }
-
-    /// A window by name.
-    pub fn get(&self, name: &str) -> Option<&Window> {
-        self.windows.get(name)
     }
 
     /// The window for a workload: its `window` annotation, else its namespace's window, else
