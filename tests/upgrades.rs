@@ -2,8 +2,8 @@
 //! windows on a controllable clock, apply, rollout watch, rollback, crash safety, superseding,
 //! and the operator binary end to end.
 //!
-//! The controller is driven in-process with an explicit `now` (the controllable clock); every
-//! restart is a fresh controller that knows nothing but the cluster.
+//! The upgrader is driven in-process with an explicit `now` (the controllable clock); every
+//! restart is a fresh upgrader that knows nothing but the cluster.
 
 mod support;
 
@@ -19,7 +19,7 @@ use ml_operator::scan::{Report, ScanOptions, scan};
 use ml_operator::source::cluster::{Cluster, ClusterOptions};
 use ml_operator::tags::index::TagIndex;
 use ml_operator::upgrade::{
-    Announcer, Controller, ImageUpgrade, UpgradeSettings, Window, Windows, sync,
+    Announcer, ImageUpgrade, UpgradeSettings, Upgrader, Window, Windows, propose,
 };
 use ml_operator_notify::{Notifier, RetryPolicy, Secret, WebhookNotifier};
 use serde_json::{Value, json};
@@ -165,7 +165,7 @@ fn nightly_windows() -> Windows {
     Windows::new(vec![nightly], Some("nightly".into()), Default::default()).unwrap()
 }
 
-fn controller(hub: &Hub, settings: UpgradeSettings, webhook: &Receiver) -> Controller {
+fn upgrader(hub: &Hub, settings: UpgradeSettings, webhook: &Receiver) -> Upgrader {
     let notifier: Arc<dyn Notifier> = Arc::new(
         WebhookNotifier::new(
             Secret::new(format!("http://{}/hook", webhook.addr)),
@@ -175,7 +175,7 @@ fn controller(hub: &Hub, settings: UpgradeSettings, webhook: &Receiver) -> Contr
         .unwrap(),
     );
     let announcer = Announcer::new(vec![notifier], Some((hub.client.clone(), "test".into())));
-    Controller::new(hub.client.clone(), settings, announcer, vec![])
+    Upgrader::new(hub.client.clone(), settings, announcer, vec![])
 }
 
 fn upgrade(hub: &Hub, name: &str) -> Value {
@@ -207,12 +207,12 @@ fn patches(hub: &Hub) -> usize {
 }
 
 /// Runs passes at `now` until the upgrade reaches `until` (rollouts progress in real time).
-async fn drive(controller: &Controller, hub: &Hub, name: &str, now: DateTime<Utc>, until: &str) {
+async fn drive(upgrader: &Upgrader, hub: &Hub, name: &str, now: DateTime<Utc>, until: &str) {
     eventually_or(
         &format!("{name} to reach {until}"),
         Duration::from_secs(30),
         async || {
-            controller.pass(now).await.unwrap();
+            upgrader.step_each(now).await.unwrap();
             phase(hub, name) == until
         },
         || format!("{:#}", upgrade(hub, name)["status"]),
@@ -273,9 +273,9 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
         windows: nightly_windows(),
         ..UpgradeSettings::default()
     };
-    let controller = controller(&hub, settings, &webhook);
+    let upgrader = upgrader(&hub, settings, &webhook);
 
-    let done = sync(
+    let done = propose(
         &hub.client,
         &report(&hub, &["v13.14.0", "v13.14.1"]),
         &[],
@@ -305,9 +305,9 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
 
     // Tuesday 10:00 in Nairobi: proposed, not approved.
     let morning = nairobi(2026, 11, 24, 10, 0);
-    controller.pass(morning).await.unwrap();
+    upgrader.step_each(morning).await.unwrap();
     assert_eq!(phase(&hub, UPGRADE), "Available");
-    controller.pass(morning).await.unwrap();
+    upgrader.step_each(morning).await.unwrap();
     eventually("the proposal notice", Duration::from_secs(10), async || {
         events(&hub, &webhook) == ["upgrade-proposed"]
     })
@@ -338,7 +338,7 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("approved"));
-    drive(&controller, &hub, UPGRADE, morning, "Scheduled").await;
+    drive(&upgrader, &hub, UPGRADE, morning, "Scheduled").await;
     let status = &upgrade(&hub, UPGRADE)["status"];
     assert_eq!(status["approval"]["by"], "alice");
     assert_eq!(status["approval"]["how"], "cli");
@@ -350,17 +350,17 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
 
     // Still outside the window: nothing happens, however often it looks.
     for minutes in [0, 60, 12 * 60 + 59] {
-        let actions = controller
-            .pass(morning + chrono::Duration::minutes(minutes))
+        let steps = upgrader
+            .step_each(morning + chrono::Duration::minutes(minutes))
             .await
             .unwrap();
-        assert!(actions.is_empty(), "{actions:?}");
+        assert!(steps.is_empty(), "{steps:?}");
     }
     assert_eq!(patches(&hub), 0, "nothing patched outside the window");
 
     // 02:30 in Nairobi: inside the window.
     let night = nairobi(2026, 11, 25, 2, 30);
-    drive(&controller, &hub, UPGRADE, night, "Succeeded").await;
+    drive(&upgrader, &hub, UPGRADE, night, "Succeeded").await;
     assert_eq!(image(&hub), TO);
     let d = hub
         .sim
@@ -371,7 +371,7 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
         "only that container"
     );
     assert_eq!(patches(&hub), 1, "exactly one patch");
-    controller.pass(night).await.unwrap();
+    upgrader.step_each(night).await.unwrap();
     eventually("the success notice", Duration::from_secs(10), async || {
         events(&hub, &webhook) == ["upgrade-proposed", "upgrade-succeeded"]
     })
@@ -390,7 +390,7 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
         "every step recorded"
     );
     // Nothing more to do, and no second notice.
-    assert!(controller.pass(night).await.unwrap().is_empty());
+    assert!(upgrader.step_each(night).await.unwrap().is_empty());
     assert_eq!(webhook.delivered().len(), 2);
 }
 
@@ -408,8 +408,8 @@ async fn failed_rollout_is_rolled_back_and_notified() {
         .upgrades,
     )
     .unwrap();
-    let controller = controller(&hub, settings, &webhook);
-    sync(
+    let upgrader = upgrader(&hub, settings, &webhook);
+    propose(
         &hub.client,
         &report(&hub, &["v13.14.0", "v13.14.1"]),
         &[],
@@ -421,14 +421,14 @@ async fn failed_rollout_is_rolled_back_and_notified() {
     hub.sim.fail_rollout("Deployment", NS, DEPLOYMENT);
 
     let now = Utc::now();
-    drive(&controller, &hub, UPGRADE, now, "RolledBack").await;
+    drive(&upgrader, &hub, UPGRADE, now, "RolledBack").await;
     assert_eq!(image(&hub), FROM, "the previous image is back");
     assert_eq!(patches(&hub), 2, "the upgrade and the rollback");
     let status = &upgrade(&hub, UPGRADE)["status"];
     assert_eq!(status["approval"]["how"], "policy:autoApprove=bugfix");
     let message = status["message"].as_str().unwrap();
     assert!(message.contains("ProgressDeadlineExceeded"), "{message}");
-    controller.pass(now).await.unwrap();
+    upgrader.step_each(now).await.unwrap();
     eventually("the rollback notice", Duration::from_secs(10), async || {
         events(&hub, &webhook).contains(&"upgrade-rolled-back".to_string())
     })
@@ -471,10 +471,10 @@ async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
     const MYSQL: &str = "mysql-mysql-8.0.32-debian-11-r5";
     let hub = hub(json!({})).await;
     let webhook = Receiver::start().await;
-    let controller = controller(&hub, UpgradeSettings::default(), &webhook);
+    let upgrader = upgrader(&hub, UpgradeSettings::default(), &webhook);
     // A StatefulSet reports no deadline condition: a stuck rollout is found by the timeout.
     hub.sim.fail_rollout("StatefulSet", NS, "mysql");
-    let done = sync(
+    let done = propose(
         &hub.client,
         &report_with(
             &hub,
@@ -493,7 +493,7 @@ async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
         "the patch to be recorded",
         Duration::from_secs(20),
         async || {
-            controller.pass(t0).await.unwrap();
+            upgrader.step_each(t0).await.unwrap();
             upgrade(&hub, MYSQL)["status"]["rollout"]["patchedAt"].is_string()
         },
     )
@@ -515,13 +515,13 @@ async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
     // One second before the timeout: still waiting.
     let almost = patched_at + chrono::Duration::seconds(599);
     for _ in 0..3 {
-        assert!(controller.pass(almost).await.unwrap().is_empty());
+        assert!(upgrader.step_each(almost).await.unwrap().is_empty());
     }
     assert_eq!(phase(&hub, MYSQL), "Applying");
     assert_eq!(sts_patches(), 1);
     // At the timeout: rolled back.
     drive(
-        &controller,
+        &upgrader,
         &hub,
         MYSQL,
         patched_at + chrono::Duration::seconds(600),
@@ -551,19 +551,19 @@ fn notified_outcome(status: &Value) -> bool {
     })
 }
 
-/// Runs a fresh controller (a "restart") to the end and returns the final phase.
+/// Runs a fresh upgrader (a "restart") to the end and returns the final phase.
 async fn finish(
     hub: &Hub,
     webhook: &Receiver,
     settings: &UpgradeSettings,
     now: DateTime<Utc>,
 ) -> String {
-    let controller = controller(hub, settings.clone(), webhook);
+    let upgrader = upgrader(hub, settings.clone(), webhook);
     eventually_or(
         "a final phase after the restart",
         Duration::from_secs(30),
         async || {
-            controller.pass(now).await.unwrap();
+            upgrader.step_each(now).await.unwrap();
             let phase = phase(hub, UPGRADE);
             ["Succeeded", "RolledBack", "Failed"].contains(&phase.as_str())
                 && notified_outcome(&upgrade(hub, UPGRADE)["status"])
@@ -574,7 +574,7 @@ async fn finish(
     phase(hub, UPGRADE)
 }
 
-/// Kills the controller after each single step (a fresh controller resumes from the cluster
+/// Kills the upgrader after each single step (a fresh upgrader resumes from the cluster
 /// alone) and checks the end state and that the workload was patched exactly once (twice with
 /// a rollback). Step k covers every phase: Available, Approved, Scheduled, Applying before the
 /// patch, Applying after the patch but before it is recorded, watching, and (with a failing
@@ -594,7 +594,7 @@ async fn killed_at_every_step_resumes_with_one_patch() {
             if failing {
                 hub.sim.fail_rollout("Deployment", NS, DEPLOYMENT);
             }
-            sync(
+            propose(
                 &hub.client,
                 &report(&hub, &["v13.14.0", "v13.14.1"]),
                 &[],
@@ -609,12 +609,12 @@ async fn killed_at_every_step_resumes_with_one_patch() {
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            // Run k steps, then "crash" (drop the controller) wherever that leaves it.
+            // Run k steps, then "crash" (drop the upgrader) wherever that leaves it.
             {
-                let first = controller(&hub, settings.clone(), &webhook);
+                let first = upgrader(&hub, settings.clone(), &webhook);
                 let mut steps = 0;
                 eventually("k steps", Duration::from_secs(30), async || {
-                    steps += first.pass(night).await.unwrap().len();
+                    steps += first.step_each(night).await.unwrap().len();
                     steps >= k
                 })
                 .await;
@@ -689,8 +689,8 @@ async fn kubectl_approval_then_a_newer_patch_supersedes_it() {
         windows: nightly_windows(),
         ..UpgradeSettings::default()
     };
-    let controller = controller(&hub, settings, &webhook);
-    sync(
+    let upgrader = upgrader(&hub, settings, &webhook);
+    propose(
         &hub.client,
         &report(&hub, &["v13.14.0", "v13.14.1"]),
         &[],
@@ -700,7 +700,7 @@ async fn kubectl_approval_then_a_newer_patch_supersedes_it() {
     .await
     .unwrap();
     let morning = nairobi(2026, 11, 24, 10, 0);
-    controller.pass(morning).await.unwrap();
+    upgrader.step_each(morning).await.unwrap();
 
     // kubectl sees the resource with its printer columns, and approves it (the contract).
     let out = kubectl(&["get", "imageupgrades", "-n", NS], &hub.kubeconfig).await;
@@ -750,7 +750,7 @@ async fn kubectl_approval_then_a_newer_patch_supersedes_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    drive(&controller, &hub, UPGRADE, morning, "Scheduled").await;
+    drive(&upgrader, &hub, UPGRADE, morning, "Scheduled").await;
     assert_eq!(
         upgrade(&hub, UPGRADE)["status"]["approval"]["how"],
         "kubectl"
@@ -773,7 +773,7 @@ async fn kubectl_approval_then_a_newer_patch_supersedes_it() {
     // v13.14.2 appears before the window opens: the approved v13.14.1 is superseded, and the
     // approval does not carry over to the new proposal.
     const NEWER: &str = "central-ledger-central-ledger-v13.14.2";
-    let done = sync(
+    let done = propose(
         &hub.client,
         &report(&hub, &["v13.14.0", "v13.14.1", "v13.14.2"]),
         &[],
@@ -798,7 +798,7 @@ async fn kubectl_approval_then_a_newer_patch_supersedes_it() {
     // In the window, nothing is applied: the old one is final, the new one not approved.
     let night = nairobi(2026, 11, 25, 2, 30);
     for _ in 0..4 {
-        controller.pass(night).await.unwrap();
+        upgrader.step_each(night).await.unwrap();
     }
     assert_eq!(phase(&hub, NEWER), "Available");
     assert_eq!(patches(&hub), 0);
@@ -816,7 +816,7 @@ async fn kubectl_approval_then_a_newer_patch_supersedes_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    drive(&controller, &hub, NEWER, night, "Rejected").await;
+    drive(&upgrader, &hub, NEWER, night, "Rejected").await;
     assert!(
         upgrade(&hub, NEWER)["status"]["message"]
             .as_str()
@@ -1022,7 +1022,7 @@ async fn dry_run_decides_but_changes_nothing() {
     let hub = hub(json!({"ml-operator.mojaloop.io/auto-approve": "bugfix"})).await;
     let webhook = Receiver::start().await;
     let report = report(&hub, &["v13.14.0", "v13.14.1"]);
-    let done = sync(&hub.client, &report, &[], Utc::now(), true)
+    let done = propose(&hub.client, &report, &[], Utc::now(), true)
         .await
         .unwrap();
     assert_eq!(
@@ -1036,23 +1036,23 @@ async fn dry_run_decides_but_changes_nothing() {
     );
 
     // An existing, approved upgrade in an open window: a dry run says what it would do, only.
-    sync(&hub.client, &report, &[], Utc::now(), false)
+    propose(&hub.client, &report, &[], Utc::now(), false)
         .await
         .unwrap();
     let settings = UpgradeSettings {
         dry_run: true,
         ..UpgradeSettings::default()
     };
-    let dry = controller(&hub, settings, &webhook);
+    let dry = upgrader(&hub, settings, &webhook);
     let before = upgrade(&hub, UPGRADE);
     for _ in 0..3 {
-        let actions = dry.pass(Utc::now()).await.unwrap();
-        assert_eq!(actions.len(), 1, "{actions:?}");
+        let steps = dry.step_each(Utc::now()).await.unwrap();
+        assert_eq!(steps.len(), 1, "{steps:?}");
         assert!(
-            actions[0]
+            steps[0]
                 .what
                 .starts_with("Approved: approved by policy:annotation=bugfix"),
-            "{actions:?}"
+            "{steps:?}"
         );
     }
     assert_eq!(

@@ -132,8 +132,8 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
     // Leader election: only the leader scans, notifies and upgrades.
     let leadership = Leadership::start(&client, lease_config(&config, &namespace, &me), &shutdown);
 
-    // Upgrades: ImageUpgrades from each scan, and the controller applying approved ones.
-    let upgrader = upgrades::controller(
+    // Upgrades: ImageUpgrades from each scan, and the upgrader applying approved ones.
+    let upgrader = upgrades::upgrader(
         upgrades,
         dry_run,
         &client,
@@ -141,8 +141,8 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         events.then(|| (client.clone(), me.clone())),
         &config.namespaces,
     );
-    let upgrader_task = upgrader.clone().and_then(|controller| {
-        upgrades::spawn_passes(controller, leadership.leading.clone(), shutdown.clone())
+    let upgrader_task = upgrader.clone().and_then(|upgrader| {
+        upgrades::spawn_passes(upgrader, leadership.leading.clone(), shutdown.clone())
     });
 
     // The worker: scans and notifies while leading, until shutdown.

@@ -71,7 +71,7 @@ pub enum StartError {
     Notifier(#[from] InvalidNotifier),
     /// The `upgrades:` section (the error names the key and value).
     #[error(transparent)]
-    Upgrades(Box<dyn std::error::Error + Send + Sync>),
+    Upgrades(#[from] crate::upgrade::settings::InvalidSettings),
 }
 
 impl Settings {
@@ -97,10 +97,7 @@ impl Settings {
         }
         let notifiers = http_notifiers(&config)?;
         let upgrades = if config.upgrades.enabled {
-            Some(
-                UpgradeSettings::from_config(&config.upgrades)
-                    .map_err(|e| StartError::Upgrades(e.into()))?,
-            )
+            Some(UpgradeSettings::from_config(&config.upgrades)?)
         } else {
             None
         };

@@ -1,8 +1,8 @@
-//! The upgrade stage in operator mode: the [`crate::upgrade`] controller, started while leading.
+//! The upgrade stage in operator mode: the [`crate::upgrade`] upgrader, started while leading.
 //!
 //! In: the checked `upgrades:` settings, the notifiers (for announcements), each scan's
 //! report, whether this replica leads, and the [`Shutdown`]. Out: ImageUpgrades proposed and
-//! superseded after each scan, and the controller's passes on its own interval (or, in a dry
+//! superseded after each scan, and the upgrader's passes on its own interval (or, in a dry
 //! run, once after each scan), all logged.
 
 use std::sync::Arc;
@@ -15,18 +15,18 @@ use tokio::task::JoinHandle;
 
 use crate::operator::shutdown::Shutdown;
 use crate::scan::Report;
-use crate::upgrade::{Announcer, Controller, UpgradeSettings};
+use crate::upgrade::{Announcer, UpgradeSettings, Upgrader};
 
-/// The upgrade controller, when upgrades are enabled; logs what it will do. `events` is the
+/// The upgrade upgrader, when upgrades are enabled; logs what it will do. `events` is the
 /// client and reporting instance for announcement Events, when Events are on.
-pub fn controller(
+pub fn upgrader(
     settings: Option<UpgradeSettings>,
     dry_run: bool,
     client: &Client,
     notifiers: &[Arc<dyn Notifier>],
     events: Option<(Client, String)>,
     namespaces: &[String],
-) -> Option<Arc<Controller>> {
+) -> Option<Arc<Upgrader>> {
     let Some(mut settings) = settings else {
         if dry_run {
             tracing::info!(
@@ -48,7 +48,7 @@ pub fn controller(
         settings.max_concurrent,
         crate::config::duration::format(settings.rollout_timeout)
     );
-    Some(Arc::new(Controller::new(
+    Some(Arc::new(Upgrader::new(
         client.clone(),
         settings,
         announcer,
@@ -56,26 +56,26 @@ pub fn controller(
     )))
 }
 
-/// Runs the controller's passes on its own interval while leading (rollouts need watching
+/// Runs the upgrader's passes on its own interval while leading (rollouts need watching
 /// between scans), until shutdown. In a dry run nothing advances, so nothing is started: the
 /// worker runs a pass after each scan instead ([`propose`]). A pass cut short by shutdown is
 /// safe: each step is recorded on the ImageUpgrade before it is taken, so the next leader
 /// carries on from there.
 pub fn spawn_passes(
-    controller: Arc<Controller>,
+    upgrader: Arc<Upgrader>,
     mut leading: watch::Receiver<bool>,
     shutdown: Shutdown,
 ) -> Option<JoinHandle<()>> {
-    if controller.settings().dry_run {
+    if upgrader.settings().dry_run {
         return None;
     }
     Some(tokio::spawn(async move {
-        let interval = controller.settings().interval;
+        let interval = upgrader.settings().interval;
         loop {
             if shutdown.unless(leading.wait_for(|l| *l)).await.is_none() {
                 return;
             }
-            match shutdown.unless(controller.pass(Utc::now())).await {
+            match shutdown.unless(upgrader.step_each(Utc::now())).await {
                 None => return,
                 Some(Err(e)) => tracing::error!("upgrades: {e}"),
                 Some(Ok(_)) => {}
@@ -92,10 +92,11 @@ pub fn spawn_passes(
 }
 
 /// Creates and supersedes ImageUpgrades for a scan's findings; in a dry run, also shows what
-/// the controller would do next.
-pub async fn propose(controller: &Controller, report: &Report, namespaces: &[String]) {
-    let dry_run = controller.settings().dry_run;
-    match crate::upgrade::sync(controller.client(), report, namespaces, Utc::now(), dry_run).await {
+/// the upgrader would do next.
+pub async fn propose(upgrader: &Upgrader, report: &Report, namespaces: &[String]) {
+    let dry_run = upgrader.settings().dry_run;
+    match crate::upgrade::propose(upgrader.client(), report, namespaces, Utc::now(), dry_run).await
+    {
         Ok(done) => {
             let prefix = if dry_run { "dry run: would have " } else { "" };
             for id in &done.created {
@@ -110,7 +111,7 @@ pub async fn propose(controller: &Controller, report: &Report, namespaces: &[Str
         }
         Err(e) => tracing::error!("upgrades: {e}"),
     }
-    if dry_run && let Err(e) = controller.pass(Utc::now()).await {
+    if dry_run && let Err(e) = upgrader.step_each(Utc::now()).await {
         tracing::error!("upgrades: {e}");
     }
 }

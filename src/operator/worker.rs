@@ -25,7 +25,7 @@ use crate::scan::pipeline::{self, Scanned};
 use crate::scan::{Report, ScanOptions};
 use crate::source::watch::{Snapshot, WatchedInventory};
 use crate::tags::TagSource;
-use crate::upgrade::Controller;
+use crate::upgrade::Upgrader;
 
 /// What the worker reads and writes; everything is owned by `run` and borrowed here.
 pub struct Worker<'a> {
@@ -47,8 +47,8 @@ pub struct Worker<'a> {
     pub last_report: &'a RwLock<Option<Report>>,
     /// What each notifier was told.
     pub state_store: &'a StateStore,
-    /// The upgrade controller, when upgrades are enabled.
-    pub upgrader: Option<&'a Controller>,
+    /// The upgrade upgrader, when upgrades are enabled.
+    pub upgrader: Option<&'a Upgrader>,
     /// Stops the loop at its next await.
     pub shutdown: &'a Shutdown,
 }

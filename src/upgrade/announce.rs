@@ -1,5 +1,8 @@
 //! Telling people what happened to an upgrade: a message through every configured notifier
 //! (Slack, Teams, webhooks) and a Kubernetes Event on the workload.
+//!
+//! In: an ImageUpgrade, what happened to it ([`UpgradeEvent`]) and a message. Out: an
+//! [`UpgradeNotice`] to each notifier and an Event; delivery failures are logged, never returned.
 
 use std::sync::Arc;
 
@@ -9,6 +12,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use ml_operator_notify::{Notifier, UpgradeEvent, UpgradeNotice};
 
 use super::crd::{API_VERSION, ImageUpgrade};
+use crate::inventory::WorkloadKind;
 
 /// Where upgrade news goes.
 #[derive(Clone, Default)]
@@ -107,7 +111,7 @@ impl Announcer {
                 UpgradeEvent::Failed => (EventType::Warning, "UpgradeFailed"),
             };
             let reference = ObjectReference {
-                api_version: Some("apps/v1".into()),
+                api_version: WorkloadKind::from_kind(&notice.kind).map(WorkloadKind::api_version),
                 kind: Some(notice.kind.clone()),
                 name: Some(notice.name.clone()),
                 namespace: Some(notice.namespace.clone()),

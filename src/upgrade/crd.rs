@@ -2,20 +2,18 @@
 //! (workload, container, target image): the proposal in `spec`, the approval, window and history
 //! in `status`.
 //!
-//! The contract (DESIGN.md): approving is `spec.approved: true`; the phase is `status.phase`;
-//! the target workload is `spec.target` (`kind`, `name`, `container`).
-
-use std::fmt;
+//! The contract (docs/upgrades.md, "The ImageUpgrade resource"): approving is
+//! `spec.approved: true`; the phase is `status.phase`; the target workload is `spec.target`
+//! (`kind`, `name`, `container`).
+//!
+//! In: nothing (types only). Out: the Rust types every other file of `upgrade/` reads and
+//! writes, and [`crd_yaml`], the CustomResourceDefinition the chart ships.
 
 use chrono::{DateTime, Utc};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The API group.
-pub const GROUP: &str = "ml-operator.mojaloop.io";
-/// The served version.
-pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` of the objects.
 pub const API_VERSION: &str = "ml-operator.mojaloop.io/v1alpha1";
 /// Label on every ImageUpgrade naming its workload, to find an object's siblings.
@@ -101,7 +99,9 @@ pub struct Target {
 }
 
 /// Where an upgrade is in its life.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema, strum::Display,
+)]
 pub enum Phase {
     /// Proposed; waiting for an approval.
     Available,
@@ -134,27 +134,6 @@ impl Phase {
                 | Phase::Superseded
                 | Phase::Rejected
         )
-    }
-
-    /// The name as written in `status.phase`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Available => "Available",
-            Phase::Approved => "Approved",
-            Phase::Scheduled => "Scheduled",
-            Phase::Applying => "Applying",
-            Phase::Succeeded => "Succeeded",
-            Phase::Failed => "Failed",
-            Phase::RolledBack => "RolledBack",
-            Phase::Superseded => "Superseded",
-            Phase::Rejected => "Rejected",
-        }
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,5 +1,8 @@
 //! `ml-operator approve NAME` and `reject NAME`: a person's decision, written to the
 //! ImageUpgrade's spec (the contract: approving is `spec.approved: true`).
+//!
+//! In: the ImageUpgrade's namespace and name, the [`Decision`] and who made it. Out: the
+//! updated object, or a [`DecideError`] naming the ImageUpgrade.
 
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};

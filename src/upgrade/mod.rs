@@ -1,15 +1,18 @@
 //! Upgrades (v1.1): turning findings into `ImageUpgrade` objects and applying them on
 //! approval, inside upgrade windows, watching the rollout and rolling back on failure.
 //!
-//! Start at [`Controller`]: each [`Controller::pass`] moves every ImageUpgrade one step through
+//! Start at [`Upgrader`]: each [`Upgrader::step_each`] moves every ImageUpgrade one step through
 //! `Available → Approved → Scheduled → Applying → Succeeded | Failed | RolledBack` (plus
 //! `Superseded` and `Rejected`). The pieces, one job each:
 //! - [`crd`]: the `ImageUpgrade` custom resource (`ml-operator crd` prints it).
-//! - [`mod@sync`]: from scan findings to ImageUpgrade objects; superseding older ones.
+//! - [`list`]: the ImageUpgrades in the namespaces the operator watches.
+//! - [`mod@propose`]: from scan findings to ImageUpgrade objects; superseding older ones.
 //! - [`policy`]: auto-approval by level, namespace and annotation.
 //! - [`window`]: upgrade windows (cron + duration + time zone), pure, with `now` as a parameter.
-//! - [`apply`]: the container patch with its precondition, and judging a rollout.
-//! - [`controller`]: the state machine, recording each step before taking it.
+//! - [`workload`]: the Deployments, StatefulSets and DaemonSets an upgrade applies to, typed.
+//! - [`patch`]: reading the workload, and the container patch with its precondition.
+//! - [`rollout`]: judging a rollout from the workload's typed status.
+//! - [`upgrader`]: the state machine, recording each step before taking it.
 //! - [`decide`]: `ml-operator approve` and `reject`.
 //! - [`announce`]: messages and Events about outcomes.
 //! - [`settings`]: the checked `upgrades:` configuration.
@@ -32,19 +35,22 @@
 //! ```
 
 pub mod announce;
-pub mod apply;
-pub mod controller;
 pub mod crd;
 pub mod decide;
+pub mod list;
+pub mod patch;
 pub mod policy;
+pub mod propose;
+pub mod rollout;
 pub mod settings;
-pub mod sync;
+pub mod upgrader;
 pub mod window;
+pub mod workload;
 
 pub use announce::Announcer;
-pub use controller::{Action, Controller};
 pub use crd::{ImageUpgrade, ImageUpgradeSpec, ImageUpgradeStatus, Phase, Target, crd_yaml};
 pub use policy::{AutoApprove, Policy, change_level};
+pub use propose::{Proposals, proposal, propose, upgrade_name};
 pub use settings::UpgradeSettings;
-pub use sync::{SyncReport, proposal, sync, upgrade_name};
+pub use upgrader::{Step, Upgrader};
 pub use window::{InvalidWindow, Opening, Window, Windows};

@@ -6,22 +6,42 @@
 //! the workload's `ml-operator.mojaloop.io/auto-approve` annotation (`true` = any level,
 //! `false` = never, or a level), then `upgrades.namespaceAutoApprove.<ns>`, then
 //! `upgrades.autoApprove` (default `none`).
+//!
+//! In: the configured rules, the upgrade's namespace and level, and the workload's annotation.
+//! Out: the rule that approves it (or none), or an [`InvalidAnnotation`] quoting the value.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use ml_operator_version::{Strategy, Version};
 use serde::Deserialize;
 
-/// The highest level approved without a person.
+/// The highest level approved without a person. Prints lowercase; reads a level in any case,
+/// or the annotation's `true`/`yes` (= `major`) and `false`/`no` (= `none`).
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    schemars::JsonSchema,
+    strum::Display,
+    strum::EnumString,
 )]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    ascii_case_insensitive,
+    parse_err_ty = InvalidLevel,
+    parse_err_fn = InvalidLevel::new
+)]
 pub enum AutoApprove {
     /// Nothing: every upgrade waits for a person (the default).
     #[default]
+    #[strum(to_string = "none", serialize = "false", serialize = "no")]
     None,
     /// Only `patch`-level upgrades.
     Patch,
@@ -30,6 +50,7 @@ pub enum AutoApprove {
     /// Up to `minor`.
     Minor,
     /// Everything.
+    #[strum(to_string = "major", serialize = "true", serialize = "yes")]
     Major,
 }
 
@@ -45,42 +66,29 @@ impl AutoApprove {
         };
         level <= ceiling
     }
+}
 
-    /// The lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AutoApprove::None => "none",
-            AutoApprove::Patch => "patch",
-            AutoApprove::Bugfix => "bugfix",
-            AutoApprove::Minor => "minor",
-            AutoApprove::Major => "major",
-        }
+/// A text that is not an auto-approve level; quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{text:?} is not an auto-approve level: use none, patch, bugfix, minor, major, true or false"
+)]
+pub struct InvalidLevel {
+    /// The text as given.
+    pub text: String,
+}
+
+impl InvalidLevel {
+    /// `text` is not a level.
+    pub fn new(text: &str) -> InvalidLevel {
+        InvalidLevel { text: text.into() }
     }
 }
 
-impl fmt::Display for AutoApprove {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AutoApprove {
-    type Err = String;
-
-    /// Reads a level, or the annotation's `true` (= `major`) and `false` (= `none`).
-    fn from_str(text: &str) -> Result<AutoApprove, String> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "none" | "false" | "no" => Ok(AutoApprove::None),
-            "patch" => Ok(AutoApprove::Patch),
-            "bugfix" => Ok(AutoApprove::Bugfix),
-            "minor" => Ok(AutoApprove::Minor),
-            "major" | "true" | "yes" => Ok(AutoApprove::Major),
-            _ => Err(format!(
-                "{text:?} is not an auto-approve level: use none, patch, bugfix, minor, major, true or false"
-            )),
-        }
-    }
-}
+/// A workload's `ml-operator.mojaloop.io/auto-approve` annotation that is not a level.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("annotation ml-operator.mojaloop.io/auto-approve: {0}")]
+pub struct InvalidAnnotation(pub InvalidLevel);
 
 /// The level of a move from `current` to `target`: the widest strategy needed. `None` when
 /// either tag is not a version (such an upgrade is never auto-approved).
@@ -114,11 +122,13 @@ impl Policy {
         namespace: &str,
         annotation: Option<&str>,
         level: Option<Strategy>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, InvalidAnnotation> {
         let (rule, source) = match annotation.filter(|a| !a.trim().is_empty()) {
             Some(text) => (
-                text.parse::<AutoApprove>()
-                    .map_err(|e| format!("annotation ml-operator.mojaloop.io/auto-approve: {e}"))?,
+                // Quoting the value as written, surrounding spaces and all.
+                text.trim()
+                    .parse::<AutoApprove>()
+                    .map_err(|_| InvalidAnnotation(InvalidLevel::new(text)))?,
                 "annotation".to_string(),
             ),
             None => match self.by_namespace.get(namespace) {
@@ -210,10 +220,32 @@ mod tests {
         );
         let err = policy
             .approves("hub", Some("sometimes"), bugfix)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("\"sometimes\"") && err.contains("auto-approve"),
             "{err}"
+        );
+        assert_eq!(
+            policy
+                .approves("hub", Some(" Patch "), Some(Strategy::Patch))
+                .unwrap()
+                .as_deref(),
+            Some("policy:annotation=patch"),
+            "any case, spaces around"
+        );
+        assert_eq!(
+            policy
+                .approves("hub", Some(" often "), bugfix)
+                .unwrap_err()
+                .to_string(),
+            "annotation ml-operator.mojaloop.io/auto-approve: \" often \" is not an auto-approve level: use none, patch, bugfix, minor, major, true or false"
+        );
+        assert_eq!("yes".parse(), Ok(AutoApprove::Major));
+        assert_eq!("NO".parse(), Ok(AutoApprove::None));
+        assert_eq!(
+            "never".parse::<AutoApprove>(),
+            Err(InvalidLevel::new("never"))
         );
         assert!(!AutoApprove::None.allows(Strategy::Patch));
         assert!(AutoApprove::Major.allows(Strategy::Major));

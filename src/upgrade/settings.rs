@@ -1,10 +1,13 @@
 //! The `upgrades:` configuration, checked: windows parsed, names resolved, defaults filled.
+//!
+//! In: [`UpgradesConfig`], as read from the file. Out: [`UpgradeSettings`], or an
+//! [`InvalidSettings`] naming the key (`upgrades.windows[nights].timeZone`, …).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::policy::Policy;
-use super::window::{Window, Windows};
+use super::window::{InvalidWindow, InvalidWindows, Window, Windows};
 use crate::config::UpgradesConfig;
 
 /// Default `upgrades.rolloutTimeout`.
@@ -12,7 +15,39 @@ pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Default `upgrades.interval`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Everything the upgrade controller needs from the configuration.
+/// An `upgrades:` configuration that cannot be used: names the key (and the window).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSettings {
+    /// A window without `duration`.
+    #[error("upgrades.windows[{window}].duration is required (e.g. 4h)")]
+    MissingDuration {
+        /// The window's name (its index when it has none).
+        window: String,
+    },
+    /// A window that cannot be used.
+    #[error(transparent)]
+    Window(#[from] InvalidWindow),
+    /// Windows that do not fit together.
+    #[error(transparent)]
+    Windows(#[from] InvalidWindows),
+    /// `upgrades.maxConcurrent: 0`.
+    #[error("upgrades.maxConcurrent: 0 would never apply anything; use at least 1")]
+    NoConcurrency,
+    /// A duration that must not be zero (`rolloutTimeout`, `interval`).
+    #[error("upgrades.{key}: must be longer than 0s")]
+    ZeroDuration {
+        /// The key below `upgrades`.
+        key: &'static str,
+    },
+    /// A workload listed among its own dependencies.
+    #[error("upgrades.dependencies.{workload}: a workload cannot depend on itself")]
+    SelfDependency {
+        /// The workload.
+        workload: String,
+    },
+}
+
+/// Everything the upgrader needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct UpgradeSettings {
     /// The windows and how one is chosen.
@@ -25,7 +60,7 @@ pub struct UpgradeSettings {
     pub rollout_timeout: Duration,
     /// Workload → workloads whose approved upgrades go first (same namespace).
     pub dependencies: BTreeMap<String, Vec<String>>,
-    /// How often the controller runs.
+    /// How often the upgrader takes its steps.
     pub interval: Duration,
     /// Decide and log, but write nothing (`run --dry-run`).
     pub dry_run: bool,
@@ -47,7 +82,7 @@ impl Default for UpgradeSettings {
 
 impl UpgradeSettings {
     /// Checks `upgrades:`; every error names the key and value.
-    pub fn from_config(config: &UpgradesConfig) -> Result<UpgradeSettings, String> {
+    pub fn from_config(config: &UpgradesConfig) -> Result<UpgradeSettings, InvalidSettings> {
         let mut windows = Vec::new();
         for (i, window) in config.windows.iter().enumerate() {
             let name = if window.name.trim().is_empty() {
@@ -55,14 +90,11 @@ impl UpgradeSettings {
             } else {
                 window.name.clone()
             };
-            let duration = window.duration.ok_or_else(|| {
-                format!("upgrades.windows[{name}].duration is required (e.g. 4h)")
-            })?;
+            let duration = window
+                .duration
+                .ok_or(InvalidSettings::MissingDuration { window: name })?;
             let zone = window.time_zone.as_deref().unwrap_or("UTC");
-            windows.push(
-                Window::new(&window.name, &window.schedule, duration, zone)
-                    .map_err(|e| e.to_string())?,
-            );
+            windows.push(Window::new(&window.name, &window.schedule, duration, zone)?);
         }
         let windows = Windows::new(
             windows,
@@ -71,23 +103,23 @@ impl UpgradeSettings {
         )?;
         let max_concurrent = config.max_concurrent.unwrap_or(1);
         if max_concurrent == 0 {
-            return Err(
-                "upgrades.maxConcurrent: 0 would never apply anything; use at least 1".into(),
-            );
+            return Err(InvalidSettings::NoConcurrency);
         }
         let rollout_timeout = config.rollout_timeout.unwrap_or(DEFAULT_ROLLOUT_TIMEOUT);
         if rollout_timeout.is_zero() {
-            return Err("upgrades.rolloutTimeout: must be longer than 0s".into());
+            return Err(InvalidSettings::ZeroDuration {
+                key: "rolloutTimeout",
+            });
         }
         let interval = config.interval.unwrap_or(DEFAULT_INTERVAL);
         if interval.is_zero() {
-            return Err("upgrades.interval: must be longer than 0s".into());
+            return Err(InvalidSettings::ZeroDuration { key: "interval" });
         }
         for (workload, first) in &config.dependencies {
             if first.contains(workload) {
-                return Err(format!(
-                    "upgrades.dependencies.{workload}: a workload cannot depend on itself"
-                ));
+                return Err(InvalidSettings::SelfDependency {
+                    workload: workload.clone(),
+                });
             }
         }
         Ok(UpgradeSettings {
@@ -110,7 +142,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    fn settings(text: &str) -> Result<UpgradeSettings, String> {
+    fn settings(text: &str) -> Result<UpgradeSettings, InvalidSettings> {
         UpgradeSettings::from_config(&Config::parse(text, "c.yaml").unwrap().upgrades)
     }
 
@@ -144,7 +176,7 @@ mod tests {
                 "upgrades.dependencies.a",
             ),
         ] {
-            let err = settings(text).unwrap_err();
+            let err = settings(text).unwrap_err().to_string();
             assert!(err.starts_with(key), "{key}: {err}");
         }
     }

@@ -12,6 +12,10 @@
 //!   four real hours later, when the wall clock reads 03:30.
 //!
 //! Windows are half-open: open at the start instant, closed at `start + duration`.
+//!
+//! In: the `upgrades.windows` entries and `now`. Out: [`Window`]s and their [`Opening`]s, the
+//! [`Choice`] for a workload, or an error naming the key ([`InvalidWindow`], [`InvalidWindows`],
+//! [`UnknownWindow`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,6 +35,42 @@ pub struct InvalidWindow {
     pub key: &'static str,
     /// What is wrong, quoting the value.
     pub problem: String,
+}
+
+/// The configured windows do not fit together: names the key and the window.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidWindows {
+    /// Two windows have the same name.
+    #[error("upgrades.windows: the name {name:?} is used twice")]
+    Duplicate {
+        /// The name.
+        name: String,
+    },
+    /// `upgrades.defaultWindow` names no window.
+    #[error("upgrades.defaultWindow: no window is named {name:?}")]
+    UnknownDefault {
+        /// The name given.
+        name: String,
+    },
+    /// `upgrades.namespaceWindows.<namespace>` names no window.
+    #[error("upgrades.namespaceWindows.{namespace}: no window is named {name:?}")]
+    UnknownForNamespace {
+        /// The namespace.
+        namespace: String,
+        /// The name given.
+        name: String,
+    },
+}
+
+/// A window asked for by name (a workload's annotation, an ImageUpgrade's `spec.window`) that
+/// is not configured: an upgrade never takes that to mean "any time".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "annotation ml-operator.mojaloop.io/window names {name:?}, which is not a configured window"
+)]
+pub struct UnknownWindow {
+    /// The name asked for.
+    pub name: String,
 }
 
 /// One opening of a window: `[start, end)`.
@@ -128,16 +168,6 @@ impl Window {
     /// The window's name.
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// The cron expression as configured.
-    pub fn schedule(&self) -> &str {
-        &self.schedule
-    }
-
-    /// The time zone the schedule is read in.
-    pub fn zone(&self) -> Tz {
-        self.zone
     }
 
     /// The opening that contains `now`, if the window is open.
@@ -247,26 +277,25 @@ impl Windows {
         windows: Vec<Window>,
         default: Option<String>,
         by_namespace: BTreeMap<String, String>,
-    ) -> Result<Windows, String> {
+    ) -> Result<Windows, InvalidWindows> {
         let mut map = BTreeMap::new();
         for window in windows {
             let name = window.name.clone();
             if map.insert(name.clone(), window).is_some() {
-                return Err(format!("upgrades.windows: the name {name:?} is used twice"));
+                return Err(InvalidWindows::Duplicate { name });
             }
         }
         if let Some(name) = &default
             && !map.contains_key(name)
         {
-            return Err(format!(
-                "upgrades.defaultWindow: no window is named {name:?}"
-            ));
+            return Err(InvalidWindows::UnknownDefault { name: name.clone() });
         }
         for (namespace, name) in &by_namespace {
             if !map.contains_key(name) {
-                return Err(format!(
-                    "upgrades.namespaceWindows.{namespace}: no window is named {name:?}"
-                ));
+                return Err(InvalidWindows::UnknownForNamespace {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                });
             }
         }
         Ok(Windows {
@@ -276,14 +305,13 @@ impl Windows {
         })
     }
 
-    /// A window by name.
-    pub fn get(&self, name: &str) -> Option<&Window> {
-        self.windows.get(name)
-    }
-
     /// The window for a workload: its `window` annotation, else its namespace's window, else
     /// the default. An annotation naming an unknown window is an error (never "any time").
-    pub fn choose(&self, namespace: &str, annotation: Option<&str>) -> Result<Choice<'_>, String> {
+    pub fn choose(
+        &self,
+        namespace: &str,
+        annotation: Option<&str>,
+    ) -> Result<Choice<'_>, UnknownWindow> {
         let name = match annotation.map(str::trim).filter(|a| !a.is_empty()) {
             Some(name) => Some(name),
             None => self
@@ -294,9 +322,11 @@ impl Windows {
         };
         match name {
             None => Ok(Choice::Anytime),
-            Some(name) => self.windows.get(name).map(Choice::Window).ok_or_else(|| {
-                format!("annotation ml-operator.mojaloop.io/window names {name:?}, which is not a configured window")
-            }),
+            Some(name) => self
+                .windows
+                .get(name)
+                .map(Choice::Window)
+                .ok_or_else(|| UnknownWindow { name: name.into() }),
         }
     }
 }
@@ -503,6 +533,7 @@ mod tests {
             windows
                 .choose("hub", Some("c"))
                 .unwrap_err()
+                .to_string()
                 .contains("\"c\"")
         );
         assert_eq!(
@@ -512,6 +543,7 @@ mod tests {
         assert!(
             Windows::new(vec![], Some("x".into()), BTreeMap::new())
                 .unwrap_err()
+                .to_string()
                 .contains("defaultWindow")
         );
     }

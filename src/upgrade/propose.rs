@@ -1,19 +1,23 @@
 //! From scan findings to ImageUpgrade objects: one per (workload, container, target image),
 //! created when a scan finds the update, and older pending ones for the same container marked
 //! `Superseded` (their approval does not carry over to the new target).
+//!
+//! In: a scan's [`Report`] and the ImageUpgrades already there. Out: the objects created, renewed
+//! and superseded ([`Proposals`]), or a [`ProposeError`] naming the object.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use kube::Client;
-use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 
-use super::apply::SUPPORTED_KINDS;
 use super::crd::{
     CONTAINER_LABEL, HistoryEntry, ImageUpgrade, ImageUpgradeSpec, ImageUpgradeStatus, Phase,
     Target, WORKLOAD_LABEL,
 };
+use super::list::{ListError, list};
 use super::policy::change_level;
+use super::workload::upgradable;
 use crate::scan::{Finding, Report, Status};
 
 /// Longest ImageUpgrade name we make (a label value's limit, so names fit everywhere).
@@ -22,12 +26,23 @@ const MAX_NAME: usize = 63;
 /// A failure writing ImageUpgrades; names the object.
 #[derive(Debug, thiserror::Error)]
 #[error("{action} ImageUpgrade {namespace}/{name}: {source}")]
-pub struct SyncError {
+pub struct ProposeError {
     action: &'static str,
     namespace: String,
     name: String,
     #[source]
     source: kube::Error,
+}
+
+impl From<ListError> for ProposeError {
+    fn from(e: ListError) -> ProposeError {
+        ProposeError {
+            action: "listing",
+            namespace: e.namespace.unwrap_or_else(|| "*".into()),
+            name: "*".into(),
+            source: e.source,
+        }
+    }
 }
 
 /// The deterministic, DNS-safe name of an upgrade: `<workload>-<container>-<tag>`, lowercased,
@@ -65,7 +80,7 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 
 /// The ImageUpgrade a finding calls for, if it is an update the operator can apply.
 pub fn proposal(finding: &Finding) -> Option<ImageUpgrade> {
-    if finding.status != Status::UpdateAvailable || !SUPPORTED_KINDS.contains(&finding.kind) {
+    if finding.status != Status::UpdateAvailable || upgradable(finding.kind).is_none() {
         return None;
     }
     let (current_tag, target_tag, target_image) = (
@@ -117,9 +132,9 @@ fn label_value(text: &str) -> String {
     }
 }
 
-/// What a sync did (or would do, in a dry run).
+/// What [`propose`] did (or would do, in a dry run).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SyncReport {
+pub struct Proposals {
     /// `namespace/name` of the ImageUpgrades created.
     pub created: Vec<String>,
     /// `namespace/name` of those proposed again because the workload's image changed.
@@ -139,37 +154,16 @@ fn same_container(a: &ImageUpgrade, b: &ImageUpgrade) -> bool {
 /// Creates the ImageUpgrades a scan's report calls for and supersedes older pending ones.
 /// `namespaces` limits where existing objects are listed (empty: all). With `dry_run`, only
 /// reports what it would do.
-pub async fn sync(
+pub async fn propose(
     client: &Client,
     report: &Report,
     namespaces: &[String],
     now: DateTime<Utc>,
     dry_run: bool,
-) -> Result<SyncReport, SyncError> {
+) -> Result<Proposals, ProposeError> {
     let proposals: Vec<ImageUpgrade> = report.findings.iter().filter_map(proposal).collect();
-    let mut existing: Vec<ImageUpgrade> = Vec::new();
-    let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
-        vec![None]
-    } else {
-        namespaces.iter().map(|n| Some(n.as_str())).collect()
-    };
-    for scope in scopes {
-        let api: Api<ImageUpgrade> = match scope {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|source| SyncError {
-                action: "listing",
-                namespace: scope.unwrap_or("*").into(),
-                name: "*".into(),
-                source,
-            })?;
-        existing.extend(list.items);
-    }
-    let mut result = SyncReport::default();
+    let existing = list(client, namespaces).await?;
+    let mut done = Proposals::default();
     let params = if dry_run {
         PostParams {
             dry_run: true,
@@ -188,11 +182,11 @@ pub async fn sync(
         {
             None => {
                 match api.create(&params, proposal).await {
-                    Ok(_) => result.created.push(id),
+                    Ok(_) => done.created.push(id),
                     // Created meanwhile (another replica, a retry): fine.
                     Err(kube::Error::Api(status)) if status.code == 409 => {}
                     Err(source) => {
-                        return Err(SyncError {
+                        return Err(ProposeError {
                             action: "creating",
                             namespace,
                             name,
@@ -210,7 +204,7 @@ pub async fn sync(
                 if !dry_run {
                     renew(&api, old, proposal, now).await?;
                 }
-                result.renewed.push(id);
+                done.renewed.push(id);
             }
             Some(_) => {}
         }
@@ -261,7 +255,7 @@ pub async fn sync(
                 // Changed meanwhile (e.g. it started applying): the next scan looks again.
                 Err(kube::Error::Api(status)) if status.code == 409 => continue,
                 Err(source) => {
-                    return Err(SyncError {
+                    return Err(ProposeError {
                         action: "superseding",
                         namespace,
                         name,
@@ -270,11 +264,10 @@ pub async fn sync(
                 }
             }
         }
-        result
-            .superseded
+        done.superseded
             .push(format!("{}/{}", old.namespace_or_default(), old.name()));
     }
-    Ok(result)
+    Ok(done)
 }
 
 /// Rewrites `old` as the fresh `proposal` (spec reset, approval cleared), keeping its history.
@@ -283,8 +276,8 @@ async fn renew(
     old: &ImageUpgrade,
     proposal: &ImageUpgrade,
     now: DateTime<Utc>,
-) -> Result<(), SyncError> {
-    let fail = |action, source| SyncError {
+) -> Result<(), ProposeError> {
+    let fail = |action, source| ProposeError {
         action,
         namespace: old.namespace_or_default(),
         name: old.name(),

@@ -1,4 +1,4 @@
-//! The upgrade state machine: each [`Controller::pass`] looks at every ImageUpgrade and moves
+//! The upgrade state machine: each [`Upgrader::step_each`] looks at every ImageUpgrade and moves
 //! each one at most one step, where a step is exactly one change to the cluster (a status
 //! write, or a workload patch).
 //!
@@ -22,71 +22,86 @@
 //! whether the patch already happened (target image) or not (previous image), so the patch is
 //! never sent twice; anything else means someone changed the workload, and the upgrade fails
 //! rather than overwrite it. The same holds for the rollback in step 6.
+//!
+//! In: the ImageUpgrades ([`list`]), the workloads they target, the settings and
+//! `now`. Out: one [`Step`] per ImageUpgrade that changed; status writes, patches and notices
+//! as side effects. A step that fails is logged and tried again in the next round.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use kube::Client;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 use ml_operator_notify::UpgradeEvent;
 
 use super::announce::Announcer;
-use super::apply::{self, ApplyError, Rollout, WorkloadState};
 use super::crd::{
     Approval, DECIDED_VIA_ANNOTATION, HistoryEntry, ImageUpgrade, ImageUpgradeStatus, Phase,
     RolloutStatus, WindowStatus,
 };
+use super::list::{self, ListError};
+use super::patch::{self, ApplyError};
+use super::rollout::{self, Rollout};
 use super::settings::UpgradeSettings;
-use super::window::Choice;
+use super::window::{Choice, UnknownWindow};
+use super::workload::AppsWorkload;
 
 /// History entries kept on an object (oldest dropped first).
 const HISTORY_LIMIT: usize = 100;
 
-/// A pass could not list the ImageUpgrades.
-#[derive(Debug, thiserror::Error)]
-#[error("listing ImageUpgrades{scope}: {source}")]
-pub struct ListError {
-    scope: String,
-    #[source]
-    source: kube::Error,
-}
-
-/// What happened to one ImageUpgrade in a pass.
+/// What happened to one ImageUpgrade in [`Upgrader::step_each`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Action {
+pub struct Step {
     /// `namespace/name` of the ImageUpgrade.
     pub upgrade: String,
     /// What was done (or would be, in a dry run).
     pub what: String,
 }
 
-/// Runs ImageUpgrades through their phases.
-pub struct Controller {
+/// Runs ImageUpgrades through their phases, one step at a time.
+pub struct Upgrader {
     client: Client,
     settings: UpgradeSettings,
     announcer: Announcer,
     namespaces: Vec<String>,
 }
 
-/// What a pass knows about all upgrades at once: slots and dependencies.
-struct PassContext {
+/// What a round of steps knows about all upgrades at once: slots and dependencies.
+struct StepContext {
     applying: usize,
     /// (namespace, workload) → phases of its upgrades.
     phases: BTreeMap<(String, String), Vec<Phase>>,
 }
 
-/// Why a step did nothing this time; logged, and the next pass tries again.
-type StepError = String;
+/// Why a step did nothing this time; logged, and the next round tries again.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    /// Reading or patching the workload failed.
+    #[error(transparent)]
+    Workload(#[from] ApplyError),
+    /// The window asked for is not configured.
+    #[error(transparent)]
+    Window(#[from] UnknownWindow),
+    /// The ImageUpgrade's status could not be written.
+    #[error("writing the status of ImageUpgrade {name}: {source}")]
+    Status {
+        /// The ImageUpgrade's name.
+        name: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+}
 
-impl Controller {
-    /// A controller for ImageUpgrades in `namespaces` (empty: all namespaces).
+impl Upgrader {
+    /// An upgrader for ImageUpgrades in `namespaces` (empty: all namespaces).
     pub fn new(
         client: Client,
         settings: UpgradeSettings,
         announcer: Announcer,
         namespaces: Vec<String>,
-    ) -> Controller {
-        Controller {
+    ) -> Upgrader {
+        Upgrader {
             client,
             settings,
             announcer,
@@ -104,28 +119,9 @@ impl Controller {
         &self.settings
     }
 
-    /// Every ImageUpgrade the controller is responsible for, oldest first.
+    /// Every ImageUpgrade the upgrader is responsible for, oldest first.
     pub async fn list(&self) -> Result<Vec<ImageUpgrade>, ListError> {
-        let mut all = Vec::new();
-        let scopes: Vec<Option<&str>> = if self.namespaces.is_empty() {
-            vec![None]
-        } else {
-            self.namespaces.iter().map(|ns| Some(ns.as_str())).collect()
-        };
-        for scope in scopes {
-            let api: Api<ImageUpgrade> = match scope {
-                Some(ns) => Api::namespaced(self.client.clone(), ns),
-                None => Api::all(self.client.clone()),
-            };
-            let list = api
-                .list(&ListParams::default())
-                .await
-                .map_err(|source| ListError {
-                    scope: scope.map(|ns| format!(" in {ns}")).unwrap_or_default(),
-                    source,
-                })?;
-            all.extend(list.items);
-        }
+        let mut all = list::list(&self.client, &self.namespaces).await?;
         all.sort_by(|a, b| {
             (
                 a.metadata.creation_timestamp.as_ref().map(|t| t.0),
@@ -142,9 +138,9 @@ impl Controller {
     }
 
     /// Moves every ImageUpgrade at most one step, as of `now`. Returns what was done.
-    pub async fn pass(&self, now: DateTime<Utc>) -> Result<Vec<Action>, ListError> {
+    pub async fn step_each(&self, now: DateTime<Utc>) -> Result<Vec<Step>, ListError> {
         let upgrades = self.list().await?;
-        let mut context = PassContext {
+        let mut context = StepContext {
             applying: upgrades
                 .iter()
                 .filter(|u| u.phase() == Phase::Applying)
@@ -161,7 +157,7 @@ impl Controller {
                 .or_default()
                 .push(upgrade.phase());
         }
-        let mut actions = Vec::new();
+        let mut steps = Vec::new();
         for upgrade in &upgrades {
             let id = format!("{}/{}", upgrade.namespace_or_default(), upgrade.name());
             match self.step(upgrade, now, &mut context).await {
@@ -171,13 +167,13 @@ impl Controller {
                     } else {
                         tracing::info!("{id}: {what}");
                     }
-                    actions.push(Action { upgrade: id, what });
+                    steps.push(Step { upgrade: id, what });
                 }
                 Ok(None) => {}
                 Err(e) => tracing::warn!("{id}: {e}; trying again next time"),
             }
         }
-        Ok(actions)
+        Ok(steps)
     }
 
     /// One step for one upgrade: `Ok(Some(what))` when something was (or would be) changed.
@@ -185,7 +181,7 @@ impl Controller {
         &self,
         upgrade: &ImageUpgrade,
         now: DateTime<Utc>,
-        context: &mut PassContext,
+        context: &mut StepContext,
     ) -> Result<Option<String>, StepError> {
         let phase = upgrade.phase();
         if phase.is_terminal() {
@@ -207,26 +203,17 @@ impl Controller {
                 )
                 .await;
         }
-        let workload = match apply::read(
-            &self.client,
-            &upgrade.namespace_or_default(),
-            &upgrade.spec.target,
-        )
-        .await
-        {
-            Ok(workload) => workload,
-            Err(ApplyError::NotFound { .. }) => {
-                let message = format!("{} no longer exists", upgrade.target_text());
-                return self
-                    .transition(upgrade, now, Phase::Superseded, message, |_| {})
-                    .await;
-            }
-            Err(e) => return Err(e.to_string()),
+        let Some(workload) = self.workload(upgrade).await? else {
+            let message = format!("{} no longer exists", upgrade.target_text());
+            return self
+                .transition(upgrade, now, Phase::Superseded, message, |_| {})
+                .await;
         };
-        if workload.image.as_deref() != Some(upgrade.spec.current_image.as_str()) {
+        let image = workload.container_image(&upgrade.spec.target);
+        if image != Some(upgrade.spec.current_image.as_str()) {
             let message = format!(
                 "the container now runs {} (not {}); a new proposal follows from the next scan",
-                workload.image.as_deref().unwrap_or("nothing"),
+                image.unwrap_or("nothing"),
                 upgrade.spec.current_image
             );
             return self
@@ -263,7 +250,7 @@ impl Controller {
     async fn available(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &WorkloadState,
+        workload: &AppsWorkload,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StepError> {
         let status = upgrade.status.clone().unwrap_or_default();
@@ -332,7 +319,7 @@ impl Controller {
     fn window_note(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &WorkloadState,
+        workload: &AppsWorkload,
         now: DateTime<Utc>,
     ) -> String {
         match self.choose_window(upgrade, workload) {
@@ -342,15 +329,15 @@ impl Controller {
             Ok(Choice::Window(window)) => {
                 format!("once approved, it waits for {}", window.describe(now))
             }
-            Err(e) => e,
+            Err(e) => e.to_string(),
         }
     }
 
     fn choose_window<'s>(
         &'s self,
         upgrade: &ImageUpgrade,
-        workload: &WorkloadState,
-    ) -> Result<Choice<'s>, String> {
+        workload: &AppsWorkload,
+    ) -> Result<Choice<'s>, UnknownWindow> {
         let wanted = upgrade
             .spec
             .window
@@ -383,11 +370,11 @@ impl Controller {
     async fn approved(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &WorkloadState,
+        workload: &AppsWorkload,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StepError> {
         let choice = self.choose_window(upgrade, workload)?;
-        let window = Controller::window_status(choice, now);
+        let window = Upgrader::window_status(choice, now);
         let message = match choice {
             Choice::Anytime => {
                 "scheduled: no window configured, applies as soon as a slot is free".to_string()
@@ -404,9 +391,9 @@ impl Controller {
     async fn scheduled(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &WorkloadState,
+        workload: &AppsWorkload,
         now: DateTime<Utc>,
-        context: &mut PassContext,
+        context: &mut StepContext,
     ) -> Result<Option<String>, StepError> {
         let status = upgrade.status.clone().unwrap_or_default();
         let choice = self.choose_window(upgrade, workload)?;
@@ -416,7 +403,7 @@ impl Controller {
         };
         if !open {
             // Keep the next opening in status current (it moves on after each opening).
-            let window = Controller::window_status(choice, now);
+            let window = Upgrader::window_status(choice, now);
             if status.window.as_ref() != Some(&window) {
                 let message = match choice {
                     Choice::Window(w) => format!("waiting: {}", w.describe(now)),
@@ -454,8 +441,11 @@ impl Controller {
             }
         }
         context.applying += 1;
-        let previous = workload.image.clone().unwrap_or_default();
-        let window = Controller::window_status(choice, now);
+        let previous = workload
+            .container_image(&upgrade.spec.target)
+            .unwrap_or_default()
+            .to_string();
+        let window = Upgrader::window_status(choice, now);
         let message = format!("applying: {} → {}", previous, upgrade.spec.target_image);
         self.transition(upgrade, now, Phase::Applying, message, |s| {
             s.window = Some(window);
@@ -489,19 +479,14 @@ impl Controller {
                 )
                 .await;
         };
-        let namespace = upgrade.namespace_or_default();
         let target = &upgrade.spec.target;
-        let workload = match apply::read(&self.client, &namespace, target).await {
-            Ok(workload) => workload,
-            Err(ApplyError::NotFound { .. }) => {
-                let message = format!("{} was deleted during the upgrade", upgrade.target_text());
-                return self
-                    .transition(upgrade, now, Phase::Failed, message, |_| {})
-                    .await;
-            }
-            Err(e) => return Err(e.to_string()),
+        let Some(workload) = self.workload(upgrade).await? else {
+            let message = format!("{} was deleted during the upgrade", upgrade.target_text());
+            return self
+                .transition(upgrade, now, Phase::Failed, message, |_| {})
+                .await;
         };
-        let image = workload.image.clone().unwrap_or_default();
+        let image = workload.container_image(target).unwrap_or_default();
         let wanted = upgrade.spec.target_image.as_str();
         let previous = rollout.previous_image.as_str();
 
@@ -527,7 +512,7 @@ impl Controller {
         if rollout.patched_at.is_none() {
             if image == wanted {
                 // Patched, possibly by us just before a crash: record it, never patch again.
-                let generation = workload.generation;
+                let generation = workload.generation();
                 return self
                     .transition(
                         upgrade,
@@ -560,7 +545,7 @@ impl Controller {
                     window.name(),
                     window.describe(now)
                 );
-                let next = Controller::window_status(Choice::Window(window), now);
+                let next = Upgrader::window_status(Choice::Window(window), now);
                 return self
                     .transition(upgrade, now, Phase::Scheduled, message, |s| {
                         s.rollout = None;
@@ -580,15 +565,15 @@ impl Controller {
                 .transition(upgrade, now, Phase::Failed, message, |_| {})
                 .await;
         }
-        let generation = rollout.generation.unwrap_or(workload.generation);
-        let failure = match apply::rollout(&target.kind, &workload.object, generation) {
+        let generation = rollout.generation.unwrap_or(workload.generation());
+        let failure = match rollout::judge(&workload, generation) {
             Rollout::Complete => {
                 let message = format!("rolled out {wanted}");
                 return self
                     .transition(upgrade, now, Phase::Succeeded, message, |_| {})
                     .await;
             }
-            Rollout::Failed(reason) => reason,
+            Rollout::Failed(stalled) => stalled.to_string(),
             Rollout::InProgress(progress) => {
                 let since = rollout.patched_at.unwrap_or(rollout.started_at);
                 let timeout = chrono::Duration::from_std(self.settings.rollout_timeout)
@@ -684,7 +669,7 @@ impl Controller {
     }
 
     /// Replaces the status, guarded by the object's resourceVersion (a concurrent change → 409,
-    /// and the next pass decides again from fresh state).
+    /// and the next round decides again from fresh state).
     async fn write(
         &self,
         upgrade: &ImageUpgrade,
@@ -700,16 +685,30 @@ impl Controller {
         api.replace_status(&upgrade.name(), &PostParams::default(), &object)
             .await
             .map(|_| ())
-            .map_err(|e| format!("writing the status of ImageUpgrade {}: {e}", upgrade.name()))
+            .map_err(|source| StepError::Status {
+                name: upgrade.name(),
+                source,
+            })
     }
 
+    /// The upgrade's workload as it is now, `None` when it does not exist.
+    async fn workload(&self, upgrade: &ImageUpgrade) -> Result<Option<AppsWorkload>, StepError> {
+        let namespace = upgrade.namespace_or_default();
+        match patch::read(&self.client, &namespace, &upgrade.spec.target).await {
+            Ok(workload) => Ok(Some(workload)),
+            Err(ApplyError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Patches the upgrade's container to `image`, if the workload is still as `workload`.
     async fn patch(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &WorkloadState,
+        workload: &AppsWorkload,
         image: &str,
     ) -> Result<(), StepError> {
-        apply::patch_image(
+        patch::patch_image(
             &self.client,
             &upgrade.namespace_or_default(),
             &upgrade.spec.target,
@@ -718,7 +717,6 @@ impl Controller {
             self.settings.dry_run,
         )
         .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(StepError::from)
     }
 }
