@@ -60,11 +60,13 @@ use ml_operator_registry::RegistryConfig;
 use ml_operator_version::Strategy;
 use serde::Deserialize;
 
+mod auto_approve;
 pub mod duration;
 mod env;
 mod keys;
 mod load;
 
+pub use auto_approve::{AutoApprove, InvalidLevel};
 pub use env::ENVIRONMENT_VARIABLES;
 pub use load::{MAX_CONCURRENCY, MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND};
 
@@ -145,10 +147,10 @@ pub struct UpgradesConfig {
     pub enabled: bool,
     /// The highest level approved without a person: none (default), patch, bugfix, minor, major.
     #[serde(default)]
-    pub auto_approve: Option<crate::upgrade::AutoApprove>,
+    pub auto_approve: Option<AutoApprove>,
     /// Per-namespace auto-approve levels, overriding `autoApprove`.
     #[serde(default)]
-    pub namespace_auto_approve: std::collections::BTreeMap<String, crate::upgrade::AutoApprove>,
+    pub namespace_auto_approve: std::collections::BTreeMap<String, AutoApprove>,
     /// How many upgrades may be applying at once (default 1).
     #[serde(default)]
     pub max_concurrent: Option<usize>,
@@ -416,18 +418,12 @@ mod tests {
         .unwrap();
         let upgrades = &config.upgrades;
         assert!(upgrades.enabled);
-        assert_eq!(
-            upgrades.auto_approve,
-            Some(crate::upgrade::AutoApprove::Bugfix)
-        );
+        assert_eq!(upgrades.auto_approve, Some(AutoApprove::Bugfix));
         assert_eq!(
             upgrades.windows[0].duration,
             Some(Duration::from_secs(4 * 3600))
         );
-        assert_eq!(
-            upgrades.namespace_auto_approve["lab"],
-            crate::upgrade::AutoApprove::Minor
-        );
+        assert_eq!(upgrades.namespace_auto_approve["lab"], AutoApprove::Minor);
         assert!(!Config::default().upgrades.enabled, "off by default");
         let err = Config::parse("upgrades:\n  autoApprove: always\n", "c.yaml")
             .unwrap_err()
