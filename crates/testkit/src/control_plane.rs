@@ -116,7 +116,11 @@ impl ControlPlane {
             "metadata": {"name": name, "labels": labels},
         });
         expect_ok(
-            stdin_run(self.kubectl(), &["create", "-f", "-"], &manifest.to_string()),
+            stdin_run(
+                self.kubectl(),
+                &["create", "-f", "-"],
+                &manifest.to_string(),
+            ),
             &["create", "namespace", &name],
         );
         Namespace { cp: self, name }
@@ -125,10 +129,9 @@ impl ControlPlane {
     /// A kubeconfig at `path` for the same server that authenticates with a bearer `token` only
     /// (no client certificate), e.g. one from `kubectl create token`.
     pub fn kubeconfig_with_token(&self, token: &str, path: &Path) -> PathBuf {
-        let view: Value = serde_json::from_str(&self.ok(&[
-            "config", "view", "--raw", "--minify", "-o", "json",
-        ]))
-        .expect("kubectl config view prints JSON");
+        let view: Value =
+            serde_json::from_str(&self.ok(&["config", "view", "--raw", "--minify", "-o", "json"]))
+                .expect("kubectl config view prints JSON");
         let cluster = view["clusters"][0]["cluster"].clone();
         let config = json!({
             "apiVersion": "v1", "kind": "Config",
