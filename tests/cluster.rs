@@ -88,23 +88,19 @@ fn images(object: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The operator's loop: check → run every printed command with kubectl → kubectl get shows
-/// exactly that container changed → check again reports nothing to update.
+/// The operator's loop: check → run every printed command (one per workload) with kubectl →
+/// kubectl get shows exactly the containers its patch lists changed, and the workload's
+/// generation went up by one (one rollout) → check again reports nothing to update.
 fn operator_loop(kubeconfig: &Path, scope: &[&str], tags: &str) -> usize {
     let before = report(kubeconfig, &[scope, &["--tags", tags]].concat());
-    let updates: Vec<&Value> = before["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["status"] == "update-available" && f["command"].is_string())
-        .collect();
-    assert!(!updates.is_empty(), "nothing to update: {before}");
+    let patches: Vec<&Value> = before["patches"].as_array().unwrap().iter().collect();
+    assert!(!patches.is_empty(), "nothing to update: {before}");
 
-    for finding in &updates {
+    for patch in &patches {
         let (kind, namespace, name) = (
-            finding["kind"].as_str().unwrap().to_lowercase(),
-            finding["namespace"].as_str().unwrap(),
-            finding["name"].as_str().unwrap(),
+            patch["kind"].as_str().unwrap().to_lowercase(),
+            patch["namespace"].as_str().unwrap(),
+            patch["name"].as_str().unwrap(),
         );
         let get = |what: &str| {
             let output = kubectl(
@@ -118,10 +114,11 @@ fn operator_loop(kubeconfig: &Path, scope: &[&str], tags: &str) -> usize {
             );
             serde_json::from_slice::<Value>(&output.stdout).unwrap()
         };
-        let old = images(&get("before"));
+        let old_object = get("before");
+        let old = images(&old_object);
 
         // Exactly the printed command, through a shell, as a person would paste it.
-        let command = finding["command"].as_str().unwrap();
+        let command = patch["command"].as_str().unwrap();
         let output = Command::new("sh")
             .arg("-c")
             .arg(command)
@@ -134,20 +131,19 @@ fn operator_loop(kubeconfig: &Path, scope: &[&str], tags: &str) -> usize {
             String::from_utf8_lossy(&output.stderr)
         );
 
-        let new = images(&get("after"));
-        let list = if finding["initContainer"] == true {
-            "initContainers"
-        } else {
-            "containers"
-        };
+        let new_object = get("after");
+        let new = images(&new_object);
+        let listed = patch["containers"].as_array().unwrap();
         let expected: Vec<(String, String, String)> = old
             .iter()
             .map(|(l, n, image)| {
-                let changed = l == list && n == finding["container"].as_str().unwrap();
-                let image = if changed {
-                    finding["latestImage"].as_str().unwrap().to_string()
-                } else {
-                    image.clone()
+                let change = listed.iter().find(|c| {
+                    c["name"] == n.as_str()
+                        && (c["initContainer"] == true) == (l == "initContainers")
+                });
+                let image = match change {
+                    Some(c) => c["latestImage"].as_str().unwrap().to_string(),
+                    None => image.clone(),
                 };
                 (l.clone(), n.clone(), image)
             })
@@ -155,8 +151,14 @@ fn operator_loop(kubeconfig: &Path, scope: &[&str], tags: &str) -> usize {
         assert_ne!(old, expected, "{command} should change something");
         assert_eq!(
             new, expected,
-            "{command} must change exactly one container's image"
+            "{command} must change exactly the containers it lists"
         );
+        if let (Some(before), Some(after)) = (
+            old_object["metadata"]["generation"].as_i64(),
+            new_object["metadata"]["generation"].as_i64(),
+        ) {
+            assert_eq!(after, before + 1, "{command}: one rollout per workload");
+        }
     }
 
     let after = report(kubeconfig, &[scope, &["--tags", tags]].concat());
@@ -165,7 +167,7 @@ fn operator_loop(kubeconfig: &Path, scope: &[&str], tags: &str) -> usize {
         after["summary"]["containers"],
         before["summary"]["containers"]
     );
-    updates.len()
+    patches.len()
 }
 
 fn start_example_hub() -> (kube_sim::BlockingRunning, tempfile::TempDir, PathBuf) {
