@@ -13,13 +13,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use kube::Client;
-use kube::CustomResourceExt;
 use ml_operator::inventory::Workload;
 use ml_operator::scan::{Report, ScanOptions, scan};
 use ml_operator::source::cluster::{Cluster, ClusterOptions};
 use ml_operator::tags::index::TagIndex;
 use ml_operator::upgrade::{
-    Announcer, ImageUpgrade, UpgradeSettings, Upgrader, Window, Windows, propose,
+    Announcer, UpgradeSettings, Upgrader, Window, Windows, propose,
 };
 use ml_operator_notify::{Notifier, RetryPolicy, Secret, WebhookNotifier};
 use serde_json::{Value, json};
@@ -29,9 +28,9 @@ const NS: &str = "hub";
 const DEPLOYMENT: &str = "central-ledger";
 const FROM: &str = "mojaloop/central-ledger:v13.14.0";
 const TO: &str = "mojaloop/central-ledger:v13.14.1";
-const UPGRADE: &str = "central-ledger-central-ledger-v13.14.1";
+const UPGRADE: &str = "central-ledger-v13.14.1";
 const PATCHES: &str = "/apis/apps/v1/namespaces/hub/deployments/central-ledger";
-const IU_API: &str = "ml-operator.mojaloop.io/v1alpha1";
+const IU_API: &str = "ml-operator.mojaloop.io/v1alpha2";
 
 fn deployment(annotations: Value) -> Value {
     json!({
@@ -73,7 +72,7 @@ struct Hub {
 }
 
 async fn hub(annotations: Value) -> Hub {
-    let crd = serde_json::to_value(ImageUpgrade::crd()).unwrap();
+    let crd = serde_json::to_value(ml_operator::upgrade::crd::crd()).unwrap();
     let sim = kube_sim::KubeSim::builder()
         .objects(vec![
             crd,
@@ -287,18 +286,28 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
     assert_eq!(
         done.created,
         [format!("{NS}/{UPGRADE}")],
-        "one ImageUpgrade, for the one container with an update"
+        "one ImageUpgrade, for the one repository with an update"
     );
     let spec = &upgrade(&hub, UPGRADE)["spec"];
     assert_eq!(
         (
-            spec["target"]["kind"].as_str(),
-            spec["target"]["name"].as_str()
+            spec["repository"].as_str(),
+            spec["targetTag"].as_str(),
+            spec["workloadCount"].as_i64()
         ),
+        (Some("mojaloop/central-ledger"), Some("v13.14.1"), Some(1))
+    );
+    let target = &spec["targets"][0];
+    assert_eq!(
+        (target["kind"].as_str(), target["name"].as_str()),
         (Some("Deployment"), Some(DEPLOYMENT))
     );
+    let container = &target["containers"][0];
     assert_eq!(
-        (spec["currentImage"].as_str(), spec["targetImage"].as_str()),
+        (
+            container["currentImage"].as_str(),
+            container["targetImage"].as_str()
+        ),
         (Some(FROM), Some(TO))
     );
     assert_eq!(spec["level"], "bugfix");
@@ -385,9 +394,11 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
             "Scheduled",
             "Applying",
             "Applying",
+            "Applying",
+            "Applying",
             "Succeeded"
         ],
-        "every step recorded"
+        "every step recorded: the group starts, the workload starts, is patched, rolls out"
     );
     // Nothing more to do, and no second notice.
     assert!(upgrader.step_each(night).await.unwrap().is_empty());
@@ -468,7 +479,7 @@ async fn failed_rollout_is_rolled_back_and_notified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
-    const MYSQL: &str = "mysql-mysql-8.0.32-debian-11-r5";
+    const MYSQL: &str = "mysql-8.0.32-debian-11-r5";
     let hub = hub(json!({})).await;
     let webhook = Receiver::start().await;
     let upgrader = upgrader(&hub, UpgradeSettings::default(), &webhook);
@@ -494,7 +505,7 @@ async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
         Duration::from_secs(20),
         async || {
             upgrader.step_each(t0).await.unwrap();
-            upgrade(&hub, MYSQL)["status"]["rollout"]["patchedAt"].is_string()
+            upgrade(&hub, MYSQL)["status"]["rollout"]["workloads"][0]["patchedAt"].is_string()
         },
     )
     .await;
@@ -503,7 +514,8 @@ async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
         "policy:annotation=major",
         "the workload's annotation approved it"
     );
-    let patched_at: DateTime<Utc> = upgrade(&hub, MYSQL)["status"]["rollout"]["patchedAt"]
+    let patched_at: DateTime<Utc> = upgrade(&hub, MYSQL)["status"]["rollout"]["workloads"][0]
+        ["patchedAt"]
         .as_str()
         .unwrap()
         .parse()
@@ -621,10 +633,11 @@ async fn killed_at_every_step_resumes_with_one_patch() {
             }
             let status = upgrade(&hub, UPGRADE)["status"].clone();
             let state = format!(
-                "{} patched={} rollback={} image={}",
+                "{} {} image={}",
                 status["phase"].as_str().unwrap_or("-"),
-                status["rollout"]["patchedAt"].is_string(),
-                status["rollout"]["rollbackReason"].is_string(),
+                status["rollout"]["workloads"][0]["state"]
+                    .as_str()
+                    .unwrap_or("-"),
                 image(&hub)
             );
             let final_before_restart = ["Succeeded", "RolledBack"]
@@ -659,24 +672,27 @@ async fn killed_at_every_step_resumes_with_one_patch() {
         for phase in [
             "Approved",
             "Scheduled",
-            "Applying patched=false",
-            "Applying patched=true",
+            "Applying Pending",
+            "Applying Patching",
+            "Applying RollingOut",
         ] {
             assert!(
                 seen.iter().any(|s| s.starts_with(phase)),
                 "killed in {phase}: {seen:#?}"
             );
         }
-        let after_patch_unrecorded = format!("Applying patched=false rollback=false image={TO}");
+        let after_patch_unrecorded = format!("Applying Patching image={TO}");
         assert!(
             seen.contains(&after_patch_unrecorded),
             "killed between the patch and its record: {seen:#?}"
         );
         if failing {
-            assert!(
-                seen.iter().any(|s| s.contains("rollback=true")),
-                "killed during the rollback: {seen:#?}"
-            );
+            for state in [
+                format!("Applying RollingBack image={TO}"),
+                format!("Applying RollingBack image={FROM}"),
+            ] {
+                assert!(seen.contains(&state), "killed during the rollback at {state}: {seen:#?}");
+            }
         }
     }
 }
@@ -715,12 +731,11 @@ async fn kubectl_approval_then_a_newer_patch_supersedes_it() {
         header,
         [
             "NAME",
-            "PHASE",
-            "WORKLOAD",
-            "CONTAINER",
+            "REPOSITORY",
             "FROM",
             "TO",
-            "APPROVED",
+            "WORKLOADS",
+            "PHASE",
             "WINDOW",
             "AGE"
         ],
@@ -772,7 +787,7 @@ async fn kubectl_approval_then_a_newer_patch_supersedes_it() {
 
     // v13.14.2 appears before the window opens: the approved v13.14.1 is superseded, and the
     // approval does not carry over to the new proposal.
-    const NEWER: &str = "central-ledger-central-ledger-v13.14.2";
+    const NEWER: &str = "central-ledger-v13.14.2";
     let done = propose(
         &hub.client,
         &report(&hub, &["v13.14.0", "v13.14.1", "v13.14.2"]),
@@ -866,7 +881,7 @@ async fn crd_command_prints_what_kube_sim_and_kubectl_accept() {
 /// operator is SIGKILLed while applying, and the restarted operator finishes with one patch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn operator_binary_proposes_supersedes_applies_and_survives_a_kill() {
-    const NEWER: &str = "central-ledger-central-ledger-v13.14.2";
+    const NEWER: &str = "central-ledger-v13.14.2";
     let hub = hub(json!({})).await;
     let (registry, proxy) = small_hub_registry().await;
     let webhook = Receiver::start().await;
@@ -1102,7 +1117,12 @@ async fn check_notes_the_next_window_for_each_pending_upgrade() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let notes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("note: ")).collect();
     assert_eq!(notes.len(), 1, "{stderr}");
-    assert!(notes[0].contains(&format!("Deployment hub/central-ledger container central-ledger → v13.14.1 (ImageUpgrade {UPGRADE})")), "{stderr}");
+    assert!(
+        notes[0].contains(&format!(
+            "ImageUpgrade {UPGRADE} (mojaloop/central-ledger v13.14.0 → v13.14.1: 1 workload in hub)"
+        )),
+        "{stderr}"
+    );
     assert!(
         notes[0].contains("window weekend-nights") && notes[0].contains("(Africa/Nairobi)"),
         "{stderr}"
