@@ -754,6 +754,12 @@ impl Operator {
         }
     }
 
+    /// SIGKILL: a crash, nothing released.
+    pub async fn kill(&mut self) {
+        let child = self.child.as_mut().expect("started");
+        let _ = child.kill().await;
+    }
+
     /// SIGTERM, then wait (at most 30 s) for the exit.
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
         let child = self.child.as_mut().expect("started");
@@ -778,13 +784,17 @@ impl Drop for Operator {
     }
 }
 
-/// A short configuration for `run`: scan every second, watch only `namespaces`, a fast Lease.
-pub fn run_config(dir: &Path, namespaces: &[&str], extra: &str) -> PathBuf {
+/// Every second, for [`run_config`].
+pub const EVERY_SECOND: &str = "* * * * * *";
+
+/// A short configuration for `run`: scan on `schedule`, watch only `namespaces`, a fast Lease
+/// named `ml-operator`, the state ConfigMap `ml-operator-state`, then `extra` lines.
+pub fn run_config(dir: &Path, namespaces: &[&str], schedule: &str, extra: &str) -> PathBuf {
     let path = dir.join("config.yaml");
     std::fs::write(
         &path,
         format!(
-            "schedule: '* * * * * *'\nnamespaces: {}\nleaderElection: {{leaseName: ml-operator, leaseDuration: 4s, renewDeadline: 3s, retryPeriod: 500ms}}\nstate: {{configMap: ml-operator-state}}\n{extra}",
+            "schedule: '{schedule}'\nnamespaces: {}\nleaderElection: {{leaseName: ml-operator, leaseDuration: 4s, renewDeadline: 3s, retryPeriod: 500ms}}\nstate: {{configMap: ml-operator-state}}\n{extra}",
             json!(namespaces)
         ),
     )
