@@ -360,27 +360,15 @@ pub fn wait_can_i(
 // The ImageUpgrade CRD and objects
 // ---------------------------------------------------------------------------------------------
 
-/// Applies `ml-operator crd` (shared by every test; applied again if another test raced us to
-/// it) and waits until the API server serves it.
+/// `ml-operator crd | kubectl apply -f -` (the CRD is shared by every test: applied again when
+/// another test raced us to creating it), then waits until the API server serves it.
 pub fn install_crd(cp: &ControlPlane) {
     let crd = ml_operator_ok(&["crd"]);
     let mut last = String::new();
     for _ in 0..5 {
-        let mut child = cp
-            .kubectl()
-            .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(crd.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
+        let mut apply = cp.kubectl();
+        apply.args(["apply", "-f", "-"]);
+        let output = with_stdin(apply, &crd);
         if output.status.success() {
             cp.ok(&[
                 "wait",
