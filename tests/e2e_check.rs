@@ -17,7 +17,10 @@ use serde_json::{Value, json};
 
 /// The tags of the docker.io repositories the workloads below use, as the mirror serves them.
 const TAGS: &[(&str, &[&str])] = &[
-    ("mojaloop/central-ledger", &["v13.14.0", "v13.14.1", "v13.15.0"]),
+    (
+        "mojaloop/central-ledger",
+        &["v13.14.0", "v13.14.1", "v13.15.0"],
+    ),
     ("mojaloop/event-sidecar", &["v9.5.0", "v9.5.1", "v10.0.0"]),
     (
         "mojaloop/account-lookup-service",
@@ -77,7 +80,10 @@ fn workloads() -> Vec<Value> {
             1,
             t(
                 "ml-api-adapter",
-                &[container("ml-api-adapter", "mojaloop/ml-api-adapter:v14.0.0")],
+                &[container(
+                    "ml-api-adapter",
+                    "mojaloop/ml-api-adapter:v14.0.0",
+                )],
                 &[],
             ),
         ),
@@ -126,10 +132,7 @@ fn live(ns: &Namespace<'_>) -> BTreeMap<(String, String), Value> {
                 "daemonsets" => "DaemonSet",
                 _ => "CronJob",
             };
-            objects.insert(
-                (kind.to_string(), name(object).to_string()),
-                object.clone(),
-            );
+            objects.insert((kind.to_string(), name(object).to_string()), object.clone());
         }
     }
     objects
@@ -165,9 +168,15 @@ async fn check_then_kubectl_runs_every_printed_command_then_everything_is_up_to_
         (("central-ledger", "central-ledger"), "v13.14.1"),
         (("central-ledger", "sidecar"), "v9.5.1"),
         (("central-ledger", "wait-for-kafka"), "1.36.1"),
-        (("account-lookup-service", "account-lookup-service"), "v10.3.4"),
+        (
+            ("account-lookup-service", "account-lookup-service"),
+            "v10.3.4",
+        ),
         (("mysql", "mysql"), "8.0.33-debian-11-r1"),
-        (("event-stream-processor", "event-stream-processor"), "v11.0.2"),
+        (
+            ("event-stream-processor", "event-stream-processor"),
+            "v11.0.2",
+        ),
         (("settlement-close", "settlement-close"), "v15.0.1"),
     ]
     .into_iter()
@@ -190,7 +199,10 @@ async fn check_then_kubectl_runs_every_printed_command_then_everything_is_up_to_
     assert_eq!(before["summary"]["workloads"], 6, "{}", before["summary"]);
     assert_eq!(before["summary"]["upToDate"], 1, "{}", before["summary"]);
     // The registry was really asked: every latest tag is one it holds.
-    assert!(before["warnings"].as_array().unwrap().is_empty(), "{before:#}");
+    assert!(
+        before["warnings"].as_array().unwrap().is_empty(),
+        "{before:#}"
+    );
 
     // --fail-on-update says so with exit code 3.
     let output = ml_operator(&[
@@ -269,10 +281,8 @@ async fn check_then_kubectl_runs_every_printed_command_then_everything_is_up_to_
         }
     }
     assert_eq!(
-        objects_before[&("Deployment".to_string(), "ml-api-adapter".to_string())]["metadata"]
-            ["generation"],
-        objects_after[&("Deployment".to_string(), "ml-api-adapter".to_string())]["metadata"]
-            ["generation"],
+        objects_before[&("Deployment".to_string(), "ml-api-adapter".to_string())]["metadata"]["generation"],
+        objects_after[&("Deployment".to_string(), "ml-api-adapter".to_string())]["metadata"]["generation"],
         "the up-to-date Deployment is untouched"
     );
 
@@ -405,7 +415,12 @@ async fn the_example_hub_in_the_cluster_gives_its_manifests_findings_and_the_loo
     let per_namespace = |extra: &[&str]| -> Vec<Value> {
         namespaces
             .values()
-            .map(|ns| check_json(kubeconfig, &[&["-n", ns.name(), "--tags", tags], extra].concat()))
+            .map(|ns| {
+                check_json(
+                    kubeconfig,
+                    &[&["-n", ns.name(), "--tags", tags], extra].concat(),
+                )
+            })
             .collect()
     };
 
@@ -530,7 +545,10 @@ async fn a_namespace_the_user_may_not_list_is_a_warning_with_the_servers_403_and
             0,
             pod_template(
                 "central-ledger",
-                &[container("central-ledger", "mojaloop/central-ledger:v13.14.0")],
+                &[container(
+                    "central-ledger",
+                    "mojaloop/central-ledger:v13.14.0",
+                )],
                 &[],
                 json!({}),
             ),
@@ -689,21 +707,23 @@ async fn image_pull_secrets_in_the_cluster_are_the_registry_credentials() {
     )
     .unwrap();
     let check = |extra: &[&str]| {
-        let mut cmd = ml_operator(&[
+        let mut cmd = ml_operator(
             &[
-                "check",
-                "-o",
-                "json",
-                "-n",
-                ns.name(),
-                "--kubeconfig",
-                cp.kubeconfig().to_str().unwrap(),
-                "--config",
-                config.to_str().unwrap(),
-            ],
-            extra,
-        ]
-        .concat());
+                &[
+                    "check",
+                    "-o",
+                    "json",
+                    "-n",
+                    ns.name(),
+                    "--kubeconfig",
+                    cp.kubeconfig().to_str().unwrap(),
+                    "--config",
+                    config.to_str().unwrap(),
+                ],
+                extra,
+            ]
+            .concat(),
+        );
         cmd.env("DOCKER_CONFIG", dir.path()).output().unwrap()
     };
 
@@ -711,7 +731,11 @@ async fn image_pull_secrets_in_the_cluster_are_the_registry_credentials() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{}", text(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report["findings"].as_array().unwrap().len(), 2, "{report:#}");
+    assert_eq!(
+        report["findings"].as_array().unwrap().len(),
+        2,
+        "{report:#}"
+    );
     for finding in report["findings"].as_array().unwrap() {
         assert_eq!(finding["latestTag"], "v10.3.4", "{finding}");
         assert_eq!(

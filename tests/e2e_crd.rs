@@ -59,12 +59,18 @@ fn the_api_server_validates_image_upgrades_against_the_crd_schema() {
     );
 
     let mut missing = valid_spec();
-    missing["target"].as_object_mut().unwrap().remove("container");
+    missing["target"]
+        .as_object_mut()
+        .unwrap()
+        .remove("container");
     missing.as_object_mut().unwrap().remove("targetImage");
     let refused = ns.try_apply(&upgrade("missing", missing).to_string());
     assert!(!refused.status.success());
     let err = stderr(&refused);
-    assert!(err.contains("spec.target.container: Required value"), "{err}");
+    assert!(
+        err.contains("spec.target.container: Required value"),
+        "{err}"
+    );
     assert!(err.contains("spec.targetImage: Required value"), "{err}");
     let refused = ns.try_apply(
         &json!({"apiVersion": "ml-operator.mojaloop.io/v1alpha1", "kind": "ImageUpgrade",
@@ -143,7 +149,11 @@ fn status_is_a_subresource_and_kubectl_shows_the_printer_columns() {
     let scheduled = get();
     assert_eq!(scheduled["status"]["phase"], "Scheduled", "{scheduled:#}");
     assert_eq!(scheduled["status"]["history"], json!([]), "defaulted");
-    assert_eq!(generation(&scheduled), 1, "a status write is not a spec change");
+    assert_eq!(
+        generation(&scheduled),
+        1,
+        "a status write is not a spec change"
+    );
 
     // A spec write (the approval, as documented) does not touch the status, even when it
     // tries to; the generation goes up.
@@ -244,7 +254,10 @@ fn ml_operator_approve_and_reject_write_the_spec_and_refuse_a_final_phase() {
     let mut newer = valid_spec();
     newer["targetImage"] = json!("mojaloop/central-ledger:v13.14.2");
     newer["targetTag"] = json!("v13.14.2");
-    ns.apply(&list(&[upgrade(FIRST, valid_spec()), upgrade(NEWER, newer)]));
+    ns.apply(&list(&[
+        upgrade(FIRST, valid_spec()),
+        upgrade(NEWER, newer),
+    ]));
     let kubeconfig = cp.kubeconfig().to_str().unwrap();
 
     let out = ml_operator_ok(&[

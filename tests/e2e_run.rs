@@ -12,7 +12,10 @@ use e2e_support::*;
 use serde_json::{Value, json};
 
 const TAGS: &[(&str, &[&str])] = &[
-    ("mojaloop/central-ledger", &["v13.14.0", "v13.14.1", "v13.15.0"]),
+    (
+        "mojaloop/central-ledger",
+        &["v13.14.0", "v13.14.1", "v13.15.0"],
+    ),
     ("mojaloop/event-sidecar", &["v9.5.0", "v9.5.1"]),
     ("mojaloop/account-lookup-service", &["v10.3.1", "v10.3.4"]),
 ];
@@ -111,7 +114,14 @@ async fn run_sees_a_workload_change_through_its_watches_without_listing_again() 
     ]));
     let user = service_account_user(ns.name(), "operator");
     wait_can_i(cp, &user, "list", "deployments.apps", ns.name(), true);
-    wait_can_i(cp, &user, "update", "leases.coordination.k8s.io", ns.name(), true);
+    wait_can_i(
+        cp,
+        &user,
+        "update",
+        "leases.coordination.k8s.io",
+        ns.name(),
+        true,
+    );
 
     let registry = registry_with(TAGS).await;
     let slack = Receiver::start().await;
@@ -267,7 +277,11 @@ async fn run_holds_the_lease_records_events_and_a_restart_does_not_notify_again(
     .await;
     operator.wait_for_scans(3.0).await;
     let texts = slack_texts(&slack);
-    assert_eq!(texts.len(), 1, "one message for one set of findings: {texts:#?}");
+    assert_eq!(
+        texts.len(),
+        1,
+        "one message for one set of findings: {texts:#?}"
+    );
     for line in [
         "  - `mojaloop/central-ledger`: latest version is `v13.14.1`",
         "  - `mojaloop/account-lookup-service`: latest version is `v10.3.4`",
@@ -276,7 +290,11 @@ async fn run_holds_the_lease_records_events_and_a_restart_does_not_notify_again(
             ns.name()
         ),
     ] {
-        assert!(texts[0].contains(line), "missing {line:?} in:\n{}", texts[0]);
+        assert!(
+            texts[0].contains(line),
+            "missing {line:?} in:\n{}",
+            texts[0]
+        );
     }
 
     // The Lease, held by this replica.
@@ -301,8 +319,16 @@ async fn run_holds_the_lease_records_events_and_a_restart_does_not_notify_again(
         events(&ns, "UpdateAvailable", "account-lookup-service").len(),
         1
     );
-    let table = ns.ok(&["get", "events", "--field-selector", "reason=UpdateAvailable"]);
-    assert!(table.contains("statefulset/account-lookup-service"), "{table}");
+    let table = ns.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=UpdateAvailable",
+    ]);
+    assert!(
+        table.contains("statefulset/account-lookup-service"),
+        "{table}"
+    );
 
     // A new patch in the registry: exactly one more message.
     registry
@@ -365,7 +391,10 @@ async fn run_holds_the_lease_records_events_and_a_restart_does_not_notify_again(
         "no Event again"
     );
     for text in [operator.log(), restarted.log()] {
-        assert!(!text.contains("s3cr3t-webhook-token"), "the webhook URL leaked:\n{text}");
+        assert!(
+            !text.contains("s3cr3t-webhook-token"),
+            "the webhook URL leaked:\n{text}"
+        );
     }
 }
 

@@ -149,7 +149,9 @@ pub fn has_fake_nodes(cp: &ControlPlane) -> bool {
 pub fn fake_node_cluster_or_skip(test: &str) -> Option<&'static ControlPlane> {
     let cp = ControlPlane::shared_or_skip(test)?;
     if !has_fake_nodes(cp) {
-        println!("skipped: {test}: needs kwok fake nodes (scripts/control-plane) to run made-up images");
+        println!(
+            "skipped: {test}: needs kwok fake nodes (scripts/control-plane) to run made-up images"
+        );
         return None;
     }
     Some(cp)
@@ -316,14 +318,7 @@ pub fn service_account_kubeconfig(
     name: &str,
     dir: &Path,
 ) -> PathBuf {
-    let token = cp.ok(&[
-        "create",
-        "token",
-        name,
-        "-n",
-        namespace,
-        "--duration=30m",
-    ]);
+    let token = cp.ok(&["create", "token", name, "-n", namespace, "--duration=30m"]);
     cp.kubeconfig_with_token(token.trim(), &dir.join(format!("{name}.kubeconfig")))
 }
 
@@ -344,7 +339,9 @@ pub fn wait_can_i(
 ) {
     let expected = if allowed { "yes" } else { "no" };
     wait_for(
-        &format!("`kubectl auth can-i {verb} {resource} -n {namespace} --as {user}` to say {expected}"),
+        &format!(
+            "`kubectl auth can-i {verb} {resource} -n {namespace} --as {user}` to say {expected}"
+        ),
         Duration::from_secs(30),
         || {
             let output = cp.run(&[
@@ -402,7 +399,11 @@ pub fn upgrades_of(ns: &Namespace<'_>, workload: &str, container: &str) -> Vec<V
             u["spec"]["target"]["name"] == workload && u["spec"]["target"]["container"] == container
         })
         .collect();
-    found.sort_by_key(|u| u["metadata"]["creationTimestamp"].as_str().map(String::from));
+    found.sort_by_key(|u| {
+        u["metadata"]["creationTimestamp"]
+            .as_str()
+            .map(String::from)
+    });
     found
 }
 
@@ -539,7 +540,13 @@ impl Receiver {
     }
 
     pub fn received(&self) -> Vec<Received> {
-        self.state.received.lock().unwrap().iter().cloned().collect()
+        self.state
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The `event` field of every generic-webhook body received (`upgrade-proposed`, …).
@@ -738,7 +745,11 @@ impl Operator {
         let child = self.child.as_mut().expect("started");
         match tokio::time::timeout(limit, child.wait()).await {
             Ok(status) => status.unwrap(),
-            Err(_) => panic!("{} still running after {limit:?}\n{}", self.name, self.log()),
+            Err(_) => panic!(
+                "{} still running after {limit:?}\n{}",
+                self.name,
+                self.log()
+            ),
         }
     }
 
