@@ -833,3 +833,168 @@ pub fn with_stdin(mut cmd: std::process::Command, input: &str) -> Output {
         .unwrap();
     child.wait_with_output().unwrap()
 }
+
+// ---------------------------------------------------------------------------------------------
+// The operator as an installed Deployment would run it
+// ---------------------------------------------------------------------------------------------
+
+/// What an installed operator Deployment (chart or kustomize) runs, read back from the cluster.
+pub struct Deployed {
+    /// The Pod the binary stands in for (its name is the Lease identity).
+    pub pod: String,
+    pub namespace: String,
+    pub service_account: String,
+    /// The container's args with its config file replaced by a local copy of the ConfigMap.
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub config: PathBuf,
+    /// A kubeconfig holding a token of the Deployment's ServiceAccount, and nothing else.
+    pub kubeconfig: PathBuf,
+}
+
+/// Reads Deployment `namespace/name` (waiting until its Pod runs on a node): its
+/// ServiceAccount, its container's args and environment, and its configuration from the
+/// mounted ConfigMap, so that the binary runs here exactly as in that Pod, with exactly that
+/// ServiceAccount's permissions.
+pub fn deployed(cp: &ControlPlane, namespace: &str, deployment: &str, dir: &Path) -> Deployed {
+    let d = cp.get_json(&["deployment", deployment, "-n", namespace]);
+    let pod_spec = &d["spec"]["template"]["spec"];
+    let service_account = pod_spec["serviceAccountName"].as_str().unwrap().to_string();
+    let selector: Vec<String> = d["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+        .collect();
+    let pod = wait_for(
+        &format!("a running Pod of {namespace}/{deployment}"),
+        Duration::from_secs(60),
+        || {
+            let pods = cp.get_json(&["pods", "-n", namespace, "-l", &selector.join(",")]);
+            pods["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["status"]["phase"] == "Running")
+                .map(|p| name(p).to_string())
+        },
+        String::new,
+    );
+    let c = &pod_spec["containers"][0];
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == "/etc/ml-operator/config.yaml")
+        .expect("the config file is mounted");
+    let volume = pod_spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    let config_map = volume["configMap"]["name"].as_str().unwrap();
+    let data = cp.get_json(&["configmap", config_map, "-n", namespace]);
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        data["data"][mount["subPath"].as_str().unwrap()]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut args: Vec<String> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(args.first().map(String::as_str), Some("run"), "{args:?}");
+    args.remove(0);
+    let at = args.iter().position(|a| a == "--config").unwrap();
+    args.drain(at..at + 2);
+    let env = c["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e["name"].as_str().unwrap().to_string();
+            let value = match (
+                e["value"].as_str(),
+                e["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
+            ) {
+                (Some(v), _) => v.to_string(),
+                (None, Some("metadata.name")) => pod.clone(),
+                (None, Some("metadata.namespace")) => namespace.to_string(),
+                _ => return None,
+            };
+            Some((name, value))
+        })
+        .filter(|(name, _)| name != "POD_NAME" && name != "POD_NAMESPACE")
+        .collect();
+    let kubeconfig = service_account_kubeconfig(cp, namespace, &service_account, dir);
+    Deployed {
+        pod,
+        namespace: namespace.to_string(),
+        service_account,
+        args,
+        env,
+        config,
+        kubeconfig,
+    }
+}
+
+impl Deployed {
+    /// Starts the binary as that Pod would run it, plus `extra` args (e.g. `--tags`).
+    pub async fn start(&self, dir: &Path, extra: &[&str]) -> Operator {
+        let mut args = self.args.clone();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Operator::start(OperatorSpec {
+            name: &self.pod,
+            namespace: &self.namespace,
+            kubeconfig: &self.kubeconfig,
+            config: &self.config,
+            dir,
+            env: self.env.clone(),
+            args,
+        })
+        .await
+    }
+
+    pub fn user(&self) -> String {
+        service_account_user(&self.namespace, &self.service_account)
+    }
+}
+
+/// The log with JSON and Debug escaping of quotes undone, for matching the API server's words.
+pub fn unescaped(log: &str) -> String {
+    log.replace("\\\\\\\"", "\"").replace("\\\"", "\"")
+}
+
+/// Waits until `done` is true while the operator runs and logs nothing forbidden. `Err` carries
+/// the log when the API server refused something (403), the operator exited, or time ran out.
+pub async fn works(
+    operator: &mut Operator,
+    limit: Duration,
+    mut done: impl AsyncFnMut(&Operator) -> bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let log = operator.log();
+        if log.to_lowercase().contains("forbidden") {
+            // Let the line (and what follows it) reach the file.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return Err(format!("forbidden:\n{}", operator.log()));
+        }
+        if !operator.running() {
+            return Err(format!("exited:\n{}", operator.log()));
+        }
+        if done(operator).await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("timed out after {limit:?}:\n{log}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
