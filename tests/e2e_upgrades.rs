@@ -631,3 +631,75 @@ async fn a_newer_patch_supersedes_an_approved_upgrade_and_a_kill_while_applying_
         .count();
     assert_eq!(succeeded, 1, "{:?}", setup.upgrade_events());
 }
+
+/// Found on the real control plane (kube-sim used to hide it): a StatefulSet whose rollout to
+/// the target image failed is patched back and recorded `RolledBack`, but the real StatefulSet
+/// controller (`OrderedReady`) never replaces the Pod stuck on the target image — Kubernetes'
+/// "forced rollback" needs a person to delete it. This pins down what a Hub sees today.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_statefulset_rolled_back_keeps_its_stuck_pod_until_someone_deletes_it() {
+    let Some(cp) = fake_node_cluster_or_skip("a StatefulSet rollback") else {
+        return;
+    };
+    const MYSQL_FROM: &str = "bitnami/mysql:8.0.32-debian-11-r0";
+    const MYSQL_TO: &str = "bitnami/mysql:8.0.32-debian-11-r5";
+    let mysql = statefulset(
+        "mysql",
+        2,
+        pod_template(
+            "mysql",
+            &[container("mysql", MYSQL_FROM)],
+            &[],
+            json!({"fake-node.ml-operator.test/fail-images": MYSQL_TO}),
+        ),
+    );
+    let setup = Setup::new(cp, "e2e-sts-rollback", &[mysql]).await;
+    let ns = &setup.ns;
+    let operator = setup
+        .operator(
+            "replica-a",
+            "upgrades: {enabled: true, autoApprove: patch, interval: 200ms, rolloutTimeout: 3s}\n",
+        )
+        .await;
+    let done = wait_upgrade_phase(ns, "mysql", "mysql", MYSQL_TO, "RolledBack", LIMIT, || {
+        operator.log()
+    });
+    let reason = done["status"]["rollout"]["rollbackReason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("3s"), "{reason}");
+    let sts = ns.get_json(&["statefulset", "mysql"]);
+    assert_eq!(image_of(&sts, "mysql"), MYSQL_FROM, "the template is back");
+
+    // The Pod the failed rollout replaced stays on the target image, not Ready.
+    let stuck = |ns: &Namespace<'_>| {
+        let pod = ns.get_json(&["pod", "mysql-1"]);
+        (
+            image_of(&pod, "mysql"),
+            condition(&pod, "Ready").is_some_and(|c| c["status"] == "True"),
+        )
+    };
+    wait_for(
+        "the StatefulSet controller to settle on the old revision",
+        LIMIT,
+        || {
+            let s = ns.get_json(&["statefulset", "mysql"]);
+            (s["status"]["observedGeneration"] == s["metadata"]["generation"]
+                && s["status"]["updateRevision"] == s["status"]["currentRevision"])
+                .then_some(())
+        },
+        || operator.log(),
+    );
+    assert_eq!(stuck(ns), (MYSQL_TO.to_string(), false));
+    let sts = ns.get_json(&["statefulset", "mysql"]);
+    assert_eq!(sts["status"]["readyReplicas"], 1, "{:#}", sts["status"]);
+    assert_eq!(
+        image_of(&ns.get_json(&["pod", "mysql-0"]), "mysql"),
+        MYSQL_FROM
+    );
+
+    // Deleting that Pod (what Kubernetes documents) recovers the StatefulSet.
+    ns.ok(&["delete", "pod", "mysql-1", "--wait=false"]);
+    ns.ok(&["rollout", "status", "statefulset/mysql", "--timeout=120s"]);
+    assert_eq!(stuck(ns), (MYSQL_FROM.to_string(), true));
+}
