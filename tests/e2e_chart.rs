@@ -516,3 +516,217 @@ async fn with_upgrades_enabled_the_chart_grants_and_the_operator_uses_the_upgrad
         operator.log()
     );
 }
+
+/// A stand-in for the Prometheus Operator's ServiceMonitor CRD (shared, never deleted), so the
+/// chart's `serviceMonitor.enabled` has a kind to create.
+fn install_service_monitor_crd(cp: &ControlPlane) {
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+        "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+            "names": {"plural": "servicemonitors", "singular": "servicemonitor", "kind": "ServiceMonitor", "listKind": "ServiceMonitorList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    });
+    let mut last = String::new();
+    for _ in 0..5 {
+        let mut apply = cp.kubectl();
+        apply.args(["apply", "-f", "-"]);
+        let out = with_stdin(apply, &crd.to_string());
+        if out.status.success() {
+            cp.ok(&[
+                "wait",
+                "crd/servicemonitors.monitoring.coreos.com",
+                "--for=condition=Established",
+                "--timeout=60s",
+            ]);
+            return;
+        }
+        last = text(&out);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("the ServiceMonitor CRD: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_feature_of_the_chart_installs_and_the_operator_notifies_through_its_secrets() {
+    let Some(cp) = fake_node_cluster_or_skip("the chart with every feature on") else {
+        return;
+    };
+    install_crd(cp);
+    install_service_monitor_crd(cp);
+    // The two namespaces config.namespaces names, with workloads the values' selector and
+    // services pick.
+    let hubs = [
+        cp.namespace("e2e-chart-all-a"),
+        cp.namespace("e2e-chart-all-b"),
+    ];
+    for (hub, (service, image)) in hubs.iter().zip([
+        ("central-ledger", "mojaloop/central-ledger:v13.14.0"),
+        (
+            "account-lookup-service",
+            "mojaloop/account-lookup-service:v10.3.1",
+        ),
+    ]) {
+        let mut d = deployment(
+            service,
+            0,
+            pod_template(service, &[container(service, image)], &[], json!({})),
+        );
+        d["metadata"]["labels"]["app.kubernetes.io/part-of"] = json!("mojaloop");
+        hub.apply(&list(&[d]));
+    }
+    let (slack, teams, ops) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    let ns = cp.namespace_with_labels(
+        "e2e-chart-all",
+        &[("pod-security.kubernetes.io/enforce", "restricted")],
+    );
+    // What the values expect to exist: the registry credentials and the air-gapped tag index.
+    ns.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "hub-registry-credentials",
+        "--docker-server=registry.hub.local:5000",
+        "--docker-username=scanner",
+        "--docker-password=not-a-real-password",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let tags = dir.path().join("tags.json");
+    std::fs::write(
+        &tags,
+        json!({
+            "mojaloop/central-ledger": ["v13.14.0", "v13.14.1", "v13.15.0"],
+            "mojaloop/account-lookup-service": ["v10.3.1", "v10.3.4", "v10.4.0"],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    ns.ok(&[
+        "create",
+        "configmap",
+        "hub-tag-index",
+        &format!("--from-file=tags.json={}", tags.display()),
+    ]);
+    let release = ns.name().to_string();
+    let values = repo().join("charts/ml-operator/ci/all-features-values.yaml");
+    let sets = [
+        format!(
+            "config.namespaces={{{},{}}}",
+            hubs[0].name(),
+            hubs[1].name()
+        ),
+        format!("secrets.values.slack-webhook-url={}", slack.slack_url()),
+        format!("secrets.values.teams-webhook-url={}", teams.url("/teams")),
+        format!("secrets.values.ops-webhook-url={}", ops.url("/ops")),
+        "config.schedule=* * * * * *".to_string(),
+    ];
+    let mut args = vec![
+        "install".to_string(),
+        release.clone(),
+        chart().to_str().unwrap().to_string(),
+        "-n".into(),
+        release.clone(),
+        "-f".into(),
+        values.to_str().unwrap().to_string(),
+        "--wait".into(),
+        "--timeout".into(),
+        "2m".into(),
+    ];
+    for set in &sets {
+        args.extend(["--set".to_string(), set.clone()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _release = Release {
+        cp,
+        name: release.clone(),
+        namespace: release.clone(),
+        cluster_scoped: vec![],
+    };
+    let out = helm(&args, cp.kubeconfig());
+    assert!(out.status.success(), "helm install: {}", text(&out));
+    let full = fullname(&release);
+    // Everything the values ask for is there, and the two replicas run on the fake nodes.
+    for object in [
+        format!("poddisruptionbudget/{full}"),
+        format!("servicemonitor.monitoring.coreos.com/{full}"),
+        "serviceaccount/ml-operator-sa".to_string(),
+        format!("secret/{full}-secrets"),
+    ] {
+        ns.ok(&["get", &object]);
+    }
+    for hub in &hubs {
+        hub.ok(&["get", "rolebinding", &full]);
+    }
+    let d = ns.get_json(&["deployment", &full]);
+    assert_eq!(d["status"]["availableReplicas"], 2, "{:#}", d["status"]);
+
+    let deployed = deployed(cp, ns.name(), &full, dir.path());
+    assert_eq!(deployed.service_account, "ml-operator-sa");
+    assert!(
+        deployed
+            .args
+            .iter()
+            .any(|a| a.ends_with("/root/etc/ml-operator/tags/tags.json")),
+        "the tag index from its ConfigMap: {:?}",
+        deployed.args
+    );
+    wait_can_i(
+        cp,
+        &deployed.user(),
+        "watch",
+        "deployments.apps",
+        hubs[0].name(),
+        true,
+    );
+    let mut operator = deployed.start(dir.path(), &[]).await;
+    let outcome = works(&mut operator, Duration::from_secs(90), async |o| {
+        holds_and_renewed(&ns, "hub-ml-operator", &o.name)
+            && !slack.received().is_empty()
+            && !teams.received().is_empty()
+            && !ops.received().is_empty()
+            && ns
+                .run(&["get", "configmap", "hub-ml-operator-state"])
+                .status
+                .success()
+            && hubs.iter().all(|h| !image_upgrades(h).is_empty())
+    })
+    .await;
+    if let Err(log) = outcome {
+        panic!("the operator did not work with every feature on: {log}");
+    }
+    let text = slack.received()[0].json()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("`mojaloop/account-lookup-service`: latest version is `v10.4.0`"),
+        "strategy minor: {text}"
+    );
+    // The ops webhook is signed with the key from the Secret.
+    let headers = &ops.received()[0].headers;
+    assert!(
+        headers.keys().any(|k| k.as_str().contains("signature")),
+        "{headers:?}"
+    );
+    // Upgrades are proposed (the controller may not have looked at them yet); the weekend-nights
+    // window keeps them from being applied.
+    for hub in &hubs {
+        for upgrade in image_upgrades(hub) {
+            assert!(
+                ["", "Available", "Approved", "Scheduled"].contains(&phase(&upgrade)),
+                "{upgrade:#}"
+            );
+        }
+    }
+    let log = operator.log();
+    for secret in [slack.slack_url(), teams.url("/teams"), ops.url("/ops")] {
+        assert!(!log.contains(&secret), "a webhook URL leaked into the log");
+    }
+    let status = operator.terminate().await;
+    assert!(status.success(), "{status}\n{}", operator.log());
+}

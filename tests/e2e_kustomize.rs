@@ -216,28 +216,22 @@ async fn the_kustomize_base_and_the_example_overlay_apply_and_run() {
     assert_eq!(binding["subjects"][0]["namespace"], "hub-ops");
     cp.ok(&["get", "role", "ml-operator", "-n", "hub-ops"]);
 
-    // Run as the overlay's Pod: its configuration reads the Slack URL from the mounted Secret
-    // (here a file with the Secret's value) and it leads through the Lease in hub-ops.
+    // Run as the overlay's Pod: its configuration reads the Slack URL from the Secret mounted
+    // where the overlay mounts it, and it leads through the Lease in hub-ops.
     let dir = tempfile::tempdir().unwrap();
     let deployed = e2e_support::deployed(cp, "hub-ops", "ml-operator", dir.path());
-    let secrets = dir.path().join("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
-    let secret = cp.get_json(&["secret", "ml-operator-secrets", "-n", "hub-ops"]);
-    use base64::Engine as _;
-    let url = base64::engine::general_purpose::STANDARD
-        .decode(secret["data"]["slack-webhook-url"].as_str().unwrap())
-        .unwrap();
-    std::fs::write(secrets.join("slack-webhook-url"), url).unwrap();
     let config = std::fs::read_to_string(&deployed.config).unwrap();
+    let secret_file = dir
+        .path()
+        .join("root/etc/ml-operator/secrets/slack-webhook-url");
     assert!(
-        config.contains("/etc/ml-operator/secrets/slack-webhook-url"),
-        "{config}"
+        config.contains(secret_file.to_str().unwrap()),
+        "the Secret's mount: {config}"
     );
-    std::fs::write(
-        &deployed.config,
-        config.replace("/etc/ml-operator/secrets", secrets.to_str().unwrap()),
-    )
-    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&secret_file).unwrap(),
+        receiver.slack_url()
+    );
     // One of the overlay's services, on a repository only this test uses: the one update in the
     // whole cluster the tag index knows (no Events land on other tests' workloads).
     let hub = cp.namespace("e2e-kustomize-hub");

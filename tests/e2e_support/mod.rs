@@ -844,19 +844,22 @@ pub struct Deployed {
     pub pod: String,
     pub namespace: String,
     pub service_account: String,
-    /// The container's args with its config file replaced by a local copy of the ConfigMap.
+    /// The container's args (after `run --config FILE`), paths moved under `dir/root`.
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// The mounted configuration file, paths in it moved under `dir/root`.
     pub config: PathBuf,
     /// A kubeconfig holding a token of the Deployment's ServiceAccount, and nothing else.
     pub kubeconfig: PathBuf,
 }
 
-/// Reads Deployment `namespace/name` (waiting until its Pod runs on a node): its
-/// ServiceAccount, its container's args and environment, and its configuration from the
-/// mounted ConfigMap, so that the binary runs here exactly as in that Pod, with exactly that
-/// ServiceAccount's permissions.
+/// Reads Deployment `namespace/deployment` (waiting until a Pod of it runs on a node): its
+/// ServiceAccount, its container's args and environment, and its volumes — ConfigMaps, Secrets
+/// (with `items` and `subPath`) and emptyDirs, materialized as files under `dir/root`, every
+/// path in the args, the environment and the mounted config file moved there — so that the
+/// binary runs here exactly as in that Pod, with exactly that ServiceAccount's permissions.
 pub fn deployed(cp: &ControlPlane, namespace: &str, deployment: &str, dir: &Path) -> Deployed {
+    use base64::Engine as _;
     let d = cp.get_json(&["deployment", deployment, "-n", namespace]);
     let pod_spec = &d["spec"]["template"]["spec"];
     let service_account = pod_spec["serviceAccountName"].as_str().unwrap().to_string();
@@ -881,33 +884,137 @@ pub fn deployed(cp: &ControlPlane, namespace: &str, deployment: &str, dir: &Path
         String::new,
     );
     let c = &pod_spec["containers"][0];
-    let mount = c["volumeMounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["mountPath"] == "/etc/ml-operator/config.yaml")
-        .expect("the config file is mounted");
-    let volume = pod_spec["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == mount["name"])
-        .unwrap();
-    let config_map = volume["configMap"]["name"].as_str().unwrap();
-    let data = cp.get_json(&["configmap", config_map, "-n", namespace]);
+    let root = dir.join("root");
+    let volumes = pod_spec["volumes"].as_array().cloned().unwrap_or_default();
+    let mut mount_paths = Vec::new();
+    let decode = |b64: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap()
+    };
+    for mount in c["volumeMounts"].as_array().into_iter().flatten() {
+        let mount_path = mount["mountPath"].as_str().unwrap().to_string();
+        let volume = volumes
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap_or_else(|| panic!("no volume for {mount}"));
+        let target = root.join(mount_path.trim_start_matches('/'));
+        let (source, optional, mut files): (&Value, bool, Vec<(String, Vec<u8>)>) =
+            if let Some(cm) = volume.get("configMap") {
+                let found = cp.run(&[
+                    "get",
+                    "configmap",
+                    cm["name"].as_str().unwrap(),
+                    "-n",
+                    namespace,
+                    "-o",
+                    "json",
+                ]);
+                let files = if found.status.success() {
+                    let cm_obj: Value = serde_json::from_slice(&found.stdout).unwrap();
+                    let mut files: Vec<(String, Vec<u8>)> = cm_obj["data"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().as_bytes().to_vec()))
+                        .collect();
+                    files.extend(
+                        cm_obj["binaryData"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(k, v)| (k.clone(), decode(v))),
+                    );
+                    files
+                } else {
+                    Vec::new()
+                };
+                (cm, cm["optional"] == true, files)
+            } else if let Some(secret) = volume.get("secret") {
+                let found = cp.run(&[
+                    "get",
+                    "secret",
+                    secret["secretName"].as_str().unwrap(),
+                    "-n",
+                    namespace,
+                    "-o",
+                    "json",
+                ]);
+                let files = if found.status.success() {
+                    let secret_obj: Value = serde_json::from_slice(&found.stdout).unwrap();
+                    secret_obj["data"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), decode(v)))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                (secret, secret["optional"] == true, files)
+            } else if volume.get("emptyDir").is_some() {
+                std::fs::create_dir_all(&target).unwrap();
+                mount_paths.push(mount_path);
+                continue;
+            } else {
+                panic!("a volume of a kind not materialized here: {volume}");
+            };
+        if files.is_empty() {
+            assert!(
+                optional,
+                "{} mounts {source} which does not exist",
+                mount_path
+            );
+            continue;
+        }
+        if let Some(items) = source["items"].as_array() {
+            files = items
+                .iter()
+                .map(|i| {
+                    let key = i["key"].as_str().unwrap();
+                    let bytes = files.iter().find(|(k, _)| k == key).unwrap().1.clone();
+                    (i["path"].as_str().unwrap().to_string(), bytes)
+                })
+                .collect();
+        }
+        match mount["subPath"].as_str() {
+            Some(sub) => {
+                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                let bytes = &files.iter().find(|(k, _)| k == sub).unwrap().1;
+                std::fs::write(&target, bytes).unwrap();
+            }
+            None => {
+                std::fs::create_dir_all(&target).unwrap();
+                for (file, bytes) in files {
+                    std::fs::write(target.join(file), bytes).unwrap();
+                }
+            }
+        }
+        mount_paths.push(mount_path);
+    }
+    mount_paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    let relocate = |text: &str| {
+        let mut text = text.to_string();
+        for path in &mount_paths {
+            text = text.replace(
+                path.as_str(),
+                root.join(path.trim_start_matches('/')).to_str().unwrap(),
+            );
+        }
+        text
+    };
+    let mounted = root.join("etc/ml-operator/config.yaml");
     let config = dir.join("config.yaml");
     std::fs::write(
         &config,
-        data["data"][mount["subPath"].as_str().unwrap()]
-            .as_str()
-            .unwrap(),
+        relocate(&std::fs::read_to_string(&mounted).unwrap()),
     )
     .unwrap();
     let mut args: Vec<String> = c["args"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a.as_str().unwrap().to_string())
+        .map(|a| relocate(a.as_str().unwrap()))
         .collect();
     assert_eq!(args.first().map(String::as_str), Some("run"), "{args:?}");
     args.remove(0);
@@ -918,19 +1025,19 @@ pub fn deployed(cp: &ControlPlane, namespace: &str, deployment: &str, dir: &Path
         .into_iter()
         .flatten()
         .filter_map(|e| {
-            let name = e["name"].as_str().unwrap().to_string();
+            let var = e["name"].as_str().unwrap().to_string();
             let value = match (
                 e["value"].as_str(),
                 e["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
             ) {
-                (Some(v), _) => v.to_string(),
+                (Some(v), _) => relocate(v),
                 (None, Some("metadata.name")) => pod.clone(),
                 (None, Some("metadata.namespace")) => namespace.to_string(),
                 _ => return None,
             };
-            Some((name, value))
+            Some((var, value))
         })
-        .filter(|(name, _)| name != "POD_NAME" && name != "POD_NAMESPACE")
+        .filter(|(var, _)| var != "POD_NAME" && var != "POD_NAMESPACE")
         .collect();
     let kubeconfig = service_account_kubeconfig(cp, namespace, &service_account, dir);
     Deployed {
