@@ -906,7 +906,7 @@ mod operator {
         let path = dir.join("config.yaml");
         let text = format!(
             "schedule: '{schedule}'\n\
-             registries:\n  - {{host: docker.io, mirror: '{proxy}', requestsPerSecond: 100000, concurrency: 16}}\n\
+             registries:\n  - {{host: docker.io, mirror: '{proxy}', requestsPerSecond: 10000, concurrency: 16}}\n\
              notify: {{events: false, kubectlPatchInstructions: false}}\n\
              leaderElection: {{enabled: true}}\n"
         );
