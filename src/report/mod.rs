@@ -1,5 +1,5 @@
 //! Stage 5a, the report: a scan printed — `-o table` for people, `-o json` for programs,
-//! `-o commands` for shells.
+//! `-o commands` and `-o helm` for shells, `-o diff` for review.
 //!
 //! In: a [`Report`]. Out: text. Everything a terminal shows is escaped ([`escape`]); the
 //! commands are the report's own, one per workload (built, shell-quoted, by
@@ -17,7 +17,8 @@ use serde::Serialize;
 
 pub use escape::escape_control;
 
-use crate::scan::{Finding, Report, Summary, WorkloadPatch};
+use crate::deliver::files::FileEdit;
+use crate::scan::{Finding, HelmUpgrade, Report, Summary, WorkloadPatch};
 
 /// The output formats of `check -o`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -29,6 +30,11 @@ pub enum Format {
     Json,
     /// Only the `kubectl patch` commands, one per workload and line, runnable as a script.
     Commands,
+    /// One `helm upgrade … --reuse-values --set PATH=TAG` per Helm release, each after a
+    /// comment naming how its chart reference was chosen: runnable as a script.
+    Helm,
+    /// The unified diff of the `--values` files' tag changes.
+    Diff,
 }
 
 /// The JSON document `-o json` prints; `schemaVersion` changes only on incompatible changes.
@@ -40,16 +46,19 @@ struct JsonReport<'a> {
     patches: &'a [WorkloadPatch],
     summary: &'a Summary,
     warnings: &'a [String],
+    helm_upgrades: &'a [HelmUpgrade],
 }
 
 /// Renders a report in a format. `color` adds ANSI colours to the table's status column;
-/// `explain` adds each decision's full explanation to the table.
+/// `explain` adds each decision's full explanation to the table; `edits` are the `--values`
+/// files' changes (`-o diff`).
 pub fn render(
     report: &Report,
     warnings: &[String],
     format: Format,
     color: bool,
     explain: bool,
+    edits: &[FileEdit],
 ) -> String {
     match format {
         Format::Json => {
@@ -59,6 +68,7 @@ pub fn render(
                 patches: &report.patches,
                 summary: &report.summary,
                 warnings,
+                helm_upgrades: &report.helm_upgrades,
             };
             let mut text =
                 serde_json::to_string_pretty(&document).expect("a report always serializes");
@@ -70,6 +80,23 @@ pub fn render(
             .iter()
             .map(|patch| format!("{}\n", patch.command))
             .collect(),
+        Format::Helm => report
+            .helm_upgrades
+            .iter()
+            .map(|upgrade| {
+                let comment = format!(
+                    "{}/{}: chart {}",
+                    upgrade.namespace, upgrade.release, upgrade.chart_source
+                );
+                // The command's words are shell-quoted; the comment could hold anything.
+                format!(
+                    "# {}\n{}\n",
+                    escape_control(&comment),
+                    escape_control(&upgrade.command)
+                )
+            })
+            .collect(),
+        Format::Diff => edits.iter().map(FileEdit::diff).collect(),
         Format::Table => table::render(report, color, explain),
     }
 }

@@ -119,6 +119,16 @@ pub fn render(report: &Report, color: bool, explain: bool) -> String {
     }
     if !helm_releases.is_empty() {
         out.push_str("\nHelm:\n");
+        for upgrade in &report.helm_upgrades {
+            helm_releases.remove(&(upgrade.namespace.as_str(), upgrade.release.as_str()));
+            let _ = writeln!(
+                out,
+                "  release {:?} (namespace {}): -o helm prints\n    {}",
+                upgrade.release,
+                escape_control(&upgrade.namespace),
+                escape_control(&upgrade.command)
+            );
+        }
         for ((namespace, release), updates) in helm_releases {
             let _ = writeln!(
                 out,
