@@ -46,7 +46,7 @@ pub const SEVERAL: &str = "several";
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Window","type":"string","jsonPath":".status.window.name"}"#,
     printcolumn = r#"{"name":"Approved","type":"boolean","jsonPath":".spec.approved","priority":1}"#,
-    printcolumn = r#"{"name":"Opens","type":"date","jsonPath":".status.window.opensAt","priority":1}"#,
+    printcolumn = r#"{"name":"Opens","type":"string","description":"When the window opens (a timestamp: kubectl shows a future date column as <invalid>)","jsonPath":".status.window.opensAt","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
