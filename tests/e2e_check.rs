@@ -247,7 +247,11 @@ async fn check_then_kubectl_runs_every_printed_command_then_everything_is_up_to_
         .iter()
         .find(|p| p["name"] == "central-ledger")
         .unwrap();
-    assert_eq!(ledger["containers"].as_array().unwrap().len(), 3, "{ledger}");
+    assert_eq!(
+        ledger["containers"].as_array().unwrap().len(),
+        3,
+        "{ledger}"
+    );
     let printed: Vec<&str> = commands.lines().collect();
     for patch in patches {
         assert!(

@@ -81,7 +81,10 @@ fn the_api_server_validates_image_upgrades_against_the_crd_schema() {
     let refused = ns.try_apply(&upgrade("missing", missing).to_string());
     assert!(!refused.status.success());
     let err = stderr(&refused);
-    assert!(err.contains("spec.targets[0].name: Required value"), "{err}");
+    assert!(
+        err.contains("spec.targets[0].name: Required value"),
+        "{err}"
+    );
     assert!(
         err.contains("spec.targets[1].containers[0].targetImage: Required value"),
         "{err}"

@@ -253,7 +253,10 @@ async fn check_prints_one_command_per_workload_changing_migration_app_and_sideca
         .collect();
     assert_eq!(updates.len(), 9);
     for finding in updates {
-        let patch = patches.iter().find(|p| p["name"] == finding["name"]).unwrap();
+        let patch = patches
+            .iter()
+            .find(|p| p["name"] == finding["name"])
+            .unwrap();
         assert_eq!(finding["command"], patch["command"], "{finding}");
     }
 
@@ -474,7 +477,10 @@ async fn second_workload_fails(on_failure: &str) {
         || operator.log(),
     );
     assert!(
-        notice["rollback"].as_str().unwrap_or_default().contains(LEDGERS[1]),
+        notice["rollback"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(LEDGERS[1]),
         "{notice:#}"
     );
 }

@@ -252,7 +252,10 @@ async fn approved_with_the_kubectl_command_from_the_notice_it_rolls_out_and_succ
         log,
     );
     assert_eq!(done["status"]["approval"]["how"], "kubectl", "{done:#}");
-    assert_eq!(previous_image(&done, "central-ledger", "central-ledger"), FROM);
+    assert_eq!(
+        previous_image(&done, "central-ledger", "central-ledger"),
+        FROM
+    );
     let phases = history(&done);
     assert_eq!(
         phases.first().map(String::as_str),

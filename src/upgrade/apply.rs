@@ -27,8 +27,7 @@
 use chrono::{DateTime, Utc};
 
 use super::crd::{
-    ContainerRollout, GroupRollout, ImageUpgrade, OnFailure, Phase, WorkloadRollout,
-    WorkloadState,
+    ContainerRollout, GroupRollout, ImageUpgrade, OnFailure, Phase, WorkloadRollout, WorkloadState,
 };
 use super::patch::{self, WorkloadName};
 use super::rollout::{self, Rollout};
@@ -199,7 +198,11 @@ impl Upgrader {
             "rolled out {}:{} to {succeeded} {}{left}",
             upgrade.spec.repository,
             upgrade.spec.target_tag,
-            if succeeded == 1 { "workload" } else { "workloads" }
+            if succeeded == 1 {
+                "workload"
+            } else {
+                "workloads"
+            }
         );
         self.transition(upgrade, now, Phase::Succeeded, message, |_| {})
             .await
@@ -583,7 +586,10 @@ impl Upgrader {
         let reason = format!("the rollout of {} {} failed: {failure}", w.kind, w.name);
         let message = match rollout.rollback_reason {
             Some(_) => format!("{reason}; rolling it back"),
-            None => format!("{reason}; stopping the group and rolling back ({})", rollout.on_failure),
+            None => format!(
+                "{reason}; stopping the group and rolling back ({})",
+                rollout.on_failure
+            ),
         };
         self.record(upgrade, now, message, |r| {
             Upgrader::set(r, i, WorkloadState::RollingBack, &reason);
@@ -618,7 +624,10 @@ impl Upgrader {
         match rollout.on_failure {
             OnFailure::RollbackGroup => {
                 if let Some(i) = rollout.workloads.iter().rposition(|w| {
-                    matches!(w.state, WorkloadState::RollingOut | WorkloadState::Succeeded)
+                    matches!(
+                        w.state,
+                        WorkloadState::RollingOut | WorkloadState::Succeeded
+                    )
                 }) {
                     let w = &rollout.workloads[i];
                     let message = format!(
@@ -781,8 +790,14 @@ mod tests {
     #[test]
     fn a_workload_is_before_after_or_changed_by_someone_else() {
         let w = entry();
-        assert_eq!(images(&w, &deployment("v19.8.3", "v19.8.3")), Images::Previous);
-        assert_eq!(images(&w, &deployment("v19.8.9", "v19.8.9")), Images::Target);
+        assert_eq!(
+            images(&w, &deployment("v19.8.3", "v19.8.3")),
+            Images::Previous
+        );
+        assert_eq!(
+            images(&w, &deployment("v19.8.9", "v19.8.9")),
+            Images::Target
+        );
         assert_eq!(
             images(&w, &deployment("v19.8.9", "v19.8.3")),
             Images::Other(
@@ -791,7 +806,10 @@ mod tests {
             ),
             "never half a workload: a split is someone else's"
         );
-        assert_eq!(change_text(&w, false), "app, run-migration (init) → v19.8.9");
+        assert_eq!(
+            change_text(&w, false),
+            "app, run-migration (init) → v19.8.9"
+        );
         assert_eq!(change_text(&w, true), "app, run-migration (init) → v19.8.3");
     }
 }

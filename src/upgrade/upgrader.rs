@@ -33,8 +33,8 @@ use ml_operator_notify::UpgradeEvent;
 
 use super::announce::Announcer;
 use super::crd::{
-    Approval, DECIDED_VIA_ANNOTATION, GroupRollout, HistoryEntry, ImageUpgrade,
-    ImageUpgradeStatus, Phase, Target, WindowStatus, WorkloadRollout, WorkloadState,
+    Approval, DECIDED_VIA_ANNOTATION, GroupRollout, HistoryEntry, ImageUpgrade, ImageUpgradeStatus,
+    Phase, Target, WindowStatus, WorkloadRollout, WorkloadState,
 };
 use super::group::{self, ContainerKey};
 use super::list::{self, ListError};
@@ -296,7 +296,10 @@ impl Upgrader {
     }
 
     /// Every target workload as it is now.
-    pub(super) async fn members<'u>(&self, upgrade: &'u ImageUpgrade) -> Result<Vec<Member<'u>>, StepError> {
+    pub(super) async fn members<'u>(
+        &self,
+        upgrade: &'u ImageUpgrade,
+    ) -> Result<Vec<Member<'u>>, StepError> {
         let mut members = Vec::new();
         for target in &upgrade.spec.targets {
             let workload = self.read(upgrade, &target.kind, &target.name).await?;

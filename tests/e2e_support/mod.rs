@@ -414,8 +414,7 @@ pub fn upgrade_to(
     target_image: &str,
 ) -> Option<Value> {
     upgrades_of(ns, workload, container).into_iter().find(|u| {
-        target_container(u, workload, container)
-            .is_some_and(|c| c["targetImage"] == target_image)
+        target_container(u, workload, container).is_some_and(|c| c["targetImage"] == target_image)
     })
 }
 
