@@ -661,11 +661,12 @@ async fn a_newer_patch_supersedes_an_approved_upgrade_and_a_kill_while_applying_
 }
 
 /// Found on the real control plane (kube-sim used to hide it): a StatefulSet whose rollout to
-/// the target image failed is patched back and recorded `RolledBack`, but the real StatefulSet
-/// controller (`OrderedReady`) never replaces the Pod stuck on the target image — Kubernetes'
-/// "forced rollback" needs a person to delete it. This pins down what a Hub sees today.
+/// the target image failed is patched back, but the real StatefulSet controller
+/// (`OrderedReady`) never replaces the Pod stuck on the target image — Kubernetes' "forced
+/// rollback" needs that Pod deleted. The operator deletes it (and only it), and the StatefulSet
+/// recovers on its previous revision.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_statefulset_rolled_back_keeps_its_stuck_pod_until_someone_deletes_it() {
+async fn a_statefulset_rolled_back_has_its_stuck_pod_deleted_and_recovers() {
     let Some(cp) = fake_node_cluster_or_skip("a StatefulSet rollback") else {
         return;
     };
@@ -683,6 +684,13 @@ async fn a_statefulset_rolled_back_keeps_its_stuck_pod_until_someone_deletes_it(
     );
     let setup = Setup::new(cp, "e2e-sts-rollback", &[mysql]).await;
     let ns = &setup.ns;
+    let uid = |pod: &str| {
+        ns.get_json(&["pod", pod])["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let healthy_uid = uid("mysql-0");
     let operator = setup
         .operator(
             "replica-a",
@@ -698,36 +706,26 @@ async fn a_statefulset_rolled_back_keeps_its_stuck_pod_until_someone_deletes_it(
     assert!(reason.contains("3s"), "{reason}");
     let sts = ns.get_json(&["statefulset", "mysql"]);
     assert_eq!(image_of(&sts, "mysql"), MYSQL_FROM, "the template is back");
-
-    // The Pod the failed rollout replaced stays on the target image, not Ready.
-    let stuck = |ns: &Namespace<'_>| {
-        let pod = ns.get_json(&["pod", "mysql-1"]);
-        (
-            image_of(&pod, "mysql"),
-            condition(&pod, "Ready").is_some_and(|c| c["status"] == "True"),
-        )
-    };
-    wait_for(
-        "the StatefulSet controller to settle on the old revision",
-        LIMIT,
-        || {
-            let s = ns.get_json(&["statefulset", "mysql"]);
-            (s["status"]["observedGeneration"] == s["metadata"]["generation"]
-                && s["status"]["updateRevision"] == s["status"]["currentRevision"])
-                .then_some(())
-        },
-        || operator.log(),
-    );
-    assert_eq!(stuck(ns), (MYSQL_TO.to_string(), false));
-    let sts = ns.get_json(&["statefulset", "mysql"]);
-    assert_eq!(sts["status"]["readyReplicas"], 1, "{:#}", sts["status"]);
-    assert_eq!(
-        image_of(&ns.get_json(&["pod", "mysql-0"]), "mysql"),
-        MYSQL_FROM
+    let rolled_back = workload_rollout(&done, "mysql")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        rolled_back.contains("deleted Pod mysql-1 stuck on the failed revision"),
+        "{done:#}"
     );
 
-    // Deleting that Pod (what Kubernetes documents) recovers the StatefulSet.
-    ns.ok(&["delete", "pod", "mysql-1", "--wait=false"]);
+    // The StatefulSet recovers on the old revision without anyone deleting anything, and the
+    // healthy Pod was never touched.
     ns.ok(&["rollout", "status", "statefulset/mysql", "--timeout=120s"]);
-    assert_eq!(stuck(ns), (MYSQL_FROM.to_string(), true));
+    for pod in ["mysql-0", "mysql-1"] {
+        let p = ns.get_json(&["pod", pod]);
+        assert_eq!(image_of(&p, "mysql"), MYSQL_FROM, "{pod}");
+        assert!(
+            condition(&p, "Ready").is_some_and(|c| c["status"] == "True"),
+            "{pod}: {:#}",
+            p["status"]
+        );
+    }
+    assert_eq!(uid("mysql-0"), healthy_uid, "the Ready Pod was not deleted");
 }

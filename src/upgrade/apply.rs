@@ -6,7 +6,7 @@
 //! ```text
 //! per workload:  Pending ─record─► Patching ─patch─► (seen patched) ─record─► RollingOut
 //!                RollingOut ─complete─► Succeeded     ─failed/timeout─► RollingBack (+ group rollbackReason)
-//!                RollingBack ─patch back─► (seen restored) ─record─► RolledBack
+//!                RollingBack ─patch back─► (seen restored; a StatefulSet's stuck Pods deleted) ─record─► RolledBack
 //!                (deleted or changed by someone else before the patch: Skipped; during it: Failed)
 //! ```
 //!
@@ -31,6 +31,7 @@ use super::crd::{
 };
 use super::patch::{self, WorkloadName};
 use super::rollout::{self, Rollout};
+use super::stuck_pods;
 use super::upgrader::{StepError, Upgrader};
 use super::window::Choice;
 use super::workload::AppsWorkload;
@@ -720,12 +721,28 @@ impl Upgrader {
                 )))
             }
             Images::Previous => {
-                let message = format!(
+                let mut message = format!(
                     "rolled back {} {} ({})",
                     w.kind,
                     w.name,
                     change_text(w, true)
                 );
+                if let AppsWorkload::StatefulSet(statefulset) = &workload {
+                    let deleted = stuck_pods::delete_stuck_pods(
+                        &self.client,
+                        &upgrade.namespace_or_default(),
+                        statefulset,
+                        &w.containers,
+                        self.settings.dry_run,
+                    )
+                    .await?;
+                    if !deleted.is_empty() {
+                        message.push_str(&format!(
+                            "; deleted Pod {} stuck on the failed revision (a StatefulSet's forced rollback)",
+                            deleted.join(", ")
+                        ));
+                    }
+                }
                 self.record(upgrade, now, message.clone(), |r| {
                     Upgrader::set(r, i, WorkloadState::RolledBack, &message);
                 })

@@ -97,6 +97,9 @@ pub(super) enum StepError {
     /// The workloads ask for different windows.
     #[error(transparent)]
     Windows(#[from] ConflictingWindows),
+    /// A rolled-back StatefulSet's stuck Pods could not be listed or deleted.
+    #[error(transparent)]
+    StuckPods(#[from] super::stuck_pods::StuckPodsError),
     /// The ImageUpgrade's status could not be written.
     #[error("writing the status of ImageUpgrade {name}: {source}")]
     Status {
