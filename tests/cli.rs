@@ -67,6 +67,39 @@ fn json_output_follows_the_contract() {
         assert_eq!(finding["latestTag"].is_null(), !has_update, "{finding}");
         assert_eq!(finding["latestImage"].is_null(), !has_update, "{finding}");
     }
+    // One patch per workload with updates; each finding's command is its workload's.
+    let patches = report["patches"].as_array().unwrap();
+    assert_eq!(patches.len(), 3, "{text}");
+    for patch in patches {
+        for key in ["kind", "namespace", "name", "containers", "command"] {
+            assert!(patch.get(key).is_some(), "patch lacks {key}: {patch}");
+        }
+        for container in patch["containers"].as_array().unwrap() {
+            for key in ["name", "initContainer", "image", "latestImage"] {
+                assert!(container.get(key).is_some(), "{key}: {container}");
+            }
+            let finding = report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| {
+                    f["kind"] == patch["kind"]
+                        && f["namespace"] == patch["namespace"]
+                        && f["name"] == patch["name"]
+                        && f["container"] == container["name"]
+                        && f["initContainer"] == container["initContainer"]
+                })
+                .expect("each patched container has its finding");
+            assert_eq!(finding["command"], patch["command"]);
+            assert_eq!(finding["latestImage"], container["latestImage"]);
+        }
+    }
+    let alls = &patches[0];
+    assert_eq!(
+        alls["containers"].as_array().unwrap().len(),
+        3,
+        "the app, its sidecar and its init container in one patch: {alls}"
+    );
     insta::assert_snapshot!("small_hub_json", text);
 }
 
@@ -191,7 +224,11 @@ fn stdin_is_read_with_dash() {
         .write_stdin(manifest)
         .assert()
         .success();
-    assert_eq!(stdout(&assert).lines().count(), 5);
+    assert_eq!(
+        stdout(&assert).lines().count(),
+        3,
+        "one command per workload with updates"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Every `kubectl patch` command printed for the bundled example is run by the real `kubectl`
-//! (`--local`, against the manifest itself), and must change exactly one container's image.
+//! (`--local`, against the manifest itself), and must change exactly the containers its patch
+//! lists — every container of that workload with an update, in one strategic merge patch.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -19,8 +20,8 @@ fn kubectl_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Runs `check -o json` on a manifest set and returns the findings that carry a command.
-fn findings_with_commands(manifests: &str, tags: &str) -> Vec<Value> {
+/// Runs `check -o json` on a manifest set and returns its `patches` (one per workload).
+fn patches(manifests: &str, tags: &str) -> Vec<Value> {
     let output = Command::new(env!("CARGO_BIN_EXE_ml-operator"))
         .current_dir(repo())
         .args(["check", "-f", manifests, "--tags", tags, "-o", "json"])
@@ -32,13 +33,26 @@ fn findings_with_commands(manifests: &str, tags: &str) -> Vec<Value> {
         String::from_utf8_lossy(&output.stderr)
     );
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    report["findings"]
-        .as_array()
-        .unwrap()
+    let findings = report["findings"].as_array().unwrap();
+    let patches = report["patches"].as_array().unwrap().clone();
+    // Every finding with a command is in exactly its workload's patch, with that command.
+    for finding in findings.iter().filter(|f| f["command"].is_string()) {
+        let patch = patches
+            .iter()
+            .find(|p| {
+                p["kind"] == finding["kind"]
+                    && p["namespace"] == finding["namespace"]
+                    && p["name"] == finding["name"]
+            })
+            .unwrap_or_else(|| panic!("no patch for {finding}"));
+        assert_eq!(patch["command"], finding["command"]);
+    }
+    let workloads: std::collections::BTreeSet<String> = patches
         .iter()
-        .filter(|f| f["command"].is_string())
-        .cloned()
-        .collect()
+        .map(|p| format!("{} {} {}", p["kind"], p["namespace"], p["name"]))
+        .collect();
+    assert_eq!(workloads.len(), patches.len(), "one patch per workload");
+    patches
 }
 
 /// The pod spec path for a kind, as kubectl will have patched it.
@@ -61,17 +75,17 @@ fn run_every_command_through_kubectl(manifests: &str, tags: &str) -> usize {
         ml_operator::source::manifest::DEFAULT_MAX_INPUT_BYTES,
     )
     .unwrap();
-    let findings = findings_with_commands(manifests, tags);
-    assert!(!findings.is_empty(), "the example must have updates");
+    let patches = patches(manifests, tags);
+    assert!(!patches.is_empty(), "the example must have updates");
     let scratch = tempfile::tempdir().unwrap();
 
-    for finding in &findings {
+    for workload_patch in &patches {
         let (kind, namespace, name) = (
-            finding["kind"].as_str().unwrap(),
-            finding["namespace"].as_str().unwrap(),
-            finding["name"].as_str().unwrap(),
+            workload_patch["kind"].as_str().unwrap(),
+            workload_patch["namespace"].as_str().unwrap(),
+            workload_patch["name"].as_str().unwrap(),
         );
-        let command = finding["command"].as_str().unwrap();
+        let command = workload_patch["command"].as_str().unwrap();
         let prefix = format!(
             "kubectl patch {} {name} -n {namespace} --patch '",
             kind.to_lowercase()
@@ -121,46 +135,48 @@ fn run_every_command_through_kubectl(manifests: &str, tags: &str) -> usize {
         );
         let patched: Value = serde_json::from_slice(&output.stdout).unwrap();
 
-        // What we expect: the input with exactly that one container's image changed.
+        // What we expect: the input with exactly the listed containers' images changed.
         let mut expected = original.clone();
-        let list = if finding["initContainer"] == true {
-            "initContainers"
-        } else {
-            "containers"
-        };
-        let containers = pod_spec_mut(&mut expected, kind)[list]
-            .as_array_mut()
-            .unwrap();
-        let matching: Vec<&mut Value> = containers
-            .iter_mut()
-            .filter(|c| c["name"] == finding["container"])
-            .collect();
-        assert_eq!(matching.len(), 1, "{command}");
-        for container in matching {
-            assert_eq!(container["image"], finding["image"], "{command}");
-            container["image"] = finding["latestImage"].clone();
+        for listed in workload_patch["containers"].as_array().unwrap() {
+            let list = if listed["initContainer"] == true {
+                "initContainers"
+            } else {
+                "containers"
+            };
+            let containers = pod_spec_mut(&mut expected, kind)[list]
+                .as_array_mut()
+                .unwrap();
+            let matching: Vec<&mut Value> = containers
+                .iter_mut()
+                .filter(|c| c["name"] == listed["name"])
+                .collect();
+            assert_eq!(matching.len(), 1, "{command}");
+            for container in matching {
+                assert_eq!(container["image"], listed["image"], "{command}");
+                container["image"] = listed["latestImage"].clone();
+            }
         }
         assert_ne!(expected, original);
         assert_eq!(
             patched, expected,
-            "{command} changed more (or less) than one image"
+            "{command} changed more (or less) than the containers it lists"
         );
     }
-    findings.len()
+    patches.len()
 }
 
 #[test]
-fn every_command_for_the_bundled_example_changes_exactly_one_image() {
+fn every_command_for_the_bundled_example_changes_exactly_its_workloads_containers() {
     let count = run_every_command_through_kubectl("examples/hub", "examples/tags.json");
-    assert!(count >= 5, "only {count} commands");
+    assert_eq!(count, 21, "one command per workload with updates");
 }
 
 #[test]
-fn every_command_for_the_small_hub_changes_exactly_one_image() {
-    // Covers a CronJob, an init container and a registry written out in full.
+fn every_command_for_the_small_hub_changes_exactly_its_workloads_containers() {
+    // Covers a CronJob, an init container, a sidecar and a registry written out in full.
     let count = run_every_command_through_kubectl(
         "tests/fixtures/small-hub.yaml",
         "tests/fixtures/small-tags.json",
     );
-    assert_eq!(count, 5);
+    assert_eq!(count, 3);
 }

@@ -197,7 +197,8 @@ async fn read_inventory(
     })
 }
 
-/// With upgrades enabled: for each applicable update, when it could be applied.
+/// With upgrades enabled: for each upgrade group the scan would propose, when it could be
+/// applied (the window its workloads' annotations, namespace or default choose).
 fn window_notes(
     report: &Report,
     workloads: &[Workload],
@@ -205,35 +206,37 @@ fn window_notes(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<String> {
     use crate::upgrade::window::Choice;
-    report
-        .findings
+    crate::upgrade::groups(report)
         .iter()
-        .filter_map(|finding| {
-            let upgrade = crate::upgrade::proposal(finding)?;
-            let workload = workloads.iter().find(|w| {
-                w.kind.as_str() == finding.kind
-                    && w.namespace == finding.namespace
-                    && w.name == finding.name
-            })?;
-            let when = match settings
-                .windows
-                .choose(&finding.namespace, workload.setting("window"))
-            {
-                Ok(Choice::Anytime) => {
-                    "no upgrade window: applied right after approval".to_string()
-                }
-                Ok(Choice::Window(window)) => window.describe(now),
-                Err(e) => e.to_string(),
+        .map(|upgrade| {
+            let namespace = upgrade.namespace_or_default();
+            let mut asked: Vec<&str> = upgrade
+                .spec
+                .targets
+                .iter()
+                .filter_map(|t| {
+                    workloads
+                        .iter()
+                        .find(|w| w.kind.as_str() == t.kind && w.namespace == namespace && w.name == t.name)
+                })
+                .filter_map(|w| w.setting("window"))
+                .collect();
+            asked.sort_unstable();
+            asked.dedup();
+            let when = match asked.as_slice() {
+                [_, _, ..] => format!(
+                    "its workloads ask for different windows ({}): set spec.window on the ImageUpgrade",
+                    asked.join(", ")
+                ),
+                _ => match settings.windows.choose(&namespace, asked.first().copied()) {
+                    Ok(Choice::Anytime) => {
+                        "no upgrade window: applied right after approval".to_string()
+                    }
+                    Ok(Choice::Window(window)) => window.describe(now),
+                    Err(e) => e.to_string(),
+                },
             };
-            Some(format!(
-                "{} {}/{} container {} → {} (ImageUpgrade {}): {when}",
-                finding.kind,
-                finding.namespace,
-                finding.name,
-                finding.container,
-                upgrade.spec.target_tag,
-                upgrade.name()
-            ))
+            format!("ImageUpgrade {} ({}): {when}", upgrade.name(), upgrade.summary())
         })
         .collect()
 }

@@ -42,11 +42,25 @@ pub(super) async fn decide(
         "rejected"
     };
     println!(
-        "imageupgrade.ml-operator.mojaloop.io/{} {verb}: {} {} → {}",
+        "imageupgrade.ml-operator.mojaloop.io/{} {verb}: {}",
         upgrade.name(),
-        upgrade.target_text(),
-        upgrade.spec.current_image,
-        upgrade.spec.target_image
+        upgrade.summary()
     );
+    for target in &upgrade.spec.targets {
+        let containers: Vec<String> = target
+            .containers
+            .iter()
+            .map(|c| {
+                let init = if c.init_container { " (init)" } else { "" };
+                format!("{}{init} {} → {}", c.name, c.current_image, c.target_image)
+            })
+            .collect();
+        println!(
+            "  {} {}: {}",
+            target.kind,
+            target.name,
+            containers.join(", ")
+        );
+    }
     Ok(0)
 }

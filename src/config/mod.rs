@@ -39,7 +39,9 @@
 //!   enabled: false              # nothing is ever patched unless true
 //!   autoApprove: none           # none | patch | bugfix | minor | major
 //!   namespaceAutoApprove: {lab: bugfix}
-//!   maxConcurrent: 1
+//!   maxConcurrent: 1           # upgrade groups applying at once
+//!   groupConcurrency: 1         # workloads of one group rolling out at once, after the canary
+//!   onFailure: rollbackGroup    # rollbackGroup | rollbackFailed
 //!   rolloutTimeout: 10m
 //!   windows:
 //!     - {name: weekend-nights, schedule: "0 2 * * SAT,SUN", duration: 4h, timeZone: Africa/Nairobi}
@@ -65,10 +67,12 @@ pub mod duration;
 mod env;
 mod keys;
 mod load;
+mod on_failure;
 
 pub use auto_approve::{AutoApprove, InvalidLevel};
 pub use env::ENVIRONMENT_VARIABLES;
-pub use load::{MAX_CONCURRENCY, MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND};
+pub use load::{MAX_BURST, MAX_CONCURRENCY, MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND};
+pub use on_failure::OnFailure;
 
 /// The settings of a configuration file; every field is optional.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -151,9 +155,17 @@ pub struct UpgradesConfig {
     /// Per-namespace auto-approve levels, overriding `autoApprove`.
     #[serde(default)]
     pub namespace_auto_approve: std::collections::BTreeMap<String, AutoApprove>,
-    /// How many upgrades may be applying at once (default 1).
+    /// How many upgrades (groups) may be applying at once (default 1).
     #[serde(default)]
     pub max_concurrent: Option<usize>,
+    /// How many workloads of one upgrade group roll out at once, after the first (the canary)
+    /// has succeeded (default 1: one at a time).
+    #[serde(default)]
+    pub group_concurrency: Option<usize>,
+    /// What a failed rollout rolls back: `rollbackGroup` (default: every workload of the group
+    /// already changed, in reverse order) or `rollbackFailed` (only the failed one).
+    #[serde(default)]
+    pub on_failure: Option<OnFailure>,
     /// How long a rollout may take before it is rolled back (default 10m).
     #[serde(default, deserialize_with = "duration::optional::deserialize")]
     #[schemars(with = "Option<String>")]
@@ -484,6 +496,11 @@ mod tests {
                 "registries: [{host: h, requestsPerSecond: 1e-9}]\n",
                 "c.yaml",
                 "registries[0] (h).requestsPerSecond",
+            ),
+            (
+                "registries: [{host: h, burst: 0}]\n",
+                "c.yaml",
+                "registries[0] (h).burst",
             ),
             (
                 "registries: [{host: h, concurrency: 0}]\n",

@@ -1,31 +1,29 @@
 //! The `kubectl patch` commands ml-operator prints (a contract: people paste them).
 //!
-//! Each command changes exactly one container's image with a strategic merge patch
-//! ([`ImagePatch`], the same one the upgrade controller sends), which the API server merges into
-//! the container list *by name*: other containers, and every other field of this one, stay as
-//! they are.
+//! One command per **workload**: it changes every listed container of that workload (init
+//! containers and sidecars too) in one strategic merge patch ([`ImagePatch`], the same one the
+//! upgrade controller sends), so the workload rolls out once. The API server merges
+//! `containers` and `initContainers` *by name*: the listed containers get their new image,
+//! other containers, and every other field of the listed ones, stay as they are.
+//!
+//! In: a workload and its image changes. Out: the patch JSON and the shell-quoted command.
 
+use crate::inventory::Workload;
 use crate::inventory::patch::{ImageChange, ImagePatch};
 use crate::inventory::shell;
-use crate::inventory::{Container, Workload};
 
-/// The strategic merge patch that sets one container's image, e.g.
-/// `{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"app:v2"}]}}}}`.
-pub fn image_patch(workload: &Workload, container: &Container, new_image: &str) -> String {
-    let change = ImageChange {
-        name: &container.name,
-        image: new_image,
-        init: container.init,
-    };
-    ImagePatch::new(workload.kind, vec![change]).to_json()
+/// The strategic merge patch that sets `changes` on `workload`, e.g.
+/// `{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"app:v2"}],"initContainers":[{"name":"run-migration","image":"app:v2"}]}}}}`.
+pub fn image_patch(workload: &Workload, changes: &[ImageChange<'_>]) -> String {
+    ImagePatch::new(workload.kind, changes.to_vec()).to_json()
 }
 
 /// The full command: `kubectl patch <kind> <name> -n <namespace> --patch '<patch>'`, every word
 /// quoted for a POSIX shell ([`shell::join`]): ordinary names print bare and the patch in single
 /// quotes, exactly the documented form, and no name, namespace, container or image can make a
 /// shell run anything else.
-pub fn patch_command(workload: &Workload, container: &Container, new_image: &str) -> String {
-    let patch = image_patch(workload, container, new_image);
+pub fn patch_command(workload: &Workload, changes: &[ImageChange<'_>]) -> String {
+    let patch = image_patch(workload, changes);
     shell::join([
         "kubectl",
         "patch",
@@ -43,6 +41,10 @@ mod tests {
     use super::*;
     use crate::inventory::WorkloadKind;
 
+    fn change<'a>(name: &'a str, image: &'a str, init: bool) -> ImageChange<'a> {
+        ImageChange { name, image, init }
+    }
+
     fn workload(kind: WorkloadKind) -> Workload {
         Workload {
             kind,
@@ -58,34 +60,41 @@ mod tests {
 
     #[test]
     fn matches_the_documented_command() {
-        let container = Container {
-            name: "account-lookup-service".into(),
-            image: "mojaloop/account-lookup-service:v10.3.1".into(),
-            init: false,
-        };
         assert_eq!(
             patch_command(
                 &workload(WorkloadKind::Deployment),
-                &container,
-                "mojaloop/account-lookup-service:v10.3.4"
+                &[change(
+                    "account-lookup-service",
+                    "mojaloop/account-lookup-service:v10.3.4",
+                    false
+                )]
             ),
             r#"kubectl patch deployment account-lookup-service -n pisp-lab --patch '{"spec":{"template":{"spec":{"containers":[{"name":"account-lookup-service","image":"mojaloop/account-lookup-service:v10.3.4"}]}}}}'"#
         );
     }
 
     #[test]
-    fn cronjobs_pods_and_init_containers() {
-        let init = Container {
-            name: "wait".into(),
-            image: "busybox:1.36.0".into(),
-            init: true,
-        };
+    fn one_command_changes_the_app_its_migration_and_its_sidecar() {
+        let changes = [
+            change("central-ledger", "mojaloop/central-ledger:v19.8.9", false),
+            change("event-sidecar", "mojaloop/event-sidecar:v14.2.3", false),
+            change("run-migration", "mojaloop/central-ledger:v19.8.9", true),
+        ];
         assert_eq!(
-            image_patch(&workload(WorkloadKind::CronJob), &init, "busybox:1.36.1"),
+            patch_command(&workload(WorkloadKind::Deployment), &changes),
+            r#"kubectl patch deployment account-lookup-service -n pisp-lab --patch '{"spec":{"template":{"spec":{"containers":[{"name":"central-ledger","image":"mojaloop/central-ledger:v19.8.9"},{"name":"event-sidecar","image":"mojaloop/event-sidecar:v14.2.3"}],"initContainers":[{"name":"run-migration","image":"mojaloop/central-ledger:v19.8.9"}]}}}}'"#
+        );
+    }
+
+    #[test]
+    fn cronjobs_pods_and_init_containers() {
+        let init = [change("wait", "busybox:1.36.1", true)];
+        assert_eq!(
+            image_patch(&workload(WorkloadKind::CronJob), &init),
             r#"{"spec":{"jobTemplate":{"spec":{"template":{"spec":{"initContainers":[{"name":"wait","image":"busybox:1.36.1"}]}}}}}}"#
         );
         assert_eq!(
-            image_patch(&workload(WorkloadKind::Pod), &init, "busybox:1.36.1"),
+            image_patch(&workload(WorkloadKind::Pod), &init),
             r#"{"spec":{"initContainers":[{"name":"wait","image":"busybox:1.36.1"}]}}"#
         );
     }
@@ -112,11 +121,11 @@ mod tests {
             let mut workload = workload(WorkloadKind::StatefulSet);
             workload.name = name;
             workload.namespace = namespace;
-            let container = Container { name: container, image: "x:1".into(), init: false };
-            let command = patch_command(&workload, &container, &image);
+            let changes = [change(&container, &image, false), change("init", &image, true)];
+            let command = patch_command(&workload, &changes);
             let words = [
                 "patch", "statefulset", &workload.name, "-n", &workload.namespace, "--patch",
-                &image_patch(&workload, &container, &image),
+                &image_patch(&workload, &changes),
             ];
             let dir = tempfile::tempdir().unwrap();
             let output = std::process::Command::new("sh")

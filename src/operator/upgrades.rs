@@ -1,9 +1,10 @@
 //! The upgrade stage in operator mode: the [`crate::upgrade`] upgrader, started while leading.
 //!
 //! In: the checked `upgrades:` settings, the notifiers (for announcements), each scan's
-//! report, whether this replica leads, and the [`Shutdown`]. Out: ImageUpgrades proposed and
-//! superseded after each scan, and the upgrader's passes on its own interval (or, in a dry
-//! run, once after each scan), all logged.
+//! report, whether this replica leads, and the [`Shutdown`]. Out: v1alpha1 ImageUpgrades left
+//! by an older ml-operator ended once when this replica starts leading; ImageUpgrade groups
+//! proposed, updated and superseded after each scan; and the upgrader's passes on its own
+//! interval (or, in a dry run, once after each scan), all logged.
 
 use std::sync::Arc;
 
@@ -38,7 +39,7 @@ pub fn upgrader(
     settings.dry_run = dry_run;
     let announcer = Announcer::new(notifiers.to_vec(), events);
     tracing::info!(
-        "upgrades enabled{}: auto-approve {}, at most {} at once, rollout timeout {}",
+        "upgrades enabled{}: auto-approve {}, at most {} groups at once, {} workloads of a group at once after the first, on failure {}, rollout timeout {}",
         if dry_run {
             " (dry run: nothing is changed)"
         } else {
@@ -46,6 +47,8 @@ pub fn upgrader(
         },
         settings.policy.default,
         settings.max_concurrent,
+        settings.group_concurrency,
+        settings.on_failure,
         crate::config::duration::format(settings.rollout_timeout)
     );
     Some(Arc::new(Upgrader::new(
@@ -71,9 +74,16 @@ pub fn spawn_passes(
     }
     Some(tokio::spawn(async move {
         let interval = upgrader.settings().interval;
+        let mut legacy_done = false;
         loop {
             if shutdown.unless(leading.wait_for(|l| *l)).await.is_none() {
                 return;
+            }
+            if !legacy_done {
+                match shutdown.unless(end_v1alpha1(&upgrader)).await {
+                    None => return,
+                    Some(done) => legacy_done = done,
+                }
             }
             match shutdown.unless(upgrader.step_each(Utc::now())).await {
                 None => return,
@@ -91,8 +101,38 @@ pub fn spawn_passes(
     }))
 }
 
-/// Creates and supersedes ImageUpgrades for a scan's findings; in a dry run, also shows what
-/// the upgrader would do next.
+/// Ends the v1alpha1 ImageUpgrades an older ml-operator left (logged); `false` when they could
+/// not be listed or written, to try again on the next pass.
+async fn end_v1alpha1(upgrader: &Upgrader) -> bool {
+    let dry_run = upgrader.settings().dry_run;
+    match crate::upgrade::supersede_v1alpha1(
+        upgrader.client(),
+        upgrader.namespaces(),
+        Utc::now(),
+        dry_run,
+    )
+    .await
+    {
+        Ok(ended) => {
+            if !ended.is_empty() {
+                tracing::info!(
+                    "{}ended {} v1alpha1 ImageUpgrades left by an older ml-operator (their moves are proposed again as groups): {}",
+                    if dry_run { "dry run: would have " } else { "" },
+                    ended.len(),
+                    ended.join(", ")
+                );
+            }
+            true
+        }
+        Err(e) => {
+            tracing::error!("upgrades: {e}");
+            false
+        }
+    }
+}
+
+/// Creates, updates and supersedes ImageUpgrade groups for a scan's findings; in a dry run,
+/// also shows what the upgrader would do next.
 pub async fn propose(upgrader: &Upgrader, report: &Report, namespaces: &[String]) {
     let dry_run = upgrader.settings().dry_run;
     match crate::upgrade::propose(upgrader.client(), report, namespaces, Utc::now(), dry_run).await
@@ -101,6 +141,9 @@ pub async fn propose(upgrader: &Upgrader, report: &Report, namespaces: &[String]
             let prefix = if dry_run { "dry run: would have " } else { "" };
             for id in &done.created {
                 tracing::info!("{prefix}proposed ImageUpgrade {id}");
+            }
+            for id in &done.updated {
+                tracing::info!("{prefix}updated the workloads of ImageUpgrade {id}");
             }
             for id in &done.renewed {
                 tracing::info!("{prefix}proposed ImageUpgrade {id} again");
@@ -111,7 +154,10 @@ pub async fn propose(upgrader: &Upgrader, report: &Report, namespaces: &[String]
         }
         Err(e) => tracing::error!("upgrades: {e}"),
     }
-    if dry_run && let Err(e) = upgrader.step_each(Utc::now()).await {
-        tracing::error!("upgrades: {e}");
+    if dry_run {
+        end_v1alpha1(upgrader).await;
+        if let Err(e) = upgrader.step_each(Utc::now()).await {
+            tracing::error!("upgrades: {e}");
+        }
     }
 }

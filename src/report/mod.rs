@@ -2,7 +2,8 @@
 //! `-o commands` for shells.
 //!
 //! In: a [`Report`]. Out: text. Everything a terminal shows is escaped ([`escape`]); the
-//! commands are the findings' own (built, shell-quoted, by [`crate::inventory::commands`]).
+//! commands are the report's own, one per workload (built, shell-quoted, by
+//! [`crate::inventory::commands`]).
 //!
 //! - [`table`]: the aligned table, notes, explanations and summary.
 //! - [`escape`]: control and bidirectional characters made visible.
@@ -16,7 +17,7 @@ use serde::Serialize;
 
 pub use escape::escape_control;
 
-use crate::scan::{Finding, Report, Summary};
+use crate::scan::{Finding, Report, Summary, WorkloadPatch};
 
 /// The output formats of `check -o`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -24,9 +25,9 @@ pub enum Format {
     /// An aligned table, then notes, unresolved reasons and a summary.
     #[default]
     Table,
-    /// One JSON object: `{"schemaVersion":1,"findings":[...],"summary":{...}}`.
+    /// One JSON object: `{"schemaVersion":1,"findings":[...],"patches":[...],"summary":{...}}`.
     Json,
-    /// Only the `kubectl patch` commands, one per line, runnable as a script.
+    /// Only the `kubectl patch` commands, one per workload and line, runnable as a script.
     Commands,
 }
 
@@ -36,6 +37,7 @@ pub enum Format {
 struct JsonReport<'a> {
     schema_version: u32,
     findings: &'a [Finding],
+    patches: &'a [WorkloadPatch],
     summary: &'a Summary,
     warnings: &'a [String],
 }
@@ -54,6 +56,7 @@ pub fn render(
             let document = JsonReport {
                 schema_version: 1,
                 findings: &report.findings,
+                patches: &report.patches,
                 summary: &report.summary,
                 warnings,
             };
@@ -63,10 +66,9 @@ pub fn render(
             text
         }
         Format::Commands => report
-            .findings
+            .patches
             .iter()
-            .filter_map(|f| f.command.as_deref())
-            .map(|command| format!("{command}\n"))
+            .map(|patch| format!("{}\n", patch.command))
             .collect(),
         Format::Table => table::render(report, color, explain),
     }

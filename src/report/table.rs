@@ -1,5 +1,6 @@
-//! The table `check` prints by default: an aligned row per finding, then the notes, the
-//! unresolved reasons, each explanation (with `--explain`) and the summary line. Every cell is
+//! The table `check` prints by default: an aligned row per finding, then the patches (one per
+//! workload, naming the containers it changes), the notes, the unresolved reasons, each
+//! explanation (with `--explain`) and the summary line. Every cell is
 //! escaped, so nothing from a manifest or a registry can move the cursor or forge a row.
 
 use std::fmt::Write as _;
@@ -9,8 +10,8 @@ use anstyle::{AnsiColor, Style};
 use super::{escape_control, summary_line};
 use crate::scan::{Finding, Report, Status};
 
-/// The table: one row per finding, then notes, unresolved reasons, explanations (with
-/// `explain`) and the summary line. `color` colours the status column.
+/// The table: one row per finding, then the patches, notes, unresolved reasons, explanations
+/// (with `explain`) and the summary line. `color` colours the status column.
 pub fn render(report: &Report, color: bool, explain: bool) -> String {
     let header = [
         "NAMESPACE",
@@ -64,6 +65,35 @@ pub fn render(report: &Report, color: bool, explain: bool) -> String {
     line(header, None);
     for (row, finding) in rows.iter().zip(&report.findings) {
         line(row.each_ref().map(String::as_str), Some(finding.status));
+    }
+
+    if !report.patches.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nPatches (one kubectl patch per workload; -o commands prints them):"
+        );
+        for patch in &report.patches {
+            let containers: Vec<String> = patch
+                .containers
+                .iter()
+                .map(|c| {
+                    let tag = crate::inventory::ImageRef::parse(&c.latest_image)
+                        .ok()
+                        .and_then(|image| image.tag().map(str::to_string))
+                        .unwrap_or_else(|| c.latest_image.clone());
+                    let init = if c.init_container { " (init)" } else { "" };
+                    format!("{}{init} → {tag}", c.name)
+                })
+                .collect();
+            let text = format!(
+                "  {}/{}/{}: {}",
+                patch.namespace,
+                patch.kind,
+                patch.name,
+                containers.join(", ")
+            );
+            let _ = writeln!(out, "{}", escape_control(&text));
+        }
     }
 
     let with_notes: Vec<&Finding> = report

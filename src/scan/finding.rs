@@ -1,5 +1,5 @@
 //! What a scan says about each container ([`Finding`], the `-o json` contract field for field)
-//! and about the whole scan ([`Summary`], [`Report`]).
+//! and about the whole scan ([`Summary`], [`Report`] with its per-workload patches).
 
 use ml_operator_version::{Resolution, Strategy};
 use serde::Serialize;
@@ -56,7 +56,8 @@ pub struct Finding {
     pub status: Status,
     /// One line saying why.
     pub reason: String,
-    /// A ready-to-run `kubectl patch`, when there is an update and the object can be patched.
+    /// A ready-to-run `kubectl patch` when there is an update and the object can be patched:
+    /// its workload's one command, which changes every container of it with an update.
     pub command: Option<String>,
     /// Things the operator should know before acting (a digest pin, an immutable Job…).
     pub notes: Vec<String>,
@@ -90,11 +91,13 @@ pub struct Summary {
     pub controlled: usize,
 }
 
-/// A scan's findings and summary.
+/// A scan's findings, patches and summary.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
     /// One finding per container, in workload and container order.
     pub findings: Vec<Finding>,
+    /// One patch per workload with updates, in workload order.
+    pub patches: Vec<super::WorkloadPatch>,
     /// The counts.
     pub summary: Summary,
 }

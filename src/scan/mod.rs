@@ -2,7 +2,8 @@
 //! repository has, by the version engine (`ml-operator-version`).
 //!
 //! In: [`Workload`]s and one scan's tags through [`TagLookup`]. Out: a [`Report`] — one
-//! [`Finding`] per container, and a [`Summary`]. The scan is pure and synchronous: tags were
+//! [`Finding`] per container, one [`WorkloadPatch`] per workload with updates (all its
+//! containers in one `kubectl patch`), and a [`Summary`]. The scan is pure and synchronous: tags were
 //! fetched beforehand (one walk per repository), which keeps the decisions testable without
 //! any I/O.
 
@@ -10,15 +11,16 @@ use std::collections::BTreeMap;
 
 use ml_operator_version::{Outcome, Strategy, TagSet};
 
-use crate::inventory::commands;
 use crate::inventory::image::InvalidReference;
 use crate::inventory::{Container, ImageRef, Workload};
 use crate::tags::{TagLookup, TagsUnknown};
 
 mod finding;
+mod patches;
 pub mod pipeline;
 
 pub use finding::{Finding, Report, Status, Summary};
+pub use patches::{PatchedContainer, WorkloadPatch};
 
 /// How to scan.
 #[derive(Debug, Clone, Copy, Default)]
@@ -61,7 +63,8 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
             ));
         }
     }
-    let findings: Vec<Finding> = findings.into_iter().flatten().collect();
+    let mut findings: Vec<Finding> = findings.into_iter().flatten().collect();
+    let patches = patches::attach(workloads, &mut findings);
     let count = |status| findings.iter().filter(|f| f.status == status).count();
     let summary = Summary {
         workloads: workloads.len(),
@@ -72,7 +75,11 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
         skipped: count(Status::Skipped),
         ..Summary::default()
     };
-    Report { findings, summary }
+    Report {
+        findings,
+        patches,
+        summary,
+    }
 }
 
 /// One repository's tags, looked up and parsed when a container first needs them.
@@ -181,9 +188,8 @@ fn evaluate(
             let new_image = image.with_tag(latest);
             finding.status = Status::UpdateAvailable;
             finding.latest_tag = Some(latest.clone());
-            if workload.kind.template_is_mutable() {
-                finding.command = Some(commands::patch_command(workload, container, &new_image));
-            } else {
+            // The command, one per workload, is set once every container is decided.
+            if !workload.kind.template_is_mutable() {
                 finding.notes.push(format!(
                     "a {}'s pod template cannot be changed: re-create it from a manifest with image {new_image}",
                     workload.kind

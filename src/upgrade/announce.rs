@@ -1,17 +1,19 @@
-//! Telling people what happened to an upgrade: a message through every configured notifier
-//! (Slack, Teams, webhooks) and a Kubernetes Event on the workload.
+//! Telling people what happened to an upgrade group: one message through every configured
+//! notifier (Slack, Teams, webhooks) naming the group, each workload's containers and result,
+//! and the rollback if any; and a Kubernetes Event on each workload.
 //!
 //! In: an ImageUpgrade, what happened to it ([`UpgradeEvent`]) and a message. Out: an
-//! [`UpgradeNotice`] to each notifier and an Event; delivery failures are logged, never returned.
+//! [`UpgradeNotice`] to each notifier and the Events; delivery failures are logged, never
+//! returned.
 
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use ml_operator_notify::{Notifier, UpgradeEvent, UpgradeNotice};
+use ml_operator_notify::{ContainerChange, Notifier, UpgradeEvent, UpgradeNotice, UpgradeWorkload};
 
-use super::crd::{API_VERSION, ImageUpgrade};
+use super::crd::{API_VERSION, ImageUpgrade, WorkloadState};
 use crate::inventory::WorkloadKind;
 
 /// Where upgrade news goes.
@@ -62,23 +64,59 @@ impl Announcer {
         ]
     }
 
-    /// The notice for `upgrade`.
+    /// The notice for `upgrade`: its targets, and each one's result once it was applied.
     pub fn notice(
         &self,
         upgrade: &ImageUpgrade,
         event: UpgradeEvent,
         message: &str,
     ) -> UpgradeNotice {
+        let rollout = upgrade.status.as_ref().and_then(|s| s.rollout.as_ref());
+        let workloads = upgrade
+            .spec
+            .targets
+            .iter()
+            .map(|t| {
+                let done = rollout.and_then(|r| {
+                    r.workloads
+                        .iter()
+                        .find(|w| w.kind == t.kind && w.name == t.name)
+                });
+                UpgradeWorkload {
+                    kind: t.kind.clone(),
+                    name: t.name.clone(),
+                    containers: t
+                        .containers
+                        .iter()
+                        .map(|c| ContainerChange {
+                            name: c.name.clone(),
+                            init_container: c.init_container,
+                            from_image: c.current_image.clone(),
+                            to_image: c.target_image.clone(),
+                        })
+                        .collect(),
+                    result: done.map(|w| w.state.to_string()),
+                    detail: done
+                        .filter(|w| {
+                            !matches!(
+                                w.state,
+                                WorkloadState::Succeeded | WorkloadState::RolledBack
+                            )
+                        })
+                        .and_then(|w| w.message.clone()),
+                }
+            })
+            .collect();
         UpgradeNotice {
             event,
             cluster: self.cluster.clone(),
             upgrade: upgrade.name(),
             namespace: upgrade.namespace_or_default(),
-            kind: upgrade.spec.target.kind.clone(),
-            name: upgrade.spec.target.name.clone(),
-            container: upgrade.spec.target.container.clone(),
-            from_image: upgrade.spec.current_image.clone(),
-            to_image: upgrade.spec.target_image.clone(),
+            repository: upgrade.spec.repository.clone(),
+            from_tags: upgrade.from_tags(),
+            target_tag: upgrade.spec.target_tag.clone(),
+            workloads,
+            rollback: rollout.and_then(|r| r.rollback_reason.clone()),
             message: message.to_string(),
             approve_commands: if event == UpgradeEvent::Proposed {
                 Announcer::approve_commands(upgrade)
@@ -103,33 +141,42 @@ impl Announcer {
                 );
             }
         }
-        if let Some(recorder) = &self.events {
-            let (type_, reason) = match event {
-                UpgradeEvent::Proposed => (EventType::Normal, "UpgradeProposed"),
-                UpgradeEvent::Succeeded => (EventType::Normal, "UpgradeSucceeded"),
-                UpgradeEvent::RolledBack => (EventType::Warning, "UpgradeRolledBack"),
-                UpgradeEvent::Failed => (EventType::Warning, "UpgradeFailed"),
+        let Some(recorder) = &self.events else {
+            return;
+        };
+        let secondary = ObjectReference {
+            api_version: Some(API_VERSION.into()),
+            kind: Some("ImageUpgrade".into()),
+            name: Some(notice.upgrade.clone()),
+            namespace: Some(notice.namespace.clone()),
+            uid: upgrade.metadata.uid.clone(),
+            ..ObjectReference::default()
+        };
+        for workload in &notice.workloads {
+            let Some((type_, reason)) = event_reason(event, workload.result.as_deref()) else {
+                continue;
             };
             let reference = ObjectReference {
-                api_version: WorkloadKind::from_kind(&notice.kind).map(WorkloadKind::api_version),
-                kind: Some(notice.kind.clone()),
-                name: Some(notice.name.clone()),
+                api_version: WorkloadKind::from_kind(&workload.kind).map(WorkloadKind::api_version),
+                kind: Some(workload.kind.clone()),
+                name: Some(workload.name.clone()),
                 namespace: Some(notice.namespace.clone()),
                 ..ObjectReference::default()
             };
-            let secondary = ObjectReference {
-                api_version: Some(API_VERSION.into()),
-                kind: Some("ImageUpgrade".into()),
-                name: Some(notice.upgrade.clone()),
-                namespace: Some(notice.namespace.clone()),
-                uid: upgrade.metadata.uid.clone(),
-                ..ObjectReference::default()
-            };
+            let containers: Vec<String> = workload
+                .containers
+                .iter()
+                .map(|c| format!("{} {} → {}", c.name, c.from_image, c.to_image))
+                .collect();
             let mut note = format!(
-                "container {}: {} → {}",
-                notice.container, notice.from_image, notice.to_image
+                "{} ({}): {}",
+                notice.summary(),
+                notice.upgrade,
+                containers.join(", ")
             );
-            if !message.is_empty() {
+            if let Some(detail) = &workload.detail {
+                note.push_str(&format!(": {detail}"));
+            } else if !message.is_empty() {
                 note.push_str(&format!(": {message}"));
             }
             // The API caps an Event note at 1 kB.
@@ -139,11 +186,34 @@ impl Announcer {
                 reason: reason.into(),
                 note: Some(note),
                 action: "Upgrade".into(),
-                secondary: Some(secondary),
+                secondary: Some(secondary.clone()),
             };
             if let Err(e) = recorder.publish(&event, &reference).await {
-                tracing::error!("event {reason} on {}: {e}", upgrade.target_text());
+                tracing::error!(
+                    "event {reason} on {} {}/{}: {e}",
+                    workload.kind,
+                    notice.namespace,
+                    workload.name
+                );
             }
         }
+    }
+}
+
+/// The Event for one workload of a group's news: proposals go on every workload; outcomes on
+/// each workload by its own result (untouched workloads get none).
+fn event_reason(event: UpgradeEvent, result: Option<&str>) -> Option<(EventType, &'static str)> {
+    if event == UpgradeEvent::Proposed {
+        return Some((EventType::Normal, "UpgradeProposed"));
+    }
+    let state = result?;
+    if state == WorkloadState::Succeeded.to_string() {
+        Some((EventType::Normal, "UpgradeSucceeded"))
+    } else if state == WorkloadState::RolledBack.to_string() {
+        Some((EventType::Warning, "UpgradeRolledBack"))
+    } else if state == WorkloadState::Failed.to_string() {
+        Some((EventType::Warning, "UpgradeFailed"))
+    } else {
+        None
     }
 }

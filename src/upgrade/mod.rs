@@ -1,20 +1,27 @@
-//! Upgrades (v1.1): turning findings into `ImageUpgrade` objects and applying them on
-//! approval, inside upgrade windows, watching the rollout and rolling back on failure.
+//! Upgrades: turning findings into `ImageUpgrade` groups — one per (namespace, repository,
+//! target tag), every workload and container moving that repository to that tag — and applying
+//! them on one approval, inside upgrade windows, one patch per workload (the migration init
+//! container and the app together), watching each rollout and rolling back on failure.
 //!
 //! Start at [`Upgrader`]: each [`Upgrader::step_each`] moves every ImageUpgrade one step through
 //! `Available → Approved → Scheduled → Applying → Succeeded | Failed | RolledBack` (plus
 //! `Superseded` and `Rejected`). The pieces, one job each:
-//! - [`crd`]: the `ImageUpgrade` custom resource (`ml-operator crd` prints it).
+//! - [`crd`]: the `ImageUpgrade` custom resource, v1alpha2 (`ml-operator crd` prints it).
+//! - [`v1alpha1`]: the old one-container version, still served so old objects can be read.
+//! - [`legacy`]: on start, ending the v1alpha1 objects an older ml-operator left.
+//! - [`group`]: from scan findings to groups (pure); [`names`]: their names.
 //! - [`list`]: the ImageUpgrades in the namespaces the operator watches.
-//! - [`mod@propose`]: from scan findings to ImageUpgrade objects; superseding older ones.
+//! - [`mod@propose`]: groups into objects: created, kept up to date, superseded.
 //! - [`policy`]: auto-approval by level, namespace and annotation.
 //! - [`window`]: upgrade windows (cron + duration + time zone), pure, with `now` as a parameter.
 //! - [`workload`]: the Deployments, StatefulSets and DaemonSets an upgrade applies to, typed.
-//! - [`patch`]: reading the workload, and the container patch with its precondition.
+//! - [`patch`]: reading a workload, and its one patch (all its containers) with a precondition.
 //! - [`rollout`]: judging a rollout from the workload's typed status.
-//! - [`upgrader`]: the state machine, recording each step before taking it.
+//! - [`upgrader`]: the state machine up to `Applying`, recording each step before taking it.
+//! - [`apply`]: a group's workloads in order: canary, pace, rollback per `onFailure`.
+//! - [`stuck_pods`]: a rolled-back StatefulSet's Pods stuck on the failed revision, deleted.
 //! - [`decide`]: `ml-operator approve` and `reject`.
-//! - [`announce`]: messages and Events about outcomes.
+//! - [`announce`]: messages and Events about proposals and outcomes.
 //! - [`settings`]: the checked `upgrades:` configuration.
 //!
 //! Windows are plain values, so when an upgrade may start can be asked of any instant:
@@ -35,22 +42,33 @@
 //! ```
 
 pub mod announce;
+pub mod apply;
 pub mod crd;
 pub mod decide;
+pub mod group;
+pub mod legacy;
 pub mod list;
+pub mod names;
 pub mod patch;
 pub mod policy;
 pub mod propose;
 pub mod rollout;
 pub mod settings;
+pub mod stuck_pods;
 pub mod upgrader;
+pub mod v1alpha1;
 pub mod window;
 pub mod workload;
 
 pub use announce::Announcer;
-pub use crd::{ImageUpgrade, ImageUpgradeSpec, ImageUpgradeStatus, Phase, Target, crd_yaml};
+pub use crd::{
+    ContainerTarget, ImageUpgrade, ImageUpgradeSpec, ImageUpgradeStatus, OnFailure, Phase, Target,
+    WorkloadState, crd_yaml,
+};
+pub use group::groups;
+pub use legacy::supersede_v1alpha1;
 pub use policy::{AutoApprove, Policy, change_level};
-pub use propose::{Proposals, proposal, propose, upgrade_name};
+pub use propose::{Proposals, propose};
 pub use settings::UpgradeSettings;
 pub use upgrader::{Step, Upgrader};
 pub use window::{InvalidWindow, Opening, Window, Windows};

@@ -1,7 +1,9 @@
-//! Touching the workload: read it, and patch exactly one container's image (strategic merge,
-//! field manager `ml-operator`, the read `resourceVersion` as a precondition).
+//! Touching a workload: read it, and patch the images of its containers in a group — all of
+//! them in one strategic merge patch, so the migration init container and the app move in the
+//! same pod template revision (field manager `ml-operator`, the read `resourceVersion` as a
+//! precondition).
 //!
-//! In: an ImageUpgrade's [`Target`] and the image to set. Out: the [`AppsWorkload`] as read, or
+//! In: a workload (kind and name) and the images to set. Out: the [`AppsWorkload`] as read, or
 //! an [`ApplyError`] naming the workload. The patch is the shared [`ImagePatch`] and the API
 //! resource comes from [`WorkloadKind`], so no API path or patch JSON is written here.
 //!
@@ -15,7 +17,6 @@ use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::dynamic::ParseDynamicObjectError;
 
-use super::crd::Target;
 use super::workload::{AppsWorkload, upgradable};
 use crate::inventory::WorkloadKind;
 use crate::inventory::patch::{ImageChange, ImagePatch};
@@ -35,12 +36,12 @@ pub struct WorkloadName {
 }
 
 impl WorkloadName {
-    /// The workload `target` names in `namespace`.
-    fn of(namespace: &str, target: &Target) -> WorkloadName {
+    /// The workload of `kind` called `name` in `namespace`.
+    pub fn new(kind: &str, namespace: &str, name: &str) -> WorkloadName {
         WorkloadName {
-            kind: target.kind.clone(),
+            kind: kind.to_string(),
             namespace: namespace.to_string(),
-            name: target.name.clone(),
+            name: name.to_string(),
         }
     }
 }
@@ -85,69 +86,58 @@ pub enum ApplyError {
     },
 }
 
-/// The target's kind and the API to reach workloads of that kind in `namespace`.
+/// The workload's kind and the API to reach workloads of that kind in its namespace.
 fn api(
     client: &Client,
-    namespace: &str,
-    target: &Target,
+    workload: &WorkloadName,
 ) -> Result<(WorkloadKind, Api<DynamicObject>), ApplyError> {
     let kind =
-        upgradable(&target.kind).ok_or_else(|| ApplyError::Unsupported(target.kind.clone()))?;
-    let api = Api::namespaced_with(client.clone(), namespace, &kind.api_resource());
+        upgradable(&workload.kind).ok_or_else(|| ApplyError::Unsupported(workload.kind.clone()))?;
+    let api = Api::namespaced_with(client.clone(), &workload.namespace, &kind.api_resource());
     Ok((kind, api))
 }
 
 /// Reads the workload.
-pub async fn read(
-    client: &Client,
-    namespace: &str,
-    target: &Target,
-) -> Result<AppsWorkload, ApplyError> {
-    let (kind, api) = api(client, namespace, target)?;
-    let workload = WorkloadName::of(namespace, target);
-    let object = match api.get_opt(&target.name).await {
+pub async fn read(client: &Client, workload: &WorkloadName) -> Result<AppsWorkload, ApplyError> {
+    let (kind, api) = api(client, workload)?;
+    let object = match api.get_opt(&workload.name).await {
         Ok(Some(object)) => object,
-        Ok(None) => return Err(ApplyError::NotFound(workload)),
+        Ok(None) => return Err(ApplyError::NotFound(workload.clone())),
         Err(source) => {
             return Err(ApplyError::Api {
                 action: "reading",
-                workload,
+                workload: workload.clone(),
                 source: Box::new(source),
             });
         }
     };
     AppsWorkload::parse(kind, object)
-        .ok_or_else(|| ApplyError::Unsupported(target.kind.clone()))?
-        .map_err(|source| ApplyError::Malformed { workload, source })
+        .ok_or_else(|| ApplyError::Unsupported(workload.kind.clone()))?
+        .map_err(|source| ApplyError::Malformed {
+            workload: workload.clone(),
+            source,
+        })
 }
 
-/// The patch that sets the target container's image on a workload of `kind`, guarded by
-/// `resource_version`.
+/// The patch that sets `changes` on a workload of `kind`, guarded by `resource_version`.
 fn image_patch<'a>(
     kind: WorkloadKind,
-    target: &'a Target,
-    image: &'a str,
+    changes: &[ImageChange<'a>],
     resource_version: &'a str,
 ) -> ImagePatch<'a> {
-    let change = ImageChange {
-        name: &target.container,
-        image,
-        init: target.init_container,
-    };
-    ImagePatch::new(kind, vec![change]).if_unchanged_since(resource_version)
+    ImagePatch::new(kind, changes.to_vec()).if_unchanged_since(resource_version)
 }
 
-/// Patches the container to `image` if the workload is still as `seen`. With `dry_run` the
-/// server checks the patch and keeps nothing.
-pub async fn patch_image(
+/// Patches the workload's containers to the images in `changes`, all at once, if the workload
+/// is still as `seen`. With `dry_run` the server checks the patch and keeps nothing.
+pub async fn patch_images(
     client: &Client,
-    namespace: &str,
-    target: &Target,
-    image: &str,
+    workload: &WorkloadName,
+    changes: &[ImageChange<'_>],
     seen: &AppsWorkload,
     dry_run: bool,
 ) -> Result<(), ApplyError> {
-    let (kind, api) = api(client, namespace, target)?;
+    let (kind, api) = api(client, workload)?;
     let mut params = PatchParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..PatchParams::default()
@@ -155,21 +145,21 @@ pub async fn patch_image(
     if dry_run {
         params = params.dry_run();
     }
-    let patch = image_patch(kind, target, image, seen.resource_version());
+    let patch = image_patch(kind, changes, seen.resource_version());
     match api
-        .patch(&target.name, &params, &Patch::Strategic(&patch))
+        .patch(&workload.name, &params, &Patch::Strategic(&patch))
         .await
     {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 409 => {
-            Err(ApplyError::Conflict(WorkloadName::of(namespace, target)))
+            Err(ApplyError::Conflict(workload.clone()))
         }
         Err(kube::Error::Api(status)) if status.code == 404 => {
-            Err(ApplyError::NotFound(WorkloadName::of(namespace, target)))
+            Err(ApplyError::NotFound(workload.clone()))
         }
         Err(source) => Err(ApplyError::Api {
             action: "patching",
-            workload: WorkloadName::of(namespace, target),
+            workload: workload.clone(),
             source: Box::new(source),
         }),
     }
@@ -181,27 +171,30 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_patch_names_one_container_and_carries_the_precondition() {
-        let target = Target {
-            kind: "Deployment".into(),
-            name: "web".into(),
-            container: "app".into(),
-            init_container: false,
-        };
-        let patch = image_patch(WorkloadKind::Deployment, &target, "app:2", "42");
+    fn one_patch_names_every_container_and_carries_the_precondition() {
+        let changes = [
+            ImageChange {
+                name: "app",
+                image: "app:2",
+                init: false,
+            },
+            ImageChange {
+                name: "run-migration",
+                image: "app:2",
+                init: true,
+            },
+        ];
+        let patch = image_patch(WorkloadKind::Deployment, &changes, "42");
         assert_eq!(
             serde_json::to_value(&patch).unwrap(),
             json!({"metadata": {"resourceVersion": "42"},
-                   "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:2"}]}}}})
+                   "spec": {"template": {"spec": {
+                       "containers": [{"name": "app", "image": "app:2"}],
+                       "initContainers": [{"name": "run-migration", "image": "app:2"}]}}}})
         );
-        let init = Target {
-            init_container: true,
-            ..target
-        };
-        let patch = image_patch(WorkloadKind::DaemonSet, &init, "x", "1");
-        assert!(
-            serde_json::to_value(&patch).unwrap()["spec"]["template"]["spec"]["initContainers"]
-                .is_array()
+        assert_eq!(
+            WorkloadName::new("Deployment", "hub", "ledger").to_string(),
+            "Deployment hub/ledger"
         );
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::policy::Policy;
 use super::window::{InvalidWindow, InvalidWindows, Window, Windows};
-use crate::config::UpgradesConfig;
+use crate::config::{OnFailure, UpgradesConfig};
 
 /// Default `upgrades.rolloutTimeout`.
 pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -30,9 +30,12 @@ pub enum InvalidSettings {
     /// Windows that do not fit together.
     #[error(transparent)]
     Windows(#[from] InvalidWindows),
-    /// `upgrades.maxConcurrent: 0`.
-    #[error("upgrades.maxConcurrent: 0 would never apply anything; use at least 1")]
-    NoConcurrency,
+    /// `upgrades.maxConcurrent: 0` or `upgrades.groupConcurrency: 0`.
+    #[error("upgrades.{key}: 0 would never apply anything; use at least 1")]
+    NoConcurrency {
+        /// The key below `upgrades`.
+        key: &'static str,
+    },
     /// A duration that must not be zero (`rolloutTimeout`, `interval`).
     #[error("upgrades.{key}: must be longer than 0s")]
     ZeroDuration {
@@ -54,8 +57,12 @@ pub struct UpgradeSettings {
     pub windows: Windows,
     /// Auto-approval rules.
     pub policy: Policy,
-    /// Upgrades applying at once.
+    /// Upgrade groups applying at once.
     pub max_concurrent: usize,
+    /// Workloads of one group rolling out at once, once the first (the canary) succeeded.
+    pub group_concurrency: usize,
+    /// What a failed rollout rolls back.
+    pub on_failure: OnFailure,
     /// How long a rollout may take.
     pub rollout_timeout: Duration,
     /// Workload → workloads whose approved upgrades go first (same namespace).
@@ -72,6 +79,8 @@ impl Default for UpgradeSettings {
             windows: Windows::default(),
             policy: Policy::default(),
             max_concurrent: 1,
+            group_concurrency: 1,
+            on_failure: OnFailure::default(),
             rollout_timeout: DEFAULT_ROLLOUT_TIMEOUT,
             dependencies: BTreeMap::new(),
             interval: DEFAULT_INTERVAL,
@@ -103,7 +112,15 @@ impl UpgradeSettings {
         )?;
         let max_concurrent = config.max_concurrent.unwrap_or(1);
         if max_concurrent == 0 {
-            return Err(InvalidSettings::NoConcurrency);
+            return Err(InvalidSettings::NoConcurrency {
+                key: "maxConcurrent",
+            });
+        }
+        let group_concurrency = config.group_concurrency.unwrap_or(1);
+        if group_concurrency == 0 {
+            return Err(InvalidSettings::NoConcurrency {
+                key: "groupConcurrency",
+            });
         }
         let rollout_timeout = config.rollout_timeout.unwrap_or(DEFAULT_ROLLOUT_TIMEOUT);
         if rollout_timeout.is_zero() {
@@ -129,6 +146,8 @@ impl UpgradeSettings {
                 by_namespace: config.namespace_auto_approve.clone(),
             },
             max_concurrent,
+            group_concurrency,
+            on_failure: config.on_failure.unwrap_or_default(),
             rollout_timeout,
             dependencies: config.dependencies.clone(),
             interval,
@@ -150,11 +169,25 @@ mod tests {
     fn defaults_and_errors_name_the_key() {
         let s = settings("upgrades: {enabled: true}\n").unwrap();
         assert_eq!(
-            (s.max_concurrent, s.rollout_timeout),
-            (1, DEFAULT_ROLLOUT_TIMEOUT)
+            (
+                s.max_concurrent,
+                s.group_concurrency,
+                s.on_failure,
+                s.rollout_timeout
+            ),
+            (1, 1, OnFailure::RollbackGroup, DEFAULT_ROLLOUT_TIMEOUT)
+        );
+        let s = settings("upgrades: {groupConcurrency: 3, onFailure: rollbackFailed}\n").unwrap();
+        assert_eq!(
+            (s.group_concurrency, s.on_failure),
+            (3, OnFailure::RollbackFailed)
         );
         for (text, key) in [
             ("upgrades: {maxConcurrent: 0}\n", "upgrades.maxConcurrent"),
+            (
+                "upgrades: {groupConcurrency: 0}\n",
+                "upgrades.groupConcurrency",
+            ),
             (
                 "upgrades: {defaultWindow: nights}\n",
                 "upgrades.defaultWindow",

@@ -1,6 +1,6 @@
-//! The upgrade state machine: each [`Upgrader::step_each`] looks at every ImageUpgrade and moves
-//! each one at most one step, where a step is exactly one change to the cluster (a status
-//! write, or a workload patch).
+//! The upgrade state machine: each [`Upgrader::step_each`] looks at every ImageUpgrade group
+//! and moves each one at most one step, where a step is exactly one change to the cluster (a
+//! status write, or one workload's patch).
 //!
 //! Crash safety comes from the order: every decision is written to `status` before it is
 //! acted on, and every action is checked against the cluster before it is repeated.
@@ -10,24 +10,21 @@
 //!     │                                                                     │ window open, a free
 //!     │ rejected / superseded                                               │ slot, dependencies done
 //!     ▼                                                                     ▼
-//! Rejected / Superseded              Applying: 1. record previousImage   (status)
-//!                                              2. patch the container     (workload, precondition)
-//!                                              3. record patchedAt        (status)
-//!                                              4. watch the rollout ──► Succeeded
-//!                                              5. on failure/timeout: record rollbackReason (status)
-//!                                              6. patch previousImage back (workload) ──► RolledBack
+//! Rejected / Superseded       Applying, workload by workload (super::apply):
+//!                               Pending ─► Patching ─► RollingOut ─► Succeeded   ──► Succeeded
+//!                                (record)   (patch)     (watch)
+//!                               a failed rollout: RollingBack ─► RolledBack      ──► RolledBack
+//!                               (the failed one, and under rollbackGroup every changed one)
 //! ```
 //!
-//! On restart nothing is remembered but the cluster: in step 2 the workload's image tells
-//! whether the patch already happened (target image) or not (previous image), so the patch is
-//! never sent twice; anything else means someone changed the workload, and the upgrade fails
-//! rather than overwrite it. The same holds for the rollback in step 6.
+//! This file moves groups up to `Applying` (approval, window, slot, dependencies) and tells
+//! people how they ended; [`super::apply`] takes them through their workloads.
 //!
 //! In: the ImageUpgrades ([`list`]), the workloads they target, the settings and
 //! `now`. Out: one [`Step`] per ImageUpgrade that changed; status writes, patches and notices
 //! as side effects. A step that fails is logged and tried again in the next round.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use kube::Client;
@@ -36,12 +33,12 @@ use ml_operator_notify::UpgradeEvent;
 
 use super::announce::Announcer;
 use super::crd::{
-    Approval, DECIDED_VIA_ANNOTATION, HistoryEntry, ImageUpgrade, ImageUpgradeStatus, Phase,
-    RolloutStatus, WindowStatus,
+    Approval, DECIDED_VIA_ANNOTATION, GroupRollout, HistoryEntry, ImageUpgrade, ImageUpgradeStatus,
+    Phase, Target, WindowStatus, WorkloadRollout, WorkloadState,
 };
+use super::group::{self, ContainerKey};
 use super::list::{self, ListError};
-use super::patch::{self, ApplyError};
-use super::rollout::{self, Rollout};
+use super::patch::{self, ApplyError, WorkloadName};
 use super::settings::UpgradeSettings;
 use super::window::{Choice, UnknownWindow};
 use super::workload::AppsWorkload;
@@ -60,28 +57,49 @@ pub struct Step {
 
 /// Runs ImageUpgrades through their phases, one step at a time.
 pub struct Upgrader {
-    client: Client,
-    settings: UpgradeSettings,
-    announcer: Announcer,
+    pub(super) client: Client,
+    pub(super) settings: UpgradeSettings,
+    pub(super) announcer: Announcer,
     namespaces: Vec<String>,
 }
 
-/// What a round of steps knows about all upgrades at once: slots and dependencies.
-struct StepContext {
+/// What a round of steps knows about all groups at once: slots, dependencies and overlaps.
+pub(super) struct StepContext {
     applying: usize,
-    /// (namespace, workload) → phases of its upgrades.
-    phases: BTreeMap<(String, String), Vec<Phase>>,
+    /// (namespace, workload) → the groups that change it, with their phases.
+    phases: BTreeMap<(String, String), Vec<(String, Phase)>>,
+    /// (namespace, container) → the applying group that changes it.
+    applying_containers: BTreeMap<(String, ContainerKey), String>,
+}
+
+/// The workloads of a group ask for different windows, and the group names none.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the workloads of ImageUpgrade {upgrade} ask for different windows ({}): set spec.window on the ImageUpgrade to choose one",
+    windows.join(", ")
+)]
+pub struct ConflictingWindows {
+    /// The ImageUpgrade.
+    pub upgrade: String,
+    /// `window (Deployment name)` for each workload with a window annotation.
+    pub windows: Vec<String>,
 }
 
 /// Why a step did nothing this time; logged, and the next round tries again.
 #[derive(Debug, thiserror::Error)]
-enum StepError {
-    /// Reading or patching the workload failed.
+pub(super) enum StepError {
+    /// Reading or patching a workload failed.
     #[error(transparent)]
     Workload(#[from] ApplyError),
     /// The window asked for is not configured.
     #[error(transparent)]
     Window(#[from] UnknownWindow),
+    /// The workloads ask for different windows.
+    #[error(transparent)]
+    Windows(#[from] ConflictingWindows),
+    /// A rolled-back StatefulSet's stuck Pods could not be listed or deleted.
+    #[error(transparent)]
+    StuckPods(#[from] super::stuck_pods::StuckPodsError),
     /// The ImageUpgrade's status could not be written.
     #[error("writing the status of ImageUpgrade {name}: {source}")]
     Status {
@@ -91,6 +109,24 @@ enum StepError {
         #[source]
         source: kube::Error,
     },
+}
+
+/// One target workload as read now (`None`: it does not exist).
+pub(super) struct Member<'t> {
+    pub(super) target: &'t Target,
+    pub(super) workload: Option<AppsWorkload>,
+}
+
+impl Member<'_> {
+    /// Whether the workload exists and every container of the group in it still runs the
+    /// image the group moves from.
+    fn unchanged(&self) -> bool {
+        self.workload.as_ref().is_some_and(|w| {
+            self.target.containers.iter().all(|c| {
+                w.container_image(&c.name, c.init_container) == Some(c.current_image.as_str())
+            })
+        })
+    }
 }
 
 impl Upgrader {
@@ -117,6 +153,11 @@ impl Upgrader {
     /// The settings in use.
     pub fn settings(&self) -> &UpgradeSettings {
         &self.settings
+    }
+
+    /// The namespaces it works in (empty: all).
+    pub fn namespaces(&self) -> &[String] {
+        &self.namespaces
     }
 
     /// Every ImageUpgrade the upgrader is responsible for, oldest first.
@@ -146,16 +187,24 @@ impl Upgrader {
                 .filter(|u| u.phase() == Phase::Applying)
                 .count(),
             phases: BTreeMap::new(),
+            applying_containers: BTreeMap::new(),
         };
         for upgrade in &upgrades {
-            context
-                .phases
-                .entry((
-                    upgrade.namespace_or_default(),
-                    upgrade.spec.target.name.clone(),
-                ))
-                .or_default()
-                .push(upgrade.phase());
+            let namespace = upgrade.namespace_or_default();
+            for target in &upgrade.spec.targets {
+                context
+                    .phases
+                    .entry((namespace.clone(), target.name.clone()))
+                    .or_default()
+                    .push((upgrade.name(), upgrade.phase()));
+            }
+            if upgrade.phase() == Phase::Applying {
+                for container in group::containers(upgrade) {
+                    context
+                        .applying_containers
+                        .insert((namespace.clone(), container), upgrade.name());
+                }
+            }
         }
         let mut steps = Vec::new();
         for upgrade in &upgrades {
@@ -176,7 +225,7 @@ impl Upgrader {
         Ok(steps)
     }
 
-    /// One step for one upgrade: `Ok(Some(what))` when something was (or would be) changed.
+    /// One step for one group: `Ok(Some(what))` when something was (or would be) changed.
     async fn step(
         &self,
         upgrade: &ImageUpgrade,
@@ -190,7 +239,7 @@ impl Upgrader {
         if phase == Phase::Applying {
             return self.applying(upgrade, now).await;
         }
-        // Before anything is applied: a rejection, a missing workload or a changed image ends it.
+        // Before anything is applied: a rejection, or workloads that all moved on, end it.
         if upgrade.spec.rejected {
             let by = upgrade.spec.rejected_by.as_deref().unwrap_or("unknown");
             return self
@@ -203,18 +252,21 @@ impl Upgrader {
                 )
                 .await;
         }
-        let Some(workload) = self.workload(upgrade).await? else {
-            let message = format!("{} no longer exists", upgrade.target_text());
+        if upgrade.spec.targets.is_empty() {
+            let message = "spec.targets is empty: nothing to apply (a v1alpha1 ImageUpgrade, which named one container, or one written by hand); the next scan proposes the moves it finds as groups".to_string();
             return self
                 .transition(upgrade, now, Phase::Superseded, message, |_| {})
                 .await;
-        };
-        let image = workload.container_image(&upgrade.spec.target);
-        if image != Some(upgrade.spec.current_image.as_str()) {
+        }
+        let members = self.members(upgrade).await?;
+        if !members.iter().any(Member::unchanged) {
             let message = format!(
-                "the container now runs {} (not {}); a new proposal follows from the next scan",
-                image.unwrap_or("nothing"),
-                upgrade.spec.current_image
+                "no workload of the group still runs the image it moves from ({}); a new proposal follows from the next scan",
+                members
+                    .iter()
+                    .map(|m| format!("{} {}", m.target.kind, m.target.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             return self
                 .transition(upgrade, now, Phase::Superseded, message, |_| {})
@@ -240,17 +292,30 @@ impl Upgrader {
                 .await;
         }
         match phase {
-            Phase::Available => self.available(upgrade, &workload, now).await,
-            Phase::Approved => self.approved(upgrade, &workload, now).await,
-            _ => self.scheduled(upgrade, &workload, now, context).await,
+            Phase::Available => self.available(upgrade, &members, now).await,
+            Phase::Approved => self.approved(upgrade, &members, now).await,
+            _ => self.scheduled(upgrade, &members, now, context).await,
         }
+    }
+
+    /// Every target workload as it is now.
+    pub(super) async fn members<'u>(
+        &self,
+        upgrade: &'u ImageUpgrade,
+    ) -> Result<Vec<Member<'u>>, StepError> {
+        let mut members = Vec::new();
+        for target in &upgrade.spec.targets {
+            let workload = self.read(upgrade, &target.kind, &target.name).await?;
+            members.push(Member { target, workload });
+        }
+        Ok(members)
     }
 
     /// Available: approved by a person, by a policy, or announced and waiting.
     async fn available(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &AppsWorkload,
+        members: &[Member<'_>],
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StepError> {
         let status = upgrade.status.clone().unwrap_or_default();
@@ -274,26 +339,17 @@ impl Upgrader {
                 })
                 .await;
         }
-        let level = upgrade.spec.level.as_deref().and_then(|l| l.parse().ok());
-        match self.settings.policy.approves(
-            &upgrade.namespace_or_default(),
-            workload.setting("auto-approve"),
-            level,
-        ) {
-            Ok(Some(rule)) => {
-                let message = format!("approved by {rule}");
-                return self
-                    .transition(upgrade, now, Phase::Approved, message, |s| {
-                        s.approval = Some(Approval {
-                            by: "policy".into(),
-                            at: now,
-                            how: rule,
-                        });
-                    })
-                    .await;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!("{}: {e}; waiting for a person to approve", upgrade.name()),
+        if let Some(rule) = self.policy_approval(upgrade, members) {
+            let message = format!("approved by {rule}");
+            return self
+                .transition(upgrade, now, Phase::Approved, message, |s| {
+                    s.approval = Some(Approval {
+                        by: "policy".into(),
+                        at: now,
+                        how: rule,
+                    });
+                })
+                .await;
         }
         if status.notified.iter().any(|n| n == "proposed") {
             return Ok(None);
@@ -305,7 +361,7 @@ impl Upgrader {
                 .announce(
                     upgrade,
                     UpgradeEvent::Proposed,
-                    &self.window_note(upgrade, workload, now),
+                    &self.window_note(upgrade, members, now),
                 )
                 .await;
         }
@@ -315,14 +371,48 @@ impl Upgrader {
         .await
     }
 
-    /// A line about the window an upgrade would wait for, for the proposal message.
+    /// The policy rule that approves the whole group: every workload's rule must approve its
+    /// level (the most specific rule of each wins, as for a single workload). The rules, joined.
+    fn policy_approval(&self, upgrade: &ImageUpgrade, members: &[Member<'_>]) -> Option<String> {
+        let level = upgrade.spec.level.as_deref().and_then(|l| l.parse().ok());
+        let mut rules: Vec<String> = Vec::new();
+        for member in members {
+            let Some(workload) = &member.workload else {
+                continue;
+            };
+            match self.settings.policy.approves(
+                &upgrade.namespace_or_default(),
+                workload.setting("auto-approve"),
+                level,
+            ) {
+                Ok(Some(rule)) => {
+                    if !rules.contains(&rule) {
+                        rules.push(rule);
+                    }
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::warn!(
+                        "{}: {} {}: {e}; waiting for a person to approve",
+                        upgrade.name(),
+                        member.target.kind,
+                        member.target.name
+                    );
+                    return None;
+                }
+            }
+        }
+        (!rules.is_empty()).then(|| rules.join(", "))
+    }
+
+    /// A line about the window a group would wait for, for the proposal message.
     fn window_note(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &AppsWorkload,
+        members: &[Member<'_>],
         now: DateTime<Utc>,
     ) -> String {
-        match self.choose_window(upgrade, workload) {
+        match self.choose_window(upgrade, members) {
             Ok(Choice::Anytime) => {
                 "once approved, it is applied at once (no upgrade window configured)".into()
             }
@@ -333,22 +423,49 @@ impl Upgrader {
         }
     }
 
-    fn choose_window<'s>(
-        &'s self,
+    /// The group's window: `spec.window`, else the one its workloads' `window` annotations
+    /// name (they must agree), else the namespace's or the default.
+    pub(super) fn choose_window(
+        &self,
         upgrade: &ImageUpgrade,
-        workload: &AppsWorkload,
-    ) -> Result<Choice<'s>, UnknownWindow> {
-        let wanted = upgrade
-            .spec
-            .window
-            .as_deref()
-            .or(workload.setting("window"));
-        self.settings
-            .windows
-            .choose(&upgrade.namespace_or_default(), wanted)
+        members: &[Member<'_>],
+    ) -> Result<Choice<'_>, StepError> {
+        let namespace = upgrade.namespace_or_default();
+        if let Some(window) = upgrade.spec.window.as_deref() {
+            return Ok(self.settings.windows.choose(&namespace, Some(window))?);
+        }
+        let mut asked: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for member in members {
+            let Some(window) = member
+                .workload
+                .as_ref()
+                .and_then(|w| w.setting("window"))
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+            else {
+                continue;
+            };
+            asked
+                .entry(window.to_string())
+                .or_default()
+                .push(format!("{} {}", member.target.kind, member.target.name));
+        }
+        if asked.len() > 1 {
+            return Err(ConflictingWindows {
+                upgrade: upgrade.name(),
+                windows: asked
+                    .iter()
+                    .map(|(window, by)| format!("{window} on {}", by.join(", ")))
+                    .collect(),
+            }
+            .into());
+        }
+        let wanted = asked.keys().next().map(String::as_str);
+        Ok(self.settings.windows.choose(&namespace, wanted)?)
     }
 
-    fn window_status(choice: Choice<'_>, now: DateTime<Utc>) -> WindowStatus {
+    /// The status of a window choice as of `now`.
+    pub(super) fn window_status(choice: Choice<'_>, now: DateTime<Utc>) -> WindowStatus {
         match choice {
             Choice::Anytime => WindowStatus {
                 name: "anytime".into(),
@@ -370,10 +487,10 @@ impl Upgrader {
     async fn approved(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &AppsWorkload,
+        members: &[Member<'_>],
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StepError> {
-        let choice = self.choose_window(upgrade, workload)?;
+        let choice = self.choose_window(upgrade, members)?;
         let window = Upgrader::window_status(choice, now);
         let message = match choice {
             Choice::Anytime => {
@@ -387,16 +504,17 @@ impl Upgrader {
         .await
     }
 
-    /// Scheduled: start when the window is open, a slot is free and dependencies are done.
+    /// Scheduled: start when the window is open, a slot is free, no other applying group
+    /// changes the same containers, and dependencies are done.
     async fn scheduled(
         &self,
         upgrade: &ImageUpgrade,
-        workload: &AppsWorkload,
+        members: &[Member<'_>],
         now: DateTime<Utc>,
         context: &mut StepContext,
     ) -> Result<Option<String>, StepError> {
         let status = upgrade.status.clone().unwrap_or_default();
-        let choice = self.choose_window(upgrade, workload)?;
+        let choice = self.choose_window(upgrade, members)?;
         let open = match choice {
             Choice::Anytime => true,
             Choice::Window(window) => window.is_open(now),
@@ -421,14 +539,34 @@ impl Upgrader {
             return Ok(None);
         }
         let namespace = upgrade.namespace_or_default();
-        if let Some(first) = self.settings.dependencies.get(&upgrade.spec.target.name) {
-            for dependency in first {
+        if let Some(other) = group::containers(upgrade)
+            .into_iter()
+            .find_map(|c| context.applying_containers.get(&(namespace.clone(), c)))
+        {
+            tracing::debug!(
+                "{}: waiting for {other}, which changes the same containers",
+                upgrade.name()
+            );
+            return Ok(None);
+        }
+        let own: BTreeSet<&str> = upgrade
+            .spec
+            .targets
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        for target in &upgrade.spec.targets {
+            let Some(first) = self.settings.dependencies.get(&target.name) else {
+                continue;
+            };
+            for dependency in first.iter().filter(|d| !own.contains(d.as_str())) {
                 let pending = context
                     .phases
                     .get(&(namespace.clone(), dependency.clone()))
-                    .is_some_and(|phases| {
-                        phases.iter().any(|p| {
-                            matches!(p, Phase::Approved | Phase::Scheduled | Phase::Applying)
+                    .is_some_and(|groups| {
+                        groups.iter().any(|(name, p)| {
+                            *name != upgrade.name()
+                                && matches!(p, Phase::Approved | Phase::Scheduled | Phase::Applying)
                         })
                     });
                 if pending {
@@ -441,167 +579,45 @@ impl Upgrader {
             }
         }
         context.applying += 1;
-        let previous = workload
-            .container_image(&upgrade.spec.target)
-            .unwrap_or_default()
-            .to_string();
+        for container in group::containers(upgrade) {
+            context
+                .applying_containers
+                .insert((namespace.clone(), container), upgrade.name());
+        }
         let window = Upgrader::window_status(choice, now);
-        let message = format!("applying: {} → {}", previous, upgrade.spec.target_image);
-        self.transition(upgrade, now, Phase::Applying, message, |s| {
-            s.window = Some(window);
-            s.rollout = Some(RolloutStatus {
-                previous_image: previous,
-                started_at: now,
+        let pace = match self.settings.group_concurrency {
+            1 => "one workload at a time".to_string(),
+            n => format!("the first alone, then {n} at a time"),
+        };
+        let message = format!("applying {} ({pace})", upgrade.summary());
+        let on_failure = self.settings.on_failure;
+        let workloads = upgrade
+            .spec
+            .targets
+            .iter()
+            .map(|t| WorkloadRollout {
+                kind: t.kind.clone(),
+                name: t.name.clone(),
+                state: WorkloadState::Pending,
+                containers: Vec::new(),
                 patched_at: None,
                 generation: None,
+                message: None,
+            })
+            .collect();
+        self.transition(upgrade, now, Phase::Applying, message, |s| {
+            s.window = Some(window);
+            s.rollout = Some(GroupRollout {
+                started_at: now,
+                on_failure,
                 rollback_reason: None,
+                workloads,
             });
         })
         .await
     }
 
-    /// Applying: patch, record, watch, and roll back on failure.
-    async fn applying(
-        &self,
-        upgrade: &ImageUpgrade,
-        now: DateTime<Utc>,
-    ) -> Result<Option<String>, StepError> {
-        let status = upgrade.status.clone().unwrap_or_default();
-        let Some(rollout) = status.rollout.clone() else {
-            // Written together with the phase; absent only if edited by hand.
-            return self
-                .transition(
-                    upgrade,
-                    now,
-                    Phase::Failed,
-                    "status.rollout is missing; not touching the workload".into(),
-                    |_| {},
-                )
-                .await;
-        };
-        let target = &upgrade.spec.target;
-        let Some(workload) = self.workload(upgrade).await? else {
-            let message = format!("{} was deleted during the upgrade", upgrade.target_text());
-            return self
-                .transition(upgrade, now, Phase::Failed, message, |_| {})
-                .await;
-        };
-        let image = workload.container_image(target).unwrap_or_default();
-        let wanted = upgrade.spec.target_image.as_str();
-        let previous = rollout.previous_image.as_str();
-
-        if let Some(reason) = &rollout.rollback_reason {
-            if image == wanted {
-                self.patch(upgrade, &workload, previous).await?;
-                return Ok(Some(format!("roll back to {previous}: patched")));
-            }
-            if image == previous {
-                let message = format!("rolled back to {previous}: {reason}");
-                return self
-                    .transition(upgrade, now, Phase::RolledBack, message, |_| {})
-                    .await;
-            }
-            let message = format!(
-                "rollback stopped: the container now runs {image}, set by someone else; left as it is ({reason})"
-            );
-            return self
-                .transition(upgrade, now, Phase::Failed, message, |_| {})
-                .await;
-        }
-
-        if rollout.patched_at.is_none() {
-            if image == wanted {
-                // Patched, possibly by us just before a crash: record it, never patch again.
-                let generation = workload.generation();
-                return self
-                    .transition(
-                        upgrade,
-                        now,
-                        Phase::Applying,
-                        format!("patched to {wanted}; watching the rollout"),
-                        |s| {
-                            if let Some(r) = s.rollout.as_mut() {
-                                r.patched_at = Some(now);
-                                r.generation = Some(generation);
-                            }
-                        },
-                    )
-                    .await;
-            }
-            if image != previous {
-                let message = format!(
-                    "not applied: the container now runs {image}, set by someone else since {previous} was recorded"
-                );
-                return self
-                    .transition(upgrade, now, Phase::Failed, message, |_| {})
-                    .await;
-            }
-            // No new upgrade starts in a closed window (e.g. after a restart much later).
-            if let Ok(Choice::Window(window)) = self.choose_window(upgrade, &workload)
-                && !window.is_open(now)
-            {
-                let message = format!(
-                    "window {} closed before the patch; waiting: {}",
-                    window.name(),
-                    window.describe(now)
-                );
-                let next = Upgrader::window_status(Choice::Window(window), now);
-                return self
-                    .transition(upgrade, now, Phase::Scheduled, message, |s| {
-                        s.rollout = None;
-                        s.window = Some(next);
-                    })
-                    .await;
-            }
-            self.patch(upgrade, &workload, wanted).await?;
-            return Ok(Some(format!("patch {} to {wanted}", target.container)));
-        }
-
-        if image != wanted {
-            let message = format!(
-                "the container was changed to {image} by someone else during the rollout; left as it is"
-            );
-            return self
-                .transition(upgrade, now, Phase::Failed, message, |_| {})
-                .await;
-        }
-        let generation = rollout.generation.unwrap_or(workload.generation());
-        let failure = match rollout::judge(&workload, generation) {
-            Rollout::Complete => {
-                let message = format!("rolled out {wanted}");
-                return self
-                    .transition(upgrade, now, Phase::Succeeded, message, |_| {})
-                    .await;
-            }
-            Rollout::Failed(stalled) => stalled.to_string(),
-            Rollout::InProgress(progress) => {
-                let since = rollout.patched_at.unwrap_or(rollout.started_at);
-                let timeout = chrono::Duration::from_std(self.settings.rollout_timeout)
-                    .unwrap_or(chrono::Duration::MAX);
-                if now - since < timeout {
-                    return Ok(None);
-                }
-                format!(
-                    "the rollout did not finish within {} ({progress})",
-                    crate::config::duration::format(self.settings.rollout_timeout)
-                )
-            }
-        };
-        self.transition(
-            upgrade,
-            now,
-            Phase::Applying,
-            format!("rollout failed, rolling back: {failure}"),
-            |s| {
-                if let Some(r) = s.rollout.as_mut() {
-                    r.rollback_reason = Some(failure.clone());
-                }
-            },
-        )
-        .await
-    }
-
-    /// A finished upgrade: tell people once.
+    /// A finished group: tell people once.
     async fn notify_outcome(
         &self,
         upgrade: &ImageUpgrade,
@@ -633,7 +649,7 @@ impl Upgrader {
     }
 
     /// Records a transition (or a step within a phase) in status, with a history entry.
-    async fn transition(
+    pub(super) async fn transition(
         &self,
         upgrade: &ImageUpgrade,
         now: DateTime<Utc>,
@@ -647,10 +663,7 @@ impl Upgrader {
             status.history.push(HistoryEntry {
                 at: now,
                 phase: Phase::Available,
-                message: format!(
-                    "proposed: {} → {}",
-                    upgrade.spec.current_image, upgrade.spec.target_image
-                ),
+                message: format!("proposed: {}", upgrade.summary()),
             });
         }
         status.phase = Some(phase);
@@ -691,32 +704,18 @@ impl Upgrader {
             })
     }
 
-    /// The upgrade's workload as it is now, `None` when it does not exist.
-    async fn workload(&self, upgrade: &ImageUpgrade) -> Result<Option<AppsWorkload>, StepError> {
-        let namespace = upgrade.namespace_or_default();
-        match patch::read(&self.client, &namespace, &upgrade.spec.target).await {
+    /// A workload of the group as it is now, `None` when it does not exist.
+    pub(super) async fn read(
+        &self,
+        upgrade: &ImageUpgrade,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<AppsWorkload>, StepError> {
+        let workload = WorkloadName::new(kind, &upgrade.namespace_or_default(), name);
+        match patch::read(&self.client, &workload).await {
             Ok(workload) => Ok(Some(workload)),
             Err(ApplyError::NotFound(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Patches the upgrade's container to `image`, if the workload is still as `workload`.
-    async fn patch(
-        &self,
-        upgrade: &ImageUpgrade,
-        workload: &AppsWorkload,
-        image: &str,
-    ) -> Result<(), StepError> {
-        patch::patch_image(
-            &self.client,
-            &upgrade.namespace_or_default(),
-            &upgrade.spec.target,
-            image,
-            workload,
-            self.settings.dry_run,
-        )
-        .await
-        .map_err(StepError::from)
     }
 }

@@ -2,7 +2,7 @@
 //! with a rollout to watch — as typed `k8s-openapi` objects.
 //!
 //! In: an object as the API server served it. Out: an [`AppsWorkload`], which says what the
-//! upgrader decides by (the target container's image, our annotations, the generation and
+//! upgrader decides by (its containers' images, our annotations, the generation and
 //! `resourceVersion`) and what the [rollout judge](super::rollout) reads. Nothing here does I/O.
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -10,7 +10,6 @@ use k8s_openapi::api::core::v1::PodSpec;
 use kube::core::ObjectMeta;
 use kube::core::dynamic::{DynamicObject, ParseDynamicObjectError};
 
-use super::crd::Target;
 use crate::inventory::{ANNOTATION_PREFIX, WorkloadKind};
 
 /// The workload kinds an upgrade can be applied to (they have a rollout to watch).
@@ -68,19 +67,16 @@ impl AppsWorkload {
         }
     }
 
-    /// The target container's image, `None` when there is no such container.
-    pub fn container_image(&self, target: &Target) -> Option<&str> {
+    /// The image of container `name` (an init container when `init`), `None` when there is
+    /// no such container.
+    pub fn container_image(&self, name: &str, init: bool) -> Option<&str> {
         let spec = self.pod_spec()?;
-        let containers = if target.init_container {
+        let containers = if init {
             spec.init_containers.as_deref()?
         } else {
             &spec.containers
         };
-        containers
-            .iter()
-            .find(|c| c.name == target.container)?
-            .image
-            .as_deref()
+        containers.iter().find(|c| c.name == name)?.image.as_deref()
     }
 
     /// One of our annotations (`ml-operator.mojaloop.io/<key>`) on the workload.
@@ -111,15 +107,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn target() -> Target {
-        Target {
-            kind: "Deployment".into(),
-            name: "web".into(),
-            container: "app".into(),
-            init_container: false,
-        }
-    }
-
     fn deployment(object: serde_json::Value) -> AppsWorkload {
         let object: DynamicObject = serde_json::from_value(object).unwrap();
         AppsWorkload::parse(WorkloadKind::Deployment, object)
@@ -133,17 +120,9 @@ mod tests {
             json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
                    "spec": {"template": {"spec": {"containers": [{"name": "side", "image": "s:1"}, {"name": "app", "image": "app:1"}]}}}}),
         );
-        assert_eq!(workload.container_image(&target()), Some("app:1"));
-        let gone = Target {
-            container: "gone".into(),
-            ..target()
-        };
-        assert_eq!(workload.container_image(&gone), None);
-        let init = Target {
-            init_container: true,
-            ..target()
-        };
-        assert_eq!(workload.container_image(&init), None);
+        assert_eq!(workload.container_image("app", false), Some("app:1"));
+        assert_eq!(workload.container_image("gone", false), None);
+        assert_eq!(workload.container_image("app", true), None);
     }
 
     #[test]

@@ -13,13 +13,16 @@
 //! channel/slack.rs, channel/teams.rs ─► channel/chat.rs ─┐   (ChatNotifier: what the chat services share)
 //! channel/webhook.rs ────────────────────────────────────┼─► transport.rs ─► ml-operator-retry
 //!                                                        │   (one POST: timeouts, retries, redaction)
-//!                                                        └─► notifier.rs, model.rs, text.rs,
-//!                                                            error.rs, secret.rs, stats.rs
+//!                                                        └─► notifier.rs, groups.rs ─► model.rs,
+//!                                                            notice.rs, text.rs, error.rs,
+//!                                                            secret.rs, stats.rs
 //! ```
 //!
 //! | file | one job |
 //! |---|---|
-//! | `model.rs` | the input: [`Update`], [`Event`], [`Notification`], [`UpgradeEvent`], [`UpgradeNotice`]. Plain data. |
+//! | `model.rs` | a scan's news: [`Update`], [`Event`], [`Notification`]. Plain data. |
+//! | `groups.rs` | a scan's updates as upgrade groups: [`UpdateGroup`] per (namespace, repository, latest tag), what each channel shows. |
+//! | `notice.rs` | an upgrade group's news: [`UpgradeEvent`], [`UpgradeNotice`] with each [`UpgradeWorkload`]. Plain data. |
 //! | `notifier.rs` | the [`Notifier`] trait every channel implements, and [`Delivery`]. |
 //! | `channel/slack.rs` | Slack: [`slack::render`] (the original text plus Block Kit, split to fit), [`slack::render_upgrade`], [`SlackNotifier`]. |
 //! | `channel/teams.rs` | Teams: [`teams::render`] (Adaptive Cards, split above 25 KB), [`teams::render_upgrade`], [`TeamsNotifier`]. |
@@ -109,10 +112,12 @@
 //! there were failures, as the original did).
 //!
 //! `blocks` (Block Kit): a header (`ml-operator: 3 updates available`, `ml-operator reminder: …`,
-//! `… on CLUSTER`), one section per update (namespace, kind, name, container, Helm release,
-//! `current` → `latest`, strategy and reason, `:new: *new*` for updates in
-//! [`Notification::added`]), the commands as code blocks, on the last part a "Resolved since the
-//! last notification" section and a failures section, and a context line with the counts.
+//! `… on CLUSTER`), one section per upgrade group ([`UpdateGroup`]: `*mojaloop/central-ledger
+//! v19.8.3 → v19.8.9: 8 workloads in mojaloop*`, `:new: *new*` when one of its updates is in
+//! [`Notification::added`], a line per workload with its containers and Helm release, the
+//! strategy and reason) followed by its workloads' commands as code blocks (one `kubectl patch`
+//! per workload), on the last part a "Resolved since the last notification" section and a
+//! failures section, and a context line with the counts.
 //!
 //! Limits: ≤ 50 blocks, section text ≤ 3,000 characters, header ≤ 150, `text` ≤ 40,000. A long
 //! report is split (in order, each message valid on its own) so that each `text` stays under
@@ -128,17 +133,22 @@
 //! "contentUrl":null,"content":{"$schema":"http://adaptivecards.io/schemas/adaptive-card.json",
 //! "type":"AdaptiveCard","version":"1.4","msteams":{"width":"Full"},"body":[…]}}]}` — accepted by
 //! Incoming Webhooks and Power Automate Workflows URLs. The body: a large bold title TextBlock,
-//! a FactSet with one fact per update (`namespace/name (new)` → `repository → latest · …`), each
-//! command in a `"fontType": "Monospace"` TextBlock, resolved updates and failures on the last
+//! then per upgrade group a bold TextBlock with its summary (`… (new)`), a FactSet with one fact
+//! per workload (`Deployment name` → its containers), the strategy and reason, and each of its
+//! commands in a `"fontType": "Monospace"` TextBlock; resolved updates and failures on the last
 //! part, and a subtle counts line. Reports over 25 KB serialized are split into `(part i/n)` cards.
 //!
 //! ## Generic webhook ([`WebhookNotifier`], [`webhook::body`], `channel/webhook.rs`)
 //!
 //! POST with `Content-Type: application/json` the body
 //! `{"schemaVersion":1,"event":"changed"|"reminder","cluster":…|null,"updates":[Update…],
-//! "added":[…],"resolved":[…],"failures":["mojaloop/x: registry timeout",…]}`, where an
-//! [`Update`] is `{"namespace","kind","name","container","initContainer","image","repository",
-//! "currentTag","latestTag","latestImage","strategy","reason","command","helmRelease"}`. Headers:
+//! "added":[…],"resolved":[…],"failures":["mojaloop/x: registry timeout",…],"groups":[…]}`,
+//! where an [`Update`] is `{"namespace","kind","name","container","initContainer","image",
+//! "repository","currentTag","latestTag","latestImage","strategy","reason","command",
+//! "helmRelease"}` (one per container; `command` is its workload's one `kubectl patch`) and a
+//! group is `{"namespace","repository","currentTags","latestTag","summary","new","workloads":
+//! [{"kind","name","containers":[{"name","initContainer"}],"helmRelease","command"}],"strategy",
+//! "reason"}`. Headers:
 //!
 //! * `X-ML-Operator-Event: changed|reminder`
 //! * `X-ML-Operator-Delivery: <uuid>` — unique per notification, identical on every retry, so a
@@ -158,15 +168,17 @@
 //!
 //! ## Upgrade notices ([`UpgradeNotice`], [`Notifier::notify_upgrade`])
 //!
-//! With upgrades enabled, the operator also tells what happens to each `ImageUpgrade`:
-//! `upgrade-proposed` (with the commands that approve it), `upgrade-succeeded`,
-//! `upgrade-rolled-back` and `upgrade-failed` (with the reason). Each channel renders it next to
-//! its scan notifications: Slack gets one `text` line plus a section block
-//! ([`slack::render_upgrade`]), Teams one card ([`teams::render_upgrade`]), the webhook the
-//! notice as JSON ([`webhook::upgrade_body`])
-//! (`{"schemaVersion":1,"event":"upgrade-succeeded","upgrade":…,"namespace":…,"kind":…,"name":…,
-//! "container":…,"fromImage":…,"toImage":…,"message":…,"approveCommands":[…],"cluster":…}`),
-//! signed like every other body.
+//! With upgrades enabled, the operator also tells what happens to each `ImageUpgrade` — a
+//! group moving one repository to one tag across a namespace: `upgrade-proposed` (with the
+//! commands that approve it), `upgrade-succeeded`, `upgrade-rolled-back` and `upgrade-failed`
+//! (with the reason), each naming the group, every workload's containers and result, and the
+//! rollback if any. Each channel renders it next to its scan notifications: Slack gets a
+//! `text` with a line per workload plus a section block ([`slack::render_upgrade`]), Teams one
+//! card with a fact per workload ([`teams::render_upgrade`]), the webhook the notice as JSON
+//! ([`webhook::upgrade_body`]) (`{"schemaVersion":1,"event":"upgrade-succeeded","upgrade":…,
+//! "namespace":…,"repository":…,"fromTags":[…],"targetTag":…,"summary":…,"workloads":[{"kind",
+//! "name","containers":[{"name","initContainer","fromImage","toImage"}],"result","detail"}],
+//! "rollback":…,"message":…,"approveCommands":[…],"cluster":…}`), signed like every other body.
 //!
 //! ## Delivery and the retry policy ([`RetryPolicy`])
 //!
@@ -188,7 +200,9 @@
 
 mod channel;
 mod error;
+pub mod groups;
 mod model;
+mod notice;
 mod notifier;
 mod secret;
 mod stats;
@@ -198,8 +212,10 @@ mod transport;
 pub use channel::{chat, slack, teams, webhook};
 pub use chat::{ChatFormat, ChatNotifier, ChatOptions};
 pub use error::{ErrorKind, NotifyError};
+pub use groups::{GroupContainer, GroupWorkload, UpdateGroup};
 pub use ml_operator_retry::RetryPolicy;
-pub use model::{Event, Notification, Update, UpgradeEvent, UpgradeNotice};
+pub use model::{Event, Notification, Update};
+pub use notice::{ContainerChange, UpgradeEvent, UpgradeNotice, UpgradeWorkload};
 pub use notifier::{Delivery, Notifier};
 pub use secret::{Secret, redact_url};
 pub use slack::{SlackNotifier, SlackOptions};

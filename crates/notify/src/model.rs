@@ -1,6 +1,7 @@
-//! The input model, what every channel renders: a scan's [`Notification`] (the pending
-//! [`Update`]s and what changed since the last one) and an [`UpgradeNotice`] (what happened to
-//! one proposed image upgrade). Plain data; it knows nothing of the channels.
+//! The input model of a scan's news, what every channel renders: a [`Notification`] (the
+//! pending [`Update`]s and what changed since the last one). Plain data; it knows nothing of
+//! the channels. Upgrade news is [`crate::notice`]; updates grouped the way upgrades are
+//! proposed, [`crate::groups`].
 
 use serde::{Deserialize, Serialize};
 
@@ -115,113 +116,6 @@ impl Notification {
             added,
             resolved,
             failures,
-        }
-    }
-}
-
-/// What happened to an upgrade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UpgradeEvent {
-    /// A new upgrade waits for a person to approve it.
-    Proposed,
-    /// The upgrade was applied and rolled out.
-    Succeeded,
-    /// The rollout failed and the previous image was restored.
-    RolledBack,
-    /// The upgrade could not be applied (or rolled back); the message says why.
-    Failed,
-}
-
-impl UpgradeEvent {
-    /// The wire name, prefixed for the webhook's `X-ML-Operator-Event`: `upgrade-succeeded`, …
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpgradeEvent::Proposed => "upgrade-proposed",
-            UpgradeEvent::Succeeded => "upgrade-succeeded",
-            UpgradeEvent::RolledBack => "upgrade-rolled-back",
-            UpgradeEvent::Failed => "upgrade-failed",
-        }
-    }
-
-    /// What the headline says happened: `succeeded`, `failed and was rolled back`, …
-    pub(crate) fn verb(self) -> &'static str {
-        match self {
-            UpgradeEvent::Proposed => "is available and waits for approval",
-            UpgradeEvent::Succeeded => "succeeded",
-            UpgradeEvent::RolledBack => "failed and was rolled back",
-            UpgradeEvent::Failed => "failed",
-        }
-    }
-}
-
-/// One upgrade's news: what happened to one `ImageUpgrade` object — proposed and waiting for
-/// approval, succeeded, rolled back, or failed. Each channel renders it in its own format
-/// through [`Notifier::notify_upgrade`](crate::Notifier::notify_upgrade).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UpgradeNotice {
-    /// What happened.
-    pub event: UpgradeEvent,
-    /// Name of the cluster or hub, shown when set.
-    pub cluster: Option<String>,
-    /// The `ImageUpgrade` object's name.
-    pub upgrade: String,
-    /// Namespace of the workload (and of the ImageUpgrade).
-    pub namespace: String,
-    /// Workload kind, e.g. `Deployment`.
-    pub kind: String,
-    /// Workload name.
-    pub name: String,
-    /// Container name.
-    pub container: String,
-    /// The image before.
-    pub from_image: String,
-    /// The image proposed.
-    pub to_image: String,
-    /// Details: the reason for a rollback or failure, the window for a proposal.
-    pub message: String,
-    /// Commands that approve the upgrade (`ml-operator approve …`, `kubectl patch …`), for
-    /// proposals.
-    pub approve_commands: Vec<String>,
-}
-
-impl UpgradeNotice {
-    /// The one-line summary in plain text (the Teams card's title; the operator logs it too).
-    pub fn headline(&self) -> String {
-        let mut line = format!(
-            "upgrade of {} {}/{} (container {}) from {} to {} {}",
-            self.kind,
-            self.namespace,
-            self.name,
-            self.container,
-            self.from_image,
-            self.to_image,
-            self.event.verb()
-        );
-        if let Some(cluster) = &self.cluster {
-            line.push_str(&format!(" on {cluster}"));
-        }
-        line
-    }
-}
-
-#[cfg(test)]
-impl UpgradeNotice {
-    /// A notice about `central-ledger` in `hub`, for the channels' tests.
-    pub(crate) fn example(event: UpgradeEvent) -> UpgradeNotice {
-        UpgradeNotice {
-            event,
-            cluster: None,
-            upgrade: "central-ledger-central-ledger-v13.14.1".into(),
-            namespace: "hub".into(),
-            kind: "Deployment".into(),
-            name: "central-ledger".into(),
-            container: "central-ledger".into(),
-            from_image: "mojaloop/central-ledger:v13.14.0".into(),
-            to_image: "mojaloop/central-ledger:v13.14.1".into(),
-            message: String::new(),
-            approve_commands: vec![],
         }
     }
 }

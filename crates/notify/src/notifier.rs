@@ -4,7 +4,8 @@
 use futures::future::BoxFuture;
 
 use crate::error::NotifyError;
-use crate::model::{Notification, UpgradeNotice};
+use crate::model::Notification;
+use crate::notice::UpgradeNotice;
 use crate::stats::NotifierStats;
 
 /// What one successful [`Notifier::notify`] took.

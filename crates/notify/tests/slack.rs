@@ -4,6 +4,7 @@ mod support;
 
 use std::time::Duration;
 
+use ml_operator_notify::groups::groups;
 use ml_operator_notify::slack::{
     self, MAX_BLOCKS, MAX_HEADER_CHARS, MAX_SECTION_CHARS, SPLIT_TEXT_CHARS,
 };
@@ -184,19 +185,31 @@ fn block_kit_for_a_small_report() {
         blocks[0]["text"]["text"],
         "ml-operator: 2 updates available on hub-eu"
     );
-    // Two update sections, one command section, resolved, failures.
-    assert_eq!(sections.len(), 5, "{sections:#?}");
-    assert!(sections[0].contains("account-lookup-service") && !sections[0].contains(":new:"));
-    assert!(sections[1].contains("`mojaloop/central-ledger`: `v13.14.0` → `v13.16.1`"));
+    // One section per group (here one repository each), each followed by its workloads'
+    // commands; then resolved and failures.
+    assert_eq!(sections.len(), 6, "{sections:#?}");
     assert!(
-        sections[1].contains(":new: *new*"),
-        "central-ledger is new: {}",
-        sections[1]
+        sections[0].starts_with(
+            "*mojaloop/account-lookup-service v10.3.0 → v10.3.4: 1 workload in pisp-lab*\n"
+        ) && !sections[0].contains(":new:"),
+        "{}",
+        sections[0]
     );
-    assert!(sections[2].contains("```\nkubectl patch deployment account-lookup-service"));
-    assert!(sections[3].starts_with("*Resolved since the last notification (1):*"));
-    assert!(sections[3].contains("quoting-service"));
-    assert!(sections[4].contains("mojaloop/x: timeout"));
+    assert!(
+        sections[0].contains("• Deployment `account-lookup-service`: `account-lookup-service`")
+    );
+    assert!(sections[1].contains("```\nkubectl patch deployment account-lookup-service"));
+    assert!(
+        sections[2].starts_with(
+            "*mojaloop/central-ledger v13.14.0 → v13.16.1: 1 workload in pisp-lab* · :new: *new*"
+        ),
+        "central-ledger is new: {}",
+        sections[2]
+    );
+    assert!(sections[3].contains("```\nkubectl patch deployment central-ledger"));
+    assert!(sections[4].starts_with("*Resolved since the last notification (1):*"));
+    assert!(sections[4].contains("quoting-service"));
+    assert!(sections[5].contains("mojaloop/x: timeout"));
     let context = blocks.last().unwrap()["elements"][0]["text"]
         .as_str()
         .unwrap();
@@ -224,7 +237,7 @@ fn reminder_header_and_mrkdwn_escaping() {
     assert_eq!(
         m["blocks"].as_array().unwrap().len(),
         3,
-        "header, one update, context: no commands"
+        "header, one group, context: no commands"
     );
 }
 
@@ -242,7 +255,18 @@ fn up_to_date_message_blocks() {
     assert!(sections[0].starts_with("*Resolved since the last notification (2):*"));
 }
 
-/// Every update's section appears exactly once across parts, in order; every part fits.
+/// The group summary a section starts with, for group sections (not commands, resolved, failures).
+fn group_summary(section: &str) -> Option<String> {
+    if section.starts_with("*Patch")
+        || section.starts_with("*Resolved")
+        || !section.starts_with('*')
+    {
+        return None;
+    }
+    Some(section[1..].split('*').next()?.to_owned())
+}
+
+/// Every group's section appears exactly once across parts, in order; every part fits.
 fn check_split(n: &Notification, messages: &[Value], include_commands: bool) {
     let total = messages.len();
     let mut seen: Vec<String> = Vec::new();
@@ -268,23 +292,17 @@ fn check_split(n: &Notification, messages: &[Value], include_commands: bool) {
             .lines()
             .filter(|l| l.starts_with("kubectl patch"))
             .count();
-        for s in sections
-            .iter()
-            .filter(|s| !s.starts_with("*Patch") && !s.starts_with("```"))
-        {
-            if let Some(name) = s.split('`').nth(1)
-                && s.contains("· container")
-            {
-                seen.push(name.to_owned());
-            }
-        }
+        seen.extend(sections.iter().filter_map(|s| group_summary(s)));
         assert_eq!(
             text.contains("**warning:**"),
             i + 1 == total && !n.failures.is_empty()
         );
     }
-    let expected: Vec<String> = n.updates.iter().map(|u| u.name.clone()).collect();
-    assert_eq!(seen, expected, "each update exactly once, in order");
+    let expected: Vec<String> = groups(&n.updates, &n.added)
+        .into_iter()
+        .map(|g| g.summary)
+        .collect();
+    assert_eq!(seen, expected, "each group exactly once, in order");
     let with_command = n.updates.iter().filter(|u| u.command.is_some()).count();
     assert_eq!(
         commands_in_text,
@@ -292,19 +310,24 @@ fn check_split(n: &Notification, messages: &[Value], include_commands: bool) {
     );
 }
 
-/// Text of a part holding only the longest single update (which may exceed the split size).
+/// Text of a part holding only the longest single group (which may exceed the split size).
 fn longest_single(n: &Notification) -> usize {
-    n.updates
+    groups(&n.updates, &n.added)
         .iter()
-        .map(|u| {
-            slack::original_text(
-                std::slice::from_ref(u),
-                true,
-                n.failures.len(),
-                Some((999, 999)),
-            )
-            .chars()
-            .count()
+        .map(|g| {
+            let updates: Vec<Update> = n
+                .updates
+                .iter()
+                .filter(|u| {
+                    u.namespace == g.namespace
+                        && u.repository == g.repository
+                        && u.latest_tag == g.latest_tag
+                })
+                .cloned()
+                .collect();
+            slack::original_text(&updates, true, n.failures.len(), Some((999, 999)))
+                .chars()
+                .count()
         })
         .max()
         .unwrap_or(0)
@@ -372,8 +395,8 @@ proptest! {
             check_message(m, SPLIT_TEXT_CHARS.max(longest_single(&n)));
         }
         let sections: usize = messages.iter().map(|m| m["blocks"].as_array().unwrap().iter()
-            .filter(|b| b["type"] == "section" && b["text"]["text"].as_str().unwrap().contains("· container")).count()).sum();
-        prop_assert_eq!(sections, n.updates.len());
+            .filter(|b| b["type"] == "section" && group_summary(b["text"]["text"].as_str().unwrap()).is_some()).count()).sum();
+        prop_assert_eq!(sections, groups(&n.updates, &n.added).len());
     }
 }
 

@@ -4,6 +4,7 @@ mod support;
 
 use std::time::Duration;
 
+use ml_operator_notify::groups::groups;
 use ml_operator_notify::teams::{self, SPLIT_BYTES};
 use ml_operator_notify::{
     ErrorKind, Event, Notification, Notifier, Secret, TeamsNotifier, TeamsOptions,
@@ -66,17 +67,24 @@ fn card_structure_for_a_small_report() {
         "ml-operator: 2 updates available on hub-eu"
     );
     assert_eq!(body[0]["weight"], "Bolder");
-    let facts = body.iter().find(|e| e["type"] == "FactSet").unwrap()["facts"]
-        .as_array()
-        .unwrap();
-    assert_eq!(facts.len(), 2);
-    assert_eq!(facts[0]["title"], "pisp-lab/account-lookup-service");
-    assert_eq!(facts[1]["title"], "pisp-lab/central-ledger (new)");
-    assert!(
-        facts[1]["value"].as_str().unwrap().starts_with(
-            "mojaloop/central-ledger → **v13.16.1** · mojaloop/central-ledger:v13.14.0"
-        )
+    // One section per group: its summary, a fact per workload, its commands.
+    let summaries: Vec<&str> = body
+        .iter()
+        .filter(|e| e["spacing"] == "Medium")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "mojaloop/account-lookup-service v10.3.0 → v10.3.4: 1 workload in pisp-lab",
+            "mojaloop/central-ledger v13.14.0 → v13.16.1: 1 workload in pisp-lab (new)"
+        ]
     );
+    let fact_sets: Vec<&Value> = body.iter().filter(|e| e["type"] == "FactSet").collect();
+    assert_eq!(fact_sets.len(), 2);
+    let facts = fact_sets[1]["facts"].as_array().unwrap();
+    assert_eq!(facts[0]["title"], "Deployment central-ledger");
+    assert_eq!(facts[0]["value"], "central-ledger");
     let mono: Vec<&str> = body
         .iter()
         .filter(|e| e["fontType"] == "Monospace")
@@ -149,16 +157,18 @@ fn a_300_update_report_is_split_under_the_size_limit() {
                 f["title"]
                     .as_str()
                     .unwrap()
-                    .split('/')
+                    .split(' ')
                     .nth(1)
                     .unwrap()
-                    .trim_end_matches(" (new)")
                     .to_owned(),
             );
         }
     }
-    let expected: Vec<String> = n.updates.iter().map(|u| u.name.clone()).collect();
-    assert_eq!(names, expected);
+    let expected: Vec<String> = groups(&n.updates, &n.added)
+        .into_iter()
+        .flat_map(|g| g.workloads.into_iter().map(|w| w.name))
+        .collect();
+    assert_eq!(names, expected, "every workload once, group by group");
 }
 
 #[tokio::test]

@@ -14,7 +14,9 @@ use futures::future::BoxFuture;
 use ml_operator_retry::RetryPolicy;
 
 use crate::error::NotifyError;
-use crate::model::{Event, Notification, Update, UpgradeNotice};
+use crate::groups::UpdateGroup;
+use crate::model::{Event, Notification, Update};
+use crate::notice::UpgradeNotice;
 use crate::notifier::{Delivery, Notifier};
 use crate::secret::Secret;
 use crate::stats::NotifierStats;
@@ -157,20 +159,36 @@ pub(crate) fn commands(updates: &[Update]) -> Vec<&str> {
         .collect()
 }
 
-/// Splits `updates` into parts, greedily and in order: a part grows while `fits` says the
-/// larger part still fits; one update alone is always a part. No updates: one empty part.
-pub(crate) fn split(updates: &[Update], fits: impl Fn(&[Update]) -> bool) -> Vec<&[Update]> {
-    if updates.is_empty() {
-        return vec![updates];
+/// Splits `items` (a report's groups) into parts, greedily and in order: a part grows while
+/// `fits` says the larger part still fits; one item alone is always a part. No items: one
+/// empty part.
+pub(crate) fn split<T>(items: &[T], fits: impl Fn(&[T]) -> bool) -> Vec<&[T]> {
+    if items.is_empty() {
+        return vec![items];
     }
     let mut parts = Vec::new();
     let mut start = 0;
-    for end in 1..=updates.len() {
-        if end - start > 1 && !fits(&updates[start..end]) {
-            parts.push(&updates[start..end - 1]);
+    for end in 1..=items.len() {
+        if end - start > 1 && !fits(&items[start..end]) {
+            parts.push(&items[start..end - 1]);
             start = end - 1;
         }
     }
-    parts.push(&updates[start..]);
+    parts.push(&items[start..]);
     parts
+}
+
+/// The updates of `n` that belong to `groups`, in `n`'s order (what one part's text lists).
+pub(crate) fn updates_of(n: &Notification, groups: &[UpdateGroup]) -> Vec<Update> {
+    n.updates
+        .iter()
+        .filter(|u| {
+            groups.iter().any(|g| {
+                g.namespace == u.namespace
+                    && g.repository == u.repository
+                    && g.latest_tag == u.latest_tag
+            })
+        })
+        .cloned()
+        .collect()
 }

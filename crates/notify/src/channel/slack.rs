@@ -1,13 +1,17 @@
 //! Slack incoming webhooks: a scan's [`Notification`] as the original ml-operator text plus
-//! Block Kit, split to fit Slack's limits ([`render`]), and an [`UpgradeNotice`] as one message
-//! ([`render_upgrade`]).
+//! Block Kit — one section per upgrade group with its workloads' commands — split to fit
+//! Slack's limits ([`render`]), and an [`UpgradeNotice`] as one message ([`render_upgrade`]).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::channel::chat::{ChatFormat, ChatNotifier, ChatOptions, commands, split, title};
-use crate::model::{Event, Notification, Update, UpgradeEvent, UpgradeNotice};
+use crate::channel::chat::{
+    ChatFormat, ChatNotifier, ChatOptions, commands, split, title, updates_of,
+};
+use crate::groups::{UpdateGroup, groups};
+use crate::model::{Event, Notification, Update};
+use crate::notice::{UpgradeEvent, UpgradeNotice};
 use crate::text::{chars, slack_escape, truncate};
 
 /// Most blocks Slack accepts in one message.
@@ -123,11 +127,12 @@ pub fn original_text(
 
 /// Renders the Slack messages for `n`: one, or several `(part i/n)` messages that each fit
 /// Slack's limits (≤ 50 blocks, sections ≤ 3,000 characters, `text` ≤ 3,500 characters unless a
-/// single update alone is longer). Every update appears in exactly one part, in order; the
-/// resolved list and the failures go in the last part.
+/// single group alone is longer). One section per upgrade group (namespace, repository, latest
+/// tag), followed by its workloads' commands; every group appears in exactly one part, in
+/// order; the resolved list and the failures go in the last part.
 pub fn render(n: &Notification, options: &SlackOptions) -> Vec<Value> {
-    let new: HashSet<&Update> = n.added.iter().collect();
-    let chunks = pack(n, options);
+    let groups = groups(&n.updates, &n.added);
+    let chunks = pack(n, &groups, options);
     let total = chunks.len();
     chunks
         .iter()
@@ -137,47 +142,59 @@ pub fn render(n: &Notification, options: &SlackOptions) -> Vec<Value> {
             let last = i + 1 == total;
             let failures = if last { n.failures.len() } else { 0 };
             let text = truncate(
-                &original_text(chunk, options.include_commands, failures, part),
+                &original_text(
+                    &updates_of(n, chunk),
+                    options.include_commands,
+                    failures,
+                    part,
+                ),
                 MAX_TEXT_CHARS,
             );
-            let blocks = blocks(n, chunk, &new, options, part, last);
+            let blocks = blocks(n, chunk, options, part, last);
             json!({ "text": text, "blocks": blocks })
         })
         .collect()
 }
 
-/// Splits the sorted updates into parts that fit, greedily and in order. Every part is sized
-/// as if it were the last (room for the warning line and the resolved/failure blocks).
-fn pack<'n>(n: &'n Notification, options: &SlackOptions) -> Vec<&'n [Update]> {
+/// Splits the groups into parts that fit, greedily and in order. Every part is sized as if it
+/// were the last (room for the warning line and the resolved/failure blocks).
+fn pack<'g>(
+    n: &Notification,
+    groups: &'g [UpdateGroup],
+    options: &SlackOptions,
+) -> Vec<&'g [UpdateGroup]> {
     let trailer = trailer_blocks(n).len();
-    let fits = |chunk: &[Update]| {
+    let fits = |chunk: &[UpdateGroup]| {
         let text = original_text(
-            chunk,
+            &updates_of(n, chunk),
             options.include_commands,
             n.failures.len(),
             Some((999, 999)),
         );
-        let count = 1 + chunk.len() + command_sections(chunk, options).len() + trailer + 1;
+        let count = 1
+            + chunk
+                .iter()
+                .map(|g| 1 + command_sections(&g.commands(), options).len())
+                .sum::<usize>()
+            + trailer
+            + 1;
         chars(&text) <= SPLIT_TEXT_CHARS && count <= MAX_BLOCKS
     };
-    split(&n.updates, fits)
+    split(groups, fits)
 }
 
 fn blocks(
     n: &Notification,
-    chunk: &[Update],
-    new: &HashSet<&Update>,
+    chunk: &[UpdateGroup],
     options: &SlackOptions,
     part: Option<(usize, usize)>,
     last: bool,
 ) -> Vec<Value> {
     let mut blocks = vec![header(n, part)];
-    blocks.extend(
-        chunk
-            .iter()
-            .map(|u| section(update_text(u, new.contains(u)))),
-    );
-    blocks.extend(command_sections(chunk, options));
+    for group in chunk {
+        blocks.push(section(group_text(group)));
+        blocks.extend(command_sections(&group.commands(), options));
+    }
     if last {
         blocks.extend(trailer_blocks(n));
     }
@@ -206,44 +223,50 @@ fn section(text: String) -> Value {
     json!({ "type": "section", "text": { "type": "mrkdwn", "text": truncate(&text, MAX_SECTION_CHARS) } })
 }
 
-/// One update: where, what, from → to, why; new ones marked.
-fn update_text(u: &Update, new: bool) -> String {
+/// One group: what moves where, new ones marked, then one line per workload with its
+/// containers (init containers marked) and the strategy's reason.
+fn group_text(g: &UpdateGroup) -> String {
     let e = slack_escape;
-    let mut first = format!(
-        "*{}* / {} `{}` · container `{}`",
-        e(&u.namespace),
-        e(&u.kind),
-        e(&u.name),
-        e(&u.container)
-    );
-    if u.init_container {
-        first.push_str(" (init)");
+    let mut title = format!("*{}*", e(&g.summary));
+    if g.new {
+        title.push_str(" · :new: *new*");
     }
-    if let Some(release) = &u.helm_release {
-        first.push_str(&format!(" · Helm release `{}`", e(release)));
+    let items: Vec<String> = g
+        .workloads
+        .iter()
+        .map(|w| {
+            let containers: Vec<String> = w
+                .containers
+                .iter()
+                .map(|c| {
+                    let init = if c.init_container { " (init)" } else { "" };
+                    format!("`{}`{init}", e(&c.name))
+                })
+                .collect();
+            let mut line = format!(
+                "• {} `{}`: {}",
+                e(&w.kind),
+                e(&w.name),
+                containers.join(", ")
+            );
+            if let Some(release) = &w.helm_release {
+                line.push_str(&format!(" · Helm release `{}`", e(release)));
+            }
+            line
+        })
+        .collect();
+    let mut reason = String::new();
+    if !g.strategy.is_empty() || !g.reason.is_empty() {
+        reason = format!("\n_{}_: {}", e(&g.strategy), e(&g.reason));
     }
-    if new {
-        first.push_str(" · :new: *new*");
-    }
-    let mut text = format!(
-        "{first}\n`{}`: `{}` → `{}`",
-        e(&u.repository),
-        e(&u.current_tag),
-        e(&u.latest_tag)
-    );
-    if !u.strategy.is_empty() || !u.reason.is_empty() {
-        text.push_str(&format!("\n_{}_: {}", e(&u.strategy), e(&u.reason)));
-    }
-    text
+    let room = MAX_SECTION_CHARS.saturating_sub(chars(&reason).min(600));
+    let list = bounded_list_within(&title, &items, room);
+    format!("{list}{}", truncate(&reason, 600))
 }
 
 /// The commands as code blocks, as many sections as needed to stay under the section limit.
-fn command_sections(chunk: &[Update], options: &SlackOptions) -> Vec<Value> {
-    if !options.include_commands {
-        return Vec::new();
-    }
-    let commands = commands(chunk);
-    if commands.is_empty() {
+fn command_sections(commands: &[&str], options: &SlackOptions) -> Vec<Value> {
+    if !options.include_commands || commands.is_empty() {
         return Vec::new();
     }
     const INTRO: &str = "*Patch with `kubectl`:*\n";
@@ -313,12 +336,17 @@ fn trailer_blocks(n: &Notification) -> Vec<Value> {
 
 /// `title` and as many `items` as fit in one section, then "…and N more".
 fn bounded_list(title: &str, items: &[String]) -> String {
-    let mut out = title.to_owned();
+    bounded_list_within(title, items, MAX_SECTION_CHARS)
+}
+
+/// `title` and as many `items` as fit in `room` characters, then "…and N more".
+fn bounded_list_within(title: &str, items: &[String], room: usize) -> String {
+    let mut out = truncate(title, room / 2);
     for (i, item) in items.iter().enumerate() {
         let rest = items.len() - i;
         let more = format!("\n…and {rest} more");
         let item = truncate(item, 500);
-        if chars(&out) + 1 + chars(&item) + chars(&more) > MAX_SECTION_CHARS {
+        if chars(&out) + 1 + chars(&item) + chars(&more) > room {
             out.push_str(&more);
             return out;
         }
@@ -357,31 +385,41 @@ fn context_text(n: &Notification) -> String {
     parts.join(" · ")
 }
 
-/// The Slack message for an upgrade notice: `text` (also the notification fallback) and one
+/// The Slack message for an upgrade notice: `text` (also the notification fallback) naming
+/// the group, one line per workload (its containers and result), the rollback if any, and one
 /// section block with the same text.
 pub fn render_upgrade(n: &UpgradeNotice) -> Value {
+    let e = slack_escape;
+    let count = n.workloads.len();
     let mut text = format!(
-        "*ml-operator* {} - upgrade of `{}` {}/{} (container `{}`) from `{}` to `{}` {}",
+        "*ml-operator* {} - upgrade of `{}` from `{}` to `{}` ({count} {} in {}, ImageUpgrade `{}`) {}",
         emoji(n.event),
-        slack_escape(&n.kind),
-        slack_escape(&n.namespace),
-        slack_escape(&n.name),
-        slack_escape(&n.container),
-        slack_escape(&n.from_image),
-        slack_escape(&n.to_image),
+        e(&n.repository),
+        e(&n.from_tags.join("`, `")),
+        e(&n.target_tag),
+        if count == 1 { "workload" } else { "workloads" },
+        e(&n.namespace),
+        e(&n.upgrade),
         n.event.verb()
     );
     if let Some(cluster) = &n.cluster {
-        text.push_str(&format!(" on {}", slack_escape(cluster)));
+        text.push_str(&format!(" on {}", e(cluster)));
+    }
+    for line in n.workload_lines() {
+        text.push_str(&format!("\n• {}", e(&line)));
+    }
+    if let Some(rollback) = &n.rollback {
+        text.push_str(&format!("\nRolled back: {}", e(rollback)));
     }
     if !n.message.is_empty() {
-        text.push_str(&format!("\n{}", slack_escape(&n.message)));
+        text.push_str(&format!("\n{}", e(&n.message)));
     }
     if !n.approve_commands.is_empty() {
         text.push_str("\nApprove with:\n```\n");
         text.push_str(&n.approve_commands.join("\n"));
         text.push_str("\n```");
     }
+    let text = truncate(&text, MAX_TEXT_CHARS);
     let blocks = json!([{ "type": "section", "text": { "type": "mrkdwn", "text": truncate(&text, MAX_SECTION_CHARS) } }]);
     json!({ "text": text, "blocks": blocks })
 }
@@ -424,13 +462,26 @@ mod tests {
     #[test]
     fn renders_an_upgrade_notice() {
         let mut n = UpgradeNotice::example(UpgradeEvent::Proposed);
-        n.approve_commands =
-            vec!["ml-operator approve central-ledger-central-ledger-v13.14.1 -n hub".into()];
+        n.approve_commands = vec!["ml-operator approve central-ledger-v19.8.9 -n hub".into()];
         let slack = render_upgrade(&n);
         let text = slack["text"].as_str().unwrap();
-        assert!(text.contains("from `mojaloop/central-ledger:v13.14.0` to `mojaloop/central-ledger:v13.14.1` is available"), "{text}");
+        assert!(text.contains("upgrade of `mojaloop/central-ledger` from `v19.8.3` to `v19.8.9` (2 workloads in hub, ImageUpgrade `central-ledger-v19.8.9`) is available"), "{text}");
         assert!(
-            text.contains("ml-operator approve central-ledger-central-ledger-v13.14.1 -n hub"),
+            text.contains("• Deployment central-ledger (central-ledger, run-migration init)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ml-operator approve central-ledger-v19.8.9 -n hub"),
+            "{text}"
+        );
+        let mut n = UpgradeNotice::example(UpgradeEvent::RolledBack);
+        n.rollback = Some("the rollout of Deployment central-ledger-handler failed".into());
+        let text = render_upgrade(&n)["text"].as_str().unwrap().to_string();
+        assert!(
+            text.contains(":rewind:")
+                && text.contains(
+                    "Rolled back: the rollout of Deployment central-ledger-handler failed"
+                ),
             "{text}"
         );
     }

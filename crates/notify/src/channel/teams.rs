@@ -1,13 +1,14 @@
-//! Microsoft Teams: a scan's [`Notification`] as Adaptive Card 1.4 messages, split above
-//! [`SPLIT_BYTES`] ([`render`]), and an [`UpgradeNotice`] as one card ([`render_upgrade`]), for
-//! Incoming Webhooks and Workflows URLs.
-
-use std::collections::HashSet;
+//! Microsoft Teams: a scan's [`Notification`] as Adaptive Card 1.4 messages — one card
+//! section per upgrade group with its workloads' commands — split above [`SPLIT_BYTES`]
+//! ([`render`]), and an [`UpgradeNotice`] as one card ([`render_upgrade`]), for Incoming
+//! Webhooks and Workflows URLs.
 
 use serde_json::{Value, json};
 
-use crate::channel::chat::{ChatFormat, ChatNotifier, ChatOptions, commands, split, title};
-use crate::model::{Notification, Update, UpgradeNotice};
+use crate::channel::chat::{ChatFormat, ChatNotifier, ChatOptions, split, title};
+use crate::groups::{UpdateGroup, groups};
+use crate::model::Notification;
+use crate::notice::UpgradeNotice;
 use crate::text::truncate;
 
 /// Payload size a report is split at. Teams refuses messages above about 28 KB.
@@ -55,25 +56,26 @@ fn accept(body: &str) -> Result<(), String> {
 }
 
 /// Renders the Teams messages for `n`: one Adaptive Card message, or several `(part i/n)`
-/// messages each under [`SPLIT_BYTES`] serialized (unless one update alone is larger). Every
-/// update appears in exactly one part, in order; resolved updates and failures in the last.
+/// messages each under [`SPLIT_BYTES`] serialized (unless one group alone is larger). One
+/// section per upgrade group, in order, each in exactly one part; resolved updates and
+/// failures in the last.
 pub fn render(n: &Notification, options: &TeamsOptions) -> Vec<Value> {
-    let new: HashSet<&Update> = n.added.iter().collect();
-    let fits = |chunk: &[Update]| {
-        let card = card(body(n, chunk, &new, options, Some((999, 999)), true));
+    let groups = groups(&n.updates, &n.added);
+    let fits = |chunk: &[UpdateGroup]| {
+        let card = card(body(n, chunk, options, Some((999, 999)), true));
         serde_json::to_vec(&card)
             .map(|b| b.len())
             .unwrap_or(usize::MAX)
             <= SPLIT_BYTES
     };
-    let chunks = split(&n.updates, fits);
+    let chunks = split(&groups, fits);
     let total = chunks.len();
     chunks
         .iter()
         .enumerate()
         .map(|(i, chunk)| {
             let part = (total > 1).then_some((i + 1, total));
-            card(body(n, chunk, &new, options, part, i + 1 == total))
+            card(body(n, chunk, options, part, i + 1 == total))
         })
         .collect()
 }
@@ -102,8 +104,7 @@ fn text_block(text: impl Into<String>) -> Value {
 
 fn body(
     n: &Notification,
-    chunk: &[Update],
-    new: &HashSet<&Update>,
+    chunk: &[UpdateGroup],
     options: &TeamsOptions,
     part: Option<(usize, usize)>,
     last: bool,
@@ -120,43 +121,55 @@ fn body(
         body.push(text_block(
             "The following services are not on the latest secure version and should be updated:",
         ));
-        let facts: Vec<Value> = chunk
+    }
+    for group in chunk {
+        let mut summary = group.summary.clone();
+        if group.new {
+            summary.push_str(" (new)");
+        }
+        body.push(json!({
+            "type": "TextBlock", "text": summary, "weight": "Bolder", "wrap": true, "spacing": "Medium"
+        }));
+        let facts: Vec<Value> = group
+            .workloads
             .iter()
-            .map(|u| {
-                let mut title = format!("{}/{}", u.namespace, u.name);
-                if new.contains(u) {
-                    title.push_str(" (new)");
-                }
-                let init = if u.init_container {
-                    "init container"
-                } else {
-                    "container"
-                };
-                let mut value = format!(
-                    "{} → **{}** · {}:{} · {init} {} · {}",
-                    u.repository, u.latest_tag, u.repository, u.current_tag, u.container, u.kind
-                );
-                if let Some(release) = &u.helm_release {
+            .map(|w| {
+                let containers: Vec<String> = w
+                    .containers
+                    .iter()
+                    .map(|c| {
+                        if c.init_container {
+                            format!("{} (init container)", c.name)
+                        } else {
+                            c.name.clone()
+                        }
+                    })
+                    .collect();
+                let mut value = containers.join(", ");
+                if let Some(release) = &w.helm_release {
                     value.push_str(&format!(" · Helm release {release}"));
                 }
-                if !u.strategy.is_empty() {
-                    value.push_str(&format!(" · {}: {}", u.strategy, truncate(&u.reason, 300)));
-                }
-                json!({ "title": title, "value": value })
+                json!({ "title": format!("{} {}", w.kind, w.name), "value": value })
             })
             .collect();
         body.push(json!({ "type": "FactSet", "facts": facts }));
-    }
-    let commands = commands(chunk);
-    if options.include_commands && !commands.is_empty() {
-        body.push(json!({
-            "type": "TextBlock", "text": "Use the following commands to patch your deployments with kubectl:",
-            "weight": "Bolder", "wrap": true
-        }));
-        for c in commands {
+        if !group.strategy.is_empty() {
             body.push(json!({
-                "type": "TextBlock", "text": c, "fontType": "Monospace", "wrap": true, "spacing": "Small"
+                "type": "TextBlock", "text": format!("{}: {}", group.strategy, truncate(&group.reason, 300)),
+                "isSubtle": true, "wrap": true, "spacing": "Small"
             }));
+        }
+        let commands = group.commands();
+        if options.include_commands && !commands.is_empty() {
+            body.push(json!({
+                "type": "TextBlock", "text": "Use the following commands to patch your deployments with kubectl:",
+                "weight": "Bolder", "wrap": true
+            }));
+            for c in commands {
+                body.push(json!({
+                    "type": "TextBlock", "text": c, "fontType": "Monospace", "wrap": true, "spacing": "Small"
+                }));
+            }
         }
     }
     if last && !n.resolved.is_empty() {
@@ -201,12 +214,44 @@ fn body(
     body
 }
 
-/// The Teams message for an upgrade notice: an Adaptive Card with the headline, details and
-/// commands.
+/// The Teams message for an upgrade notice: an Adaptive Card with the headline (naming the
+/// group), a fact per workload with its result, the rollback, details and commands.
 pub fn render_upgrade(n: &UpgradeNotice) -> Value {
     let mut body = vec![
         json!({"type": "TextBlock", "text": format!("ml-operator: {}", n.headline()), "wrap": true, "weight": "Bolder", "size": "Medium"}),
+        json!({"type": "TextBlock", "text": format!("ImageUpgrade {} in {}", n.upgrade, n.namespace), "wrap": true, "isSubtle": true}),
     ];
+    let facts: Vec<Value> = n
+        .workloads
+        .iter()
+        .map(|w| {
+            let containers: Vec<String> = w
+                .containers
+                .iter()
+                .map(|c| {
+                    if c.init_container {
+                        format!("{} (init container)", c.name)
+                    } else {
+                        c.name.clone()
+                    }
+                })
+                .collect();
+            let mut value = containers.join(", ");
+            if let Some(result) = &w.result {
+                value.push_str(&format!(" · **{result}**"));
+            }
+            if let Some(detail) = &w.detail {
+                value.push_str(&format!(" · {}", truncate(detail, 300)));
+            }
+            json!({"title": format!("{} {}", w.kind, w.name), "value": value})
+        })
+        .collect();
+    if !facts.is_empty() {
+        body.push(json!({"type": "FactSet", "facts": facts}));
+    }
+    if let Some(rollback) = &n.rollback {
+        body.push(json!({"type": "TextBlock", "text": format!("Rolled back: {rollback}"), "wrap": true, "color": "Warning"}));
+    }
     if !n.message.is_empty() {
         body.push(json!({"type": "TextBlock", "text": n.message, "wrap": true}));
     }
@@ -221,7 +266,7 @@ pub fn render_upgrade(n: &UpgradeNotice) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::UpgradeEvent;
+    use crate::notice::UpgradeEvent;
 
     #[test]
     fn renders_an_upgrade_notice() {
@@ -230,5 +275,15 @@ mod tests {
             .as_str()
             .unwrap();
         assert!(title.ends_with("failed and was rolled back"), "{title}");
+        assert!(
+            title.contains("mojaloop/central-ledger v19.8.3 → v19.8.9: 2 workloads in hub"),
+            "{title}"
+        );
+        let facts = &teams["attachments"][0]["content"]["body"][2]["facts"];
+        assert_eq!(facts[0]["title"], "Deployment central-ledger");
+        assert_eq!(
+            facts[0]["value"],
+            "central-ledger, run-migration (init container) · **Succeeded**"
+        );
     }
 }

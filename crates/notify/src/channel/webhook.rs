@@ -14,7 +14,9 @@ use futures::future::BoxFuture;
 use ml_operator_retry::RetryPolicy;
 
 use crate::error::NotifyError;
-use crate::model::{Notification, UpgradeNotice};
+use crate::groups::{UpdateGroup, groups};
+use crate::model::Notification;
+use crate::notice::UpgradeNotice;
 use crate::notifier::{Delivery, Notifier};
 use crate::secret::Secret;
 use crate::stats::NotifierStats;
@@ -127,23 +129,30 @@ struct Body<'a> {
     schema_version: u32,
     #[serde(flatten)]
     notification: &'a Notification,
+    groups: Vec<UpdateGroup>,
 }
 
 /// The exact body bytes sent for `n`: `{"schemaVersion":1,"event":…,"cluster":…,"updates":[…],
-/// "added":[…],"resolved":[…],"failures":[…]}`.
+/// "added":[…],"resolved":[…],"failures":[…],"groups":[…]}` — `updates` one per container, as
+/// before; `groups` one entry per upgrade group (namespace, repository, latest tag) with its
+/// workloads and their commands ([`UpdateGroup`]).
 pub fn body(n: &Notification) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(&Body {
         schema_version: SCHEMA_VERSION,
         notification: n,
+        groups: groups(&n.updates, &n.added),
     })
 }
 
 /// The exact body bytes sent for an upgrade notice: `{"schemaVersion":1,
-/// "event":"upgrade-…", "upgrade":…, …}`.
+/// "event":"upgrade-…", "upgrade":…, "namespace":…, "repository":…, "fromTags":[…],
+/// "targetTag":…, "summary":…, "workloads":[{kind, name, containers, result, detail}],
+/// "rollback":…, "message":…, "approveCommands":[…], "cluster":…}`.
 pub fn upgrade_body(n: &UpgradeNotice) -> Result<Vec<u8>, serde_json::Error> {
     let mut value = serde_json::to_value(n)?;
     value["schemaVersion"] = json!(SCHEMA_VERSION);
     value["event"] = json!(n.event.as_str());
+    value["summary"] = json!(n.summary());
     serde_json::to_vec(&value)
 }
 
@@ -187,7 +196,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::model::UpgradeEvent;
+    use crate::notice::UpgradeEvent;
 
     #[test]
     fn signatures_round_trip_and_reject_tampering() {
@@ -226,6 +235,15 @@ mod tests {
         .unwrap();
         assert_eq!(body["event"], "upgrade-succeeded");
         assert_eq!(body["schemaVersion"], 1);
-        assert_eq!(body["toImage"], "mojaloop/central-ledger:v13.14.1");
+        assert_eq!(body["targetTag"], "v19.8.9");
+        assert_eq!(
+            body["summary"],
+            "mojaloop/central-ledger v19.8.3 → v19.8.9: 2 workloads in hub"
+        );
+        assert_eq!(
+            body["workloads"][0]["containers"][1]["toImage"],
+            "mojaloop/central-ledger:v19.8.9"
+        );
+        assert_eq!(body["workloads"][0]["result"], "Succeeded");
     }
 }

@@ -1,0 +1,99 @@
+//! One patch per workload: every container of a workload with an update (init containers and
+//! sidecars included) changed by one strategic merge patch, so the workload rolls out once.
+//!
+//! In: the workloads and their findings, in the scan's order (one finding per container).
+//! Out: one [`WorkloadPatch`] per workload that has updates — the `patches` of `-o json` —
+//! and each such finding's `command` set to its workload's command.
+
+use serde::Serialize;
+
+use super::finding::{Finding, Status};
+use crate::inventory::patch::ImageChange;
+use crate::inventory::{Workload, commands};
+
+/// One workload's patch (`-o json` `patches[]`, the contract field for field).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadPatch {
+    /// Workload kind (`Deployment`).
+    pub kind: &'static str,
+    /// Workload namespace.
+    pub namespace: String,
+    /// Workload name.
+    pub name: String,
+    /// The containers the patch changes, in spec order (containers, then init containers).
+    pub containers: Vec<PatchedContainer>,
+    /// The `kubectl patch` command that changes all of them at once.
+    pub command: String,
+}
+
+/// One container a [`WorkloadPatch`] changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchedContainer {
+    /// The container's name.
+    pub name: String,
+    /// Whether it is an init container.
+    pub init_container: bool,
+    /// The image it runs now, as written.
+    pub image: String,
+    /// The image the patch sets.
+    pub latest_image: String,
+}
+
+/// The patches for `workloads`, whose containers' findings are `findings` in the same order
+/// (the scan's: workload by workload, container by container). Sets each updated finding's
+/// `command` to its workload's one command. Workloads whose pod template cannot be changed
+/// (a Job) get no patch; their findings carry a note instead.
+pub(super) fn attach(workloads: &[Workload], findings: &mut [Finding]) -> Vec<WorkloadPatch> {
+    let mut patches = Vec::new();
+    let mut start = 0;
+    for workload in workloads {
+        let end = start + workload.containers.len();
+        let own = &mut findings[start..end];
+        start = end;
+        if !workload.kind.template_is_mutable() {
+            continue;
+        }
+        let containers: Vec<PatchedContainer> = own
+            .iter()
+            .filter(|f| f.status == Status::UpdateAvailable)
+            .filter_map(|f| {
+                Some(PatchedContainer {
+                    name: f.container.clone(),
+                    init_container: f.init_container,
+                    image: f.image.clone(),
+                    latest_image: f.latest_image.clone()?,
+                })
+            })
+            .collect();
+        if containers.is_empty() {
+            continue;
+        }
+        let changes: Vec<ImageChange<'_>> = containers
+            .iter()
+            .map(|c| ImageChange {
+                name: &c.name,
+                image: &c.latest_image,
+                init: c.init_container,
+            })
+            .collect();
+        let command = commands::patch_command(workload, &changes);
+        for finding in own.iter_mut() {
+            let patched = containers
+                .iter()
+                .any(|c| c.name == finding.container && c.init_container == finding.init_container);
+            if patched {
+                finding.command = Some(command.clone());
+            }
+        }
+        patches.push(WorkloadPatch {
+            kind: workload.kind.as_str(),
+            namespace: workload.namespace.clone(),
+            name: workload.name.clone(),
+            containers,
+            command,
+        });
+    }
+    patches
+}
