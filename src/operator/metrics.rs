@@ -42,6 +42,13 @@ struct NotifierLabels {
     result: String,
 }
 
+/// Labels of `ml_operator_upgrades`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpgradeLabels {
+    namespace: String,
+    phase: String,
+}
+
 /// The operator's metrics; cheap to clone (handles share their values).
 #[derive(Clone)]
 pub struct Metrics {
@@ -55,6 +62,7 @@ pub struct Metrics {
     workloads: Gauge,
     containers: Gauge,
     notifications: Family<NotifierLabels, Counter>,
+    upgrades: Family<UpgradeLabels, Gauge>,
 }
 
 impl Metrics {
@@ -103,6 +111,12 @@ impl Metrics {
             "Notifications by notifier and result (sent, failed)",
             notifications.clone(),
         );
+        let upgrades = Family::<UpgradeLabels, Gauge>::default();
+        registry.register(
+            "ml_operator_upgrades",
+            "ImageUpgrade groups by namespace and phase, as the leader's last upgrade pass found them",
+            upgrades.clone(),
+        );
         if let Some(client) = registry_client {
             let known = client.configured_servers();
             registry.register_collector(Box::new(RegistryRequests { client, known }));
@@ -117,6 +131,21 @@ impl Metrics {
             workloads,
             containers,
             notifications,
+            upgrades,
+        }
+    }
+
+    /// Sets `ml_operator_upgrades` to `counts` ((namespace, phase) → ImageUpgrades); phases no
+    /// longer present disappear.
+    pub fn record_upgrades(&self, counts: &BTreeMap<(String, crate::upgrade::Phase), usize>) {
+        self.upgrades.clear();
+        for ((namespace, phase), count) in counts {
+            self.upgrades
+                .get_or_create(&UpgradeLabels {
+                    namespace: namespace.clone(),
+                    phase: phase.to_string(),
+                })
+                .set(i64::try_from(*count).unwrap_or(i64::MAX));
         }
     }
 
@@ -282,6 +311,39 @@ mod tests {
             .filter(|l| l.starts_with("ml_operator_update_available_since_timestamp_seconds{"))
             .map(|l| l.rsplit(' ').next().unwrap().to_string())
             .collect()
+    }
+
+    #[test]
+    fn upgrade_groups_are_counted_by_namespace_and_phase_and_gone_phases_disappear() {
+        use crate::upgrade::Phase;
+        let metrics = Metrics::new(None);
+        let series = |m: &Metrics| -> Vec<String> {
+            m.encode()
+                .lines()
+                .filter(|l| l.starts_with("ml_operator_upgrades{"))
+                .map(String::from)
+                .collect()
+        };
+        let counts = BTreeMap::from([
+            (("mojaloop".to_string(), Phase::Available), 2),
+            (("mojaloop".to_string(), Phase::RolledBack), 1),
+        ]);
+        metrics.record_upgrades(&counts);
+        assert_eq!(
+            series(&metrics),
+            [
+                r#"ml_operator_upgrades{namespace="mojaloop",phase="Available"} 2"#,
+                r#"ml_operator_upgrades{namespace="mojaloop",phase="RolledBack"} 1"#
+            ]
+        );
+        metrics.record_upgrades(&BTreeMap::from([(
+            ("mojaloop".to_string(), Phase::Succeeded),
+            3,
+        )]));
+        assert_eq!(
+            series(&metrics),
+            [r#"ml_operator_upgrades{namespace="mojaloop",phase="Succeeded"} 3"#]
+        );
     }
 
     #[test]
