@@ -123,7 +123,18 @@ pub struct ContainerTarget {
 
 /// Where an upgrade is in its life.
 #[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema, strum::Display,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    JsonSchema,
+    strum::Display,
 )]
 pub enum Phase {
     /// Proposed; waiting for an approval.

@@ -61,6 +61,8 @@ pub struct Upgrader {
     pub(super) settings: UpgradeSettings,
     pub(super) announcer: Announcer,
     namespaces: Vec<String>,
+    /// How many ImageUpgrades each (namespace, phase) had at the start of the last pass.
+    phase_counts: std::sync::Mutex<BTreeMap<(String, Phase), usize>>,
 }
 
 /// What a round of steps knows about all groups at once: slots, dependencies and overlaps.
@@ -142,7 +144,17 @@ impl Upgrader {
             settings,
             announcer,
             namespaces,
+            phase_counts: std::sync::Mutex::default(),
         }
+    }
+
+    /// How many ImageUpgrades each (namespace, phase) had when the last pass listed them
+    /// (empty before the first pass): the `ml_operator_upgrades` gauge.
+    pub fn phase_counts(&self) -> BTreeMap<(String, Phase), usize> {
+        self.phase_counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The client it works with.
@@ -181,6 +193,16 @@ impl Upgrader {
     /// Moves every ImageUpgrade at most one step, as of `now`. Returns what was done.
     pub async fn step_each(&self, now: DateTime<Utc>) -> Result<Vec<Step>, ListError> {
         let upgrades = self.list().await?;
+        let mut counts = BTreeMap::new();
+        for upgrade in &upgrades {
+            *counts
+                .entry((upgrade.namespace_or_default(), upgrade.phase()))
+                .or_default() += 1;
+        }
+        *self
+            .phase_counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = counts;
         let mut context = StepContext {
             applying: upgrades
                 .iter()
