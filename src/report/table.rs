@@ -349,7 +349,7 @@ fn push_wrapped(out: &mut String, text: &str, width: Option<usize>) {
     let mut line_len = 0;
     for (i, word) in text.split(' ').enumerate() {
         let len = word.chars().count();
-        if i > 0 && line_len + 1 + len > width && line.trim().len() > 0 {
+        if i > 0 && line_len + 1 + len > width && !line.trim().is_empty() {
             out.push_str(line.trim_end());
             out.push('\n');
             line = indent.to_string();
