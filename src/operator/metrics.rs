@@ -318,11 +318,14 @@ mod tests {
         use crate::upgrade::Phase;
         let metrics = Metrics::new(None);
         let series = |m: &Metrics| -> Vec<String> {
-            m.encode()
+            let mut lines: Vec<String> = m
+                .encode()
                 .lines()
                 .filter(|l| l.starts_with("ml_operator_upgrades{"))
                 .map(String::from)
-                .collect()
+                .collect();
+            lines.sort();
+            lines
         };
         let counts = BTreeMap::from([
             (("mojaloop".to_string(), Phase::Available), 2),

@@ -29,6 +29,8 @@ pub enum Format {
     Json,
     /// Only the `kubectl patch` commands, one per workload and line, runnable as a script.
     Commands,
+    /// The table with IMAGE and REASON added, nothing shortened.
+    Wide,
 }
 
 /// The JSON document `-o json` prints; `schemaVersion` changes only on incompatible changes.
@@ -42,15 +44,9 @@ struct JsonReport<'a> {
     warnings: &'a [String],
 }
 
-/// Renders a report in a format. `color` adds ANSI colours to the table's status column;
-/// `explain` adds each decision's full explanation to the table.
-pub fn render(
-    report: &Report,
-    warnings: &[String],
-    format: Format,
-    color: bool,
-    explain: bool,
-) -> String {
+/// Renders a report in a format; `view` lays out the table (`-o wide` is the table with
+/// `view.wide`).
+pub fn render(report: &Report, warnings: &[String], format: Format, view: table::View) -> String {
     match format {
         Format::Json => {
             let document = JsonReport {
@@ -70,7 +66,8 @@ pub fn render(
             .iter()
             .map(|patch| format!("{}\n", patch.command))
             .collect(),
-        Format::Table => table::render(report, color, explain),
+        Format::Table => table::render(report, view),
+        Format::Wide => table::render(report, table::View { wide: true, ..view }),
     }
 }
 
