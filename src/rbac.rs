@@ -130,6 +130,13 @@ pub const UPGRADES: &[Rule] = &[
     },
     Rule {
         scope: Scope::Cluster,
+        group: "",
+        resources: &["pods"],
+        verbs: &["delete"],
+        why: "a StatefulSet's forced rollback: deleting its Pods stuck, not Ready, on the failed revision after its template is patched back",
+    },
+    Rule {
+        scope: Scope::Cluster,
         group: "ml-operator.mojaloop.io",
         resources: &["imageupgrades"],
         verbs: &["get", "list", "watch", "create", "patch", "update"],

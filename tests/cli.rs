@@ -7,7 +7,8 @@ fn ml_operator() -> Command {
     let mut command = Command::cargo_bin("ml-operator").unwrap();
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("NO_COLOR");
+        .env_remove("NO_COLOR")
+        .env_remove("COLUMNS");
     command
 }
 
@@ -337,6 +338,134 @@ fn input_errors_exit_2_and_name_the_place() {
 fn bundled_example_table() {
     let assert = check(&EXAMPLE).success();
     insta::assert_snapshot!("example_table", stdout(&assert));
+}
+
+/// The table's rows (between the header and the first blank line), split into cells.
+fn table_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty() && !l.starts_with('('))
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn the_bundled_example_fits_120_columns_listing_what_needs_attention() {
+    let text = stdout(&check(&EXAMPLE).success());
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 120,
+            "{} chars: {line}",
+            line.chars().count()
+        );
+    }
+    let header: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAMESPACE",
+            "WORKLOAD",
+            "CONTAINER",
+            "CURRENT",
+            "LATEST",
+            "STATUS"
+        ]
+    );
+    let rows = table_rows(&text);
+    let statuses: Vec<&str> = rows.iter().map(|r| r.last().unwrap().as_str()).collect();
+    assert_eq!(rows.len(), 28, "27 updates and 1 unresolved:\n{text}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == "update-available" || *s == "unresolved")
+    );
+    // Grouped by workload: a workload's rows are next to each other (names compared whole,
+    // from -o wide, which lays out the same rows).
+    let wide = stdout(&check(&[&EXAMPLE[..], &["-o", "wide"]].concat()).success());
+    let wide_rows = table_rows(&wide);
+    assert_eq!(wide_rows.len(), rows.len());
+    let workloads: Vec<(&str, &str)> = wide_rows
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str()))
+        .collect();
+    let mut done = std::collections::BTreeSet::new();
+    for pair in workloads.windows(2) {
+        if pair[0] != pair[1] {
+            assert!(
+                done.insert(pair[0]),
+                "{:?} is listed in two places:\n{wide}",
+                pair[0]
+            );
+        }
+    }
+    assert!(!done.contains(workloads.last().unwrap()));
+    // The digest pin shortened; long names shortened with …; the summary counts everything.
+    assert!(text.contains("v12.1.1@sha256:3f5c…"), "{text}");
+    assert!(text.contains('…'));
+    assert!(
+        text.contains("(48 up-to-date or skipped containers not listed; --all lists them)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("76 containers: 27 updates available, 48 up to date, 1 unresolved"),
+        "{text}"
+    );
+    // JSON and commands are never shortened.
+    let json = stdout(&check(&[&EXAMPLE[..], &["-o", "json"]].concat()).success());
+    let commands = stdout(&check(&[&EXAMPLE[..], &["-o", "commands"]].concat()).success());
+    assert!(!json.contains('…') && !commands.contains('…'));
+}
+
+#[test]
+fn all_lists_every_container_and_wide_adds_image_and_reason_unshortened() {
+    let text = stdout(&check(&[&EXAMPLE[..], &["--all"]].concat()).success());
+    assert_eq!(table_rows(&text).len(), 76, "{text}");
+    assert!(text.contains("up-to-date"));
+    assert!(!text.contains("not listed"), "{text}");
+
+    let wide = stdout(&check(&[&EXAMPLE[..], &["-o", "wide"]].concat()).success());
+    let header: Vec<&str> = wide.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAMESPACE",
+            "WORKLOAD",
+            "CONTAINER",
+            "CURRENT",
+            "LATEST",
+            "STATUS",
+            "IMAGE",
+            "REASON"
+        ]
+    );
+    // Nothing shortened with -o wide but the digest in CURRENT (IMAGE has it whole).
+    let shortened: Vec<&str> = wide.lines().filter(|l| l.contains('…')).collect();
+    assert_eq!(shortened.len(), 1, "{wide}");
+    assert_eq!(shortened[0].matches('…').count(), 1);
+    assert!(shortened[0].contains("v12.1.1@sha256:3f5c…"));
+    assert!(shortened[0].contains("mojaloop/central-event-processor:v12.1.1@sha256:3f5c"));
+    assert!(wide.contains("deploy/moja-centralledger-handler-transfer-position"));
+    assert!(
+        wide.contains("v19.8.9 is the newest 19.8.x tag (bugfix)"),
+        "{wide}"
+    );
+
+    // A wider terminal (COLUMNS) needs no shortening for this hub.
+    let roomy = stdout(
+        &ml_operator()
+            .env("COLUMNS", "200")
+            .arg("check")
+            .args(EXAMPLE)
+            .assert()
+            .success(),
+    );
+    assert!(!roomy.lines().next().unwrap().contains('…'));
+    assert!(
+        table_rows(&roomy)
+            .iter()
+            .all(|r| r[..3].iter().all(|c| !c.contains('…'))),
+        "{roomy}"
+    );
 }
 
 #[test]

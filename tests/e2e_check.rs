@@ -232,12 +232,38 @@ async fn check_then_kubectl_runs_every_printed_command_then_everything_is_up_to_
         "-o",
         "commands",
     ]);
-    assert_eq!(commands.lines().count(), expected.len(), "{commands}");
+    // One command per workload with an update (central-ledger's app, sidecar and init
+    // container in one patch), and the JSON's `patches` say the same.
+    let workloads_to_patch: std::collections::BTreeSet<&String> =
+        expected.keys().map(|(workload, _)| workload).collect();
+    assert_eq!(
+        commands.lines().count(),
+        workloads_to_patch.len(),
+        "{commands}"
+    );
+    let patches = before["patches"].as_array().unwrap();
+    assert_eq!(patches.len(), workloads_to_patch.len(), "{patches:#?}");
+    let ledger = patches
+        .iter()
+        .find(|p| p["name"] == "central-ledger")
+        .unwrap();
+    assert_eq!(
+        ledger["containers"].as_array().unwrap().len(),
+        3,
+        "{ledger}"
+    );
+    let printed: Vec<&str> = commands.lines().collect();
+    for patch in patches {
+        assert!(
+            printed.contains(&patch["command"].as_str().unwrap()),
+            "{patch} among {commands}"
+        );
+    }
     let ran = sh(&commands, kubeconfig);
     assert!(ran.status.success(), "{commands}\n{}", text(&ran));
     assert_eq!(
         String::from_utf8_lossy(&ran.stdout).lines().count(),
-        expected.len(),
+        workloads_to_patch.len(),
         "one `patched` line per command: {}",
         text(&ran)
     );
@@ -276,9 +302,8 @@ async fn check_then_kubectl_runs_every_printed_command_then_everything_is_up_to_
             patched,
             "{kind} {workload}: {patched} commands"
         );
-        if kind == "Deployment" && workload != "ml-api-adapter" {
-            assert!(patched >= 1);
-        }
+        let wanted_patches = i64::from(workloads_to_patch.contains(workload));
+        assert_eq!(patched, wanted_patches, "{kind} {workload}: one rollout");
     }
     assert_eq!(
         objects_before[&("Deployment".to_string(), "ml-api-adapter".to_string())]["metadata"]["generation"],

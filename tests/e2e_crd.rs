@@ -10,19 +10,30 @@ use serde_json::{Value, json};
 
 fn upgrade(name: &str, spec: Value) -> Value {
     json!({
-        "apiVersion": "ml-operator.mojaloop.io/v1alpha1", "kind": "ImageUpgrade",
+        "apiVersion": "ml-operator.mojaloop.io/v1alpha2", "kind": "ImageUpgrade",
         "metadata": {"name": name},
         "spec": spec,
     })
 }
 
+/// A group: two Deployments on central-ledger v13.14.0, each with its migration init container.
 fn valid_spec() -> Value {
+    let target = |name: &str| {
+        json!({"kind": "Deployment", "name": name, "containers": [
+            {"name": "run-migration", "initContainer": true,
+             "currentImage": "mojaloop/central-ledger:v13.14.0",
+             "targetImage": "mojaloop/central-ledger:v13.14.1"},
+            {"name": "central-ledger",
+             "currentImage": "mojaloop/central-ledger:v13.14.0",
+             "targetImage": "mojaloop/central-ledger:v13.14.1"},
+        ]})
+    };
     json!({
-        "target": {"kind": "Deployment", "name": "central-ledger", "container": "central-ledger"},
-        "currentImage": "mojaloop/central-ledger:v13.14.0",
+        "repository": "mojaloop/central-ledger",
         "currentTag": "v13.14.0",
-        "targetImage": "mojaloop/central-ledger:v13.14.1",
         "targetTag": "v13.14.1",
+        "workloadCount": 2,
+        "targets": [target("central-ledger-service"), target("central-ledger-handler")],
         "level": "bugfix",
     })
 }
@@ -59,21 +70,27 @@ fn the_api_server_validates_image_upgrades_against_the_crd_schema() {
     );
 
     let mut missing = valid_spec();
-    missing["target"]
+    missing["targets"][0]
         .as_object_mut()
         .unwrap()
-        .remove("container");
-    missing.as_object_mut().unwrap().remove("targetImage");
+        .remove("name");
+    missing["targets"][1]["containers"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("targetImage");
     let refused = ns.try_apply(&upgrade("missing", missing).to_string());
     assert!(!refused.status.success());
     let err = stderr(&refused);
     assert!(
-        err.contains("spec.target.container: Required value"),
+        err.contains("spec.targets[0].name: Required value"),
         "{err}"
     );
-    assert!(err.contains("spec.targetImage: Required value"), "{err}");
+    assert!(
+        err.contains("spec.targets[1].containers[0].targetImage: Required value"),
+        "{err}"
+    );
     let refused = ns.try_apply(
-        &json!({"apiVersion": "ml-operator.mojaloop.io/v1alpha1", "kind": "ImageUpgrade",
+        &json!({"apiVersion": "ml-operator.mojaloop.io/v1alpha2", "kind": "ImageUpgrade",
                 "metadata": {"name": "no-spec"}})
         .to_string(),
     );
@@ -87,21 +104,25 @@ fn the_api_server_validates_image_upgrades_against_the_crd_schema() {
     }
 
     // A valid one is stored with the schema's defaults filled in by the server.
-    ns.apply(&upgrade("central-ledger-central-ledger-v13.14.1", valid_spec()).to_string());
-    let stored = ns.get_json(&["iu", "central-ledger-central-ledger-v13.14.1"]);
+    ns.apply(&upgrade("central-ledger-v13.14.1", valid_spec()).to_string());
+    let stored = ns.get_json(&["iu", "central-ledger-v13.14.1"]);
     let spec = &stored["spec"];
     assert_eq!(spec["approved"], false, "{stored:#}");
     assert_eq!(spec["rejected"], false, "{stored:#}");
     assert_eq!(spec["reason"], "", "{stored:#}");
     assert_eq!(spec["strategy"], "", "{stored:#}");
-    assert_eq!(spec["target"]["initContainer"], false, "{stored:#}");
+    assert_eq!(
+        spec["targets"][0]["containers"][1]["initContainer"], false,
+        "{stored:#}"
+    );
+    assert_eq!(spec["targets"][0]["containers"][0]["initContainer"], true);
     assert!(stored.get("status").is_none(), "{stored:#}");
 
     // A status with a phase outside the enum is refused too (through the status subresource).
     let refused = ns.run(&[
         "patch",
         "iu",
-        "central-ledger-central-ledger-v13.14.1",
+        "central-ledger-v13.14.1",
         "--subresource=status",
         "--type=merge",
         "-p",
@@ -117,7 +138,7 @@ fn the_api_server_validates_image_upgrades_against_the_crd_schema() {
     // The published OpenAPI carries the descriptions.
     let explained = ns.ok(&["explain", "imageupgrades.spec.approved"]);
     assert!(
-        explained.contains("Approve the upgrade") && explained.contains("<boolean>"),
+        explained.contains("Approve the group") && explained.contains("<boolean>"),
         "{explained}"
     );
 }
@@ -129,7 +150,7 @@ fn status_is_a_subresource_and_kubectl_shows_the_printer_columns() {
     };
     install_crd(cp);
     let ns = cp.namespace("e2e-crd-status");
-    const NAME: &str = "central-ledger-central-ledger-v13.14.1";
+    const NAME: &str = "central-ledger-v13.14.1";
     ns.apply(&upgrade(NAME, valid_spec()).to_string());
     let get = || ns.get_json(&["imageupgrade", NAME]);
     let generation = |u: &Value| u["metadata"]["generation"].as_i64().unwrap();
@@ -192,12 +213,11 @@ fn status_is_a_subresource_and_kubectl_shows_the_printer_columns() {
         header,
         [
             "NAME",
-            "PHASE",
-            "WORKLOAD",
-            "CONTAINER",
+            "REPOSITORY",
             "FROM",
             "TO",
-            "APPROVED",
+            "WORKLOADS",
+            "PHASE",
             "WINDOW",
             "AGE"
         ],
@@ -205,15 +225,14 @@ fn status_is_a_subresource_and_kubectl_shows_the_printer_columns() {
     );
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(
-        &row[..8],
+        &row[..7],
         [
             NAME,
-            "Scheduled",
-            "central-ledger",
-            "central-ledger",
+            "mojaloop/central-ledger",
             "v13.14.0",
             "v13.14.1",
-            "true",
+            "2",
+            "Scheduled",
             "nightly"
         ],
         "{table}"
@@ -224,20 +243,19 @@ fn status_is_a_subresource_and_kubectl_shows_the_printer_columns() {
         header,
         [
             "NAME",
-            "PHASE",
-            "KIND",
-            "WORKLOAD",
-            "CONTAINER",
+            "REPOSITORY",
             "FROM",
             "TO",
-            "APPROVED",
+            "WORKLOADS",
+            "PHASE",
             "WINDOW",
+            "APPROVED",
             "OPENS",
             "AGE"
         ],
         "{wide}"
     );
-    assert!(wide.contains("Deployment"), "{wide}");
+    assert!(wide.contains("2030-01-01T02:00:00Z"), "{wide}");
     let phase = ns.ok(&["get", "iu", NAME, "-o", "jsonpath={.status.phase}"]);
     assert_eq!(phase, "Scheduled");
 }
@@ -249,11 +267,16 @@ fn ml_operator_approve_and_reject_write_the_spec_and_refuse_a_final_phase() {
     };
     install_crd(cp);
     let ns = cp.namespace("e2e-crd-approve");
-    const FIRST: &str = "central-ledger-central-ledger-v13.14.1";
-    const NEWER: &str = "central-ledger-central-ledger-v13.14.2";
-    let mut newer = valid_spec();
-    newer["targetImage"] = json!("mojaloop/central-ledger:v13.14.2");
-    newer["targetTag"] = json!("v13.14.2");
+    const FIRST: &str = "central-ledger-v13.14.1";
+    const NEWER: &str = "central-ledger-v13.14.2";
+    let newer: Value = serde_json::from_str(
+        &valid_spec()
+            .to_string()
+            .replace("central-ledger:v13.14.1", "central-ledger:v13.14.2")
+            .replace("\"v13.14.1\"", "\"v13.14.2\""),
+    )
+    .unwrap();
+    assert_eq!(newer["targetTag"], "v13.14.2");
     ns.apply(&list(&[
         upgrade(FIRST, valid_spec()),
         upgrade(NEWER, newer),

@@ -286,7 +286,7 @@ async fn run_holds_the_lease_records_events_and_a_restart_does_not_notify_again(
         "  - `mojaloop/central-ledger`: latest version is `v13.14.1`",
         "  - `mojaloop/account-lookup-service`: latest version is `v10.3.4`",
         &format!(
-            r#"kubectl patch deployment central-ledger -n {} --patch '{{"spec":{{"template":{{"spec":{{"containers":[{{"name":"central-ledger","image":"mojaloop/central-ledger:v13.14.1"}}]}}}}}}}}'"#,
+            r#"kubectl patch deployment central-ledger -n {} --patch '{{"spec":{{"template":{{"spec":{{"containers":[{{"name":"central-ledger","image":"mojaloop/central-ledger:v13.14.1"}},{{"name":"sidecar","image":"mojaloop/event-sidecar:v9.5.1"}}]}}}}}}}}'"#,
             ns.name()
         ),
     ] {

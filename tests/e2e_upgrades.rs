@@ -12,8 +12,9 @@
 //! `fake-node.ml-operator.test/fail-images` (scripts/control-plane): the operator never picks a
 //! `fail…` or `does-not-exist` tag, since those are no versions or on another track.
 //!
-//! The helpers find ImageUpgrades by `spec.target` (workload, container) and `targetImage`,
-//! not by name, so grouping ImageUpgrades later only changes `e2e_support::upgrades_of`.
+//! The helpers find ImageUpgrade groups by a target (workload, container) and its
+//! `targetImage`, not by name. The group-specific behaviour (migration init container and app
+//! in one patch, the canary, `onFailure`) is tested by the `group_…` tests at the end.
 
 mod e2e_support;
 
@@ -129,13 +130,18 @@ impl<'a> Setup<'a> {
             .collect()
     }
 
-    /// The webhook notices `event` about `workload`.
+    /// The webhook notices `event` about a group that has `workload`.
     fn notices(&self, event: &str, workload: &str) -> Vec<Value> {
         self.webhook
             .received()
             .into_iter()
             .map(|r| r.json())
-            .filter(|b| b["event"] == event && b["name"] == workload)
+            .filter(|b| {
+                b["event"] == event
+                    && b["workloads"]
+                        .as_array()
+                        .is_some_and(|ws| ws.iter().any(|w| w["name"] == workload))
+            })
             .collect()
     }
 
@@ -200,8 +206,16 @@ async fn approved_with_the_kubectl_command_from_the_notice_it_rolls_out_and_succ
         LIMIT,
         log,
     );
-    assert_eq!(proposed["spec"]["currentImage"], FROM);
-    assert_eq!(proposed["spec"]["target"]["kind"], "Deployment");
+    assert_eq!(
+        target_container(&proposed, "central-ledger", "central-ledger").unwrap()["currentImage"],
+        FROM
+    );
+    assert_eq!(
+        target(&proposed, "central-ledger").unwrap()["kind"],
+        "Deployment"
+    );
+    assert_eq!(proposed["spec"]["repository"], "mojaloop/central-ledger");
+    assert_eq!(name(&proposed), "central-ledger-v13.14.1");
     assert_eq!(proposed["spec"]["level"], "bugfix");
     assert!(
         upgrades_of(ns, "central-ledger", "sidecar").is_empty(),
@@ -238,7 +252,10 @@ async fn approved_with_the_kubectl_command_from_the_notice_it_rolls_out_and_succ
         log,
     );
     assert_eq!(done["status"]["approval"]["how"], "kubectl", "{done:#}");
-    assert_eq!(done["status"]["rollout"]["previousImage"], FROM);
+    assert_eq!(
+        previous_image(&done, "central-ledger", "central-ledger"),
+        FROM
+    );
     let phases = history(&done);
     assert_eq!(
         phases.first().map(String::as_str),
@@ -258,7 +275,10 @@ async fn approved_with_the_kubectl_command_from_the_notice_it_rolls_out_and_succ
         d["metadata"]["generation"].as_i64().unwrap(),
         generation + 1
     );
-    assert_eq!(done["status"]["rollout"]["generation"], generation + 1);
+    assert_eq!(
+        workload_rollout(&done, "central-ledger")["generation"],
+        generation + 1
+    );
     assert!(deployment_rolled_out(&d), "{:#}", d["status"]);
     let managed = ns.get_json(&["deployment", "central-ledger", "--show-managed-fields"]);
     let managers = &managed["metadata"]["managedFields"];
@@ -290,7 +310,11 @@ async fn approved_with_the_kubectl_command_from_the_notice_it_rolls_out_and_succ
     let notice = setup
         .wait_notice("upgrade-succeeded", "central-ledger", &operator)
         .await;
-    assert_eq!(notice["toImage"], TO, "{notice:#}");
+    assert_eq!(
+        notice["workloads"][0]["containers"][0]["toImage"], TO,
+        "{notice:#}"
+    );
+    assert_eq!(notice["workloads"][0]["result"], "Succeeded", "{notice:#}");
     wait_for(
         "the UpgradeSucceeded Event",
         LIMIT,
@@ -581,7 +605,8 @@ async fn a_newer_patch_supersedes_an_approved_upgrade_and_a_kill_while_applying_
         LIMIT,
         || {
             upgrade_to(ns, "central-ledger", "central-ledger", NEWER).filter(|u| {
-                phase(u) == "Applying" && u["status"]["rollout"]["patchedAt"].is_string()
+                phase(u) == "Applying"
+                    && workload_rollout(u, "central-ledger")["patchedAt"].is_string()
             })
         },
         || operator.log(),
@@ -591,7 +616,10 @@ async fn a_newer_patch_supersedes_an_approved_upgrade_and_a_kill_while_applying_
         !deployment_rolled_out(&setup.deployment()),
         "killed mid-rollout"
     );
-    assert_eq!(applying["status"]["rollout"]["previousImage"], FROM);
+    assert_eq!(
+        previous_image(&applying, "central-ledger", "central-ledger"),
+        FROM
+    );
 
     let restarted = setup.operator("replica-b", upgrades).await;
     let done = wait_upgrade_phase(
@@ -618,7 +646,7 @@ async fn a_newer_patch_supersedes_an_approved_upgrade_and_a_kill_while_applying_
             h["message"]
                 .as_str()
                 .unwrap_or("")
-                .starts_with("patched to")
+                .starts_with("patched Deployment central-ledger")
         })
         .count();
     assert_eq!(patched, 1, "{:#}", done["status"]["history"]);
@@ -633,11 +661,12 @@ async fn a_newer_patch_supersedes_an_approved_upgrade_and_a_kill_while_applying_
 }
 
 /// Found on the real control plane (kube-sim used to hide it): a StatefulSet whose rollout to
-/// the target image failed is patched back and recorded `RolledBack`, but the real StatefulSet
-/// controller (`OrderedReady`) never replaces the Pod stuck on the target image — Kubernetes'
-/// "forced rollback" needs a person to delete it. This pins down what a Hub sees today.
+/// the target image failed is patched back, but the real StatefulSet controller
+/// (`OrderedReady`) never replaces the Pod stuck on the target image — Kubernetes' "forced
+/// rollback" needs that Pod deleted. The operator deletes it (and only it), and the StatefulSet
+/// recovers on its previous revision.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_statefulset_rolled_back_keeps_its_stuck_pod_until_someone_deletes_it() {
+async fn a_statefulset_rolled_back_has_its_stuck_pod_deleted_and_recovers() {
     let Some(cp) = fake_node_cluster_or_skip("a StatefulSet rollback") else {
         return;
     };
@@ -655,6 +684,13 @@ async fn a_statefulset_rolled_back_keeps_its_stuck_pod_until_someone_deletes_it(
     );
     let setup = Setup::new(cp, "e2e-sts-rollback", &[mysql]).await;
     let ns = &setup.ns;
+    let uid = |pod: &str| {
+        ns.get_json(&["pod", pod])["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let healthy_uid = uid("mysql-0");
     let operator = setup
         .operator(
             "replica-a",
@@ -670,36 +706,26 @@ async fn a_statefulset_rolled_back_keeps_its_stuck_pod_until_someone_deletes_it(
     assert!(reason.contains("3s"), "{reason}");
     let sts = ns.get_json(&["statefulset", "mysql"]);
     assert_eq!(image_of(&sts, "mysql"), MYSQL_FROM, "the template is back");
-
-    // The Pod the failed rollout replaced stays on the target image, not Ready.
-    let stuck = |ns: &Namespace<'_>| {
-        let pod = ns.get_json(&["pod", "mysql-1"]);
-        (
-            image_of(&pod, "mysql"),
-            condition(&pod, "Ready").is_some_and(|c| c["status"] == "True"),
-        )
-    };
-    wait_for(
-        "the StatefulSet controller to settle on the old revision",
-        LIMIT,
-        || {
-            let s = ns.get_json(&["statefulset", "mysql"]);
-            (s["status"]["observedGeneration"] == s["metadata"]["generation"]
-                && s["status"]["updateRevision"] == s["status"]["currentRevision"])
-                .then_some(())
-        },
-        || operator.log(),
-    );
-    assert_eq!(stuck(ns), (MYSQL_TO.to_string(), false));
-    let sts = ns.get_json(&["statefulset", "mysql"]);
-    assert_eq!(sts["status"]["readyReplicas"], 1, "{:#}", sts["status"]);
-    assert_eq!(
-        image_of(&ns.get_json(&["pod", "mysql-0"]), "mysql"),
-        MYSQL_FROM
+    let rolled_back = workload_rollout(&done, "mysql")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        rolled_back.contains("deleted Pod mysql-1 stuck on the failed revision"),
+        "{done:#}"
     );
 
-    // Deleting that Pod (what Kubernetes documents) recovers the StatefulSet.
-    ns.ok(&["delete", "pod", "mysql-1", "--wait=false"]);
+    // The StatefulSet recovers on the old revision without anyone deleting anything, and the
+    // healthy Pod was never touched.
     ns.ok(&["rollout", "status", "statefulset/mysql", "--timeout=120s"]);
-    assert_eq!(stuck(ns), (MYSQL_FROM.to_string(), true));
+    for pod in ["mysql-0", "mysql-1"] {
+        let p = ns.get_json(&["pod", pod]);
+        assert_eq!(image_of(&p, "mysql"), MYSQL_FROM, "{pod}");
+        assert!(
+            condition(&p, "Ready").is_some_and(|c| c["status"] == "True"),
+            "{pod}: {:#}",
+            p["status"]
+        );
+    }
+    assert_eq!(uid("mysql-0"), healthy_uid, "the Ready Pod was not deleted");
 }

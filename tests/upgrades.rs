@@ -1,9 +1,11 @@
-//! Upgrades on kube-sim with simulated rollouts: approval (ml-operator, kubectl, policy),
-//! windows on a controllable clock, apply, rollout watch, rollback, crash safety, superseding,
-//! and the operator binary end to end.
+//! Upgrades on kube-sim with simulated rollouts, driven in-process: windows on a controllable
+//! clock, apply, rollout watch, rollback, a kill after every single step of a two-workload
+//! group (the app with its migration init container, and a handler), dry run.
 //!
-//! The upgrader is driven in-process with an explicit `now` (the controllable clock); every
-//! restart is a fresh upgrader that knows nothing but the cluster.
+//! The upgrader runs with an explicit `now` (the controllable clock); every restart is a fresh
+//! upgrader that knows nothing but the cluster. The binary end to end, approvals by kubectl,
+//! superseding and `onFailure` are tested on the real control plane (tests/e2e_upgrades.rs,
+//! tests/e2e_groups.rs).
 
 mod support;
 
@@ -17,12 +19,10 @@ use ml_operator::inventory::Workload;
 use ml_operator::scan::{Report, ScanOptions, scan};
 use ml_operator::source::cluster::{Cluster, ClusterOptions};
 use ml_operator::tags::index::TagIndex;
-use ml_operator::upgrade::{
-    Announcer, UpgradeSettings, Upgrader, Window, Windows, propose,
-};
+use ml_operator::upgrade::{Announcer, UpgradeSettings, Upgrader, Window, Windows, propose};
 use ml_operator_notify::{Notifier, RetryPolicy, Secret, WebhookNotifier};
 use serde_json::{Value, json};
-use support::{Operator, Receiver, eventually, eventually_or, small_hub_registry};
+use support::{Receiver, eventually, eventually_or};
 
 const NS: &str = "hub";
 const DEPLOYMENT: &str = "central-ledger";
@@ -30,6 +30,9 @@ const FROM: &str = "mojaloop/central-ledger:v13.14.0";
 const TO: &str = "mojaloop/central-ledger:v13.14.1";
 const UPGRADE: &str = "central-ledger-v13.14.1";
 const PATCHES: &str = "/apis/apps/v1/namespaces/hub/deployments/central-ledger";
+/// The group's second workload: a handler on the same image.
+const HANDLER: &str = "central-ledger-handler";
+const HANDLER_PATCHES: &str = "/apis/apps/v1/namespaces/hub/deployments/central-ledger-handler";
 const IU_API: &str = "ml-operator.mojaloop.io/v1alpha2";
 
 fn deployment(annotations: Value) -> Value {
@@ -42,10 +45,30 @@ fn deployment(annotations: Value) -> Value {
             "selector": {"matchLabels": {"app": DEPLOYMENT}},
             "template": {
                 "metadata": {"labels": {"app": DEPLOYMENT}},
-                "spec": {"containers": [
-                    {"name": DEPLOYMENT, "image": FROM},
-                    {"name": "sidecar", "image": "mojaloop/event-sidecar:v9.5.0"}
-                ]}
+                "spec": {
+                    "initContainers": [{"name": "run-migration", "image": FROM}],
+                    "containers": [
+                        {"name": DEPLOYMENT, "image": FROM},
+                        {"name": "sidecar", "image": "mojaloop/event-sidecar:v9.5.0"}
+                    ]
+                }
+            }
+        }
+    })
+}
+
+/// The handler: the same image, one container, in the same group; `annotations` as
+/// central-ledger's (a group is auto-approved only when all its workloads allow it).
+fn handler(annotations: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": HANDLER, "namespace": NS, "annotations": annotations},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": HANDLER}},
+            "template": {
+                "metadata": {"labels": {"app": HANDLER}},
+                "spec": {"containers": [{"name": HANDLER, "image": FROM}]}
             }
         }
     })
@@ -66,7 +89,8 @@ fn statefulset() -> Value {
 
 struct Hub {
     sim: kube_sim::Running,
-    dir: tempfile::TempDir,
+    /// Holds the kubeconfig.
+    _dir: tempfile::TempDir,
     kubeconfig: PathBuf,
     client: Client,
 }
@@ -78,7 +102,8 @@ async fn hub(annotations: Value) -> Hub {
             crd,
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml-operator"}}),
-            deployment(annotations),
+            deployment(annotations.clone()),
+            handler(annotations),
             statefulset(),
         ])
         .start()
@@ -95,6 +120,16 @@ async fn hub(annotations: Value) -> Hub {
         DEPLOYMENT,
         Duration::from_secs(10),
         |d| d["status"]["availableReplicas"] == 2,
+    )
+    .await
+    .expect("the fixture rolls out");
+    sim.wait_for_async(
+        "apps/v1",
+        "Deployment",
+        Some(NS),
+        HANDLER,
+        Duration::from_secs(10),
+        |d| d["status"]["availableReplicas"] == 1,
     )
     .await
     .expect("the fixture rolls out");
@@ -120,7 +155,7 @@ async fn hub(annotations: Value) -> Hub {
     Hub {
         client: cluster.client().clone(),
         sim,
-        dir,
+        _dir: dir,
         kubeconfig,
     }
 }
@@ -131,13 +166,17 @@ fn report(hub: &Hub, tags: &[&str]) -> Report {
 }
 
 fn report_with(hub: &Hub, ledger_tags: &[&str], mysql_tags: &[&str]) -> Report {
-    let workloads: Vec<Workload> = [("Deployment", DEPLOYMENT), ("StatefulSet", "mysql")]
-        .iter()
-        .map(|(kind, name)| {
-            let object = hub.sim.get("apps/v1", kind, Some(NS), name).unwrap();
-            Workload::from_object(&object, NS).unwrap().unwrap()
-        })
-        .collect();
+    let workloads: Vec<Workload> = [
+        ("Deployment", DEPLOYMENT),
+        ("Deployment", HANDLER),
+        ("StatefulSet", "mysql"),
+    ]
+    .iter()
+    .map(|(kind, name)| {
+        let object = hub.sim.get("apps/v1", kind, Some(NS), name).unwrap();
+        Workload::from_object(&object, NS).unwrap().unwrap()
+    })
+    .collect();
     let index = TagIndex::from_json(
         &json!({"mojaloop/central-ledger": ledger_tags, "mojaloop/event-sidecar": ["v9.5.0"], "bitnami/mysql": mysql_tags})
             .to_string(),
@@ -201,8 +240,41 @@ fn image(hub: &Hub) -> String {
         .to_string()
 }
 
+/// Patches sent to exactly `path` (kube-sim counts by prefix, and the handler's path extends
+/// central-ledger's).
+fn patches_to(hub: &Hub, path: &str) -> usize {
+    hub.sim
+        .request_counts()
+        .iter()
+        .filter(|c| c.verb == "patch" && c.path == path)
+        .map(|c| c.count)
+        .sum()
+}
+
+/// Patches of central-ledger.
 fn patches(hub: &Hub) -> usize {
-    hub.sim.request_count("patch", PATCHES)
+    patches_to(hub, PATCHES)
+}
+
+/// The handler's image, and whether central-ledger's migration init container runs its app's.
+fn handler_image(hub: &Hub) -> String {
+    let d = hub
+        .sim
+        .get("apps/v1", "Deployment", Some(NS), HANDLER)
+        .unwrap();
+    d["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn migration_with_app(hub: &Hub) -> bool {
+    let d = hub
+        .sim
+        .get("apps/v1", "Deployment", Some(NS), DEPLOYMENT)
+        .unwrap();
+    let spec = &d["spec"]["template"]["spec"];
+    spec["initContainers"][0]["image"] == spec["containers"][0]["image"]
 }
 
 /// Runs passes at `now` until the upgrade reaches `until` (rollouts progress in real time).
@@ -255,15 +327,6 @@ async fn cli(args: &[&str], kubeconfig: &Path) -> std::process::Output {
         .unwrap()
 }
 
-async fn kubectl(args: &[&str], kubeconfig: &Path) -> std::process::Output {
-    tokio::process::Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .output()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
     let hub = hub(json!({})).await;
@@ -295,7 +358,18 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
             spec["targetTag"].as_str(),
             spec["workloadCount"].as_i64()
         ),
-        (Some("mojaloop/central-ledger"), Some("v13.14.1"), Some(1))
+        (Some("mojaloop/central-ledger"), Some("v13.14.1"), Some(2))
+    );
+    let names: Vec<&str> = spec["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [DEPLOYMENT, HANDLER],
+        "by name: the first is the canary"
     );
     let target = &spec["targets"][0];
     assert_eq!(
@@ -379,7 +453,17 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
         d["spec"]["template"]["spec"]["containers"][1]["image"], "mojaloop/event-sidecar:v9.5.0",
         "only that container"
     );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["initContainers"][0]["image"], TO,
+        "the migration init container with the app, in the same patch"
+    );
     assert_eq!(patches(&hub), 1, "exactly one patch");
+    assert_eq!(handler_image(&hub), TO);
+    assert_eq!(
+        patches_to(&hub, HANDLER_PATCHES),
+        1,
+        "one patch of the handler"
+    );
     upgrader.step_each(night).await.unwrap();
     eventually("the success notice", Duration::from_secs(10), async || {
         events(&hub, &webhook) == ["upgrade-proposed", "upgrade-succeeded"]
@@ -396,85 +480,16 @@ async fn approved_upgrade_waits_for_its_window_then_rolls_out_and_notifies() {
             "Applying",
             "Applying",
             "Applying",
+            "Applying",
+            "Applying",
+            "Applying",
             "Succeeded"
         ],
-        "every step recorded: the group starts, the workload starts, is patched, rolls out"
+        "every step recorded: the group starts; each workload starts, is patched, rolls out"
     );
     // Nothing more to do, and no second notice.
     assert!(upgrader.step_each(night).await.unwrap().is_empty());
     assert_eq!(webhook.delivered().len(), 2);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn failed_rollout_is_rolled_back_and_notified() {
-    let hub = hub(json!({})).await;
-    let webhook = Receiver::start().await;
-    // A bugfix auto-approve policy and no window: the policy alone approves it.
-    let settings: UpgradeSettings = UpgradeSettings::from_config(
-        &ml_operator::config::Config::parse(
-            "upgrades: {enabled: true, autoApprove: bugfix}\n",
-            "c.yaml",
-        )
-        .unwrap()
-        .upgrades,
-    )
-    .unwrap();
-    let upgrader = upgrader(&hub, settings, &webhook);
-    propose(
-        &hub.client,
-        &report(&hub, &["v13.14.0", "v13.14.1"]),
-        &[],
-        Utc::now(),
-        false,
-    )
-    .await
-    .unwrap();
-    hub.sim.fail_rollout("Deployment", NS, DEPLOYMENT);
-
-    let now = Utc::now();
-    drive(&upgrader, &hub, UPGRADE, now, "RolledBack").await;
-    assert_eq!(image(&hub), FROM, "the previous image is back");
-    assert_eq!(patches(&hub), 2, "the upgrade and the rollback");
-    let status = &upgrade(&hub, UPGRADE)["status"];
-    assert_eq!(status["approval"]["how"], "policy:autoApprove=bugfix");
-    let message = status["message"].as_str().unwrap();
-    assert!(message.contains("ProgressDeadlineExceeded"), "{message}");
-    upgrader.step_each(now).await.unwrap();
-    eventually("the rollback notice", Duration::from_secs(10), async || {
-        events(&hub, &webhook).contains(&"upgrade-rolled-back".to_string())
-    })
-    .await;
-    assert!(
-        !events(&hub, &webhook).contains(&"upgrade-proposed".to_string()),
-        "auto-approved: no request for approval"
-    );
-    let notice = webhook.delivered().last().unwrap().json();
-    assert!(
-        notice["message"]
-            .as_str()
-            .unwrap()
-            .contains("ProgressDeadlineExceeded"),
-        "{notice}"
-    );
-    let warning = k8s_events(&hub, "UpgradeRolledBack");
-    assert_eq!(warning.len(), 1);
-    assert_eq!(warning[0]["type"], "Warning");
-    // The rollback itself rolls out normally.
-    hub.sim
-        .wait_for_async(
-            "apps/v1",
-            "Deployment",
-            Some(NS),
-            DEPLOYMENT,
-            Duration::from_secs(10),
-            |d| {
-                d["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|c| c.iter().any(|c| c["reason"] == "NewReplicaSetAvailable"))
-            },
-        )
-        .await
-        .expect("the rollback rolls out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -514,12 +529,12 @@ async fn a_rollout_that_never_finishes_times_out_and_rolls_back() {
         "policy:annotation=major",
         "the workload's annotation approved it"
     );
-    let patched_at: DateTime<Utc> = upgrade(&hub, MYSQL)["status"]["rollout"]["workloads"][0]
-        ["patchedAt"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let patched_at: DateTime<Utc> =
+        upgrade(&hub, MYSQL)["status"]["rollout"]["workloads"][0]["patchedAt"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
     let sts_patches = || {
         hub.sim
             .request_count("patch", "/apis/apps/v1/namespaces/hub/statefulsets/mysql")
@@ -604,7 +619,8 @@ async fn killed_at_every_step_resumes_with_one_patch() {
             let hub = hub(json!({})).await;
             let webhook = Receiver::start().await;
             if failing {
-                hub.sim.fail_rollout("Deployment", NS, DEPLOYMENT);
+                // The canary succeeds; the handler fails; rollbackGroup restores both.
+                hub.sim.fail_rollout("Deployment", NS, HANDLER);
             }
             propose(
                 &hub.client,
@@ -632,13 +648,23 @@ async fn killed_at_every_step_resumes_with_one_patch() {
                 .await;
             }
             let status = upgrade(&hub, UPGRADE)["status"].clone();
-            let state = format!(
-                "{} {} image={}",
-                status["phase"].as_str().unwrap_or("-"),
-                status["rollout"]["workloads"][0]["state"]
+            let workload_state = |i: usize| {
+                status["rollout"]["workloads"][i]["state"]
                     .as_str()
-                    .unwrap_or("-"),
-                image(&hub)
+                    .unwrap_or("-")
+                    .to_string()
+            };
+            let state = format!(
+                "{} {} image={} | handler {} image={}",
+                status["phase"].as_str().unwrap_or("-"),
+                workload_state(0),
+                image(&hub),
+                workload_state(1),
+                handler_image(&hub)
+            );
+            assert!(
+                migration_with_app(&hub),
+                "migration and app apart at {state}"
             );
             let final_before_restart = ["Succeeded", "RolledBack"]
                 .contains(&phase(&hub, UPGRADE).as_str())
@@ -646,15 +672,22 @@ async fn killed_at_every_step_resumes_with_one_patch() {
             seen.insert(state.clone());
             let end = finish(&hub, &webhook, &settings, night).await;
             let expected = if failing {
-                ("RolledBack", FROM, 2)
+                ("RolledBack", FROM, 2, FROM, 2)
             } else {
-                ("Succeeded", TO, 1)
+                ("Succeeded", TO, 1, TO, 1)
             };
             assert_eq!(
-                (end.as_str(), image(&hub).as_str(), patches(&hub)),
+                (
+                    end.as_str(),
+                    image(&hub).as_str(),
+                    patches(&hub),
+                    handler_image(&hub).as_str(),
+                    patches_to(&hub, HANDLER_PATCHES)
+                ),
                 expected,
-                "killed after {k} steps at {state}"
+                "killed after {k} steps at {state}: one patch per workload (and one back)"
             );
+            assert!(migration_with_app(&hub), "after {k} steps at {state}");
             let outcomes: Vec<String> = events(&hub, &webhook)
                 .into_iter()
                 .filter(|e| e != "upgrade-proposed")
@@ -667,7 +700,7 @@ async fn killed_at_every_step_resumes_with_one_patch() {
             if final_before_restart {
                 break;
             }
-            assert!(k < 30, "the upgrade should finish within 30 steps");
+            assert!(k < 60, "the upgrade should finish within 60 steps");
         }
         for phase in [
             "Approved",
@@ -681,355 +714,35 @@ async fn killed_at_every_step_resumes_with_one_patch() {
                 "killed in {phase}: {seen:#?}"
             );
         }
-        let after_patch_unrecorded = format!("Applying Patching image={TO}");
+        // Killed between each workload's patch and its record.
         assert!(
-            seen.contains(&after_patch_unrecorded),
-            "killed between the patch and its record: {seen:#?}"
+            seen.iter()
+                .any(|s| s.starts_with(&format!("Applying Patching image={TO} |"))),
+            "the canary: {seen:#?}"
+        );
+        assert!(
+            seen.iter()
+                .any(|s| s.ends_with(&format!("handler Patching image={TO}"))),
+            "the handler: {seen:#?}"
         );
         if failing {
-            for state in [
-                format!("Applying RollingBack image={TO}"),
-                format!("Applying RollingBack image={FROM}"),
-            ] {
-                assert!(seen.contains(&state), "killed during the rollback at {state}: {seen:#?}");
+            // Killed on both sides of each rollback patch.
+            for (workload, image) in [("handler", TO), ("handler", FROM)] {
+                assert!(
+                    seen.iter()
+                        .any(|s| s.ends_with(&format!("{workload} RollingBack image={image}"))),
+                    "the handler's rollback at image={image}: {seen:#?}"
+                );
+            }
+            for image in [TO, FROM] {
+                assert!(
+                    seen.iter()
+                        .any(|s| s.starts_with(&format!("Applying RollingBack image={image} |"))),
+                    "the canary's rollback at image={image}: {seen:#?}"
+                );
             }
         }
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kubectl_approval_then_a_newer_patch_supersedes_it() {
-    let hub = hub(json!({})).await;
-    let webhook = Receiver::start().await;
-    let settings = UpgradeSettings {
-        windows: nightly_windows(),
-        ..UpgradeSettings::default()
-    };
-    let upgrader = upgrader(&hub, settings, &webhook);
-    propose(
-        &hub.client,
-        &report(&hub, &["v13.14.0", "v13.14.1"]),
-        &[],
-        Utc::now(),
-        false,
-    )
-    .await
-    .unwrap();
-    let morning = nairobi(2026, 11, 24, 10, 0);
-    upgrader.step_each(morning).await.unwrap();
-
-    // kubectl sees the resource with its printer columns, and approves it (the contract).
-    let out = kubectl(&["get", "imageupgrades", "-n", NS], &hub.kubeconfig).await;
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(
-        header,
-        [
-            "NAME",
-            "REPOSITORY",
-            "FROM",
-            "TO",
-            "WORKLOADS",
-            "PHASE",
-            "WINDOW",
-            "AGE"
-        ],
-        "{table}"
-    );
-    assert!(
-        table.contains(UPGRADE) && table.contains("Available") && table.contains("v13.14.1"),
-        "{table}"
-    );
-    let out = kubectl(
-        &[
-            "patch",
-            "imageupgrade",
-            UPGRADE,
-            "-n",
-            NS,
-            "--type",
-            "merge",
-            "-p",
-            r#"{"spec":{"approved":true}}"#,
-        ],
-        &hub.kubeconfig,
-    )
-    .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    drive(&upgrader, &hub, UPGRADE, morning, "Scheduled").await;
-    assert_eq!(
-        upgrade(&hub, UPGRADE)["status"]["approval"]["how"],
-        "kubectl"
-    );
-    let out = kubectl(
-        &[
-            "get",
-            "iu",
-            UPGRADE,
-            "-n",
-            NS,
-            "-o",
-            "jsonpath={.status.phase}",
-        ],
-        &hub.kubeconfig,
-    )
-    .await;
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "Scheduled");
-
-    // v13.14.2 appears before the window opens: the approved v13.14.1 is superseded, and the
-    // approval does not carry over to the new proposal.
-    const NEWER: &str = "central-ledger-v13.14.2";
-    let done = propose(
-        &hub.client,
-        &report(&hub, &["v13.14.0", "v13.14.1", "v13.14.2"]),
-        &[],
-        Utc::now(),
-        false,
-    )
-    .await
-    .unwrap();
-    assert_eq!(done.created, [format!("{NS}/{NEWER}")]);
-    assert_eq!(done.superseded, [format!("{NS}/{UPGRADE}")]);
-    let old = upgrade(&hub, UPGRADE);
-    assert_eq!(old["status"]["phase"], "Superseded");
-    assert_eq!(old["status"]["supersededBy"], NEWER);
-    assert!(
-        old["status"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("approval does not carry over")
-    );
-    assert_eq!(upgrade(&hub, NEWER)["spec"]["approved"], false);
-
-    // In the window, nothing is applied: the old one is final, the new one not approved.
-    let night = nairobi(2026, 11, 25, 2, 30);
-    for _ in 0..4 {
-        upgrader.step_each(night).await.unwrap();
-    }
-    assert_eq!(phase(&hub, NEWER), "Available");
-    assert_eq!(patches(&hub), 0);
-    assert_eq!(image(&hub), FROM);
-
-    // Approving the superseded one is refused, naming its successor.
-    let out = cli(&["approve", UPGRADE, "-n", NS], &hub.kubeconfig).await;
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("Superseded") && err.contains(NEWER), "{err}");
-    // Rejecting the new one ends it.
-    let out = cli(&["reject", NEWER, "-n", NS, "--by", "bob"], &hub.kubeconfig).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    drive(&upgrader, &hub, NEWER, night, "Rejected").await;
-    assert!(
-        upgrade(&hub, NEWER)["status"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("bob")
-    );
-    assert_eq!(patches(&hub), 0, "nothing applied without an approval");
-    // Unknown names are input errors.
-    let out = cli(&["approve", "nope", "-n", NS], &hub.kubeconfig).await;
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn crd_command_prints_what_kube_sim_and_kubectl_accept() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ml-operator"))
-        .arg("crd")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("crd.yaml");
-    std::fs::write(&file, &out.stdout).unwrap();
-    let sim = kube_sim::KubeSim::builder().start().await.unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).unwrap();
-    let applied = kubectl(&["apply", "-f", file.to_str().unwrap()], &kubeconfig).await;
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-    let listed = kubectl(&["get", "imageupgrades", "-A"], &kubeconfig).await;
-    assert!(
-        listed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&listed.stderr)
-    );
-}
-
-/// The operator binary end to end: a scan proposes, kubectl approves, a newer patch in the
-/// registry supersedes the approved one, `ml-operator approve` approves the new one, the
-/// operator is SIGKILLed while applying, and the restarted operator finishes with one patch.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn operator_binary_proposes_supersedes_applies_and_survives_a_kill() {
-    const NEWER: &str = "central-ledger-v13.14.2";
-    let hub = hub(json!({})).await;
-    let (registry, proxy) = small_hub_registry().await;
-    let webhook = Receiver::start().await;
-    let config = hub.dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "schedule: '* * * * * *'
-registries:
-  - {{host: docker.io, mirror: '{}'}}
-leaderElection: {{enabled: false}}
-notify:
-  webhooks:
-    - {{name: ops, url: 'http://{}/hook'}}
-upgrades:
-  enabled: true
-  interval: 200ms
-  windows:
-    - {{name: rarely, schedule: '0 3 1 1 *', duration: 1m, timeZone: UTC}}
-    - {{name: always, schedule: '* * * * *', duration: 1h, timeZone: UTC}}
-  defaultWindow: rarely
-",
-            proxy.host(),
-            webhook.addr
-        ),
-    )
-    .unwrap();
-    let mut operator =
-        Operator::start("replica-a", hub.dir.path(), &hub.kubeconfig, &config, &[]).await;
-    let wait_phase = async |name: &str, phase: &str, log: &str| {
-        let found = hub
-            .sim
-            .wait_for_async(
-                IU_API,
-                "ImageUpgrade",
-                Some(NS),
-                name,
-                Duration::from_secs(60),
-                |u| u["status"]["phase"] == phase,
-            )
-            .await;
-        assert!(
-            found.is_some(),
-            "{name} never reached {phase}: {:#}\n{log}",
-            hub.sim
-                .get(IU_API, "ImageUpgrade", Some(NS), name)
-                .unwrap_or_default()
-        );
-    };
-    wait_phase(UPGRADE, "Available", "").await;
-    let out = kubectl(
-        &[
-            "patch",
-            "imageupgrade",
-            UPGRADE,
-            "-n",
-            NS,
-            "--type",
-            "merge",
-            "-p",
-            r#"{"spec":{"approved":true}}"#,
-        ],
-        &hub.kubeconfig,
-    )
-    .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    wait_phase(UPGRADE, "Scheduled", &operator.log()).await;
-
-    registry
-        .push("mojaloop/central-ledger", &["v13.14.2".to_string()], false)
-        .await;
-    wait_phase(UPGRADE, "Superseded", &operator.log()).await;
-    wait_phase(NEWER, "Available", &operator.log()).await;
-    assert_eq!(
-        upgrade(&hub, NEWER)["spec"]["approved"],
-        false,
-        "the approval did not carry over"
-    );
-
-    // This workload may be upgraded any time now; approve the new proposal.
-    let out = kubectl(
-        &[
-            "annotate",
-            "deployment",
-            DEPLOYMENT,
-            "-n",
-            NS,
-            "ml-operator.mojaloop.io/window=always",
-        ],
-        &hub.kubeconfig,
-    )
-    .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // (kubectl annotate is a patch too: count ours from here.)
-    hub.sim.reset_request_counts();
-    let out = cli(&["approve", NEWER, "-n", NS], &hub.kubeconfig).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    wait_phase(NEWER, "Applying", &operator.log()).await;
-    operator.kill().await;
-
-    let restarted =
-        Operator::start("replica-a", hub.dir.path(), &hub.kubeconfig, &config, &[]).await;
-    wait_phase(NEWER, "Succeeded", &restarted.log()).await;
-    assert_eq!(image(&hub), "mojaloop/central-ledger:v13.14.2");
-    assert_eq!(
-        patches(&hub),
-        1,
-        "one patch across the kill\n{}",
-        restarted.log()
-    );
-    let upgrade_events = || -> Vec<String> {
-        events(&hub, &webhook)
-            .into_iter()
-            .filter(|e| e.starts_with("upgrade-"))
-            .collect()
-    };
-    eventually("the success notice", Duration::from_secs(30), async || {
-        upgrade_events().contains(&"upgrade-succeeded".to_string())
-    })
-    .await;
-    restarted.wait_for_scans(2.0).await;
-    let succeeded = upgrade_events()
-        .iter()
-        .filter(|e| *e == "upgrade-succeeded")
-        .count();
-    assert_eq!(succeeded, 1, "{:?}", upgrade_events());
-    assert!(
-        upgrade_events().contains(&"upgrade-proposed".to_string()),
-        "proposals link to the command"
-    );
-    // Nothing else was patched: the other proposals wait for approval or their window.
-    assert_eq!(
-        hub.sim
-            .request_count("patch", "/apis/apps/v1/namespaces/hub/statefulsets"),
-        0
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1128,5 +841,6 @@ async fn check_notes_the_next_window_for_each_pending_upgrade() {
         "{stderr}"
     );
     let report: Value = serde_json::from_slice(&out.stdout).expect("stdout stays pure JSON");
-    assert_eq!(report["summary"]["updates"], 1);
+    // Two containers (the app and its migration), one workload, one group, one note.
+    assert_eq!(report["summary"]["updates"], 2);
 }

@@ -116,14 +116,14 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    let text = report::render(
-        &report,
-        &inventory.warnings,
-        args.output,
+    let view = report::table::View {
         color,
-        args.explain,
-        &edits,
-    );
+        explain: args.explain,
+        all: args.all,
+        wide: false,
+        width: table_width(),
+    };
+    let text = report::render(&report, &inventory.warnings, args.output, view, &edits);
     if config.upgrades.enabled {
         let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades)
             .map_err(|e| Failure::Input(e.to_string()))?;
@@ -276,4 +276,22 @@ fn window_notes(
             format!("ImageUpgrade {} ({}): {when}", upgrade.name(), upgrade.summary())
         })
         .collect()
+}
+
+/// The width the table fits in: `COLUMNS` when set, else the terminal's when stdout is one,
+/// else [`report::table::DEFAULT_WIDTH`].
+fn table_width() -> usize {
+    if let Some(columns) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|c| *c >= 40)
+    {
+        return columns;
+    }
+    if std::io::stdout().is_terminal()
+        && let Some((terminal_size::Width(w), _)) = terminal_size::terminal_size()
+    {
+        return usize::from(w).max(40);
+    }
+    report::table::DEFAULT_WIDTH
 }

@@ -55,7 +55,12 @@ pub(super) async fn decide(
                 format!("{}{init} {} → {}", c.name, c.current_image, c.target_image)
             })
             .collect();
-        println!("  {} {}: {}", target.kind, target.name, containers.join(", "));
+        println!(
+            "  {} {}: {}",
+            target.kind,
+            target.name,
+            containers.join(", ")
+        );
     }
     Ok(0)
 }

@@ -206,6 +206,9 @@ struct CheckArgs {
     /// Explain every decision: the candidates rejected and why.
     #[arg(long)]
     explain: bool,
+    /// List every container in the table, not only those that need attention.
+    #[arg(long)]
+    all: bool,
     /// Exit with code 3 when any update is available (for CI pipelines).
     #[arg(long)]
     fail_on_update: bool,

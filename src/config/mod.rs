@@ -70,9 +70,9 @@ mod load;
 mod on_failure;
 
 pub use auto_approve::{AutoApprove, InvalidLevel};
-pub use on_failure::OnFailure;
 pub use env::ENVIRONMENT_VARIABLES;
 pub use load::{MAX_BURST, MAX_CONCURRENCY, MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND};
+pub use on_failure::OnFailure;
 
 /// The settings of a configuration file; every field is optional.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]

@@ -1,7 +1,7 @@
 //! Prometheus metrics (`/metrics`): what is outdated, how scans go, how registries and
 //! notifiers behave. Label values never hold secrets (no URLs, no credentials).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,16 +42,27 @@ struct NotifierLabels {
     result: String,
 }
 
+/// Labels of `ml_operator_upgrades`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpgradeLabels {
+    namespace: String,
+    phase: String,
+}
+
 /// The operator's metrics; cheap to clone (handles share their values).
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
     update_available: Family<ContainerLabels, Gauge>,
+    update_since: Family<ContainerLabels, Gauge>,
+    /// When each pending update was first seen by this replica, kept across scans.
+    first_seen: Arc<std::sync::Mutex<HashMap<ContainerLabels, i64>>>,
     scan_duration: Histogram,
     scans: Family<ResultLabels, Counter>,
     workloads: Gauge,
     containers: Gauge,
     notifications: Family<NotifierLabels, Counter>,
+    upgrades: Family<UpgradeLabels, Gauge>,
 }
 
 impl Metrics {
@@ -63,6 +74,12 @@ impl Metrics {
             "ml_operator_update_available",
             "1 when a newer tag is allowed by the strategy for this container, 0 when it is up to date",
             update_available.clone(),
+        );
+        let update_since = Family::<ContainerLabels, Gauge>::default();
+        registry.register(
+            "ml_operator_update_available_since_timestamp_seconds",
+            "When this replica first saw the update (Unix time): alert on time() minus it",
+            update_since.clone(),
         );
         let scan_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         registry.register(
@@ -94,6 +111,12 @@ impl Metrics {
             "Notifications by notifier and result (sent, failed)",
             notifications.clone(),
         );
+        let upgrades = Family::<UpgradeLabels, Gauge>::default();
+        registry.register(
+            "ml_operator_upgrades",
+            "ImageUpgrade groups by namespace and phase, as the leader's last upgrade pass found them",
+            upgrades.clone(),
+        );
         if let Some(client) = registry_client {
             let known = client.configured_servers();
             registry.register_collector(Box::new(RegistryRequests { client, known }));
@@ -101,16 +124,37 @@ impl Metrics {
         Metrics {
             registry: Arc::new(registry),
             update_available,
+            update_since,
+            first_seen: Arc::default(),
             scan_duration,
             scans,
             workloads,
             containers,
             notifications,
+            upgrades,
         }
     }
 
-    /// Records a finished scan.
+    /// Sets `ml_operator_upgrades` to `counts` ((namespace, phase) → ImageUpgrades); phases no
+    /// longer present disappear.
+    pub fn record_upgrades(&self, counts: &BTreeMap<(String, crate::upgrade::Phase), usize>) {
+        self.upgrades.clear();
+        for ((namespace, phase), count) in counts {
+            self.upgrades
+                .get_or_create(&UpgradeLabels {
+                    namespace: namespace.clone(),
+                    phase: phase.to_string(),
+                })
+                .set(i64::try_from(*count).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Records a finished scan (at `now`, Unix seconds, for the first-seen times).
     pub fn record_scan(&self, report: &Report, took: Duration, partial: bool) {
+        self.record_scan_at(report, took, partial, chrono::Utc::now().timestamp());
+    }
+
+    fn record_scan_at(&self, report: &Report, took: Duration, partial: bool, now: i64) {
         self.scan_duration.observe(took.as_secs_f64());
         let result = if partial { "partial" } else { "complete" };
         self.scans
@@ -121,6 +165,12 @@ impl Metrics {
         self.workloads.set(report.summary.workloads as i64);
         self.containers.set(report.summary.containers as i64);
         self.update_available.clear();
+        self.update_since.clear();
+        let mut first_seen = self
+            .first_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut still_pending = HashMap::new();
         for finding in &report.findings {
             let value = match finding.status {
                 Status::UpdateAvailable => 1,
@@ -140,8 +190,15 @@ impl Metrics {
                     .unwrap_or_else(|| current.clone()),
                 current,
             };
+            if value == 1 {
+                let since = first_seen.get(&labels).copied().unwrap_or(now);
+                self.update_since.get_or_create(&labels).set(since);
+                still_pending.insert(labels.clone(), since);
+            }
             self.update_available.get_or_create(&labels).set(value);
         }
+        // Updates no longer pending are forgotten: if they come back, they are new again.
+        *first_seen = still_pending;
     }
 
     /// Records one notification attempt.
@@ -219,6 +276,98 @@ mod tests {
     fn closed_port() -> String {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().to_string()
+    }
+
+    fn finding(tag: &str, latest: Option<&str>) -> crate::scan::Finding {
+        crate::scan::Finding {
+            kind: "Deployment",
+            namespace: "mojaloop".into(),
+            name: "central-ledger".into(),
+            container: "app".into(),
+            init_container: false,
+            image: format!("mojaloop/central-ledger:{tag}"),
+            repository: "mojaloop/central-ledger".into(),
+            current_tag: Some(tag.into()),
+            latest_tag: latest.map(String::from),
+            latest_image: latest.map(|l| format!("mojaloop/central-ledger:{l}")),
+            strategy: ml_operator_version::Strategy::Bugfix,
+            status: if latest.is_some() {
+                Status::UpdateAvailable
+            } else {
+                Status::UpToDate
+            },
+            reason: String::new(),
+            command: None,
+            notes: Vec::new(),
+            helm_release: None,
+            managed_by: None,
+            helm: None,
+            explanation: None,
+        }
+    }
+
+    fn since(metrics: &Metrics) -> Vec<String> {
+        metrics
+            .encode()
+            .lines()
+            .filter(|l| l.starts_with("ml_operator_update_available_since_timestamp_seconds{"))
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn upgrade_groups_are_counted_by_namespace_and_phase_and_gone_phases_disappear() {
+        use crate::upgrade::Phase;
+        let metrics = Metrics::new(None);
+        let series = |m: &Metrics| -> Vec<String> {
+            let mut lines: Vec<String> = m
+                .encode()
+                .lines()
+                .filter(|l| l.starts_with("ml_operator_upgrades{"))
+                .map(String::from)
+                .collect();
+            lines.sort();
+            lines
+        };
+        let counts = BTreeMap::from([
+            (("mojaloop".to_string(), Phase::Available), 2),
+            (("mojaloop".to_string(), Phase::RolledBack), 1),
+        ]);
+        metrics.record_upgrades(&counts);
+        assert_eq!(
+            series(&metrics),
+            [
+                r#"ml_operator_upgrades{namespace="mojaloop",phase="Available"} 2"#,
+                r#"ml_operator_upgrades{namespace="mojaloop",phase="RolledBack"} 1"#
+            ]
+        );
+        metrics.record_upgrades(&BTreeMap::from([(
+            ("mojaloop".to_string(), Phase::Succeeded),
+            3,
+        )]));
+        assert_eq!(
+            series(&metrics),
+            [r#"ml_operator_upgrades{namespace="mojaloop",phase="Succeeded"} 3"#]
+        );
+    }
+
+    #[test]
+    fn an_update_keeps_the_time_it_was_first_seen_until_it_is_gone() {
+        let metrics = Metrics::new(None);
+        let report = |latest| crate::scan::Report {
+            findings: vec![finding("v19.8.3", latest)],
+            ..Default::default()
+        };
+        let took = Duration::from_millis(1);
+        metrics.record_scan_at(&report(Some("v19.8.9")), took, false, 1_000);
+        metrics.record_scan_at(&report(Some("v19.8.9")), took, false, 2_000);
+        assert_eq!(since(&metrics), ["1000"], "kept from the first scan");
+        metrics.record_scan_at(&report(Some("v19.8.10")), took, false, 3_000);
+        assert_eq!(since(&metrics), ["3000"], "a newer target is a new update");
+        metrics.record_scan_at(&report(None), took, false, 4_000);
+        assert!(since(&metrics).is_empty(), "up to date: no series");
+        metrics.record_scan_at(&report(Some("v19.8.10")), took, false, 5_000);
+        assert_eq!(since(&metrics), ["5000"], "back again: new again");
     }
 
     #[tokio::test]

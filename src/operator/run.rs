@@ -142,7 +142,12 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         &config.namespaces,
     );
     let upgrader_task = upgrader.clone().and_then(|upgrader| {
-        upgrades::spawn_passes(upgrader, leadership.leading.clone(), shutdown.clone())
+        upgrades::spawn_passes(
+            upgrader,
+            metrics.clone(),
+            leadership.leading.clone(),
+            shutdown.clone(),
+        )
     });
 
     // The worker: scans and notifies while leading, until shutdown.

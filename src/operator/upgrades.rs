@@ -14,6 +14,7 @@ use ml_operator_notify::Notifier;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::operator::metrics::Metrics;
 use crate::operator::shutdown::Shutdown;
 use crate::scan::Report;
 use crate::upgrade::{Announcer, UpgradeSettings, Upgrader};
@@ -66,6 +67,7 @@ pub fn upgrader(
 /// carries on from there.
 pub fn spawn_passes(
     upgrader: Arc<Upgrader>,
+    metrics: Metrics,
     mut leading: watch::Receiver<bool>,
     shutdown: Shutdown,
 ) -> Option<JoinHandle<()>> {
@@ -88,7 +90,7 @@ pub fn spawn_passes(
             match shutdown.unless(upgrader.step_each(Utc::now())).await {
                 None => return,
                 Some(Err(e)) => tracing::error!("upgrades: {e}"),
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => metrics.record_upgrades(&upgrader.phase_counts()),
             }
             if shutdown
                 .unless(tokio::time::sleep(interval))

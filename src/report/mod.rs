@@ -35,6 +35,8 @@ pub enum Format {
     Helm,
     /// The unified diff of the `--values` files' tag changes.
     Diff,
+    /// The table with IMAGE and REASON added, nothing shortened.
+    Wide,
 }
 
 /// The JSON document `-o json` prints; `schemaVersion` changes only on incompatible changes.
@@ -49,15 +51,13 @@ struct JsonReport<'a> {
     helm_upgrades: &'a [HelmUpgrade],
 }
 
-/// Renders a report in a format. `color` adds ANSI colours to the table's status column;
-/// `explain` adds each decision's full explanation to the table; `edits` are the `--values`
-/// files' changes (`-o diff`).
+/// Renders a report in a format; `view` lays out the table (`-o wide` is the table with
+/// `view.wide`); `edits` are the `--values` files' changes (`-o diff`).
 pub fn render(
     report: &Report,
     warnings: &[String],
     format: Format,
-    color: bool,
-    explain: bool,
+    view: table::View,
     edits: &[FileEdit],
 ) -> String {
     match format {
@@ -97,7 +97,8 @@ pub fn render(
             })
             .collect(),
         Format::Diff => edits.iter().map(FileEdit::diff).collect(),
-        Format::Table => table::render(report, color, explain),
+        Format::Table => table::render(report, view),
+        Format::Wide => table::render(report, table::View { wide: true, ..view }),
     }
 }
 

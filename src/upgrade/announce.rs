@@ -11,9 +11,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use ml_operator_notify::{
-    ContainerChange, Notifier, UpgradeEvent, UpgradeNotice, UpgradeWorkload,
-};
+use ml_operator_notify::{ContainerChange, Notifier, UpgradeEvent, UpgradeNotice, UpgradeWorkload};
 
 use super::crd::{API_VERSION, ImageUpgrade, WorkloadState};
 use crate::inventory::WorkloadKind;
@@ -100,7 +98,10 @@ impl Announcer {
                     result: done.map(|w| w.state.to_string()),
                     detail: done
                         .filter(|w| {
-                            !matches!(w.state, WorkloadState::Succeeded | WorkloadState::RolledBack)
+                            !matches!(
+                                w.state,
+                                WorkloadState::Succeeded | WorkloadState::RolledBack
+                            )
                         })
                         .and_then(|w| w.message.clone()),
                 }
@@ -167,7 +168,12 @@ impl Announcer {
                 .iter()
                 .map(|c| format!("{} {} → {}", c.name, c.from_image, c.to_image))
                 .collect();
-            let mut note = format!("{} ({}): {}", notice.summary(), notice.upgrade, containers.join(", "));
+            let mut note = format!(
+                "{} ({}): {}",
+                notice.summary(),
+                notice.upgrade,
+                containers.join(", ")
+            );
             if let Some(detail) = &workload.detail {
                 note.push_str(&format!(": {detail}"));
             } else if !message.is_empty() {

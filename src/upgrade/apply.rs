@@ -6,7 +6,7 @@
 //! ```text
 //! per workload:  Pending ─record─► Patching ─patch─► (seen patched) ─record─► RollingOut
 //!                RollingOut ─complete─► Succeeded     ─failed/timeout─► RollingBack (+ group rollbackReason)
-//!                RollingBack ─patch back─► (seen restored) ─record─► RolledBack
+//!                RollingBack ─patch back─► (seen restored; a StatefulSet's stuck Pods deleted) ─record─► RolledBack
 //!                (deleted or changed by someone else before the patch: Skipped; during it: Failed)
 //! ```
 //!
@@ -27,11 +27,11 @@
 use chrono::{DateTime, Utc};
 
 use super::crd::{
-    ContainerRollout, GroupRollout, ImageUpgrade, OnFailure, Phase, WorkloadRollout,
-    WorkloadState,
+    ContainerRollout, GroupRollout, ImageUpgrade, OnFailure, Phase, WorkloadRollout, WorkloadState,
 };
 use super::patch::{self, WorkloadName};
 use super::rollout::{self, Rollout};
+use super::stuck_pods;
 use super::upgrader::{StepError, Upgrader};
 use super::window::Choice;
 use super::workload::AppsWorkload;
@@ -199,7 +199,11 @@ impl Upgrader {
             "rolled out {}:{} to {succeeded} {}{left}",
             upgrade.spec.repository,
             upgrade.spec.target_tag,
-            if succeeded == 1 { "workload" } else { "workloads" }
+            if succeeded == 1 {
+                "workload"
+            } else {
+                "workloads"
+            }
         );
         self.transition(upgrade, now, Phase::Succeeded, message, |_| {})
             .await
@@ -583,7 +587,10 @@ impl Upgrader {
         let reason = format!("the rollout of {} {} failed: {failure}", w.kind, w.name);
         let message = match rollout.rollback_reason {
             Some(_) => format!("{reason}; rolling it back"),
-            None => format!("{reason}; stopping the group and rolling back ({})", rollout.on_failure),
+            None => format!(
+                "{reason}; stopping the group and rolling back ({})",
+                rollout.on_failure
+            ),
         };
         self.record(upgrade, now, message, |r| {
             Upgrader::set(r, i, WorkloadState::RollingBack, &reason);
@@ -618,7 +625,10 @@ impl Upgrader {
         match rollout.on_failure {
             OnFailure::RollbackGroup => {
                 if let Some(i) = rollout.workloads.iter().rposition(|w| {
-                    matches!(w.state, WorkloadState::RollingOut | WorkloadState::Succeeded)
+                    matches!(
+                        w.state,
+                        WorkloadState::RollingOut | WorkloadState::Succeeded
+                    )
                 }) {
                     let w = &rollout.workloads[i];
                     let message = format!(
@@ -711,12 +721,28 @@ impl Upgrader {
                 )))
             }
             Images::Previous => {
-                let message = format!(
+                let mut message = format!(
                     "rolled back {} {} ({})",
                     w.kind,
                     w.name,
                     change_text(w, true)
                 );
+                if let AppsWorkload::StatefulSet(statefulset) = &workload {
+                    let deleted = stuck_pods::delete_stuck_pods(
+                        &self.client,
+                        &upgrade.namespace_or_default(),
+                        statefulset,
+                        &w.containers,
+                        self.settings.dry_run,
+                    )
+                    .await?;
+                    if !deleted.is_empty() {
+                        message.push_str(&format!(
+                            "; deleted Pod {} stuck on the failed revision (a StatefulSet's forced rollback)",
+                            deleted.join(", ")
+                        ));
+                    }
+                }
                 self.record(upgrade, now, message.clone(), |r| {
                     Upgrader::set(r, i, WorkloadState::RolledBack, &message);
                 })
@@ -781,8 +807,14 @@ mod tests {
     #[test]
     fn a_workload_is_before_after_or_changed_by_someone_else() {
         let w = entry();
-        assert_eq!(images(&w, &deployment("v19.8.3", "v19.8.3")), Images::Previous);
-        assert_eq!(images(&w, &deployment("v19.8.9", "v19.8.9")), Images::Target);
+        assert_eq!(
+            images(&w, &deployment("v19.8.3", "v19.8.3")),
+            Images::Previous
+        );
+        assert_eq!(
+            images(&w, &deployment("v19.8.9", "v19.8.9")),
+            Images::Target
+        );
         assert_eq!(
             images(&w, &deployment("v19.8.9", "v19.8.3")),
             Images::Other(
@@ -791,7 +823,10 @@ mod tests {
             ),
             "never half a workload: a split is someone else's"
         );
-        assert_eq!(change_text(&w, false), "app, run-migration (init) → v19.8.9");
+        assert_eq!(
+            change_text(&w, false),
+            "app, run-migration (init) → v19.8.9"
+        );
         assert_eq!(change_text(&w, true), "app, run-migration (init) → v19.8.3");
     }
 }

@@ -46,7 +46,7 @@ pub const SEVERAL: &str = "several";
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Window","type":"string","jsonPath":".status.window.name"}"#,
     printcolumn = r#"{"name":"Approved","type":"boolean","jsonPath":".spec.approved","priority":1}"#,
-    printcolumn = r#"{"name":"Opens","type":"date","jsonPath":".status.window.opensAt","priority":1}"#,
+    printcolumn = r#"{"name":"Opens","type":"string","description":"When the window opens (a timestamp: kubectl shows a future date column as <invalid>)","jsonPath":".status.window.opensAt","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -123,7 +123,18 @@ pub struct ContainerTarget {
 
 /// Where an upgrade is in its life.
 #[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema, strum::Display,
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    JsonSchema,
+    strum::Display,
 )]
 pub enum Phase {
     /// Proposed; waiting for an approval.
@@ -386,8 +397,8 @@ pub fn crd_yaml() -> String {
 }
 
 /// The CustomResourceDefinition serving both versions, v1alpha2 as the storage version.
-pub fn crd() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition
-{
+pub fn crd()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
     use kube::CustomResourceExt;
     kube::core::crd::merge_crds(
         vec![super::v1alpha1::ImageUpgrade::crd(), ImageUpgrade::crd()],
@@ -416,8 +427,14 @@ mod tests {
                 .unwrap_or_else(|| panic!("{name} in {versions:?}"))
         };
         let (old, new) = (version("v1alpha1"), version("v1alpha2"));
-        assert_eq!((old["served"].as_bool(), old["storage"].as_bool()), (Some(true), Some(false)));
-        assert_eq!((new["served"].as_bool(), new["storage"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(
+            (old["served"].as_bool(), old["storage"].as_bool()),
+            (Some(true), Some(false))
+        );
+        assert_eq!(
+            (new["served"].as_bool(), new["storage"].as_bool()),
+            (Some(true), Some(true))
+        );
         assert!(
             new["subresources"]["status"].is_object(),
             "status subresource"
@@ -426,7 +443,8 @@ mod tests {
         for field in ["approved", "targets", "repository", "targetTag"] {
             assert!(spec[field].is_object(), "spec.{field} in {spec:#}");
         }
-        let containers = &spec["targets"]["items"]["properties"]["containers"]["items"]["properties"];
+        let containers =
+            &spec["targets"]["items"]["properties"]["containers"]["items"]["properties"];
         for field in ["name", "initContainer", "currentImage", "targetImage"] {
             assert!(containers[field].is_object(), "containers[].{field}");
         }
@@ -439,7 +457,15 @@ mod tests {
             .collect();
         assert_eq!(
             columns,
-            ["Repository", "From", "To", "Workloads", "Phase", "Window", "Age"]
+            [
+                "Repository",
+                "From",
+                "To",
+                "Workloads",
+                "Phase",
+                "Window",
+                "Age"
+            ]
         );
         let yaml = crd_yaml();
         assert!(yaml.contains("kind: CustomResourceDefinition"), "{yaml}");

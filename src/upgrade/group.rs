@@ -41,9 +41,14 @@ pub fn containers(upgrade: &ImageUpgrade) -> Vec<ContainerKey> {
         .targets
         .iter()
         .flat_map(|t| {
-            t.containers
-                .iter()
-                .map(|c| (t.kind.clone(), t.name.clone(), c.name.clone(), c.init_container))
+            t.containers.iter().map(|c| {
+                (
+                    t.kind.clone(),
+                    t.name.clone(),
+                    c.name.clone(),
+                    c.init_container,
+                )
+            })
         })
         .collect()
 }
@@ -221,7 +226,11 @@ mod tests {
         let names: Vec<String> = groups.iter().map(ImageUpgrade::name).collect();
         assert_eq!(
             names,
-            ["central-ledger-v19.8.9", "central-ledger-v19.9.2", "event-sidecar-v14.2.3"]
+            [
+                "central-ledger-v19.8.9",
+                "central-ledger-v19.9.2",
+                "event-sidecar-v14.2.3"
+            ]
         );
         let ledger = &groups[0];
         assert_eq!(ledger.spec.repository, "mojaloop/central-ledger");
@@ -246,16 +255,23 @@ mod tests {
             .map(|c| (c.name.as_str(), c.init_container))
             .collect();
         assert_eq!(containers, [("app", false), ("run-migration", true)]);
-        assert!(service
-            .containers
-            .iter()
-            .all(|c| c.target_image == "mojaloop/central-ledger:v19.8.9"));
+        assert!(
+            service
+                .containers
+                .iter()
+                .all(|c| c.target_image == "mojaloop/central-ledger:v19.8.9")
+        );
         // The sidecar is its own group: another repository.
         assert_eq!(groups[2].spec.targets.len(), 1);
         assert_eq!(groups[2].spec.current_tag, "v14.2.0");
         assert_eq!(
             containers_of(&groups[2]),
-            [("Deployment".to_string(), "ledger-service".to_string(), "event-sidecar".to_string(), false)]
+            [(
+                "Deployment".to_string(),
+                "ledger-service".to_string(),
+                "event-sidecar".to_string(),
+                false
+            )]
         );
     }
 
@@ -273,7 +289,10 @@ mod tests {
         other.latest_image = Some("ghcr.io/fork/central-ledger:v19.8.9".into());
         report.findings.push(other);
         let names: Vec<String> = groups(&report).iter().map(ImageUpgrade::name).collect();
-        assert_eq!(names[1], "central-ledger-v19.8.9", "the first keeps the plain name");
+        assert_eq!(
+            names[1], "central-ledger-v19.8.9",
+            "the first keeps the plain name"
+        );
         assert!(names[0].starts_with("central-ledger-v19.8.9-"), "{names:?}");
     }
 }

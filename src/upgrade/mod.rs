@@ -19,6 +19,7 @@
 //! - [`rollout`]: judging a rollout from the workload's typed status.
 //! - [`upgrader`]: the state machine up to `Applying`, recording each step before taking it.
 //! - [`apply`]: a group's workloads in order: canary, pace, rollback per `onFailure`.
+//! - [`stuck_pods`]: a rolled-back StatefulSet's Pods stuck on the failed revision, deleted.
 //! - [`decide`]: `ml-operator approve` and `reject`.
 //! - [`announce`]: messages and Events about proposals and outcomes.
 //! - [`settings`]: the checked `upgrades:` configuration.
@@ -53,6 +54,7 @@ pub mod policy;
 pub mod propose;
 pub mod rollout;
 pub mod settings;
+pub mod stuck_pods;
 pub mod upgrader;
 pub mod v1alpha1;
 pub mod window;

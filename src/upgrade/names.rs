@@ -75,24 +75,38 @@ mod tests {
             group_name("mojaloop/central-ledger", "v19.8.9"),
             "central-ledger-v19.8.9"
         );
+        assert_eq!(group_name("ghcr.io/org/team/app", "1.2.3"), "app-1.2.3");
         assert_eq!(
-            group_name("ghcr.io/org/team/app", "1.2.3"),
-            "app-1.2.3"
+            group_name("bitnami/mysql", "8.0.32-debian-11-r5"),
+            "mysql-8.0.32-debian-11-r5"
         );
-        assert_eq!(group_name("bitnami/mysql", "8.0.32-debian-11-r5"), "mysql-8.0.32-debian-11-r5");
         assert_eq!(group_name("Org/App", "V1_2"), "app-v1-2");
         let long = group_name(&format!("org/{}", "a".repeat(70)), "v1.2.3");
         assert!(long.len() <= MAX_NAME, "{long}");
-        assert_eq!(long, group_name(&format!("org/{}", "a".repeat(70)), "v1.2.3"));
+        assert_eq!(
+            long,
+            group_name(&format!("org/{}", "a".repeat(70)), "v1.2.3")
+        );
         assert_ne!(
             long,
             group_name(&format!("org/{}", "a".repeat(70)), "v1.2.4"),
             "hashed, not just cut"
         );
-        let taken = suffixed("central-ledger-v19.8.9", "mojaloop/ghcr.io/x/central-ledger:v19.8.9");
-        assert!(taken.starts_with("central-ledger-v19.8.9-") && taken.len() == 22 + 9, "{taken}");
+        let taken = suffixed(
+            "central-ledger-v19.8.9",
+            "mojaloop/ghcr.io/x/central-ledger:v19.8.9",
+        );
+        assert!(
+            taken.starts_with("central-ledger-v19.8.9-") && taken.len() == 22 + 9,
+            "{taken}"
+        );
         assert_ne!(taken, suffixed("central-ledger-v19.8.9", "other"));
-        for name in [long, taken, group_name("--", "__"), suffixed(&"x".repeat(80), "y")] {
+        for name in [
+            long,
+            taken,
+            group_name("--", "__"),
+            suffixed(&"x".repeat(80), "y"),
+        ] {
             assert!(name.len() <= MAX_NAME, "{name}");
             check_subdomain(&name).unwrap_or_else(|e| panic!("{name}: {e}"));
         }

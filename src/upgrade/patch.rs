@@ -91,8 +91,8 @@ fn api(
     client: &Client,
     workload: &WorkloadName,
 ) -> Result<(WorkloadKind, Api<DynamicObject>), ApplyError> {
-    let kind = upgradable(&workload.kind)
-        .ok_or_else(|| ApplyError::Unsupported(workload.kind.clone()))?;
+    let kind =
+        upgradable(&workload.kind).ok_or_else(|| ApplyError::Unsupported(workload.kind.clone()))?;
     let api = Api::namespaced_with(client.clone(), &workload.namespace, &kind.api_resource());
     Ok((kind, api))
 }

@@ -63,7 +63,12 @@ fn moves(targets: &[Target]) -> BTreeSet<Move> {
         .flat_map(|t| {
             t.containers.iter().map(|c| {
                 (
-                    (t.kind.clone(), t.name.clone(), c.name.clone(), c.init_container),
+                    (
+                        t.kind.clone(),
+                        t.name.clone(),
+                        c.name.clone(),
+                        c.init_container,
+                    ),
                     c.current_image.clone(),
                     c.target_image.clone(),
                 )
@@ -79,7 +84,12 @@ fn same_group<'e>(existing: &'e [ImageUpgrade], key: &GroupKey) -> Option<&'e Im
         .iter()
         .filter(|u| !u.spec.targets.is_empty() && &group::key(u) == key)
         .collect();
-    same.sort_by_key(|u| (!u.phase().is_terminal(), u.metadata.creation_timestamp.clone()));
+    same.sort_by_key(|u| {
+        (
+            !u.phase().is_terminal(),
+            u.metadata.creation_timestamp.clone(),
+        )
+    });
     same.pop()
 }
 
@@ -278,7 +288,11 @@ impl Writer<'_> {
 
     /// Marks `old` Superseded by `newer`; `false` when it changed meanwhile (it started
     /// applying, say): the next scan looks again.
-    async fn supersede(&self, old: &ImageUpgrade, newer: &ImageUpgrade) -> Result<bool, ProposeError> {
+    async fn supersede(
+        &self,
+        old: &ImageUpgrade,
+        newer: &ImageUpgrade,
+    ) -> Result<bool, ProposeError> {
         if self.dry_run {
             return Ok(true);
         }
@@ -328,8 +342,15 @@ impl Writer<'_> {
         let mut targets = proposal.spec.targets.clone();
         for target in &old.spec.targets {
             for container in target.containers.iter().filter(|c| undecided(target, c)) {
-                match targets.iter_mut().find(|t| t.kind == target.kind && t.name == target.name) {
-                    Some(t) if !t.containers.iter().any(|c| c.name == container.name && c.init_container == container.init_container) => {
+                match targets
+                    .iter_mut()
+                    .find(|t| t.kind == target.kind && t.name == target.name)
+                {
+                    Some(t)
+                        if !t.containers.iter().any(|c| {
+                            c.name == container.name && c.init_container == container.init_container
+                        }) =>
+                    {
                         t.containers.push(container.clone())
                     }
                     Some(_) => {}
@@ -376,13 +397,18 @@ impl Writer<'_> {
                 message,
             });
         }
-        self.write_status(&patched, status, "recording the workloads of").await?;
+        self.write_status(&patched, status, "recording the workloads of")
+            .await?;
         Ok(true)
     }
 
     /// Rewrites final `old` as the fresh `proposal` (spec reset, approval cleared), keeping its
     /// history.
-    async fn renew(&self, old: &ImageUpgrade, proposal: &ImageUpgrade) -> Result<bool, ProposeError> {
+    async fn renew(
+        &self,
+        old: &ImageUpgrade,
+        proposal: &ImageUpgrade,
+    ) -> Result<bool, ProposeError> {
         if self.dry_run {
             return Ok(true);
         }
@@ -410,7 +436,8 @@ impl Writer<'_> {
             history,
             ..ImageUpgradeStatus::default()
         };
-        self.write_status(&patched, status, "renewing the status of").await
+        self.write_status(&patched, status, "renewing the status of")
+            .await
     }
 
     /// Replaces `upgrade`'s status (guarded by its resourceVersion); `false` on a conflict.

@@ -169,14 +169,25 @@ mod tests {
     fn defaults_and_errors_name_the_key() {
         let s = settings("upgrades: {enabled: true}\n").unwrap();
         assert_eq!(
-            (s.max_concurrent, s.group_concurrency, s.on_failure, s.rollout_timeout),
+            (
+                s.max_concurrent,
+                s.group_concurrency,
+                s.on_failure,
+                s.rollout_timeout
+            ),
             (1, 1, OnFailure::RollbackGroup, DEFAULT_ROLLOUT_TIMEOUT)
         );
         let s = settings("upgrades: {groupConcurrency: 3, onFailure: rollbackFailed}\n").unwrap();
-        assert_eq!((s.group_concurrency, s.on_failure), (3, OnFailure::RollbackFailed));
+        assert_eq!(
+            (s.group_concurrency, s.on_failure),
+            (3, OnFailure::RollbackFailed)
+        );
         for (text, key) in [
             ("upgrades: {maxConcurrent: 0}\n", "upgrades.maxConcurrent"),
-            ("upgrades: {groupConcurrency: 0}\n", "upgrades.groupConcurrency"),
+            (
+                "upgrades: {groupConcurrency: 0}\n",
+                "upgrades.groupConcurrency",
+            ),
             (
                 "upgrades: {defaultWindow: nights}\n",
                 "upgrades.defaultWindow",

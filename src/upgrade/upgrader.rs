@@ -33,8 +33,8 @@ use ml_operator_notify::UpgradeEvent;
 
 use super::announce::Announcer;
 use super::crd::{
-    Approval, DECIDED_VIA_ANNOTATION, GroupRollout, HistoryEntry, ImageUpgrade,
-    ImageUpgradeStatus, Phase, Target, WindowStatus, WorkloadRollout, WorkloadState,
+    Approval, DECIDED_VIA_ANNOTATION, GroupRollout, HistoryEntry, ImageUpgrade, ImageUpgradeStatus,
+    Phase, Target, WindowStatus, WorkloadRollout, WorkloadState,
 };
 use super::group::{self, ContainerKey};
 use super::list::{self, ListError};
@@ -61,6 +61,8 @@ pub struct Upgrader {
     pub(super) settings: UpgradeSettings,
     pub(super) announcer: Announcer,
     namespaces: Vec<String>,
+    /// How many ImageUpgrades each (namespace, phase) had at the start of the last pass.
+    phase_counts: std::sync::Mutex<BTreeMap<(String, Phase), usize>>,
 }
 
 /// What a round of steps knows about all groups at once: slots, dependencies and overlaps.
@@ -97,6 +99,9 @@ pub(super) enum StepError {
     /// The workloads ask for different windows.
     #[error(transparent)]
     Windows(#[from] ConflictingWindows),
+    /// A rolled-back StatefulSet's stuck Pods could not be listed or deleted.
+    #[error(transparent)]
+    StuckPods(#[from] super::stuck_pods::StuckPodsError),
     /// The ImageUpgrade's status could not be written.
     #[error("writing the status of ImageUpgrade {name}: {source}")]
     Status {
@@ -139,7 +144,17 @@ impl Upgrader {
             settings,
             announcer,
             namespaces,
+            phase_counts: std::sync::Mutex::default(),
         }
+    }
+
+    /// How many ImageUpgrades each (namespace, phase) had when the last pass listed them
+    /// (empty before the first pass): the `ml_operator_upgrades` gauge.
+    pub fn phase_counts(&self) -> BTreeMap<(String, Phase), usize> {
+        self.phase_counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The client it works with.
@@ -178,6 +193,16 @@ impl Upgrader {
     /// Moves every ImageUpgrade at most one step, as of `now`. Returns what was done.
     pub async fn step_each(&self, now: DateTime<Utc>) -> Result<Vec<Step>, ListError> {
         let upgrades = self.list().await?;
+        let mut counts = BTreeMap::new();
+        for upgrade in &upgrades {
+            *counts
+                .entry((upgrade.namespace_or_default(), upgrade.phase()))
+                .or_default() += 1;
+        }
+        *self
+            .phase_counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = counts;
         let mut context = StepContext {
             applying: upgrades
                 .iter()
@@ -296,7 +321,10 @@ impl Upgrader {
     }
 
     /// Every target workload as it is now.
-    pub(super) async fn members<'u>(&self, upgrade: &'u ImageUpgrade) -> Result<Vec<Member<'u>>, StepError> {
+    pub(super) async fn members<'u>(
+        &self,
+        upgrade: &'u ImageUpgrade,
+    ) -> Result<Vec<Member<'u>>, StepError> {
         let mut members = Vec::new();
         for target in &upgrade.spec.targets {
             let workload = self.read(upgrade, &target.kind, &target.name).await?;

@@ -395,9 +395,7 @@ pub fn image_upgrades(ns: &Namespace<'_>) -> Vec<Value> {
 pub fn upgrades_of(ns: &Namespace<'_>, workload: &str, container: &str) -> Vec<Value> {
     let mut found: Vec<Value> = image_upgrades(ns)
         .into_iter()
-        .filter(|u| {
-            u["spec"]["target"]["name"] == workload && u["spec"]["target"]["container"] == container
-        })
+        .filter(|u| target_container(u, workload, container).is_some())
         .collect();
     found.sort_by_key(|u| {
         u["metadata"]["creationTimestamp"]
@@ -407,16 +405,54 @@ pub fn upgrades_of(ns: &Namespace<'_>, workload: &str, container: &str) -> Vec<V
     found
 }
 
-/// The one ImageUpgrade for `workload`'s `container` to `target_image`, once it exists.
+/// The one ImageUpgrade group moving `workload`'s `container` to `target_image`, once it
+/// exists.
 pub fn upgrade_to(
     ns: &Namespace<'_>,
     workload: &str,
     container: &str,
     target_image: &str,
 ) -> Option<Value> {
-    upgrades_of(ns, workload, container)
-        .into_iter()
-        .find(|u| u["spec"]["targetImage"] == target_image)
+    upgrades_of(ns, workload, container).into_iter().find(|u| {
+        target_container(u, workload, container).is_some_and(|c| c["targetImage"] == target_image)
+    })
+}
+
+/// The group's target `workload` (`spec.targets[]`), if the group covers it.
+pub fn target<'u>(upgrade: &'u Value, workload: &str) -> Option<&'u Value> {
+    upgrade["spec"]["targets"]
+        .as_array()?
+        .iter()
+        .find(|t| t["name"] == workload)
+}
+
+/// The group's `container` of target `workload` (`spec.targets[].containers[]`).
+pub fn target_container<'u>(
+    upgrade: &'u Value,
+    workload: &str,
+    container: &str,
+) -> Option<&'u Value> {
+    target(upgrade, workload)?["containers"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == container)
+}
+
+/// The apply's record of `workload` (`status.rollout.workloads[]`), `Null` before the apply.
+pub fn workload_rollout<'u>(upgrade: &'u Value, workload: &str) -> &'u Value {
+    upgrade["status"]["rollout"]["workloads"]
+        .as_array()
+        .and_then(|ws| ws.iter().find(|w| w["name"] == workload))
+        .unwrap_or(&Value::Null)
+}
+
+/// The image the apply recorded for `workload`'s `container` before patching it (what a
+/// rollback restores).
+pub fn previous_image<'u>(upgrade: &'u Value, workload: &str, container: &str) -> &'u Value {
+    workload_rollout(upgrade, workload)["containers"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == container))
+        .map_or(&Value::Null, |c| &c["previousImage"])
 }
 
 pub fn phase(upgrade: &Value) -> &str {

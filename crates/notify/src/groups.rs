@@ -184,6 +184,9 @@ mod tests {
             groups[0].commands(),
             ["kubectl patch deployment a", "kubectl patch deployment b"]
         );
-        assert_eq!(groups[1].summary, "mojaloop/event-sidecar v19.8.3 → v19.8.9: 1 workload in mojaloop");
+        assert_eq!(
+            groups[1].summary,
+            "mojaloop/event-sidecar v19.8.3 → v19.8.9: 1 workload in mojaloop"
+        );
     }
 }

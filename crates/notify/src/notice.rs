@@ -177,7 +177,10 @@ impl UpgradeNotice {
                 UpgradeWorkload {
                     kind: "Deployment".into(),
                     name: "central-ledger".into(),
-                    containers: vec![change("central-ledger", false), change("run-migration", true)],
+                    containers: vec![
+                        change("central-ledger", false),
+                        change("run-migration", true),
+                    ],
                     result: result.clone(),
                     detail: None,
                 },

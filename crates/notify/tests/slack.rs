@@ -4,10 +4,10 @@ mod support;
 
 use std::time::Duration;
 
+use ml_operator_notify::groups::groups;
 use ml_operator_notify::slack::{
     self, MAX_BLOCKS, MAX_HEADER_CHARS, MAX_SECTION_CHARS, SPLIT_TEXT_CHARS,
 };
-use ml_operator_notify::groups::groups;
 use ml_operator_notify::{
     ErrorKind, Event, Notification, Notifier, Secret, SlackNotifier, SlackOptions, Update,
 };
@@ -195,7 +195,9 @@ fn block_kit_for_a_small_report() {
         "{}",
         sections[0]
     );
-    assert!(sections[0].contains("• Deployment `account-lookup-service`: `account-lookup-service`"));
+    assert!(
+        sections[0].contains("• Deployment `account-lookup-service`: `account-lookup-service`")
+    );
     assert!(sections[1].contains("```\nkubectl patch deployment account-lookup-service"));
     assert!(
         sections[2].starts_with(
@@ -255,7 +257,10 @@ fn up_to_date_message_blocks() {
 
 /// The group summary a section starts with, for group sections (not commands, resolved, failures).
 fn group_summary(section: &str) -> Option<String> {
-    if section.starts_with("*Patch") || section.starts_with("*Resolved") || !section.starts_with('*') {
+    if section.starts_with("*Patch")
+        || section.starts_with("*Resolved")
+        || !section.starts_with('*')
+    {
         return None;
     }
     Some(section[1..].split('*').next()?.to_owned())

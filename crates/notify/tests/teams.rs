@@ -153,7 +153,15 @@ fn a_300_update_report_is_split_under_the_size_limit() {
             .filter(|e| e["type"] == "FactSet")
             .flat_map(|e| e["facts"].as_array().unwrap())
         {
-            names.push(f["title"].as_str().unwrap().split(' ').nth(1).unwrap().to_owned());
+            names.push(
+                f["title"]
+                    .as_str()
+                    .unwrap()
+                    .split(' ')
+                    .nth(1)
+                    .unwrap()
+                    .to_owned(),
+            );
         }
     }
     let expected: Vec<String> = groups(&n.updates, &n.added)

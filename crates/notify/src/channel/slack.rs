@@ -142,7 +142,12 @@ pub fn render(n: &Notification, options: &SlackOptions) -> Vec<Value> {
             let last = i + 1 == total;
             let failures = if last { n.failures.len() } else { 0 };
             let text = truncate(
-                &original_text(&updates_of(n, chunk), options.include_commands, failures, part),
+                &original_text(
+                    &updates_of(n, chunk),
+                    options.include_commands,
+                    failures,
+                    part,
+                ),
                 MAX_TEXT_CHARS,
             );
             let blocks = blocks(n, chunk, options, part, last);
@@ -238,7 +243,12 @@ fn group_text(g: &UpdateGroup) -> String {
                     format!("`{}`{init}", e(&c.name))
                 })
                 .collect();
-            let mut line = format!("• {} `{}`: {}", e(&w.kind), e(&w.name), containers.join(", "));
+            let mut line = format!(
+                "• {} `{}`: {}",
+                e(&w.kind),
+                e(&w.name),
+                containers.join(", ")
+            );
             if let Some(release) = &w.helm_release {
                 line.push_str(&format!(" · Helm release `{}`", e(release)));
             }
@@ -467,6 +477,12 @@ mod tests {
         let mut n = UpgradeNotice::example(UpgradeEvent::RolledBack);
         n.rollback = Some("the rollout of Deployment central-ledger-handler failed".into());
         let text = render_upgrade(&n)["text"].as_str().unwrap().to_string();
-        assert!(text.contains(":rewind:") && text.contains("Rolled back: the rollout of Deployment central-ledger-handler failed"), "{text}");
+        assert!(
+            text.contains(":rewind:")
+                && text.contains(
+                    "Rolled back: the rollout of Deployment central-ledger-handler failed"
+                ),
+            "{text}"
+        );
     }
 }

@@ -275,7 +275,10 @@ mod tests {
             .as_str()
             .unwrap();
         assert!(title.ends_with("failed and was rolled back"), "{title}");
-        assert!(title.contains("mojaloop/central-ledger v19.8.3 → v19.8.9: 2 workloads in hub"), "{title}");
+        assert!(
+            title.contains("mojaloop/central-ledger v19.8.3 → v19.8.9: 2 workloads in hub"),
+            "{title}"
+        );
         let facts = &teams["attachments"][0]["content"]["body"][2]["facts"];
         assert_eq!(facts[0]["title"], "Deployment central-ledger");
         assert_eq!(
