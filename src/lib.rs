@@ -13,7 +13,11 @@
 //! 5. What happens to the findings:
 //!    - [`report`]: printed — table, JSON, shell-quoted `kubectl patch` commands;
 //!    - [`notify`]: told — only what changed, to Slack, Teams, webhooks and Events;
-//!    - [`upgrade`]: applied — ImageUpgrade objects, approvals, windows, rollouts, rollbacks.
+//!    - [`upgrade`]: applied — ImageUpgrade objects, approvals, windows, rollouts, rollbacks;
+//!    - [`deliver`]: made where it lasts — the Helm release values key, values files in git.
+//!
+//! [`values`] is what stage 1 and 5 share about Helm values: where in a values tree (a release's,
+//! a file's) an image comes from, and how to change only that key in a file.
 //!
 //! The modes wire the stages: [`cli`] (one module per command; `check` runs the pipeline once)
 //! and [`operator`] (`run`: watches, a schedule, leader election, the HTTP server). Shared by
@@ -23,6 +27,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod deliver;
 pub mod inventory;
 pub mod notify;
 pub mod operator;
@@ -32,3 +37,4 @@ pub mod scan;
 pub mod source;
 pub mod tags;
 pub mod upgrade;
+pub mod values;

@@ -10,17 +10,20 @@ use std::path::{Path, PathBuf};
 /// Each room of the root crate and the rooms it may use. The modes may use everything else.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("inventory", &[]),
+    ("values", &["inventory"]),
     ("rbac", &[]),
     ("config", &["inventory"]),
-    ("source", &["inventory"]),
+    ("source", &["inventory", "values"]),
     ("tags", &["inventory"]),
     ("scan", &["inventory", "tags"]),
-    ("report", &["inventory", "scan"]),
+    ("report", &["deliver", "inventory", "scan"]),
+    ("deliver", &["inventory", "scan", "values"]),
     ("notify", &["config", "inventory", "scan", "tags"]),
     ("upgrade", &["config", "inventory", "scan"]),
     (
         "operator",
         &[
+            "deliver",
             "config",
             "inventory",
             "notify",
@@ -30,11 +33,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "source",
             "tags",
             "upgrade",
+            "values",
         ],
     ),
     (
         "cli",
         &[
+            "deliver",
             "config",
             "inventory",
             "notify",
@@ -45,6 +50,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "source",
             "tags",
             "upgrade",
+            "values",
         ],
     ),
 ];

@@ -1,7 +1,8 @@
 //! `ml-operator check`: one scan of manifests or a cluster, printed.
 //!
 //! In: the `check` arguments (manifests or a cluster, filters, the tag source). Out: the
-//! report on stdout (table, JSON or commands), warnings and notes on stderr, `--export-tags`
+//! report on stdout (table, JSON, commands, helm upgrades or a values diff), the `--values`
+//! files rewritten with `--write`, warnings and notes on stderr, `--export-tags`
 //! written, and the exit code: 0, 3 with `--fail-on-update` and updates, 1 for a partial scan
 //! or a runtime failure, 2 for bad input.
 
@@ -62,6 +63,23 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
                 TagSource::Registry(registry_client_with(&args.registry, &config, credentials)?);
         }
     }
+    // Helm releases hold secrets: read only with the caller's permissions, reduced at once to
+    // image keys.
+    let mut releases = Vec::new();
+    if let Some(cluster) = &inventory.cluster
+        && !args.no_helm_releases
+    {
+        let (found, warnings) = cluster.helm_releases(&workloads, args.max_input_size).await;
+        releases = found;
+        inventory.warnings.extend(warnings);
+    }
+    let charts = helm_charts(&args.helm_chart)?;
+    if args.output == report::Format::Diff && args.values.is_empty() {
+        return Err(Failure::Input(
+            "-o diff shows the changes to --values files: give --values FILE".into(),
+        ));
+    }
+    let values_files = super::values::load(&args.values, args.max_input_size)?;
     for warning in &inventory.warnings {
         eprintln!("warning: {}", report::escape_control(warning));
     }
@@ -83,8 +101,12 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     scanned.report.summary.other_objects = inventory.other_objects;
     scanned.report.summary.controlled = controlled;
     let Scanned {
-        report, failures, ..
+        mut report,
+        failures,
+        ..
     } = scanned;
+    crate::deliver::helm::attach(&mut report, &releases, &charts);
+    let edits = super::values::apply(&mut report, &values_files, args.write)?;
 
     let color = match args.color {
         ColorChoice::Always => true,
@@ -101,7 +123,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         wide: false,
         width: table_width(),
     };
-    let text = report::render(&report, &inventory.warnings, args.output, view);
+    let text = report::render(&report, &inventory.warnings, args.output, view, &edits);
     if config.upgrades.enabled {
         let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades)
             .map_err(|e| Failure::Input(e.to_string()))?;
@@ -130,6 +152,20 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     } else {
         0
     })
+}
+
+/// `--helm-chart RELEASE=REF` arguments as a map.
+fn helm_charts(args: &[String]) -> Result<std::collections::BTreeMap<String, String>, Failure> {
+    args.iter()
+        .map(|arg| match arg.split_once('=') {
+            Some((release, chart)) if !release.is_empty() && !chart.is_empty() => {
+                Ok((release.to_string(), chart.to_string()))
+            }
+            _ => Err(Failure::Input(format!(
+                "--helm-chart {arg:?}: expected RELEASE=CHART (a repository chart or a directory)"
+            ))),
+        })
+        .collect()
 }
 
 /// `--export-tags` onto the `--tags` input (the same file, whatever the path: a link, `./`)

@@ -10,6 +10,7 @@ mod completion;
 mod decide;
 mod run;
 mod tags;
+mod values;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -182,6 +183,21 @@ struct CheckArgs {
     /// (binary: 64M = 64 MiB). A larger input is an error (exit 2).
     #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = crate::source::manifest::parse_size)]
     max_input_size: u64,
+    /// On a cluster, do not read the Helm releases of Helm-managed workloads (their Secrets)
+    /// to find the values key behind each image.
+    #[arg(long)]
+    no_helm_releases: bool,
+    /// The chart to `helm upgrade` a release with (`-o helm`): `RELEASE=REF`, a repository
+    /// chart (`mojaloop/mojaloop`) or a directory. Repeatable; without it, the chart's name.
+    #[arg(long, value_name = "RELEASE=REF")]
+    helm_chart: Vec<String>,
+    /// A values file (or a directory of them, recursively) to locate each update's key in.
+    /// Repeatable.
+    #[arg(long = "values", value_name = "FILE")]
+    values: Vec<PathBuf>,
+    /// With --values: change the tags in those files in place (only the tag scalars change).
+    #[arg(long, requires = "values")]
+    write: bool,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Output format.

@@ -7,6 +7,7 @@
 //! - [`workload`]: [`Workload`], [`Container`], [`Controller`], read by one function from any object.
 //! - [`kind`]: [`WorkloadKind`], which owns its `kind`, kubectl name, pod spec path and API resource.
 //! - [`image`]: Docker image references (registry, repository, tag, digest).
+//! - [`managed`]: who manages a workload (Helm, Argo CD, Flux), from the markers they set.
 //! - [`names`]: Kubernetes name rules (DNS-1123 labels and subdomains).
 //! - [`patch`]: the strategic merge patch that changes containers' images (printed and sent).
 //! - [`commands`]: the `kubectl patch` command that sends it, every word quoted by [`shell`].
@@ -15,6 +16,7 @@
 pub mod commands;
 pub mod image;
 pub mod kind;
+pub mod managed;
 pub mod names;
 pub mod patch;
 pub mod selector;
@@ -23,6 +25,7 @@ pub mod workload;
 
 pub use image::ImageRef;
 pub use kind::WorkloadKind;
+pub use managed::{ManagedBy, Tool, managed_by};
 pub use selector::Selector;
 pub use workload::{
     ANNOTATION_PREFIX, Container, Controller, HELM_RELEASE_ANNOTATION, InvalidWorkload,

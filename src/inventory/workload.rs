@@ -21,7 +21,9 @@ pub const HELM_RELEASE_ANNOTATION: &str = "meta.helm.sh/release-name";
 /// Whether ml-operator reads an annotation: its own settings and Helm's release name. The
 /// operator's watches keep only these (not, say, `kubectl.kubernetes.io/last-applied-configuration`).
 pub fn is_read_annotation(key: &str) -> bool {
-    key.starts_with(ANNOTATION_PREFIX) || key == HELM_RELEASE_ANNOTATION
+    key.starts_with(ANNOTATION_PREFIX)
+        || key == HELM_RELEASE_ANNOTATION
+        || super::managed::is_marker_annotation(key)
 }
 
 /// Label the original ml-operator's `SERVICES` setting matches on.
@@ -37,7 +39,10 @@ const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Whether ml-operator reads a label once a workload is in memory (the operator's watches keep
 /// only these; label selectors are applied by the API server before that).
 pub fn is_read_label(key: &str) -> bool {
-    key == SERVICE_NAME_LABEL || key == MANAGED_BY_LABEL || HELM_RELEASE_LABELS.contains(&key)
+    key == SERVICE_NAME_LABEL
+        || key == MANAGED_BY_LABEL
+        || HELM_RELEASE_LABELS.contains(&key)
+        || super::managed::is_marker_label(key)
 }
 
 /// One container (or init container) of a workload.

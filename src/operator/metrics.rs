@@ -300,6 +300,8 @@ mod tests {
             command: None,
             notes: Vec::new(),
             helm_release: None,
+            managed_by: None,
+            helm: None,
             explanation: None,
         }
     }

@@ -1,5 +1,5 @@
 //! Stage 5a, the report: a scan printed — `-o table` for people, `-o json` for programs,
-//! `-o commands` for shells.
+//! `-o commands` and `-o helm` for shells, `-o diff` for review.
 //!
 //! In: a [`Report`]. Out: text. Everything a terminal shows is escaped ([`escape`]); the
 //! commands are the report's own, one per workload (built, shell-quoted, by
@@ -17,7 +17,8 @@ use serde::Serialize;
 
 pub use escape::escape_control;
 
-use crate::scan::{Finding, Report, Summary, WorkloadPatch};
+use crate::deliver::files::FileEdit;
+use crate::scan::{Finding, HelmUpgrade, Report, Summary, WorkloadPatch};
 
 /// The output formats of `check -o`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -29,6 +30,11 @@ pub enum Format {
     Json,
     /// Only the `kubectl patch` commands, one per workload and line, runnable as a script.
     Commands,
+    /// One `helm upgrade … --reuse-values --set PATH=TAG` per Helm release, each after a
+    /// comment naming how its chart reference was chosen: runnable as a script.
+    Helm,
+    /// The unified diff of the `--values` files' tag changes.
+    Diff,
     /// The table with IMAGE and REASON added, nothing shortened.
     Wide,
 }
@@ -42,11 +48,18 @@ struct JsonReport<'a> {
     patches: &'a [WorkloadPatch],
     summary: &'a Summary,
     warnings: &'a [String],
+    helm_upgrades: &'a [HelmUpgrade],
 }
 
 /// Renders a report in a format; `view` lays out the table (`-o wide` is the table with
-/// `view.wide`).
-pub fn render(report: &Report, warnings: &[String], format: Format, view: table::View) -> String {
+/// `view.wide`); `edits` are the `--values` files' changes (`-o diff`).
+pub fn render(
+    report: &Report,
+    warnings: &[String],
+    format: Format,
+    view: table::View,
+    edits: &[FileEdit],
+) -> String {
     match format {
         Format::Json => {
             let document = JsonReport {
@@ -55,6 +68,7 @@ pub fn render(report: &Report, warnings: &[String], format: Format, view: table:
                 patches: &report.patches,
                 summary: &report.summary,
                 warnings,
+                helm_upgrades: &report.helm_upgrades,
             };
             let mut text =
                 serde_json::to_string_pretty(&document).expect("a report always serializes");
@@ -66,6 +80,23 @@ pub fn render(report: &Report, warnings: &[String], format: Format, view: table:
             .iter()
             .map(|patch| format!("{}\n", patch.command))
             .collect(),
+        Format::Helm => report
+            .helm_upgrades
+            .iter()
+            .map(|upgrade| {
+                let comment = format!(
+                    "{}/{}: chart {}",
+                    upgrade.namespace, upgrade.release, upgrade.chart_source
+                );
+                // The command's words are shell-quoted; the comment could hold anything.
+                format!(
+                    "# {}\n{}\n",
+                    escape_control(&comment),
+                    escape_control(&upgrade.command)
+                )
+            })
+            .collect(),
+        Format::Diff => edits.iter().map(FileEdit::diff).collect(),
         Format::Table => table::render(report, view),
         Format::Wide => table::render(report, table::View { wide: true, ..view }),
     }

@@ -286,6 +286,16 @@ pub fn render(report: &Report, view: View) -> String {
     }
     if !helm_releases.is_empty() {
         out.push_str("\nHelm:\n");
+        for upgrade in &report.helm_upgrades {
+            helm_releases.remove(&(upgrade.namespace.as_str(), upgrade.release.as_str()));
+            let _ = writeln!(
+                out,
+                "  release {:?} (namespace {}): -o helm prints\n    {}",
+                upgrade.release,
+                escape_control(&upgrade.namespace),
+                escape_control(&upgrade.command)
+            );
+        }
         for ((namespace, release), updates) in helm_releases {
             let text = format!(
                 "  release {release:?} (namespace {}) manages {updates} of the updates: the next `helm upgrade` reverts a kubectl patch, so set the new tags in its values too",

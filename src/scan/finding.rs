@@ -4,6 +4,8 @@
 use ml_operator_version::{Resolution, Strategy};
 use serde::Serialize;
 
+use crate::inventory::ManagedBy;
+
 /// What a scan decided for one container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
@@ -64,9 +66,52 @@ pub struct Finding {
     /// The Helm release managing the workload, when it has an update: the next `helm upgrade`
     /// of that release reverts a `kubectl patch`, so the new tag belongs in the release's values.
     pub helm_release: Option<String>,
+    /// Who applies the workload (Helm, Argo CD, Flux), when its markers say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<ManagedBy>,
+    /// The Helm release values that render this image, when the release could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmValues>,
     /// The full decision, every candidate with its verdict; only with `--explain`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Resolution>,
+}
+
+/// Where a Helm release sets a finding's image (`helm` in `-o json`, the contract).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmValues {
+    /// The release.
+    pub release: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// The chart's name.
+    pub chart: String,
+    /// The chart's version.
+    pub chart_version: String,
+    /// The values key to change (`--set` syntax); `None` when no key or several keys hold the
+    /// image (the finding's notes say which).
+    pub values_path: Option<String>,
+}
+
+/// One `helm upgrade` per release: every values key of it that an update changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmUpgrade {
+    /// The release.
+    pub release: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// The chart reference the command uses.
+    pub chart: String,
+    /// How the chart reference was chosen (`--helm-chart`, or guessed from the chart's name).
+    pub chart_source: String,
+    /// The chart version deployed, kept by the command.
+    pub chart_version: String,
+    /// `(values path, new value)` pairs, in path order.
+    pub set: Vec<(String, String)>,
+    /// The command, every word shell-quoted.
+    pub command: String,
 }
 
 /// Counts over a scan, for the summary line and JSON `summary`.
@@ -98,6 +143,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// One patch per workload with updates, in workload order.
     pub patches: Vec<super::WorkloadPatch>,
+    /// One `helm upgrade` per release whose values could be traced (filled after the scan,
+    /// when releases were read).
+    pub helm_upgrades: Vec<HelmUpgrade>,
     /// The counts.
     pub summary: Summary,
 }

@@ -12,14 +12,14 @@ use std::collections::BTreeMap;
 use ml_operator_version::{Outcome, Strategy, TagSet};
 
 use crate::inventory::image::InvalidReference;
-use crate::inventory::{Container, ImageRef, Workload};
+use crate::inventory::{Container, ImageRef, Workload, managed_by};
 use crate::tags::{TagLookup, TagsUnknown};
 
 mod finding;
 mod patches;
 pub mod pipeline;
 
-pub use finding::{Finding, Report, Status, Summary};
+pub use finding::{Finding, HelmUpgrade, HelmValues, Report, Status, Summary};
 pub use patches::{PatchedContainer, WorkloadPatch};
 
 /// How to scan.
@@ -79,6 +79,7 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
         findings,
         patches,
         summary,
+        helm_upgrades: Vec::new(),
     }
 }
 
@@ -135,6 +136,8 @@ fn evaluate(
         command: None,
         notes: Vec::new(),
         helm_release: None,
+        managed_by: managed_by(workload),
+        helm: None,
         explanation: None,
     };
     let unresolved = |mut finding: Finding, reason: String| {

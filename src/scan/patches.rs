@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::finding::{Finding, Status};
 use crate::inventory::patch::ImageChange;
-use crate::inventory::{Workload, commands};
+use crate::inventory::{ManagedBy, Workload, commands, managed_by};
 
 /// One workload's patch (`-o json` `patches[]`, the contract field for field).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,7 +44,8 @@ pub struct PatchedContainer {
 /// The patches for `workloads`, whose containers' findings are `findings` in the same order
 /// (the scan's: workload by workload, container by container). Sets each updated finding's
 /// `command` to its workload's one command. Workloads whose pod template cannot be changed
-/// (a Job) get no patch; their findings carry a note instead.
+/// (a Job), and workloads an Argo CD or Flux sync would put back, get no patch; their findings
+/// carry a note instead.
 pub(super) fn attach(workloads: &[Workload], findings: &mut [Finding]) -> Vec<WorkloadPatch> {
     let mut patches = Vec::new();
     let mut start = 0;
@@ -53,6 +54,19 @@ pub(super) fn attach(workloads: &[Workload], findings: &mut [Finding]) -> Vec<Wo
         let own = &mut findings[start..end];
         start = end;
         if !workload.kind.template_is_mutable() {
+            continue;
+        }
+        if let Some(by) = managed_by(workload).filter(ManagedBy::is_gitops) {
+            // A patch would be reverted by the next sync: the change belongs in git.
+            for finding in own
+                .iter_mut()
+                .filter(|f| f.status == Status::UpdateAvailable)
+            {
+                finding.notes.push(format!(
+                    "managed by {}: a kubectl patch is reverted, so none is printed — change the tag in git (`check --values FILE` finds the key)",
+                    by.describe()
+                ));
+            }
             continue;
         }
         let containers: Vec<PatchedContainer> = own

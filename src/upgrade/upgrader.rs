@@ -600,6 +600,11 @@ impl Upgrader {
                 }
             }
         }
+        if let Some(message) = self.gitops_managed(upgrade).await? {
+            return self
+                .transition(upgrade, now, Phase::Failed, message, |_| {})
+                .await;
+        }
         context.applying += 1;
         for container in group::containers(upgrade) {
             context
@@ -724,6 +729,29 @@ impl Upgrader {
                 name: upgrade.name(),
                 source,
             })
+    }
+
+    /// Why the group must not be patched when an Argo CD or Flux sync would put its
+    /// workloads back (there is no git delivery yet): the first such workload, in words.
+    async fn gitops_managed(&self, upgrade: &ImageUpgrade) -> Result<Option<String>, StepError> {
+        for target in &upgrade.spec.targets {
+            let Some(workload) = self.read(upgrade, &target.kind, &target.name).await? else {
+                continue;
+            };
+            let metadata = workload.metadata();
+            let labels = metadata.labels.clone().unwrap_or_default();
+            let annotations = metadata.annotations.clone().unwrap_or_default();
+            if let Some(by) = crate::inventory::managed::gitops(&labels, &annotations) {
+                return Ok(Some(format!(
+                    "not applied: {} {} is managed by {}, whose sync reverts a kubectl patch; change the tag {} in git (`ml-operator check --values FILE` finds the key and edits it)",
+                    target.kind,
+                    target.name,
+                    by.describe(),
+                    upgrade.spec.target_tag
+                )));
+            }
+        }
+        Ok(None)
     }
 
     /// A workload of the group as it is now, `None` when it does not exist.

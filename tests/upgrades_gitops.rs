@@ -1,0 +1,163 @@
+//! A workload an Argo CD Application applies (with selfHeal) is never patched with kubectl:
+//! `check` prints no patch for it and says what to change instead, and an approved
+//! ImageUpgrade of it fails before any patch, saying why, and the notification says it too.
+//! On kube-sim, whose request log shows that no patch was ever sent.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use ml_operator::inventory::Workload;
+use ml_operator::scan::{ScanOptions, scan};
+use ml_operator::source::cluster::{Cluster, ClusterOptions};
+use ml_operator::tags::index::TagIndex;
+use ml_operator::upgrade::{Announcer, UpgradeSettings, Upgrader, propose};
+use ml_operator_notify::{Notifier, RetryPolicy, Secret, WebhookNotifier};
+use serde_json::{Value, json};
+use support::{Receiver, eventually, eventually_or};
+
+const NS: &str = "hub";
+const NAME: &str = "central-ledger";
+const IU_API: &str = "ml-operator.mojaloop.io/v1alpha2";
+const UPGRADE: &str = "central-ledger-v13.14.1";
+
+/// The Deployment as Argo CD applies it: its tracking annotation and instance label.
+fn argo_deployment() -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": NAME, "namespace": NS,
+            "labels": {"app.kubernetes.io/instance": "mojaloop", "app.kubernetes.io/managed-by": "Helm"},
+            "annotations": {"argocd.argoproj.io/tracking-id": "mojaloop:apps/Deployment:hub/central-ledger",
+                            "ml-operator.mojaloop.io/auto-approve": "true"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": NAME}},
+            "template": {
+                "metadata": {"labels": {"app": NAME}},
+                "spec": {"containers": [{"name": NAME, "image": "mojaloop/central-ledger:v13.14.0"}]}
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_argo_cd_managed_workload_is_never_patched() {
+    let crd = serde_json::to_value(ml_operator::upgrade::crd::crd()).unwrap();
+    let sim = kube_sim::KubeSim::builder()
+        .objects(vec![
+            crd,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+            argo_deployment(),
+        ])
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let cluster = Cluster::connect(&ClusterOptions {
+        kubeconfig: Some(kubeconfig.clone()),
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap();
+    let client = cluster.client().clone();
+
+    let object = sim.get("apps/v1", "Deployment", Some(NS), NAME).unwrap();
+    let workload = Workload::from_object(&object, NS).unwrap().unwrap();
+    let index = TagIndex::from_json(
+        &json!({"mojaloop/central-ledger": ["v13.14.0", "v13.14.1"]}).to_string(),
+    )
+    .unwrap();
+    let report = scan(&[workload], &index, ScanOptions::default());
+    let finding = &report.findings[0];
+    assert_eq!(finding.latest_tag.as_deref(), Some("v13.14.1"));
+    assert!(
+        report.patches.is_empty(),
+        "no kubectl patch for an Argo CD workload"
+    );
+    assert_eq!(finding.command, None);
+    assert!(
+        finding.notes[0]
+            .contains("managed by Argo CD application \"mojaloop\": a kubectl patch is reverted"),
+        "{:?}",
+        finding.notes
+    );
+    let by = finding.managed_by.as_ref().unwrap();
+    assert_eq!(serde_json::to_value(by).unwrap()["tool"], "argocd");
+
+    // The operator's side: proposed, approved by policy, and then refused before any patch.
+    let webhook = Receiver::start().await;
+    let settings = UpgradeSettings::from_config(
+        &ml_operator::config::Config::parse(
+            "upgrades: {enabled: true, autoApprove: bugfix}\n",
+            "c.yaml",
+        )
+        .unwrap()
+        .upgrades,
+    )
+    .unwrap();
+    let notifier: Arc<dyn Notifier> = Arc::new(
+        WebhookNotifier::new(
+            Secret::new(format!("http://{}/hook", webhook.addr)),
+            None,
+            RetryPolicy::default(),
+        )
+        .unwrap(),
+    );
+    let announcer = Announcer::new(vec![notifier], Some((client.clone(), "test".into())));
+    let upgrader = Upgrader::new(client.clone(), settings, announcer, vec![]);
+    propose(&client, &report, &[], Utc::now(), false)
+        .await
+        .unwrap();
+    let phase = || {
+        sim.get(IU_API, "ImageUpgrade", Some(NS), UPGRADE)
+            .map(|u| {
+                u["status"]["phase"]
+                    .as_str()
+                    .unwrap_or("Available")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    eventually_or(
+        "the upgrade to fail",
+        Duration::from_secs(30),
+        async || {
+            upgrader.step_each(Utc::now()).await.unwrap();
+            phase() == "Failed"
+        },
+        || format!("{:?}", sim.get(IU_API, "ImageUpgrade", Some(NS), UPGRADE)),
+    )
+    .await;
+    let status = &sim.get(IU_API, "ImageUpgrade", Some(NS), UPGRADE).unwrap()["status"];
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "not applied: Deployment central-ledger is managed by Argo CD application \"mojaloop\""
+        ),
+        "{message}"
+    );
+    upgrader.step_each(Utc::now()).await.unwrap();
+    eventually("the failure notice", Duration::from_secs(10), async || {
+        webhook.delivered().iter().any(|r| {
+            r.json()["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("managed by Argo CD"))
+        })
+    })
+    .await;
+    let path = format!("/apis/apps/v1/namespaces/{NS}/deployments/{NAME}");
+    assert_eq!(
+        sim.request_count("patch", &path),
+        0,
+        "no patch was ever sent"
+    );
+    let now = sim.get("apps/v1", "Deployment", Some(NS), NAME).unwrap();
+    assert_eq!(
+        now["spec"]["template"]["spec"]["containers"][0]["image"],
+        "mojaloop/central-ledger:v13.14.0"
+    );
+}
