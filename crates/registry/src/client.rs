@@ -20,6 +20,7 @@ use crate::endpoint::{
 use crate::error::{Error, ErrorKind, display_url};
 use crate::host::{Ctx, Host};
 use crate::http::{Request, error_summary};
+use crate::manifests::ManifestCache;
 use crate::options::{ClientOptions, Credential};
 use crate::pagination::Walk;
 use crate::stats::{Recorder, Stats};
@@ -34,11 +35,12 @@ pub struct Registry {
 
 type Flight = Arc<OnceCell<Result<Arc<TagList>, Error>>>;
 
-struct Shared {
-    options: ClientOptions,
+pub(crate) struct Shared {
+    pub(crate) options: ClientOptions,
     credentials: HashMap<String, Credential>,
-    recorder: Recorder,
+    pub(crate) recorder: Recorder,
     cache: Cache,
+    pub(crate) manifests: ManifestCache,
     hosts: Mutex<HashMap<String, Arc<Host>>>,
     flights: Mutex<HashMap<Key, Flight>>,
 }
@@ -103,6 +105,7 @@ impl Registry {
                 credentials,
                 recorder: Recorder::default(),
                 cache,
+                manifests: ManifestCache::default(),
                 hosts: Mutex::new(HashMap::new()),
                 flights: Mutex::new(HashMap::new()),
             }),
@@ -241,7 +244,13 @@ impl Registry {
         self.shared.recorder.snapshot()
     }
 
-    fn host(&self, registry: &str) -> Result<Arc<Host>, Error> {
+    /// The state every lookup shares (for the manifest lookups in `manifests.rs`).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// The server `registry` resolves to, created on first use.
+    pub(crate) fn host(&self, registry: &str) -> Result<Arc<Host>, Error> {
         let endpoint = resolve(&self.shared.options, registry)?;
         let mut hosts = self.shared.hosts.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = hosts.get(&endpoint.key) {

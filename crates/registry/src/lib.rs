@@ -170,11 +170,13 @@ mod auth;
 mod cache;
 mod challenge;
 mod client;
+pub mod cosign;
 mod credentials;
 mod endpoint;
 mod error;
 mod host;
 mod http;
+mod manifests;
 mod options;
 mod pagination;
 mod politeness;
@@ -182,11 +184,13 @@ mod stats;
 mod tag_list;
 
 pub use client::Registry;
+pub use cosign::CosignKey;
 pub use credentials::parse_docker_config;
 pub use error::{Error, ErrorKind};
-pub use options::{ClientOptions, Credential, RegistryConfig};
+pub use manifests::SignatureCheck;
+pub use options::{ClientOptions, Credential, RegistryConfig, VerifyConfig};
 pub use stats::{
-    MAX_REQUEST_ROWS, MAX_WALK_ROWS, OVERFLOW, RETRY_LOG_CAPACITY, RequestCount, RetryEvent, Stats,
-    WalkCount,
+    KindCount, MAX_REQUEST_ROWS, MAX_WALK_ROWS, OVERFLOW, RETRY_LOG_CAPACITY, RequestCount,
+    RequestKind, RetryEvent, Stats, WalkCount,
 };
 pub use tag_list::TagList;
