@@ -13,6 +13,7 @@ use tokio::sync::OnceCell;
 
 use crate::cache::{Cache, CachedPage, Key};
 use crate::credentials::load_docker_config;
+use crate::digest_cache::ManifestCache;
 use crate::endpoint::{
     DOCKER_HUB, DOCKER_HUB_AUTH, DOCKER_HUB_ENDPOINT, canonical_registry, normalize_repository,
     resolve, validate_authority,
@@ -20,7 +21,6 @@ use crate::endpoint::{
 use crate::error::{Error, ErrorKind, display_url};
 use crate::host::{Ctx, Host};
 use crate::http::{Request, error_summary};
-use crate::manifests::ManifestCache;
 use crate::options::{ClientOptions, Credential};
 use crate::pagination::Walk;
 use crate::stats::{Recorder, Stats};

@@ -36,6 +36,17 @@ pub const PAYLOAD_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v
 /// The `critical.type` of a cosign container image signature.
 pub const PAYLOAD_TYPE: &str = "cosign container image signature";
 
+/// What a signature check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// A signature made with the key and bound to the digest.
+    Verified,
+    /// No signature manifest (`sha256-HEX.sig`) for the digest.
+    Unsigned,
+    /// Signatures exist but none verifies; says why the first one failed.
+    Invalid(String),
+}
+
 /// A cosign public key (ECDSA P-256, PEM `PUBLIC KEY`, as `cosign generate-key-pair` writes
 /// `cosign.pub`). Cheap to clone.
 #[derive(Clone, PartialEq, Eq)]

@@ -15,7 +15,6 @@
 //! Every body fetched by digest is checked against that digest before it is read.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,7 +25,8 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::client::Registry;
-use crate::cosign::{self, CosignKey, SIGNATURE_ANNOTATION};
+use crate::cosign::{self, CosignKey, SIGNATURE_ANNOTATION, SignatureCheck};
+use crate::digest_cache::{DigestEntry, RefKey, bounded};
 use crate::endpoint::{canonical_registry, normalize_repository, validate_authority};
 use crate::error::{Error, ErrorKind, display_url};
 use crate::host::{Ctx, Host};
@@ -39,49 +39,6 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
      application/vnd.docker.distribution.manifest.list.v2+json, \
      application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json";
-
-/// Entries each cache holds before it is swept (a bound on memory in `run` mode).
-const CACHE_LIMIT: usize = 20_000;
-
-/// What a signature check found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignatureCheck {
-    /// A signature made with the key and bound to the digest.
-    Verified,
-    /// No signature manifest (`sha256-HEX.sig`) for the digest.
-    Unsigned,
-    /// Signatures exist but none verifies; says why the first one failed.
-    Invalid(String),
-}
-
-/// `(canonical registry, repository, reference)`.
-type RefKey = (String, String, String);
-
-struct DigestEntry {
-    /// `None`: the registry has no manifest for the tag (404).
-    digest: Option<String>,
-    etag: Option<String>,
-    at: Instant,
-}
-
-/// The caches behind [`Registry::manifest_digest`], [`Registry::image_created`] and
-/// [`Registry::verify_signature`].
-#[derive(Default)]
-pub(crate) struct ManifestCache {
-    digests: Mutex<HashMap<RefKey, DigestEntry>>,
-    created: Mutex<HashMap<RefKey, Option<DateTime<Utc>>>>,
-    /// Key: (registry, repository, digest + key source).
-    signatures: Mutex<HashMap<RefKey, (SignatureCheck, Instant)>>,
-}
-
-fn bounded<K, V>(map: &mut HashMap<K, V>, keep: impl Fn(&V) -> bool) {
-    if map.len() >= CACHE_LIMIT {
-        map.retain(|_, v| keep(v));
-        if map.len() >= CACHE_LIMIT {
-            map.clear();
-        }
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
