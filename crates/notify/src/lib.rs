@@ -199,7 +199,7 @@ pub use channel::{chat, slack, teams, webhook};
 pub use chat::{ChatFormat, ChatNotifier, ChatOptions};
 pub use error::{ErrorKind, NotifyError};
 pub use ml_operator_retry::RetryPolicy;
-pub use model::{Event, Notification, Update, UpgradeEvent, UpgradeNotice};
+pub use model::{Alert, AlertKind, Event, Notification, Update, UpgradeEvent, UpgradeNotice};
 pub use notifier::{Delivery, Notifier};
 pub use secret::{Secret, redact_url};
 pub use slack::{SlackNotifier, SlackOptions};
