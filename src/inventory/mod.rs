@@ -10,6 +10,7 @@
 //! - [`names`]: Kubernetes name rules (DNS-1123 labels and subdomains).
 //! - [`patch`]: the strategic merge patch that changes containers' images (printed and sent).
 //! - [`commands`]: the `kubectl patch` command that sends it, every word quoted by [`shell`].
+//! - [`running`]: the digests the nodes pulled, per workload and container, from its Pods.
 //! - [`selector`]: label selectors (`-l`), matched the way the API server matches them.
 
 pub mod commands;
@@ -17,12 +18,14 @@ pub mod image;
 pub mod kind;
 pub mod names;
 pub mod patch;
+pub mod running;
 pub mod selector;
 pub mod shell;
 pub mod workload;
 
 pub use image::ImageRef;
 pub use kind::WorkloadKind;
+pub use running::{RunningDigests, RunningImage};
 pub use selector::Selector;
 pub use workload::{
     ANNOTATION_PREFIX, Container, Controller, HELM_RELEASE_ANNOTATION, InvalidWorkload,

@@ -29,6 +29,17 @@ struct ContainerLabels {
     latest: String,
 }
 
+/// Labels of `ml_operator_tag_integrity`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IntegrityLabels {
+    namespace: String,
+    kind: String,
+    name: String,
+    container: String,
+    image: String,
+    status: String,
+}
+
 /// Labels of per-result counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -47,6 +58,7 @@ struct NotifierLabels {
 pub struct Metrics {
     registry: Arc<Registry>,
     update_available: Family<ContainerLabels, Gauge>,
+    tag_integrity: Family<IntegrityLabels, Gauge>,
     scan_duration: Histogram,
     scans: Family<ResultLabels, Counter>,
     workloads: Gauge,
@@ -63,6 +75,12 @@ impl Metrics {
             "ml_operator_update_available",
             "1 when a newer tag is allowed by the strategy for this container, 0 when it is up to date",
             update_available.clone(),
+        );
+        let tag_integrity = Family::<IntegrityLabels, Gauge>::default();
+        registry.register(
+            "ml_operator_tag_integrity",
+            "1 for each container whose running tag was overwritten in the registry (status tag-overwritten) or is gone from it (tag-missing)",
+            tag_integrity.clone(),
         );
         let scan_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         registry.register(
@@ -101,6 +119,7 @@ impl Metrics {
         Metrics {
             registry: Arc::new(registry),
             update_available,
+            tag_integrity,
             scan_duration,
             scans,
             workloads,
@@ -121,11 +140,24 @@ impl Metrics {
         self.workloads.set(report.summary.workloads as i64);
         self.containers.set(report.summary.containers as i64);
         self.update_available.clear();
+        self.tag_integrity.clear();
         for finding in &report.findings {
+            if matches!(finding.status, Status::TagOverwritten | Status::TagMissing) {
+                self.tag_integrity
+                    .get_or_create(&IntegrityLabels {
+                        namespace: finding.namespace.clone(),
+                        kind: finding.kind.to_string(),
+                        name: finding.name.clone(),
+                        container: finding.container.clone(),
+                        image: finding.image.clone(),
+                        status: finding.status.as_str().to_string(),
+                    })
+                    .set(1);
+            }
             let value = match finding.status {
-                Status::UpdateAvailable => 1,
-                Status::UpToDate => 0,
-                Status::Unresolved | Status::Skipped => continue,
+                _ if finding.latest_tag.is_some() => 1,
+                Status::UpToDate | Status::TagOverwritten | Status::TagMissing => 0,
+                Status::UpdateAvailable | Status::Unresolved | Status::Skipped => continue,
             };
             let current = finding.current_tag.clone().unwrap_or_default();
             let labels = ContainerLabels {
@@ -204,6 +236,16 @@ impl Collector for RegistryRequests {
         for ((registry, status), count) in self.rows() {
             let labels = [("registry", registry), ("status", status.as_str())];
             ConstCounter::new(count).encode(metric.encode_family(&labels)?)?;
+        }
+        let mut by_kind = encoder.encode_descriptor(
+            "ml_operator_registry_requests_by_kind",
+            "HTTP requests to registries, by what they asked for (tag-list, head-manifest, get-manifest, get-blob, token, ping)",
+            None,
+            MetricType::Counter,
+        )?;
+        for row in self.client.stats().requests_by_kind {
+            let labels = [("kind", row.kind.as_str())];
+            ConstCounter::new(row.count).encode(by_kind.encode_family(&labels)?)?;
         }
         Ok(())
     }

@@ -97,6 +97,22 @@ pub fn render(report: &Report, color: bool, explain: bool) -> String {
             );
         }
     }
+    let integrity: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| matches!(f.status, Status::TagOverwritten | Status::TagMissing))
+        .collect();
+    if !integrity.is_empty() {
+        out.push_str("\nRunning tags:\n");
+        for finding in integrity {
+            let _ = writeln!(
+                out,
+                "  {}: {}",
+                subject(finding),
+                escape_control(&finding.reason)
+            );
+        }
+    }
     let unresolved: Vec<&Finding> = report
         .findings
         .iter()
@@ -161,6 +177,7 @@ fn status_style(status: Status) -> Style {
         Status::UpToDate => AnsiColor::Green,
         Status::Unresolved => AnsiColor::Red,
         Status::Skipped => AnsiColor::BrightBlack,
+        Status::TagOverwritten | Status::TagMissing => AnsiColor::Magenta,
     };
     color.on_default().bold()
 }

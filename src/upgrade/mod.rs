@@ -52,5 +52,5 @@ pub use crd::{ImageUpgrade, ImageUpgradeSpec, ImageUpgradeStatus, Phase, Target,
 pub use policy::{AutoApprove, Policy, change_level};
 pub use propose::{Proposals, proposal, propose, upgrade_name};
 pub use settings::UpgradeSettings;
-pub use upgrader::{Step, Upgrader};
+pub use upgrader::{Step, TargetVerifier, Unverified, Upgrader};
 pub use window::{InvalidWindow, Opening, Window, Windows};

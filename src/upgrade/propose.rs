@@ -18,7 +18,7 @@ use super::crd::{
 use super::list::{ListError, list};
 use super::policy::change_level;
 use super::workload::upgradable;
-use crate::scan::{Finding, Report, Status};
+use crate::scan::{Finding, Report};
 
 /// Longest ImageUpgrade name we make (a label value's limit, so names fit everywhere).
 const MAX_NAME: usize = 63;
@@ -80,7 +80,7 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 
 /// The ImageUpgrade a finding calls for, if it is an update the operator can apply.
 pub fn proposal(finding: &Finding) -> Option<ImageUpgrade> {
-    if finding.status != Status::UpdateAvailable || upgradable(finding.kind).is_none() {
+    if !finding.proposable() || upgradable(finding.kind).is_none() {
         return None;
     }
     let (current_tag, target_tag, target_image) = (

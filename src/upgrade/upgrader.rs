@@ -28,8 +28,10 @@
 //! as side effects. A step that fails is logged and tried again in the next round.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use ml_operator_notify::UpgradeEvent;
@@ -64,6 +66,20 @@ pub struct Upgrader {
     settings: UpgradeSettings,
     announcer: Announcer,
     namespaces: Vec<String>,
+    verifier: Option<Arc<dyn TargetVerifier>>,
+}
+
+/// A target image that must not be applied (unsigned, badly signed, or not checkable); says
+/// why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unverified(pub String);
+
+/// Checks an upgrade's target image right before it is applied (`registries[].verify`): an
+/// ImageUpgrade whose target does not pass fails and is never applied, whoever approved it.
+pub trait TargetVerifier: Send + Sync {
+    /// `Ok` when `target_image` may be applied.
+    fn verify<'a>(&'a self, target_image: &'a str) -> BoxFuture<'a, Result<(), Unverified>>;
 }
 
 /// What a round of steps knows about all upgrades at once: slots and dependencies.
@@ -106,7 +122,14 @@ impl Upgrader {
             settings,
             announcer,
             namespaces,
+            verifier: None,
         }
+    }
+
+    /// The same upgrader, checking every target with `verifier` before applying it.
+    pub fn with_verifier(mut self, verifier: Arc<dyn TargetVerifier>) -> Upgrader {
+        self.verifier = Some(verifier);
+        self
     }
 
     /// The client it works with.
@@ -301,12 +324,13 @@ impl Upgrader {
         let commands = Announcer::approve_commands(upgrade);
         let message = format!("waiting for approval: {}", commands[0]);
         if !self.settings.dry_run {
+            let mut note = self.window_note(upgrade, workload, now);
+            // A running tag overwritten or gone: the proposal says so.
+            if crate::scan::warns_about_running_tag(&upgrade.spec.reason) {
+                note = format!("{note}\n{}", upgrade.spec.reason);
+            }
             self.announcer
-                .announce(
-                    upgrade,
-                    UpgradeEvent::Proposed,
-                    &self.window_note(upgrade, workload, now),
-                )
+                .announce(upgrade, UpgradeEvent::Proposed, &note)
                 .await;
         }
         self.transition(upgrade, now, Phase::Available, message, |s| {
@@ -439,6 +463,14 @@ impl Upgrader {
                     return Ok(None);
                 }
             }
+        }
+        if let Some(verifier) = &self.verifier
+            && let Err(why) = verifier.verify(&upgrade.spec.target_image).await
+        {
+            let message = format!("not applied: {why}");
+            return self
+                .transition(upgrade, now, Phase::Failed, message, |_| {})
+                .await;
         }
         context.applying += 1;
         let previous = workload
