@@ -34,13 +34,21 @@ async fn a_tags_digest_is_learnt_by_head_only_and_follows_a_re_push() {
     let host = proxy.host();
     let hour = Duration::from_secs(3600);
 
-    let digest = client.manifest_digest(&host, "hub/app", "v1.0.0", hour).await;
+    let digest = client
+        .manifest_digest(&host, "hub/app", "v1.0.0", hour)
+        .await;
     assert_eq!(digest.unwrap().as_deref(), Some(first.as_str()));
     // Within the interval: no request at all.
-    let again = client.manifest_digest(&host, "hub/app", "v1.0.0", hour).await;
+    let again = client
+        .manifest_digest(&host, "hub/app", "v1.0.0", hour)
+        .await;
     assert_eq!(again.unwrap().as_deref(), Some(first.as_str()));
     assert_eq!(seen(&proxy, "HEAD", "/manifests/v1.0.0"), 1);
-    assert_eq!(seen(&proxy, "GET", "/manifests/"), 0, "never a GET for a digest");
+    assert_eq!(
+        seen(&proxy, "GET", "/manifests/"),
+        0,
+        "never a GET for a digest"
+    );
     let stats = client.stats();
     assert_eq!(stats.requests_of(RequestKind::HeadManifest), 1);
     assert_eq!(stats.requests_of(RequestKind::GetManifest), 0);
@@ -115,7 +123,10 @@ async fn an_images_build_time_costs_one_manifest_and_one_config_request_once() {
     assert_eq!(seen(&proxy, "GET", "/manifests/"), 1);
     assert_eq!(seen(&proxy, "GET", "/blobs/"), 1);
     assert_eq!(
-        client.image_created(&host, "hub/app", &undated).await.unwrap(),
+        client
+            .image_created(&host, "hub/app", &undated)
+            .await
+            .unwrap(),
         None
     );
     let stats = client.stats();
