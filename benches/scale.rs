@@ -16,7 +16,8 @@
 //! peak, and `check`'s time, peak RSS and requests. Progress goes to stderr; one JSON line goes
 //! to stdout so runs can be compared.
 //!
-//! Run with `cargo bench --bench scale`; options set other sizes
+//! Run with `cargo bench --bench scale`; `-- --baseline OLD_BINARY` also measures an older build in
+//! the same run and prints the ratios; options set other sizes
 //! (`cargo bench --bench scale -- --workloads 10000 --repositories 1000`, see [`Args`]).
 //! Without `--bench` (`cargo test --benches`) it runs a small smoke configuration instead.
 
@@ -59,10 +60,14 @@ struct Args {
     /// and leave room for one scan).
     #[arg(long)]
     interval: Option<u32>,
-    /// The ml-operator binary to measure, e.g. an older build to compare with (default: the
-    /// one cargo built for this benchmark).
+    /// The ml-operator binary to measure (default: the one cargo built for this benchmark).
     #[arg(long)]
     operator: Option<PathBuf>,
+    /// An older ml-operator binary to measure in the same run, on the same cluster and
+    /// registry, after the first: the line then also holds its figures (`before`) and the
+    /// `ratios` (this build / the old one) for peak RSS, steady scan and `check -A`.
+    #[arg(long, value_name = "OLD_BINARY")]
+    baseline: Option<PathBuf>,
 }
 
 /// How big a run is.
@@ -153,7 +158,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(run(size, args.operator)) {
+    match runtime.block_on(run(size, args.operator, args.baseline)) {
         Ok(line) => println!("{line}"),
         Err(e) => {
             eprintln!("scale benchmark failed: {e}");
@@ -162,8 +167,9 @@ fn main() {
     }
 }
 
-/// The whole benchmark; returns the JSON line.
-async fn run(size: Size, binary: Option<PathBuf>) -> Result<String> {
+/// The whole benchmark; returns the JSON line. With `baseline`, both binaries are measured on
+/// the same cluster and registry, one after the other, and the line compares them.
+async fn run(size: Size, binary: Option<PathBuf>, baseline: Option<PathBuf>) -> Result<String> {
     let start = Instant::now();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let binary = operator::binary(binary)?;
@@ -208,7 +214,61 @@ async fn run(size: Size, binary: Option<PathBuf>) -> Result<String> {
         size.tags
     );
     let proxy = FaultProxy::start(&registry.base()).await;
+    let setup = Setup {
+        start,
+        size,
+        sim: &sim,
+        handle: &handle,
+        proxy: &proxy,
+        containers,
+        replica_sets,
+        pods,
+    };
+    let after = measure_binary(&setup, &binary).await?;
+    let line = match baseline {
+        None => after,
+        Some(old) => {
+            progress!(start, "now the baseline, {}", old.display());
+            let before = measure_binary(&setup, &old).await?;
+            compare(after, before)
+        }
+    };
+    // Removing 120,000 tag links takes a while; say so rather than look stuck.
+    progress!(start, "stopping the registry and removing its storage");
+    drop(proxy);
+    drop(registry);
+    sim.stop().await;
+    progress!(start, "done");
+    Ok(line.to_string())
+}
 
+/// What every measured binary shares: the settled cluster, the filled registry behind its
+/// counting proxy, and their sizes.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    start: Instant,
+    size: Size,
+    sim: &'a kube_sim::Running,
+    handle: &'a kube_sim::Handle,
+    proxy: &'a FaultProxy,
+    containers: usize,
+    replica_sets: usize,
+    pods: usize,
+}
+
+/// Everything the scale benchmark measures about one binary: `check -A` once, then the
+/// operator through its scans. Returns the JSON object of the figures.
+async fn measure_binary(setup: &Setup<'_>, binary: &Path) -> Result<Value> {
+    let Setup {
+        start,
+        size,
+        sim,
+        handle,
+        proxy,
+        containers,
+        replica_sets,
+        pods,
+    } = *setup;
     // The operator.
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     let kubeconfig = dir.path().join("kubeconfig");
@@ -218,9 +278,11 @@ async fn run(size: Size, binary: Option<PathBuf>) -> Result<String> {
 
     // One `check` of the whole cluster, as a CI pipeline or a laptop would run it.
     handle.reset_request_counts();
-    let check = operator::check(&binary, &kubeconfig, &config).await?;
-    let check_registry = Counts::of(&proxy);
-    let check_k8s = K8sCounts::of(&handle);
+    let before_check = Counts::of(proxy);
+    let check = operator::check(binary, &kubeconfig, &config).await?;
+    let after_check = Counts::of(proxy);
+    let check_registry = after_check.minus(before_check);
+    let check_k8s = K8sCounts::of(handle);
     progress!(
         start,
         "check: {:.2}s, peak RSS {:.1} MiB, {} registry requests, {} Kubernetes requests ({} lists)",
@@ -231,8 +293,8 @@ async fn run(size: Size, binary: Option<PathBuf>) -> Result<String> {
         check_k8s.list
     );
 
-    let mut op = operator::Operator::start(&binary, dir.path(), &kubeconfig, &config).await?;
-    let result = measure(start, size, &handle, &proxy, check_registry, &op).await;
+    let mut op = operator::Operator::start(binary, dir.path(), &kubeconfig, &config).await?;
+    let result = measure(start, size, handle, proxy, after_check, &op).await;
     let log_tail = op.log_tail(40);
     op.terminate().await;
     let m = result.map_err(|e| format!("{e}\n--- operator log (last lines) ---\n{log_tail}"))?;
@@ -240,6 +302,7 @@ async fn run(size: Size, binary: Option<PathBuf>) -> Result<String> {
     let repos = size.repositories as f64;
     let steady = size.steady_scans as f64;
     let line = json!({
+        "binary": binary.display().to_string(),
         "bench": "scale",
         "size": size.name,
         "workloads": size.workloads,
@@ -297,13 +360,27 @@ async fn run(size: Size, binary: Option<PathBuf>) -> Result<String> {
         },
         "operatorWatchErrors": m.warnings.iter().filter(|l| l.contains("watching")).count(),
     });
-    // Removing 120,000 tag links takes a while; say so rather than look stuck.
-    progress!(start, "stopping the registry and removing its storage");
-    drop(proxy);
-    drop(registry);
-    sim.stop().await;
-    progress!(start, "done");
-    Ok(line.to_string())
+    Ok(line)
+}
+
+/// The measured binary's figures at the top level (the line's usual fields), the baseline's
+/// under `before`, and `ratios` (this binary / the baseline; below 1 is better for each).
+fn compare(after: Value, before: Value) -> Value {
+    let ratio = |pick: fn(&Value) -> Option<f64>| match (pick(&after), pick(&before)) {
+        (Some(a), Some(b)) if b > 0.0 => json!(round(a / b)),
+        _ => Value::Null,
+    };
+    let ratios = json!({
+        "peakRssMiB": ratio(|v| v["peakRssMiB"].as_f64()),
+        "steadyScanSeconds": ratio(|v| v["steadyScanSeconds"].as_f64()),
+        "registryRequestsPerScan": ratio(|v| v["registryRequestsPerScan"].as_f64()),
+        "checkSeconds": ratio(|v| v["check"]["seconds"].as_f64()),
+        "checkPeakRssMiB": ratio(|v| v["check"]["peakRssMiB"].as_f64()),
+    });
+    let mut line = after;
+    line["before"] = before;
+    line["ratios"] = ratios;
+    line
 }
 
 fn round(x: f64) -> f64 {
@@ -906,7 +983,7 @@ mod operator {
         let path = dir.join("config.yaml");
         let text = format!(
             "schedule: '{schedule}'\n\
-             registries:\n  - {{host: docker.io, mirror: '{proxy}', requestsPerSecond: 100000, concurrency: 16}}\n\
+             registries:\n  - {{host: docker.io, mirror: '{proxy}', requestsPerSecond: 10000, concurrency: 16}}\n\
              notify: {{events: false, kubectlPatchInstructions: false}}\n\
              leaderElection: {{enabled: true}}\n"
         );

@@ -7,6 +7,7 @@
 //! `decide` (`approve` / `reject` an ImageUpgrade).
 
 mod check;
+mod completion;
 mod decide;
 mod run;
 mod tags;
@@ -46,8 +47,20 @@ enum Command {
     Approve(DecideArgs),
     /// Reject an ImageUpgrade: it is never applied.
     Reject(DecideArgs),
+    /// Print a shell completion script: `ml-operator completion bash > /etc/bash_completion.d/ml-operator`.
+    Completion(CompletionArgs),
+    /// Print the manual page (roff): `ml-operator man | man -l -`.
+    Man,
     /// Print the version.
     Version,
+}
+
+/// `completion`'s argument.
+#[derive(Debug, Args)]
+struct CompletionArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
 }
 
 /// How to reach registries: shared by `check` and `tags`.
@@ -248,6 +261,8 @@ pub fn main() -> ExitCode {
             &args,
             crate::upgrade::decide::Decision::Reject,
         )),
+        Command::Completion(args) => completion::print(args.shell),
+        Command::Man => completion::print_man(),
         Command::Version => {
             println!("ml-operator {}", env!("CARGO_PKG_VERSION"));
             Ok(0)

@@ -86,6 +86,13 @@ impl Config {
                      {MIN_REQUESTS_PER_SECOND} (one request every 10 s) to {MAX_REQUESTS_PER_SECOND}"
                 )));
             }
+            if let Some(burst) = registry.burst
+                && !(1..=MAX_BURST).contains(&burst)
+            {
+                return Err(fail(format!(
+                    "{key}.burst: {burst} is out of range; give a whole number from 1 to {MAX_BURST}"
+                )));
+            }
             if let Some(concurrency) = registry.concurrency
                 && !(1..=MAX_CONCURRENCY).contains(&concurrency)
             {
@@ -115,6 +122,8 @@ impl Config {
 pub const MIN_REQUESTS_PER_SECOND: f64 = 0.1;
 /// The fastest pace a registry may be given (`requestsPerSecond`).
 pub const MAX_REQUESTS_PER_SECOND: f64 = 10_000.0;
+/// The largest burst a registry may be given (`burst`).
+pub const MAX_BURST: u32 = 10_000;
 /// The most requests in flight a registry may be given (`concurrency`).
 pub const MAX_CONCURRENCY: usize = 64;
 

@@ -73,7 +73,7 @@ mod load;
 
 pub use auto_approve::{AutoApprove, InvalidLevel};
 pub use env::ENVIRONMENT_VARIABLES;
-pub use load::{MAX_CONCURRENCY, MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND};
+pub use load::{MAX_BURST, MAX_CONCURRENCY, MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND};
 
 /// The settings of a configuration file; every field is optional.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -543,6 +543,11 @@ mod tests {
                 "registries: [{host: h, requestsPerSecond: 1e-9}]\n",
                 "c.yaml",
                 "registries[0] (h).requestsPerSecond",
+            ),
+            (
+                "registries: [{host: h, burst: 0}]\n",
+                "c.yaml",
+                "registries[0] (h).burst",
             ),
             (
                 "registries: [{host: h, concurrency: 0}]\n",

@@ -87,6 +87,24 @@ pub(crate) async fn run(sim: Arc<crate::sim::Sim>) {
 }
 
 fn workload_key(ev: &Event) -> Option<Key> {
+    // A Pod of a StatefulSet or DaemonSet deleted (by a person, say): its controller looks again
+    // and recreates it, as the real controllers, which watch their Pods, do.
+    if ev.group.is_empty() && ev.plural == "pods" && ev.kind == EventType::Deleted {
+        let owner = ev.object["metadata"]["ownerReferences"]
+            .as_array()?
+            .iter()
+            .find(|o| o["controller"] == true)?;
+        let plural = match owner["kind"].as_str()? {
+            "StatefulSet" => "statefulsets",
+            "DaemonSet" => "daemonsets",
+            _ => return None,
+        };
+        return Some((
+            plural.to_string(),
+            ev.namespace.clone(),
+            owner["name"].as_str()?.to_string(),
+        ));
+    }
     let relevant = matches!(
         (ev.group.as_str(), ev.plural.as_str()),
         ("apps", "deployments" | "statefulsets" | "daemonsets") | ("batch", "jobs")
@@ -675,7 +693,7 @@ impl Ctx<'_> {
                 // The highest ordinal is replaced first and never becomes ready.
                 let ok = (want - 1).max(0);
                 if self.children {
-                    changed |= self.sts_pods(&s, ns, name, &template, &rev, want, true);
+                    changed |= self.sts_pods(&s, ns, name, &template, &rev, want, true, &[]);
                 }
                 put_count(&mut status, "replicas", want);
                 put_count(&mut status, "readyReplicas", ok);
@@ -683,26 +701,54 @@ impl Ctx<'_> {
                 put_count(&mut status, "updatedReplicas", want.min(1));
                 put_count(&mut status, "availableReplicas", ok);
             } else {
+                // Like the real controller with OrderedReady (the default): a Pod left stuck by a
+                // failed rollout to another revision is never replaced, not even when the
+                // template goes back ("forced rollback": a person deletes that Pod).
+                let ordered = s["spec"]["podManagementPolicy"]
+                    .as_str()
+                    .is_none_or(|p| p == "OrderedReady");
+                let stuck = if self.children && ordered {
+                    self.stuck_sts_pods(ns, &s["metadata"]["uid"], &rev)
+                } else {
+                    Vec::new()
+                };
                 if self.children {
-                    changed |= self.sts_pods(&s, ns, name, &template, &rev, want, false);
+                    changed |= self.sts_pods(&s, ns, name, &template, &rev, want, false, &stuck);
                 }
+                let ok = want - stuck.len() as i64;
+                put_count(&mut status, "replicas", want);
                 for k in [
-                    "replicas",
                     "readyReplicas",
                     "currentReplicas",
                     "updatedReplicas",
                     "availableReplicas",
                 ] {
-                    put_count(&mut status, k, want);
+                    put_count(&mut status, k, ok);
                 }
-                status.insert("currentRevision".into(), json!(rev));
+                if stuck.is_empty() {
+                    status.insert("currentRevision".into(), json!(rev));
+                }
             }
             status.insert("collisionCount".into(), json!(0));
         }
         changed | self.write_status(&info, ns, name, &s, Value::Object(status))
     }
 
-    /// StatefulSet pods `name-0..want`; with `fail_last`, the last ordinal is stuck.
+    /// The names of a StatefulSet's Pods that are not running and belong to another revision
+    /// than `rev` (left over from a failed rollout).
+    fn stuck_sts_pods(&self, ns: &str, uid: &Value, rev: &str) -> Vec<String> {
+        self.pods_owned(ns, uid)
+            .iter()
+            .filter(|p| {
+                p["status"]["phase"] != "Running"
+                    && p["metadata"]["labels"]["controller-revision-hash"] != json!(rev)
+            })
+            .filter_map(|p| meta_str(p, "name").map(String::from))
+            .collect()
+    }
+
+    /// StatefulSet pods `name-0..want`; with `fail_last`, the last ordinal is stuck; the Pods
+    /// named in `keep` are left as they are.
     #[allow(clippy::too_many_arguments)]
     fn sts_pods(
         &mut self,
@@ -713,12 +759,16 @@ impl Ctx<'_> {
         rev: &str,
         want: i64,
         fail_last: bool,
+        keep: &[String],
     ) -> bool {
         let uid = s["metadata"]["uid"].clone();
         let mut changed = false;
         let pods = self.pods_owned(ns, &uid);
         for i in 0..want {
             let pname = format!("{name}-{i}");
+            if keep.contains(&pname) {
+                continue;
+            }
             let failing = fail_last && i == want - 1;
             let existing = pods.iter().find(|p| meta_str(p, "name") == Some(&pname));
             let ok = existing.is_some_and(|p| {

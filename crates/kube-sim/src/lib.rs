@@ -55,6 +55,7 @@ mod load;
 mod patch;
 mod protobuf;
 mod resources;
+mod schema;
 mod selector;
 mod sim;
 mod status;

@@ -111,6 +111,41 @@ impl ApiError {
         e
     }
 
+    /// 422 `Invalid` with several causes (a custom resource failing its schema): the message
+    /// lists them in brackets when there is more than one, as the real server does.
+    pub fn invalid_causes(
+        kind: &str,
+        group: &str,
+        name: &str,
+        causes: &[crate::schema::Cause],
+    ) -> Self {
+        let qualified_kind = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let listed: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let what = match listed.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{qualified_kind} \"{name}\" is invalid: {what}"),
+        );
+        let mut d = details(name, group, kind).unwrap_or_else(|| json!({}));
+        d["causes"] = causes
+            .iter()
+            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+            .collect();
+        e.details = Some(d);
+        e
+    }
+
     /// 400 `BadRequest`.
     pub fn bad_request(msg: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", msg)

@@ -75,6 +75,9 @@ pub(crate) struct WriteOpts {
     pub dry_run: bool,
     /// `fieldManager`.
     pub field_manager: Option<String>,
+    /// `fieldValidation=Strict` (kubectl's default): unknown fields of a custom resource are a
+    /// `400` instead of being pruned.
+    pub strict: bool,
 }
 
 /// Options of a list or watch.
@@ -741,7 +744,11 @@ impl State {
                 "the body of the request must be a JSON object",
             ));
         }
-        let body_ns = meta_str(&obj, "namespace").map(String::from);
+        // An empty namespace is no namespace: protobuf bodies (helm's release Secrets, any
+        // client-go client sending protobuf) always carry the field, empty when unset.
+        let body_ns = meta_str(&obj, "namespace")
+            .filter(|n| !n.is_empty())
+            .map(String::from);
         let ns = if info.namespaced {
             let ns = ns
                 .map(String::from)
@@ -814,6 +821,7 @@ impl State {
         }
         crate::defaults::apply(info, &mut obj);
         self.defaults_on_create(info, &mut obj, &name);
+        self.admit_custom(info, &name, &mut obj, opts, false)?;
         if opts.dry_run {
             return Ok(obj);
         }
@@ -822,6 +830,60 @@ impl State {
             self.rebuild_discovery();
         }
         Ok(out)
+    }
+
+    /// A custom resource's body against its CRD's structural schema, as the real server takes
+    /// it: unknown fields pruned (or refused with `fieldValidation=Strict`), defaults filled in,
+    /// then validated (`422 Invalid` with one cause per failure).
+    fn admit_custom(
+        &self,
+        info: &ResourceInfo,
+        name: &str,
+        obj: &mut Value,
+        opts: &WriteOpts,
+        status_only: bool,
+    ) -> Result<(), ApiError> {
+        if !info.custom {
+            return Ok(());
+        }
+        let crd_name = format!("{}.{}", info.plural, info.group);
+        let Some(schema) = self
+            .objects
+            .get(&(
+                "apiextensions.k8s.io".to_string(),
+                "customresourcedefinitions".to_string(),
+            ))
+            .and_then(|crds| crds.get(&(String::new(), crd_name)))
+            .and_then(|crd| crate::schema::of_version(crd, &info.version))
+            .cloned()
+        else {
+            return Ok(());
+        };
+        let pruned = crate::schema::prune(&schema, obj);
+        if opts.strict && !pruned.is_empty() {
+            let fields: Vec<String> = pruned
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
+            return Err(ApiError::bad_request(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                fields.join(", "),
+                kind = info.kind,
+                version = info.version
+            )));
+        }
+        crate::schema::default(&schema, obj);
+        let causes = crate::schema::validate(&schema, obj, status_only);
+        if causes.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_causes(
+                &info.kind,
+                &info.group,
+                name,
+                &causes,
+            ))
+        }
     }
 
     /// Server-populated fields the real API server sets on create.
@@ -905,6 +967,13 @@ impl State {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
+        if info.namespaced
+            && meta_str(&obj, "namespace").is_some_and(|b| !b.is_empty() && Some(b) != ns)
+        {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
         if let Some(rv) = meta_str(&obj, "resourceVersion").filter(|r| !r.is_empty())
             && Some(rv) != meta_str(&old, "resourceVersion")
         {
@@ -962,6 +1031,7 @@ impl State {
         if sub != Sub::Status {
             crate::defaults::apply(info, &mut obj);
         }
+        self.admit_custom(info, name, &mut obj, opts, sub == Sub::Status)?;
         if info.generation && spec_part(&obj, info) != spec_part(&old, info) {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             meta_mut(&mut obj).insert("generation".into(), json!(g));

@@ -88,6 +88,11 @@ impl Host {
         let rps = settings
             .requests_per_second
             .or(options.default_requests_per_second);
+        // The bucket holds one second's worth of requests unless told otherwise.
+        let burst = settings
+            .burst
+            .unwrap_or_else(|| rps.map_or(1, |r| r.ceil().clamp(1.0, f64::from(u32::MAX)) as u32))
+            .max(1);
         if let Some(r) = settings
             .requests_per_second
             .filter(|r| !r.is_finite() || *r <= 0.0)
@@ -154,7 +159,7 @@ impl Host {
             endpoint,
             client,
             transport: AtomicUsize::new(0),
-            pacer: Pacer::new(rps),
+            pacer: Pacer::new(rps, burst),
             permits: Semaphore::new(concurrency),
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),

@@ -73,7 +73,7 @@ impl fmt::Debug for Credential {
 }
 
 /// One entry of the config file's `registries:` list (keys in camelCase, exactly as documented:
-/// `host`, `insecure`, `caFile`, `username`, `passwordFile`, `mirror`, `requestsPerSecond`,
+/// `host`, `insecure`, `caFile`, `username`, `passwordFile`, `mirror`, `requestsPerSecond`, `burst`,
 /// `concurrency`).
 ///
 /// ```yaml
@@ -115,6 +115,10 @@ pub struct RegistryConfig {
     /// Most requests in flight to this registry at once (default: [`ClientOptions::default_concurrency`]).
     #[serde(default)]
     pub concurrency: Option<usize>,
+    /// How many requests may go at once before `requestsPerSecond` paces them (a token
+    /// bucket; default: `requestsPerSecond`, rounded up). 1 spaces every request.
+    #[serde(default)]
+    pub burst: Option<u32>,
     /// Verify that every upgrade target from this registry is signed (cosign, key-based)
     /// before it is proposed or applied.
     #[serde(default)]
@@ -162,6 +166,7 @@ impl fmt::Debug for RegistryConfig {
             .field("mirror", &self.mirror)
             .field("requests_per_second", &self.requests_per_second)
             .field("concurrency", &self.concurrency)
+            .field("burst", &self.burst)
             .field("verify", &self.verify)
             .field("minimum_release_age", &self.minimum_release_age)
             .finish()

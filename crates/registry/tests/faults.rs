@@ -443,17 +443,18 @@ async fn concurrency_and_requests_per_second_are_bounded_per_registry() {
         "8 slow lookups overlapped up to the limit, not beyond"
     );
 
-    // requestsPerSecond: 20 -> arrivals at least 50 ms apart (a lower bound set by the pacer,
-    // which a slower machine can only widen).
-    proxy.clear_log();
-    let entry = RegistryConfig {
+    // requestsPerSecond: 20, burst: 1 -> arrivals at least 50 ms apart (a lower bound set by
+    // the pacer, which a slower machine can only widen).
+    let paced = |burst: u32| RegistryConfig {
         host: proxy.host(),
         requests_per_second: Some(20.0),
+        burst: Some(burst),
         concurrency: Some(8),
         ..Default::default()
     };
+    proxy.clear_log();
     let client = Registry::new(ClientOptions {
-        registries: vec![entry],
+        registries: vec![paced(1)],
         ..test_options(dir.path())
     })
     .unwrap();
@@ -465,6 +466,27 @@ async fn concurrency_and_requests_per_second_are_bounded_per_registry() {
     let span = seen[8].at.duration_since(seen[0].at);
     assert!(
         span >= Duration::from_millis(350),
-        "9 requests at 20/s took only {span:?}"
+        "9 requests at 20/s with no burst took only {span:?}"
+    );
+
+    // burst: 5 -> the first 5 requests need no wait, the other 4 still take 4 intervals: the
+    // span is at least 4 intervals (200 ms), and shorter than without a burst.
+    proxy.clear_log();
+    let client = Registry::new(ClientOptions {
+        registries: vec![paced(5)],
+        ..test_options(dir.path())
+    })
+    .unwrap();
+    lookup_all(client, proxy.host()).await;
+    let seen = proxy.seen();
+    assert_eq!(seen.len(), 9);
+    let burst_span = seen[8].at.duration_since(seen[0].at);
+    assert!(
+        burst_span >= Duration::from_millis(180),
+        "4 requests past a burst of 5 at 20/s took only {burst_span:?}"
+    );
+    assert!(
+        burst_span < span,
+        "a burst of 5 ({burst_span:?}) is not faster than no burst ({span:?})"
     );
 }

@@ -265,6 +265,7 @@ fn write_opts(q: &HashMap<String, String>) -> WriteOpts {
     WriteOpts {
         dry_run: q.get("dryRun").is_some_and(|v| v == "All"),
         field_manager: q.get("fieldManager").cloned(),
+        strict: q.get("fieldValidation").is_some_and(|v| v == "Strict"),
     }
 }
 
