@@ -496,6 +496,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("key"), "{err}");
+        for (text, key) in [
+            ("minimumReleaseAge: 400d\n", "minimumReleaseAge: "),
+            (
+                "registries: [{host: h, minimumReleaseAge: 366d}]\n",
+                "registries[0] (h).minimumReleaseAge: ",
+            ),
+            ("digestCheckInterval: 31d\n", "digestCheckInterval: "),
+        ] {
+            let err = Config::parse(text, "c.yaml").unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("longer than"), "{err}");
+        }
+        assert!(
+            Config::parse(
+                "minimumReleaseAge: 365d\ndigestCheckInterval: 30d\n",
+                "c.yaml"
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -30,10 +30,11 @@ pub struct RunningImage {
 /// (Docker, and kwok's fake nodes), `REPO@sha256:…` (containerd, CRI-O). `None` for an image
 /// ID that is not a repository digest (`docker://sha256:…`, the local image's config digest)
 /// or an empty one (a container still pulling).
+/// Anything else the status says (another algorithm, upper-case hex, a truncated digest) is not
+/// taken: Pod status is written by nodes, not by ml-operator.
 pub fn repo_digest(image_id: &str) -> Option<&str> {
     let (_, digest) = image_id.rsplit_once('@')?;
-    let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(digest)
+    ml_operator_registry::is_sha256_digest(digest).then_some(digest)
 }
 
 /// The images a Pod object's containers run, read from its spec (name → image) and status
@@ -221,6 +222,8 @@ mod tests {
         assert_eq!(repo_digest(&format!("docker://{A}")), None);
         assert_eq!(repo_digest(""), None);
         assert_eq!(repo_digest("x@sha256:abc"), None);
+        assert_eq!(repo_digest(&format!("x@{}", A.to_uppercase())), None);
+        assert_eq!(repo_digest(&format!("x@{A}0")), None);
     }
 
     #[test]

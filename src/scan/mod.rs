@@ -353,7 +353,13 @@ fn check_integrity(
         return Integrity::Intact;
     }
     let running: Vec<&str> = match image.digest() {
-        Some(pin) => vec![pin],
+        Some(pin) if ml_operator_registry::is_sha256_digest(pin) => vec![pin],
+        Some(pin) => {
+            finding.notes.push(format!(
+                "overwritten-tag check of {current}: the pin {pin} is not compared (registries name manifests by lower-case sha256)"
+            ));
+            return Integrity::Intact;
+        }
         None => supply.running.digests(workload, container),
     };
     if running.is_empty() {
@@ -442,10 +448,12 @@ fn cool_down(
                 break;
             }
         };
-        let Ok(age_delta) = chrono::Duration::from_std(age) else {
+        let Some(until) = chrono::Duration::from_std(age)
+            .ok()
+            .and_then(|delta| created.checked_add_signed(delta))
+        else {
             break;
         };
-        let until = created + age_delta;
         if until <= context.supply.now {
             break;
         }

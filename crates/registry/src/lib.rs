@@ -214,6 +214,7 @@ pub use client::Registry;
 pub use cosign::{CosignKey, SignatureCheck};
 pub use credentials::parse_docker_config;
 pub use error::{Error, ErrorKind};
+pub use manifests::is_sha256_digest;
 pub use options::{ClientOptions, Credential, RegistryConfig, VerifyConfig};
 pub use stats::{
     KindCount, MAX_REQUEST_ROWS, MAX_WALK_ROWS, OVERFLOW, RETRY_LOG_CAPACITY, RequestCount,

@@ -10,7 +10,8 @@
 //!   digest for good: content addressed by a digest never changes.
 //! - [`Registry::verify_signature`]: whether a digest carries a cosign signature made with a
 //!   key ([`crate::cosign`]) — one `GET` of the `sha256-HEX.sig` manifest and one blob `GET`
-//!   per signature; a verified digest is cached for good, an unsigned one for `max_age`.
+//!   per signature (at most 16); a verified digest is cached for good, an unsigned one for
+//!   `max_age`.
 //!
 //! Every body fetched by digest is checked against that digest before it is read.
 
@@ -39,6 +40,10 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
      application/vnd.docker.distribution.manifest.list.v2+json, \
      application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json";
+
+/// The most signatures of one digest that are checked (each costs a blob `GET`); a signature
+/// manifest listing more is read up to this many.
+const MAX_SIGNATURES: usize = 16;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -77,6 +82,32 @@ struct ConfigBody {
     created: Option<String>,
 }
 
+/// Whether `digest` is `sha256:` and 64 lowercase hex digits: the only digest form this client
+/// takes from a registry, puts in a URL, or compares (the form registries, Docker and the
+/// kubelet write).
+pub fn is_sha256_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// `digest` when it is a sha256 digest ([`is_sha256_digest`]); else a protocol error naming
+/// `what` (where it came from) and the value, shortened.
+fn sha256_only<'d>(digest: &'d str, what: &str, shown: &str) -> Result<&'d str, Error> {
+    if is_sha256_digest(digest) {
+        return Ok(digest);
+    }
+    let mut value: String = digest.chars().take(80).collect();
+    if value.len() < digest.len() {
+        value.push('…');
+    }
+    Err(Error::new(
+        ErrorKind::Protocol,
+        shown,
+        format!("{what} {value:?} is not a digest of the form sha256:<64 lowercase hex digits>"),
+    ))
+}
+
 /// `sha256:HEX` of `bytes`.
 fn sha256_digest(bytes: &[u8]) -> String {
     let hash = Sha256::digest(bytes);
@@ -84,10 +115,10 @@ fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
-/// Checks that `body` is the content `digest` names (sha256 only; other algorithms are taken
-/// as they come, since the registry verified them on push).
+/// Checks that `body` is the content `digest` (a sha256 digest, checked before any request)
+/// names.
 fn check_digest(body: &[u8], digest: &str, shown: &str) -> Result<(), Error> {
-    if digest.starts_with("sha256:") && sha256_digest(body) != digest {
+    if sha256_digest(body) != digest {
         return Err(Error::new(
             ErrorKind::Protocol,
             shown,
@@ -141,17 +172,18 @@ impl Registry {
             }
             StatusCode::NOT_FOUND => (None, None),
             s if s.is_success() => {
-                let digest = reply
-                    .header("docker-content-digest")
-                    .map(str::to_string)
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::Protocol,
-                            &shown,
-                            "no Docker-Content-Digest in the answer (the digest is not learnt by downloading the manifest)",
-                        )
-                    })?;
-                (Some(digest), reply.header(ETAG).map(str::to_string))
+                let digest = reply.header("docker-content-digest").ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Protocol,
+                        &shown,
+                        "no Docker-Content-Digest in the answer (the digest is not learnt by downloading the manifest)",
+                    )
+                })?;
+                let digest = sha256_only(digest, "the Docker-Content-Digest", &shown)?;
+                (
+                    Some(digest.to_string()),
+                    reply.header(ETAG).map(str::to_string),
+                )
             }
             s => return Err(unexpected(&shown, s, &reply)),
         };
@@ -178,6 +210,8 @@ impl Registry {
         digest: &str,
     ) -> Result<Option<DateTime<Utc>>, Error> {
         let (registry, repository) = self.target(registry, repository)?;
+        let image = format!("{registry}/{repository}");
+        let digest = sha256_only(digest, "the image digest", &image)?;
         let key: RefKey = (registry.clone(), repository.clone(), digest.to_string());
         let cache = &self.shared().manifests;
         if let Some(created) = cache
@@ -212,7 +246,12 @@ impl Registry {
                         "the image index lists no image",
                     )
                 })?;
-            let inner = chosen.digest.clone();
+            let inner = sha256_only(
+                &chosen.digest,
+                "the image index's manifest digest",
+                &format!("{image}@{digest}"),
+            )?
+            .to_string();
             manifest = self
                 .get_manifest(&host, &ctx, &repository, &inner, Some(&inner))
                 .await?;
@@ -227,8 +266,13 @@ impl Registry {
                 ),
             )
         })?;
+        let config_digest = sha256_only(
+            &config.digest,
+            "the manifest's config digest",
+            &format!("{image}@{digest}"),
+        )?;
         let blob = self
-            .get_blob(&host, &ctx, &repository, &config.digest)
+            .get_blob(&host, &ctx, &repository, config_digest)
             .await?;
         let shown = format!("{registry}/{repository}@{}", config.digest);
         let body: ConfigBody = serde_json::from_slice(&blob).map_err(|e| {
@@ -270,6 +314,11 @@ impl Registry {
         max_age: Duration,
     ) -> Result<SignatureCheck, Error> {
         let (registry, repository) = self.target(registry, repository)?;
+        let digest = sha256_only(
+            digest,
+            "the image digest",
+            &format!("{registry}/{repository}"),
+        )?;
         let cache_key: RefKey = (
             registry.clone(),
             repository.clone(),
@@ -295,12 +344,23 @@ impl Registry {
             Some(manifest) => {
                 let mut first_problem = None;
                 let mut verified = false;
-                for layer in &manifest.layers {
-                    let Some(signature) = layer.annotations.get(SIGNATURE_ANNOTATION) else {
-                        continue;
+                let signed = manifest.layers.iter().filter_map(|layer| {
+                    Some((layer, layer.annotations.get(SIGNATURE_ANNOTATION)?))
+                });
+                for (layer, signature) in signed.take(MAX_SIGNATURES) {
+                    let layer_digest = match sha256_only(
+                        &layer.digest,
+                        "the signature layer's digest",
+                        &format!("{registry}/{repository}:{tag}"),
+                    ) {
+                        Ok(layer_digest) => layer_digest,
+                        Err(e) => {
+                            first_problem.get_or_insert(e.to_string());
+                            continue;
+                        }
                     };
                     let payload = self
-                        .get_blob(&host, &ctx, &repository, &layer.digest)
+                        .get_blob(&host, &ctx, &repository, layer_digest)
                         .await?;
                     match cosign::check(key, digest, &payload, signature) {
                         Ok(()) => {
@@ -484,5 +544,30 @@ mod tests {
         assert!(check_digest(body, &digest, "x").is_ok());
         let err = check_digest(b"{ }", &digest, "GET u").unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
+    }
+
+    #[test]
+    fn only_sha256_digests_are_taken() {
+        let good = format!("sha256:{}", "0123456789abcdef".repeat(4));
+        assert!(is_sha256_digest(&good));
+        for bad in [
+            good.to_uppercase(),
+            good.replace("sha256", "sha512"),
+            good[..70].to_string(),
+            format!("{good}0"),
+            "sha256:../../../v2/_catalog".to_string(),
+            String::new(),
+        ] {
+            assert!(!is_sha256_digest(&bad), "{bad}");
+        }
+        let long = format!("sha256:{}", "x".repeat(500));
+        let err = sha256_only(&long, "the Docker-Content-Digest", "HEAD u")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("HEAD u: "), "{err}");
+        assert!(
+            err.contains("the Docker-Content-Digest") && err.len() < 300,
+            "{err}"
+        );
     }
 }
