@@ -10,7 +10,16 @@
 //! - `check -A` runs once; then the operator binary runs as a separate process, scanning every
 //!   few seconds, with leader election on, events off and no notifiers.
 //!
-//! Reported: registry requests per scan (target: one tags walk per repository), Kubernetes
+//! - The supply-chain signals are on for the measured binary: each Pod reports the digest its
+//!   node pulled (`imageID`, from the pod template's annotation
+//!   `fake-node.ml-operator.test/digest.<container>`, as on the real control plane's fake
+//!   nodes), so every distinct running tag's digest is compared (one `HEAD` per
+//!   `digestCheckInterval`); every repository's image is signed in cosign's layout and the
+//!   registry entry has a `verify` key and a 24h `minimumReleaseAge`. A `--baseline` binary gets
+//!   the same configuration without those keys (older builds refuse them).
+//!
+//! Reported: registry requests per scan (target: one tags walk per repository), and by kind
+//! (`registryRequestsByKind…`: pings, tag lists, manifest HEADs and GETs, blob GETs), Kubernetes
 //! requests in steady state (target: watches only, no lists or gets beyond the Lease), first
 //! and steady-state scan time, inventory sync time, the operator's RSS after each scan and its
 //! peak, and `check`'s time, peak RSS and requests. Progress goes to stderr; one JSON line goes
@@ -20,6 +29,9 @@
 //! the same run and prints the ratios; options set other sizes
 //! (`cargo bench --bench scale -- --workloads 10000 --repositories 1000`, see [`Args`]).
 //! Without `--bench` (`cargo test --benches`) it runs a small smoke configuration instead.
+
+// The JSON line is one `json!` literal, deeper than the default limit allows.
+#![recursion_limit = "256"]
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -175,8 +187,25 @@ async fn run(size: Size, binary: Option<PathBuf>, baseline: Option<PathBuf>) -> 
     let binary = operator::binary(binary)?;
     progress!(start, "{size:?}, operator {}", binary.display());
 
-    // The cluster, settled (ReplicaSets and Pods created) before the operator starts.
-    let objects = cluster::objects(size);
+    // The registry, filled and checked through its API; every repository's image signed.
+    let registry = RegistryProc::start(AuthMode::Anonymous, false).await;
+    let fill = Instant::now();
+    let digests = registry_fill::fill(&registry, size).await?;
+    registry_fill::verify(&registry, size).await?;
+    let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let key = registry_fill::sign(&registry, &digests, dir.path()).await?;
+    progress!(
+        start,
+        "registry filled in {:.1}s: {} repositories x {} tags, tag lists verified through the API, each image signed",
+        fill.elapsed().as_secs_f64(),
+        size.repositories,
+        size.tags
+    );
+
+    // The cluster, settled (ReplicaSets and Pods created) before the operator starts; each Pod
+    // reports the digest of its images.
+    let objects = cluster::objects(size, &digests);
+    let running_tags = cluster::distinct_running_tags(&objects);
     let containers = cluster::container_count(&objects);
     let sim = KubeSim::builder()
         .objects(objects)
@@ -197,21 +226,8 @@ async fn run(size: Size, binary: Option<PathBuf>, baseline: Option<PathBuf>) -> 
     let pods = handle.list("v1", "Pod", None).len();
     progress!(
         start,
-        "kube-sim settled in {settle:.1}s: {} workloads, {containers} containers, {replica_sets} ReplicaSets, {pods} Pods",
+        "kube-sim settled in {settle:.1}s: {} workloads, {containers} containers ({running_tags} distinct running tags), {replica_sets} ReplicaSets, {pods} Pods",
         size.workloads
-    );
-
-    // The registry, filled and checked through its API.
-    let registry = RegistryProc::start(AuthMode::Anonymous, false).await;
-    let fill = Instant::now();
-    registry_fill::fill(&registry, size).await?;
-    registry_fill::verify(&registry, size).await?;
-    progress!(
-        start,
-        "registry filled in {:.1}s: {} repositories x {} tags, tag lists verified through the API",
-        fill.elapsed().as_secs_f64(),
-        size.repositories,
-        size.tags
     );
     let proxy = FaultProxy::start(&registry.base()).await;
     let setup = Setup {
@@ -221,15 +237,16 @@ async fn run(size: Size, binary: Option<PathBuf>, baseline: Option<PathBuf>) -> 
         handle: &handle,
         proxy: &proxy,
         containers,
+        running_tags,
         replica_sets,
         pods,
     };
-    let after = measure_binary(&setup, &binary).await?;
+    let after = measure_binary(&setup, &binary, Some(&key)).await?;
     let line = match baseline {
         None => after,
         Some(old) => {
             progress!(start, "now the baseline, {}", old.display());
-            let before = measure_binary(&setup, &old).await?;
+            let before = measure_binary(&setup, &old, None).await?;
             compare(after, before)
         }
     };
@@ -252,13 +269,16 @@ struct Setup<'a> {
     handle: &'a kube_sim::Handle,
     proxy: &'a FaultProxy,
     containers: usize,
+    /// Distinct (repository, tag) among the containers: the most digest `HEAD`s a scan may send.
+    running_tags: usize,
     replica_sets: usize,
     pods: usize,
 }
 
 /// Everything the scale benchmark measures about one binary: `check -A` once, then the
-/// operator through its scans. Returns the JSON object of the figures.
-async fn measure_binary(setup: &Setup<'_>, binary: &Path) -> Result<Value> {
+/// operator through its scans. With `key` (a `cosign.pub`), every supply-chain signal is on.
+/// Returns the JSON object of the figures.
+async fn measure_binary(setup: &Setup<'_>, binary: &Path, key: Option<&Path>) -> Result<Value> {
     let Setup {
         start,
         size,
@@ -266,6 +286,7 @@ async fn measure_binary(setup: &Setup<'_>, binary: &Path) -> Result<Value> {
         handle,
         proxy,
         containers,
+        running_tags,
         replica_sets,
         pods,
     } = *setup;
@@ -274,7 +295,7 @@ async fn measure_binary(setup: &Setup<'_>, binary: &Path) -> Result<Value> {
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig)
         .map_err(|e| format!("writing {}: {e}", kubeconfig.display()))?;
-    let config = operator::write_config(dir.path(), &proxy.host(), &size.schedule())?;
+    let config = operator::write_config(dir.path(), &proxy.host(), &size.schedule(), key)?;
 
     // One `check` of the whole cluster, as a CI pipeline or a laptop would run it.
     handle.reset_request_counts();
@@ -285,10 +306,11 @@ async fn measure_binary(setup: &Setup<'_>, binary: &Path) -> Result<Value> {
     let check_k8s = K8sCounts::of(handle);
     progress!(
         start,
-        "check: {:.2}s, peak RSS {:.1} MiB, {} registry requests, {} Kubernetes requests ({} lists)",
+        "check: {:.2}s, peak RSS {:.1} MiB, {} registry requests ({}), {} Kubernetes requests ({} lists)",
         check.seconds,
         check.peak_rss_kib as f64 / 1024.0,
         check_registry.requests,
+        check_registry.kinds,
         check_k8s.total(),
         check_k8s.list
     );
@@ -310,11 +332,15 @@ async fn measure_binary(setup: &Setup<'_>, binary: &Path) -> Result<Value> {
         "repositories": size.repositories,
         "tagsPerRepository": size.tags,
         "containers": containers,
+        "distinctRunningTags": running_tags,
+        "supplyChainSignals": key.is_some(),
         "replicaSets": replica_sets,
         "pods": pods,
         "steadyScans": size.steady_scans,
         "registryRequestsFirstScan": m.first.requests,
         "tagListRequestsFirstScan": m.first.tag_lists,
+        "registryRequestsByKindFirstScan": m.first.kinds.to_json(1.0),
+        "registryRequestsByKindPerScan": m.steady_kinds().to_json(steady),
         "registryRequestsPerScan": round(m.steady_requests() as f64 / steady),
         "tagListRequestsPerScan": round(m.steady_tag_lists() as f64 / steady),
         "tagListRequestsPerScanMax": m.steady.iter().map(|c| c.tag_lists).max().unwrap_or(0),
@@ -353,6 +379,7 @@ async fn measure_binary(setup: &Setup<'_>, binary: &Path) -> Result<Value> {
             "seconds": round(check.seconds),
             "peakRssMiB": mib(check.peak_rss_kib),
             "registryRequests": check_registry.requests,
+            "registryRequestsByKind": check_registry.kinds.to_json(1.0),
             "tagWalks": check_registry.walks,
             "k8sRequests": check_k8s.total(),
             "k8sLists": check_k8s.list,
@@ -400,6 +427,75 @@ struct Counts {
     tag_lists: usize,
     /// Tag-list requests that start a walk (no `last=`: not a follow-up page).
     walks: usize,
+    /// Every request by kind.
+    kinds: Kinds,
+}
+
+/// Registry requests by kind, told apart by method and path as the registry client counts them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Kinds {
+    /// `GET /v2/`.
+    ping: usize,
+    /// `GET /v2/NAME/tags/list` (pages included).
+    tag_list: usize,
+    /// `HEAD /v2/NAME/manifests/REF`: a tag's digest.
+    head_manifest: usize,
+    /// `GET /v2/NAME/manifests/REF`: a build time's manifest, a signature manifest.
+    get_manifest: usize,
+    /// `GET /v2/NAME/blobs/DIGEST`: an image config, a signature payload.
+    get_blob: usize,
+    /// Anything else (token requests, …).
+    other: usize,
+}
+
+impl Kinds {
+    fn of(method: &str, target: &str) -> Kinds {
+        let mut k = Kinds::default();
+        let path = target.split('?').next().unwrap_or(target);
+        match (method, path) {
+            ("GET", "/v2/") => k.ping = 1,
+            ("GET", p) if p.ends_with("/tags/list") => k.tag_list = 1,
+            ("HEAD", p) if p.contains("/manifests/") => k.head_manifest = 1,
+            ("GET", p) if p.contains("/manifests/") => k.get_manifest = 1,
+            ("GET", p) if p.contains("/blobs/") => k.get_blob = 1,
+            _ => k.other = 1,
+        }
+        k
+    }
+
+    fn zip(self, other: Kinds, f: fn(usize, usize) -> usize) -> Kinds {
+        Kinds {
+            ping: f(self.ping, other.ping),
+            tag_list: f(self.tag_list, other.tag_list),
+            head_manifest: f(self.head_manifest, other.head_manifest),
+            get_manifest: f(self.get_manifest, other.get_manifest),
+            get_blob: f(self.get_blob, other.get_blob),
+            other: f(self.other, other.other),
+        }
+    }
+
+    /// The counts divided by `scans`, as JSON.
+    fn to_json(self, scans: f64) -> Value {
+        let per = |n: usize| round(n as f64 / scans);
+        json!({"ping": per(self.ping), "tagList": per(self.tag_list),
+            "headManifest": per(self.head_manifest), "getManifest": per(self.get_manifest),
+            "getBlob": per(self.get_blob), "other": per(self.other)})
+    }
+}
+
+impl std::fmt::Display for Kinds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} tag lists, {} manifest HEADs, {} manifest GETs, {} blob GETs, {} pings, {} other",
+            self.tag_list,
+            self.head_manifest,
+            self.get_manifest,
+            self.get_blob,
+            self.ping,
+            self.other
+        )
+    }
 }
 
 impl Counts {
@@ -416,6 +512,9 @@ impl Counts {
                 .iter()
                 .filter(|s| !s.target.contains("last="))
                 .count(),
+            kinds: seen.iter().fold(Kinds::default(), |sum, s| {
+                sum.zip(Kinds::of(&s.method, &s.target), |a, b| a + b)
+            }),
         }
     }
 
@@ -424,6 +523,7 @@ impl Counts {
             requests: self.requests - earlier.requests,
             tag_lists: self.tag_lists - earlier.tag_lists,
             walks: self.walks - earlier.walks,
+            kinds: self.kinds.zip(earlier.kinds, |a, b| a - b),
         }
     }
 }
@@ -497,6 +597,11 @@ impl Measured {
     }
     fn steady_walks(&self) -> usize {
         self.steady.iter().map(|c| c.walks).sum()
+    }
+    fn steady_kinds(&self) -> Kinds {
+        self.steady
+            .iter()
+            .fold(Kinds::default(), |sum, c| sum.zip(c.kinds, |a, b| a + b))
     }
     fn rss_at_end(&self) -> operator::Memory {
         *self
@@ -576,9 +681,9 @@ async fn measure(
     }
     progress!(
         start,
-        "first scan: {first_sum:.2}s, {} registry requests ({} tag lists, {} walks)",
+        "first scan: {first_sum:.2}s, {} registry requests ({}; {} walks)",
         first.requests,
-        first.tag_lists,
+        first.kinds,
         first.walks
     );
 
@@ -596,10 +701,10 @@ async fn measure(
         let scan = now.minus(before);
         progress!(
             start,
-            "steady scan {n}/{}: {} registry requests ({} tag lists, {} walks), RSS {:.1} MiB",
+            "steady scan {n}/{}: {} registry requests ({}; {} walks), RSS {:.1} MiB",
             size.steady_scans,
             scan.requests,
-            scan.tag_lists,
+            scan.kinds,
             scan.walks,
             rss_after_steady_scans[n - 1].rss as f64 / 1024.0
         );
@@ -709,8 +814,10 @@ mod cluster {
         })
     }
 
-    /// Namespaces, then `size.workloads` workloads spread evenly over them.
-    pub fn objects(size: Size) -> Vec<Value> {
+    /// Namespaces, then `size.workloads` workloads spread evenly over them; each pod template
+    /// names the digest of each container's image (`digests[r]`: repository `r`'s one image,
+    /// which every tag of it points to) for the simulated nodes to report.
+    pub fn objects(size: Size, digests: &[String]) -> Vec<Value> {
         let mut objects: Vec<Value> = (0..size.namespaces)
             .map(|n| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace(n)}}))
             .collect();
@@ -723,14 +830,24 @@ mod cluster {
             let name = format!("{app}-w{i:04}");
             let mut containers = vec![container(&app, image(size, main_repo, seed))];
             let mut init = vec![];
+            let mut pulled = serde_json::Map::new();
+            let mut digest_of = |name: &str, r: usize| {
+                pulled.insert(
+                    format!("fake-node.ml-operator.test/digest.{name}"),
+                    json!(digests[r]),
+                );
+            };
+            digest_of(&app, main_repo);
             let extra = (mix(seed ^ 0xabcd) % 3) as usize; // 0, 1 or 2 more containers
             if extra >= 1 {
                 let r = (main_repo * 7 + 3) % size.repositories;
                 containers.push(container("event-sidecar", image(size, r, seed ^ 1)));
+                digest_of("event-sidecar", r);
             }
             if extra >= 2 {
                 let r = (main_repo * 13 + 5) % size.repositories;
                 init.push(json!({"name": "wait-for-db", "image": image(size, r, seed ^ 2)}));
+                digest_of("wait-for-db", r);
             }
             let pod_spec = json!({"containers": containers, "initContainers": init,
                 "volumes": [{"name": "config", "configMap": {"name": format!("{name}-config")}}],
@@ -741,8 +858,12 @@ mod cluster {
                 "app.kubernetes.io/instance": ns, "app.kubernetes.io/managed-by": "Helm",
                 "helm.sh/chart": format!("{app}-12.1.0")});
             let selector = json!({"matchLabels": {"app": name}});
-            let template = json!({"metadata": {"labels": {"app": name},
-                "annotations": {"checksum/config": format!("{:016x}", mix(seed ^ 3))}}, "spec": pod_spec});
+            pulled.insert(
+                "checksum/config".into(),
+                json!(format!("{:016x}", mix(seed ^ 3))),
+            );
+            let template = json!({"metadata": {"labels": {"app": name}, "annotations": pulled},
+                "spec": pod_spec});
             let metadata = json!({"name": name, "namespace": ns, "labels": labels,
                 "annotations": {"meta.helm.sh/release-name": ns, "meta.helm.sh/release-namespace": ns}});
             let object = match i % 20 {
@@ -781,6 +902,26 @@ mod cluster {
 
     fn namespace(n: usize) -> String {
         format!("team-{n:02}")
+    }
+
+    /// Distinct `repository:tag` among the containers (init containers included) of
+    /// `objects`.
+    pub fn distinct_running_tags(objects: &[Value]) -> usize {
+        let images: std::collections::BTreeSet<&str> = objects
+            .iter()
+            .flat_map(|o| {
+                let spec = if o["kind"] == "CronJob" {
+                    &o["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+                } else {
+                    &o["spec"]["template"]["spec"]
+                };
+                ["containers", "initContainers"]
+                    .into_iter()
+                    .flat_map(move |k| spec[k].as_array().into_iter().flatten())
+                    .filter_map(|c| c["image"].as_str())
+            })
+            .collect();
+        images.len()
     }
 
     /// Containers (init containers included) in the workloads of `objects`.
@@ -838,18 +979,27 @@ mod registry_fill {
             .join("data/docker/registry/v2/repositories")
     }
 
-    pub async fn fill(registry: &RegistryProc, size: Size) -> Result<()> {
-        // One real push per repository, a few at a time (5 HTTP requests each).
-        futures::stream::iter(0..size.repositories)
+    /// Fills the registry; returns the digest of each repository's one image (every tag of
+    /// repository `r` points to `digests[r]`).
+    pub async fn fill(registry: &RegistryProc, size: Size) -> Result<Vec<String>> {
+        // One real push per repository, a few at a time (5 HTTP requests each), built long
+        // before any cool-down.
+        let pushed: Vec<(usize, String)> = futures::stream::iter(0..size.repositories)
             .map(|r| async move {
                 let tags = cluster::tags(r, size.tags);
-                registry
-                    .push(&cluster::repository(r), &tags[..1], false)
+                let repository = cluster::repository(r);
+                let digest = registry
+                    .push_image(&repository, &[&tags[0]], &repository, Some(BUILT))
                     .await;
+                (r, digest)
             })
             .buffer_unordered(8)
-            .collect::<Vec<()>>()
+            .collect()
             .await;
+        let mut digests = vec![String::new(); size.repositories];
+        for (r, digest) in pushed {
+            digests[r] = digest;
+        }
         let root = repositories_root(registry);
         for r in 0..size.repositories {
             let tags = cluster::tags(r, size.tags);
@@ -871,8 +1021,12 @@ mod registry_fill {
                 .join("_manifests/revisions/sha256")
                 .join(&hex)
                 .join("link");
-            if !revision.is_file() {
-                return Err(format!("{} is missing after a push", revision.display()));
+            if !revision.is_file() || digest.trim() != digests[r] {
+                return Err(format!(
+                    "{} is missing after a push, or not {}",
+                    revision.display(),
+                    digests[r]
+                ));
             }
             for tag in &tags[1..] {
                 let tag_dir = tags_dir.join(tag);
@@ -882,7 +1036,42 @@ mod registry_fill {
                 write(&tag_dir.join("current/link"), digest.trim())?;
             }
         }
-        Ok(())
+        Ok(digests)
+    }
+
+    /// When the benchmark's images were built: long before any cool-down.
+    const BUILT: &str = "2020-01-01T00:00:00Z";
+
+    /// Signs every repository's image in cosign's layout with a new key; returns the path of
+    /// its `cosign.pub` in `dir`.
+    pub async fn sign(registry: &RegistryProc, digests: &[String], dir: &Path) -> Result<PathBuf> {
+        let signer = ml_operator_testkit::cosign::FormatSigner::generate();
+        futures::stream::iter(digests.iter().enumerate())
+            .map(|(r, digest)| {
+                let signer = &signer;
+                async move {
+                    let repository = cluster::repository(r);
+                    let payload = ml_operator_testkit::cosign::FormatSigner::payload(
+                        &format!("docker.io/{repository}"),
+                        digest,
+                    );
+                    registry
+                        .push_cosign_signature(
+                            &repository,
+                            digest,
+                            &payload,
+                            &signer.sign(&payload),
+                        )
+                        .await;
+                }
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<()>>()
+            .await;
+        let key = dir.join("cosign.pub");
+        std::fs::write(&key, &signer.public_pem)
+            .map_err(|e| format!("writing {}: {e}", key.display()))?;
+        Ok(key)
     }
 
     fn write(path: &Path, content: &str) -> Result<()> {
@@ -930,7 +1119,7 @@ mod registry_fill {
             .head(&url)
             .header(
                 "Accept",
-                "application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
             )
             .send()
             .await
@@ -978,12 +1167,30 @@ mod operator {
     }
 
     /// The proxy as the `docker.io` mirror (fast enough for 200 repositories every 5 seconds),
-    /// leader election on, no Events, no notifiers.
-    pub fn write_config(dir: &Path, proxy: &str, schedule: &str) -> Result<PathBuf> {
+    /// leader election on, no Events, no notifiers. With `key`, every supply-chain signal on:
+    /// the overwritten-tag check (on by default) every 6h, a 24h cool-down, and the registry's
+    /// targets verified with `key`.
+    pub fn write_config(
+        dir: &Path,
+        proxy: &str,
+        schedule: &str,
+        key: Option<&Path>,
+    ) -> Result<PathBuf> {
         let path = dir.join("config.yaml");
+        let (signals, global) = match key {
+            Some(key) => (
+                format!(
+                    ", minimumReleaseAge: 24h, verify: {{cosignPublicKeyFile: '{}'}}",
+                    key.display()
+                ),
+                "checkOverwrittenTags: true\ndigestCheckInterval: 6h\n",
+            ),
+            None => (String::new(), ""),
+        };
         let text = format!(
             "schedule: '{schedule}'\n\
-             registries:\n  - {{host: docker.io, mirror: '{proxy}', requestsPerSecond: 10000, concurrency: 16}}\n\
+             registries:\n  - {{host: docker.io, mirror: '{proxy}', requestsPerSecond: 10000, concurrency: 16{signals}}}\n\
+             {global}\
              notify: {{events: false, kubectlPatchInstructions: false}}\n\
              leaderElection: {{enabled: true}}\n"
         );

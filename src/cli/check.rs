@@ -3,8 +3,9 @@
 //! In: the `check` arguments (manifests or a cluster, filters, the tag source). Out: the
 //! report on stdout (table, JSON, commands, helm upgrades or a values diff), the `--values`
 //! files rewritten with `--write`, warnings and notes on stderr, `--export-tags`
-//! written, and the exit code: 0, 3 with `--fail-on-update` and updates, 1 for a partial scan
-//! or a runtime failure, 2 for bad input.
+//! written, and the exit code: 0, 3 with `--fail-on-update` and updates, 1 for a partial scan,
+//! a `tag-overwritten` finding (unless `--allow-overwritten`) or a runtime failure, 2 for bad
+//! input.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -14,7 +15,7 @@ use super::{
     tag_source,
 };
 use crate::inventory::selector::Selector;
-use crate::inventory::{Workload, drop_controlled, server_selector};
+use crate::inventory::{RunningDigests, Workload, drop_controlled, server_selector};
 use crate::report;
 use crate::scan::pipeline::{self, Scanned};
 use crate::scan::{Report, ScanOptions};
@@ -43,7 +44,16 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     // Ready the tag source before reading the cluster, so a bad index or registry setting fails fast.
     let mut source = tag_source(args.tags.as_deref(), &args.registry, &config)?;
 
+    let supply = crate::operator::settings::supply_policy(&config, args.pin_digests)
+        .map_err(|e| Failure::Input(e.to_string()))?;
+
     let mut inventory = read_inventory(args, &selector, services).await?;
+    // What the nodes run, from every Pod listed (before filtering: Pods and ReplicaSets need
+    // not carry their workload's labels).
+    let running = match &inventory.cluster {
+        Some(_) => RunningDigests::from_listing(&inventory.workloads, &inventory.pods),
+        None => RunningDigests::default(),
+    };
     let mut workloads: Vec<Workload> = inventory
         .workloads
         .into_iter()
@@ -88,7 +98,20 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         strategy: args.strategy.or(config.strategy).unwrap_or_default(),
         explain: args.explain,
     };
-    let mut scanned = pipeline::run(&source, &workloads, options).await;
+    if inventory.cluster.is_none()
+        && supply.check_overwritten
+        && matches!(source, TagSource::Registry(_))
+    {
+        eprintln!(
+            "note: manifests have no Pods, so the overwritten-tag check compares only digest-pinned images with the registry (the others are skipped)"
+        );
+    }
+    let inputs = pipeline::Inputs {
+        running: &running,
+        policy: &supply,
+        now: chrono::Utc::now(),
+    };
+    let mut scanned = pipeline::run(&source, &workloads, &inputs, options).await;
     for line in scanned.failure_lines() {
         eprintln!("warning: {}", report::escape_control(&line.to_string()));
     }
@@ -147,6 +170,12 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
             failures.len()
         )));
     }
+    if report.summary.tag_overwritten > 0 && !args.allow_overwritten {
+        return Err(Failure::Runtime(format!(
+            "{} containers run a tag the registry now serves other content for (tag-overwritten); --allow-overwritten to exit 0",
+            report.summary.tag_overwritten
+        )));
+    }
     Ok(if args.fail_on_update && report.summary.updates > 0 {
         3
     } else {
@@ -188,6 +217,8 @@ struct Inventory {
     workloads: Vec<Workload>,
     other_objects: usize,
     warnings: Vec<String>,
+    /// What each listed Pod runs (empty for manifests).
+    pods: std::collections::BTreeMap<(String, String), Vec<crate::inventory::RunningImage>>,
     /// The cluster read, when not reading manifests.
     cluster: Option<Cluster>,
 }
@@ -210,6 +241,7 @@ async fn read_inventory(
             workloads: manifests.workloads,
             other_objects: manifests.other_objects,
             warnings: manifests.warnings,
+            pods: Default::default(),
             cluster: None,
         });
     }
@@ -230,6 +262,7 @@ async fn read_inventory(
         workloads: inventory.workloads,
         other_objects: 0,
         warnings: inventory.warnings,
+        pods: inventory.pods,
         cluster: Some(cluster),
     })
 }

@@ -1,7 +1,8 @@
 //! The command line: argument definitions, exit codes and the shared set-up of each command.
 //!
-//! Exit codes (a contract): 0 success, 1 runtime error, 2 usage or input error, 3 updates
-//! available and `--fail-on-update` given. Each command lives in its own module:
+//! Exit codes (a contract): 0 success, 1 runtime error (also a `tag-overwritten` finding of
+//! `check`, unless `--allow-overwritten`), 2 usage or input error, 3 updates available and
+//! `--fail-on-update` given. Each command lives in its own module:
 //! `check` (one scan), `run` (operator mode), `tags` (list a repository's tags) and
 //! `decide` (`approve` / `reject` an ImageUpgrade).
 
@@ -212,6 +213,14 @@ struct CheckArgs {
     /// Exit with code 3 when any update is available (for CI pipelines).
     #[arg(long)]
     fail_on_update: bool,
+    /// Pin every target by its digest: `repo:tag@sha256:…` (one HEAD of the chosen tag).
+    /// Images pinned now stay pinned either way.
+    #[arg(long)]
+    pin_digests: bool,
+    /// Do not exit with code 1 when a running tag was overwritten in the registry
+    /// (`tag-overwritten` findings are still reported).
+    #[arg(long)]
+    allow_overwritten: bool,
     /// Colour the table: auto (only on a terminal, and not when NO_COLOR is set), always, never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,

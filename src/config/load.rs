@@ -3,6 +3,7 @@
 //! would refuse, registry pacing that could never work) checked before anything starts.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -101,6 +102,35 @@ impl Config {
                 )));
             }
         }
+        for (key, age) in self
+            .registries
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                (
+                    format!("registries[{i}] ({}).minimumReleaseAge", r.host),
+                    r.minimum_release_age,
+                )
+            })
+            .chain([("minimumReleaseAge".to_string(), self.minimum_release_age)])
+        {
+            if let Some(age) = age
+                && age > MAX_RELEASE_AGE
+            {
+                return Err(fail(format!(
+                    "{key}: {} is longer than the most, 365d",
+                    humantime::format_duration(age)
+                )));
+            }
+        }
+        if let Some(interval) = self.digest_check_interval
+            && interval > MAX_DIGEST_CHECK_INTERVAL
+        {
+            return Err(fail(format!(
+                "digestCheckInterval: {} is longer than the most, 30d",
+                humantime::format_duration(interval)
+            )));
+        }
         for (i, namespace) in self.namespaces.iter().enumerate() {
             check_label(namespace).map_err(|e| fail(format!("namespaces[{i}]: {e}")))?;
         }
@@ -122,6 +152,12 @@ impl Config {
 pub const MIN_REQUESTS_PER_SECOND: f64 = 0.1;
 /// The fastest pace a registry may be given (`requestsPerSecond`).
 pub const MAX_REQUESTS_PER_SECOND: f64 = 10_000.0;
+/// The longest release cool-down (`minimumReleaseAge`): a year. Longer would hold back every
+/// release for good.
+pub const MAX_RELEASE_AGE: Duration = Duration::from_secs(365 * 86_400);
+/// The longest `digestCheckInterval`: 30 days (a tag re-pushed is noticed within it).
+pub const MAX_DIGEST_CHECK_INTERVAL: Duration = Duration::from_secs(30 * 86_400);
+
 /// The largest burst a registry may be given (`burst`).
 pub const MAX_BURST: u32 = 10_000;
 /// The most requests in flight a registry may be given (`concurrency`).

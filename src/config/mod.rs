@@ -48,6 +48,11 @@
 //!   defaultWindow: weekend-nights
 //!   namespaceWindows: {lab: weekend-nights}
 //!   dependencies: {central-ledger: [mysql]}
+//!   pinDigests: false           # targets as repo:tag@sha256:… (check: --pin-digests)
+//! # supply-chain signals (docs/security.md)
+//! checkOverwrittenTags: true    # tag-overwritten: running digest vs the registry's, one HEAD per tag
+//! digestCheckInterval: 6h       # how long a tag's digest is reused
+//! minimumReleaseAge: 24h        # hold back younger tags (also per registry)
 //! ```
 //!
 //! The original ml-operator's environment variables keep their meaning and win over the file:
@@ -139,6 +144,20 @@ pub struct Config {
     /// Applying upgrades on approval, in windows (`run`); off by default.
     #[serde(default)]
     pub upgrades: UpgradesConfig,
+    /// Compare the digest each running container was pulled at (and each digest pin) with
+    /// what the registry serves for its tag now, and report `tag-overwritten` (default true;
+    /// one `HEAD` per distinct running tag per `digestCheckInterval`).
+    #[serde(default)]
+    pub check_overwritten_tags: Option<bool>,
+    /// How long a tag's digest is reused before the registry is asked again (default 6h).
+    #[serde(default, deserialize_with = "duration::optional::deserialize")]
+    #[schemars(with = "Option<String>")]
+    pub digest_check_interval: Option<Duration>,
+    /// Hold back candidate tags younger than this (their image config's `created`), e.g.
+    /// `24h`; `registries[].minimumReleaseAge` overrides it per registry. Off when unset.
+    #[serde(default, deserialize_with = "duration::optional::deserialize")]
+    #[schemars(with = "Option<String>")]
+    pub minimum_release_age: Option<Duration>,
 }
 
 /// `upgrades:`: ImageUpgrade objects, approvals, windows, apply, rollout watch and rollback.
@@ -186,6 +205,10 @@ pub struct UpgradesConfig {
     #[serde(default, deserialize_with = "duration::optional::deserialize")]
     #[schemars(with = "Option<String>")]
     pub interval: Option<Duration>,
+    /// Pin every upgrade target by its digest (`repo:tag@sha256:…`, one `HEAD` of the chosen
+    /// tag); a workload already pinned stays pinned either way (default false).
+    #[serde(default)]
+    pub pin_digests: bool,
 }
 
 /// One upgrade window: a 5-field cron schedule in a time zone, open for a duration.
@@ -449,6 +472,60 @@ mod tests {
             "{err}"
         );
         assert!(Config::keys().contains(&"upgrades.windows[].timeZone".to_string()));
+    }
+
+    #[test]
+    fn supply_chain_keys() {
+        let config = Config::parse(
+            "checkOverwrittenTags: false\ndigestCheckInterval: 1h\nminimumReleaseAge: 24h\nupgrades: {pinDigests: true}\nregistries:\n  - host: ghcr.io\n    minimumReleaseAge: 2d\n    verify: {cosignPublicKeyFile: /k.pub}\n",
+            "c.yaml",
+        )
+        .unwrap();
+        assert_eq!(config.check_overwritten_tags, Some(false));
+        assert_eq!(
+            config.digest_check_interval,
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            config.minimum_release_age,
+            Some(Duration::from_secs(86_400))
+        );
+        assert!(config.upgrades.pin_digests);
+        assert_eq!(
+            config.registries[0].minimum_release_age,
+            Some(Duration::from_secs(2 * 86_400))
+        );
+        let keys = Config::keys();
+        for key in [
+            "registries[].verify.cosignPublicKeyFile",
+            "registries[].minimumReleaseAge",
+            "upgrades.pinDigests",
+            "digestCheckInterval",
+        ] {
+            assert!(keys.contains(&key.to_string()), "{key}");
+        }
+        let err = Config::parse("registries: [{host: h, verify: {key: x}}]\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key"), "{err}");
+        for (text, key) in [
+            ("minimumReleaseAge: 400d\n", "minimumReleaseAge: "),
+            (
+                "registries: [{host: h, minimumReleaseAge: 366d}]\n",
+                "registries[0] (h).minimumReleaseAge: ",
+            ),
+            ("digestCheckInterval: 31d\n", "digestCheckInterval: "),
+        ] {
+            let err = Config::parse(text, "c.yaml").unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("longer than"), "{err}");
+        }
+        assert!(
+            Config::parse(
+                "minimumReleaseAge: 365d\ndigestCheckInterval: 30d\n",
+                "c.yaml"
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -192,6 +192,10 @@ mod tests {
                 chart_version: "17.1.0".into(),
                 values_path: Some(p.into()),
             }),
+            running_digest: None,
+            registry_digest: None,
+            held_back: None,
+            signature: None,
             explanation: None,
         }
     }

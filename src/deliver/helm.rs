@@ -229,6 +229,10 @@ mod tests {
                 self_heal: None,
             }),
             helm: None,
+            running_digest: None,
+            registry_digest: None,
+            held_back: None,
+            signature: None,
             explanation: None,
         }
     }

@@ -11,6 +11,7 @@
 //! - [`names`]: Kubernetes name rules (DNS-1123 labels and subdomains).
 //! - [`patch`]: the strategic merge patch that changes containers' images (printed and sent).
 //! - [`commands`]: the `kubectl patch` command that sends it, every word quoted by [`shell`].
+//! - [`running`]: the digests the nodes pulled, per workload and container, from its Pods.
 //! - [`selector`]: label selectors (`-l`), matched the way the API server matches them.
 
 pub mod commands;
@@ -19,6 +20,7 @@ pub mod kind;
 pub mod managed;
 pub mod names;
 pub mod patch;
+pub mod running;
 pub mod selector;
 pub mod shell;
 pub mod workload;
@@ -26,6 +28,7 @@ pub mod workload;
 pub use image::ImageRef;
 pub use kind::WorkloadKind;
 pub use managed::{ManagedBy, Tool, managed_by};
+pub use running::{RunningDigests, RunningImage};
 pub use selector::Selector;
 pub use workload::{
     ANNOTATION_PREFIX, Container, Controller, HELM_RELEASE_ANNOTATION, InvalidWorkload,

@@ -1,15 +1,16 @@
 //! Kubernetes Events on each workload with a new update, so `kubectl describe` and cluster
 //! event pipelines show it too.
 //!
-//! In: a [`Notification`] (its `added` updates). Out: one `UpdateAvailable` Event per workload
-//! through the API server, or a [`PublishError`] naming the workload.
+//! In: a [`Notification`] (its `added` updates and its supply-chain alerts). Out: one
+//! `UpdateAvailable` Event per workload, and one `Warning` Event (`TagOverwritten`,
+//! `TagMissing`) per alert, through the API server, or a [`PublishError`] naming the workload.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use ml_operator_notify::Notification;
+use ml_operator_notify::{AlertKind, Notification};
 
 use crate::inventory::WorkloadKind;
 
@@ -61,16 +62,38 @@ impl EventRecorder {
                     update.current_tag, update.latest_tag, update.strategy
                 ));
         }
-        for ((kind, namespace, name), changes) in &by_workload {
-            let api_version = WorkloadKind::from_kind(kind)
-                .map_or_else(|| "apps/v1".to_string(), WorkloadKind::api_version);
-            let reference = ObjectReference {
-                api_version: Some(api_version),
-                kind: Some(kind.to_string()),
-                name: Some(name.to_string()),
-                namespace: Some(namespace.to_string()),
-                ..ObjectReference::default()
+        for alert in &notification.alerts {
+            let reason = match alert.alert {
+                AlertKind::TagOverwritten => "TagOverwritten",
+                AlertKind::TagMissing => "TagMissing",
             };
+            let mut note = format!("container {}: {}", alert.container, alert.message);
+            if let (Some(running), Some(registry)) = (&alert.running_digest, &alert.registry_digest)
+            {
+                note.push_str(&format!(" (running {running}, registry {registry})"));
+            }
+            let event = Event {
+                type_: EventType::Warning,
+                reason: reason.into(),
+                note: Some(truncate(&note)),
+                action: "Scan".into(),
+                secondary: None,
+            };
+            self.recorder
+                .publish(
+                    &event,
+                    &reference(&alert.kind, &alert.namespace, &alert.name),
+                )
+                .await
+                .map_err(|source| PublishError {
+                    kind: alert.kind.clone(),
+                    namespace: alert.namespace.clone(),
+                    name: alert.name.clone(),
+                    source,
+                })?;
+        }
+        for ((kind, namespace, name), changes) in &by_workload {
+            let reference = reference(kind, namespace, name);
             let event = Event {
                 type_: EventType::Normal,
                 reason: "UpdateAvailable".into(),
@@ -91,7 +114,20 @@ impl EventRecorder {
                     source,
                 })?;
         }
-        Ok(by_workload.len())
+        Ok(by_workload.len() + notification.alerts.len())
+    }
+}
+
+/// The object an Event is about.
+fn reference(kind: &str, namespace: &str, name: &str) -> ObjectReference {
+    let api_version = WorkloadKind::from_kind(kind)
+        .map_or_else(|| "apps/v1".to_string(), WorkloadKind::api_version);
+    ObjectReference {
+        api_version: Some(api_version),
+        kind: Some(kind.to_string()),
+        name: Some(name.to_string()),
+        namespace: Some(namespace.to_string()),
+        ..ObjectReference::default()
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ml_operator_notify::{Event, Notification, Update};
+use ml_operator_notify::{Alert, AlertKind, Event, Notification, Update};
 
 use crate::inventory::ImageRef;
 use crate::notify::state::Delivered;
@@ -38,6 +38,46 @@ pub struct ScanResult {
     pub unchecked: BTreeSet<ContainerKey>,
     /// Repositories that could not be checked, each naming the repository and why.
     pub failures: Vec<TagsUnknown>,
+    /// Containers whose running tag was overwritten or is gone (supply-chain alerts).
+    pub alerts: Vec<Alert>,
+}
+
+/// The alert a finding raises, if its status is `tag-overwritten` or `tag-missing`.
+pub fn alert(finding: &crate::scan::Finding) -> Option<Alert> {
+    let alert = match finding.status {
+        Status::TagOverwritten => AlertKind::TagOverwritten,
+        Status::TagMissing => AlertKind::TagMissing,
+        _ => return None,
+    };
+    Some(Alert {
+        namespace: finding.namespace.clone(),
+        kind: finding.kind.to_string(),
+        name: finding.name.clone(),
+        container: finding.container.clone(),
+        init_container: finding.init_container,
+        alert,
+        image: finding.image.clone(),
+        current_tag: finding.current_tag.clone().unwrap_or_default(),
+        running_digest: finding.running_digest.clone(),
+        registry_digest: finding.registry_digest.clone(),
+        message: finding.reason.clone(),
+    })
+}
+
+/// What makes two alerts the same news: the container, what is wrong, the image and the
+/// registry's digest (a second re-push of the same tag is news again).
+fn alert_key(alert: &Alert) -> (ContainerKey, AlertKind, String, Option<String>) {
+    (
+        (
+            alert.namespace.clone(),
+            alert.kind.clone(),
+            alert.name.clone(),
+            alert.container.clone(),
+        ),
+        alert.alert,
+        alert.image.clone(),
+        alert.registry_digest.clone(),
+    )
 }
 
 impl ScanResult {
@@ -90,6 +130,7 @@ impl ScanResult {
             updates,
             unchecked,
             failures,
+            alerts: report.findings.iter().filter_map(alert).collect(),
         }
     }
 }
@@ -134,14 +175,47 @@ pub fn plan(
             .map(|u| (key(u), u.latest_image.clone()))
             .collect()
     };
-    let changed = targets(&current) != targets(&previous.updates);
-    let first_and_empty = previous.at.is_none() && current.is_empty();
+    // Alerts: told once, when they first stand; those of unchecked containers stay.
+    let told: BTreeSet<_> = previous.alerts.iter().map(alert_key).collect();
+    let mut alerts: Vec<Alert> = scan.alerts.clone();
+    alerts.extend(
+        previous
+            .alerts
+            .iter()
+            .filter(|old| {
+                scan.unchecked.contains(&alert_key(old).0)
+                    && !scan
+                        .alerts
+                        .iter()
+                        .any(|a| alert_key(a).0 == alert_key(old).0)
+            })
+            .cloned(),
+    );
+    alerts.sort();
+    alerts.dedup();
+    let standing: BTreeSet<_> = alerts.iter().map(alert_key).collect();
+    let new_alerts: Vec<Alert> = alerts
+        .iter()
+        .filter(|a| !told.contains(&alert_key(a)))
+        .cloned()
+        .collect();
+    let resolved_alerts: Vec<Alert> = previous
+        .alerts
+        .iter()
+        .filter(|a| !standing.contains(&alert_key(a)))
+        .cloned()
+        .collect();
+
+    let changed = targets(&current) != targets(&previous.updates)
+        || !new_alerts.is_empty()
+        || !resolved_alerts.is_empty();
+    let first_and_empty = previous.at.is_none() && current.is_empty() && alerts.is_empty();
     let event = if changed && !first_and_empty {
         Event::Changed
     } else {
         let due = match (reminder_interval, previous.at) {
             (Some(interval), Some(at)) => {
-                !current.is_empty()
+                !(current.is_empty() && alerts.is_empty())
                     && now
                         .signed_duration_since(at)
                         .to_std()
@@ -154,6 +228,10 @@ pub fn plan(
         }
         Event::Reminder
     };
+    let told_now = match event {
+        Event::Reminder => alerts.clone(),
+        Event::Changed => new_alerts,
+    };
     let notification = Notification::diff(
         event,
         cluster.map(str::to_string),
@@ -163,11 +241,13 @@ pub fn plan(
             .iter()
             .map(|f| format!("{}: {}", f.repository, f.reason))
             .collect(),
-    );
+    )
+    .with_alerts(told_now, resolved_alerts);
     Some((
         notification,
         Delivered {
             updates: current,
+            alerts,
             at: Some(now),
         },
     ))
@@ -201,7 +281,72 @@ mod tests {
             updates,
             unchecked: BTreeSet::new(),
             failures: Vec::new(),
+            alerts: Vec::new(),
         }
+    }
+
+    fn overwritten(name: &str, registry: &str) -> Alert {
+        Alert {
+            namespace: "mojaloop".into(),
+            kind: "Deployment".into(),
+            name: name.into(),
+            container: name.into(),
+            init_container: false,
+            alert: AlertKind::TagOverwritten,
+            image: format!("mojaloop/{name}:v1.0.0"),
+            current_tag: "v1.0.0".into(),
+            running_digest: Some("sha256:a".into()),
+            registry_digest: Some(registry.into()),
+            message: "the tag v1.0.0 was overwritten".into(),
+        }
+    }
+
+    #[test]
+    fn alerts_are_told_once_and_again_only_when_they_change() {
+        let with = |alerts: Vec<Alert>| ScanResult {
+            alerts,
+            ..scan(vec![update("a", "v1.0.1")])
+        };
+        let (first, delivered) = plan(
+            &Delivered::default(),
+            &with(vec![overwritten("a", "sha256:b")]),
+            None,
+            None,
+            at(0),
+        )
+        .unwrap();
+        assert_eq!(first.alerts.len(), 1);
+        // The same alert on the next scans: nothing new.
+        assert!(
+            plan(
+                &delivered,
+                &with(vec![overwritten("a", "sha256:b")]),
+                None,
+                None,
+                at(60)
+            )
+            .is_none()
+        );
+        // An update changes: the notification does not repeat the alert.
+        let mut next = with(vec![overwritten("a", "sha256:b")]);
+        next.updates = vec![update("a", "v1.0.2")];
+        let (second, delivered) = plan(&delivered, &next, None, None, at(120)).unwrap();
+        assert!(second.alerts.is_empty());
+        // Re-pushed again: news.
+        let (third, delivered) = plan(
+            &delivered,
+            &ScanResult {
+                updates: vec![update("a", "v1.0.2")],
+                ..with(vec![overwritten("a", "sha256:c")])
+            },
+            None,
+            None,
+            at(180),
+        )
+        .unwrap();
+        assert_eq!(third.alerts[0].registry_digest.as_deref(), Some("sha256:c"));
+        assert_eq!(third.resolved_alerts.len(), 1);
+        assert_eq!(delivered.alerts.len(), 1);
     }
 
     fn at(seconds: i64) -> DateTime<Utc> {
@@ -301,6 +446,7 @@ mod tests {
                 repository: "docker.io/mojaloop/a".into(),
                 reason: "registry unreachable".into(),
             }],
+            alerts: Vec::new(),
         };
         assert!(plan(&delivered, &outage, None, None, at(60)).is_none());
     }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
-use ml_operator_notify::Update;
+use ml_operator_notify::{Alert, Update};
 use serde::{Deserialize, Serialize};
 
 /// The ConfigMap key holding the JSON state.
@@ -35,6 +35,9 @@ pub struct StateError {
 pub struct Delivered {
     /// The pending updates it was told about.
     pub updates: Vec<Update>,
+    /// The supply-chain alerts it was told about that still stood then.
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
     /// When (for reminders).
     pub at: Option<DateTime<Utc>>,
 }

@@ -29,6 +29,17 @@ struct ContainerLabels {
     latest: String,
 }
 
+/// Labels of `ml_operator_tag_integrity`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IntegrityLabels {
+    namespace: String,
+    kind: String,
+    name: String,
+    container: String,
+    image: String,
+    status: String,
+}
+
 /// Labels of per-result counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -57,6 +68,7 @@ pub struct Metrics {
     update_since: Family<ContainerLabels, Gauge>,
     /// When each pending update was first seen by this replica, kept across scans.
     first_seen: Arc<std::sync::Mutex<HashMap<ContainerLabels, i64>>>,
+    tag_integrity: Family<IntegrityLabels, Gauge>,
     scan_duration: Histogram,
     scans: Family<ResultLabels, Counter>,
     workloads: Gauge,
@@ -80,6 +92,12 @@ impl Metrics {
             "ml_operator_update_available_since_timestamp_seconds",
             "When this replica first saw the update (Unix time): alert on time() minus it",
             update_since.clone(),
+        );
+        let tag_integrity = Family::<IntegrityLabels, Gauge>::default();
+        registry.register(
+            "ml_operator_tag_integrity",
+            "1 for each container whose running tag was overwritten in the registry (status tag-overwritten) or is gone from it (tag-missing)",
+            tag_integrity.clone(),
         );
         let scan_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         registry.register(
@@ -126,6 +144,7 @@ impl Metrics {
             update_available,
             update_since,
             first_seen: Arc::default(),
+            tag_integrity,
             scan_duration,
             scans,
             workloads,
@@ -171,11 +190,24 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut still_pending = HashMap::new();
+        self.tag_integrity.clear();
         for finding in &report.findings {
+            if matches!(finding.status, Status::TagOverwritten | Status::TagMissing) {
+                self.tag_integrity
+                    .get_or_create(&IntegrityLabels {
+                        namespace: finding.namespace.clone(),
+                        kind: finding.kind.to_string(),
+                        name: finding.name.clone(),
+                        container: finding.container.clone(),
+                        image: finding.image.clone(),
+                        status: finding.status.as_str().to_string(),
+                    })
+                    .set(1);
+            }
             let value = match finding.status {
-                Status::UpdateAvailable => 1,
-                Status::UpToDate => 0,
-                Status::Unresolved | Status::Skipped => continue,
+                _ if finding.latest_tag.is_some() => 1,
+                Status::UpToDate | Status::TagOverwritten | Status::TagMissing => 0,
+                Status::UpdateAvailable | Status::Unresolved | Status::Skipped => continue,
             };
             let current = finding.current_tag.clone().unwrap_or_default();
             let labels = ContainerLabels {
@@ -262,6 +294,16 @@ impl Collector for RegistryRequests {
             let labels = [("registry", registry), ("status", status.as_str())];
             ConstCounter::new(count).encode(metric.encode_family(&labels)?)?;
         }
+        let mut by_kind = encoder.encode_descriptor(
+            "ml_operator_registry_requests_by_kind",
+            "HTTP requests to registries, by what they asked for (tag-list, head-manifest, get-manifest, get-blob, token, ping)",
+            None,
+            MetricType::Counter,
+        )?;
+        for row in self.client.stats().requests_by_kind {
+            let labels = [("kind", row.kind.as_str())];
+            ConstCounter::new(row.count).encode(by_kind.encode_family(&labels)?)?;
+        }
         Ok(())
     }
 }
@@ -302,6 +344,10 @@ mod tests {
             helm_release: None,
             managed_by: None,
             helm: None,
+            running_digest: None,
+            registry_digest: None,
+            held_back: None,
+            signature: None,
             explanation: None,
         }
     }

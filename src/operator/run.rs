@@ -60,6 +60,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         upgrades,
         dry_run,
         notifiers,
+        supply,
     } = settings;
 
     let cluster_options = ClusterOptions {
@@ -140,6 +141,10 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         &notifiers,
         events.then(|| (client.clone(), me.clone())),
         &config.namespaces,
+        Arc::new(upgrades::SignatureGate {
+            source: source.clone(),
+            policy: supply.clone(),
+        }),
     );
     let upgrader_task = upgrader.clone().and_then(|upgrader| {
         upgrades::spawn_passes(
@@ -172,6 +177,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         state_store: &state_store,
         upgrader: upgrader.as_deref(),
         shutdown: &shutdown,
+        supply: &supply,
     }
     .run(leadership.leading.clone())
     .await;

@@ -17,6 +17,7 @@ use crate::notify::notifiers::{InvalidNotifier, http_notifiers};
 use crate::operator::leader::lease_config;
 use crate::operator::schedule::{DEFAULT_SCHEDULE, InvalidSchedule, Schedule};
 use crate::tags::TagSource;
+use crate::tags::supply::{DEFAULT_DIGEST_CHECK_INTERVAL, InvalidKey, SupplyPolicy};
 use crate::upgrade::UpgradeSettings;
 
 /// The default HTTP listen address: the original image-watcher's port.
@@ -43,6 +44,8 @@ pub struct Settings {
     /// The Slack, Teams and webhook notifiers, built once (their secrets read) at start and
     /// shared by scan notifications and upgrade announcements.
     pub notifiers: Vec<Arc<dyn Notifier>>,
+    /// The supply-chain checks (keys read at start), with `upgrades.pinDigests`.
+    pub supply: SupplyPolicy,
 }
 
 /// A start-up problem, naming the key (or variable) and value.
@@ -72,6 +75,23 @@ pub enum StartError {
     /// The `upgrades:` section (the error names the key and value).
     #[error(transparent)]
     Upgrades(#[from] crate::upgrade::settings::InvalidSettings),
+    /// A `registries[].verify` key that cannot be read (names the entry and file).
+    #[error(transparent)]
+    VerifyKey(#[from] InvalidKey),
+}
+
+/// The supply-chain checks the configuration asks for; `pin_digests` adds to
+/// `upgrades.pinDigests` (`check --pin-digests`). Reads every `verify` key now.
+pub fn supply_policy(config: &Config, pin_digests: bool) -> Result<SupplyPolicy, InvalidKey> {
+    SupplyPolicy::new(
+        &config.registries,
+        config.check_overwritten_tags.unwrap_or(true),
+        config
+            .digest_check_interval
+            .unwrap_or(DEFAULT_DIGEST_CHECK_INTERVAL),
+        pin_digests || config.upgrades.pin_digests,
+        config.minimum_release_age,
+    )
 }
 
 impl Settings {
@@ -96,6 +116,7 @@ impl Settings {
             lease.validate().map_err(StartError::LeaderElection)?;
         }
         let notifiers = http_notifiers(&config)?;
+        let supply = supply_policy(&config, false)?;
         let upgrades = if config.upgrades.enabled {
             Some(UpgradeSettings::from_config(&config.upgrades)?)
         } else {
@@ -111,6 +132,7 @@ impl Settings {
             upgrades,
             dry_run: false,
             notifiers,
+            supply,
         })
     }
 }

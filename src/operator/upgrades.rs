@@ -14,13 +14,40 @@ use ml_operator_notify::Notifier;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use futures::future::BoxFuture;
+
+use crate::inventory::ImageRef;
 use crate::operator::metrics::Metrics;
 use crate::operator::shutdown::Shutdown;
 use crate::scan::Report;
-use crate::upgrade::{Announcer, UpgradeSettings, Upgrader};
+use crate::tags::TagSource;
+use crate::tags::supply::SupplyPolicy;
+use crate::upgrade::{Announcer, TargetVerifier, Unverified, UpgradeSettings, Upgrader};
+
+/// The signature check right before an upgrade is applied (`registries[].verify`), through
+/// the scans' tag source and its registry client.
+pub struct SignatureGate {
+    /// Where the registries are asked.
+    pub source: Arc<TagSource>,
+    /// Which registries verify, with which keys.
+    pub policy: SupplyPolicy,
+}
+
+impl TargetVerifier for SignatureGate {
+    fn verify<'a>(&'a self, target_image: &'a str) -> BoxFuture<'a, Result<(), Unverified>> {
+        Box::pin(async move {
+            let image = ImageRef::parse(target_image).map_err(|e| Unverified(e.to_string()))?;
+            self.source
+                .verify_target(&image, &self.policy)
+                .await
+                .map_err(|e| Unverified(e.to_string()))
+        })
+    }
+}
 
 /// The upgrade upgrader, when upgrades are enabled; logs what it will do. `events` is the
-/// client and reporting instance for announcement Events, when Events are on.
+/// client and reporting instance for announcement Events, when Events are on; `verifier`
+/// checks each target's signature before it is applied.
 pub fn upgrader(
     settings: Option<UpgradeSettings>,
     dry_run: bool,
@@ -28,6 +55,7 @@ pub fn upgrader(
     notifiers: &[Arc<dyn Notifier>],
     events: Option<(Client, String)>,
     namespaces: &[String],
+    verifier: Arc<dyn TargetVerifier>,
 ) -> Option<Arc<Upgrader>> {
     let Some(mut settings) = settings else {
         if dry_run {
@@ -52,12 +80,10 @@ pub fn upgrader(
         settings.on_failure,
         crate::config::duration::format(settings.rollout_timeout)
     );
-    Some(Arc::new(Upgrader::new(
-        client.clone(),
-        settings,
-        announcer,
-        namespaces.to_vec(),
-    )))
+    Some(Arc::new(
+        Upgrader::new(client.clone(), settings, announcer, namespaces.to_vec())
+            .with_verifier(verifier),
+    ))
 }
 
 /// Runs the upgrader's passes on its own interval while leading (rollouts need watching

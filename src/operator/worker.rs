@@ -25,6 +25,7 @@ use crate::scan::pipeline::{self, Scanned};
 use crate::scan::{Report, ScanOptions};
 use crate::source::watch::{Snapshot, WatchedInventory};
 use crate::tags::TagSource;
+use crate::tags::supply::SupplyPolicy;
 use crate::upgrade::Upgrader;
 
 /// What the worker reads and writes; everything is owned by `run` and borrowed here.
@@ -51,6 +52,8 @@ pub struct Worker<'a> {
     pub upgrader: Option<&'a Upgrader>,
     /// Stops the loop at its next await.
     pub shutdown: &'a Shutdown,
+    /// The supply-chain checks of each scan.
+    pub supply: &'a SupplyPolicy,
 }
 
 impl Worker<'_> {
@@ -133,6 +136,7 @@ impl Worker<'_> {
         let Snapshot {
             workloads,
             controlled,
+            running,
         } = self.inventory.snapshot();
         let options = ScanOptions {
             strategy: self.config.strategy.unwrap_or_default(),
@@ -140,7 +144,16 @@ impl Worker<'_> {
         };
         let Some(mut scanned) = self
             .shutdown
-            .unless(pipeline::run(self.source, &workloads, options))
+            .unless(pipeline::run(
+                self.source,
+                &workloads,
+                &pipeline::Inputs {
+                    running: &running,
+                    policy: self.supply,
+                    now: Utc::now(),
+                },
+                options,
+            ))
             .await
         else {
             tracing::info!("shutdown: scan abandoned before it finished; nothing notified");
@@ -207,10 +220,11 @@ impl Worker<'_> {
                 }
                 Some(Ok(())) => {
                     tracing::info!(
-                        "notified {name}: {} pending, {} new, {} resolved",
+                        "notified {name}: {} pending, {} new, {} resolved, {} supply-chain alerts",
                         notification.updates.len(),
                         notification.added.len(),
-                        notification.resolved.len()
+                        notification.resolved.len(),
+                        notification.alerts.len()
                     );
                     self.metrics.record_notification(&name, true);
                     state.insert(name, delivered);

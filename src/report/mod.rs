@@ -115,6 +115,12 @@ pub fn summary_line(report: &Report) -> String {
         s.unresolved,
         s.skipped
     );
+    if s.tag_overwritten > 0 {
+        let _ = write!(line, ", {} tag-overwritten", s.tag_overwritten);
+    }
+    if s.tag_missing > 0 {
+        let _ = write!(line, ", {} tag-missing", s.tag_missing);
+    }
     let mut extra = Vec::new();
     if s.other_objects > 0 {
         extra.push(format!("{} other objects skipped", s.other_objects));

@@ -304,6 +304,22 @@ pub fn render(report: &Report, view: View) -> String {
             push_wrapped(&mut out, &text, wrap_at);
         }
     }
+    let integrity: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| matches!(f.status, Status::TagOverwritten | Status::TagMissing))
+        .collect();
+    if !integrity.is_empty() {
+        out.push_str("\nRunning tags:\n");
+        for finding in integrity {
+            let _ = writeln!(
+                out,
+                "  {}: {}",
+                subject(finding),
+                escape_control(&finding.reason)
+            );
+        }
+    }
     let unresolved: Vec<&Finding> = report
         .findings
         .iter()
@@ -401,6 +417,7 @@ fn status_style(status: Status) -> Style {
         Status::UpToDate => AnsiColor::Green,
         Status::Unresolved => AnsiColor::Red,
         Status::Skipped => AnsiColor::BrightBlack,
+        Status::TagOverwritten | Status::TagMissing => AnsiColor::Magenta,
     };
     color.on_default().bold()
 }

@@ -1,6 +1,9 @@
-//! What a scan says about each container ([`Finding`], the `-o json` contract field for field)
-//! and about the whole scan ([`Summary`], [`Report`] with its per-workload patches).
+//! What a scan says about each container ([`Finding`], the `-o json` contract field for field,
+//! with the supply-chain fields `runningDigest`, `registryDigest`, `heldBack` and `signature`
+//! when they apply) and about the whole scan ([`Summary`], [`Report`] with its per-workload
+//! patches).
 
+use chrono::{DateTime, Utc};
 use ml_operator_version::{Resolution, Strategy};
 use serde::Serialize;
 
@@ -19,6 +22,55 @@ pub enum Status {
     Unresolved,
     /// Left out on purpose (the `ignore` annotation).
     Skipped,
+    /// The registry serves other content for the running tag than the nodes pulled (or than
+    /// the image's digest pin): the tag was re-pushed. Takes precedence over an update.
+    TagOverwritten,
+    /// The running tag is gone from the registry's tag list: rescheduling a Pod or rolling
+    /// back to it will fail. Takes precedence over an update.
+    TagMissing,
+}
+
+/// Whether an upgrade target carries a cosign signature made with the registry's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureStatus {
+    /// Signed with the key, the signature bound to the target digest.
+    Verified,
+    /// No signature at all.
+    Unsigned,
+    /// Signatures exist, none verifies.
+    Invalid,
+    /// Not checked (the registry could not be asked).
+    Unknown,
+}
+
+/// A newer tag held back by the release cool-down (`minimumReleaseAge`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldBack {
+    /// The newest allowed tag that is too young.
+    pub tag: String,
+    /// When its image was built (its config's `created`).
+    pub created: DateTime<Utc>,
+    /// When it is old enough.
+    pub until: DateTime<Utc>,
+    /// The age asked for (`24h`).
+    pub minimum_release_age: String,
+}
+
+impl HeldBack {
+    /// `v1.2.4 is held back until 2026-…Z (minimumReleaseAge 24h; built 2026-…Z)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} is held back until {} (minimumReleaseAge {}; built {})",
+            self.tag,
+            self.until
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            self.minimum_release_age,
+            self.created
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    }
 }
 
 impl Status {
@@ -72,6 +124,19 @@ pub struct Finding {
     /// The Helm release values that render this image, when the release could be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub helm: Option<HelmValues>,
+    /// The digest the nodes pulled for the current tag (the one that differs, when Pods
+    /// disagree), or the image's digest pin; only when compared with the registry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running_digest: Option<String>,
+    /// The digest the registry serves for the current tag now; only when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_digest: Option<String>,
+    /// A newer tag the release cool-down holds back, and until when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<HeldBack>,
+    /// The target's signature, when its registry has a `verify` key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureStatus>,
     /// The full decision, every candidate with its verdict; only with `--explain`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Resolution>,
@@ -122,7 +187,8 @@ pub struct Summary {
     pub workloads: usize,
     /// Containers (including init containers) scanned.
     pub containers: usize,
-    /// Containers with an update available.
+    /// Containers with an update available (whatever their status: an overwritten or
+    /// missing tag may have one too).
     pub updates: usize,
     /// Containers already on the newest allowed tag.
     pub up_to_date: usize,
@@ -134,6 +200,30 @@ pub struct Summary {
     pub other_objects: usize,
     /// Workloads left out because their controller (also scanned) is reported instead.
     pub controlled: usize,
+    /// Containers whose running tag was overwritten in the registry.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tag_overwritten: usize,
+    /// Containers whose running tag is gone from the registry.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tag_missing: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl Finding {
+    /// Whether the finding calls for an upgrade the operator may propose: there is a target,
+    /// and when its registry verifies signatures, the target's is verified.
+    pub fn proposable(&self) -> bool {
+        matches!(
+            self.status,
+            Status::UpdateAvailable | Status::TagOverwritten | Status::TagMissing
+        ) && self.latest_image.is_some()
+            && self
+                .signature
+                .is_none_or(|s| s == SignatureStatus::Verified)
+    }
 }
 
 /// A scan's findings, patches and summary.

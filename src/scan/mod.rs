@@ -1,25 +1,37 @@
 //! Stage 4, the scan: every container of every workload, resolved against the tags its
 //! repository has, by the version engine (`ml-operator-version`).
 //!
-//! In: [`Workload`]s and one scan's tags through [`TagLookup`]. Out: a [`Report`] — one
-//! [`Finding`] per container, one [`WorkloadPatch`] per workload with updates (all its
-//! containers in one `kubectl patch`), and a [`Summary`]. The scan is pure and synchronous: tags were
-//! fetched beforehand (one walk per repository), which keeps the decisions testable without
-//! any I/O.
+//! In: [`Workload`]s, one scan's tags through [`TagLookup`] and, for the supply-chain signals,
+//! [`Supply`]: what the registries said so far ([`Facts`]), what the nodes run
+//! ([`RunningDigests`]), the policy and the clock. Out: a [`Report`] — one [`Finding`] per
+//! container, one [`WorkloadPatch`] per workload with updates (all its containers in one
+//! `kubectl patch`), and a [`Summary`] — and the [`Questions`] the scan still has. The scan is
+//! pure and synchronous: tags were fetched beforehand (one walk per repository) and facts are
+//! asked between passes ([`pipeline`]), which keeps the decisions testable without any I/O.
+//!
+//! Precedence: a running tag gone from the registry (`tag-missing`) or pointing to other
+//! content than the nodes pulled (`tag-overwritten`) is the finding's status even when an
+//! update exists; `latestTag`, `latestImage` and `command` are still filled in and the reason
+//! says both.
 
 use std::collections::BTreeMap;
 
-use ml_operator_version::{Outcome, Strategy, TagSet};
+use chrono::{DateTime, Utc};
+use ml_operator_registry::SignatureCheck;
+use ml_operator_version::{Outcome, Resolution, Strategy, TagSet};
 
 use crate::inventory::image::InvalidReference;
-use crate::inventory::{Container, ImageRef, Workload, managed_by};
+use crate::inventory::{Container, ImageRef, RunningDigests, Workload, managed_by};
+use crate::tags::supply::{Facts, Questions, SupplyPolicy};
 use crate::tags::{TagLookup, TagsUnknown};
 
 mod finding;
 mod patches;
 pub mod pipeline;
 
-pub use finding::{Finding, HelmUpgrade, HelmValues, Report, Status, Summary};
+pub use finding::{
+    Finding, HeldBack, HelmUpgrade, HelmValues, Report, SignatureStatus, Status, Summary,
+};
 pub use patches::{PatchedContainer, WorkloadPatch};
 
 /// How to scan.
@@ -31,8 +43,59 @@ pub struct ScanOptions {
     pub explain: bool,
 }
 
-/// Scans workloads against the tags `tags` knows.
+/// What a scan knows beyond the tag lists, for the supply-chain signals.
+pub struct Supply<'a> {
+    /// What the registries said so far (digests, build times, signatures).
+    pub facts: &'a Facts,
+    /// What the nodes run: the digests their Pods pulled.
+    pub running: &'a RunningDigests,
+    /// What to check, from the configuration.
+    pub policy: &'a SupplyPolicy,
+    /// The clock of the release cool-down.
+    pub now: DateTime<Utc>,
+}
+
+/// How a `tag-missing` finding's reason starts.
+const MISSING_PREFIX: &str = "the running tag ";
+/// How a `tag-overwritten` finding's reason starts.
+const OVERWRITTEN_PREFIX: &str = "the tag ";
+
+/// Whether a finding's reason (copied into an ImageUpgrade's `spec.reason`) starts with a
+/// warning about the running tag — overwritten, or gone from the registry — which a proposal
+/// must repeat.
+pub fn warns_about_running_tag(reason: &str) -> bool {
+    (reason.starts_with(MISSING_PREFIX) && reason.contains(" is gone from the registry"))
+        || (reason.starts_with(OVERWRITTEN_PREFIX) && reason.contains(" was overwritten: "))
+}
+
+/// The most candidates in a row the cool-down holds back before the scan gives up on finding
+/// an old enough one (each costs a manifest and a config request once).
+const MAX_HELD_BACK: usize = 5;
+
+/// Scans workloads against the tags `tags` knows, without the supply-chain checks that need a
+/// registry (a tag gone from a complete list is still `tag-missing`).
 pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) -> Report {
+    let facts = Facts::unanswerable("not asked");
+    let policy = SupplyPolicy::off();
+    let supply = Supply {
+        facts: &facts,
+        running: &RunningDigests::default(),
+        policy: &policy,
+        now: Utc::now(),
+    };
+    scan_with(workloads, tags, &supply, options).0
+}
+
+/// Scans workloads against the tags `tags` knows and the `supply` facts; returns the report
+/// and what the scan would still like to know ([`Questions`]). With questions left, the
+/// findings that depend on them are provisional: the [pipeline](pipeline::run) answers them
+/// and scans again.
+pub fn scan_with(
+    workloads: &[Workload],
+    tags: &dyn TagLookup,
+    supply: &Supply<'_>,
+    options: ScanOptions,
+) -> (Report, Questions) {
     let containers: Vec<(&Workload, &Container)> = workloads
         .iter()
         .flat_map(|workload| workload.containers.iter().map(move |c| (workload, c)))
@@ -49,18 +112,19 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
         by_repository.entry(repository).or_default().push(i);
     }
     let mut findings: Vec<Option<Finding>> = containers.iter().map(|_| None).collect();
+    let mut questions = Questions::default();
     for positions in by_repository.into_values() {
         let mut repository_tags = ParsedTags::new(tags);
         for i in positions {
             let (workload, container) = containers[i];
             let image = images[i].as_ref();
-            findings[i] = Some(evaluate(
-                workload,
-                container,
-                image,
-                &mut repository_tags,
+            let mut context = Context {
+                tags: &mut repository_tags,
+                supply,
+                questions: &mut questions,
                 options,
-            ));
+            };
+            findings[i] = Some(evaluate(workload, container, image, &mut context));
         }
     }
     let mut findings: Vec<Finding> = findings.into_iter().flatten().collect();
@@ -69,18 +133,31 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
     let summary = Summary {
         workloads: workloads.len(),
         containers: findings.len(),
-        updates: count(Status::UpdateAvailable),
+        updates: findings.iter().filter(|f| f.latest_tag.is_some()).count(),
         up_to_date: count(Status::UpToDate),
         unresolved: count(Status::Unresolved),
         skipped: count(Status::Skipped),
+        tag_overwritten: count(Status::TagOverwritten),
+        tag_missing: count(Status::TagMissing),
         ..Summary::default()
     };
-    Report {
-        findings,
-        patches,
-        summary,
-        helm_upgrades: Vec::new(),
-    }
+    (
+        Report {
+            findings,
+            patches,
+            summary,
+            helm_upgrades: Vec::new(),
+        },
+        questions,
+    )
+}
+
+/// What one container's evaluation reads and records.
+struct Context<'c, 'a> {
+    tags: &'c mut ParsedTags<'a>,
+    supply: &'c Supply<'a>,
+    questions: &'c mut Questions,
+    options: ScanOptions,
 }
 
 /// One repository's tags, looked up and parsed when a container first needs them.
@@ -95,6 +172,29 @@ impl<'a> ParsedTags<'a> {
             lookup,
             parsed: None,
         }
+    }
+
+    /// Whether `tag` is in the registry's complete list of `image`'s repository: `None` when
+    /// the list is not complete (an index) or not known.
+    fn is_listed(&self, image: &ImageRef, tag: &str) -> Option<bool> {
+        if !self.lookup.is_complete(image) {
+            return None;
+        }
+        self.lookup
+            .tags(image)
+            .ok()
+            .map(|tags| tags.iter().any(|t| t == tag))
+    }
+
+    /// The tags of `image`'s repository without `excluded` (held back by the cool-down).
+    fn without(&self, image: &ImageRef, excluded: &[String]) -> Result<TagSet, TagsUnknown> {
+        self.lookup.tags(image).map(|tags| {
+            TagSet::new(
+                tags.iter()
+                    .map(String::as_str)
+                    .filter(|t| !excluded.iter().any(|e| e == t)),
+            )
+        })
     }
 
     /// The tags of `image`'s repository (the same for every image it is asked about).
@@ -116,9 +216,9 @@ fn evaluate(
     workload: &Workload,
     container: &Container,
     image: Result<&ImageRef, &InvalidReference>,
-    tags: &mut ParsedTags<'_>,
-    options: ScanOptions,
+    context: &mut Context<'_, '_>,
 ) -> Finding {
+    let options = context.options;
     let mut finding = Finding {
         kind: workload.kind.as_str(),
         namespace: workload.namespace.clone(),
@@ -138,6 +238,10 @@ fn evaluate(
         helm_release: None,
         managed_by: managed_by(workload),
         helm: None,
+        running_digest: None,
+        registry_digest: None,
+        held_back: None,
+        signature: None,
         explanation: None,
     };
     let unresolved = |mut finding: Finding, reason: String| {
@@ -173,42 +277,306 @@ fn evaluate(
         };
         return unresolved(finding, reason);
     };
-    let candidates = match tags.get(image) {
-        Ok(candidates) => candidates,
-        Err(unknown) => return unresolved(finding, unknown.to_string()),
-    };
+    if let Err(unknown) = context.tags.get(image) {
+        return unresolved(finding, unknown.to_string());
+    }
 
-    let resolution = if options.explain {
-        candidates.resolve(current, finding.strategy)
-    } else {
-        candidates.decide(current, finding.strategy)
+    // The running tag itself: gone from the registry, or pointing to other content now.
+    let integrity = check_integrity(workload, container, image, current, context, &mut finding);
+
+    let Some((resolution, held_back)) = cool_down(image, current, context, &mut finding) else {
+        return finding;
     };
-    finding.reason = resolution.reason();
+    let mut reason = resolution.reason();
+    if let Some(held) = &held_back {
+        reason.push_str(&format!("; {}", held.describe()));
+    }
+    finding.held_back = held_back;
     match &resolution.outcome {
         Outcome::UpToDate => finding.status = Status::UpToDate,
         Outcome::Unresolved { .. } => finding.status = Status::Unresolved,
         Outcome::Update { latest } => {
-            let new_image = image.with_tag(latest);
+            let new_image = target_image(image, latest, context, &mut finding);
             finding.status = Status::UpdateAvailable;
             finding.latest_tag = Some(latest.clone());
+            let blocked = check_signature(image, latest, context, &mut finding);
+            if let Some(why) = &blocked {
+                reason.push_str(&format!("; {why}"));
+            }
             // The command, one per workload, is set once every container is decided.
-            if !workload.kind.template_is_mutable() {
+            if blocked.is_some() {
+                finding.notes.push(format!(
+                    "no command: {new_image} is not verified, so it is neither proposed nor applied"
+                ));
+            } else if !workload.kind.template_is_mutable() {
                 finding.notes.push(format!(
                     "a {}'s pod template cannot be changed: re-create it from a manifest with image {new_image}",
                     workload.kind
-                ));
-            }
-            if image.digest().is_some() {
-                finding.notes.push(format!(
-                    "the image is pinned by digest; the new reference drops the pin (pin {latest}'s own digest if you need one)"
                 ));
             }
             finding.helm_release = workload.helm_release().map(str::to_string);
             finding.latest_image = Some(new_image);
         }
     }
+    match integrity {
+        Integrity::Overwritten(why) => {
+            finding.status = Status::TagOverwritten;
+            reason = format!("{why}; {reason}");
+        }
+        Integrity::Missing(why) => {
+            finding.status = Status::TagMissing;
+            reason = format!("{why}; {reason}");
+        }
+        Integrity::Intact => {}
+    }
+    finding.reason = reason;
     if options.explain {
         finding.explanation = Some(resolution);
     }
     finding
+}
+
+/// What the running tag's check found.
+enum Integrity {
+    /// Nothing wrong (or nothing to compare).
+    Intact,
+    /// The registry serves other content for the tag than what runs; says so.
+    Overwritten(String),
+    /// The registry's complete tag list no longer has the tag; says so.
+    Missing(String),
+}
+
+/// Whether the running tag is gone from the registry's list (free: the list is there) or now
+/// points to other content than the nodes pulled (or than the image's digest pin): one `HEAD`
+/// per distinct tag, asked through `context.questions`.
+fn check_integrity(
+    workload: &Workload,
+    container: &Container,
+    image: &ImageRef,
+    current: &str,
+    context: &mut Context<'_, '_>,
+    finding: &mut Finding,
+) -> Integrity {
+    if context.tags.is_listed(image, current) == Some(false) {
+        return Integrity::Missing(format!(
+            "{MISSING_PREFIX}{current} is gone from the registry: rescheduling a Pod and rolling back to it will fail"
+        ));
+    }
+    let supply = context.supply;
+    if !supply.policy.check_overwritten || supply.facts.is_unanswerable() {
+        return Integrity::Intact;
+    }
+    let running: Vec<&str> = match image.digest() {
+        Some(pin) if ml_operator_registry::is_sha256_digest(pin) => vec![pin],
+        Some(pin) => {
+            finding.notes.push(format!(
+                "overwritten-tag check of {current}: the pin {pin} is not compared (registries name manifests by lower-case sha256)"
+            ));
+            return Integrity::Intact;
+        }
+        None => supply.running.digests(workload, container),
+    };
+    if running.is_empty() {
+        return Integrity::Intact;
+    }
+    match supply.facts.digest(image, current, context.questions) {
+        None | Some(Ok(None)) => Integrity::Intact,
+        Some(Err(why)) => {
+            finding
+                .notes
+                .push(format!("overwritten-tag check of {current}: {why}"));
+            Integrity::Intact
+        }
+        Some(Ok(Some(registry))) => {
+            finding.registry_digest = Some(registry.to_string());
+            let different = running.iter().find(|d| **d != registry);
+            finding.running_digest = Some(different.unwrap_or(&running[0]).to_string());
+            match different {
+                None => Integrity::Intact,
+                Some(running_digest) => {
+                    let what = if image.digest().is_some() {
+                        "the image is pinned to"
+                    } else {
+                        "the nodes pulled"
+                    };
+                    Integrity::Overwritten(format!(
+                        "{OVERWRITTEN_PREFIX}{current} was overwritten: {what} {running_digest}, the registry now serves {registry} for it"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// The decision, with candidates younger than the release cool-down held back: the newest
+/// allowed tag old enough (its image config's `created` plus `minimumReleaseAge` before
+/// `now`), and the newest one held back, if any. `None` (with the finding made unresolved)
+/// when the tags cannot be read.
+fn cool_down(
+    image: &ImageRef,
+    current: &str,
+    context: &mut Context<'_, '_>,
+    finding: &mut Finding,
+) -> Option<(Resolution, Option<HeldBack>)> {
+    let strategy = finding.strategy;
+    let explain = context.options.explain;
+    let decide = |tags: &TagSet| {
+        if explain {
+            tags.resolve(current, strategy)
+        } else {
+            tags.decide(current, strategy)
+        }
+    };
+    let first = match context.tags.get(image) {
+        Ok(tags) => decide(tags),
+        Err(unknown) => {
+            finding.reason = unknown.to_string();
+            return None;
+        }
+    };
+    let Some(age) = context.supply.policy.minimum_release_age(image) else {
+        return Some((first, None));
+    };
+    let mut resolution = first;
+    let mut held: Option<HeldBack> = None;
+    let mut excluded: Vec<String> = Vec::new();
+    while let Some(latest) = resolution.latest().map(str::to_string) {
+        let created = match context
+            .supply
+            .facts
+            .created(image, &latest, context.questions)
+        {
+            // Asked: the next pass knows.
+            None => break,
+            Some(Ok(Some(created))) => created,
+            Some(Ok(None)) => {
+                finding.notes.push(format!(
+                    "cool-down: {latest}'s image config has no creation time; not held back"
+                ));
+                break;
+            }
+            Some(Err(why)) => {
+                finding
+                    .notes
+                    .push(format!("cool-down of {latest} not checked: {why}"));
+                break;
+            }
+        };
+        let Some(until) = chrono::Duration::from_std(age)
+            .ok()
+            .and_then(|delta| created.checked_add_signed(delta))
+        else {
+            break;
+        };
+        if until <= context.supply.now {
+            break;
+        }
+        held.get_or_insert(HeldBack {
+            tag: latest.clone(),
+            created,
+            until,
+            minimum_release_age: humantime::format_duration(age).to_string().replace(' ', ""),
+        });
+        excluded.push(latest);
+        if excluded.len() > MAX_HELD_BACK {
+            finding.notes.push(format!(
+                "cool-down: the {MAX_HELD_BACK} newest allowed tags are all too young; no update chosen"
+            ));
+            let mut none = resolution.clone();
+            none.outcome = Outcome::UpToDate;
+            resolution = none;
+            break;
+        }
+        resolution = match context.tags.without(image, &excluded) {
+            Ok(tags) => decide(&tags),
+            Err(_) => break,
+        };
+    }
+    Some((resolution, held))
+}
+
+/// The image to move to: the new tag, pinned by its digest with `--pin-digests` /
+/// `upgrades.pinDigests` or when the image is pinned now (one `HEAD` of that tag).
+fn target_image(
+    image: &ImageRef,
+    latest: &str,
+    context: &mut Context<'_, '_>,
+    finding: &mut Finding,
+) -> String {
+    let new_image = image.with_tag(latest);
+    let pinned_now = image.digest().is_some();
+    if !(context.supply.policy.pin_digests || pinned_now) {
+        return new_image;
+    }
+    match context
+        .supply
+        .facts
+        .digest(image, latest, context.questions)
+    {
+        Some(Ok(Some(digest))) => format!("{new_image}@{digest}"),
+        None => new_image,
+        Some(Ok(None)) => {
+            finding.notes.push(format!(
+                "not pinned: the registry has no manifest for {latest}"
+            ));
+            new_image
+        }
+        Some(Err(_)) if pinned_now => {
+            finding.notes.push(format!(
+                "the image is pinned by digest; the new reference drops the pin (pin {latest}'s own digest if you need one)"
+            ));
+            new_image
+        }
+        Some(Err(why)) => {
+            finding.notes.push(format!(
+                "not pinned: the digest of {latest} is not known: {why}"
+            ));
+            new_image
+        }
+    }
+}
+
+/// With `registries[].verify`, whether the target is signed: `Some(why)` when it must not be
+/// proposed or applied (unsigned, badly signed, or not checkable).
+fn check_signature(
+    image: &ImageRef,
+    latest: &str,
+    context: &mut Context<'_, '_>,
+    finding: &mut Finding,
+) -> Option<String> {
+    let key = context.supply.policy.verify_key(image)?;
+    let key = key.display();
+    let answer = context
+        .supply
+        .facts
+        .signature(image, latest, context.questions);
+    let (status, blocked) = match answer {
+        None => (
+            SignatureStatus::Unknown,
+            Some(format!(
+                "not proposed: the signature of {latest} is not checked yet"
+            )),
+        ),
+        Some(Ok(SignatureCheck::Verified)) => (SignatureStatus::Verified, None),
+        Some(Ok(SignatureCheck::Unsigned)) => (
+            SignatureStatus::Unsigned,
+            Some(format!(
+                "not proposed: {latest} has no cosign signature (verify key {key})"
+            )),
+        ),
+        Some(Ok(SignatureCheck::Invalid(why))) => (
+            SignatureStatus::Invalid,
+            Some(format!(
+                "not proposed: {latest}'s cosign signature is not valid for the key {key}: {why}"
+            )),
+        ),
+        Some(Err(why)) => (
+            SignatureStatus::Unknown,
+            Some(format!(
+                "not proposed: the signature of {latest} could not be checked: {why}"
+            )),
+        ),
+    };
+    finding.signature = Some(status);
+    blocked
 }

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::finding::{Finding, Status};
+use super::finding::{Finding, SignatureStatus};
 use crate::inventory::patch::ImageChange;
 use crate::inventory::{ManagedBy, Workload, commands, managed_by};
 
@@ -46,6 +46,16 @@ pub struct PatchedContainer {
 /// `command` to its workload's one command. Workloads whose pod template cannot be changed
 /// (a Job), and workloads an Argo CD or Flux sync would put back, get no patch; their findings
 /// carry a note instead.
+/// Whether a finding's update goes into its workload's patch: it has a target (an update,
+/// also when the running tag was overwritten or is missing) whose signature, when checked, is
+/// verified.
+fn patchable(finding: &Finding) -> bool {
+    finding.latest_image.is_some()
+        && finding
+            .signature
+            .is_none_or(|s| s == SignatureStatus::Verified)
+}
+
 pub(super) fn attach(workloads: &[Workload], findings: &mut [Finding]) -> Vec<WorkloadPatch> {
     let mut patches = Vec::new();
     let mut start = 0;
@@ -58,10 +68,7 @@ pub(super) fn attach(workloads: &[Workload], findings: &mut [Finding]) -> Vec<Wo
         }
         if let Some(by) = managed_by(workload).filter(ManagedBy::is_gitops) {
             // A patch would be reverted by the next sync: the change belongs in git.
-            for finding in own
-                .iter_mut()
-                .filter(|f| f.status == Status::UpdateAvailable)
-            {
+            for finding in own.iter_mut().filter(|f| patchable(f)) {
                 finding.notes.push(format!(
                     "managed by {}: a kubectl patch is reverted, so none is printed — change the tag in git (`check --values FILE` finds the key)",
                     by.describe()
@@ -71,7 +78,7 @@ pub(super) fn attach(workloads: &[Workload], findings: &mut [Finding]) -> Vec<Wo
         }
         let containers: Vec<PatchedContainer> = own
             .iter()
-            .filter(|f| f.status == Status::UpdateAvailable)
+            .filter(|f| patchable(f))
             .filter_map(|f| {
                 Some(PatchedContainer {
                     name: f.container.clone(),

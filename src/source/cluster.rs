@@ -13,7 +13,10 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::ApiResource;
 use kube::{Client, Config};
 
-use crate::inventory::{Workload, WorkloadKind};
+use std::collections::BTreeMap;
+
+use crate::inventory::running::pod_images;
+use crate::inventory::{RunningImage, Workload, WorkloadKind};
 
 /// How to reach the cluster and what to read from it.
 #[derive(Debug, Clone, Default)]
@@ -91,6 +94,9 @@ pub struct ClusterInventory {
     pub workloads: Vec<Workload>,
     /// Namespaces or kinds that could not be read, each naming what and why.
     pub warnings: Vec<String>,
+    /// What each Pod's containers run (by namespace and Pod name): the digests the nodes
+    /// pulled, for [`RunningDigests::from_listing`](crate::inventory::RunningDigests::from_listing).
+    pub pods: BTreeMap<(String, String), Vec<RunningImage>>,
 }
 
 /// Objects per list request: big enough to be cheap, small enough for big clusters.
@@ -240,7 +246,18 @@ impl Cluster {
                 value["kind"] = kind.as_str().into();
                 let default_namespace = object.metadata.namespace.as_deref().unwrap_or("default");
                 match Workload::from_object(&value, default_namespace) {
-                    Ok(Some(workload)) => inventory.workloads.push(workload),
+                    Ok(Some(workload)) => {
+                        if kind == WorkloadKind::Pod {
+                            let images = pod_images(&value);
+                            if !images.is_empty() {
+                                inventory.pods.insert(
+                                    (workload.namespace.clone(), workload.name.clone()),
+                                    images,
+                                );
+                            }
+                        }
+                        inventory.workloads.push(workload)
+                    }
                     Ok(None) => {}
                     Err(e) => inventory.warnings.push(format!("skipped {e}")),
                 }

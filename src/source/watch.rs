@@ -4,8 +4,10 @@
 //! Each watch keeps its objects as [`Workload`]s (a few hundred bytes each), decoded from the
 //! API server's JSON through [`WatchedObject`], so memory grows with the number of containers,
 //! not with the size of the objects. Objects another workload controls (a Deployment's
-//! ReplicaSets and Pods, a CronJob's Jobs) are reported through that controller, so only a
-//! marker is kept for them: on a big cluster they are most of the objects.
+//! ReplicaSets and Pods, a CronJob's Jobs) are reported through that controller, so only their
+//! controller is kept for them — and, for a Pod, each container's name, image and the digest
+//! its node pulled (for the overwritten-tag check): on a big cluster they are most of the
+//! objects, and this is about a hundred bytes each.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -19,7 +21,9 @@ use tokio::sync::watch as signal;
 use tokio::task::JoinSet;
 
 use super::watched_object::WatchedObject;
-use crate::inventory::{Container, Workload, WorkloadKind};
+use crate::inventory::{
+    Container, Controller, RunningDigests, RunningImage, Workload, WorkloadKind,
+};
 
 /// Objects per page of a watch's initial list. Smaller than client-go's 500: a page is held
 /// whole while it is decoded, and this bounds that to about a megabyte (100 objects of ~10 KB
@@ -31,26 +35,30 @@ type Objects = HashMap<(String, String), Watched>;
 
 /// What is kept of one object.
 enum Watched {
-    /// A workload reported on its own.
-    Workload(Box<Workload>),
-    /// A workload that another workload controls: counted, not reported.
-    Controlled,
+    /// A workload reported on its own; a bare Pod also keeps what its containers run.
+    Workload(Box<Workload>, Vec<RunningImage>),
+    /// A workload that another workload controls: not reported, only its controller (to
+    /// follow owner chains) and, for a Pod, what its containers run (name, image, digest).
+    Controlled(Box<(Controller, Vec<RunningImage>)>),
 }
 
 impl Watched {
-    fn new(workload: Workload) -> Watched {
-        if workload.is_controlled() {
-            Watched::Controlled
-        } else {
-            Watched::Workload(Box::new(workload))
+    fn new(workload: Workload, running: Vec<RunningImage>) -> Watched {
+        match workload
+            .controller
+            .clone()
+            .filter(|_| workload.is_controlled())
+        {
+            Some(controller) => Watched::Controlled(Box::new((controller, running))),
+            None => Watched::Workload(Box::new(workload), running),
         }
     }
 
     /// The containers a scan would report for it.
     fn containers(&self) -> Option<&[Container]> {
         match self {
-            Watched::Workload(workload) => Some(&workload.containers),
-            Watched::Controlled => None,
+            Watched::Workload(workload, _) => Some(&workload.containers),
+            Watched::Controlled(_) => None,
         }
     }
 }
@@ -62,10 +70,13 @@ pub struct Snapshot {
     pub workloads: Vec<Workload>,
     /// ReplicaSets, Pods and Jobs left out because their controller is reported instead.
     pub controlled: usize,
+    /// What the workloads' Pods run: the digests their nodes pulled.
+    pub running: RunningDigests,
 }
 
 /// What one watch (one kind, in one namespace or all) has seen.
 struct WatchedKind {
+    kind: WorkloadKind,
     objects: Arc<RwLock<Objects>>,
     /// Becomes true once the initial list is in.
     ready: signal::Receiver<bool>,
@@ -107,6 +118,7 @@ impl WatchedInventory {
                 let objects = Arc::new(RwLock::new(Objects::new()));
                 let (ready_tx, ready) = signal::channel(false);
                 watches.push(WatchedKind {
+                    kind,
                     objects: Arc::clone(&objects),
                     ready,
                 });
@@ -142,18 +154,47 @@ impl WatchedInventory {
         }
     }
 
-    /// The workloads the watches hold now.
+    /// The workloads the watches hold now, and what their Pods run.
     pub fn snapshot(&self) -> Snapshot {
         let mut snapshot = Snapshot::default();
-        for watch in &self.watches {
-            let objects = watch.objects.read().unwrap_or_else(PoisonError::into_inner);
-            for object in objects.values() {
+        let guards: Vec<_> = self
+            .watches
+            .iter()
+            .map(|watch| {
+                let objects = watch.objects.read().unwrap_or_else(PoisonError::into_inner);
+                (watch.kind, objects)
+            })
+            .collect();
+        let mut links = Vec::new();
+        let mut pods = Vec::new();
+        for (kind, objects) in &guards {
+            for ((namespace, name), object) in objects.iter() {
                 match object {
-                    Watched::Workload(workload) => snapshot.workloads.push((**workload).clone()),
-                    Watched::Controlled => snapshot.controlled += 1,
+                    Watched::Workload(workload, running) => {
+                        snapshot.workloads.push((**workload).clone());
+                        pods.push((namespace.as_str(), name.as_str(), None, running.as_slice()));
+                    }
+                    Watched::Controlled(parts) => {
+                        snapshot.controlled += 1;
+                        let (controller, running) = &**parts;
+                        links.push((
+                            (namespace.as_str(), kind.as_str(), name.as_str()),
+                            controller,
+                        ));
+                        if *kind == WorkloadKind::Pod {
+                            pods.push((
+                                namespace.as_str(),
+                                name.as_str(),
+                                Some(controller),
+                                running.as_slice(),
+                            ));
+                        }
+                    }
                 }
             }
         }
+        snapshot.running = RunningDigests::gather(links, pods);
+        drop(guards);
         snapshot
             .workloads
             .sort_by(|a, b| (&a.namespace, a.kind, &a.name).cmp(&(&b.namespace, b.kind, &b.name)));
@@ -210,10 +251,10 @@ impl Follower {
                 false
             }
             watcher::Event::InitApply(object) => {
-                if let Some(workload) = self.read(&object) {
+                if let Some((workload, running)) = self.read(&object) {
                     relist
                         .get_or_insert_default()
-                        .insert(key(&object), Watched::new(workload));
+                        .insert(key(&object), Watched::new(workload, running));
                 }
                 false
             }
@@ -230,7 +271,9 @@ impl Follower {
                 let key = key(&object);
                 let mut objects = self.write();
                 let before = match self.read(&object) {
-                    Some(workload) => objects.insert(key.clone(), Watched::new(workload)),
+                    Some((workload, running)) => {
+                        objects.insert(key.clone(), Watched::new(workload, running))
+                    }
                     None => objects.remove(&key),
                 };
                 containers(before.as_ref()) != containers(objects.get(&key))
@@ -242,9 +285,10 @@ impl Follower {
         }
     }
 
-    /// The object as a workload; objects that lack required fields are logged and skipped.
-    fn read(&self, object: &WatchedObject) -> Option<Workload> {
-        match object.to_workload(self.kind) {
+    /// The object as a workload (and a Pod's running images); objects that lack required
+    /// fields are logged and skipped.
+    fn read(&self, object: &WatchedObject) -> Option<(Workload, Vec<RunningImage>)> {
+        match object.to_parts(self.kind) {
             Ok(workload) => workload,
             Err(e) => {
                 tracing::warn!("skipped {e}");

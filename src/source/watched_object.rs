@@ -5,8 +5,8 @@
 //! `kubectl.kubernetes.io/last-applied-configuration` (a second copy of the object) in memory,
 //! and parse all of it for every page and every event. [`WatchedObject`] is decoded straight
 //! from the API server's JSON and keeps the name, namespace, the labels and annotations a scan
-//! reads, the controller reference and the pod spec's containers; serde skips the rest without
-//! allocating.
+//! reads, the controller reference, the pod spec's containers and, for Pods, each container
+//! status' `imageID` (the digest its node pulled); serde skips the rest without allocating.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -18,8 +18,9 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::inventory::running::pod_images;
 use crate::inventory::{
-    InvalidWorkload, Workload, WorkloadKind, is_read_annotation, is_read_label,
+    InvalidWorkload, RunningImage, Workload, WorkloadKind, is_read_annotation, is_read_label,
 };
 
 /// A workload object with only what [`Workload::from_object`] reads.
@@ -32,16 +33,58 @@ pub struct WatchedObject {
     /// The pod spec's containers, wherever the kind keeps them.
     #[serde(default)]
     spec: SpecParts,
+    /// A Pod's container statuses: only each container's name and the `imageID` its node
+    /// pulled (empty for other kinds).
+    #[serde(default, skip_serializing_if = "StatusParts::is_empty")]
+    status: StatusParts,
 }
 
 impl WatchedObject {
     /// The workload this object is, read by the same code as manifests and `check` use.
     pub fn to_workload(&self, kind: WorkloadKind) -> Result<Option<Workload>, InvalidWorkload> {
+        Ok(self.to_parts(kind)?.map(|(workload, _)| workload))
+    }
+
+    /// The workload this object is and, for a Pod, what its containers run
+    /// ([`pod_images`]: the digests its node pulled).
+    pub fn to_parts(
+        &self,
+        kind: WorkloadKind,
+    ) -> Result<Option<(Workload, Vec<RunningImage>)>, InvalidWorkload> {
         let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
         value["kind"] = kind.as_str().into();
         let namespace = self.metadata.namespace.as_deref().unwrap_or("default");
-        Workload::from_object(&value, namespace)
+        let Some(workload) = Workload::from_object(&value, namespace)? else {
+            return Ok(None);
+        };
+        Ok(Some((workload, pod_images(&value))))
     }
+}
+
+/// A Pod's `status`, as far as [`pod_images`] reads it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusParts {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    container_statuses: Vec<ContainerStatusParts>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    init_container_statuses: Vec<ContainerStatusParts>,
+}
+
+impl StatusParts {
+    fn is_empty(&self) -> bool {
+        self.container_statuses.is_empty() && self.init_container_statuses.is_empty()
+    }
+}
+
+/// One container status: its name and the image ID its node pulled; the rest is skipped.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContainerStatusParts {
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "imageID")]
+    image_id: String,
 }
 
 /// The parts of a spec that lead to containers: a Pod's own, a template's (Deployment,
@@ -240,6 +283,26 @@ mod tests {
             let watched = decode(object).to_workload(kind).unwrap();
             assert_eq!(watched, Some(whole), "{kind}");
         }
+    }
+
+    #[test]
+    fn keeps_a_pods_image_ids_and_nothing_else_of_its_status() {
+        let digest = format!("sha256:{}", "c".repeat(64));
+        let object = decode(json!({"metadata": {"name": "p", "namespace": "hub"},
+            "spec": {"containers": [{"name": "app", "image": "x/app:v1"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready"}],
+                "containerStatuses": [{"name": "app", "image": "docker.io/x/app:v1",
+                    "imageID": format!("docker-pullable://x/app@{digest}"), "ready": true,
+                    "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}}));
+        let (workload, running) = object.to_parts(WorkloadKind::Pod).unwrap().unwrap();
+        assert_eq!(workload.containers[0].image, "x/app:v1");
+        assert_eq!(running.len(), 1);
+        assert_eq!(&*running[0].digest, digest);
+        let kept = serde_json::to_value(&object).unwrap();
+        assert_eq!(
+            kept["status"],
+            json!({"containerStatuses": [{"name": "app", "imageID": format!("docker-pullable://x/app@{digest}")}]})
+        );
     }
 
     #[test]

@@ -7,11 +7,15 @@
 //!
 //! - [`source`]: [`TagSource`], where tags come from, and [`Fetched`], what one fetch got.
 //! - [`index`]: [`TagIndex`], the offline index, and the snapshot `--export-tags` writes.
+//! - [`supply`]: beyond tag names — a tag's digest now, an image's build time, its cosign
+//!   signature — asked only for what a scan's decision depends on ([`supply::Questions`],
+//!   [`supply::Facts`]).
 //! - [`image_watcher`]: a client of the original image-watcher API (`IMAGE_WATCHER_CLIENT_URL`).
 
 pub mod image_watcher;
 pub mod index;
 pub mod source;
+pub mod supply;
 
 pub use image_watcher::{ImageWatcherClient, ImageWatcherError};
 pub use index::{InvalidTagIndex, TagIndex};
@@ -23,6 +27,13 @@ use crate::inventory::ImageRef;
 pub trait TagLookup {
     /// The tags of `image`'s repository, or why they are not known.
     fn tags(&self, image: &ImageRef) -> Result<&[String], TagsUnknown>;
+
+    /// Whether [`TagLookup::tags`] is the registry's whole list for `image`'s repository, so
+    /// a tag missing from it is gone from the registry (an index or an image-watcher's answers
+    /// may hold only some tags).
+    fn is_complete(&self, _image: &ImageRef) -> bool {
+        false
+    }
 }
 
 /// Why a repository's tags are not known: it could not be listed, or nothing was asked for it.

@@ -126,6 +126,16 @@ impl TagLookup for Fetched<'_> {
             }
         }
     }
+
+    fn is_complete(&self, image: &ImageRef) -> bool {
+        match self {
+            Fetched::Index(_) => false,
+            Fetched::Repositories(repositories) => matches!(
+                repositories.get(&image.canonical_name()),
+                Some(Ok(RepositoryTags::Listed(_)))
+            ),
+        }
+    }
 }
 
 /// Every distinct repository of an inventory, keyed by its fully qualified name.

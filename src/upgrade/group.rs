@@ -16,7 +16,7 @@ use super::crd::{ContainerTarget, ImageUpgrade, ImageUpgradeSpec, SEVERAL, Targe
 use super::names;
 use super::policy::change_level;
 use super::workload::upgradable;
-use crate::scan::{Finding, Report, Status};
+use crate::scan::{Finding, Report};
 
 /// What makes a group: `(namespace, repository, target tag)`.
 pub type GroupKey = (String, String, String);
@@ -56,7 +56,7 @@ pub fn containers(upgrade: &ImageUpgrade) -> Vec<ContainerKey> {
 /// The findings an operator can apply: updates of Deployments, StatefulSets and DaemonSets
 /// with a current and a target tag.
 fn applicable(finding: &Finding) -> bool {
-    finding.status == Status::UpdateAvailable
+    finding.proposable()
         && upgradable(finding.kind).is_some()
         && finding.current_tag.is_some()
         && finding.latest_tag.is_some()

@@ -70,5 +70,5 @@ pub use legacy::supersede_v1alpha1;
 pub use policy::{AutoApprove, Policy, change_level};
 pub use propose::{Proposals, propose};
 pub use settings::UpgradeSettings;
-pub use upgrader::{Step, Upgrader};
+pub use upgrader::{Step, TargetVerifier, Unverified, Upgrader};
 pub use window::{InvalidWindow, Opening, Window, Windows};

@@ -25,8 +25,10 @@
 //! as side effects. A step that fails is logged and tried again in the next round.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use ml_operator_notify::UpgradeEvent;
@@ -63,6 +65,20 @@ pub struct Upgrader {
     namespaces: Vec<String>,
     /// How many ImageUpgrades each (namespace, phase) had at the start of the last pass.
     phase_counts: std::sync::Mutex<BTreeMap<(String, Phase), usize>>,
+    verifier: Option<Arc<dyn TargetVerifier>>,
+}
+
+/// A target image that must not be applied (unsigned, badly signed, or not checkable); says
+/// why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unverified(pub String);
+
+/// Checks an upgrade's target image right before it is applied (`registries[].verify`): an
+/// ImageUpgrade whose target does not pass fails and is never applied, whoever approved it.
+pub trait TargetVerifier: Send + Sync {
+    /// `Ok` when `target_image` may be applied.
+    fn verify<'a>(&'a self, target_image: &'a str) -> BoxFuture<'a, Result<(), Unverified>>;
 }
 
 /// What a round of steps knows about all groups at once: slots, dependencies and overlaps.
@@ -145,6 +161,7 @@ impl Upgrader {
             announcer,
             namespaces,
             phase_counts: std::sync::Mutex::default(),
+            verifier: None,
         }
     }
 
@@ -155,6 +172,12 @@ impl Upgrader {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// The same upgrader, checking every target with `verifier` before applying it.
+    pub fn with_verifier(mut self, verifier: Arc<dyn TargetVerifier>) -> Upgrader {
+        self.verifier = Some(verifier);
+        self
     }
 
     /// The client it works with.
@@ -379,12 +402,13 @@ impl Upgrader {
         let commands = Announcer::approve_commands(upgrade);
         let message = format!("waiting for approval: {}", commands[0]);
         if !self.settings.dry_run {
+            let mut note = self.window_note(upgrade, members, now);
+            // A running tag overwritten or gone: the proposal says so.
+            if crate::scan::warns_about_running_tag(&upgrade.spec.reason) {
+                note = format!("{note}\n{}", upgrade.spec.reason);
+            }
             self.announcer
-                .announce(
-                    upgrade,
-                    UpgradeEvent::Proposed,
-                    &self.window_note(upgrade, members, now),
-                )
+                .announce(upgrade, UpgradeEvent::Proposed, &note)
                 .await;
         }
         self.transition(upgrade, now, Phase::Available, message, |s| {
@@ -597,6 +621,23 @@ impl Upgrader {
                         upgrade.name()
                     );
                     return Ok(None);
+                }
+            }
+        }
+        if let Some(verifier) = &self.verifier {
+            let targets: BTreeSet<&str> = upgrade
+                .spec
+                .targets
+                .iter()
+                .flat_map(|t| &t.containers)
+                .map(|c| c.target_image.as_str())
+                .collect();
+            for target in targets {
+                if let Err(why) = verifier.verify(target).await {
+                    let message = format!("not applied: {target}: {why}");
+                    return self
+                        .transition(upgrade, now, Phase::Failed, message, |_| {})
+                        .await;
                 }
             }
         }

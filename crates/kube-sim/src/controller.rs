@@ -290,7 +290,7 @@ fn make_pod(
         .map(|c| {
             let image = c["image"].as_str().unwrap_or_default();
             if running {
-                json!({"name": c["name"], "image": image, "imageID": format!("{image}@sha256:{}", stable_hash(&json!(image), 32)),
+                json!({"name": c["name"], "image": image, "imageID": image_id(template, c),
                        "ready": true, "started": true, "restartCount": 0, "state": {"running": {"startedAt": now}}})
             } else {
                 json!({"name": c["name"], "image": image, "imageID": "", "ready": false, "started": false, "restartCount": 0,
@@ -322,6 +322,35 @@ fn make_pod(
                    "podIP": format!("10.244.0.{}", 2 + (stable_hash(&json!(name), 2).bytes().map(u32::from).sum::<u32>() % 250)),
                    "startTime": now, "containerStatuses": statuses, "qosClass": "BestEffort"}
     })
+}
+
+/// The `imageID` a node would report, as the control plane's fake nodes write it: the digest
+/// the template's annotation `fake-node.ml-operator.test/digest.<container>` names
+/// (`docker-pullable://REPO@sha256:…`), else the image's own pin, else what a runtime reports
+/// for a locally loaded image with no repository digest (`docker://sha256:…`, a hash of the
+/// image reference).
+fn image_id(template: &Value, container: &Value) -> String {
+    let image = container["image"].as_str().unwrap_or_default();
+    let name = container["name"].as_str().unwrap_or_default();
+    let repository = image.split('@').next().unwrap_or(image);
+    let repository = match repository.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => repository,
+    };
+    let annotation = format!("fake-node.ml-operator.test/digest.{name}");
+    if let Some(digest) = template["metadata"]["annotations"][&annotation].as_str() {
+        return format!("docker-pullable://{repository}@{digest}");
+    }
+    if let Some((_, digest)) = image.split_once('@') {
+        return format!("docker-pullable://{repository}@{digest}");
+    }
+    // FNV-1a of the reference, as 64 hex digits: stable, and no registry's digest.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in image.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("docker://sha256:{}", format!("{hash:016x}").repeat(4))
 }
 
 fn template_labels(template: &Value) -> Map<String, Value> {
@@ -885,6 +914,29 @@ impl Ctx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_ids_are_the_annotated_digest_the_pin_or_no_repository_digest() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let pin = format!("sha256:{}", "cd".repeat(32));
+        let template =
+            json!({"metadata": {"annotations": {"fake-node.ml-operator.test/digest.app": digest}}});
+        let app = json!({"name": "app", "image": "127.0.0.1:5000/hub/app:v1"});
+        assert_eq!(
+            image_id(&template, &app),
+            format!("docker-pullable://127.0.0.1:5000/hub/app@{digest}")
+        );
+        let pinned = json!({"name": "side", "image": format!("hub/side:v2@{pin}")});
+        assert_eq!(
+            image_id(&template, &pinned),
+            format!("docker-pullable://hub/side@{pin}")
+        );
+        let plain = json!({"name": "side", "image": "hub/side:v2"});
+        let local = image_id(&json!({}), &plain);
+        assert!(local.starts_with("docker://sha256:"), "{local}");
+        assert_eq!(local.len(), "docker://sha256:".len() + 64);
+        assert!(!local.contains('@'));
+    }
 
     #[test]
     fn hooks_fail_exactly_the_next_rollout() {

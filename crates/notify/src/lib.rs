@@ -214,7 +214,7 @@ pub use chat::{ChatFormat, ChatNotifier, ChatOptions};
 pub use error::{ErrorKind, NotifyError};
 pub use groups::{GroupContainer, GroupWorkload, UpdateGroup};
 pub use ml_operator_retry::RetryPolicy;
-pub use model::{Event, Notification, Update};
+pub use model::{Alert, AlertKind, Event, Notification, Update};
 pub use notice::{ContainerChange, UpgradeEvent, UpgradeNotice, UpgradeWorkload};
 pub use notifier::{Delivery, Notifier};
 pub use secret::{Secret, redact_url};

@@ -143,6 +143,7 @@ pub(crate) async fn fetch_token(lane: &Lane<'_>, req: &TokenRequest<'_>) -> Resu
                 headers: Default::default(),
                 form: Some(form),
                 max_retries: None,
+                kind: Some(crate::stats::RequestKind::Token),
             };
             let reply = execute(lane, &post).await?;
             if matches!(
@@ -179,6 +180,7 @@ fn get_request(
         }
     }
     let mut request = Request::get(url);
+    request.kind = Some(crate::stats::RequestKind::Token);
     if let Some(header) = credential.and_then(Credential::basic_header) {
         let mut v = HeaderValue::from_str(&header).map_err(|_| {
             Error::new(

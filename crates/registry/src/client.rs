@@ -13,6 +13,7 @@ use tokio::sync::OnceCell;
 
 use crate::cache::{Cache, CachedPage, Key};
 use crate::credentials::load_docker_config;
+use crate::digest_cache::ManifestCache;
 use crate::endpoint::{
     DOCKER_HUB, DOCKER_HUB_AUTH, DOCKER_HUB_ENDPOINT, canonical_registry, normalize_repository,
     resolve, validate_authority,
@@ -34,11 +35,12 @@ pub struct Registry {
 
 type Flight = Arc<OnceCell<Result<Arc<TagList>, Error>>>;
 
-struct Shared {
-    options: ClientOptions,
+pub(crate) struct Shared {
+    pub(crate) options: ClientOptions,
     credentials: HashMap<String, Credential>,
-    recorder: Recorder,
+    pub(crate) recorder: Recorder,
     cache: Cache,
+    pub(crate) manifests: ManifestCache,
     hosts: Mutex<HashMap<String, Arc<Host>>>,
     flights: Mutex<HashMap<Key, Flight>>,
 }
@@ -103,6 +105,7 @@ impl Registry {
                 credentials,
                 recorder: Recorder::default(),
                 cache,
+                manifests: ManifestCache::default(),
                 hosts: Mutex::new(HashMap::new()),
                 flights: Mutex::new(HashMap::new()),
             }),
@@ -241,7 +244,13 @@ impl Registry {
         self.shared.recorder.snapshot()
     }
 
-    fn host(&self, registry: &str) -> Result<Arc<Host>, Error> {
+    /// The state every lookup shares (for the manifest lookups in `manifests.rs`).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// The server `registry` resolves to, created on first use.
+    pub(crate) fn host(&self, registry: &str) -> Result<Arc<Host>, Error> {
         let endpoint = resolve(&self.shared.options, registry)?;
         let mut hosts = self.shared.hosts.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = hosts.get(&endpoint.key) {

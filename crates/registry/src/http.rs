@@ -14,7 +14,7 @@ use url::Url;
 use crate::error::{Error, ErrorKind, classify_transport, display_url};
 use crate::options::ClientOptions;
 use crate::politeness::Pacer;
-use crate::stats::{Recorder, RetryEvent};
+use crate::stats::{Recorder, RequestKind, RetryEvent};
 
 /// A request to send; cloned for each retry.
 #[derive(Clone)]
@@ -26,6 +26,8 @@ pub(crate) struct Request {
     pub form: Option<String>,
     /// Overrides [`ClientOptions::max_retries`] (0 when probing a transport that may be wrong).
     pub max_retries: Option<u32>,
+    /// What the request asks for, when its URL does not say (a blob served from a CDN).
+    pub kind: Option<RequestKind>,
 }
 
 impl Request {
@@ -36,6 +38,14 @@ impl Request {
             headers: HeaderMap::new(),
             form: None,
             max_retries: None,
+            kind: None,
+        }
+    }
+
+    pub(crate) fn head(url: Url) -> Self {
+        Request {
+            method: Method::HEAD,
+            ..Request::get(url)
         }
     }
 }
@@ -186,6 +196,10 @@ async fn send_once(lane: &Lane<'_>, req: &Request, host: &str) -> Result<Reply, 
             )
             .body(form.clone());
     }
+    lane.recorder.request_kind(
+        req.kind
+            .unwrap_or_else(|| RequestKind::of(&req.method, req.url.path())),
+    );
     let transport_err = |e: reqwest::Error| {
         let (kind, msg) = classify_transport(&e);
         lane.recorder.request(host, kind.as_str());

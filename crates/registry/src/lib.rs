@@ -1,5 +1,7 @@
-//! A polite OCI distribution v2 client that does one thing: list the tags of image
-//! repositories, dependably, against real registries.
+//! A polite OCI distribution v2 client that lists the tags of image repositories, dependably,
+//! against real registries — and, for the supply-chain checks, asks the few things a scan
+//! needs about one image: the digest a tag points to (`HEAD`), when an image was built, and
+//! whether its digest carries a cosign signature made with a given key.
 //!
 //! ml-operator asks "which tags does `mojaloop/central-ledger` have?" for every workload it
 //! scans. That question hits the places where registry clients break in production — Docker
@@ -51,13 +53,16 @@
 //!
 //! | layer | file | one job | uses |
 //! |---|---|---|---|
-//! | entry | `client.rs` | [`Registry`]: resolve, single-flight, cache, walk the pages | `host`, `cache`, `pagination`, `credentials`, `endpoint`, `http`, `options`, `stats`, `tag_list` |
+//! | entry | `manifests.rs` | [`Registry::manifest_digest`] (`HEAD`), [`Registry::image_created`], [`Registry::verify_signature`]: what a registry says about one image | `client`, `cosign`, `digest_cache`, `endpoint`, `host`, `http`, `stats` |
+//! | | `client.rs` | [`Registry`]: resolve, single-flight, cache, walk the pages | `host`, `cache`, `digest_cache`, `pagination`, `credentials`, `endpoint`, `http`, `options`, `stats`, `tag_list` |
 //! | server | `host.rs` | one server: HTTP client and CA, transport that worked, challenge, tokens, credentials | `auth`, `challenge`, `credentials`, `endpoint`, `http`, `options`, `politeness`, `stats` |
 //! | | `auth.rs` | pull tokens from a token service | `endpoint`, `http`, `options` |
 //! | exchange | `http.rs` | one request, paced, bounded and retried (`ml-operator-retry`'s `RetryPolicy`) | `options`, `politeness`, `stats` |
 //! | | `credentials.rs` | where credentials come from: `config.json`, pull secrets, password files | `endpoint`, `options` |
 //! | | `endpoint.rs` | registry → server: Docker Hub's rules, mirrors, loopback, same-site | `options` |
 //! | | `cache.rs` | tag lists in memory and on disk, with `ETag`s | `tag_list` |
+//! | | `digest_cache.rs` | tag digests (with `ETag`s), build times and signature checks, bounded | `cosign` |
+//! | | `cosign.rs` | [`CosignKey`] and the check of one cosign signature: payload bound to the digest, ECDSA P-256 | — |
 //! | | `pagination.rs` | `Link` and `n`/`last` walks, loop guards | — |
 //! | data | `options.rs` | [`ClientOptions`], [`RegistryConfig`], [`Credential`]: plain data | — |
 //! | | `tag_list.rs` | [`TagList`], what a lookup answers | — |
@@ -130,6 +135,27 @@
 //! already-seen tags that still points onward), on a `next` link to another server (it would get
 //! our credentials), and after [`ClientOptions::max_pages`] pages. Tags are deduplicated.
 //!
+//! ## Digests, build times and signatures
+//!
+//! * [`Registry::manifest_digest`]: `HEAD /v2/<name>/manifests/<tag>` with `Accept` for the OCI
+//!   index, the Docker manifest list and both manifest types, read from
+//!   `Docker-Content-Digest` (a manifest is never downloaded for this; HEADs do not count
+//!   against Docker Hub's pull limits). Reused for the caller's `max_age`, then revalidated
+//!   with `If-None-Match` and the manifest's `ETag` (a `304` keeps the digest).
+//! * [`Registry::image_created`]: the image config's `created`, by digest: one manifest `GET`
+//!   (two for a multi-platform index: `linux/amd64`, else the first platform) and one config
+//!   blob `GET`, cached for the life of the client (content behind a digest never changes).
+//! * [`Registry::verify_signature`]: key-based cosign ([`cosign`]): the manifest tagged
+//!   `sha256-<hex>.sig`, each layer's blob (the simple-signing payload) and its
+//!   `dev.cosignproject.cosign/signature` annotation; [`SignatureCheck::Verified`] when one
+//!   verifies with the key and names the digest. Verified results are cached for good,
+//!   others for `max_age`.
+//!
+//! Every body fetched by digest is checked against its sha256 before it is read. A blob
+//! redirect to another server (Docker Hub serves blobs from a CDN) is followed once, over
+//! HTTPS and without credentials; the digest check makes its content trustworthy. Every
+//! request is counted by kind in [`Stats::requests_by_kind`] ([`RequestKind`]).
+//!
 //! ## Politeness
 //!
 //! * One walk per repository at a time: concurrent [`Registry::list_tags`] calls for the same
@@ -170,11 +196,14 @@ mod auth;
 mod cache;
 mod challenge;
 mod client;
+pub mod cosign;
 mod credentials;
+mod digest_cache;
 mod endpoint;
 mod error;
 mod host;
 mod http;
+mod manifests;
 mod options;
 mod pagination;
 mod politeness;
@@ -182,11 +211,13 @@ mod stats;
 mod tag_list;
 
 pub use client::Registry;
+pub use cosign::{CosignKey, SignatureCheck};
 pub use credentials::parse_docker_config;
 pub use error::{Error, ErrorKind};
-pub use options::{ClientOptions, Credential, RegistryConfig};
+pub use manifests::is_sha256_digest;
+pub use options::{ClientOptions, Credential, RegistryConfig, VerifyConfig};
 pub use stats::{
-    MAX_REQUEST_ROWS, MAX_WALK_ROWS, OVERFLOW, RETRY_LOG_CAPACITY, RequestCount, RetryEvent, Stats,
-    WalkCount,
+    KindCount, MAX_REQUEST_ROWS, MAX_WALK_ROWS, OVERFLOW, RETRY_LOG_CAPACITY, RequestCount,
+    RequestKind, RetryEvent, Stats, WalkCount,
 };
 pub use tag_list::TagList;

@@ -119,6 +119,39 @@ pub struct RegistryConfig {
     /// bucket; default: `requestsPerSecond`, rounded up). 1 spaces every request.
     #[serde(default)]
     pub burst: Option<u32>,
+    /// Verify that every upgrade target from this registry is signed (cosign, key-based)
+    /// before it is proposed or applied.
+    #[serde(default)]
+    pub verify: Option<VerifyConfig>,
+    /// Hold back tags younger than this (their image config's `created`), e.g. `24h`;
+    /// overrides the global `minimumReleaseAge` for this registry.
+    #[serde(default, deserialize_with = "optional_duration")]
+    #[schemars(with = "Option<String>")]
+    pub minimum_release_age: Option<Duration>,
+}
+
+/// `registries[].verify`: how upgrade targets from a registry are verified.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// A cosign public key (PEM, as `cosign generate-key-pair` writes `cosign.pub`): the
+    /// target digest must carry a signature made with its private key.
+    pub cosign_public_key_file: PathBuf,
+}
+
+/// A duration written as text (`24h`, `30m`), humantime's grammar.
+fn optional_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    Option::<String>::deserialize(deserializer)?
+        .map(|text| {
+            humantime::parse_duration(text.trim()).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not a duration ({e}): write e.g. 30m, 24h or 7d"
+                ))
+            })
+        })
+        .transpose()
 }
 
 impl fmt::Debug for RegistryConfig {
@@ -134,6 +167,8 @@ impl fmt::Debug for RegistryConfig {
             .field("requests_per_second", &self.requests_per_second)
             .field("concurrency", &self.concurrency)
             .field("burst", &self.burst)
+            .field("verify", &self.verify)
+            .field("minimum_release_age", &self.minimum_release_age)
             .finish()
     }
 }
@@ -243,6 +278,19 @@ mod tests {
         assert_eq!(c.mirror.as_deref(), Some("m:5000"));
         assert_eq!(c.requests_per_second, Some(2.5));
         assert_eq!(c.concurrency, Some(3));
+        let c: RegistryConfig = serde_json::from_str(
+            r#"{"host":"h","verify":{"cosignPublicKeyFile":"/k.pub"},"minimumReleaseAge":"24h"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.verify.unwrap().cosign_public_key_file,
+            std::path::Path::new("/k.pub")
+        );
+        assert_eq!(c.minimum_release_age, Some(Duration::from_secs(86_400)));
+        let err =
+            serde_json::from_str::<RegistryConfig>(r#"{"host":"h","minimumReleaseAge":"soon"}"#)
+                .unwrap_err();
+        assert!(err.to_string().contains("soon"), "{err}");
     }
 
     #[test]

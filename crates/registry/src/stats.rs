@@ -42,6 +42,12 @@ pub struct Stats {
     pub not_modified: u64,
     /// Bearer tokens fetched from token services.
     pub token_fetches: u64,
+    /// HTTP requests by what they asked for ([`RequestKind`]): tag-list pages, manifest HEADs
+    /// and GETs, blob GETs, tokens, pings. Every request is counted here once, whatever its
+    /// outcome, so the supply-chain checks' cost can be read next to the tag walks'.
+    pub requests_by_kind: Vec<KindCount>,
+    /// Digest lookups (`HEAD` of a tag) answered from the digest cache without a request.
+    pub digest_cache_hits: u64,
     /// The most recent retries (at most [`RETRY_LOG_CAPACITY`]), oldest first: what we waited
     /// for and why.
     pub retry_log: Vec<RetryEvent>,
@@ -55,6 +61,70 @@ pub struct RequestCount {
     /// Status code or transport failure kind.
     pub outcome: String,
     /// How many requests ended that way.
+    pub count: u64,
+}
+
+/// What one HTTP request asked for: the rows of [`Stats::requests_by_kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestKind {
+    /// `GET /v2/` (the first contact, learning the auth challenge).
+    Ping,
+    /// A token-service request.
+    Token,
+    /// `GET /v2/<name>/tags/list` (one page of a tag walk).
+    TagList,
+    /// `HEAD /v2/<name>/manifests/<reference>` (a tag's digest).
+    HeadManifest,
+    /// `GET /v2/<name>/manifests/<reference>` (an image's manifest, a signature manifest).
+    GetManifest,
+    /// `GET /v2/<name>/blobs/<digest>` (an image config, a signature payload).
+    GetBlob,
+}
+
+impl RequestKind {
+    /// The stable name used in JSON and metrics: `tag-list`, `head-manifest`, `get-blob`, ….
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Ping => "ping",
+            RequestKind::Token => "token",
+            RequestKind::TagList => "tag-list",
+            RequestKind::HeadManifest => "head-manifest",
+            RequestKind::GetManifest => "get-manifest",
+            RequestKind::GetBlob => "get-blob",
+        }
+    }
+
+    /// What a request to `path` with `method` asks for (a path outside `/v2/` is a token
+    /// service's).
+    pub(crate) fn of(method: &reqwest::Method, path: &str) -> RequestKind {
+        if !path.starts_with("/v2/") {
+            return RequestKind::Token;
+        }
+        if path == "/v2/" {
+            RequestKind::Ping
+        } else if path.ends_with("/tags/list") {
+            RequestKind::TagList
+        } else if path.contains("/manifests/") {
+            if method == reqwest::Method::HEAD {
+                RequestKind::HeadManifest
+            } else {
+                RequestKind::GetManifest
+            }
+        } else if path.contains("/blobs/") {
+            RequestKind::GetBlob
+        } else {
+            RequestKind::Token
+        }
+    }
+}
+
+/// One row of [`Stats::requests_by_kind`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KindCount {
+    /// What the requests asked for.
+    pub kind: RequestKind,
+    /// How many were sent.
     pub count: u64,
 }
 
@@ -127,6 +197,15 @@ impl Stats {
     pub fn total_walks(&self) -> u64 {
         self.tag_walks.iter().map(|w| w.walks).sum()
     }
+
+    /// Requests of one kind sent anywhere (`RequestKind::HeadManifest`: digest lookups).
+    pub fn requests_of(&self, kind: RequestKind) -> u64 {
+        self.requests_by_kind
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| r.count)
+            .sum()
+    }
 }
 
 /// Adds one to `key`'s row, or — once `map` has `cap` rows and `key` is new — to the overflow
@@ -162,6 +241,8 @@ struct Inner {
     coalesced: u64,
     not_modified: u64,
     token_fetches: u64,
+    kinds: BTreeMap<RequestKind, u64>,
+    digest_cache_hits: u64,
     retry_log: VecDeque<RetryEvent>,
 }
 
@@ -172,6 +253,14 @@ impl Recorder {
 
     pub(crate) fn request(&self, host: &str, outcome: &str) {
         self.with(|i| count(&mut i.requests, (host, outcome), MAX_REQUEST_ROWS, true));
+    }
+
+    pub(crate) fn request_kind(&self, kind: RequestKind) {
+        self.with(|i| *i.kinds.entry(kind).or_default() += 1);
+    }
+
+    pub(crate) fn digest_cache_hit(&self) {
+        self.with(|i| i.digest_cache_hits += 1);
     }
 
     pub(crate) fn walk(&self, registry: &str, repository: &str) {
@@ -229,6 +318,15 @@ impl Recorder {
             coalesced: i.coalesced,
             not_modified: i.not_modified,
             token_fetches: i.token_fetches,
+            requests_by_kind: i
+                .kinds
+                .iter()
+                .map(|(kind, count)| KindCount {
+                    kind: *kind,
+                    count: *count,
+                })
+                .collect(),
+            digest_cache_hits: i.digest_cache_hits,
             retry_log: i.retry_log.iter().cloned().collect(),
         })
     }
@@ -266,6 +364,37 @@ mod tests {
         );
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["retryLog"][0]["wait"], 0);
+    }
+
+    #[test]
+    fn requests_are_counted_by_kind() {
+        let r = Recorder::default();
+        use reqwest::Method;
+        for (method, path, kind) in [
+            (Method::GET, "/v2/", RequestKind::Ping),
+            (Method::GET, "/token", RequestKind::Token),
+            (Method::GET, "/v2/a/b/tags/list", RequestKind::TagList),
+            (
+                Method::HEAD,
+                "/v2/a/b/manifests/v1",
+                RequestKind::HeadManifest,
+            ),
+            (
+                Method::GET,
+                "/v2/a/b/manifests/sha256-x.sig",
+                RequestKind::GetManifest,
+            ),
+            (Method::GET, "/v2/a/b/blobs/sha256:00", RequestKind::GetBlob),
+        ] {
+            assert_eq!(RequestKind::of(&method, path), kind, "{method} {path}");
+            r.request_kind(kind);
+        }
+        r.request_kind(RequestKind::HeadManifest);
+        let s = r.snapshot();
+        assert_eq!(s.requests_of(RequestKind::HeadManifest), 2);
+        assert_eq!(s.requests_of(RequestKind::GetManifest), 1);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["requestsByKind"][0]["kind"], "ping");
     }
 
     #[test]

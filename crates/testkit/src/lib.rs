@@ -3,6 +3,8 @@
 //!
 //! - [`registry`]: starts the real CNCF distribution registry (`docker-registry`) on a free
 //!   loopback port with a temporary config, and pushes real images and tags over the v2 API.
+//! - [`cosign`]: cosign signatures — the real `cosign` binary when installed, and a signer that
+//!   lays signatures out exactly as cosign documents them.
 //! - [`token`]: a token service for distribution's `auth: token`.
 //! - [`pki`]: a private CA and server certificates.
 //! - [`proxy`]: a fault-injecting HTTP proxy (401 challenges, 429, 5xx, drops, pagination).
@@ -14,6 +16,7 @@
 //! Nothing here is mocked: the registry is the real one, the proxy forwards to it.
 
 pub mod control_plane;
+pub mod cosign;
 pub mod mini_http;
 pub mod pki;
 pub mod proxy;

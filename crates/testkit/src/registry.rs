@@ -213,7 +213,8 @@ impl RegistryProc {
         }
     }
 
-    async fn upload_blob(&self, repo: &str, data: &[u8]) -> String {
+    /// Uploads a blob (monolithic: `POST` then `PUT ?digest=`) and returns its digest.
+    pub async fn upload_blob(&self, repo: &str, data: &[u8]) -> String {
         let digest = format!(
             "sha256:{}",
             hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
@@ -302,6 +303,131 @@ impl RegistryProc {
                 resp.text().await
             );
         }
+    }
+
+    /// Pushes one OCI image whose config says `created` (RFC 3339) and whose single layer is
+    /// `content`, under every tag in `tags`; returns the manifest's digest. Different content
+    /// gives a different digest: re-pushing a tag with other content overwrites it.
+    pub async fn push_image(
+        &self,
+        repo: &str,
+        tags: &[&str],
+        content: &str,
+        created: Option<&str>,
+    ) -> String {
+        let mut config = serde_json::json!({"architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": []}, "comment": content});
+        if let Some(created) = created {
+            config["created"] = created.into();
+        }
+        let config = config.to_string();
+        let layer = format!("layer: {content}").into_bytes();
+        let config_digest = self.upload_blob(repo, config.as_bytes()).await;
+        let layer_digest = self.upload_blob(repo, &layer).await;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": layer_digest, "size": layer.len()}],
+        })
+        .to_string();
+        let mut digest = String::new();
+        for tag in tags {
+            digest = self
+                .put_manifest(
+                    repo,
+                    tag,
+                    "application/vnd.oci.image.manifest.v1+json",
+                    &manifest,
+                )
+                .await;
+        }
+        digest
+    }
+
+    /// Puts a manifest under `reference` (a tag or digest); returns its digest.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        manifest: &str,
+    ) -> String {
+        let resp = self
+            .authed(
+                self.pusher
+                    .put(format!("{}/v2/{repo}/manifests/{reference}", self.base())),
+                repo,
+            )
+            .header("Content-Type", media_type)
+            .body(manifest.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            201,
+            "put manifest {repo}:{reference}: {:?}",
+            resp.text().await
+        );
+        format!(
+            "sha256:{}",
+            hex(ring::digest::digest(&ring::digest::SHA256, manifest.as_bytes()).as_ref())
+        )
+    }
+
+    /// Deletes the manifest `digest` of `repo` — and with it every tag pointing to it
+    /// (the registry's delete API; storage deletion is enabled in the test config).
+    pub async fn delete_manifest(&self, repo: &str, digest: &str) {
+        let resp = self
+            .authed(
+                self.pusher
+                    .delete(format!("{}/v2/{repo}/manifests/{digest}", self.base())),
+                repo,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            202,
+            "delete {repo}@{digest}: {:?}",
+            resp.text().await
+        );
+    }
+
+    /// Pushes a cosign signature of `digest` exactly as cosign lays it out: an OCI manifest
+    /// tagged `sha256-HEX.sig` whose one layer is the simple-signing `payload` (media type
+    /// `application/vnd.dev.cosign.simplesigning.v1+json`) with the base64 signature in the
+    /// annotation `dev.cosignproject.cosign/signature`, and an empty `{}` config.
+    pub async fn push_cosign_signature(
+        &self,
+        repo: &str,
+        digest: &str,
+        payload: &[u8],
+        signature_b64: &str,
+    ) {
+        let config = b"{}";
+        let config_digest = self.upload_blob(repo, config).await;
+        let payload_digest = self.upload_blob(repo, payload).await;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                "digest": payload_digest, "size": payload.len(),
+                "annotations": {"dev.cosignproject.cosign/signature": signature_b64}}],
+        })
+        .to_string();
+        let tag = format!("{}.sig", digest.replacen(':', "-", 1));
+        self.put_manifest(
+            repo,
+            &tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            &manifest,
+        )
+        .await;
     }
 
     /// Writes the CA to a file in the registry's temp dir and returns its path.

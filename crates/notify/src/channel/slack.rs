@@ -10,7 +10,7 @@ use crate::channel::chat::{
     ChatFormat, ChatNotifier, ChatOptions, commands, split, title, updates_of,
 };
 use crate::groups::{UpdateGroup, groups};
-use crate::model::{Event, Notification, Update};
+use crate::model::{Alert, Event, Notification, Update};
 use crate::notice::{UpgradeEvent, UpgradeNotice};
 use crate::text::{chars, slack_escape, truncate};
 
@@ -134,7 +134,7 @@ pub fn render(n: &Notification, options: &SlackOptions) -> Vec<Value> {
     let groups = groups(&n.updates, &n.added);
     let chunks = pack(n, &groups, options);
     let total = chunks.len();
-    chunks
+    let mut messages: Vec<Value> = chunks
         .iter()
         .enumerate()
         .map(|(i, chunk)| {
@@ -153,7 +153,65 @@ pub fn render(n: &Notification, options: &SlackOptions) -> Vec<Value> {
             let blocks = blocks(n, chunk, options, part, last);
             json!({ "text": text, "blocks": blocks })
         })
-        .collect()
+        .collect();
+    messages.extend(render_alerts(n));
+    messages
+}
+
+/// The supply-chain alerts of a notification as one more message: a `text` line per alert
+/// (`:warning: *ml-operator* - tag-overwritten: …`) and a section per alert with both
+/// digests; `None` without alerts. At most [`MAX_BLOCKS`] sections (the rest counted).
+pub fn render_alerts(n: &Notification) -> Option<Value> {
+    if n.alerts.is_empty() {
+        return None;
+    }
+    let e = slack_escape;
+    let on = n
+        .cluster
+        .as_ref()
+        .map(|c| format!(" on {}", e(c)))
+        .unwrap_or_default();
+    let lines: Vec<String> = n
+        .alerts
+        .iter()
+        .map(|a| format!(":warning: *ml-operator*{on} - {}", e(&a.headline())))
+        .collect();
+    let text = truncate(&lines.join("\n"), MAX_TEXT_CHARS);
+    let shown = MAX_BLOCKS - 2;
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": { "type": "plain_text", "emoji": true, "text": truncate(&format!(
+            "ml-operator: {} supply-chain alert{}{on}", n.alerts.len(),
+            if n.alerts.len() == 1 { "" } else { "s" }), MAX_HEADER_CHARS) }
+    })];
+    blocks.extend(n.alerts.iter().take(shown).map(|a| section(alert_text(a))));
+    if n.alerts.len() > shown {
+        blocks.push(section(format!("… and {} more", n.alerts.len() - shown)));
+    }
+    Some(json!({ "text": text, "blocks": blocks }))
+}
+
+/// One alert: where, what, both digests, what follows.
+fn alert_text(a: &Alert) -> String {
+    let e = slack_escape;
+    let mut text = format!(
+        ":warning: *{}* · *{}* / {} `{}` · container `{}`\n`{}`: {}",
+        a.alert.as_str(),
+        e(&a.namespace),
+        e(&a.kind),
+        e(&a.name),
+        e(&a.container),
+        e(&a.image),
+        e(&a.message)
+    );
+    if let (Some(running), Some(registry)) = (&a.running_digest, &a.registry_digest) {
+        text.push_str(&format!(
+            "\nrunning `{}` · registry `{}`",
+            e(running),
+            e(registry)
+        ));
+    }
+    text
 }
 
 /// Splits the groups into parts that fit, greedily and in order. Every part is sized as if it
@@ -457,6 +515,27 @@ mod tests {
         assert!(out.ends_with("more"));
         let out = bounded_list("*T*", &items[..3]);
         assert_eq!(out.lines().count(), 4);
+    }
+
+    #[test]
+    fn alerts_come_as_one_more_message() {
+        let quiet = Notification::diff(Event::Changed, None, &[], &[], vec![]);
+        assert_eq!(render(&quiet, &SlackOptions::default()).len(), 1);
+        let n = quiet.with_alerts(vec![Alert::example()], vec![]);
+        let messages = render(&n, &SlackOptions::default());
+        assert_eq!(messages.len(), 2);
+        let text = messages[1]["text"].as_str().unwrap();
+        assert!(
+            text.starts_with(
+                ":warning: *ml-operator* - tag-overwritten: Deployment hub/central-ledger"
+            ),
+            "{text}"
+        );
+        let section = messages[1]["blocks"][1]["text"]["text"].as_str().unwrap();
+        assert!(
+            section.contains(&"a".repeat(64)) && section.contains(&"b".repeat(64)),
+            "{section}"
+        );
     }
 
     #[test]

@@ -70,14 +70,45 @@ pub fn render(n: &Notification, options: &TeamsOptions) -> Vec<Value> {
     };
     let chunks = split(&groups, fits);
     let total = chunks.len();
-    chunks
+    let mut cards: Vec<Value> = chunks
         .iter()
         .enumerate()
         .map(|(i, chunk)| {
             let part = (total > 1).then_some((i + 1, total));
             card(body(n, chunk, options, part, i + 1 == total))
         })
-        .collect()
+        .collect();
+    cards.extend(render_alerts(n));
+    cards
+}
+
+/// The supply-chain alerts of a notification as one more card (a title, then each alert with
+/// both digests); `None` without alerts.
+pub fn render_alerts(n: &Notification) -> Option<Value> {
+    if n.alerts.is_empty() {
+        return None;
+    }
+    let on = n
+        .cluster
+        .as_ref()
+        .map(|c| format!(" on {c}"))
+        .unwrap_or_default();
+    let mut body = vec![
+        json!({"type": "TextBlock", "wrap": true, "weight": "Bolder",
+        "size": "Large", "color": "Warning",
+        "text": format!("ml-operator: {} supply-chain alert{}{on}", n.alerts.len(),
+            if n.alerts.len() == 1 { "" } else { "s" })}),
+    ];
+    for alert in &n.alerts {
+        body.push(text_block(alert.headline()));
+        if let (Some(running), Some(registry)) = (&alert.running_digest, &alert.registry_digest) {
+            body.push(
+                json!({"type": "TextBlock", "wrap": true, "fontType": "Monospace",
+                "text": format!("running {running} · registry {registry}")}),
+            );
+        }
+    }
+    Some(card(body))
 }
 
 /// The envelope Teams expects around an Adaptive Card with `body`.
@@ -267,6 +298,21 @@ pub fn render_upgrade(n: &UpgradeNotice) -> Value {
 mod tests {
     use super::*;
     use crate::notice::UpgradeEvent;
+
+    #[test]
+    fn alerts_come_as_one_more_card() {
+        let n = Notification::diff(crate::model::Event::Changed, None, &[], &[], vec![])
+            .with_alerts(vec![crate::model::Alert::example()], vec![]);
+        let cards = render(&n, &TeamsOptions::default());
+        assert_eq!(cards.len(), 2);
+        let body = &cards[1]["attachments"][0]["content"]["body"];
+        assert!(
+            body[1]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("tag-overwritten: Deployment hub/central-ledger")
+        );
+    }
 
     #[test]
     fn renders_an_upgrade_notice() {
