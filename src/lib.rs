@@ -13,7 +13,8 @@
 //! 5. What happens to the findings:
 //!    - [`report`]: printed — table, JSON, shell-quoted `kubectl patch` commands;
 //!    - [`notify`]: told — only what changed, to Slack, Teams, webhooks and Events;
-//!    - [`upgrade`]: applied — ImageUpgrade objects, approvals, windows, rollouts, rollbacks.
+//!    - [`upgrade`]: applied — ImageUpgrade objects, approvals, windows, rollouts, rollbacks;
+//!    - [`approvals`]: decided where people are — Slack buttons, verified and authorized.
 //!
 //! The modes wire the stages: [`cli`] (one module per command; `check` runs the pipeline once)
 //! and [`operator`] (`run`: watches, a schedule, leader election, the HTTP server). Shared by
@@ -21,6 +22,7 @@
 //! permissions the code needs, as data the manifests are tested against).
 #![deny(missing_docs)]
 
+pub mod approvals;
 pub mod cli;
 pub mod config;
 pub mod inventory;

@@ -18,9 +18,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("report", &["inventory", "scan"]),
     ("notify", &["config", "inventory", "scan", "tags"]),
     ("upgrade", &["config", "inventory", "scan"]),
+    ("approvals", &["config", "inventory", "scan", "upgrade"]),
     (
         "operator",
         &[
+            "approvals",
             "config",
             "inventory",
             "notify",
@@ -35,6 +37,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
+            "approvals",
             "config",
             "inventory",
             "notify",

@@ -12,11 +12,13 @@ use std::sync::atomic::AtomicBool;
 
 use tokio::sync::RwLock;
 
+use crate::approvals::SlackApprovals;
 use crate::inventory::server_selector;
 use crate::notify::events::EventRecorder;
 use crate::notify::sinks::Sink;
 use crate::notify::state::{DEFAULT_CONFIG_MAP, StateStore};
 use crate::operator::identity::{identity, own_namespace};
+use crate::operator::interactions;
 use crate::operator::leader::{ElectionError, Leadership, lease_config};
 use crate::operator::metrics::Metrics;
 use crate::operator::server::{self, AppState, router};
@@ -60,6 +62,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         upgrades,
         dry_run,
         notifiers,
+        slack,
     } = settings;
 
     let cluster_options = ClusterOptions {
@@ -103,12 +106,26 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
     let metrics = Metrics::new(registry_client);
     let ready = Arc::new(AtomicBool::new(false));
     let last_report = Arc::new(RwLock::new(None));
-    let app = router(AppState {
+    let mut app = router(AppState {
         source: source.clone(),
         metrics: metrics.clone(),
         ready: ready.clone(),
         last_report: last_report.clone(),
     });
+    let decisions = slack.is_some();
+    if let Some(slack) = slack {
+        tracing::info!(
+            "Slack approvals on: {} approval(s) needed{}",
+            slack.required_approvals,
+            if slack.signing_secret.is_some() {
+                format!(", interactivity at {}", interactions::PATH)
+            } else {
+                String::new()
+            }
+        );
+        let approvals = Arc::new(SlackApprovals::new(slack, client.clone()));
+        app = app.merge(interactions::routes(approvals));
+    }
     let cannot_listen = |source| RunError::Listen {
         address: listen,
         source,
@@ -140,6 +157,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         &notifiers,
         events.then(|| (client.clone(), me.clone())),
         &config.namespaces,
+        decisions,
     );
     let upgrader_task = upgrader.clone().and_then(|upgrader| {
         upgrades::spawn_passes(upgrader, leadership.leading.clone(), shutdown.clone())

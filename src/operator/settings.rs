@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use ml_operator_notify::Notifier;
 
+use crate::approvals::settings::API_URL_VARIABLE;
+use crate::approvals::{InvalidApprovals, SlackSettings};
 use crate::config::Config;
 use crate::inventory::selector::{InvalidSelector, Selector};
 use crate::notify::notifiers::{InvalidNotifier, http_notifiers};
@@ -43,6 +45,8 @@ pub struct Settings {
     /// The Slack, Teams and webhook notifiers, built once (their secrets read) at start and
     /// shared by scan notifications and upgrade announcements.
     pub notifiers: Vec<Arc<dyn Notifier>>,
+    /// Slack approvals (`slack:`), when a signing secret or an app token is configured.
+    pub slack: Option<SlackSettings>,
 }
 
 /// A start-up problem, naming the key (or variable) and value.
@@ -72,6 +76,9 @@ pub enum StartError {
     /// The `upgrades:` section (the error names the key and value).
     #[error(transparent)]
     Upgrades(#[from] crate::upgrade::settings::InvalidSettings),
+    /// The `slack:` section (the error names the key and file, never a secret).
+    #[error(transparent)]
+    Approvals(#[from] InvalidApprovals),
 }
 
 impl Settings {
@@ -101,7 +108,10 @@ impl Settings {
         } else {
             None
         };
+        let api_url = std::env::var(API_URL_VARIABLE).ok();
+        let slack = SlackSettings::from_config(&config, api_url.as_deref())?;
         Ok(Settings {
+            slack,
             config,
             schedule,
             listen,

@@ -19,7 +19,8 @@ use crate::scan::Report;
 use crate::upgrade::{Announcer, UpgradeSettings, Upgrader};
 
 /// The upgrade upgrader, when upgrades are enabled; logs what it will do. `events` is the
-/// client and reporting instance for announcement Events, when Events are on.
+/// client and reporting instance for announcement Events, when Events are on; `decisions`
+/// puts Approve / Reject buttons on proposals (Slack approvals are on).
 pub fn upgrader(
     settings: Option<UpgradeSettings>,
     dry_run: bool,
@@ -27,6 +28,7 @@ pub fn upgrader(
     notifiers: &[Arc<dyn Notifier>],
     events: Option<(Client, String)>,
     namespaces: &[String],
+    decisions: bool,
 ) -> Option<Arc<Upgrader>> {
     let Some(mut settings) = settings else {
         if dry_run {
@@ -37,7 +39,7 @@ pub fn upgrader(
         return None;
     };
     settings.dry_run = dry_run;
-    let announcer = Announcer::new(notifiers.to_vec(), events);
+    let announcer = Announcer::new(notifiers.to_vec(), events).with_decisions(decisions);
     tracing::info!(
         "upgrades enabled{}: auto-approve {}, at most {} groups at once, {} workloads of a group at once after the first, on failure {}, rollout timeout {}",
         if dry_run {
