@@ -17,6 +17,7 @@ use crate::inventory::server_selector;
 use crate::notify::events::EventRecorder;
 use crate::notify::sinks::Sink;
 use crate::notify::state::{DEFAULT_CONFIG_MAP, StateStore};
+use crate::operator::admin_api::{self, AdminApi};
 use crate::operator::identity::{identity, own_namespace};
 use crate::operator::interactions;
 use crate::operator::leader::{ElectionError, Leadership, lease_config};
@@ -112,6 +113,25 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         ready: ready.clone(),
         last_report: last_report.clone(),
     });
+    if config.api.enabled {
+        tracing::info!(
+            "admin API on at /api/v1 (bearer tokens checked with TokenReview and SubjectAccessReview{})",
+            if config.api.anonymous_read {
+                "; reads open"
+            } else {
+                ""
+            }
+        );
+        app = app.merge(admin_api::routes(AdminApi {
+            client: client.clone(),
+            namespaces: config.namespaces.clone(),
+            anonymous_read: config.api.anonymous_read,
+            upgrades: upgrades.is_some(),
+            required_approvals: config.upgrades.required_approvals.unwrap_or(1),
+            last_report: last_report.clone(),
+            events: AdminApi::events_for(&client, &me),
+        }));
+    }
     let decisions = slack.is_some();
     if let Some(slack) = slack {
         tracing::info!(
