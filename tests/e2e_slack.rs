@@ -28,6 +28,7 @@ const LIMIT: Duration = Duration::from_secs(90);
 const ALLOWED: &str = "U0ALLOWED1";
 const IN_GROUP: &str = "U0GROUPED2";
 const STRANGER: &str = "U0STRANGER";
+const APP_TOKEN: &str = "xapp-1-test-app-token";
 
 struct Hub<'a> {
     ns: Namespace<'a>,
@@ -101,7 +102,9 @@ impl Hub<'_> {
     }
 }
 
-async fn hub(cp: &ControlPlane) -> Hub<'_> {
+/// The hub; `socket`: Socket Mode through this WebSocket URL (app token, one approval needed)
+/// instead of HTTP interactivity (signing secret, two approvals).
+async fn hub<'a>(cp: &'a ControlPlane, socket: Option<&str>) -> Hub<'a> {
     install_crd(cp);
     let ns = cp.namespace("slack");
     ns.apply(&list(&[deployment(
@@ -125,15 +128,23 @@ async fn hub(cp: &ControlPlane) -> Hub<'_> {
     std::fs::write(&secret, format!("{SIGNING_SECRET}\n")).unwrap();
     let bot = dir.path().join("slack-bot-token");
     std::fs::write(&bot, BOT_TOKEN).unwrap();
+    let app = dir.path().join("slack-app-token");
+    std::fs::write(&app, APP_TOKEN).unwrap();
+    let (transport, required) = match socket {
+        Some(url) => {
+            slack.set_socket_url(url);
+            (format!("  appTokenFile: {}\n", app.display()), 1)
+        }
+        None => (format!("  signingSecretFile: {}\n", secret.display()), 2),
+    };
     let config = run_config(
         dir.path(),
         &[ns.name()],
         EVERY_SECOND,
         &format!(
-            "{}notify:\n  slack: {{webhookUrl: '{}'}}\nupgrades: {{enabled: true, requiredApprovals: 2, interval: 1s}}\nslack:\n  signingSecretFile: {}\n  botTokenFile: {}\n  approvers: [{ALLOWED}, S0HUBOPS]\n",
+            "{}notify:\n  slack: {{webhookUrl: '{}'}}\nupgrades: {{enabled: true, requiredApprovals: {required}, interval: 1s}}\nslack:\n{transport}  botTokenFile: {}\n  approvers: [{ALLOWED}, S0HUBOPS]\n",
             mirror_config(&registry),
             slack.webhook_url(),
-            secret.display(),
             bot.display(),
         ),
     );
@@ -161,7 +172,7 @@ async fn slack_buttons_approve_only_when_signed_allowed_current_and_by_two_peopl
     let Some(cp) = ControlPlane::shared_or_skip("slack approvals") else {
         return;
     };
-    let hub = hub(cp).await;
+    let hub = hub(cp, None).await;
     let message = hub.proposal(1).await;
     let (approve, reject) = buttons(&message).unwrap();
     assert_eq!(approve["value"], reject["value"]);
@@ -336,4 +347,150 @@ async fn slack_buttons_approve_only_when_signed_allowed_current_and_by_two_peopl
     for secret in [SIGNING_SECRET, BOT_TOKEN, "s3cr3t-webhook-token"] {
         assert!(!log.contains(secret), "{secret} in the log");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Socket Mode
+// ---------------------------------------------------------------------------------------------
+
+/// One Socket Mode connection the operator opened: what to send it, what it sent.
+struct SocketConnection {
+    to_operator: tokio::sync::mpsc::UnboundedSender<String>,
+    from_operator: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl SocketConnection {
+    fn send(&self, message: Value) {
+        self.to_operator.send(message.to_string()).unwrap();
+    }
+
+    /// The next message the operator sends, within `limit`.
+    async fn next(&mut self, limit: Duration) -> Value {
+        let text = tokio::time::timeout(limit, self.from_operator.recv())
+            .await
+            .expect("the operator answered in time")
+            .expect("the connection is open");
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+/// A local WebSocket server speaking Slack's Socket Mode: `hello` on each connection, then
+/// whatever the test sends; every connection is handed to the test.
+async fn socket_server() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<SocketConnection>,
+) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "ws://{}/link/?ticket=one-time-ticket",
+        listener.local_addr().unwrap()
+    );
+    let (connections, accepted) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+            let hello = json!({"type": "hello", "num_connections": 1,
+                "debug_info": {"host": "applink-test", "build_number": 1, "approximate_connection_time": 18060},
+                "connection_info": {"app_id": "A0000"}});
+            socket.send(Message::text(hello.to_string())).await.unwrap();
+            let (to_operator, mut outbox) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let (inbox, from_operator) = tokio::sync::mpsc::unbounded_channel();
+            let _ = connections.send(SocketConnection {
+                to_operator,
+                from_operator,
+            });
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        out = outbox.recv() => match out {
+                            Some(text) => if socket.send(Message::text(text)).await.is_err() { return },
+                            None => return,
+                        },
+                        message = socket.next() => match message {
+                            Some(Ok(Message::Text(text))) => { let _ = inbox.send(text.to_string()); }
+                            Some(Ok(_)) => {}
+                            _ => return,
+                        },
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_mode_acknowledges_within_3s_reconnects_on_disconnect_and_loses_no_approval() {
+    let Some(cp) = ControlPlane::shared_or_skip("slack socket mode") else {
+        return;
+    };
+    let (url, mut connections) = socket_server().await;
+    let hub = hub(cp, Some(&url)).await;
+    let next_connection =
+        async |connections: &mut tokio::sync::mpsc::UnboundedReceiver<SocketConnection>| {
+            tokio::time::timeout(Duration::from_secs(30), connections.recv())
+                .await
+                .unwrap_or_else(|_| panic!("a Socket Mode connection\n{}", hub.operator.log()))
+                .unwrap()
+        };
+    let first = next_connection(&mut connections).await;
+    assert_eq!(hub.slack.requests("/api/apps.connections.open").len(), 1);
+    let opened = &hub.slack.requests("/api/apps.connections.open")[0];
+    assert_eq!(
+        opened.headers["authorization"],
+        format!("Bearer {APP_TOKEN}").as_str(),
+        "the app-level token opens connections"
+    );
+
+    // Slack refreshes the connection: the operator opens another at once.
+    first.send(json!({"type": "disconnect", "reason": "refresh_requested",
+                      "debug_info": {"host": "applink-test"}}));
+    let mut second = next_connection(&mut connections).await;
+    assert_eq!(hub.slack.requests("/api/apps.connections.open").len(), 2);
+
+    // A click on the new connection: acknowledged within 3 s, and the group approved.
+    let message = hub.proposal(1).await;
+    let (approve, _) = buttons(&message).unwrap();
+    let payload = click_payload(&message, &approve, ALLOWED, &hub.slack.response_url(1));
+    let envelope = json!({"envelope_id": "5b8f3a2c-0d4e-4f51-9a6b-7c8d9e0f1a2b", "type": "interactive",
+                          "payload": payload, "accepts_response_payload": false});
+    second.send(envelope.clone());
+    let ack = second.next(Duration::from_secs(3)).await;
+    assert_eq!(
+        ack,
+        json!({"envelope_id": "5b8f3a2c-0d4e-4f51-9a6b-7c8d9e0f1a2b"})
+    );
+    // Slack delivers it again: acknowledged again, still one approval.
+    second.send(envelope);
+    assert_eq!(
+        second.next(Duration::from_secs(3)).await["envelope_id"],
+        ack["envelope_id"]
+    );
+    let done = wait_upgrade_phase(
+        &hub.ns,
+        "central-ledger",
+        "central-ledger",
+        TO,
+        "Succeeded",
+        LIMIT,
+        || hub.operator.log(),
+    );
+    assert_eq!(
+        done["spec"]["approvals"].as_array().unwrap().len(),
+        1,
+        "{done:#}"
+    );
+    assert_eq!(done["status"]["approval"]["how"], "slack");
+    hub.wait_slack("/api/chat.update", "Approved by <@U0ALLOWED1>")
+        .await;
+    // Without a signing secret there is no HTTP endpoint.
+    assert_eq!(hub.operator.get("/slack/interactions").await.0, 404);
+    let log = hub.operator.log();
+    assert!(
+        !log.contains(APP_TOKEN) && !log.contains("one-time-ticket"),
+        "a secret in the log"
+    );
 }

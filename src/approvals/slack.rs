@@ -71,6 +71,15 @@ impl SlackApprovals {
         Ok(BlockAction::from_form(body)?)
     }
 
+    /// Decides a Socket Mode `block_actions` payload (already acknowledged): like an HTTP
+    /// click, without the signature (the socket is the app's own connection to Slack).
+    pub async fn decide_payload(&self, payload: Value) {
+        match BlockAction::from_json(payload) {
+            Ok(click) => self.decide(click).await,
+            Err(e) => tracing::warn!("slack socket mode: {e}; ignored"),
+        }
+    }
+
     /// Decides `click` and answers in Slack. Never fails: every problem is logged and, where
     /// Slack can be reached, told to the clicker.
     pub async fn decide(&self, click: BlockAction) {

@@ -30,6 +30,7 @@ use crate::operator::worker::Worker;
 use crate::source::cluster::{Cluster, ClusterError, ClusterOptions};
 use crate::source::watch::WatchedInventory;
 use crate::tags::TagSource;
+use ml_operator_notify::slack_app::socket::SocketMode;
 
 /// Why the operator stopped other than by a signal (or could not start).
 #[derive(Debug, thiserror::Error)]
@@ -143,8 +144,26 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
                 String::new()
             }
         );
+        let socket = slack
+            .app_token
+            .clone()
+            .map(|token| SocketMode::new(slack.web.clone(), token));
         let approvals = Arc::new(SlackApprovals::new(slack, client.clone()));
-        app = app.merge(interactions::routes(approvals));
+        if let Some(socket) = socket {
+            tracing::info!("Slack approvals through Socket Mode");
+            let approvals = approvals.clone();
+            let stop = shutdown.begun_owned();
+            tokio::spawn(async move {
+                let handle = move |payload| {
+                    let approvals = approvals.clone();
+                    async move { approvals.decide_payload(payload).await }
+                };
+                socket.run(handle, stop).await;
+            });
+        }
+        if approvals.settings().signing_secret.is_some() {
+            app = app.merge(interactions::routes(approvals));
+        }
     }
     let cannot_listen = |source| RunError::Listen {
         address: listen,

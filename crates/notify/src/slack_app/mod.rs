@@ -9,9 +9,12 @@
 //!   action ids.
 //! * [`web`]: the few Slack Web API calls an approval needs — `usergroups.users.list`,
 //!   `chat.update`, `chat.postMessage` in the thread — and replies to a `response_url`.
+//! * [`socket`]: Socket Mode (`apps.connections.open`, the WebSocket, envelope
+//!   acknowledgements, reconnecting on `disconnect`), for clusters without ingress.
 //!
 //! Nothing here knows about Kubernetes: the operator decides what a click means.
 
 pub mod action;
 pub mod signature;
+pub mod socket;
 pub mod web;
