@@ -15,6 +15,7 @@
 //!    - [`notify`]: told — only what changed, to Slack, Teams, webhooks and Events;
 //!    - [`upgrade`]: applied — ImageUpgrade objects, approvals, windows, rollouts, rollbacks;
 //!    - [`deliver`]: made where it lasts — the Helm release values key, values files in git.
+//!    - [`approvals`]: decided where people are — Slack buttons, verified and authorized.
 //!
 //! [`values`] is what stage 1 and 5 share about Helm values: where in a values tree (a release's,
 //! a file's) an image comes from, and how to change only that key in a file.
@@ -25,6 +26,7 @@
 //! permissions the code needs, as data the manifests are tested against).
 #![deny(missing_docs)]
 
+pub mod approvals;
 pub mod cli;
 pub mod config;
 pub mod deliver;

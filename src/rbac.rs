@@ -150,3 +150,23 @@ pub const UPGRADES: &[Rule] = &[
         why: "recording each step of an upgrade (phase, approval, window, rollout, history) before it is taken",
     },
 ];
+
+/// What `run` needs in addition when `api.enabled` is true (and only then): checking the admin
+/// API's callers. Both are cluster-scoped, so the chart grants them through their own
+/// ClusterRole bound cluster-wide, whatever `namespaces` says.
+pub const ADMIN_API: &[Rule] = &[
+    Rule {
+        scope: Scope::Cluster,
+        group: "authentication.k8s.io",
+        resources: &["tokenreviews"],
+        verbs: &["create"],
+        why: "the admin API: who a caller's bearer token belongs to",
+    },
+    Rule {
+        scope: Scope::Cluster,
+        group: "authorization.k8s.io",
+        resources: &["subjectaccessreviews"],
+        verbs: &["create"],
+        why: "the admin API: whether that caller may patch (or list) imageupgrades in the namespace",
+    },
+];

@@ -20,10 +20,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("deliver", &["inventory", "scan", "values"]),
     ("notify", &["config", "inventory", "scan", "tags"]),
     ("upgrade", &["config", "inventory", "scan"]),
+    ("approvals", &["config", "inventory", "scan", "upgrade"]),
     (
         "operator",
         &[
             "deliver",
+            "approvals",
             "config",
             "inventory",
             "notify",
@@ -40,6 +42,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "cli",
         &[
             "deliver",
+            "approvals",
             "config",
             "inventory",
             "notify",

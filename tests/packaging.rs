@@ -21,7 +21,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use ml_operator::config::Config;
-use ml_operator::rbac::{READ_ONLY, Scope, UPGRADES, permissions};
+use ml_operator::rbac::{ADMIN_API, READ_ONLY, Scope, UPGRADES, permissions};
 use serde_json::{Value, json};
 use support::repo;
 
@@ -763,6 +763,34 @@ fn rbac_is_exactly_what_the_code_needs() {
         .unwrap(),
     );
     assert_eq!(granted(&all), with_upgrades);
+
+    // The admin API on: READ_ONLY plus ADMIN_API (with upgrades: plus UPGRADES), and only then;
+    // its reviews are cluster-scoped, so they are bound cluster-wide even with namespaces.
+    for (values, rules) in [
+        (
+            vec!["--set", "config.api.enabled=true"],
+            [READ_ONLY, ADMIN_API].concat(),
+        ),
+        (
+            vec![
+                "--set",
+                "config.api.enabled=true",
+                "--set",
+                "config.upgrades.enabled=true",
+                "--set",
+                "config.namespaces={mojaloop}",
+            ],
+            [READ_ONLY, UPGRADES, ADMIN_API].concat(),
+        ),
+    ] {
+        let rendered = objects(&helm_template("ml-operator", "ml-operator", &values).unwrap());
+        assert_eq!(granted(&rendered), needed(&rules), "{values:?}");
+        let binding = find(&rendered, "ClusterRoleBinding")
+            .into_iter()
+            .find(|b| b["metadata"]["name"] == "ml-operator-admin-api")
+            .unwrap_or_else(|| panic!("{values:?}: the admin API's ClusterRoleBinding"));
+        assert_eq!(binding["roleRef"]["name"], "ml-operator-admin-api");
+    }
 
     // Own-namespace rules name the operator's own Lease and ConfigMap.
     let role: Role = typed(one(&default, "Role"));

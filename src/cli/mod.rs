@@ -38,7 +38,9 @@ enum Command {
     /// Scan once and print the findings (manifests with -f; see `check --help`).
     Check(CheckArgs),
     /// Run the operator: watch the cluster, scan on CHECK_FOR_UPDATE_CRON, notify on change,
-    /// serve the image-watcher API, /healthz, /readyz and /metrics.
+    /// serve the image-watcher API, /healthz, /readyz and /metrics; with `slack:` in the
+    /// configuration, Approve / Reject buttons on proposals (POST /slack/interactions or Socket
+    /// Mode), with `api.enabled` the admin API under /api/v1 (docs/approvals.md).
     Run(RunArgs),
     /// List a repository's tags as the registry reports them (for debugging registry access).
     Tags(TagsArgs),

@@ -49,10 +49,17 @@
 //!   namespaceWindows: {lab: weekend-nights}
 //!   dependencies: {central-ledger: [mysql]}
 //!   pinDigests: false           # targets as repo:tag@sha256:… (check: --pin-digests)
+//!   requiredApprovals: 1        # different people, through Slack or the admin API
 //! # supply-chain signals (docs/security.md)
 //! checkOverwrittenTags: true    # tag-overwritten: running digest vs the registry's, one HEAD per tag
 //! digestCheckInterval: 6h       # how long a tag's digest is reused
 //! minimumReleaseAge: 24h        # hold back younger tags (also per registry)
+//! slack:                        # approving from Slack, see docs/approvals.md
+//!   signingSecretFile: /etc/ml-operator/secrets/slack-signing-secret
+//!   appTokenFile: /etc/ml-operator/secrets/slack-app-token       # Socket Mode
+//!   botTokenFile: /etc/ml-operator/secrets/slack-bot-token
+//!   approvers: [U012ABCDEF, S0GROUPID]
+//! api: {enabled: false, anonymousRead: false}                     # admin API and dashboard
 //! ```
 //!
 //! The original ml-operator's environment variables keep their meaning and win over the file:
@@ -158,6 +165,48 @@ pub struct Config {
     #[serde(default, deserialize_with = "duration::optional::deserialize")]
     #[schemars(with = "Option<String>")]
     pub minimum_release_age: Option<Duration>,
+    /// Approving upgrades from Slack: the Slack app's secrets and who may approve
+    /// (docs/approvals.md).
+    #[serde(default)]
+    pub slack: SlackConfig,
+    /// The admin API and dashboard on the HTTP server (docs/approvals.md).
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// `slack:`: the Slack app through which people approve and reject upgrades. Its secrets are
+/// files (mounted from a Secret), read once at start.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SlackConfig {
+    /// The app's signing secret: turns on `POST /slack/interactions` (HTTP interactivity).
+    #[serde(default)]
+    pub signing_secret_file: Option<PathBuf>,
+    /// The app-level token (`xapp-…`, scope `connections:write`): turns on Socket Mode.
+    #[serde(default)]
+    pub app_token_file: Option<PathBuf>,
+    /// The bot token (`xoxb-…`): `chat.update`, replies in the proposal's thread and user-group
+    /// membership; without it messages are updated through the click's `response_url`.
+    #[serde(default)]
+    pub bot_token_file: Option<PathBuf>,
+    /// Who may approve or reject: Slack user ids (`U…`, `W…`) and user-group ids (`S…`, which
+    /// need the bot token with `usergroups:read`).
+    #[serde(default)]
+    pub approvers: Vec<String>,
+}
+
+/// `api:`: the admin API (`/api/v1/…`) and the dashboard (`/`).
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Serve the admin API and the dashboard (default false). Grants the operator `create` on
+    /// `tokenreviews` and `subjectaccessreviews` (the chart's RBAC).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Answer the read endpoints without a token (default false: a token that may `list`
+    /// imageupgrades).
+    #[serde(default)]
+    pub anonymous_read: bool,
 }
 
 /// `upgrades:`: ImageUpgrade objects, approvals, windows, apply, rollout watch and rollback.
@@ -201,6 +250,11 @@ pub struct UpgradesConfig {
     /// Workload name to the workloads (same namespace) whose approved upgrades go first.
     #[serde(default)]
     pub dependencies: std::collections::BTreeMap<String, Vec<String>>,
+    /// How many different people must approve an upgrade through Slack or the admin API
+    /// before it is approved (default 1). `ml-operator approve` and `kubectl patch` approve at
+    /// once.
+    #[serde(default)]
+    pub required_approvals: Option<usize>,
     /// How often the upgrade controller looks at ImageUpgrades and rollouts (default 5s).
     #[serde(default, deserialize_with = "duration::optional::deserialize")]
     #[schemars(with = "Option<String>")]

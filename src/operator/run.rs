@@ -12,11 +12,14 @@ use std::sync::atomic::AtomicBool;
 
 use tokio::sync::RwLock;
 
+use crate::approvals::SlackApprovals;
 use crate::inventory::server_selector;
 use crate::notify::events::EventRecorder;
 use crate::notify::sinks::Sink;
 use crate::notify::state::{DEFAULT_CONFIG_MAP, StateStore};
+use crate::operator::admin_api::{self, AdminApi};
 use crate::operator::identity::{identity, own_namespace};
+use crate::operator::interactions;
 use crate::operator::leader::{ElectionError, Leadership, lease_config};
 use crate::operator::metrics::Metrics;
 use crate::operator::server::{self, AppState, router};
@@ -27,6 +30,7 @@ use crate::operator::worker::Worker;
 use crate::source::cluster::{Cluster, ClusterError, ClusterOptions};
 use crate::source::watch::WatchedInventory;
 use crate::tags::TagSource;
+use ml_operator_notify::slack_app::socket::SocketMode;
 
 /// Why the operator stopped other than by a signal (or could not start).
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         dry_run,
         notifiers,
         supply,
+        slack,
     } = settings;
 
     let cluster_options = ClusterOptions {
@@ -104,12 +109,63 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
     let metrics = Metrics::new(registry_client);
     let ready = Arc::new(AtomicBool::new(false));
     let last_report = Arc::new(RwLock::new(None));
-    let app = router(AppState {
+    let mut app = router(AppState {
         source: source.clone(),
         metrics: metrics.clone(),
         ready: ready.clone(),
         last_report: last_report.clone(),
     });
+    if config.api.enabled {
+        tracing::info!(
+            "admin API on at /api/v1 (bearer tokens checked with TokenReview and SubjectAccessReview{})",
+            if config.api.anonymous_read {
+                "; reads open"
+            } else {
+                ""
+            }
+        );
+        app = app.merge(admin_api::routes(AdminApi {
+            client: client.clone(),
+            namespaces: config.namespaces.clone(),
+            anonymous_read: config.api.anonymous_read,
+            upgrades: upgrades.is_some(),
+            required_approvals: config.upgrades.required_approvals.unwrap_or(1),
+            last_report: last_report.clone(),
+            events: AdminApi::events_for(&client, &me),
+        }));
+    }
+    let decisions = slack.is_some();
+    if let Some(slack) = slack {
+        tracing::info!(
+            "Slack approvals on: {} approval(s) needed{}",
+            slack.required_approvals,
+            if slack.signing_secret.is_some() {
+                format!(", interactivity at {}", interactions::PATH)
+            } else {
+                String::new()
+            }
+        );
+        let socket = slack
+            .app_token
+            .clone()
+            .map(|token| SocketMode::new(slack.web.clone(), token));
+        let approvals = Arc::new(SlackApprovals::new(slack, client.clone()));
+        if let Some(socket) = socket {
+            tracing::info!("Slack approvals through Socket Mode");
+            let approvals = approvals.clone();
+            let stop = shutdown.begun_owned();
+            tokio::spawn(async move {
+                let handle = move |payload| {
+                    let approvals = approvals.clone();
+                    async move { approvals.decide_payload(payload).await }
+                };
+                socket.run(handle, stop).await;
+            });
+        }
+        if approvals.settings().signing_secret.is_some() {
+            app = app.merge(interactions::routes(approvals));
+        }
+    }
     let cannot_listen = |source| RunError::Listen {
         address: listen,
         source,
@@ -145,6 +201,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
             source: source.clone(),
             policy: supply.clone(),
         }),
+        decisions,
     );
     let upgrader_task = upgrader.clone().and_then(|upgrader| {
         upgrades::spawn_passes(

@@ -306,7 +306,7 @@ struct ApiRateLimit(Arc<DefaultKeyedRateLimiter<IpAddr>>);
 
 /// The rate limiter's key for a peer: IPv4 as is (also when mapped into IPv6), IPv6 by /64,
 /// the block one subscriber usually holds.
-fn client_key(ip: IpAddr) -> IpAddr {
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

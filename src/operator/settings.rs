@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use ml_operator_notify::Notifier;
 
+use crate::approvals::settings::API_URL_VARIABLE;
+use crate::approvals::{InvalidApprovals, SlackSettings};
 use crate::config::Config;
 use crate::inventory::selector::{InvalidSelector, Selector};
 use crate::notify::notifiers::{InvalidNotifier, http_notifiers};
@@ -46,6 +48,8 @@ pub struct Settings {
     pub notifiers: Vec<Arc<dyn Notifier>>,
     /// The supply-chain checks (keys read at start), with `upgrades.pinDigests`.
     pub supply: SupplyPolicy,
+    /// Slack approvals (`slack:`), when a signing secret or an app token is configured.
+    pub slack: Option<SlackSettings>,
 }
 
 /// A start-up problem, naming the key (or variable) and value.
@@ -78,6 +82,9 @@ pub enum StartError {
     /// A `registries[].verify` key that cannot be read (names the entry and file).
     #[error(transparent)]
     VerifyKey(#[from] InvalidKey),
+    /// The `slack:` section (the error names the key and file, never a secret).
+    #[error(transparent)]
+    Approvals(#[from] InvalidApprovals),
 }
 
 /// The supply-chain checks the configuration asks for; `pin_digests` adds to
@@ -122,7 +129,10 @@ impl Settings {
         } else {
             None
         };
+        let api_url = std::env::var(API_URL_VARIABLE).ok();
+        let slack = SlackSettings::from_config(&config, api_url.as_deref())?;
         Ok(Settings {
+            slack,
             config,
             schedule,
             listen,

@@ -48,6 +48,8 @@ impl TargetVerifier for SignatureGate {
 /// The upgrade upgrader, when upgrades are enabled; logs what it will do. `events` is the
 /// client and reporting instance for announcement Events, when Events are on; `verifier`
 /// checks each target's signature before it is applied.
+/// client and reporting instance for announcement Events, when Events are on; `decisions`
+/// puts Approve / Reject buttons on proposals (Slack approvals are on).
 pub fn upgrader(
     settings: Option<UpgradeSettings>,
     dry_run: bool,
@@ -56,6 +58,7 @@ pub fn upgrader(
     events: Option<(Client, String)>,
     namespaces: &[String],
     verifier: Arc<dyn TargetVerifier>,
+    decisions: bool,
 ) -> Option<Arc<Upgrader>> {
     let Some(mut settings) = settings else {
         if dry_run {
@@ -66,7 +69,7 @@ pub fn upgrader(
         return None;
     };
     settings.dry_run = dry_run;
-    let announcer = Announcer::new(notifiers.to_vec(), events);
+    let announcer = Announcer::new(notifiers.to_vec(), events).with_decisions(decisions);
     tracing::info!(
         "upgrades enabled{}: auto-approve {}, at most {} groups at once, {} workloads of a group at once after the first, on failure {}, rollout timeout {}",
         if dry_run {

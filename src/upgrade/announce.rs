@@ -13,6 +13,7 @@ use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use ml_operator_notify::{ContainerChange, Notifier, UpgradeEvent, UpgradeNotice, UpgradeWorkload};
 
+use super::ballot::Ballot;
 use super::crd::{API_VERSION, ImageUpgrade, WorkloadState};
 use crate::inventory::WorkloadKind;
 
@@ -22,6 +23,7 @@ pub struct Announcer {
     notifiers: Vec<Arc<dyn Notifier>>,
     events: Option<Recorder>,
     cluster: Option<String>,
+    decisions: bool,
 }
 
 impl Announcer {
@@ -40,7 +42,15 @@ impl Announcer {
             notifiers,
             events,
             cluster: None,
+            decisions: false,
         }
+    }
+
+    /// Proposals carry Approve / Reject buttons (Slack), bound to their [`Ballot`]: on when
+    /// people can approve from Slack.
+    pub fn with_decisions(mut self, on: bool) -> Announcer {
+        self.decisions = on;
+        self
     }
 
     /// The commands that approve `upgrade`, as messages and status show them, each word
@@ -123,6 +133,9 @@ impl Announcer {
             } else {
                 vec![]
             },
+            decision: (self.decisions && event == UpgradeEvent::Proposed)
+                .then(|| Ballot::of(upgrade).map(|b| b.encode()))
+                .flatten(),
         }
     }
 

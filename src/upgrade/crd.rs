@@ -83,6 +83,11 @@ pub struct ImageUpgradeSpec {
     /// Who approved (set by `ml-operator approve`; kubectl users may set it too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// The approvals counted so far through Slack or the admin API, one per person; `approved`
+    /// is set once there are `upgrades.requiredApprovals` of them for this proposal. Always
+    /// written (also empty), so a renewed proposal starts with none.
+    #[serde(default)]
+    pub approvals: Vec<Vote>,
     /// Reject the group: it will never be applied.
     #[serde(default)]
     pub rejected: bool,
@@ -92,6 +97,25 @@ pub struct ImageUpgradeSpec {
     /// A window name overriding the workloads' and namespace's choice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<String>,
+}
+
+/// One person's approval, counted towards `upgrades.requiredApprovals`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Vote {
+    /// Who: `slack:<user id>`, or `api:<Kubernetes user name>`.
+    pub by: String,
+    /// Their display name, when known (Slack's user name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// When.
+    #[schemars(with = "String")]
+    pub at: DateTime<Utc>,
+    /// How: `slack` or `api`.
+    pub how: String,
+    /// The proposal round approved ([`super::ballot::Ballot::proposal_of`]): a vote counts
+    /// only in the round it was cast in (not after the group is proposed again).
+    pub proposal: String,
 }
 
 /// One workload of a group and the containers the group changes in it.

@@ -155,6 +155,7 @@ fn group(key: &GroupKey, findings: &[&Finding]) -> ImageUpgrade {
             target_tag,
             approved: false,
             approved_by: None,
+            approvals: vec![],
             rejected: false,
             rejected_by: None,
             window: None,

@@ -21,6 +21,8 @@
 //! - [`apply`]: a group's workloads in order: canary, pace, rollback per `onFailure`.
 //! - [`stuck_pods`]: a rolled-back StatefulSet's Pods stuck on the failed revision, deleted.
 //! - [`decide`]: `ml-operator approve` and `reject`.
+//! - [`ballot`]: what a Slack button is for (object, uid, exact proposal); [`vote`]: a remote
+//!   person's decision, counted towards `upgrades.requiredApprovals`, safe to repeat.
 //! - [`announce`]: messages and Events about proposals and outcomes.
 //! - [`settings`]: the checked `upgrades:` configuration.
 //!
@@ -43,6 +45,7 @@
 
 pub mod announce;
 pub mod apply;
+pub mod ballot;
 pub mod crd;
 pub mod decide;
 pub mod group;
@@ -57,6 +60,7 @@ pub mod settings;
 pub mod stuck_pods;
 pub mod upgrader;
 pub mod v1alpha1;
+pub mod vote;
 pub mod window;
 pub mod workload;
 

@@ -19,6 +19,10 @@ use super::list::{ListError, list};
 use super::names;
 use crate::scan::{Report, Status};
 
+/// How the history entry of a renewed proposal starts (what [`super::ballot`] keys a
+/// proposal round on).
+pub const PROPOSED_AGAIN: &str = "proposed again";
+
 /// A failure writing ImageUpgrades; names the object.
 #[derive(Debug, thiserror::Error)]
 #[error("{action} ImageUpgrade {namespace}/{name}: {source}")]
@@ -430,7 +434,7 @@ impl Writer<'_> {
         history.push(HistoryEntry {
             at: self.now,
             phase: Phase::Available,
-            message: format!("proposed again: {}", proposal.summary()),
+            message: format!("{PROPOSED_AGAIN}: {}", proposal.summary()),
         });
         let status = ImageUpgradeStatus {
             history,

@@ -8,6 +8,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod slack;
+
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::Write as _;

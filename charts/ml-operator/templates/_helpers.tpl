@@ -115,6 +115,9 @@ ConfigMap and Lease name; the state namespace stays unset unless given: POD_NAME
 {{- if not $config.upgrades.enabled -}}
 {{- $_ := unset $config "upgrades" -}}
 {{- end -}}
+{{- if not $config.api.enabled -}}
+{{- $_ := unset $config "api" -}}
+{{- end -}}
 {{- include "ml-operator.prune" $config | fromJson | toYaml -}}
 {{- end -}}
 

@@ -29,6 +29,7 @@
 //! | `channel/webhook.rs` | the signed JSON webhook: [`webhook::body`], [`webhook::upgrade_body`], [`webhook::sign`], [`webhook::verify_signature`], [`WebhookNotifier`]. |
 //! | `channel/chat.rs` | [`ChatNotifier`] for any [`ChatFormat`] (Slack's and Teams'), [`ChatOptions`]. |
 //! | `transport.rs` | one HTTP POST delivered dependably, per the [`RetryPolicy`] (the `ml-operator-retry` crate, shared with the registry client). |
+//! | `slack_app/` | a Slack app's side of a click: [`slack_app::signature`] (request signing), [`slack_app::action`] (`block_actions`), [`slack_app::web`] (Web API calls, `response_url`), [`slack_app::socket`] (Socket Mode). |
 //! | `error.rs`, `secret.rs`, `stats.rs`, `text.rs` | [`NotifyError`]/[`ErrorKind`]; [`Secret`] and redaction; [`NotifierStats`]; text helpers. |
 //!
 //! # Use
@@ -205,6 +206,7 @@ mod model;
 mod notice;
 mod notifier;
 mod secret;
+pub mod slack_app;
 mod stats;
 mod text;
 mod transport;

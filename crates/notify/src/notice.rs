@@ -69,6 +69,11 @@ pub struct UpgradeNotice {
     /// Commands that approve the group (`ml-operator approve …`, `kubectl patch …`), for
     /// proposals.
     pub approve_commands: Vec<String>,
+    /// For a proposal, when interactive approvals are on: the `value` of its Approve / Reject
+    /// buttons in Slack (the ImageUpgrade and the exact proposal it is for). Not sent to other
+    /// channels.
+    #[serde(skip)]
+    pub decision: Option<String>,
 }
 
 /// One workload of an [`UpgradeNotice`].
@@ -193,6 +198,7 @@ impl UpgradeNotice {
                 },
             ],
             rollback: None,
+            decision: None,
             message: String::new(),
             approve_commands: vec![],
         }

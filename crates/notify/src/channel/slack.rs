@@ -478,8 +478,35 @@ pub fn render_upgrade(n: &UpgradeNotice) -> Value {
         text.push_str("\n```");
     }
     let text = truncate(&text, MAX_TEXT_CHARS);
-    let blocks = json!([{ "type": "section", "text": { "type": "mrkdwn", "text": truncate(&text, MAX_SECTION_CHARS) } }]);
+    let mut blocks = vec![
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": truncate(&text, MAX_SECTION_CHARS) } }),
+    ];
+    if let (UpgradeEvent::Proposed, Some(value)) = (n.event, &n.decision) {
+        blocks.push(decision_buttons(value, &n.summary()));
+    }
     json!({ "text": text, "blocks": blocks })
+}
+
+/// The Approve / Reject buttons of a proposal (an `actions` block); both carry `value`, the
+/// ImageUpgrade and the exact proposal they decide. Reject asks for confirmation.
+pub fn decision_buttons(value: &str, summary: &str) -> Value {
+    use crate::slack_app::action::{ACTIONS_BLOCK, APPROVE_ACTION, REJECT_ACTION};
+    let plain = |text: &str| json!({ "type": "plain_text", "text": truncate(text, 75) });
+    json!({
+        "type": "actions",
+        "block_id": ACTIONS_BLOCK,
+        "elements": [
+            { "type": "button", "action_id": APPROVE_ACTION, "style": "primary",
+              "text": plain("Approve"), "value": value },
+            { "type": "button", "action_id": REJECT_ACTION, "style": "danger",
+              "text": plain("Reject"), "value": value,
+              "confirm": {
+                  "title": plain("Reject this upgrade?"),
+                  "text": { "type": "mrkdwn", "text": truncate(&format!("{} will never be applied.", slack_escape(summary)), 300) },
+                  "confirm": plain("Reject"),
+                  "deny": plain("Keep it") } }
+        ]
+    })
 }
 
 /// The emoji an upgrade notice starts with.
@@ -495,6 +522,24 @@ fn emoji(event: UpgradeEvent) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proposal_with_a_decision_carries_the_buttons() {
+        let mut n = UpgradeNotice::example(UpgradeEvent::Proposed);
+        assert_eq!(render_upgrade(&n)["blocks"].as_array().unwrap().len(), 1);
+        n.decision = Some("hub/central-ledger-v19.8.9/uid/abc".into());
+        let body = render_upgrade(&n);
+        let actions = &body["blocks"][1];
+        assert_eq!(actions["type"], "actions");
+        assert_eq!(actions["elements"][0]["action_id"], "ml-operator-approve");
+        assert_eq!(actions["elements"][1]["action_id"], "ml-operator-reject");
+        for button in actions["elements"].as_array().unwrap() {
+            assert_eq!(button["value"], "hub/central-ledger-v19.8.9/uid/abc");
+        }
+        // Outcomes have nothing to decide.
+        n.event = UpgradeEvent::Succeeded;
+        assert_eq!(render_upgrade(&n)["blocks"].as_array().unwrap().len(), 1);
+    }
 
     #[test]
     fn slack_bodies() {
