@@ -51,12 +51,13 @@ use crate::tags::TagSource;
 /// its previous response on a kept-alive connection) to the blank line: a slowloris socket, a
 /// silent half-open one and an idle keep-alive connection are closed after this.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a request body may go without sending anything (no route reads a body today).
+/// How long a request body may go without sending anything (only `POST /slack/interactions`
+/// reads one).
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one request may take in all, answered `503` after that (an `/images` question to a
 /// slow registry is the only one that can take long).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// The largest request body accepted: `413` over it (no route reads a body today).
+/// The largest request body accepted: `413` over it (a Slack click is a few KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The largest request head (request line and headers) accepted: `431` over it.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
