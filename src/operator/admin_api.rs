@@ -185,7 +185,13 @@ async fn findings(State(api): State<Arc<AdminApi>>, headers: HeaderMap) -> Respo
     match api.last_report.read().await.as_ref() {
         Some(report) => (
             [(header::CONTENT_TYPE, "application/json")],
-            report::render(report, &[], Format::Json, report::table::View::default(), &[]),
+            report::render(
+                report,
+                &[],
+                Format::Json,
+                report::table::View::default(),
+                &[],
+            ),
         )
             .into_response(),
         None => refuse(StatusCode::SERVICE_UNAVAILABLE, "no scan yet".into()),
