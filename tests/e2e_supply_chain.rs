@@ -614,7 +614,7 @@ async fn run_tells_each_alert_once_on_every_channel_and_applies_only_signed_targ
         )
     });
     assert!(
-        missing_upgrade["spec"]["targetImage"]
+        target_container(&missing_upgrade, "missing", "app").unwrap()["targetImage"]
             .as_str()
             .unwrap()
             .contains("/hub/missing:v2.0.1@sha256:"),
@@ -627,7 +627,9 @@ async fn run_tells_each_alert_once_on_every_channel_and_applies_only_signed_targ
             webhook.received().iter().any(|r| {
                 let body = r.json();
                 body["event"] == "upgrade-proposed"
-                    && body["name"] == "missing"
+                    && body["workloads"]
+                        .as_array()
+                        .is_some_and(|ws| ws.iter().any(|w| w["name"] == "missing"))
                     && body["message"]
                         .as_str()
                         .is_some_and(|m| m.contains("rolling back to it will fail"))
@@ -675,11 +677,13 @@ async fn run_tells_each_alert_once_on_every_channel_and_applies_only_signed_targ
         "apiVersion": signed["apiVersion"], "kind": "ImageUpgrade",
         "metadata": {"name": "unsigned-by-hand"},
         "spec": {
-            "target": {"kind": "Deployment", "name": "unsigned", "container": "app"},
-            "currentImage": registries.image("unsigned"),
-            "targetImage": unsigned_target,
+            "repository": format!("{}/hub/unsigned", registries.verified_proxy.host()),
             "currentTag": "v4.0.0",
             "targetTag": "v4.0.1",
+            "workloadCount": 1,
+            "targets": [{"kind": "Deployment", "name": "unsigned", "containers": [
+                {"name": "app", "currentImage": registries.image("unsigned"),
+                 "targetImage": unsigned_target}]}],
             "strategy": "bugfix",
             "approved": true,
         }
