@@ -190,18 +190,21 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
     let leadership = Leadership::start(&client, lease_config(&config, &namespace, &me), &shutdown);
 
     // Upgrades: ImageUpgrades from each scan, and the upgrader applying approved ones.
+    let announcer = crate::upgrade::Announcer::new(
+        notifiers.clone(),
+        events.then(|| (client.clone(), me.clone())),
+    )
+    .with_decisions(decisions);
     let upgrader = upgrades::upgrader(
         upgrades,
         dry_run,
         &client,
-        &notifiers,
-        events.then(|| (client.clone(), me.clone())),
+        announcer,
         &config.namespaces,
         Arc::new(upgrades::SignatureGate {
             source: source.clone(),
             policy: supply.clone(),
         }),
-        decisions,
     );
     let upgrader_task = upgrader.clone().and_then(|upgrader| {
         upgrades::spawn_passes(

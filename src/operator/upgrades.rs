@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use kube::Client;
-use ml_operator_notify::Notifier;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -45,20 +44,16 @@ impl TargetVerifier for SignatureGate {
     }
 }
 
-/// The upgrade upgrader, when upgrades are enabled; logs what it will do. `events` is the
-/// client and reporting instance for announcement Events, when Events are on; `verifier`
-/// checks each target's signature before it is applied.
-/// client and reporting instance for announcement Events, when Events are on; `decisions`
-/// puts Approve / Reject buttons on proposals (Slack approvals are on).
+/// The upgrade upgrader, when upgrades are enabled; logs what it will do. `announcer` tells
+/// people (and records Events) about proposals and outcomes; `verifier` checks each target's
+/// signature before it is applied.
 pub fn upgrader(
     settings: Option<UpgradeSettings>,
     dry_run: bool,
     client: &Client,
-    notifiers: &[Arc<dyn Notifier>],
-    events: Option<(Client, String)>,
+    announcer: Announcer,
     namespaces: &[String],
     verifier: Arc<dyn TargetVerifier>,
-    decisions: bool,
 ) -> Option<Arc<Upgrader>> {
     let Some(mut settings) = settings else {
         if dry_run {
@@ -69,7 +64,6 @@ pub fn upgrader(
         return None;
     };
     settings.dry_run = dry_run;
-    let announcer = Announcer::new(notifiers.to_vec(), events).with_decisions(decisions);
     tracing::info!(
         "upgrades enabled{}: auto-approve {}, at most {} groups at once, {} workloads of a group at once after the first, on failure {}, rollout timeout {}",
         if dry_run {
