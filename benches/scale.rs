@@ -1001,7 +1001,7 @@ mod registry_fill {
             digests[r] = digest;
         }
         let root = repositories_root(registry);
-        for r in 0..size.repositories {
+        for (r, expected) in digests.iter().enumerate() {
             let tags = cluster::tags(r, size.tags);
             let tags_dir = root.join(cluster::repository(r)).join("_manifests/tags");
             let pushed = tags_dir.join(&tags[0]).join("current/link");
@@ -1021,11 +1021,10 @@ mod registry_fill {
                 .join("_manifests/revisions/sha256")
                 .join(&hex)
                 .join("link");
-            if !revision.is_file() || digest.trim() != digests[r] {
+            if !revision.is_file() || digest.trim() != expected {
                 return Err(format!(
-                    "{} is missing after a push, or not {}",
-                    revision.display(),
-                    digests[r]
+                    "{} is missing after a push, or not {expected}",
+                    revision.display()
                 ));
             }
             for tag in &tags[1..] {
