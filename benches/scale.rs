@@ -1023,9 +1023,8 @@ mod registry_fill {
                 .join("link");
             if !revision.is_file() || digest.trim() != expected {
                 return Err(format!(
-                    "{} is missing after a push, or not {}",
-                    revision.display(),
-                    expected
+                    "{} is missing after a push, or not {expected}",
+                    revision.display()
                 ));
             }
             for tag in &tags[1..] {

@@ -66,6 +66,9 @@ pub async fn run<'a>(
         if questions.is_empty() || round == MAX_ROUNDS {
             break report;
         }
+        // The next pass makes its own report: this one's findings need not stay in memory
+        // while the registries are asked.
+        drop(report);
         tracing::debug!(questions = questions.len(), round, "asking the registries");
         source.answer(questions, &mut facts, inputs.policy).await;
     };

@@ -14,11 +14,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::future::join_all;
+use futures::StreamExt as _;
 use ml_operator_registry::{CosignKey, RegistryConfig, SignatureCheck};
 
 use super::TagSource;
 use crate::inventory::ImageRef;
+
+/// The most questions in flight at once. Each is a request future (kilobytes) even when the
+/// client's cache answers it, and the client paces each registry on its own (`concurrency`),
+/// so thousands at once would only cost memory.
+const IN_FLIGHT: usize = 64;
 
 /// How often a running tag's digest is asked of the registry again (`digestCheckInterval`).
 pub const DEFAULT_DIGEST_CHECK_INTERVAL: Duration = Duration::from_secs(6 * 3600);
@@ -298,7 +303,7 @@ impl TagSource {
         }
     }
 
-    /// Asks the registries `questions`, all at once (the client paces them per registry),
+    /// Asks the registries `questions`, [`IN_FLIGHT`] at a time (the client paces them per registry),
     /// and adds the answers to `facts`. Each distinct tag's digest is asked once (one `HEAD`),
     /// before its age or signature, which are asked by that digest.
     pub async fn answer(&self, questions: Questions, facts: &mut Facts, policy: &SupplyPolicy) {
@@ -316,14 +321,17 @@ impl TagSource {
                 digests.entry(key.clone()).or_insert_with(|| image.clone());
             }
         }
-        let heads = join_all(digests.into_iter().map(|(key, image)| async move {
-            let answer = registry
-                .manifest_digest(image.registry(), &image.repository(), &key.1, interval)
-                .await
-                .map_err(|e| e.to_string());
-            (key, answer)
-        }))
-        .await;
+        let heads: Vec<_> = futures::stream::iter(digests)
+            .map(|(key, image)| async move {
+                let answer = registry
+                    .manifest_digest(image.registry(), &image.repository(), &key.1, interval)
+                    .await
+                    .map_err(|e| e.to_string());
+                (key, answer)
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
         facts.digests.extend(heads);
         let known = &facts.digests;
         let digest_of = |key: &TagKey| -> Result<String, Unknown> {
@@ -334,7 +342,7 @@ impl TagSource {
                 None => Err("the digest was not asked".to_string()),
             }
         };
-        let created = join_all(created.into_iter().map(|(key, image)| {
+        let created = futures::stream::iter(created).map(|(key, image)| {
             let digest = digest_of(&key);
             async move {
                 let answer = match digest {
@@ -346,8 +354,8 @@ impl TagSource {
                 };
                 (key, answer)
             }
-        }));
-        let signatures = join_all(signatures.into_iter().map(|(key, image)| {
+        });
+        let signatures = futures::stream::iter(signatures).map(|(key, image)| {
             let digest = digest_of(&key);
             async move {
                 let answer = match (policy.key(&image), digest) {
@@ -366,8 +374,11 @@ impl TagSource {
                 };
                 (key, answer)
             }
-        }));
-        let (created, signatures) = futures::join!(created, signatures);
+        });
+        let (created, signatures): (Vec<_>, Vec<_>) = futures::join!(
+            created.buffer_unordered(IN_FLIGHT).collect(),
+            signatures.buffer_unordered(IN_FLIGHT).collect()
+        );
         facts.created.extend(created);
         facts.signatures.extend(signatures);
     }
