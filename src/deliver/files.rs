@@ -168,6 +168,7 @@ mod tests {
 
     fn finding(image: &str, latest: &str, path: Option<&str>) -> Finding {
         Finding {
+            cluster: None,
             kind: "Deployment",
             namespace: "hub".into(),
             name: "w".into(),

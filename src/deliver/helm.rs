@@ -145,6 +145,7 @@ fn upgrade(release: &Release, chart: Option<&String>, set: Vec<(String, String)>
         words.push(format!("{path}={value}"));
     }
     HelmUpgrade {
+        cluster: None,
         release: release.name.clone(),
         namespace: release.namespace.clone(),
         chart,
@@ -206,6 +207,7 @@ mod tests {
 
     fn finding(name: &str, image: &str, latest: &str) -> Finding {
         Finding {
+            cluster: None,
             kind: "Deployment",
             namespace: "hub".into(),
             name: name.into(),

@@ -34,6 +34,24 @@ pub fn join<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
     words.into_iter().map(quote).collect::<Vec<_>>().join(" ")
 }
 
+/// A command printed by [`join`] with `words` inserted right after its program (its first
+/// word, a bare name such as `kubectl`), each [`quote`]d: `kubectl patch …` with
+/// `["--context", "hub-a"]` becomes `kubectl --context hub-a patch …`. The words already there
+/// are kept exactly as they were quoted.
+pub fn insert_after_program<'a>(command: &str, words: impl IntoIterator<Item = &'a str>) -> String {
+    let (program, rest) = command.split_once(' ').unwrap_or((command, ""));
+    let mut out = program.to_string();
+    for word in words {
+        out.push(' ');
+        out.push_str(&quote(word));
+    }
+    if !rest.is_empty() {
+        out.push(' ');
+        out.push_str(rest);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +75,19 @@ mod tests {
         }
         assert!(matches!(quote("plain"), Cow::Borrowed(_)));
         assert_eq!(join(["kubectl", "-n", "ns;x"]), "kubectl -n 'ns;x'");
+    }
+
+    #[test]
+    fn words_go_right_after_the_program_quoted() {
+        let command = join(["kubectl", "patch", "deployment", "a b"]);
+        assert_eq!(
+            insert_after_program(&command, ["--context", "hub-a"]),
+            "kubectl --context hub-a patch deployment 'a b'"
+        );
+        assert_eq!(
+            insert_after_program(&command, ["--context", "arn:aws:eks:x:cluster/$(id)"]),
+            "kubectl --context 'arn:aws:eks:x:cluster/$(id)' patch deployment 'a b'"
+        );
+        assert_eq!(insert_after_program("helm", ["-h"]), "helm -h");
     }
 }

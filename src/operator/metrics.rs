@@ -322,6 +322,7 @@ mod tests {
 
     fn finding(tag: &str, latest: Option<&str>) -> crate::scan::Finding {
         crate::scan::Finding {
+            cluster: None,
             kind: "Deployment",
             namespace: "mojaloop".into(),
             name: "central-ledger".into(),

@@ -84,6 +84,10 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
+    /// The kubeconfig context of the cluster the workload runs in: only in a fleet scan
+    /// (`check --context A --context B`, `--all-contexts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// Workload kind (`Deployment`).
     pub kind: &'static str,
     /// Workload namespace.
@@ -163,6 +167,9 @@ pub struct HelmValues {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HelmUpgrade {
+    /// The kubeconfig context of the release's cluster: only in a fleet scan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// The release.
     pub release: String,
     /// Its namespace.
@@ -206,6 +213,49 @@ pub struct Summary {
     /// Containers whose running tag is gone from the registry.
     #[serde(skip_serializing_if = "is_zero")]
     pub tag_missing: usize,
+    /// In a fleet scan, each cluster scanned with its own counts, in the order asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<ClusterSummary>,
+    /// In a fleet scan, each cluster that could not be read, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_clusters: Vec<FailedCluster>,
+}
+
+/// One cluster's counts in a fleet scan (`summary.clusters[]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSummary {
+    /// The kubeconfig context.
+    pub name: String,
+    /// Its counts (never with nested clusters).
+    #[serde(flatten)]
+    pub counts: Summary,
+}
+
+/// A cluster of a fleet scan that could not be read (`summary.failedClusters[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedCluster {
+    /// The kubeconfig context.
+    pub name: String,
+    /// Why (names the context and server, never a credential).
+    pub error: String,
+}
+
+impl Summary {
+    /// Adds another scan's counts to these (the cluster lists are left alone).
+    pub fn add(&mut self, other: &Summary) {
+        self.workloads += other.workloads;
+        self.containers += other.containers;
+        self.updates += other.updates;
+        self.up_to_date += other.up_to_date;
+        self.unresolved += other.unresolved;
+        self.skipped += other.skipped;
+        self.other_objects += other.other_objects;
+        self.controlled += other.controlled;
+        self.tag_overwritten += other.tag_overwritten;
+        self.tag_missing += other.tag_missing;
+    }
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -26,11 +26,13 @@ use crate::tags::supply::{Facts, Questions, SupplyPolicy};
 use crate::tags::{TagLookup, TagsUnknown};
 
 mod finding;
+pub mod fleet;
 mod patches;
 pub mod pipeline;
 
 pub use finding::{
-    Finding, HeldBack, HelmUpgrade, HelmValues, Report, SignatureStatus, Status, Summary,
+    ClusterSummary, FailedCluster, Finding, HeldBack, HelmUpgrade, HelmValues, Report,
+    SignatureStatus, Status, Summary,
 };
 pub use patches::{PatchedContainer, WorkloadPatch};
 
@@ -220,6 +222,7 @@ fn evaluate(
 ) -> Finding {
     let options = context.options;
     let mut finding = Finding {
+        cluster: None,
         kind: workload.kind.as_str(),
         namespace: workload.namespace.clone(),
         name: workload.name.clone(),

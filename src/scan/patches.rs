@@ -15,6 +15,9 @@ use crate::inventory::{ManagedBy, Workload, commands, managed_by};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadPatch {
+    /// The kubeconfig context of the workload's cluster: only in a fleet scan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// Workload kind (`Deployment`).
     pub kind: &'static str,
     /// Workload namespace.
@@ -109,6 +112,7 @@ pub(super) fn attach(workloads: &[Workload], findings: &mut [Finding]) -> Vec<Wo
             }
         }
         patches.push(WorkloadPatch {
+            cluster: None,
             kind: workload.kind.as_str(),
             namespace: workload.namespace.clone(),
             name: workload.name.clone(),

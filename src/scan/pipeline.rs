@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::inventory::{RunningDigests, Workload};
 use crate::scan::{Report, ScanOptions, Supply, scan_with};
-use crate::tags::supply::SupplyPolicy;
+use crate::tags::supply::{Facts, SupplyPolicy};
 use crate::tags::{Fetched, TagSource, TagsUnknown};
 
 /// The most rounds of questions one scan asks: running tags' digests; the targets' ages;
@@ -50,32 +50,116 @@ pub async fn run<'a>(
     inputs: &Inputs<'_>,
     options: ScanOptions,
 ) -> Scanned<'a> {
-    let tags = source.fetch(workloads, options.strategy).await;
+    let parts = [Part {
+        workloads,
+        running: inputs.running,
+    }];
+    let fleet = Fleet {
+        policy: inputs.policy,
+        now: inputs.now,
+        options,
+    };
+    let ScannedParts {
+        mut reports,
+        failures,
+        tags,
+    } = run_parts(source, &parts, &fleet, &|_, _| {}).await;
+    Scanned {
+        report: reports.pop().expect("one report per part"),
+        failures,
+        tags,
+    }
+}
+
+/// One part of a scan of several clusters: a cluster's workloads (already filtered) and what
+/// its Pods run.
+pub struct Part<'a> {
+    /// The workloads to scan.
+    pub workloads: &'a [Workload],
+    /// What their Pods run.
+    pub running: &'a RunningDigests,
+}
+
+/// How every part of a scan is scanned.
+pub struct Fleet<'a> {
+    /// The supply-chain checks to make.
+    pub policy: &'a SupplyPolicy,
+    /// The clock of the release cool-down.
+    pub now: DateTime<Utc>,
+    /// The strategy and explanations.
+    pub options: ScanOptions,
+}
+
+/// What a scan of several parts produced.
+pub struct ScannedParts<'a> {
+    /// One report per part, in the parts' order.
+    pub reports: Vec<Report>,
+    /// Repositories that could not be listed (their images are unresolved in every part).
+    pub failures: Vec<TagsUnknown>,
+    /// The tags the scan read.
+    pub tags: Fetched<'a>,
+}
+
+/// Scans several parts (the clusters of a fleet) with one fetch: the tags of each distinct
+/// repository are walked once for all of them, and what the registries answer about digests,
+/// build times and signatures is shared; then each part is scanned on its own, with its own
+/// Pods' digests. `progress` hears how many repositories are listed so far, of how many.
+pub async fn run_parts<'a>(
+    source: &'a TagSource,
+    parts: &[Part<'_>],
+    fleet: &Fleet<'_>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> ScannedParts<'a> {
+    let strategy = fleet.options.strategy;
+    let tags = match parts {
+        [part] => source.fetch_observed(part.workloads, strategy, progress).await,
+        _ => {
+            let all: Vec<Workload> = parts
+                .iter()
+                .flat_map(|part| part.workloads.iter().cloned())
+                .collect();
+            source.fetch_observed(&all, strategy, progress).await
+        }
+    };
     let failures = tags.failures();
     let mut facts = source.facts();
+    let mut reports = Vec::with_capacity(parts.len());
+    for part in parts {
+        reports.push(scan_part(source, &tags, &mut facts, part, fleet).await);
+    }
+    ScannedParts {
+        reports,
+        failures,
+        tags,
+    }
+}
+
+/// One part scanned, asking the registries between passes.
+async fn scan_part(
+    source: &TagSource,
+    tags: &Fetched<'_>,
+    facts: &mut Facts,
+    part: &Part<'_>,
+    fleet: &Fleet<'_>,
+) -> Report {
     let mut round = 0;
-    let report = loop {
+    loop {
         let supply = Supply {
-            facts: &facts,
-            running: inputs.running,
-            policy: inputs.policy,
-            now: inputs.now,
+            facts,
+            running: part.running,
+            policy: fleet.policy,
+            now: fleet.now,
         };
-        let (report, questions) = scan_with(workloads, &tags, &supply, options);
+        let (report, questions) = scan_with(part.workloads, tags, &supply, fleet.options);
         round += 1;
         if questions.is_empty() || round == MAX_ROUNDS {
-            break report;
+            return report;
         }
         // The next pass makes its own report: this one's findings need not stay in memory
         // while the registries are asked.
         drop(report);
         tracing::debug!(questions = questions.len(), round, "asking the registries");
-        source.answer(questions, &mut facts, inputs.policy).await;
-    };
-    Scanned {
-        report,
-        failures,
-        tags,
+        source.answer(questions, facts, fleet.policy).await;
     }
 }
 

@@ -70,24 +70,42 @@ impl TagSource {
     /// `default_strategy` is what workloads without a `strategy` annotation use (the
     /// image-watcher answers per strategy).
     pub async fn fetch(&self, workloads: &[Workload], default_strategy: Strategy) -> Fetched<'_> {
+        self.fetch_observed(workloads, default_strategy, &|_, _| {})
+            .await
+    }
+
+    /// [`fetch`](Self::fetch), telling `progress` how many repositories are listed so far and
+    /// how many there are (`(0, total)` first, then after each one; only for registries).
+    pub async fn fetch_observed(
+        &self,
+        workloads: &[Workload],
+        default_strategy: Strategy,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Fetched<'_> {
         match self {
             TagSource::Index(index) => Fetched::Index(index),
             TagSource::Registry(registry) => {
-                let lookups =
-                    distinct_repositories(workloads)
-                        .into_values()
-                        .map(|image| async move {
-                            let repository = image.canonical_name();
-                            let result = registry
-                                .list_tags(image.registry(), &image.repository())
-                                .await
-                                .map(RepositoryTags::Listed)
-                                .map_err(|e| TagsUnknown {
-                                    repository: repository.clone(),
-                                    reason: e.to_string(),
-                                });
-                            (repository, result)
-                        });
+                let repositories = distinct_repositories(workloads);
+                let total = repositories.len();
+                let done = std::sync::atomic::AtomicUsize::new(0);
+                progress(0, total);
+                let lookups = repositories.into_values().map(|image| {
+                    let done = &done;
+                    async move {
+                        let repository = image.canonical_name();
+                        let result = registry
+                            .list_tags(image.registry(), &image.repository())
+                            .await
+                            .map(RepositoryTags::Listed)
+                            .map_err(|e| TagsUnknown {
+                                repository: repository.clone(),
+                                reason: e.to_string(),
+                            });
+                        let listed = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        progress(listed, total);
+                        (repository, result)
+                    }
+                });
                 Fetched::Repositories(join_all(lookups).await.into_iter().collect())
             }
             TagSource::ImageWatcher(client) => {
