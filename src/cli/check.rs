@@ -10,17 +10,18 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
+use super::progress::Progress;
+use super::read::{self, Filters, Member, Plan};
 use super::{
     CheckArgs, ColorChoice, Failure, check_namespace_arg, load_config, registry_client_with,
     tag_source,
 };
+use crate::inventory::Workload;
 use crate::inventory::selector::Selector;
-use crate::inventory::{RunningDigests, Workload, drop_controlled, server_selector};
 use crate::report;
-use crate::scan::pipeline::{self, Scanned};
-use crate::scan::{Report, ScanOptions};
-use crate::source::cluster::{Cluster, ClusterOptions};
-use crate::source::manifest;
+use crate::scan::fleet::{self, ClusterReport};
+use crate::scan::pipeline::{self, Part, ScannedParts};
+use crate::scan::{FailedCluster, Report, ScanOptions};
 use crate::tags::TagSource;
 use crate::tags::index;
 
@@ -47,41 +48,33 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     let supply = crate::operator::settings::supply_policy(&config, args.pin_digests)
         .map_err(|e| Failure::Input(e.to_string()))?;
 
-    let mut inventory = read_inventory(args, &selector, services).await?;
-    // What the nodes run, from every Pod listed (before filtering: Pods and ReplicaSets need
-    // not carry their workload's labels).
-    let running = match &inventory.cluster {
-        Some(_) => RunningDigests::from_listing(&inventory.workloads, &inventory.pods),
-        None => RunningDigests::default(),
+    let plan = read::plan(args)?;
+    let table = matches!(args.output, report::Format::Table | report::Format::Wide);
+    let progress = Progress::start(
+        table && !args.quiet && std::io::stderr().is_terminal(),
+        plan.clusters(),
+    );
+    let filters = Filters {
+        selector: &selector,
+        services,
+        pull_secrets: matches!(source, TagSource::Registry(_)),
     };
-    let mut workloads: Vec<Workload> = inventory
-        .workloads
-        .into_iter()
-        .filter(|w| args.namespace.as_ref().is_none_or(|ns| &w.namespace == ns))
-        .filter(|w| selector.matches(&w.labels))
-        .filter(|w| w.is_one_of(services))
-        .collect();
-    let controlled = drop_controlled(&mut workloads);
-    // On a cluster, registries see the credentials kubelet pulls with.
-    if let (Some(cluster), TagSource::Registry(_)) = (&inventory.cluster, &source)
-        && !args.no_pull_secrets
-    {
-        let (credentials, warnings) = cluster.pull_secret_credentials(&workloads).await;
-        inventory.warnings.extend(warnings);
-        if !credentials.is_empty() {
-            source =
-                TagSource::Registry(registry_client_with(&args.registry, &config, credentials)?);
-        }
+    let (mut members, unread) = read::read(args, &plan, &filters).await?;
+    for cluster in &unread {
+        progress.eprintln(&format!(
+            "error: cluster {:?} not scanned: {}",
+            cluster.name,
+            report::escape_control(&cluster.error)
+        ));
     }
-    // Helm releases hold secrets: read only with the caller's permissions, reduced at once to
-    // image keys.
-    let mut releases = Vec::new();
-    if let Some(cluster) = &inventory.cluster
-        && !args.no_helm_releases
-    {
-        let (found, warnings) = cluster.helm_releases(&workloads, args.max_input_size).await;
-        releases = found;
-        inventory.warnings.extend(warnings);
+    // On a cluster, registries see the credentials kubelet pulls with (in a fleet, every
+    // cluster's; the first found for a registry is used).
+    let credentials: Vec<_> = members
+        .iter_mut()
+        .flat_map(|m| std::mem::take(&mut m.credentials))
+        .collect();
+    if !credentials.is_empty() {
+        source = TagSource::Registry(registry_client_with(&args.registry, &config, credentials)?);
     }
     let charts = helm_charts(&args.helm_chart)?;
     if args.output == report::Format::Diff && args.values.is_empty() {
@@ -90,45 +83,90 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         ));
     }
     let values_files = super::values::load(&args.values, args.max_input_size)?;
-    for warning in &inventory.warnings {
-        eprintln!("warning: {}", report::escape_control(warning));
+    let warnings: Vec<String> = members.iter().flat_map(|m| m.warnings.clone()).collect();
+    for warning in &warnings {
+        progress.eprintln(&format!("warning: {}", report::escape_control(warning)));
     }
 
     let options = ScanOptions {
         strategy: args.strategy.or(config.strategy).unwrap_or_default(),
         explain: args.explain,
     };
-    if inventory.cluster.is_none()
+    if members.iter().any(|m| !m.is_cluster)
         && supply.check_overwritten
         && matches!(source, TagSource::Registry(_))
     {
-        eprintln!(
-            "note: manifests have no Pods, so the overwritten-tag check compares only digest-pinned images with the registry (the others are skipped)"
+        progress.eprintln(
+            "note: manifests have no Pods, so the overwritten-tag check compares only digest-pinned images with the registry (the others are skipped)",
         );
     }
-    let inputs = pipeline::Inputs {
-        running: &running,
+    let parts: Vec<Part<'_>> = members
+        .iter()
+        .map(|m| Part {
+            workloads: &m.workloads,
+            running: &m.running,
+        })
+        .collect();
+    let fleet_settings = pipeline::Fleet {
         policy: &supply,
         now: chrono::Utc::now(),
+        options,
     };
-    let mut scanned = pipeline::run(&source, &workloads, &inputs, options).await;
-    for line in scanned.failure_lines() {
-        eprintln!("warning: {}", report::escape_control(&line.to_string()));
+    let ScannedParts {
+        reports,
+        failures,
+        tags,
+    } = pipeline::run_parts(&source, &parts, &fleet_settings, &|done, total| {
+        progress.repositories(done, total)
+    })
+    .await;
+    progress.finish();
+    for failure in &failures {
+        let line = pipeline::FailureLine(failure).to_string();
+        eprintln!("warning: {}", report::escape_control(&line));
     }
     if let Some(path) = &args.export_tags {
-        let snapshot = index::snapshot(&workloads, &scanned.tags);
+        let all: Vec<Workload> = members.iter().flat_map(|m| m.workloads.clone()).collect();
+        let snapshot = index::snapshot(&all, &tags);
         let text = serde_json::to_string_pretty(&snapshot).expect("a tag index always serializes");
         std::fs::write(path, text + "\n")
             .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))?;
     }
-    scanned.report.summary.other_objects = inventory.other_objects;
-    scanned.report.summary.controlled = controlled;
-    let Scanned {
-        mut report,
-        failures,
-        ..
-    } = scanned;
-    crate::deliver::helm::attach(&mut report, &releases, &charts);
+    let mut notes = Vec::new();
+    let mut reports: Vec<Report> = reports
+        .into_iter()
+        .zip(&members)
+        .map(|(mut report, member)| {
+            report.summary.other_objects = member.other_objects;
+            report.summary.controlled = member.controlled;
+            crate::deliver::helm::attach(&mut report, &member.releases, &charts);
+            if config.upgrades.enabled {
+                notes.push((member, window_notes_of(&report, member, &config)));
+            }
+            report
+        })
+        .collect();
+    let failed_clusters: Vec<FailedCluster> = unread
+        .iter()
+        .map(|u| FailedCluster {
+            name: u.name.clone(),
+            error: u.error.clone(),
+        })
+        .collect();
+    let mut report = match plan {
+        Plan::Fleet(_) => fleet::merge(
+            reports
+                .into_iter()
+                .zip(&members)
+                .map(|(report, member)| ClusterReport {
+                    name: member.name.clone().unwrap_or_default(),
+                    report,
+                })
+                .collect(),
+            failed_clusters,
+        ),
+        Plan::Manifests | Plan::Cluster => reports.pop().unwrap_or_default(),
+    };
     let edits = super::values::apply(&mut report, &values_files, args.write)?;
 
     let color = match args.color {
@@ -146,11 +184,13 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         wide: false,
         width: table_width(),
     };
-    let text = report::render(&report, &inventory.warnings, args.output, view, &edits);
-    if config.upgrades.enabled {
-        let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades)
-            .map_err(|e| Failure::Input(e.to_string()))?;
-        for note in window_notes(&report, &workloads, &settings, chrono::Utc::now()) {
+    let text = report::render(&report, &warnings, args.output, view, &edits);
+    for (member, member_notes) in notes {
+        for note in member_notes? {
+            let note = match &member.name {
+                Some(name) => format!("cluster {name:?}: {note}"),
+                None => note,
+            };
             eprintln!("note: {}", report::escape_control(&note));
         }
     }
@@ -164,10 +204,26 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
             return Err(Failure::Runtime(format!("cannot write output: {e}")));
         }
     }
+    let mut partial = Vec::new();
+    if !unread.is_empty() {
+        let names: Vec<String> = unread.iter().map(|u| format!("{:?}", u.name)).collect();
+        partial.push(format!(
+            "{} of {} clusters could not be read ({})",
+            unread.len(),
+            plan.clusters(),
+            names.join(", ")
+        ));
+    }
     if !failures.is_empty() {
-        return Err(Failure::Runtime(format!(
-            "partial scan: the tags of {} repositories could not be listed (their images are unresolved)",
+        partial.push(format!(
+            "the tags of {} repositories could not be listed (their images are unresolved)",
             failures.len()
+        ));
+    }
+    if !partial.is_empty() {
+        return Err(Failure::Runtime(format!(
+            "partial scan: {}",
+            partial.join("; ")
         )));
     }
     if report.summary.tag_overwritten > 0 && !args.allow_overwritten {
@@ -181,6 +237,22 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     } else {
         0
     })
+}
+
+/// With upgrades enabled, one member's [`window_notes`].
+fn window_notes_of(
+    report: &Report,
+    member: &Member,
+    config: &crate::config::Config,
+) -> Result<Vec<String>, Failure> {
+    let settings = crate::upgrade::UpgradeSettings::from_config(&config.upgrades)
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    Ok(window_notes(
+        report,
+        &member.workloads,
+        &settings,
+        chrono::Utc::now(),
+    ))
 }
 
 /// `--helm-chart RELEASE=REF` arguments as a map.
@@ -210,61 +282,6 @@ fn refuse_to_overwrite(tags: &Path, export: &Path) -> Result<(), Failure> {
         ))),
         _ => Ok(()),
     }
-}
-
-/// Workloads from manifests (`-f`) or from the cluster, before filtering.
-struct Inventory {
-    workloads: Vec<Workload>,
-    other_objects: usize,
-    warnings: Vec<String>,
-    /// What each listed Pod runs (empty for manifests).
-    pods: std::collections::BTreeMap<(String, String), Vec<crate::inventory::RunningImage>>,
-    /// The cluster read, when not reading manifests.
-    cluster: Option<Cluster>,
-}
-
-async fn read_inventory(
-    args: &CheckArgs,
-    selector: &Selector,
-    services: &[String],
-) -> Result<Inventory, Failure> {
-    if !args.files.is_empty() {
-        if args.kubeconfig.is_some() || args.context.is_some() {
-            return Err(Failure::Input(
-                "-f reads manifests; --kubeconfig and --context read a cluster: give one or the other".into(),
-            ));
-        }
-        let default_namespace = args.namespace.as_deref().unwrap_or("default");
-        let manifests = manifest::load(&args.files, default_namespace, args.max_input_size)
-            .map_err(|e| Failure::Input(e.to_string()))?;
-        return Ok(Inventory {
-            workloads: manifests.workloads,
-            other_objects: manifests.other_objects,
-            warnings: manifests.warnings,
-            pods: Default::default(),
-            cluster: None,
-        });
-    }
-    let options = ClusterOptions {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        namespace: args.namespace.clone(),
-        selector: server_selector(selector.as_str(), services),
-    };
-    let cluster = Cluster::connect(&options)
-        .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    let inventory = cluster
-        .workloads(&options)
-        .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    Ok(Inventory {
-        workloads: inventory.workloads,
-        other_objects: 0,
-        warnings: inventory.warnings,
-        pods: inventory.pods,
-        cluster: Some(cluster),
-    })
 }
 
 /// With upgrades enabled: for each upgrade group the scan would propose, when it could be

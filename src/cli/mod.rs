@@ -9,6 +9,8 @@
 mod check;
 mod completion;
 mod decide;
+mod progress;
+mod read;
 mod run;
 mod tags;
 mod values;
@@ -150,9 +152,16 @@ struct CheckArgs {
     /// Kubeconfig for reading a live cluster (default: KUBECONFIG, then ~/.kube/config).
     #[arg(long, value_name = "PATH")]
     kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context for reading a live cluster.
-    #[arg(long, value_name = "NAME")]
-    context: Option<String>,
+    /// Kubeconfig context for reading a live cluster. Repeatable: with two or more, each
+    /// cluster is scanned (a fleet) and every finding carries its `cluster`.
+    #[arg(long, value_name = "NAME", conflicts_with = "all_contexts")]
+    context: Vec<String>,
+    /// Scan every context of the kubeconfig, in its order (a fleet).
+    #[arg(long)]
+    all_contexts: bool,
+    /// The longest one cluster may take to be read (listing, pull secrets, Helm releases).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    cluster_timeout: std::time::Duration,
     /// Only this namespace (for manifests: objects without a namespace count as in it).
     #[arg(
         short = 'n',
@@ -223,6 +232,10 @@ struct CheckArgs {
     /// (`tag-overwritten` findings are still reported).
     #[arg(long)]
     allow_overwritten: bool,
+    /// No progress line on stderr (it is shown only on a terminal, for the table, after a
+    /// second).
+    #[arg(short = 'q', long)]
+    quiet: bool,
     /// Colour the table: auto (only on a terminal, and not when NO_COLOR is set), always, never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
@@ -313,6 +326,15 @@ fn load_config(args: &RegistryArgs) -> Result<Config, Failure> {
         .apply_env(|key| std::env::var(key).ok())
         .map_err(|e| Failure::Input(e.to_string()))?;
     Ok(config)
+}
+
+/// A duration flag above zero (`90s`, `2m`), as the configuration file writes durations.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    match crate::config::duration::parse(text) {
+        Ok(duration) if duration.is_zero() => Err(format!("{text:?}: must be above zero")),
+        Ok(duration) => Ok(duration),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Checks a `-n NAMESPACE` argument, so a typo is an input error naming the flag instead of

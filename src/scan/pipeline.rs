@@ -171,7 +171,7 @@ impl Scanned<'_> {
 }
 
 /// A repository that could not be listed, as one line: `cannot list tags of REPO: REASON`.
-pub struct FailureLine<'a>(&'a TagsUnknown);
+pub struct FailureLine<'a>(pub &'a TagsUnknown);
 
 impl fmt::Display for FailureLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -306,3 +306,19 @@ enum Listed {
     /// Listing across all namespaces is forbidden: the caller lists namespace by namespace.
     ForbiddenClusterWide,
 }
+
+/// The context names of a kubeconfig (`--kubeconfig`, else `KUBECONFIG`, else
+/// `~/.kube/config`), in the file's order: what `check --all-contexts` scans.
+pub fn contexts(kubeconfig: Option<&std::path::Path>) -> Result<Vec<String>, ClusterError> {
+    let config = match kubeconfig {
+        Some(path) => Kubeconfig::read_from(path).map_err(|source| ClusterError::Kubeconfig {
+            path: path.display().to_string(),
+            source,
+        })?,
+        None => Kubeconfig::read().map_err(|source| ClusterError::Kubeconfig {
+            path: "(KUBECONFIG or ~/.kube/config)".into(),
+            source,
+        })?,
+    };
+    Ok(config.contexts.into_iter().map(|c| c.name).collect())
+}
