@@ -84,10 +84,13 @@ pub fn render(
             .helm_upgrades
             .iter()
             .map(|upgrade| {
-                let comment = format!(
+                let mut comment = format!(
                     "{}/{}: chart {}",
                     upgrade.namespace, upgrade.release, upgrade.chart_source
                 );
+                if let Some(cluster) = &upgrade.cluster {
+                    comment = format!("cluster {cluster}: {comment}");
+                }
                 // The command's words are shell-quoted; the comment could hold anything.
                 format!(
                     "# {}\n{}\n",
@@ -102,9 +105,48 @@ pub fn render(
     }
 }
 
-/// One line of counts, e.g. `19 workloads, 31 containers: 8 updates available, 17 up to date, …`.
+/// One line of counts, e.g. `19 workloads, 31 containers: 8 updates available, 17 up to date, …`;
+/// in a fleet it starts with the clusters: `3 clusters (1 not scanned): 38 workloads, …`.
 pub fn summary_line(report: &Report) -> String {
     let s = &report.summary;
+    let clusters = s.clusters.len() + s.failed_clusters.len();
+    if clusters == 0 {
+        return counts_line(s);
+    }
+    let mut line = format!(
+        "{clusters} {}",
+        if clusters == 1 { "cluster" } else { "clusters" }
+    );
+    if !s.failed_clusters.is_empty() {
+        let _ = write!(line, " ({} not scanned)", s.failed_clusters.len());
+    }
+    let _ = write!(line, ": {}", counts_line(s));
+    line
+}
+
+/// The counts of [`summary_line`] for a whole scan or one cluster of a fleet, with what was
+/// left out (other objects, controlled workloads) in parentheses.
+pub fn counts_line(s: &Summary) -> String {
+    let mut line = status_counts(s);
+    let mut extra = Vec::new();
+    if s.other_objects > 0 {
+        extra.push(format!("{} other objects skipped", s.other_objects));
+    }
+    if s.controlled > 0 {
+        extra.push(format!(
+            "{} ReplicaSets, Pods or Jobs reported through their controller",
+            s.controlled
+        ));
+    }
+    if !extra.is_empty() {
+        let _ = write!(line, " ({})", extra.join(", "));
+    }
+    line
+}
+
+/// Workloads, containers and their statuses: `19 workloads, 31 containers: 8 updates
+/// available, 17 up to date, 1 unresolved, 5 skipped` (the heading of a fleet's cluster).
+pub fn status_counts(s: &Summary) -> String {
     let mut line = format!(
         "{} workloads, {} containers: {} {} available, {} up to date, {} unresolved, {} skipped",
         s.workloads,
@@ -120,19 +162,6 @@ pub fn summary_line(report: &Report) -> String {
     }
     if s.tag_missing > 0 {
         let _ = write!(line, ", {} tag-missing", s.tag_missing);
-    }
-    let mut extra = Vec::new();
-    if s.other_objects > 0 {
-        extra.push(format!("{} other objects skipped", s.other_objects));
-    }
-    if s.controlled > 0 {
-        extra.push(format!(
-            "{} ReplicaSets, Pods or Jobs reported through their controller",
-            s.controlled
-        ));
-    }
-    if !extra.is_empty() {
-        let _ = write!(line, " ({})", extra.join(", "));
     }
     line
 }

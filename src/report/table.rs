@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
 
-use super::{escape_control, summary_line};
+use super::{escape_control, status_counts, summary_line};
 use crate::inventory::ImageRef;
 use crate::scan::{Finding, Report, Status};
 
@@ -138,14 +138,22 @@ pub fn render(report: &Report, view: View) -> String {
         .iter()
         .filter(|f| view.all || needs_attention(f))
         .collect();
-    // Grouped by workload, in the order workloads first appear; containers keep their order.
-    let mut first_seen: std::collections::HashMap<(&str, &str, &str), usize> = Default::default();
-    for (i, f) in shown.iter().enumerate() {
-        first_seen
-            .entry((f.namespace.as_str(), f.kind, f.name.as_str()))
-            .or_insert(i);
+    // Grouped by workload (in a fleet, by cluster first), in the order workloads first appear;
+    // containers keep their order.
+    type Key<'f> = (Option<&'f str>, &'f str, &'f str, &'f str);
+    fn key(f: &Finding) -> Key<'_> {
+        (
+            f.cluster.as_deref(),
+            f.namespace.as_str(),
+            f.kind,
+            f.name.as_str(),
+        )
     }
-    shown.sort_by_key(|f| first_seen[&(f.namespace.as_str(), f.kind, f.name.as_str())]);
+    let mut first_seen: std::collections::HashMap<Key<'_>, usize> = Default::default();
+    for (i, f) in shown.iter().enumerate() {
+        first_seen.entry(key(f)).or_insert(i);
+    }
+    shown.sort_by_key(|f| first_seen[&key(f)]);
     let rows: Vec<Vec<String>> = shown
         .iter()
         .map(|f| {
@@ -188,39 +196,60 @@ pub fn render(report: &Report, view: View) -> String {
     };
 
     let mut out = String::new();
-    let mut line = |cells: &[String], status: Option<Status>| {
-        let mut text = String::new();
-        let last = cells.len() - 1;
-        for (i, cell) in cells.iter().enumerate() {
-            let cell = if view.wide {
-                cell.clone()
-            } else {
-                shorten(cell, widths[i])
-            };
-            let styled = i == 5;
-            let style = status
-                .filter(|_| view.color && styled)
-                .map(status_style)
-                .unwrap_or_default();
-            let pad = widths[i].saturating_sub(cell.chars().count());
-            if i == last {
-                let _ = write!(text, "{style}{cell}{style:#}");
-            } else {
-                let _ = write!(text, "{style}{cell}{style:#}{:pad$}  ", "");
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let nothing = "Nothing needs attention: every container is up to date or skipped.\n";
+    // Below the table, long lines wrap at the width (with `-o wide` they do not).
+    let wrap_at = (!view.wide).then_some(view.width);
+    let summary = &report.summary;
+    if summary.clusters.is_empty() && summary.failed_clusters.is_empty() {
+        if rows.is_empty() {
+            out.push_str(nothing);
+        } else {
+            line_into(&mut out, &header, None, &widths, view);
+            for (row, finding) in rows.iter().zip(&shown) {
+                line_into(&mut out, row, Some(finding.status), &widths, view);
             }
         }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    if rows.is_empty() {
-        out.push_str("Nothing needs attention: every container is up to date or skipped.\n");
     } else {
-        line(
-            &header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
-            None,
-        );
-        for (row, finding) in rows.iter().zip(&shown) {
-            line(row, Some(finding.status));
+        // A fleet: a heading line per cluster (its counts), then its rows.
+        let mut blocks = Vec::new();
+        for cluster in &summary.clusters {
+            let mut block = String::new();
+            let heading = format!(
+                "cluster {}: {}",
+                escape_control(&cluster.name),
+                status_counts(&cluster.counts)
+            );
+            push_wrapped(&mut block, &heading, wrap_at);
+            let mine: Vec<(&Vec<String>, &&Finding)> = rows
+                .iter()
+                .zip(&shown)
+                .filter(|(_, f)| f.cluster.as_deref() == Some(cluster.name.as_str()))
+                .collect();
+            blocks.push((block, mine));
+        }
+        for (i, (heading, mine)) in blocks.into_iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(&heading);
+            if mine.is_empty() {
+                out.push_str(nothing);
+                continue;
+            }
+            line_into(&mut out, &header, None, &widths, view);
+            for (row, finding) in mine {
+                line_into(&mut out, row, Some(finding.status), &widths, view);
+            }
+        }
+        for failed in &summary.failed_clusters {
+            out.push('\n');
+            let text = format!(
+                "cluster {}: not scanned: {}",
+                escape_control(&failed.name),
+                escape_control(&failed.error)
+            );
+            push_wrapped(&mut out, &text, wrap_at);
         }
     }
     let hidden = report.findings.len() - shown.len();
@@ -231,8 +260,6 @@ pub fn render(report: &Report, view: View) -> String {
         );
     }
 
-    // Below the table, long lines wrap at the width (with `-o wide` they do not).
-    let wrap_at = (!view.wide).then_some(view.width);
     if !report.patches.is_empty() {
         let _ = writeln!(
             out,
@@ -252,7 +279,8 @@ pub fn render(report: &Report, view: View) -> String {
                 })
                 .collect();
             let text = format!(
-                "  {} {}/{}: {}",
+                "  {}{} {}/{}: {}",
+                in_cluster(patch.cluster.as_deref()),
                 patch.namespace,
                 short_kind(patch.kind),
                 patch.name,
@@ -276,29 +304,36 @@ pub fn render(report: &Report, view: View) -> String {
             }
         }
     }
-    let mut helm_releases: std::collections::BTreeMap<(&str, &str), usize> = Default::default();
+    let mut helm_releases: std::collections::BTreeMap<(Option<&str>, &str, &str), usize> =
+        Default::default();
     for finding in &report.findings {
         if let Some(release) = &finding.helm_release {
             *helm_releases
-                .entry((&finding.namespace, release))
+                .entry((finding.cluster.as_deref(), &finding.namespace, release))
                 .or_default() += 1;
         }
     }
     if !helm_releases.is_empty() {
         out.push_str("\nHelm:\n");
         for upgrade in &report.helm_upgrades {
-            helm_releases.remove(&(upgrade.namespace.as_str(), upgrade.release.as_str()));
+            helm_releases.remove(&(
+                upgrade.cluster.as_deref(),
+                upgrade.namespace.as_str(),
+                upgrade.release.as_str(),
+            ));
             let _ = writeln!(
                 out,
-                "  release {:?} (namespace {}): -o helm prints\n    {}",
+                "  {}release {:?} (namespace {}): -o helm prints\n    {}",
+                in_cluster(upgrade.cluster.as_deref()),
                 upgrade.release,
                 escape_control(&upgrade.namespace),
                 escape_control(&upgrade.command)
             );
         }
-        for ((namespace, release), updates) in helm_releases {
+        for ((cluster, namespace, release), updates) in helm_releases {
             let text = format!(
-                "  release {release:?} (namespace {}) manages {updates} of the updates: the next `helm upgrade` reverts a kubectl patch, so set the new tags in its values too",
+                "  {}release {release:?} (namespace {}) manages {updates} of the updates: the next `helm upgrade` reverts a kubectl patch, so set the new tags in its values too",
+                in_cluster(cluster),
                 escape_control(namespace)
             );
             push_wrapped(&mut out, &text, wrap_at);
@@ -358,8 +393,46 @@ pub fn render(report: &Report, view: View) -> String {
             }
         }
     }
-    let _ = writeln!(out, "\n{}", summary_line(report));
+    out.push('\n');
+    if summary.clusters.is_empty() && summary.failed_clusters.is_empty() {
+        let _ = writeln!(out, "{}", summary_line(report));
+    } else {
+        push_wrapped(&mut out, &summary_line(report), wrap_at);
+    }
     out
+}
+
+/// Appends one table line: `cells` padded to `widths` (shortened to them unless `-o wide`),
+/// the STATUS cell coloured by `status` when the view asks for colour.
+fn line_into(
+    out: &mut String,
+    cells: &[String],
+    status: Option<Status>,
+    widths: &[usize],
+    view: View,
+) {
+    let mut text = String::new();
+    let last = cells.len() - 1;
+    for (i, cell) in cells.iter().enumerate() {
+        let cell = if view.wide {
+            cell.clone()
+        } else {
+            shorten(cell, widths[i])
+        };
+        let styled = i == 5;
+        let style = status
+            .filter(|_| view.color && styled)
+            .map(status_style)
+            .unwrap_or_default();
+        let pad = widths[i].saturating_sub(cell.chars().count());
+        if i == last {
+            let _ = write!(text, "{style}{cell}{style:#}");
+        } else {
+            let _ = write!(text, "{style}{cell}{style:#}{:pad$}  ", "");
+        }
+    }
+    out.push_str(text.trim_end());
+    out.push('\n');
 }
 
 /// Appends `text` as lines of at most `width` characters (when given), broken at spaces;
@@ -391,10 +464,21 @@ fn push_wrapped(out: &mut String, text: &str, width: Option<usize>) {
     out.push('\n');
 }
 
-/// `ns/Kind/name container`, the way notes and explanations name a finding (escaped).
+/// `[CLUSTER] ` in a fleet (escaped), else nothing: how the lines below the table name a
+/// finding's cluster.
+fn in_cluster(cluster: Option<&str>) -> String {
+    match cluster {
+        Some(cluster) => format!("[{}] ", escape_control(cluster)),
+        None => String::new(),
+    }
+}
+
+/// `ns/Kind/name container` (`[CLUSTER] ns/Kind/name container` in a fleet), the way notes and
+/// explanations name a finding (escaped).
 fn subject(finding: &Finding) -> String {
     let text = format!(
-        "{}/{}/{} {}",
+        "{}{}/{}/{} {}",
+        in_cluster(finding.cluster.as_deref()),
         finding.namespace,
         finding.kind,
         finding.name,

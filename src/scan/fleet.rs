@@ -101,17 +101,28 @@ mod tests {
         );
         let command = merged.findings[0].command.as_deref().unwrap();
         assert!(
-            command.starts_with("kubectl --context hub-dev patch deployment central-ledger -n mojaloop --patch '"),
+            command.starts_with(
+                "kubectl --context hub-dev patch deployment central-ledger -n mojaloop --patch '"
+            ),
             "{command}"
         );
         assert_eq!(merged.patches.len(), 1);
         assert_eq!(merged.patches[0].command, command);
         assert_eq!(merged.patches[0].cluster.as_deref(), Some("hub-dev"));
         assert_eq!(
-            (merged.summary.workloads, merged.summary.updates, merged.summary.up_to_date),
+            (
+                merged.summary.workloads,
+                merged.summary.updates,
+                merged.summary.up_to_date
+            ),
             (2, 1, 1)
         );
-        let names: Vec<_> = merged.summary.clusters.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<_> = merged
+            .summary
+            .clusters
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         assert_eq!(names, ["hub-dev", "hub prod"]);
         assert_eq!(merged.summary.clusters[1].counts.up_to_date, 1);
         let json = serde_json::to_value(&merged.summary).unwrap();

@@ -112,7 +112,11 @@ pub async fn run_parts<'a>(
 ) -> ScannedParts<'a> {
     let strategy = fleet.options.strategy;
     let tags = match parts {
-        [part] => source.fetch_observed(part.workloads, strategy, progress).await,
+        [part] => {
+            source
+                .fetch_observed(part.workloads, strategy, progress)
+                .await
+        }
         _ => {
             let all: Vec<Workload> = parts
                 .iter()
