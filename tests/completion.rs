@@ -64,6 +64,11 @@ fn bash_completes_subcommands_flags_and_values() {
     }
     let flags = bash_completes(&script, &["ml-operator", "check", "--fail"]);
     assert_eq!(flags, ["--fail-on-update"]);
+    // The fleet flags.
+    let flags = bash_completes(&script, &["ml-operator", "check", "--all-c"]);
+    assert_eq!(flags, ["--all-contexts"]);
+    let flags = bash_completes(&script, &["ml-operator", "check", "--cluster-t"]);
+    assert_eq!(flags, ["--cluster-timeout"]);
     let outputs = bash_completes(&script, &["ml-operator", "check", "-o", ""]);
     for format in ["table", "json", "commands"] {
         assert!(

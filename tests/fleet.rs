@@ -290,6 +290,96 @@ async fn each_finding_names_its_cluster_and_each_repository_is_walked_once_for_t
     );
 }
 
+/// The bundled example's tag index, by repository path in the registry (`library/redis`).
+fn example_index() -> std::collections::BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(repo().join("examples/tags.json")).unwrap();
+    let index: std::collections::BTreeMap<String, Vec<String>> =
+        serde_json::from_str(&text).unwrap();
+    index
+        .into_iter()
+        .map(|(name, tags)| {
+            let path = ml_operator::inventory::image::ImageRef::parse(&name)
+                .unwrap()
+                .repository();
+            (path, tags)
+        })
+        .collect()
+}
+
+/// The bundled example hub in two clusters, tags from the real registry (every tag of the
+/// example's index): a fleet run walks each of its repositories once, where one run per
+/// cluster walks each once per cluster. Prints the figures.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bundled_example_in_two_clusters_walks_each_repository_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = RegistryProc::start(AuthMode::Anonymous, false).await;
+    let index = example_index();
+    futures::future::join_all(
+        index
+            .iter()
+            .map(|(repository, tags)| registry.push(repository, tags, false)),
+    )
+    .await;
+    let proxy = FaultProxy::start(&registry.base()).await;
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "checkOverwrittenTags: false\nregistries:\n  - {{host: docker.io, mirror: '{0}'}}\n  - {{host: quay.io, mirror: '{0}'}}\n",
+            proxy.host()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let hub = || {
+        KubeSim::builder()
+            .load(repo().join("examples/hub"))
+            .unwrap()
+            .start_blocking()
+            .unwrap()
+    };
+    let (dev, prod) = tokio::task::block_in_place(|| (hub(), hub()));
+    let kubeconfig = fleet_kubeconfig(
+        dir.path(),
+        &[("hub-dev", Some(dev.url())), ("hub-prod", Some(prod.url()))],
+    );
+    let walks = || proxy.count("/tags/list");
+    let run = |args: &[&str]| {
+        let started = std::time::Instant::now();
+        let output = tokio::task::block_in_place(|| {
+            check(
+                &kubeconfig,
+                &[args, &["--config", config, "-o", "json"]].concat(),
+            )
+        });
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        (report, started.elapsed())
+    };
+    let (one, one_time) = run(&["--context", "hub-dev"]);
+    let (_, other_time) = run(&["--context", "hub-prod"]);
+    let separately = walks();
+    proxy.clear_log();
+    let (fleet, fleet_time) = run(&["--all-contexts"]);
+    let together = walks();
+    let repositories = index.len();
+    eprintln!(
+        "figures: bundled example x2 clusters, {repositories} repositories: one run per cluster {separately} tag walks in {:.2}s; --all-contexts {together} tag walks in {:.2}s",
+        (one_time + other_time).as_secs_f64(),
+        fleet_time.as_secs_f64()
+    );
+    assert_eq!(separately, 2 * repositories);
+    assert_eq!(together, repositories);
+    assert_eq!(
+        fleet["summary"]["clusters"][0]["updates"], one["summary"]["updates"],
+        "each cluster's findings are the single-cluster run's"
+    );
+    assert_eq!(
+        fleet["findings"].as_array().unwrap().len(),
+        2 * one["findings"].as_array().unwrap().len()
+    );
+}
+
 #[test]
 fn the_table_groups_by_cluster_and_fits_120_columns() {
     let dir = tempfile::tempdir().unwrap();
