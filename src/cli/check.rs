@@ -1,9 +1,12 @@
-//! `ml-operator check`: one scan of manifests or a cluster, printed.
+//! `ml-operator check`: one scan of manifests, a cluster or a fleet of clusters, printed.
 //!
-//! In: the `check` arguments (manifests or a cluster, filters, the tag source). Out: the
+//! In: the `check` arguments (manifests, a cluster or several, filters, the tag source). A fleet
+//! is scanned with one tag fetch for all its clusters and reported as one (each finding's
+//! `cluster`, [`crate::scan::fleet`]). Out: the
 //! report on stdout (table, JSON, commands, helm upgrades or a values diff), the `--values`
 //! files rewritten with `--write`, warnings and notes on stderr, `--export-tags`
-//! written, and the exit code: 0, 3 with `--fail-on-update` and updates, 1 for a partial scan,
+//! written, and the exit code: 0, 3 with `--fail-on-update` and updates, 1 for a partial scan
+//! (a repository or, in a fleet, a cluster that could not be read),
 //! a `tag-overwritten` finding (unless `--allow-overwritten`) or a runtime failure, 2 for bad
 //! input.
 

@@ -3,8 +3,9 @@
 //! Exit codes (a contract): 0 success, 1 runtime error (also a `tag-overwritten` finding of
 //! `check`, unless `--allow-overwritten`), 2 usage or input error, 3 updates available and
 //! `--fail-on-update` given. Each command lives in its own module:
-//! `check` (one scan), `run` (operator mode), `tags` (list a repository's tags) and
-//! `decide` (`approve` / `reject` an ImageUpgrade).
+//! `check` (one scan: `read` for what it reads — manifests, a cluster or a fleet — and
+//! `progress` for its progress line), `run` (operator mode), `tags` (list a repository's tags)
+//! and `decide` (`approve` / `reject` an ImageUpgrade).
 
 mod check;
 mod completion;

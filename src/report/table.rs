@@ -1,5 +1,6 @@
 //! The table `check` prints: by default only what needs attention (updates, unresolved
-//! containers), grouped by workload, in columns that fit the terminal (120 columns off a
+//! containers), grouped by workload (in a fleet, by cluster first: a heading line with the
+//! cluster's counts, then its rows), in columns that fit the terminal (120 columns off a
 //! terminal); `--all` lists every container; `-o wide` adds the image and the reason and
 //! shortens nothing. Then the patches (one per workload, naming the containers it changes), the
 //! notes, the unresolved reasons, each explanation (with `--explain`) and the summary line,

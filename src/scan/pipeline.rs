@@ -1,7 +1,8 @@
 //! One scan, end to end: fetch the tags the workloads need, then scan them; while the scan
 //! has questions for the supply-chain signals (a running tag's digest, a target's age, digest
 //! or signature), ask them and scan again. Shared by `ml-operator check` and the operator's
-//! worker, so both scan the same way.
+//! worker, so both scan the same way. [`run_parts`] does the same for several clusters at once
+//! (`check`'s fleets): one fetch for all of them, each scanned with its own Pods.
 //!
 //! In: a [`TagSource`], the workloads (already filtered), what their Pods run, the
 //! [`SupplyPolicy`], the clock and the [`ScanOptions`]. Out: [`Scanned`] — the report, the
