@@ -244,7 +244,9 @@ pub fn render(report: &Report, view: View) -> String {
             }
         }
         for failed in &summary.failed_clusters {
-            out.push('\n');
+            if !out.is_empty() {
+                out.push('\n');
+            }
             let text = format!(
                 "cluster {}: not scanned: {}",
                 escape_control(&failed.name),

@@ -74,11 +74,29 @@ mod tests {
 
     #[test]
     fn each_cluster_s_findings_and_commands_name_it_and_the_counts_add_up() {
+        let mut dev = report("v19.8.3");
+        dev.helm_upgrades.push(crate::scan::HelmUpgrade {
+            cluster: None,
+            release: "hub".into(),
+            namespace: "mojaloop".into(),
+            chart: "mojaloop/mojaloop".into(),
+            chart_source: "--helm-chart".into(),
+            chart_version: "17.1.0".into(),
+            set: vec![("image.tag".into(), "v19.8.9".into())],
+            command: shell::join([
+                "helm",
+                "upgrade",
+                "hub",
+                "mojaloop/mojaloop",
+                "-n",
+                "mojaloop",
+            ]),
+        });
         let merged = merge(
             vec![
                 ClusterReport {
                     name: "hub-dev".into(),
-                    report: report("v19.8.3"),
+                    report: dev,
                 },
                 ClusterReport {
                     name: "hub prod".into(),
@@ -109,6 +127,11 @@ mod tests {
         assert_eq!(merged.patches.len(), 1);
         assert_eq!(merged.patches[0].command, command);
         assert_eq!(merged.patches[0].cluster.as_deref(), Some("hub-dev"));
+        assert_eq!(
+            merged.helm_upgrades[0].command,
+            "helm --kube-context hub-dev upgrade hub mojaloop/mojaloop -n mojaloop"
+        );
+        assert_eq!(merged.helm_upgrades[0].cluster.as_deref(), Some("hub-dev"));
         assert_eq!(
             (
                 merged.summary.workloads,
