@@ -1,10 +1,12 @@
 //! A fleet on the real control plane (`ML_OPERATOR_E2E_KUBECONFIG`): the real cluster is
 //! `hub-dev` (a Helm release still on `mojaloop/central-ledger:v19.8.3`, and a plain
-//! Deployment), a kube-sim is `hub-prod` (already updated, plus one outdated service), both in
-//! one kubeconfig. `check --context hub-dev --context hub-prod` against the real docker-registry
-//! walks each repository once for both; the printed `helm upgrade` (with `--kube-context`) run
-//! by the real helm and the printed `kubectl patch`es (with `--context`) run by the real kubectl
-//! change each cluster and only it; a second `check` finds both up to date.
+//! Deployment); `hub-prod` (already updated, plus one outdated service) is a second real
+//! cluster when `ML_OPERATOR_E2E_SECOND_KUBECONFIG` names one (another
+//! `scripts/control-plane start --dir DIR2`), else a kube-sim; both in one kubeconfig.
+//! `check --context hub-dev --context hub-prod` against the real docker-registry walks each
+//! repository once for both; the printed `helm upgrade` (with `--kube-context`) run by the real
+//! helm and the printed `kubectl patch`es (with `--context`) run by the real kubectl change each
+//! cluster and only it; a second `check` finds both up to date.
 //!
 //! Without `ML_OPERATOR_E2E_KUBECONFIG` the test says `skipped: …` and passes.
 
@@ -57,28 +59,74 @@ fn with_tools(program: &str, kubeconfig: &Path) -> std::process::Command {
     command
 }
 
-/// One kubeconfig: the real cluster as `hub-dev` (its own credentials, flattened), the
-/// kube-sim at `sim_url` as `hub-prod`.
-fn fleet_kubeconfig(cp: &ControlPlane, sim_url: &str, dir: &Path) -> PathBuf {
-    let real: Value =
-        serde_json::from_str(&cp.ok(&["config", "view", "--raw", "--flatten", "-o", "json"]))
-            .unwrap();
+/// The first cluster and user of a real cluster's kubeconfig (credentials flattened in),
+/// both renamed `name`.
+fn real_entries(cp: &ControlPlane, name: &str) -> (Value, Value) {
+    let real: Value = serde_json::from_str(&cp.ok(&[
+        "config",
+        "view",
+        "--raw",
+        "--flatten",
+        "--minify",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
     let mut cluster = real["clusters"][0].clone();
-    cluster["name"] = json!("hub-dev");
+    cluster["name"] = json!(name);
     let mut user = real["users"][0].clone();
-    user["name"] = json!("hub-dev");
+    user["name"] = json!(name);
+    (cluster, user)
+}
+
+/// One kubeconfig: the real cluster as `hub-dev`, `prod` as `hub-prod` (the current context,
+/// so a command without `--context` would go there).
+fn fleet_kubeconfig(cp: &ControlPlane, prod: &Prod<'_>, dir: &Path) -> PathBuf {
+    let (dev_cluster, dev_user) = real_entries(cp, "hub-dev");
+    let (prod_cluster, prod_user) = match prod {
+        Prod::Sim(sim) => (
+            json!({"name": "hub-prod", "cluster": {"server": sim.url()}}),
+            json!({"name": "hub-prod", "user": {}}),
+        ),
+        Prod::Real(ns) => real_entries(ns.control_plane(), "hub-prod"),
+    };
     let config = json!({
         "apiVersion": "v1", "kind": "Config", "current-context": "hub-prod",
-        "clusters": [cluster, {"name": "hub-prod", "cluster": {"server": sim_url}}],
-        "users": [user, {"name": "sim", "user": {}}],
+        "clusters": [dev_cluster, prod_cluster],
+        "users": [dev_user, prod_user],
         "contexts": [
             {"name": "hub-dev", "context": {"cluster": "hub-dev", "user": "hub-dev"}},
-            {"name": "hub-prod", "context": {"cluster": "hub-prod", "user": "sim"}},
+            {"name": "hub-prod", "context": {"cluster": "hub-prod", "user": "hub-prod"}},
         ],
     });
     let path = dir.join("fleet-kubeconfig");
     std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
     path
+}
+
+/// The second cluster: a kube-sim, or a namespace of the same name in a second real cluster.
+enum Prod<'a> {
+    Sim(kube_sim::Running),
+    Real(Namespace<'a>),
+}
+
+impl Prod<'_> {
+    /// The image of Deployment `name`'s first container, if the Deployment exists.
+    fn image(&self, namespace: &str, name: &str) -> Option<String> {
+        let deployment = match self {
+            Prod::Sim(sim) => sim.get("apps/v1", "Deployment", Some(namespace), name)?,
+            Prod::Real(ns) => {
+                let output = ns.run(&["get", "deployment", name, "-o", "json"]);
+                if !output.status.success() {
+                    return None;
+                }
+                serde_json::from_slice(&output.stdout).unwrap()
+            }
+        };
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .map(String::from)
+    }
 }
 
 fn deployment(name: &str, namespace: &str, image: &str) -> Value {
@@ -115,9 +163,8 @@ fn run_script(script: &str, kubeconfig: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_fleet_of_the_real_cluster_and_a_kube_sim_is_checked_and_upgraded_cluster_by_cluster() {
-    let Some(cp) = ControlPlane::shared_or_skip("a_fleet_of_the_real_cluster_and_a_kube_sim")
-    else {
+async fn a_fleet_of_two_clusters_is_checked_and_upgraded_cluster_by_cluster() {
+    let Some(cp) = ControlPlane::shared_or_skip("a_fleet_of_two_clusters") else {
         return;
     };
     let ns = cp.namespace("fleet");
@@ -134,24 +181,32 @@ async fn a_fleet_of_the_real_cluster_and_a_kube_sim_is_checked_and_upgraded_clus
         ns.name(),
         "mojaloop/account-lookup-service:v15.1.0",
     )]));
-    let sim = KubeSim::builder()
-        .objects(vec![
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns.name()}}),
-            deployment(
-                "central-ledger",
-                ns.name(),
-                "mojaloop/central-ledger:v19.8.9",
-            ),
-            deployment(
-                "quoting-service",
-                ns.name(),
-                "mojaloop/quoting-service:v15.0.0",
-            ),
-        ])
-        .start()
-        .await
-        .unwrap();
-    let kubeconfig = fleet_kubeconfig(cp, &sim.url(), dir.path());
+    let prod_workloads = vec![
+        deployment(
+            "central-ledger",
+            ns.name(),
+            "mojaloop/central-ledger:v19.8.9",
+        ),
+        deployment(
+            "quoting-service",
+            ns.name(),
+            "mojaloop/quoting-service:v15.0.0",
+        ),
+    ];
+    let prod = match ControlPlane::second() {
+        Some(second) => {
+            let prod_ns = second.namespace_named(ns.name());
+            prod_ns.apply(&list(&prod_workloads));
+            Prod::Real(prod_ns)
+        }
+        None => {
+            let namespace =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns.name()}});
+            let objects = [vec![namespace], prod_workloads].concat();
+            Prod::Sim(KubeSim::builder().objects(objects).start().await.unwrap())
+        }
+    };
+    let kubeconfig = fleet_kubeconfig(cp, &prod, dir.path());
     let registry = registry_with(&[
         ("mojaloop/central-ledger", &["v19.8.3", "v19.8.9"]),
         ("mojaloop/account-lookup-service", &["v15.1.0", "v15.1.2"]),
@@ -274,21 +329,14 @@ async fn a_fleet_of_the_real_cluster_and_a_kube_sim_is_checked_and_upgraded_clus
         ),
         "mojaloop/account-lookup-service:v15.1.2"
     );
-    let patched = sim
-        .get("apps/v1", "Deployment", Some(ns.name()), "quoting-service")
-        .unwrap();
     assert_eq!(
-        patched["spec"]["template"]["spec"]["containers"][0]["image"],
-        "mojaloop/quoting-service:v15.0.4"
+        prod.image(ns.name(), "quoting-service").as_deref(),
+        Some("mojaloop/quoting-service:v15.0.4")
     );
-    assert!(
-        sim.get(
-            "apps/v1",
-            "Deployment",
-            Some(ns.name()),
-            "account-lookup-service"
-        )
-        .is_none()
+    assert_eq!(prod.image(ns.name(), "account-lookup-service"), None);
+    assert_eq!(
+        prod.image(ns.name(), "central-ledger").as_deref(),
+        Some("mojaloop/central-ledger:v19.8.9")
     );
 
     let after = tokio::task::block_in_place(|| check_json(&kubeconfig, &args));

@@ -31,6 +31,10 @@ use crate::tools;
 /// The environment variable naming the kubeconfig of the cluster to test against.
 pub const KUBECONFIG_ENV: &str = "ML_OPERATOR_E2E_KUBECONFIG";
 
+/// The environment variable naming a second real cluster, for the fleet tests (optional:
+/// without it they use a kube-sim as the second cluster).
+pub const SECOND_KUBECONFIG_ENV: &str = "ML_OPERATOR_E2E_SECOND_KUBECONFIG";
+
 /// A handle to the shared cluster (its admin kubeconfig).
 #[derive(Debug)]
 pub struct ControlPlane {
@@ -49,6 +53,24 @@ impl ControlPlane {
                 assert!(
                     kubeconfig.is_file(),
                     "{KUBECONFIG_ENV}={} is not a file (scripts/control-plane start --dir DIR writes DIR/kubeconfig)",
+                    kubeconfig.display()
+                );
+                Some(ControlPlane { kubeconfig })
+            })
+            .as_ref()
+    }
+
+    /// A second real cluster, `ML_OPERATOR_E2E_SECOND_KUBECONFIG` (another
+    /// `scripts/control-plane start --dir DIR2`), or `None` when it is unset or empty.
+    pub fn second() -> Option<&'static ControlPlane> {
+        static SECOND: OnceLock<Option<ControlPlane>> = OnceLock::new();
+        SECOND
+            .get_or_init(|| {
+                let path = std::env::var_os(SECOND_KUBECONFIG_ENV).filter(|p| !p.is_empty())?;
+                let kubeconfig = PathBuf::from(path);
+                assert!(
+                    kubeconfig.is_file(),
+                    "{SECOND_KUBECONFIG_ENV}={} is not a file",
                     kubeconfig.display()
                 );
                 Some(ControlPlane { kubeconfig })
@@ -101,6 +123,16 @@ impl ControlPlane {
     /// A new namespace with a unique name starting with `prefix`, deleted when the handle drops.
     pub fn namespace(&self, prefix: &str) -> Namespace<'_> {
         self.namespace_with_labels(prefix, &[])
+    }
+
+    /// A namespace named exactly `name` (another cluster's namespace name, for a fleet),
+    /// deleted when the handle drops.
+    pub fn namespace_named(&self, name: &str) -> Namespace<'_> {
+        self.ok(&["create", "namespace", name]);
+        Namespace {
+            cp: self,
+            name: name.to_string(),
+        }
     }
 
     /// [`ControlPlane::namespace`] with labels set at creation (e.g. Pod Security levels).
