@@ -71,11 +71,17 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         ));
     }
     // On a cluster, registries see the credentials kubelet pulls with (in a fleet, every
-    // cluster's; the first found for a registry is used).
-    let credentials: Vec<_> = members
-        .iter_mut()
-        .flat_map(|m| std::mem::take(&mut m.credentials))
-        .collect();
+    // cluster's; for a registry several clusters have credentials for, the first cluster's).
+    let mut credentials = Vec::new();
+    for member in &mut members {
+        let earlier: std::collections::BTreeSet<String> =
+            credentials.iter().map(|(host, _)| String::clone(host)).collect();
+        credentials.extend(
+            std::mem::take(&mut member.credentials)
+                .into_iter()
+                .filter(|(host, _)| !earlier.contains(host)),
+        );
+    }
     if !credentials.is_empty() {
         source = TagSource::Registry(registry_client_with(&args.registry, &config, credentials)?);
     }
