@@ -603,6 +603,94 @@ fn a_cluster_that_never_answers_is_cut_off_by_its_own_time_bound() {
     drop(silent);
 }
 
+/// The registry wants a password; only hub-prod holds it (an image pull secret). The fleet's
+/// one walk of the repository uses it, so hub-dev's image, on the same repository, is resolved
+/// too — and hub-dev alone cannot list it.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_cluster_s_pull_secret_serves_the_fleet_s_walk_of_its_repository() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = RegistryProc::start(
+        AuthMode::Htpasswd(vec![("hub".into(), "pull-s3cret".into())]),
+        true,
+    )
+    .await;
+    let tags: Vec<String> = ["v15.1.0", "v15.1.2"].map(String::from).to_vec();
+    registry
+        .push("mojaloop/account-lookup-service", &tags, false)
+        .await;
+    let host = registry.host();
+    let image = format!("{host}/mojaloop/account-lookup-service:v15.1.0");
+    let auths = json!({"auths": {host.clone(): {"username": "hub", "password": "pull-s3cret"}}});
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"name": "hub-registry", "namespace": "mojaloop"},
+        "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(auths.to_string())},
+    });
+    let mut with_secret = deployment("account-lookup-service", &image);
+    with_secret["spec"]["template"]["spec"]["imagePullSecrets"] = json!([{"name": "hub-registry"}]);
+    let (dev, prod) = tokio::task::block_in_place(|| {
+        let dev = KubeSim::builder()
+            .objects(vec![
+                namespace("mojaloop"),
+                deployment("account-lookup-service", &image),
+            ])
+            .start_blocking()
+            .unwrap();
+        let prod = KubeSim::builder()
+            .objects(vec![namespace("mojaloop"), secret, with_secret])
+            .start_blocking()
+            .unwrap();
+        (dev, prod)
+    });
+    let kubeconfig = fleet_kubeconfig(
+        dir.path(),
+        &[("hub-dev", Some(dev.url())), ("hub-prod", Some(prod.url()))],
+    );
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "checkOverwrittenTags: false\nregistries:\n  - host: '{host}'\n    caFile: '{}'\n",
+            registry.ca_file().display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let run = |contexts: &[&str]| {
+        tokio::task::block_in_place(|| {
+            check(
+                &kubeconfig,
+                &[
+                    contexts,
+                    &["--config", config, "-n", "mojaloop", "-o", "json"],
+                ]
+                .concat(),
+            )
+        })
+    };
+    let fleet = run(&["--context", "hub-dev", "--context", "hub-prod"]);
+    assert!(fleet.status.success(), "{}", stderr(&fleet));
+    assert!(!stderr(&fleet).contains("pull-s3cret") && !stdout(&fleet).contains("pull-s3cret"));
+    let report: Value = serde_json::from_str(&stdout(&fleet)).unwrap();
+    let row = |c: &str| {
+        (
+            c.to_string(),
+            "account-lookup-service".to_string(),
+            "update-available".to_string(),
+            "v15.1.2".to_string(),
+        )
+    };
+    assert_eq!(findings(&report), [row("hub-dev"), row("hub-prod")]);
+    let alone = run(&["--context", "hub-dev"]);
+    assert_eq!(alone.status.code(), Some(1), "{}", stderr(&alone));
+    assert!(
+        stderr(&alone).contains("partial scan"),
+        "{}",
+        stderr(&alone)
+    );
+}
+
 #[test]
 fn fleet_flags_that_do_not_go_together_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -74,8 +74,10 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
     // cluster's; for a registry several clusters have credentials for, the first cluster's).
     let mut credentials = Vec::new();
     for member in &mut members {
-        let earlier: std::collections::BTreeSet<String> =
-            credentials.iter().map(|(host, _)| String::clone(host)).collect();
+        let earlier: std::collections::BTreeSet<String> = credentials
+            .iter()
+            .map(|(host, _)| String::clone(host))
+            .collect();
         credentials.extend(
             std::mem::take(&mut member.credentials)
                 .into_iter()
