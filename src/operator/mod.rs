@@ -21,6 +21,7 @@
 //! - [`memory`]: freed memory handed back to the system between scans.
 
 pub mod admin_api;
+pub mod dashboard;
 pub mod identity;
 pub mod image_api;
 pub mod interactions;

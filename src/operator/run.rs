@@ -18,6 +18,7 @@ use crate::notify::events::EventRecorder;
 use crate::notify::sinks::Sink;
 use crate::notify::state::{DEFAULT_CONFIG_MAP, StateStore};
 use crate::operator::admin_api::{self, AdminApi};
+use crate::operator::dashboard;
 use crate::operator::identity::{identity, own_namespace};
 use crate::operator::interactions;
 use crate::operator::leader::{ElectionError, Leadership, lease_config};
@@ -133,6 +134,8 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
             last_report: last_report.clone(),
             events: AdminApi::events_for(&client, &me),
         }));
+        tracing::info!("dashboard on at / (the admin API's token checks apply)");
+        app = app.merge(dashboard::routes(config.api.anonymous_read));
     }
     let decisions = slack.is_some();
     if let Some(slack) = slack {
