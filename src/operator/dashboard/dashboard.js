@@ -101,6 +101,28 @@ function describe(u) {
   return u.repository + " " + (u.fromTags || []).join(", ") + " → " + u.targetTag;
 }
 
+// The group's move, repository over tags, as text nodes.
+function moveCell(u) {
+  const td = document.createElement("td");
+  td.className = "image";
+  const repository = document.createElement("div");
+  repository.textContent = u.repository;
+  const tags = document.createElement("div");
+  tags.className = "tags";
+  tags.textContent = (u.fromTags || []).join(", ") + " → " + u.targetTag;
+  td.append(repository, tags);
+  return td;
+}
+
+// The group's workloads: the first two, and how many more (all of them in the tooltip).
+function workloadsCell(u) {
+  const names = (u.workloads || []).map(w => w.kind + "/" + w.name);
+  const shown = names.slice(0, 2).join(", ") + (names.length > 2 ? " and " + (names.length - 2) + " more" : "");
+  const td = cell(shown);
+  td.title = names.join("\n");
+  return td;
+}
+
 function decideButton(u, decision) {
   const b = document.createElement("button");
   b.type = "button";
@@ -123,14 +145,14 @@ function renderUpgrades() {
     tr.className = "upgrade";
     tr.dataset.name = u.name;
     const decideCell = document.createElement("td");
-    if (u.phase === "Available") {
+    if (u.phase === "Available" && !u.approved) {
       decideCell.append(decideButton(u, "approve"), decideButton(u, "reject"));
     } else {
       decideCell.textContent = "approved";
     }
-    const workloads = (u.workloads || []).map(w => w.kind + "/" + w.name).join(", ");
+    decideCell.className = "decide";
     tr.append(
-      cell(u.namespace), cell(describe(u), "image"), cell(workloads), cell(u.phase, "phase-" + u.phase),
+      cell(u.namespace), moveCell(u), workloadsCell(u), cell(u.phase, "phase-" + u.phase),
       cell(u.window ? u.window.name : "chosen on approval"),
       cell(u.window ? when(u.window.opensAt) || "now" : ""),
       cell((u.approvals || []).length + " of " + u.requiredApprovals + ((u.approvals || []).length ? ": " + u.approvals.join(", ") : "")),
@@ -146,7 +168,7 @@ function renderUpgrades() {
     const tr = document.createElement("tr");
     tr.className = "outcome";
     tr.append(
-      cell(when(u.updatedAt)), cell(u.namespace), cell(describe(u), "image"), cell(u.phase, "phase-" + u.phase),
+      cell(when(u.updatedAt)), cell(u.namespace), moveCell(u), cell(u.phase, "phase-" + u.phase),
       cell(u.approval ? u.approval.by + " (" + u.approval.how + ")" : ""), cell(u.message || ""));
     outcomes.appendChild(tr);
   }
@@ -215,6 +237,9 @@ document.addEventListener("DOMContentLoaded", () => {
     renderUpgrades();
     $("status").textContent = "Token forgotten.";
   });
+  $("refresh").addEventListener("click", () => load());
+  // Kept fresh while the tab is open: two reads every 15 s, well under the API's rate limit.
+  setInterval(() => { if (token() || document.body.dataset.anonymousRead === "true") { load(); } }, 15000);
   $("filter-namespace").addEventListener("change", renderFindings);
   $("filter-status").addEventListener("change", renderFindings);
   // Without a token the reads are refused (401) unless the operator allows anonymous reads.
