@@ -287,6 +287,7 @@ async fn decide(
         decision,
         voter: &voter,
         required: api.required_approvals,
+        thread: None,
     };
     let outcome = match vote::cast(&api.client, &request, chrono::Utc::now()).await {
         Ok(outcome) => outcome,

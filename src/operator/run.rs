@@ -138,6 +138,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         app = app.merge(dashboard::routes(config.api.anonymous_read));
     }
     let decisions = slack.is_some();
+    let slack_web = slack.as_ref().map(|s| s.web.clone());
     if let Some(slack) = slack {
         tracing::info!(
             "Slack approvals on: {} approval(s) needed{}",
@@ -197,7 +198,8 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         notifiers.clone(),
         events.then(|| (client.clone(), me.clone())),
     )
-    .with_decisions(decisions);
+    .with_decisions(decisions)
+    .with_slack_threads(slack_web);
     let upgrader = upgrades::upgrader(
         upgrades,
         dry_run,
