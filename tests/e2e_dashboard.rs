@@ -254,16 +254,25 @@ async fn the_dashboard_shows_the_example_hub_and_approves_through_the_api() {
     );
     let ledger_group = page
         .evaluate(&format!(
-            "document.querySelector('#pending tr.upgrade[data-name=' + JSON.stringify({}) + ']').textContent",
+            "(() => {{ const tr = document.querySelector('#pending tr.upgrade[data-name=' + JSON.stringify({}) + ']'); \
+             return [...tr.cells].map(td => td.innerText).concat([tr.cells[2].title]); }})()",
             js(&group_name)
         ))
         .await
         .unwrap();
-    let ledger_group = ledger_group.as_str().unwrap();
+    let ledger_group: Vec<String> = serde_json::from_value(ledger_group).unwrap();
+    assert_eq!(ledger_group[0], mojaloop.name(), "{ledger_group:?}");
+    assert_eq!(
+        ledger_group[1], "mojaloop/central-ledger\nv19.8.3 → v19.8.9",
+        "{ledger_group:?}"
+    );
+    assert_eq!(ledger_group[3], "Available", "{ledger_group:?}");
+    assert_eq!(ledger_group[6], "0 of 1", "{ledger_group:?}");
     assert!(
-        ledger_group.contains("mojaloop/central-ledger v19.8.3 → v19.8.9")
-            && ledger_group.contains("0 of 1"),
-        "{ledger_group}"
+        ledger_group[8]
+            .lines()
+            .any(|w| w == format!("Deployment/{WORKLOAD}")),
+        "{ledger_group:?}"
     );
     page.screenshot(&screenshot_path(dir.path(), "dashboard.png"))
         .await
@@ -283,6 +292,13 @@ async fn the_dashboard_shows_the_example_hub_and_approves_through_the_api() {
     assert!(in_pisp > 0);
     assert_eq!(narrowed.len(), in_pisp);
     assert!(narrowed.iter().all(|r| r[0] == pisp), "{narrowed:#?}");
+    page.evaluate("document.getElementById('findings-section').scrollIntoView(); true")
+        .await
+        .unwrap();
+    page.screenshot(&screenshot_path(dir.path(), "dashboard-findings.png"))
+        .await
+        .unwrap();
+    page.evaluate("window.scrollTo(0, 0); true").await.unwrap();
     page.evaluate(
         "const t = document.getElementById('filter-namespace'); t.value = ''; \
          t.dispatchEvent(new Event('change')); true",
