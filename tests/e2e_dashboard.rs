@@ -3,10 +3,11 @@
 //! three namespaces, checked with examples/tags.json), upgrades and the admin API on: the
 //! page loads with no console error and no CSP violation; with a token that may list
 //! imageupgrades it shows the example's rows (as many as `/api/v1/findings` has, central-ledger
-//! v19.8.3 → v19.8.9 in mojaloop among them) and its pending groups; the namespace filter
-//! narrows the rows; Approve with a token that may not patch shows the API's 403 reason and
-//! changes nothing; Approve with one that may approves the ImageUpgrade
-//! (`status.approval.how: api`). With `ML_OPERATOR_UPDATE_SCREENSHOTS=1` the screenshots are
+//! v19.8.3 → v19.8.9 in mojaloop among them) and its pending groups; the namespace and
+//! status filters narrow the rows; Approve with a token that may not patch shows the
+//! API's 403 reason and changes nothing; Approve with one that may approves the ImageUpgrade
+//! (`status.approval.how: api`), and once applied (fake nodes) the group is under the recent
+//! outcomes. With `ML_OPERATOR_UPDATE_SCREENSHOTS=1` the screenshots are
 //! written to docs/images/ (1280×800).
 
 mod e2e_support;
@@ -306,6 +307,33 @@ async fn the_dashboard_shows_the_example_hub_and_approves_through_the_api() {
     .await
     .unwrap();
     assert_eq!(rows(&mut page).await.len(), findings.len());
+    // The status filter too: the example's one unresolved image (kafka-exporter's `latest`).
+    page.evaluate(
+        "const u = document.getElementById('filter-status'); u.value = 'unresolved'; \
+         u.dispatchEvent(new Event('change')); true",
+    )
+    .await
+    .unwrap();
+    let unresolved = rows(&mut page).await;
+    assert_eq!(
+        unresolved.len(),
+        findings
+            .iter()
+            .filter(|f| f["status"] == "unresolved")
+            .count()
+    );
+    assert!(
+        unresolved
+            .iter()
+            .any(|r| r[2] == "kafka-exporter" && r[4] == "danielqsj/kafka-exporter:latest"),
+        "{unresolved:#?}"
+    );
+    page.evaluate(
+        "const v = document.getElementById('filter-status'); v.value = ''; \
+         v.dispatchEvent(new Event('change')); true",
+    )
+    .await
+    .unwrap();
     assert!(page.problems().is_empty(), "{:?}", page.problems());
 
     // The viewer may read but not decide: the API's 403 reason, nothing changed.
@@ -385,6 +413,42 @@ async fn the_dashboard_shows_the_example_hub_and_approves_through_the_api() {
     page.screenshot(&screenshot_path(dir.path(), "dashboard-approve.png"))
         .await
         .unwrap();
+    // With fake nodes the Pods run the new image: the group ends, and the page lists it
+    // under the recent outcomes.
+    if has_fake_nodes(cp) {
+        let ended = wait_for(
+            "the approved group to end",
+            LIMIT,
+            || {
+                upgrade_to(mojaloop, WORKLOAD, CONTAINER, TO)
+                    .filter(|u| ["Succeeded", "RolledBack", "Failed"].contains(&phase(u)))
+            },
+            || operator.log(),
+        );
+        page.evaluate(
+            "document.body.dataset.loaded = ''; document.getElementById('refresh').click(); true",
+        )
+        .await
+        .unwrap();
+        page.wait_for("document.body.dataset.loaded === 'true'", PAGE_LIMIT)
+            .await
+            .unwrap();
+        let outcomes = page
+            .evaluate(
+                "[...document.querySelectorAll('#outcomes tr.outcome')]\
+                 .map(tr => [...tr.cells].map(td => td.innerText))",
+            )
+            .await
+            .unwrap();
+        let outcomes: Vec<Vec<String>> = serde_json::from_value(outcomes).unwrap();
+        let row = outcomes
+            .iter()
+            .find(|r| r[2] == "mojaloop/central-ledger\nv19.8.3 → v19.8.9")
+            .unwrap_or_else(|| panic!("no outcome row in {outcomes:#?}"));
+        assert_eq!(row[1], mojaloop.name());
+        assert_eq!(row[3], phase(&ended), "{row:?}");
+        assert_eq!(row[4], format!("api:{approver_user} (api)"), "{row:?}");
+    }
     page.evaluate("true").await.unwrap();
     assert!(page.problems().is_empty(), "{:?}", page.problems());
     // Tokens never reach the log.
