@@ -250,8 +250,8 @@ impl Announcer {
     }
 }
 
-/// `text` with its first letter upper case.
-fn capitalized(text: &str) -> String {
+/// `text` with its first letter upper case (a thread reply starts a sentence).
+pub(super) fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     chars
         .next()

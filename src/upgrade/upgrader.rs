@@ -550,8 +550,7 @@ impl Upgrader {
             })
             .await?;
         if !self.settings.dry_run {
-            let mut reply = message;
-            reply[..1].make_ascii_uppercase();
+            let reply = super::announce::capitalized(&message);
             self.announcer.reply_in_thread(upgrade, &reply).await;
         }
         Ok(done)

@@ -28,17 +28,10 @@ const START_LIMIT: Duration = Duration::from_secs(60);
 /// How long one DevTools call may take.
 const CALL_LIMIT: Duration = Duration::from_secs(30);
 
-/// What went wrong driving the browser.
-#[derive(Debug)]
+/// What went wrong driving the browser: the step and why, with the browser's own words.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct BrowserError(pub String);
-
-impl std::fmt::Display for BrowserError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BrowserError {}
 
 fn fail(what: impl Into<String>) -> BrowserError {
     BrowserError(what.into())
@@ -64,7 +57,8 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts Chromium with a fresh profile and waits (bounded) until DevTools listens.
+    /// Starts Chromium with a fresh profile and waits (bounded, blocking the calling thread)
+    /// until DevTools listens.
     pub fn launch() -> Result<Browser, BrowserError> {
         let binary = binary().ok_or_else(|| {
             fail("chromium is not installed (scripts/install-test-deps installs it)")
