@@ -349,40 +349,6 @@ async fn check_then_kubectl_runs_every_printed_command_then_everything_is_up_to_
 // The example hub, loaded into the cluster
 // ---------------------------------------------------------------------------------------------
 
-/// examples/hub as the API server would take it: every object of its files (kubectl's client
-/// side reads them), server-set fields dropped, each namespace renamed with `rename`.
-fn example_hub(cp: &ControlPlane, rename: &impl Fn(&str) -> String) -> Vec<Value> {
-    let stream = cp.ok(&[
-        "create",
-        "--dry-run=client",
-        "-o",
-        "json",
-        "-R",
-        "-f",
-        repo().join("examples/hub").to_str().unwrap(),
-    ]);
-    serde_json::Deserializer::from_str(&stream)
-        .into_iter::<Value>()
-        .map(|object| {
-            let mut object = object.unwrap();
-            let metadata = object["metadata"].as_object_mut().unwrap();
-            for field in [
-                "resourceVersion",
-                "uid",
-                "creationTimestamp",
-                "generation",
-                "managedFields",
-            ] {
-                metadata.remove(field);
-            }
-            let namespace = metadata["namespace"].as_str().unwrap().to_string();
-            metadata.insert("namespace".into(), json!(rename(&namespace)));
-            object.as_object_mut().unwrap().remove("status");
-            object
-        })
-        .collect()
-}
-
 /// The findings as comparable rows.
 fn rows(report: &Value) -> Vec<String> {
     let mut rows: Vec<String> = report["findings"]

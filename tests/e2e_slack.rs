@@ -105,18 +105,33 @@ impl Hub<'_> {
 /// The hub; `socket`: Socket Mode through this WebSocket URL (app token, one approval needed)
 /// instead of HTTP interactivity (signing secret, two approvals).
 async fn hub<'a>(cp: &'a ControlPlane, socket: Option<&str>) -> Hub<'a> {
+    hub_with(cp, socket, false).await
+}
+
+/// [`hub`]; `failing`: the fake nodes cannot run the target image, so an applied group's
+/// rollout exceeds its progress deadline and is rolled back.
+async fn hub_with<'a>(cp: &'a ControlPlane, socket: Option<&str>, failing: bool) -> Hub<'a> {
     install_crd(cp);
     let ns = cp.namespace("slack");
-    ns.apply(&list(&[deployment(
+    let annotations = if failing {
+        json!({"fake-node.ml-operator.test/fail-images": TO})
+    } else {
+        json!({})
+    };
+    let mut ledger = deployment(
         "central-ledger",
         1,
         pod_template(
             "central-ledger",
             &[container("central-ledger", FROM)],
             &[],
-            json!({}),
+            annotations,
         ),
-    )]));
+    );
+    if failing {
+        ledger["spec"]["progressDeadlineSeconds"] = json!(4);
+    }
+    ns.apply(&list(&[ledger]));
     let registry = registry_with(&[(
         "mojaloop/central-ledger",
         &["v19.8.3", "v19.8.5", "v19.8.9"],
@@ -334,6 +349,28 @@ async fn slack_buttons_approve_only_when_signed_allowed_current_and_by_two_peopl
     );
     let d = hub.ns.get_json(&["deployment", "central-ledger"]);
     assert_eq!(image_of(&d, "central-ledger"), NEWER);
+    // The group's news after the decision, in the message's thread: its window, the start
+    // of the apply, and that it was applied.
+    for news in [
+        "Scheduled: no window configured",
+        "Window open: applying mojaloop/central-ledger",
+        "Upgrade mojaloop/central-ledger v19.8.3 → v19.8.10: 1 workload in",
+    ] {
+        hub.wait_slack("/api/chat.postMessage", news).await;
+    }
+    let applied = hub
+        .wait_slack(
+            "/api/chat.postMessage",
+            "\"text\":\"Upgrade mojaloop/central-ledger v19.8.3 → v19.8.10",
+        )
+        .await;
+    let applied: Value = serde_json::from_str(&applied).unwrap();
+    assert_eq!(applied["thread_ts"], "1700000000.000100", "{applied:#}");
+    assert_eq!(applied["channel"], "C0HUBOPS");
+    assert!(
+        applied["text"].as_str().unwrap().contains("succeeded"),
+        "{applied:#}"
+    );
 
     // A decision on a group already applied changes nothing and says so.
     let after = click_payload(&renewed, &reject2, ALLOWED, &hub.slack.response_url(6));
@@ -347,6 +384,81 @@ async fn slack_buttons_approve_only_when_signed_allowed_current_and_by_two_peopl
     for secret in [SIGNING_SECRET, BOT_TOKEN, "s3cr3t-webhook-token"] {
         assert!(!log.contains(secret), "{secret} in the log");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_approved_in_slack_and_rolled_back_says_so_in_the_thread() {
+    let Some(cp) = fake_node_cluster_or_skip("slack thread on a rollback") else {
+        return;
+    };
+    let hub = hub_with(cp, None, true).await;
+    let message = hub.proposal(1).await;
+    let (approve, _) = buttons(&message).unwrap();
+    for (n, user) in [(1, ALLOWED), (2, IN_GROUP)] {
+        let click = click_payload(&message, &approve, user, &hub.slack.response_url(n));
+        assert_eq!(hub.click(&click).await, 200);
+        eventually_or(
+            &format!("approval {n}"),
+            Duration::from_secs(20),
+            async || {
+                hub.group()["spec"]["approvals"]
+                    .as_array()
+                    .is_some_and(|v| v.len() == n)
+            },
+            || hub.operator.log(),
+        )
+        .await;
+    }
+    let done = wait_upgrade_phase(
+        &hub.ns,
+        "central-ledger",
+        "central-ledger",
+        TO,
+        "RolledBack",
+        LIMIT,
+        || hub.operator.log(),
+    );
+    let recorded = done["metadata"]["annotations"]["ml-operator.mojaloop.io/slack-thread"]
+        .as_str()
+        .unwrap();
+    let recorded: Value = serde_json::from_str(recorded).unwrap();
+    assert_eq!(recorded["channel"], "C0HUBOPS", "{recorded}");
+    assert_eq!(recorded["ts"], "1700000000.000100", "{recorded}");
+    let reply = hub
+        .wait_slack("/api/chat.postMessage", "failed and was rolled back")
+        .await;
+    let reply: Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["thread_ts"], "1700000000.000100", "{reply:#}");
+    let text = reply["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Upgrade mojaloop/central-ledger v19.8.3 → v19.8.9")
+            && text.contains("ProgressDeadlineExceeded"),
+        "{text}"
+    );
+    // In order: the decisions, the window, the apply, the rollback; nothing said twice.
+    let thread: Vec<String> = hub
+        .slack
+        .requests("/api/chat.postMessage")
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let at = |needle: &str| {
+        let found: Vec<usize> = thread
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.contains(needle))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(found.len(), 1, "{needle:?} once in {thread:#?}");
+        found[0]
+    };
+    let order = [
+        at("1 of 2"),
+        at("Scheduled:"),
+        at("Window open:"),
+        at("failed and was rolled back"),
+    ];
+    assert!(order.is_sorted(), "{thread:#?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -153,6 +153,12 @@ impl SlackApprovals {
                 decision,
                 voter: &voter,
                 required: self.settings.required_approvals,
+                // Recorded only when the bot token can post in the thread later.
+                thread: click
+                    .channel
+                    .as_deref()
+                    .zip(click.message_ts.as_deref())
+                    .filter(|_| self.settings.web.has_bot_token()),
             },
             Utc::now(),
         )

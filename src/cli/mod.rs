@@ -43,7 +43,8 @@ enum Command {
     /// Run the operator: watch the cluster, scan on CHECK_FOR_UPDATE_CRON, notify on change,
     /// serve the image-watcher API, /healthz, /readyz and /metrics; with `slack:` in the
     /// configuration, Approve / Reject buttons on proposals (POST /slack/interactions or Socket
-    /// Mode), with `api.enabled` the admin API under /api/v1 (docs/approvals.md).
+    /// Mode), with `api.enabled` the admin API under /api/v1 and the dashboard at / (open it
+    /// with `kubectl port-forward deploy/ml-operator 4006`, paste a token; docs/approvals.md).
     Run(RunArgs),
     /// List a repository's tags as the registry reports them (for debugging registry access).
     Tags(TagsArgs),

@@ -216,6 +216,7 @@ fn group_json(upgrade: &ImageUpgrade, required: usize) -> Value {
         "approval": status.approval,
         "window": status.window,
         "message": status.message,
+        "updatedAt": status.history.last().map(|h| h.at),
         "workloads": upgrade.spec.targets.iter().map(|t| json!({"kind": t.kind, "name": t.name})).collect::<Vec<_>>(),
     })
 }
@@ -286,6 +287,7 @@ async fn decide(
         decision,
         voter: &voter,
         required: api.required_approvals,
+        thread: None,
     };
     let outcome = match vote::cast(&api.client, &request, chrono::Utc::now()).await {
         Ok(outcome) => outcome,

@@ -15,12 +15,14 @@
 //! - [`schedule`]: the scan schedule, `CHECK_FOR_UPDATE_CRON`.
 //! - [`server`]: the HTTP endpoints and the server's limits.
 //! - [`admin_api`]: `/api/v1`: findings, upgrade groups, approve/reject with Kubernetes tokens.
+//! - [`dashboard`]: `GET /`: the page that shows and decides through `/api/v1`.
 //! - [`interactions`]: `POST /slack/interactions`, Slack's signed button clicks.
 //! - [`image_api`]: the image-watcher API's request grammar, registry allowlist and answers.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`memory`]: freed memory handed back to the system between scans.
 
 pub mod admin_api;
+pub mod dashboard;
 pub mod identity;
 pub mod image_api;
 pub mod interactions;

@@ -18,6 +18,7 @@ use crate::notify::events::EventRecorder;
 use crate::notify::sinks::Sink;
 use crate::notify::state::{DEFAULT_CONFIG_MAP, StateStore};
 use crate::operator::admin_api::{self, AdminApi};
+use crate::operator::dashboard;
 use crate::operator::identity::{identity, own_namespace};
 use crate::operator::interactions;
 use crate::operator::leader::{ElectionError, Leadership, lease_config};
@@ -133,8 +134,11 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
             last_report: last_report.clone(),
             events: AdminApi::events_for(&client, &me),
         }));
+        tracing::info!("dashboard on at / (the admin API's token checks apply)");
+        app = app.merge(dashboard::routes(config.api.anonymous_read));
     }
     let decisions = slack.is_some();
+    let slack_web = slack.as_ref().map(|s| s.web.clone());
     if let Some(slack) = slack {
         tracing::info!(
             "Slack approvals on: {} approval(s) needed{}",
@@ -194,7 +198,8 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         notifiers.clone(),
         events.then(|| (client.clone(), me.clone())),
     )
-    .with_decisions(decisions);
+    .with_decisions(decisions)
+    .with_slack_threads(slack_web);
     let upgrader = upgrades::upgrader(
         upgrades,
         dry_run,

@@ -1,20 +1,24 @@
 //! Telling people what happened to an upgrade group: one message through every configured
 //! notifier (Slack, Teams, webhooks) naming the group, each workload's containers and result,
-//! and the rollback if any; and a Kubernetes Event on each workload.
+//! and the rollback if any; a Kubernetes Event on each workload; and, for a group decided in
+//! Slack, a reply in the proposal message's thread ([`super::thread`], with the bot token) when
+//! it is scheduled for its window, starts applying, and ends (applied, rolled back, failed).
 //!
 //! In: an ImageUpgrade, what happened to it ([`UpgradeEvent`]) and a message. Out: an
-//! [`UpgradeNotice`] to each notifier and the Events; delivery failures are logged, never
-//! returned.
+//! [`UpgradeNotice`] to each notifier, the Events and the thread reply; delivery failures are
+//! logged, never returned.
 
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use ml_operator_notify::slack_app::web::SlackWeb;
 use ml_operator_notify::{ContainerChange, Notifier, UpgradeEvent, UpgradeNotice, UpgradeWorkload};
 
 use super::ballot::Ballot;
 use super::crd::{API_VERSION, ImageUpgrade, WorkloadState};
+use super::thread::SlackThread;
 use crate::inventory::WorkloadKind;
 
 /// Where upgrade news goes.
@@ -24,6 +28,7 @@ pub struct Announcer {
     events: Option<Recorder>,
     cluster: Option<String>,
     decisions: bool,
+    thread: Option<SlackWeb>,
 }
 
 impl Announcer {
@@ -43,6 +48,29 @@ impl Announcer {
             events,
             cluster: None,
             decisions: false,
+            thread: None,
+        }
+    }
+
+    /// Replies in the thread of the Slack message a group was decided on, through `web`
+    /// (only when it has the bot token: `chat.postMessage` needs it).
+    pub fn with_slack_threads(mut self, web: Option<SlackWeb>) -> Announcer {
+        self.thread = web.filter(SlackWeb::has_bot_token);
+        self
+    }
+
+    /// Posts `text` in the thread of the Slack message `upgrade` was decided on, if it was
+    /// decided in Slack (for its current proposal) and the bot token is configured. Failures
+    /// are logged.
+    pub async fn reply_in_thread(&self, upgrade: &ImageUpgrade, text: &str) {
+        let (Some(web), Some(thread)) = (&self.thread, SlackThread::of(upgrade)) else {
+            return;
+        };
+        if let Err(e) = web.post_in_thread(&thread.channel, &thread.ts, text).await {
+            tracing::warn!(
+                "slack: replying in the thread of {}'s proposal: {e}",
+                upgrade.name()
+            );
         }
     }
 
@@ -144,6 +172,15 @@ impl Announcer {
     pub async fn announce(&self, upgrade: &ImageUpgrade, event: UpgradeEvent, message: &str) {
         let notice = self.notice(upgrade, event, message);
         tracing::info!("{}: {}", upgrade.name(), notice.headline());
+        if event != UpgradeEvent::Proposed {
+            let mut reply = capitalized(&notice.headline());
+            if let Some(reason) = &notice.rollback {
+                reply.push_str(&format!(": {reason}"));
+            } else if !message.is_empty() {
+                reply.push_str(&format!(": {message}"));
+            }
+            self.reply_in_thread(upgrade, &reply).await;
+        }
         for notifier in &self.notifiers {
             if let Err(e) = notifier.notify_upgrade(&notice).await {
                 tracing::error!(
@@ -211,6 +248,15 @@ impl Announcer {
             }
         }
     }
+}
+
+/// `text` with its first letter upper case (a thread reply starts a sentence).
+pub(super) fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// The Event for one workload of a group's news: proposals go on every workload; outcomes on

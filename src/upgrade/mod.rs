@@ -23,7 +23,8 @@
 //! - [`decide`]: `ml-operator approve` and `reject`.
 //! - [`ballot`]: what a Slack button is for (object, uid, exact proposal); [`vote`]: a remote
 //!   person's decision, counted towards `upgrades.requiredApprovals`, safe to repeat.
-//! - [`announce`]: messages and Events about proposals and outcomes.
+//! - [`announce`]: messages and Events about proposals and outcomes; [`thread`]: the Slack
+//!   message a person decided on, whose thread gets the group's later news.
 //! - [`settings`]: the checked `upgrades:` configuration.
 //!
 //! Windows are plain values, so when an upgrade may start can be asked of any instant:
@@ -58,6 +59,7 @@ pub mod propose;
 pub mod rollout;
 pub mod settings;
 pub mod stuck_pods;
+pub mod thread;
 pub mod upgrader;
 pub mod v1alpha1;
 pub mod vote;

@@ -544,10 +544,16 @@ impl Upgrader {
             }
             Choice::Window(w) => format!("scheduled: {}", w.describe(now)),
         };
-        self.transition(upgrade, now, Phase::Scheduled, message, |s| {
-            s.window = Some(window)
-        })
-        .await
+        let done = self
+            .transition(upgrade, now, Phase::Scheduled, message.clone(), |s| {
+                s.window = Some(window)
+            })
+            .await?;
+        if !self.settings.dry_run {
+            let reply = super::announce::capitalized(&message);
+            self.announcer.reply_in_thread(upgrade, &reply).await;
+        }
+        Ok(done)
     }
 
     /// Scheduled: start when the window is open, a slot is free, no other applying group
@@ -673,16 +679,22 @@ impl Upgrader {
                 message: None,
             })
             .collect();
-        self.transition(upgrade, now, Phase::Applying, message, |s| {
-            s.window = Some(window);
-            s.rollout = Some(GroupRollout {
-                started_at: now,
-                on_failure,
-                rollback_reason: None,
-                workloads,
-            });
-        })
-        .await
+        let reply = format!("Window open: {message}");
+        let done = self
+            .transition(upgrade, now, Phase::Applying, message, |s| {
+                s.window = Some(window);
+                s.rollout = Some(GroupRollout {
+                    started_at: now,
+                    on_failure,
+                    rollback_reason: None,
+                    workloads,
+                });
+            })
+            .await?;
+        if !self.settings.dry_run {
+            self.announcer.reply_in_thread(upgrade, &reply).await;
+        }
+        Ok(done)
     }
 
     /// A finished group: tell people once.

@@ -19,6 +19,7 @@ use serde_json::json;
 
 use super::crd::{DECIDED_VIA_ANNOTATION, ImageUpgrade, Phase, Vote};
 use super::decide::Decision;
+use super::thread::{SLACK_THREAD_ANNOTATION, SlackThread};
 
 /// Conflicting writes retried before giving up.
 const RETRIES: usize = 5;
@@ -119,6 +120,9 @@ pub struct Request<'a> {
     pub voter: &'a Voter,
     /// Approvals (different people, at least 1) that approve it.
     pub required: usize,
+    /// The Slack message (channel id, `ts`) the decision was made on, recorded with it
+    /// ([`super::thread`]) so the group's later news goes to that message's thread.
+    pub thread: Option<(&'a str, &'a str)>,
 }
 
 /// Records `request`'s decision at `now`.
@@ -134,6 +138,7 @@ pub async fn cast(
         decision,
         voter,
         required,
+        thread,
     } = *request;
     let api: Api<ImageUpgrade> = Api::namespaced(client.clone(), namespace);
     let api_error = |source| VoteError::Api {
@@ -150,10 +155,15 @@ pub async fn cast(
                     namespace: namespace.into(),
                     name: name.into(),
                 })?;
-        let patch = match plan(&upgrade, made_on, decision, voter, required.max(1), now) {
+        let mut patch = match plan(&upgrade, made_on, decision, voter, required.max(1), now) {
             Plan::Done(outcome) => return Ok(outcome),
             Plan::Write(patch, outcome) => (patch, outcome),
         };
+        if let Some(place) =
+            thread.and_then(|(channel, ts)| SlackThread::new(channel, ts, &upgrade))
+        {
+            patch.0["metadata"]["annotations"][SLACK_THREAD_ANNOTATION] = json!(place.annotation());
+        }
         match api
             .patch(name, &PatchParams::default(), &Patch::Merge(&patch.0))
             .await

@@ -11,10 +11,13 @@
 //! - [`mini_http`]: the small HTTP server the proxy and token service are built on.
 //! - [`control_plane`]: the real Kubernetes control plane (`scripts/control-plane`) the cluster
 //!   tests share, a namespace per test, and kubectl against it.
+//! - [`browser`]: headless Chromium driven over the Chrome DevTools Protocol (console errors,
+//!   CSP violations, page scripts, screenshots).
 //! - [`tools`]: where kubectl v1.37 and helm v4 are installed (`scripts/install-test-deps`).
 //!
 //! Nothing here is mocked: the registry is the real one, the proxy forwards to it.
 
+pub mod browser;
 pub mod control_plane;
 pub mod cosign;
 pub mod mini_http;
