@@ -4,7 +4,7 @@
 //! page loads with no console error and no CSP violation; with a token that may list
 //! imageupgrades it shows the example's rows (as many as `/api/v1/findings` has, central-ledger
 //! v19.8.3 → v19.8.9 in mojaloop among them) and its pending groups; the namespace and
-//! status filters narrow the rows; Approve with a token that may not patch shows the
+//! status filters narrow the rows; markup in a row stays text; Approve with a token that may not patch shows the
 //! API's 403 reason and changes nothing; Approve with one that may approves the ImageUpgrade
 //! (`status.approval.how: api`), and once applied (fake nodes) the group is under the recent
 //! outcomes. With `ML_OPERATOR_UPDATE_SCREENSHOTS=1` the screenshots are
@@ -334,6 +334,27 @@ async fn the_dashboard_shows_the_example_hub_and_approves_through_the_api() {
     )
     .await
     .unwrap();
+    assert!(page.problems().is_empty(), "{:?}", page.problems());
+
+    // Strings from registries and manifests stay text: markup in a finding is shown as is,
+    // never parsed (the page's own render function, on a hostile row).
+    let hostile = "<img src=x id=injected onerror=console.error('xss')>";
+    let shown = page
+        .evaluate(&format!(
+            "state.findings.unshift({{namespace: {h}, kind: 'Deployment', name: {h}, \
+             container: 'c', image: {h}, latestTag: {h}, status: 'update-available'}}); \
+             renderFindings(); \
+             const first = document.querySelector('#findings tr.finding'); \
+             const out = [document.getElementById('injected') === null, \
+                          first.querySelectorAll('img').length, first.cells[4].textContent]; \
+             state.findings.shift(); renderFindings(); out",
+            h = js(hostile)
+        ))
+        .await
+        .unwrap();
+    assert_eq!(shown, json!([true, 0, hostile]));
+    assert_eq!(rows(&mut page).await.len(), findings.len());
+    page.evaluate("true").await.unwrap();
     assert!(page.problems().is_empty(), "{:?}", page.problems());
 
     // The viewer may read but not decide: the API's 403 reason, nothing changed.
