@@ -66,6 +66,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         notifiers,
         supply,
         slack,
+        git,
     } = settings;
 
     let cluster_options = ClusterOptions {
@@ -205,6 +206,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
             source: source.clone(),
             policy: supply.clone(),
         }),
+        git,
     );
     let upgrader_task = upgrader.clone().and_then(|upgrader| {
         upgrades::spawn_passes(

@@ -48,6 +48,7 @@ pub mod apply;
 pub mod ballot;
 pub mod crd;
 pub mod decide;
+pub mod git_apply;
 pub mod group;
 pub mod legacy;
 pub mod list;
