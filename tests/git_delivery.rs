@@ -73,8 +73,9 @@ fn basic(user: &str) -> String {
 }
 
 impl GitServer {
-    /// Serves the bare repositories under `root`; requests without `authorization` get 401.
-    async fn start(root: &Path, authorization: String) -> GitServer {
+    /// Serves the bare repositories under `root`; requests without `authorization` (when
+    /// given) get 401.
+    async fn start(root: &Path, authorization: Option<String>) -> GitServer {
         let requests: Arc<Mutex<Vec<GitRequest>>> = Arc::default();
         let log = requests.clone();
         let project_root = root.to_path_buf();
@@ -92,7 +93,7 @@ impl GitServer {
                         .windows(TOKEN.len())
                         .any(|w| w == TOKEN.as_bytes()),
                 });
-                if given.as_deref() != Some(authorization.as_str()) {
+                if authorization.is_some() && given != authorization {
                     return Action::Respond(
                         HttpResponse::new(401).header("WWW-Authenticate", "Basic realm=\"git\""),
                     );
@@ -195,10 +196,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// A bare repository `hub-deploy.git` under `root`, its `main` holding the values file.
+/// A bare repository `example/hub-deploy.git` under `root`, its `main` holding the values file.
 fn seed(root: &Path) -> PathBuf {
-    let bare = root.join("hub-deploy.git");
-    git(root, &["init", "--quiet", "--bare", "--initial-branch=main", "hub-deploy.git"]);
+    std::fs::create_dir_all(root.join("example")).unwrap();
+    let bare = root.join("example/hub-deploy.git");
+    git(root, &["init", "--quiet", "--bare", "--initial-branch=main", "example/hub-deploy.git"]);
     let work = root.join("seed");
     git(root, &["init", "--quiet", "--initial-branch=main", "seed"]);
     std::fs::write(work.join("values-mojaloop.yaml"), values()).unwrap();
@@ -515,7 +517,7 @@ async fn an_approved_group_becomes_one_commit_and_one_github_pull_request() {
     let (logs, _guard) = Logs::capture();
     let dir = tempfile::tempdir().unwrap();
     let bare = seed(dir.path());
-    let server = GitServer::start(dir.path(), basic("x-access-token")).await;
+    let server = GitServer::start(dir.path(), Some(basic("x-access-token"))).await;
     let (github, api) = hosting(true).await;
     let hub = hub().await;
     let git_yaml = format!(
@@ -524,10 +526,6 @@ async fn an_approved_group_becomes_one_commit_and_one_github_pull_request() {
         token_file(dir.path()).display(),
         github.url()
     );
-    // The URL names owner/repo below the server's root: serve the bare repository there.
-    std::fs::create_dir_all(dir.path().join("example")).unwrap();
-    std::fs::rename(&bare, dir.path().join("example/hub-deploy.git")).unwrap();
-    let bare = dir.path().join("example/hub-deploy.git");
     let upgrader = upgrader(&hub, &git_yaml, "10m");
     hub.propose().await;
     hub.drive(&upgrader, "the commit", |u| {
@@ -626,5 +624,154 @@ async fn an_approved_group_becomes_one_commit_and_one_github_pull_request() {
     let logs = logs.text();
     assert!(logs.contains("delivered: commit"), "{logs}");
     assert!(!logs.contains(TOKEN), "the token in the logs:\n{logs}");
-    let _ = &server.root;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_rollout_is_reverted_by_a_commit_and_a_gitlab_merge_request() {
+    let (logs, _guard) = Logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let bare = seed(dir.path());
+    let server = GitServer::start(dir.path(), Some(basic("oauth2"))).await;
+    let (gitlab, api) = hosting(false).await;
+    let hub = hub().await;
+    let git_yaml = format!(
+        "git: {{url: '{}', paths: [values-mojaloop.yaml], tokenFile: {}, pullRequest: {{provider: gitlab, apiUrl: '{}/'}}}}\n",
+        server.url("example/hub-deploy.git"),
+        token_file(dir.path()).display(),
+        gitlab.url()
+    );
+    let upgrader = upgrader(&hub, &git_yaml, "10m");
+    hub.propose().await;
+    hub.drive(&upgrader, "the merge request", |u| {
+        u["status"]["delivery"]["pullRequest"].is_string()
+    })
+    .await;
+    let branch = format!("ml-operator/{UPGRADE}");
+    let commit = git(&server.root.join("example/hub-deploy.git"), &["rev-parse", &branch]);
+
+    // GitLab's documented request: the project path as one encoded segment, PRIVATE-TOKEN.
+    let post = api.lock().unwrap().iter().find(|r| r.method == "POST").cloned().unwrap();
+    assert_eq!(post.target, "/api/v4/projects/example%2Fhub-deploy/merge_requests");
+    assert_eq!(post.header("private-token"), Some(TOKEN));
+    assert_eq!(post.header("authorization"), None);
+    assert_eq!(post.body["source_branch"], branch.as_str());
+    assert_eq!(post.body["target_branch"], "main");
+    assert_eq!(post.body["title"], "ml-operator: mojaloop/central-ledger v17.7.0 → v17.7.8 in hub");
+    assert!(post.body["description"].as_str().unwrap().contains(UPGRADE));
+
+    // A person merges it; Argo CD syncs it, and the service's new pods never get ready.
+    git(&bare, &["update-ref", "refs/heads/main", commit.trim()]);
+    hub.sim.fail_rollout("Deployment", NS, SERVICE);
+    hub.sync("v17.7.8").await;
+    hub.drive(&upgrader, "the revert commit", |u| {
+        u["status"]["delivery"]["revertCommit"].is_string()
+    })
+    .await;
+    let status = hub.upgrade()["status"].clone();
+    let revert_branch = format!("ml-operator/{UPGRADE}-revert");
+    assert_eq!(status["delivery"]["revertBranch"], revert_branch.as_str());
+    let revert = git(&bare, &["rev-parse", &revert_branch]).trim().to_string();
+    assert_eq!(status["delivery"]["revertCommit"], revert.as_str());
+    let diff = git(&bare, &["diff", "main", &revert_branch]);
+    assert_eq!(
+        changed_lines(&diff),
+        [
+            "-      tag: &ledgerTag v17.7.8   # the handlers follow the service",
+            "+      tag: &ledgerTag v17.7.0   # the handlers follow the service",
+        ],
+        "{diff}"
+    );
+    let shown = git(&bare, &["show", "-s", "--format=%s%n%b", &revert_branch]);
+    assert!(shown.starts_with("Revert \"ml-operator: mojaloop/central-ledger v17.7.0 → v17.7.8 in hub\"\nThis reverts commit "), "{shown}");
+    assert!(shown.contains(&format!("ML-Operator-Revert: {NS}/{UPGRADE}")), "{shown}");
+    let posts: Vec<ApiRequest> = api.lock().unwrap().iter().filter(|r| r.method == "POST").cloned().collect();
+    assert_eq!(posts.len(), 2, "one merge request each way: {posts:?}");
+    assert_eq!(posts[1].body["source_branch"], revert_branch.as_str());
+    assert!(posts[1].body["title"].as_str().unwrap().starts_with("Revert "));
+
+    // The revert merged and synced: the group is rolled back, and says why.
+    assert_eq!(hub.phase(), "Applying");
+    git(&bare, &["update-ref", "refs/heads/main", &revert]);
+    hub.sync("v17.7.0").await;
+    hub.drive(&upgrader, "the rollback", |u| u["status"]["phase"] == "RolledBack")
+        .await;
+    let message = hub.upgrade()["status"]["message"].as_str().unwrap().to_string();
+    assert!(message.starts_with(&format!("rolled back by revert commit {}: the rollout of Deployment {SERVICE} failed", &revert[..12])), "{message}");
+    assert_eq!(hub.patches(), 0, "no kubectl patch was ever sent");
+    assert!(!hub.upgrade().to_string().contains(TOKEN));
+    assert!(!logs.text().contains(TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_pull_request_the_commit_goes_to_the_branch_and_an_unsynced_one_is_reverted() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = seed(dir.path());
+    let server = GitServer::start(dir.path(), None).await;
+    let hub = hub().await;
+    let before = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    let git_yaml = format!(
+        "git: {{url: '{}', branch: main, paths: [.]}}\n",
+        server.url("example/hub-deploy.git"),
+    );
+    // A sync that never comes: the timeout is short, so the test does not wait on it.
+    let upgrader = upgrader(&hub, &git_yaml, "1s");
+    hub.propose().await;
+    hub.drive(&upgrader, "the push", |u| u["status"]["delivery"]["commit"].is_string())
+        .await;
+    let commit = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    assert_ne!(commit, before);
+    assert_eq!(git(&bare, &["rev-parse", "main~1"]).trim(), before, "one commit on main");
+    let status = hub.upgrade()["status"].clone();
+    assert_eq!(status["delivery"]["commit"], commit.as_str());
+    assert_eq!(status["delivery"]["branch"], "main");
+    assert!(status["delivery"]["pullRequest"].is_null());
+    assert_eq!(
+        changed_lines(&git(&bare, &["diff", &before, &commit])),
+        [
+            "-      tag: &ledgerTag v17.7.0   # the handlers follow the service",
+            "+      tag: &ledgerTag v17.7.8   # the handlers follow the service",
+        ]
+    );
+    hub.drive(&upgrader, "the revert", |u| u["status"]["delivery"]["revertCommit"].is_string())
+        .await;
+    let revert = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    assert_eq!(git(&bare, &["rev-parse", "main~1"]).trim(), commit);
+    assert_eq!(git(&bare, &["diff", &before, &revert]), "", "the revert restores the file");
+    let message = hub.upgrade()["status"]["message"].as_str().unwrap().to_string();
+    assert!(message.starts_with("rolling back: revert commit"), "{message}");
+    assert!(
+        hub.upgrade()["status"]["rollout"]["rollbackReason"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("commit {} was not synced within 1s", &commit[..12]))
+    );
+    // Nothing was synced, so nothing has to come back: the group ends rolled back.
+    hub.drive(&upgrader, "the end", |u| u["status"]["phase"] == "RolledBack").await;
+    assert_eq!(hub.patches(), 0);
+}
+
+#[test]
+fn git_configuration_errors_exit_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = token_file(dir.path());
+    let t = token.display();
+    for (yaml, key) in [
+        (format!("git: {{url: 'https://h/a/b.git', paths: [v.yaml], tokenFile: {t}, sshKeyFile: {t}}}"), "git.tokenFile and git.sshKeyFile"),
+        ("git: {paths: [v.yaml]}".to_string(), "upgrades.delivery: git needs git.url"),
+        (format!("git: {{url: 'https://h/hub.git', paths: [v.yaml], tokenFile: {t}, pullRequest: {{provider: github}}}}"), "git.url"),
+        ("git: {url: 'https://h/a/b.git'}".to_string(), "git.paths"),
+    ] {
+        let config = dir.path().join("config.yaml");
+        std::fs::write(&config, format!("upgrades: {{enabled: true, delivery: git}}\n{yaml}\n")).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_ml-operator"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env_remove("ML_OPERATOR_LISTEN")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{yaml}: {stderr}");
+        assert!(stderr.contains(key), "{yaml}: {stderr}");
+        assert!(!stderr.contains(TOKEN), "{stderr}");
+    }
 }
