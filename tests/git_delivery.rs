@@ -200,7 +200,16 @@ fn git(dir: &Path, args: &[&str]) -> String {
 fn seed(root: &Path) -> PathBuf {
     std::fs::create_dir_all(root.join("example")).unwrap();
     let bare = root.join("example/hub-deploy.git");
-    git(root, &["init", "--quiet", "--bare", "--initial-branch=main", "example/hub-deploy.git"]);
+    git(
+        root,
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "--initial-branch=main",
+            "example/hub-deploy.git",
+        ],
+    );
     let work = root.join("seed");
     git(root, &["init", "--quiet", "--initial-branch=main", "seed"]);
     std::fs::write(work.join("values-mojaloop.yaml"), values()).unwrap();
@@ -261,7 +270,8 @@ async fn hosting(github: bool) -> (mini_http::Server, Arc<Mutex<Vec<ApiRequest>>
             if request.path() != collection {
                 return Action::Respond(HttpResponse::json(404, &json!({"message": "Not Found"})));
             }
-            let url = |branch: &str| format!("https://hosting.example/example/hub-deploy/pr/{branch}");
+            let url =
+                |branch: &str| format!("https://hosting.example/example/hub-deploy/pr/{branch}");
             let mut open = open.lock().unwrap();
             match request.method.as_str() {
                 "POST" => {
@@ -408,8 +418,10 @@ impl Hub {
     }
 
     fn patches(&self) -> usize {
-        self.sim
-            .request_count("patch", &format!("/apis/apps/v1/namespaces/{NS}/deployments"))
+        self.sim.request_count(
+            "patch",
+            &format!("/apis/apps/v1/namespaces/{NS}/deployments"),
+        )
     }
 
     /// The scan and proposal of the central-ledger group.
@@ -417,7 +429,10 @@ impl Hub {
         let workloads: Vec<Workload> = [SERVICE, HANDLER]
             .iter()
             .map(|name| {
-                let object = self.sim.get("apps/v1", "Deployment", Some(NS), name).unwrap();
+                let object = self
+                    .sim
+                    .get("apps/v1", "Deployment", Some(NS), name)
+                    .unwrap();
                 Workload::from_object(&object, NS).unwrap().unwrap()
             })
             .collect();
@@ -426,7 +441,10 @@ impl Hub {
         )
         .unwrap();
         let report = scan(&workloads, &index, ScanOptions::default());
-        assert!(report.patches.is_empty(), "no kubectl patch for Argo CD workloads");
+        assert!(
+            report.patches.is_empty(),
+            "no kubectl patch for Argo CD workloads"
+        );
         propose(&self.client, &report, &[], Utc::now(), false)
             .await
             .unwrap();
@@ -540,7 +558,10 @@ async fn an_approved_group_becomes_one_commit_and_one_github_pull_request() {
     assert_eq!(status["delivery"]["commit"], commit.as_str());
     assert_eq!(status["delivery"]["branch"], branch.as_str());
     assert_eq!(status["phase"], "Applying");
-    assert_eq!(git(&bare, &["rev-list", "--count", &format!("main..{branch}")]).trim(), "1");
+    assert_eq!(
+        git(&bare, &["rev-list", "--count", &format!("main..{branch}")]).trim(),
+        "1"
+    );
     let diff = git(&bare, &["diff", "main", &branch]);
     assert_eq!(
         changed_lines(&diff),
@@ -550,23 +571,47 @@ async fn an_approved_group_becomes_one_commit_and_one_github_pull_request() {
         ],
         "{diff}"
     );
-    let shown = git(&bare, &["show", "-s", "--format=%an <%ae>%n%s%n%b", &branch]);
+    let shown = git(
+        &bare,
+        &["show", "-s", "--format=%an <%ae>%n%s%n%b", &branch],
+    );
     assert!(shown.starts_with("ml-operator <ml-operator@hub.example>\nml-operator: mojaloop/central-ledger v17.7.0 → v17.7.8 in hub\n"), "{shown}");
-    assert!(shown.contains(&format!("ML-Operator-Upgrade: {NS}/{UPGRADE}")), "{shown}");
-    assert!(shown.contains(&format!("- Deployment {SERVICE}")), "{shown}");
+    assert!(
+        shown.contains(&format!("ML-Operator-Upgrade: {NS}/{UPGRADE}")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("- Deployment {SERVICE}")),
+        "{shown}"
+    );
 
     // GitHub's documented request: POST /repos/{owner}/{repo}/pulls, its headers and fields.
-    let posts: Vec<ApiRequest> = api.lock().unwrap().iter().filter(|r| r.method == "POST").cloned().collect();
+    let posts: Vec<ApiRequest> = api
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .cloned()
+        .collect();
     assert_eq!(posts.len(), 1, "{posts:?}");
     let post = &posts[0];
     assert_eq!(post.target, "/repos/example/hub-deploy/pulls");
-    assert_eq!(post.header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
+    assert_eq!(
+        post.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
     assert_eq!(post.header("accept"), Some("application/vnd.github+json"));
     assert_eq!(post.header("x-github-api-version"), Some("2022-11-28"));
-    assert!(post.header("user-agent").is_some_and(|a| a.starts_with("ml-operator/")));
+    assert!(
+        post.header("user-agent")
+            .is_some_and(|a| a.starts_with("ml-operator/"))
+    );
     assert_eq!(post.body["head"], branch.as_str());
     assert_eq!(post.body["base"], "main");
-    assert_eq!(post.body["title"], "ml-operator: mojaloop/central-ledger v17.7.0 → v17.7.8 in hub");
+    assert_eq!(
+        post.body["title"],
+        "ml-operator: mojaloop/central-ledger v17.7.0 → v17.7.8 in hub"
+    );
     assert!(post.body["body"].as_str().unwrap().contains(UPGRADE));
     assert_eq!(
         status["delivery"]["pullRequest"],
@@ -588,10 +633,17 @@ async fn an_approved_group_becomes_one_commit_and_one_github_pull_request() {
         u["status"]["delivery"]["pullRequest"].is_string()
     })
     .await;
-    assert_eq!(hub.upgrade()["status"]["delivery"]["commit"], commit.as_str());
+    assert_eq!(
+        hub.upgrade()["status"]["delivery"]["commit"],
+        commit.as_str()
+    );
     assert_eq!(git(&bare, &["rev-parse", &branch]).trim(), commit);
     assert_eq!(
-        api.lock().unwrap().iter().filter(|r| r.method == "POST").count(),
+        api.lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count(),
         1,
         "no second pull request"
     );
@@ -605,18 +657,35 @@ async fn an_approved_group_becomes_one_commit_and_one_github_pull_request() {
     // Argo CD syncs the merged change; the rollouts are watched to the end.
     assert_eq!(hub.phase(), "Applying", "nothing happens before the sync");
     hub.sync("v17.7.8").await;
-    hub.drive(&upgrader, "the rollout", |u| u["status"]["phase"] == "Succeeded")
-        .await;
-    let message = hub.upgrade()["status"]["message"].as_str().unwrap().to_string();
-    assert!(message.starts_with(&format!("rolled out mojaloop/central-ledger:v17.7.8 to 2 workloads by commit {}", &commit[..12])), "{message}");
+    hub.drive(&upgrader, "the rollout", |u| {
+        u["status"]["phase"] == "Succeeded"
+    })
+    .await;
+    let message = hub.upgrade()["status"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with(&format!(
+            "rolled out mojaloop/central-ledger:v17.7.8 to 2 workloads by commit {}",
+            &commit[..12]
+        )),
+        "{message}"
+    );
     assert_eq!(hub.patches(), 0, "no kubectl patch was ever sent");
 
     // The token: only ever the Authorization header, nowhere else.
     let requests = server.requests.lock().unwrap().clone();
     assert!(requests.len() >= 4, "{requests:?}");
     for request in &requests {
-        assert_eq!(request.authorization.as_deref(), Some(basic("x-access-token").as_str()));
-        assert!(!request.target.contains(TOKEN) && !request.body_has_token, "{request:?}");
+        assert_eq!(
+            request.authorization.as_deref(),
+            Some(basic("x-access-token").as_str())
+        );
+        assert!(
+            !request.target.contains(TOKEN) && !request.body_has_token,
+            "{request:?}"
+        );
     }
     let object = hub.upgrade().to_string();
     assert!(!object.contains(TOKEN), "{object}");
@@ -647,16 +716,31 @@ async fn a_failed_rollout_is_reverted_by_a_commit_and_a_gitlab_merge_request() {
     })
     .await;
     let branch = format!("ml-operator/{UPGRADE}");
-    let commit = git(&server.root.join("example/hub-deploy.git"), &["rev-parse", &branch]);
+    let commit = git(
+        &server.root.join("example/hub-deploy.git"),
+        &["rev-parse", &branch],
+    );
 
     // GitLab's documented request: the project path as one encoded segment, PRIVATE-TOKEN.
-    let post = api.lock().unwrap().iter().find(|r| r.method == "POST").cloned().unwrap();
-    assert_eq!(post.target, "/api/v4/projects/example%2Fhub-deploy/merge_requests");
+    let post = api
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|r| r.method == "POST")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        post.target,
+        "/api/v4/projects/example%2Fhub-deploy/merge_requests"
+    );
     assert_eq!(post.header("private-token"), Some(TOKEN));
     assert_eq!(post.header("authorization"), None);
     assert_eq!(post.body["source_branch"], branch.as_str());
     assert_eq!(post.body["target_branch"], "main");
-    assert_eq!(post.body["title"], "ml-operator: mojaloop/central-ledger v17.7.0 → v17.7.8 in hub");
+    assert_eq!(
+        post.body["title"],
+        "ml-operator: mojaloop/central-ledger v17.7.0 → v17.7.8 in hub"
+    );
     assert!(post.body["description"].as_str().unwrap().contains(UPGRADE));
 
     // A person merges it; Argo CD syncs it, and the service's new pods never get ready.
@@ -670,7 +754,9 @@ async fn a_failed_rollout_is_reverted_by_a_commit_and_a_gitlab_merge_request() {
     let status = hub.upgrade()["status"].clone();
     let revert_branch = format!("ml-operator/{UPGRADE}-revert");
     assert_eq!(status["delivery"]["revertBranch"], revert_branch.as_str());
-    let revert = git(&bare, &["rev-parse", &revert_branch]).trim().to_string();
+    let revert = git(&bare, &["rev-parse", &revert_branch])
+        .trim()
+        .to_string();
     assert_eq!(status["delivery"]["revertCommit"], revert.as_str());
     let diff = git(&bare, &["diff", "main", &revert_branch]);
     assert_eq!(
@@ -683,20 +769,45 @@ async fn a_failed_rollout_is_reverted_by_a_commit_and_a_gitlab_merge_request() {
     );
     let shown = git(&bare, &["show", "-s", "--format=%s%n%b", &revert_branch]);
     assert!(shown.starts_with("Revert \"ml-operator: mojaloop/central-ledger v17.7.0 → v17.7.8 in hub\"\nThis reverts commit "), "{shown}");
-    assert!(shown.contains(&format!("ML-Operator-Revert: {NS}/{UPGRADE}")), "{shown}");
-    let posts: Vec<ApiRequest> = api.lock().unwrap().iter().filter(|r| r.method == "POST").cloned().collect();
+    assert!(
+        shown.contains(&format!("ML-Operator-Revert: {NS}/{UPGRADE}")),
+        "{shown}"
+    );
+    let posts: Vec<ApiRequest> = api
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .cloned()
+        .collect();
     assert_eq!(posts.len(), 2, "one merge request each way: {posts:?}");
     assert_eq!(posts[1].body["source_branch"], revert_branch.as_str());
-    assert!(posts[1].body["title"].as_str().unwrap().starts_with("Revert "));
+    assert!(
+        posts[1].body["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Revert ")
+    );
 
     // The revert merged and synced: the group is rolled back, and says why.
     assert_eq!(hub.phase(), "Applying");
     git(&bare, &["update-ref", "refs/heads/main", &revert]);
     hub.sync("v17.7.0").await;
-    hub.drive(&upgrader, "the rollback", |u| u["status"]["phase"] == "RolledBack")
-        .await;
-    let message = hub.upgrade()["status"]["message"].as_str().unwrap().to_string();
-    assert!(message.starts_with(&format!("rolled back by revert commit {}: the rollout of Deployment {SERVICE} failed", &revert[..12])), "{message}");
+    hub.drive(&upgrader, "the rollback", |u| {
+        u["status"]["phase"] == "RolledBack"
+    })
+    .await;
+    let message = hub.upgrade()["status"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with(&format!(
+            "rolled back by revert commit {}: the rollout of Deployment {SERVICE} failed",
+            &revert[..12]
+        )),
+        "{message}"
+    );
     assert_eq!(hub.patches(), 0, "no kubectl patch was ever sent");
     assert!(!hub.upgrade().to_string().contains(TOKEN));
     assert!(!logs.text().contains(TOKEN));
@@ -716,11 +827,17 @@ async fn without_a_pull_request_the_commit_goes_to_the_branch_and_an_unsynced_on
     // A sync that never comes: the timeout is short, so the test does not wait on it.
     let upgrader = upgrader(&hub, &git_yaml, "1s");
     hub.propose().await;
-    hub.drive(&upgrader, "the push", |u| u["status"]["delivery"]["commit"].is_string())
-        .await;
+    hub.drive(&upgrader, "the push", |u| {
+        u["status"]["delivery"]["commit"].is_string()
+    })
+    .await;
     let commit = git(&bare, &["rev-parse", "main"]).trim().to_string();
     assert_ne!(commit, before);
-    assert_eq!(git(&bare, &["rev-parse", "main~1"]).trim(), before, "one commit on main");
+    assert_eq!(
+        git(&bare, &["rev-parse", "main~1"]).trim(),
+        before,
+        "one commit on main"
+    );
     let status = hub.upgrade()["status"].clone();
     assert_eq!(status["delivery"]["commit"], commit.as_str());
     assert_eq!(status["delivery"]["branch"], "main");
@@ -732,21 +849,39 @@ async fn without_a_pull_request_the_commit_goes_to_the_branch_and_an_unsynced_on
             "+      tag: &ledgerTag v17.7.8   # the handlers follow the service",
         ]
     );
-    hub.drive(&upgrader, "the revert", |u| u["status"]["delivery"]["revertCommit"].is_string())
-        .await;
+    hub.drive(&upgrader, "the revert", |u| {
+        u["status"]["delivery"]["revertCommit"].is_string()
+    })
+    .await;
     let revert = git(&bare, &["rev-parse", "main"]).trim().to_string();
     assert_eq!(git(&bare, &["rev-parse", "main~1"]).trim(), commit);
-    assert_eq!(git(&bare, &["diff", &before, &revert]), "", "the revert restores the file");
-    let message = hub.upgrade()["status"]["message"].as_str().unwrap().to_string();
-    assert!(message.starts_with("rolling back: revert commit"), "{message}");
+    assert_eq!(
+        git(&bare, &["diff", &before, &revert]),
+        "",
+        "the revert restores the file"
+    );
+    let message = hub.upgrade()["status"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with("rolling back: revert commit"),
+        "{message}"
+    );
     assert!(
         hub.upgrade()["status"]["rollout"]["rollbackReason"]
             .as_str()
             .unwrap()
-            .starts_with(&format!("commit {} was not synced within 1s", &commit[..12]))
+            .starts_with(&format!(
+                "commit {} was not synced within 1s",
+                &commit[..12]
+            ))
     );
     // Nothing was synced, so nothing has to come back: the group ends rolled back.
-    hub.drive(&upgrader, "the end", |u| u["status"]["phase"] == "RolledBack").await;
+    hub.drive(&upgrader, "the end", |u| {
+        u["status"]["phase"] == "RolledBack"
+    })
+    .await;
     assert_eq!(hub.patches(), 0);
 }
 
@@ -756,13 +891,30 @@ fn git_configuration_errors_exit_2_naming_the_key() {
     let token = token_file(dir.path());
     let t = token.display();
     for (yaml, key) in [
-        (format!("git: {{url: 'https://h/a/b.git', paths: [v.yaml], tokenFile: {t}, sshKeyFile: {t}}}"), "git.tokenFile and git.sshKeyFile"),
-        ("git: {paths: [v.yaml]}".to_string(), "upgrades.delivery: git needs git.url"),
-        (format!("git: {{url: 'https://h/hub.git', paths: [v.yaml], tokenFile: {t}, pullRequest: {{provider: github}}}}"), "git.url"),
+        (
+            format!(
+                "git: {{url: 'https://h/a/b.git', paths: [v.yaml], tokenFile: {t}, sshKeyFile: {t}}}"
+            ),
+            "git.tokenFile and git.sshKeyFile",
+        ),
+        (
+            "git: {paths: [v.yaml]}".to_string(),
+            "upgrades.delivery: git needs git.url",
+        ),
+        (
+            format!(
+                "git: {{url: 'https://h/hub.git', paths: [v.yaml], tokenFile: {t}, pullRequest: {{provider: github}}}}"
+            ),
+            "git.url",
+        ),
         ("git: {url: 'https://h/a/b.git'}".to_string(), "git.paths"),
     ] {
         let config = dir.path().join("config.yaml");
-        std::fs::write(&config, format!("upgrades: {{enabled: true, delivery: git}}\n{yaml}\n")).unwrap();
+        std::fs::write(
+            &config,
+            format!("upgrades: {{enabled: true, delivery: git}}\n{yaml}\n"),
+        )
+        .unwrap();
         let output = Command::new(env!("CARGO_BIN_EXE_ml-operator"))
             .args(["run", "--config"])
             .arg(&config)

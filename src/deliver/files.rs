@@ -168,9 +168,7 @@ pub fn plan_moves(
                 Some(path) => format!("; add {path}: {latest}"),
                 None => String::new(),
             };
-            notes.push(format!(
-                "{image} is in none of the --values files{hint}"
-            ));
+            notes.push(format!("{image} is in none of the --values files{hint}"));
         } else {
             notes.push(format!("values: {}", found.join("; ")));
         }

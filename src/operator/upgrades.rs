@@ -87,7 +87,10 @@ pub fn upgrader(
             s.branch,
             s.paths.join(", "),
             match &s.pull_request {
-                Some(pr) => format!("a {} pull request into {} for each group", pr.provider, pr.base_branch),
+                Some(pr) => format!(
+                    "a {} pull request into {} for each group",
+                    pr.provider, pr.base_branch
+                ),
                 None => format!("pushed to {} directly", s.branch),
             }
         );

@@ -494,7 +494,11 @@ impl Upgrader {
             }
             let message = format!(
                 "failed: {reason}; the revert {} was not synced within {} ({} still on the new tag)",
-                delivery.revert_commit.as_deref().map(short).unwrap_or("commit"),
+                delivery
+                    .revert_commit
+                    .as_deref()
+                    .map(short)
+                    .unwrap_or("commit"),
                 crate::config::duration::format(self.settings.rollout_timeout),
                 left.join(", ")
             );
@@ -557,7 +561,10 @@ mod tests {
         .unwrap();
         let forward = change(&upgrade, false, None, "");
         assert_eq!(forward.branch, "ml-operator/central-ledger-v17.7.8");
-        assert_eq!(forward.marker, "ML-Operator-Upgrade: hub/central-ledger-v17.7.8");
+        assert_eq!(
+            forward.marker,
+            "ML-Operator-Upgrade: hub/central-ledger-v17.7.8"
+        );
         assert_eq!(
             forward.subject,
             "ml-operator: mojaloop/central-ledger v17.7.0, v17.7.1 → v17.7.8 in hub"
@@ -570,13 +577,22 @@ mod tests {
         assert_eq!(
             moves,
             [
-                ("mojaloop/central-ledger:v17.7.0".to_string(), "v17.7.8".to_string()),
-                ("mojaloop/central-ledger:v17.7.1".to_string(), "v17.7.8".to_string())
+                (
+                    "mojaloop/central-ledger:v17.7.0".to_string(),
+                    "v17.7.8".to_string()
+                ),
+                (
+                    "mojaloop/central-ledger:v17.7.1".to_string(),
+                    "v17.7.8".to_string()
+                )
             ]
         );
         let back = change(&upgrade, true, Some("abc"), "the rollout failed");
         assert_eq!(back.branch, "ml-operator/central-ledger-v17.7.8-revert");
-        assert!(back.body.starts_with("This reverts commit abc: the rollout failed."));
+        assert!(
+            back.body
+                .starts_with("This reverts commit abc: the rollout failed.")
+        );
         let moves: Vec<(String, String)> = back
             .moves
             .iter()
@@ -585,8 +601,14 @@ mod tests {
         assert_eq!(
             moves,
             [
-                ("mojaloop/central-ledger:v17.7.8".to_string(), "v17.7.0".to_string()),
-                ("mojaloop/central-ledger:v17.7.8".to_string(), "v17.7.1".to_string())
+                (
+                    "mojaloop/central-ledger:v17.7.8".to_string(),
+                    "v17.7.0".to_string()
+                ),
+                (
+                    "mojaloop/central-ledger:v17.7.8".to_string(),
+                    "v17.7.1".to_string()
+                )
             ]
         );
     }

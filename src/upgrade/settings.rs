@@ -98,7 +98,11 @@ impl Default for UpgradeSettings {
 impl UpgradeSettings {
     /// Whether any group may be delivered with git (the default or a namespace's).
     pub fn uses_git(&self) -> bool {
-        self.delivery == Delivery::Git || self.namespace_delivery.values().any(|d| *d == Delivery::Git)
+        self.delivery == Delivery::Git
+            || self
+                .namespace_delivery
+                .values()
+                .any(|d| *d == Delivery::Git)
     }
 
     /// Checks `upgrades:`; every error names the key and value.

@@ -197,13 +197,14 @@ impl PullRequests {
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| problem(chain(&e)))? {
             if bytes.len() + chunk.len() > MAX_ANSWER {
-                return Err(problem(format!(
-                    "answered more than {MAX_ANSWER} bytes"
-                )));
+                return Err(problem(format!("answered more than {MAX_ANSWER} bytes")));
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
     }
 
     fn status_error(&self, url: &str, status: u16, answer: &Value) -> PullRequestError {

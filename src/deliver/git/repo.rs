@@ -185,8 +185,11 @@ impl GitRepository {
             .run(repo, &["ls-remote", "--heads", "origin", &refname])
             .await?;
         if !remote.stdout.trim().is_empty() {
-            git.run(repo, &["fetch", "--quiet", "--depth", "1", "origin", &refname])
-                .await?;
+            git.run(
+                repo,
+                &["fetch", "--quiet", "--depth", "1", "origin", &refname],
+            )
+            .await?;
             let head = git
                 .run(repo, &["log", "-1", "--format=%H%n%B", "FETCH_HEAD"])
                 .await?;
@@ -197,7 +200,13 @@ impl GitRepository {
             let files = git
                 .run(
                     repo,
-                    &["diff-tree", "--no-commit-id", "--name-only", "-r", "FETCH_HEAD"],
+                    &[
+                        "diff-tree",
+                        "--no-commit-id",
+                        "--name-only",
+                        "-r",
+                        "FETCH_HEAD",
+                    ],
                 )
                 .await
                 .map(|o| o.stdout.lines().map(str::to_string).collect())
@@ -241,8 +250,11 @@ impl GitRepository {
         let refname = format!("refs/heads/{branch}");
         for attempt in 0..2 {
             if attempt > 0 {
-                git.run(repo, &["fetch", "--quiet", "--depth", DEPTH, "origin", &refname])
-                    .await?;
+                git.run(
+                    repo,
+                    &["fetch", "--quiet", "--depth", DEPTH, "origin", &refname],
+                )
+                .await?;
                 git.run(repo, &["reset", "--quiet", "--hard", "FETCH_HEAD"])
                     .await?;
             }
@@ -355,7 +367,15 @@ impl GitRepository {
         let body = format!("{}\n\n{}", change.body, change.marker);
         git.run(
             repo,
-            &["commit", "--quiet", "--no-verify", "-m", &change.subject, "-m", &body],
+            &[
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "-m",
+                &change.subject,
+                "-m",
+                &body,
+            ],
         )
         .await?;
         let head = git.run(repo, &["rev-parse", "HEAD"]).await?;
@@ -371,9 +391,7 @@ impl GitRepository {
             let meta = std::fs::symlink_metadata(&full)
                 .map_err(|e| DeliveryError::Path(format!("{path}: {e}")))?;
             if meta.file_type().is_symlink() {
-                return Err(DeliveryError::Path(format!(
-                    "{path} is a symbolic link"
-                )));
+                return Err(DeliveryError::Path(format!("{path} is a symbolic link")));
             }
             if meta.is_dir() {
                 let walk = walkdir::WalkDir::new(&full)

@@ -267,7 +267,10 @@ impl GitSettings {
 /// `http://`, `ssh://`, `git://` or scp-like (`git@host:owner/repo.git`) URL. A URL holding a
 /// password is refused.
 fn repository_path(url: &str) -> Result<String, InvalidGit> {
-    let invalid = |problem: String| InvalidGit::Invalid { key: "url", problem };
+    let invalid = |problem: String| InvalidGit::Invalid {
+        key: "url",
+        problem,
+    };
     let path = if url.contains("://") {
         let parsed = url::Url::parse(url).map_err(|e| invalid(format!("{e}")))?;
         if !matches!(parsed.scheme(), "https" | "http" | "ssh" | "git") {
@@ -394,16 +397,26 @@ mod tests {
         .unwrap();
         let pr = s.pull_request.as_ref().unwrap();
         assert_eq!(
-            (pr.project.as_str(), pr.api_url.as_str(), pr.base_branch.as_str()),
+            (
+                pr.project.as_str(),
+                pr.api_url.as_str(),
+                pr.base_branch.as_str()
+            ),
             ("example/hub-deploy", "https://api.github.com", "main")
         );
-        assert_eq!(s.credentials, Credentials::Token(Token("ghp_secret".into())));
+        assert_eq!(
+            s.credentials,
+            Credentials::Token(Token("ghp_secret".into()))
+        );
         assert!(!format!("{s:?}").contains("ghp_secret"));
         assert_eq!(
             (s.author_name.as_str(), s.author_email.as_str()),
             ("ml-operator", "ml-operator@localhost")
         );
-        assert_eq!(repository_path("git@gitlab.com:hub/infra/deploy.git").unwrap(), "hub/infra/deploy");
+        assert_eq!(
+            repository_path("git@gitlab.com:hub/infra/deploy.git").unwrap(),
+            "hub/infra/deploy"
+        );
         assert_eq!(repository_path("ssh://git@host:22/a/b").unwrap(), "a/b");
         assert_eq!(settings("git: {}\n").unwrap(), None);
     }
@@ -414,17 +427,54 @@ mod tests {
         std::fs::write(token.path(), "t0ken").unwrap();
         let t = token.path().display();
         for (text, key) in [
-            ("git: {url: 'https://h/a/b', paths: [v.yaml], tokenFile: /t, sshKeyFile: /k}\n".to_string(), "git.tokenFile and git.sshKeyFile"),
+            (
+                "git: {url: 'https://h/a/b', paths: [v.yaml], tokenFile: /t, sshKeyFile: /k}\n"
+                    .to_string(),
+                "git.tokenFile and git.sshKeyFile",
+            ),
             ("git: {url: 'https://h/a/b'}\n".into(), "git.paths"),
-            ("git: {url: 'https://u:p@h/a/b', paths: [v.yaml]}\n".into(), "git.url"),
-            ("git: {url: 'https://h/a/b', paths: [../v.yaml]}\n".into(), "git.paths"),
-            ("git: {url: 'https://h/a/b', paths: [v.yaml], branch: '-x'}\n".into(), "git.branch"),
-            ("git: {url: 'https://h/a/b', paths: [v.yaml], author: nobody}\n".into(), "git.author"),
-            ("git: {url: 'https://h/a/b', paths: [v.yaml], pullRequest: {provider: github}}\n".into(), "git.tokenFile"),
-            (format!("git: {{url: 'https://h/only', paths: [v.yaml], tokenFile: {t}, pullRequest: {{provider: github}}}}\n"), "git.url"),
-            (format!("git: {{url: 'https://h/a/b/c', paths: [v.yaml], tokenFile: {t}, pullRequest: {{provider: github}}}}\n"), "git.url"),
-            ("git: {url: 'https://h/a/b', paths: [v.yaml], tokenFile: /nonexistent/token}\n".into(), "git.tokenFile"),
-            ("git: {url: 'https://h/a/b', paths: [v.yaml], sshKeyFile: /k}\n".into(), "git.knownHostsFile"),
+            (
+                "git: {url: 'https://u:p@h/a/b', paths: [v.yaml]}\n".into(),
+                "git.url",
+            ),
+            (
+                "git: {url: 'https://h/a/b', paths: [../v.yaml]}\n".into(),
+                "git.paths",
+            ),
+            (
+                "git: {url: 'https://h/a/b', paths: [v.yaml], branch: '-x'}\n".into(),
+                "git.branch",
+            ),
+            (
+                "git: {url: 'https://h/a/b', paths: [v.yaml], author: nobody}\n".into(),
+                "git.author",
+            ),
+            (
+                "git: {url: 'https://h/a/b', paths: [v.yaml], pullRequest: {provider: github}}\n"
+                    .into(),
+                "git.tokenFile",
+            ),
+            (
+                format!(
+                    "git: {{url: 'https://h/only', paths: [v.yaml], tokenFile: {t}, pullRequest: {{provider: github}}}}\n"
+                ),
+                "git.url",
+            ),
+            (
+                format!(
+                    "git: {{url: 'https://h/a/b/c', paths: [v.yaml], tokenFile: {t}, pullRequest: {{provider: github}}}}\n"
+                ),
+                "git.url",
+            ),
+            (
+                "git: {url: 'https://h/a/b', paths: [v.yaml], tokenFile: /nonexistent/token}\n"
+                    .into(),
+                "git.tokenFile",
+            ),
+            (
+                "git: {url: 'https://h/a/b', paths: [v.yaml], sshKeyFile: /k}\n".into(),
+                "git.knownHostsFile",
+            ),
         ] {
             let err = settings(&text).unwrap_err().to_string();
             assert!(err.starts_with(key), "{text}: {err}");
