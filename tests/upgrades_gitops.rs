@@ -161,3 +161,99 @@ async fn an_argo_cd_managed_workload_is_never_patched() {
         "mojaloop/central-ledger:v13.14.0"
     );
 }
+
+/// Argo CD's Application CRD, as far as kube-sim needs it to serve Applications.
+fn application_crd() -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "applications.argoproj.io"},
+        "spec": {"group": "argoproj.io", "scope": "Namespaced",
+            "names": {"kind": "Application", "listKind": "ApplicationList", "plural": "applications", "singular": "application", "shortNames": ["app"]},
+            "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    })
+}
+
+/// `check` reads each Argo CD-managed workload's Application for `managedBy.selfHeal`: true
+/// from Mojaloop's `automated: {prune: true, selfHeal: true}`, false without it, and null when
+/// the Application is not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reads_self_heal_from_the_argo_cd_application() {
+    let mut healing = argo_deployment();
+    healing["metadata"]["name"] = json!("healing");
+    let mut manual = argo_deployment();
+    manual["metadata"]["name"] = json!("manual");
+    manual["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] =
+        json!("gitops_manual-app:apps/Deployment:hub/manual");
+    let mut missing = argo_deployment();
+    missing["metadata"]["name"] = json!("missing");
+    missing["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"] =
+        json!("nowhere:apps/Deployment:hub/missing");
+    let sim = kube_sim::KubeSim::builder()
+        .objects(vec![
+            application_crd(),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gitops"}}),
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                   "metadata": {"name": "mojaloop", "namespace": "argocd"},
+                   "spec": {"project": "default",
+                            "source": {"repoURL": "https://github.com/example/hub-deploy.git", "targetRevision": "main", "chart": "mojaloop",
+                                       "helm": {"valueFiles": ["values-mojaloop.yaml"]}},
+                            "destination": {"server": "https://kubernetes.default.svc", "namespace": NS},
+                            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}}}),
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                   "metadata": {"name": "manual-app", "namespace": "gitops"},
+                   "spec": {"project": "default", "syncPolicy": {}}}),
+            healing,
+            manual,
+            missing,
+        ])
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let tags = dir.path().join("tags.json");
+    std::fs::write(
+        &tags,
+        json!({"mojaloop/central-ledger": ["v13.14.0", "v13.14.1"]}).to_string(),
+    )
+    .unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ml-operator"))
+        .args(["check", "-n", NS, "-o", "json", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .arg("--tags")
+        .arg(&tags)
+        .output()
+        .await
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let by = |name: &str| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {report:#}"))["managedBy"]
+            .clone()
+    };
+    assert_eq!(
+        by("healing"),
+        json!({"tool": "argocd", "name": "mojaloop", "namespace": null, "selfHeal": true})
+    );
+    assert_eq!(by("manual")["selfHeal"], false);
+    assert_eq!(by("manual")["namespace"], "gitops");
+    assert_eq!(by("missing")["selfHeal"], Value::Null);
+    assert!(report["patches"].as_array().unwrap().is_empty());
+    assert_eq!(
+        sim.request_count(
+            "get",
+            "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/mojaloop"
+        ),
+        1,
+        "each Application read once"
+    );
+}

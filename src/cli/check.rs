@@ -83,6 +83,20 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         releases = found;
         inventory.warnings.extend(warnings);
     }
+    // Argo CD Applications: only their selfHeal, with the caller's permissions.
+    let mut self_heal = crate::source::argocd::SelfHeal::new();
+    let argocd_namespace = config
+        .argocd
+        .namespace
+        .clone()
+        .unwrap_or_else(|| crate::source::argocd::DEFAULT_ARGOCD_NAMESPACE.into());
+    if let Some(cluster) = &inventory.cluster {
+        let (found, warnings) = cluster
+            .argocd_self_heal(&workloads, &argocd_namespace)
+            .await;
+        self_heal = found;
+        inventory.warnings.extend(warnings);
+    }
     let charts = helm_charts(&args.helm_chart)?;
     if args.output == report::Format::Diff && args.values.is_empty() {
         return Err(Failure::Input(
@@ -129,6 +143,16 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         ..
     } = scanned;
     crate::deliver::helm::attach(&mut report, &releases, &charts);
+    for finding in &mut report.findings {
+        if let Some(by) = finding
+            .managed_by
+            .as_mut()
+            .filter(|by| by.tool == crate::inventory::Tool::Argocd)
+        {
+            let namespace = by.namespace.clone().unwrap_or(argocd_namespace.clone());
+            by.self_heal = self_heal.get(&(namespace, by.name.clone())).copied();
+        }
+    }
     let edits = super::values::apply(&mut report, &values_files, args.write)?;
 
     let color = match args.color {

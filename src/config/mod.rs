@@ -69,6 +69,7 @@
 //!   botTokenFile: /etc/ml-operator/secrets/slack-bot-token
 //!   approvers: [U012ABCDEF, S0GROUPID]
 //! api: {enabled: false, anonymousRead: false}                     # admin API and dashboard
+//! argocd: {namespace: argocd}   # where Applications are read for their selfHeal (check)
 //! ```
 //!
 //! The original ml-operator's environment variables keep their meaning and win over the file:
@@ -187,6 +188,19 @@ pub struct Config {
     /// docs/delivery.md).
     #[serde(default)]
     pub git: GitConfig,
+    /// Where Argo CD keeps its Applications (`check` reads their `selfHeal`).
+    #[serde(default)]
+    pub argocd: ArgocdConfig,
+}
+
+/// `argocd:`: the Argo CD installation the workloads' tracking markers refer to.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ArgocdConfig {
+    /// The namespace of Argo CD's Applications when a workload's tracking id names none
+    /// (default `argocd`).
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// `slack:`: the Slack app through which people approve and reject upgrades. Its secrets are
