@@ -927,3 +927,50 @@ fn git_configuration_errors_exit_2_naming_the_key() {
         assert!(!stderr.contains(TOKEN), "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_push_is_said_on_the_upgrade_without_the_token_and_tried_again() {
+    let (logs, _guard) = Logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    // The server wants another credential: git's clone is refused with 401.
+    let server = GitServer::start(dir.path(), Some("Basic b3RoZXI6Y3JlZGVudGlhbA==".into())).await;
+    let hub = hub().await;
+    let git_yaml = format!(
+        "git: {{url: '{}', paths: [values-mojaloop.yaml], tokenFile: {}}}\n",
+        server.url("example/hub-deploy.git"),
+        token_file(dir.path()).display(),
+    );
+    let upgrader = upgrader(&hub, &git_yaml, "10m");
+    hub.propose().await;
+    hub.drive(&upgrader, "the failure to be said", |u| {
+        u["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("git delivery failed, trying again: git clone failed"))
+    })
+    .await;
+    // Said once; the next passes try again (and log it) without writing it again.
+    let history = hub.upgrade()["status"]["history"].as_array().unwrap().len();
+    for _ in 0..3 {
+        upgrader.step_each(Utc::now()).await.unwrap();
+    }
+    assert_eq!(
+        hub.upgrade()["status"]["history"].as_array().unwrap().len(),
+        history
+    );
+    assert_eq!(hub.phase(), "Applying");
+    assert!(hub.upgrade()["status"]["delivery"]["commit"].is_null());
+    let requests = server.requests.lock().unwrap().clone();
+    assert!(requests.len() >= 4, "tried again: {requests:?}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some(basic("x-access-token").as_str()))
+    );
+    let object = hub.upgrade().to_string();
+    assert!(!object.contains(TOKEN), "{object}");
+    let logs = logs.text();
+    assert!(logs.contains("git delivery: git clone failed"), "{logs}");
+    assert!(!logs.contains(TOKEN), "{logs}");
+    assert_eq!(hub.patches(), 0);
+}

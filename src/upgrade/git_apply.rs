@@ -320,8 +320,24 @@ impl Upgrader {
                 self.transition(upgrade, now, Phase::Failed, message, |_| {})
                     .await
             }
-            Err(e) => Err(e.into()),
+            Err(e) => self.retrying(upgrade, now, e).await,
         }
+    }
+
+    /// A delivery that failed this time (the remote, the network, the API): said once on the
+    /// ImageUpgrade, so people see why it waits, then tried again on every pass.
+    async fn retrying(
+        &self,
+        upgrade: &ImageUpgrade,
+        now: DateTime<Utc>,
+        error: DeliveryError,
+    ) -> Result<Option<String>, StepError> {
+        let message = format!("git delivery failed, trying again: {error}");
+        let said = upgrade.status.as_ref().and_then(|s| s.message.as_deref()) == Some(&message);
+        if said {
+            return Err(error.into());
+        }
+        self.record_delivery(upgrade, now, message, |_| {}).await
     }
 
     /// Records a change to `status.delivery` (a step within `Applying`).
@@ -430,7 +446,7 @@ impl Upgrader {
                     self.transition(upgrade, now, Phase::Failed, message, |_| {})
                         .await
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => self.retrying(upgrade, now, e).await,
             };
         }
         let changed = |state: WorkloadState| {

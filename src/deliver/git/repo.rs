@@ -258,21 +258,17 @@ impl GitRepository {
                 git.run(repo, &["reset", "--quiet", "--hard", "FETCH_HEAD"])
                     .await?;
             }
-            let earlier = git
-                .run(
-                    repo,
-                    &[
-                        "log",
-                        "-n",
-                        DEPTH,
-                        "--format=%H",
-                        "--fixed-strings",
-                        &format!("--grep={}", change.marker),
-                        "HEAD",
-                    ],
-                )
+            let log = git
+                .run(repo, &["log", "-n", DEPTH, "--format=%H%n%B%x1e", "HEAD"])
                 .await?;
-            if let Some(commit) = earlier.stdout.lines().next() {
+            let earlier = log.stdout.split('\x1e').find_map(|entry| {
+                let (commit, message) = entry.trim_start().split_once('\n')?;
+                message
+                    .lines()
+                    .any(|l| l.trim() == change.marker)
+                    .then_some(commit)
+            });
+            if let Some(commit) = earlier {
                 return Ok(Delivered {
                     branch: branch.clone(),
                     commit: commit.trim().to_string(),
