@@ -170,3 +170,15 @@ pub const ADMIN_API: &[Rule] = &[
         why: "the admin API: whether that caller may patch (or list) imageupgrades in the namespace",
     },
 ];
+
+/// What `run` needs in addition when `upgrades.enabled` and `argocd.readApplications` are true
+/// (and only then): reading the Argo CD Application of a workload the upgrader refuses to
+/// patch, for its selfHeal. Applications live in Argo CD's namespace, outside the watched
+/// ones, so the chart binds this cluster-wide through its own ClusterRole; `get` only, by name.
+pub const ARGOCD: &[Rule] = &[Rule {
+    scope: Scope::Cluster,
+    group: "argoproj.io",
+    resources: &["applications"],
+    verbs: &["get"],
+    why: "an ImageUpgrade refused for an Argo CD workload says whether its Application has selfHeal",
+}];

@@ -19,7 +19,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("report", &["deliver", "inventory", "scan"]),
     ("deliver", &["config", "inventory", "scan", "values"]),
     ("notify", &["config", "inventory", "scan", "tags"]),
-    ("upgrade", &["config", "deliver", "inventory", "scan"]),
+    (
+        "upgrade",
+        &["config", "deliver", "inventory", "scan", "source"],
+    ),
     ("approvals", &["config", "inventory", "scan", "upgrade"]),
     (
         "operator",

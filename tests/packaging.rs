@@ -21,7 +21,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use ml_operator::config::Config;
-use ml_operator::rbac::{ADMIN_API, READ_ONLY, Scope, UPGRADES, permissions};
+use ml_operator::rbac::{ADMIN_API, ARGOCD, READ_ONLY, Scope, UPGRADES, permissions};
 use serde_json::{Value, json};
 use support::repo;
 
@@ -763,6 +763,44 @@ fn rbac_is_exactly_what_the_code_needs() {
         .unwrap(),
     );
     assert_eq!(granted(&all), with_upgrades);
+
+    // Argo CD Applications read: with upgrades on, READ_ONLY plus UPGRADES plus ARGOCD, bound
+    // cluster-wide even with namespaces (Applications live in Argo CD's); without upgrades the
+    // key grants nothing.
+    let argocd = objects(
+        &helm_template(
+            "ml-operator",
+            "ml-operator",
+            &[
+                "--set",
+                "config.upgrades.enabled=true",
+                "--set",
+                "config.argocd.readApplications=true",
+                "--set",
+                "config.namespaces={mojaloop}",
+            ],
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        granted(&argocd),
+        needed(&[READ_ONLY, UPGRADES, ARGOCD].concat())
+    );
+    assert!(
+        find(&argocd, "ClusterRoleBinding")
+            .iter()
+            .any(|b| b["roleRef"]["name"] == "ml-operator-argocd"),
+        "bound cluster-wide"
+    );
+    let not_upgrading = objects(
+        &helm_template(
+            "ml-operator",
+            "ml-operator",
+            &["--set", "config.argocd.readApplications=true"],
+        )
+        .unwrap(),
+    );
+    assert_eq!(granted(&not_upgrading), read_only);
 
     // The admin API on: READ_ONLY plus ADMIN_API (with upgrades: plus UPGRADES), and only then;
     // its reviews are cluster-scoped, so they are bound cluster-wide even with namespaces.

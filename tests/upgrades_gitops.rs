@@ -1,6 +1,7 @@
 //! A workload an Argo CD Application applies (with selfHeal) is never patched with kubectl:
 //! `check` prints no patch for it and says what to change instead, and an approved
-//! ImageUpgrade of it fails before any patch, saying why, and the notification says it too.
+//! ImageUpgrade of it fails before any patch, saying why (the Application read for its
+//! selfHeal), and the notification says it too. `check` fills `managedBy.selfHeal`.
 //! On kube-sim, whose request log shows that no patch was ever sent.
 
 mod support;
@@ -48,7 +49,10 @@ async fn an_argo_cd_managed_workload_is_never_patched() {
     let sim = kube_sim::KubeSim::builder()
         .objects(vec![
             crd,
+            application_crd(),
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}),
+            mojaloop_application(),
             argo_deployment(),
         ])
         .start()
@@ -90,7 +94,7 @@ async fn an_argo_cd_managed_workload_is_never_patched() {
 
     // The operator's side: proposed, approved by policy, and then refused before any patch.
     let webhook = Receiver::start().await;
-    let settings = UpgradeSettings::from_config(
+    let mut settings = UpgradeSettings::from_config(
         &ml_operator::config::Config::parse(
             "upgrades: {enabled: true, autoApprove: bugfix}\n",
             "c.yaml",
@@ -99,6 +103,8 @@ async fn an_argo_cd_managed_workload_is_never_patched() {
         .upgrades,
     )
     .unwrap();
+    // argocd.readApplications: the refusal says the Application heals itself.
+    settings.argocd_applications = Some("argocd".into());
     let notifier: Arc<dyn Notifier> = Arc::new(
         WebhookNotifier::new(
             Secret::new(format!("http://{}/hook", webhook.addr)),
@@ -136,16 +142,16 @@ async fn an_argo_cd_managed_workload_is_never_patched() {
     let message = status["message"].as_str().unwrap();
     assert!(
         message.starts_with(
-            "not applied: Deployment central-ledger is managed by Argo CD application \"mojaloop\""
+            "not applied: Deployment central-ledger is managed by Argo CD application \"mojaloop\" (selfHeal), whose sync reverts a kubectl patch"
         ),
         "{message}"
     );
     upgrader.step_each(Utc::now()).await.unwrap();
     eventually("the failure notice", Duration::from_secs(10), async || {
         webhook.delivered().iter().any(|r| {
-            r.json()["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("managed by Argo CD"))
+            r.json()["message"].as_str().is_some_and(|m| {
+                m.contains("managed by Argo CD application \"mojaloop\" (selfHeal)")
+            })
         })
     })
     .await;
@@ -174,6 +180,17 @@ fn application_crd() -> Value {
     })
 }
 
+/// Mojaloop's Application, as its infrastructure modules deploy it: automated, selfHeal.
+fn mojaloop_application() -> Value {
+    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+           "metadata": {"name": "mojaloop", "namespace": "argocd"},
+           "spec": {"project": "default",
+                    "source": {"repoURL": "https://github.com/example/hub-deploy.git", "targetRevision": "main", "chart": "mojaloop",
+                               "helm": {"valueFiles": ["values-mojaloop.yaml"]}},
+                    "destination": {"server": "https://kubernetes.default.svc", "namespace": NS},
+                    "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}}})
+}
+
 /// `check` reads each Argo CD-managed workload's Application for `managedBy.selfHeal`: true
 /// from Mojaloop's `automated: {prune: true, selfHeal: true}`, false without it, and null when
 /// the Application is not there.
@@ -195,13 +212,7 @@ async fn check_reads_self_heal_from_the_argo_cd_application() {
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}),
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gitops"}}),
-            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-                   "metadata": {"name": "mojaloop", "namespace": "argocd"},
-                   "spec": {"project": "default",
-                            "source": {"repoURL": "https://github.com/example/hub-deploy.git", "targetRevision": "main", "chart": "mojaloop",
-                                       "helm": {"valueFiles": ["values-mojaloop.yaml"]}},
-                            "destination": {"server": "https://kubernetes.default.svc", "namespace": NS},
-                            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}}}),
+            mojaloop_application(),
             json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
                    "metadata": {"name": "manual-app", "namespace": "gitops"},
                    "spec": {"project": "default", "syncPolicy": {}}}),

@@ -69,7 +69,7 @@
 //!   botTokenFile: /etc/ml-operator/secrets/slack-bot-token
 //!   approvers: [U012ABCDEF, S0GROUPID]
 //! api: {enabled: false, anonymousRead: false}                     # admin API and dashboard
-//! argocd: {namespace: argocd}   # where Applications are read for their selfHeal (check)
+//! argocd: {namespace: argocd, readApplications: false}   # Applications read for their selfHeal
 //! ```
 //!
 //! The original ml-operator's environment variables keep their meaning and win over the file:
@@ -201,6 +201,11 @@ pub struct ArgocdConfig {
     /// (default `argocd`).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// The operator reads the Applications too (default false): an ImageUpgrade it refuses,
+    /// and its notification, then say whether selfHeal is on. Grants `get` on
+    /// `applications.argoproj.io` (the chart's RBAC).
+    #[serde(default)]
+    pub read_applications: bool,
 }
 
 /// `slack:`: the Slack app through which people approve and reject upgrades. Its secrets are

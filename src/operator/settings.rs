@@ -134,7 +134,15 @@ impl Settings {
         let notifiers = http_notifiers(&config)?;
         let supply = supply_policy(&config, false)?;
         let upgrades = if config.upgrades.enabled {
-            Some(UpgradeSettings::from_config(&config.upgrades)?)
+            let mut upgrades = UpgradeSettings::from_config(&config.upgrades)?;
+            upgrades.argocd_applications = config.argocd.read_applications.then(|| {
+                config
+                    .argocd
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| crate::source::argocd::DEFAULT_ARGOCD_NAMESPACE.into())
+            });
+            Some(upgrades)
         } else {
             None
         };

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 
 use super::cluster::Cluster;
@@ -35,6 +36,67 @@ pub fn self_heal_of(application: &serde_json::Value) -> bool {
         .unwrap_or(false)
 }
 
+/// Why an Application's `selfHeal` could not be read (a missing CRD or Application is not an
+/// error: it is `Ok(None)`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplicationError {
+    /// The caller may not `get` it.
+    #[error(
+        "Argo CD Application {namespace}/{name}: cannot get it: forbidden; selfHeal is unknown (grant get on applications.argoproj.io in {namespace:?})"
+    )]
+    Forbidden {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// Anything else the API server or the connection said.
+    #[error("Argo CD Application {namespace}/{name}: {problem}; selfHeal is unknown")]
+    Other {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// What went wrong.
+        problem: String,
+    },
+}
+
+/// The `selfHeal` of Application `namespace/name`: `Ok(None)` when it (or Argo CD's CRD) is
+/// not there, or the names cannot be an Application's.
+pub async fn read_self_heal(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<bool>, ApplicationError> {
+    let valid = crate::inventory::names::check_subdomain(name).is_ok()
+        && crate::inventory::names::check_label(namespace).is_ok();
+    if !valid {
+        return Ok(None);
+    }
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
+        "applications",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    match api.get(name).await {
+        Ok(application) => {
+            let value = serde_json::to_value(&application).unwrap_or_default();
+            Ok(Some(self_heal_of(&value)))
+        }
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(kube::Error::Api(status)) if status.code == 403 => Err(ApplicationError::Forbidden {
+            namespace: namespace.into(),
+            name: name.into(),
+        }),
+        Err(e) => Err(ApplicationError::Other {
+            namespace: namespace.into(),
+            name: name.into(),
+            problem: e.to_string(),
+        }),
+    }
+}
+
 impl Cluster {
     /// The `selfHeal` of every Application behind an Argo CD-managed workload of `workloads`,
     /// each read once; the ones that could not be read are absent (a warning when forbidden).
@@ -47,32 +109,15 @@ impl Cluster {
             .iter()
             .filter_map(|w| application_of(w, argocd_namespace))
             .collect();
-        let resource = ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
-            "applications",
-        );
         let mut found = SelfHeal::new();
         let mut warnings = Vec::new();
         for (namespace, name) in wanted {
-            let valid = crate::inventory::names::check_subdomain(&name).is_ok()
-                && crate::inventory::names::check_label(&namespace).is_ok();
-            if !valid {
-                continue;
-            }
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(self.client().clone(), &namespace, &resource);
-            match api.get(&name).await {
-                Ok(application) => {
-                    let value = serde_json::to_value(&application).unwrap_or_default();
-                    found.insert((namespace, name), self_heal_of(&value));
+            match read_self_heal(self.client(), &namespace, &name).await {
+                Ok(Some(heal)) => {
+                    found.insert((namespace, name), heal);
                 }
-                Err(kube::Error::Api(status)) if status.code == 403 => warnings.push(format!(
-                    "Argo CD Application {namespace}/{name}: cannot get it: forbidden; selfHeal is unknown (grant get on applications.argoproj.io in {namespace:?})"
-                )),
-                Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(e) => warnings.push(format!(
-                    "Argo CD Application {namespace}/{name}: {e}; selfHeal is unknown"
-                )),
+                Ok(None) => {}
+                Err(e) => warnings.push(e.to_string()),
             }
         }
         (found, warnings)

@@ -75,6 +75,9 @@ pub struct UpgradeSettings {
     pub delivery: Delivery,
     /// Per-namespace delivery.
     pub namespace_delivery: BTreeMap<String, Delivery>,
+    /// Read Argo CD Applications (in this namespace unless a tracking id names another) for
+    /// their selfHeal, to say it when a group is refused (`argocd.readApplications`).
+    pub argocd_applications: Option<String>,
 }
 
 impl Default for UpgradeSettings {
@@ -91,6 +94,7 @@ impl Default for UpgradeSettings {
             dry_run: false,
             delivery: Delivery::default(),
             namespace_delivery: BTreeMap::new(),
+            argocd_applications: None,
         }
     }
 }
@@ -169,6 +173,7 @@ impl UpgradeSettings {
             dry_run: false,
             delivery: config.delivery.unwrap_or_default(),
             namespace_delivery: config.namespace_delivery.clone(),
+            argocd_applications: None,
         })
     }
 }

@@ -873,7 +873,18 @@ impl Upgrader {
             let metadata = workload.metadata();
             let labels = metadata.labels.clone().unwrap_or_default();
             let annotations = metadata.annotations.clone().unwrap_or_default();
-            if let Some(by) = crate::inventory::managed::gitops(&labels, &annotations) {
+            if let Some(mut by) = crate::inventory::managed::gitops(&labels, &annotations) {
+                if let (Some(argocd), crate::inventory::Tool::Argocd) =
+                    (&self.settings.argocd_applications, by.tool)
+                {
+                    let namespace = by.namespace.clone().unwrap_or(argocd.clone());
+                    match crate::source::argocd::read_self_heal(&self.client, &namespace, &by.name)
+                        .await
+                    {
+                        Ok(heal) => by.self_heal = heal,
+                        Err(e) => tracing::warn!("{}: {e}", upgrade.name()),
+                    }
+                }
                 return Ok(Some(format!(
                     "not applied: {} {} is managed by {}, whose sync reverts a kubectl patch; change the tag {} in git (`ml-operator check --values FILE` finds the key and edits it), or deliver it with git (upgrades.delivery: git, or the annotation ml-operator.mojaloop.io/delivery: git)",
                     target.kind,
