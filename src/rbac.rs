@@ -182,3 +182,15 @@ pub const ARGOCD: &[Rule] = &[Rule {
     verbs: &["get"],
     why: "an ImageUpgrade refused for an Argo CD workload says whether its Application has selfHeal",
 }];
+
+/// What `run` needs in addition when `helm.readReleases` is true (and only then): listing each
+/// Helm-managed workload's deployed release Secret (narrowed by the labels
+/// `owner=helm,name=<release>,status=deployed` and the field `type=helm.sh/release.v1`). Part of
+/// the workload ClusterRole, so with `namespaces` it is granted only in the watched namespaces.
+pub const HELM_RELEASES: &[Rule] = &[Rule {
+    scope: Scope::Cluster,
+    group: "",
+    resources: &["secrets"],
+    verbs: &["list"],
+    why: "the Helm values path of each finding: the deployed release's Secret, reduced at once to its image keys",
+}];

@@ -21,7 +21,9 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use ml_operator::config::Config;
-use ml_operator::rbac::{ADMIN_API, ARGOCD, READ_ONLY, Scope, UPGRADES, permissions};
+use ml_operator::rbac::{
+    ADMIN_API, ARGOCD, HELM_RELEASES, READ_ONLY, Scope, UPGRADES, permissions,
+};
 use serde_json::{Value, json};
 use support::repo;
 
@@ -763,6 +765,37 @@ fn rbac_is_exactly_what_the_code_needs() {
         .unwrap(),
     );
     assert_eq!(granted(&all), with_upgrades);
+
+    // Helm releases read: READ_ONLY plus HELM_RELEASES, in the workload ClusterRole (so bound
+    // only in the watched namespaces when those are set), and only then.
+    let helm = objects(
+        &helm_template(
+            "ml-operator",
+            "ml-operator",
+            &[
+                "--set",
+                "config.helm.readReleases=true",
+                "--set",
+                "config.namespaces={mojaloop,pisp}",
+            ],
+        )
+        .unwrap(),
+    );
+    assert_eq!(granted(&helm), needed(&[READ_ONLY, HELM_RELEASES].concat()));
+    assert!(
+        find(&helm, "ClusterRoleBinding").is_empty(),
+        "no cluster-wide secrets"
+    );
+    assert_eq!(
+        find(&helm, "RoleBinding").len(),
+        3,
+        "mojaloop, pisp and the own namespace"
+    );
+    assert!(
+        !granted(&upgrades)
+            .iter()
+            .any(|(_, _, resource, _)| resource == "secrets")
+    );
 
     // Argo CD Applications read: with upgrades on, READ_ONLY plus UPGRADES plus ARGOCD, bound
     // cluster-wide even with namespaces (Applications live in Argo CD's); without upgrades the

@@ -70,6 +70,7 @@
 //!   approvers: [U012ABCDEF, S0GROUPID]
 //! api: {enabled: false, anonymousRead: false}                     # admin API and dashboard
 //! argocd: {namespace: argocd, readApplications: false}   # Applications read for their selfHeal
+//! helm: {readReleases: false}   # the operator reads Helm releases (values paths in findings)
 //! ```
 //!
 //! The original ml-operator's environment variables keep their meaning and win over the file:
@@ -191,6 +192,21 @@ pub struct Config {
     /// Where Argo CD keeps its Applications (`check` reads their `selfHeal`).
     #[serde(default)]
     pub argocd: ArgocdConfig,
+    /// Helm releases in operator mode (`check` reads them with the caller's permissions).
+    #[serde(default)]
+    pub helm: HelmConfig,
+}
+
+/// `helm:`: the deployed Helm releases behind the workloads.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmConfig {
+    /// The operator reads each Helm-managed workload's deployed release on every scan (default
+    /// false), so its findings carry the release's values path. Grants `list` on `secrets` in
+    /// the watched namespaces (the chart's RBAC): release Secrets hold the values' passwords,
+    /// which are dropped as soon as a release is read.
+    #[serde(default)]
+    pub read_releases: bool,
 }
 
 /// `argocd:`: the Argo CD installation the workloads' tracking markers refer to.

@@ -240,6 +240,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         upgrader: upgrader.as_deref(),
         shutdown: &shutdown,
         supply: &supply,
+        helm_releases: config.helm.read_releases.then_some(&cluster),
     }
     .run(leadership.leading.clone())
     .await;
