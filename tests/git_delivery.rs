@@ -57,10 +57,14 @@ struct GitRequest {
     body_has_token: bool,
 }
 
+/// Something to do once, before the next push's ref advertisement (another pusher).
+type BeforePush = Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>;
+
 struct GitServer {
     server: mini_http::Server,
     root: PathBuf,
     requests: Arc<Mutex<Vec<GitRequest>>>,
+    before_push: BeforePush,
 }
 
 /// The `Authorization` header git must send: Basic, the token as the password.
@@ -77,13 +81,23 @@ impl GitServer {
     /// given) get 401.
     async fn start(root: &Path, authorization: Option<String>) -> GitServer {
         let requests: Arc<Mutex<Vec<GitRequest>>> = Arc::default();
+        let before_push: BeforePush = Arc::default();
         let log = requests.clone();
         let project_root = root.to_path_buf();
+        let hook = before_push.clone();
         let server = mini_http::serve(move |request: HttpRequest| {
             let log = log.clone();
             let project_root = project_root.clone();
             let authorization = authorization.clone();
+            let hook = hook.clone();
             async move {
+                if request
+                    .target
+                    .ends_with("/info/refs?service=git-receive-pack")
+                    && let Some(before) = hook.lock().unwrap().take()
+                {
+                    before();
+                }
                 let given = request.header("authorization").map(str::to_string);
                 log.lock().unwrap().push(GitRequest {
                     target: request.target.clone(),
@@ -109,6 +123,7 @@ impl GitServer {
             server,
             root: root.to_path_buf(),
             requests,
+            before_push,
         }
     }
 
@@ -973,4 +988,69 @@ async fn a_refused_push_is_said_on_the_upgrade_without_the_token_and_tried_again
     assert!(logs.contains("git delivery: git clone failed"), "{logs}");
     assert!(!logs.contains(TOKEN), "{logs}");
     assert_eq!(hub.patches(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_branch_that_moved_meanwhile_gets_the_commit_on_its_new_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = seed(dir.path());
+    let server = GitServer::start(dir.path(), None).await;
+    // Someone else pushes to main between the operator's clone and its push.
+    let other = dir.path().join("other");
+    git(
+        dir.path(),
+        &["clone", "--quiet", bare.to_str().unwrap(), "other"],
+    );
+    std::fs::write(
+        other.join("README.md"),
+        "The hub's Argo CD source; reviewed.\n",
+    )
+    .unwrap();
+    git(&other, &["commit", "--quiet", "-am", "readme"]);
+    let push_other = other.clone();
+    *server.before_push.lock().unwrap() = Some(Box::new(move || {
+        git(&push_other, &["push", "--quiet", "origin", "main"]);
+    }));
+    let hub = hub().await;
+    let before = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    let git_yaml = format!(
+        "git: {{url: '{}', paths: [values-mojaloop.yaml]}}\n",
+        server.url("example/hub-deploy.git"),
+    );
+    let upgrader = upgrader(&hub, &git_yaml, "10m");
+    hub.propose().await;
+    hub.drive(&upgrader, "the push", |u| {
+        u["status"]["delivery"]["commit"].is_string()
+    })
+    .await;
+    let commit = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    assert_eq!(
+        hub.upgrade()["status"]["delivery"]["commit"],
+        commit.as_str()
+    );
+    let log = git(&bare, &["log", "--format=%s", &format!("{before}..main")]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            "ml-operator: mojaloop/central-ledger v17.7.0 → v17.7.8 in hub",
+            "readme"
+        ],
+        "the other push kept, ours on top"
+    );
+    assert!(
+        server.before_push.lock().unwrap().is_none(),
+        "the other push happened"
+    );
+    let history = hub.upgrade()["status"]["history"].to_string();
+    assert!(
+        !history.contains("git delivery failed"),
+        "committed again within the same delivery, not on a later pass: {history}"
+    );
+    assert_eq!(
+        changed_lines(&git(&bare, &["diff", "main~1", "main"])),
+        [
+            "-      tag: &ledgerTag v17.7.0   # the handlers follow the service",
+            "+      tag: &ledgerTag v17.7.8   # the handlers follow the service",
+        ]
+    );
 }
