@@ -19,6 +19,18 @@ use crate::inventory::shell::quote;
 const MAX_OUTPUT: u64 = 1024 * 1024;
 /// The most of git's stderr quoted in an error.
 const MAX_QUOTED: usize = 2000;
+/// The operator's environment variables git still sees: the way out (proxies) and the CA
+/// certificates to trust. Nothing else of the operator's environment reaches git.
+const PASSED_THROUGH: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
 
 /// A git command that failed; the text never holds the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,6 +144,11 @@ impl GitCommand {
             .env("GIT_AUTHOR_EMAIL", &self.settings.author_email)
             .env("GIT_COMMITTER_NAME", &self.settings.author_name)
             .env("GIT_COMMITTER_EMAIL", &self.settings.author_email)
+            .envs(
+                PASSED_THROUGH
+                    .iter()
+                    .filter_map(|key| Some((*key, std::env::var_os(key)?))),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -202,5 +219,40 @@ impl GitCommand {
         Ok(Output {
             stdout: String::from_utf8_lossy(&out).into_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn the_token_and_its_header_form_are_redacted() {
+        let token = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(token.path(), "ghp_T0ken").unwrap();
+        let config = Config::parse(
+            &format!(
+                "git: {{url: 'https://h/a/b.git', paths: [v.yaml], tokenFile: {}}}\n",
+                token.path().display()
+            ),
+            "c.yaml",
+        )
+        .unwrap();
+        let settings = GitSettings::from_config(&config.git).unwrap().unwrap();
+        let git = GitCommand::new(settings, Path::new("/nonexistent"));
+        let header = git.authorization().unwrap();
+        assert_eq!(
+            header,
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("x-access-token:ghp_T0ken")
+            )
+        );
+        let text = format!("fatal: ghp_T0ken rejected; sent {header}");
+        assert_eq!(
+            git.redact(&text),
+            "fatal: <redacted> rejected; sent Basic <redacted>"
+        );
     }
 }
