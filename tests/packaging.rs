@@ -516,6 +516,10 @@ fn every_feature_on_renders_what_each_value_asks_for() {
         volumes["cache"].empty_dir.is_some(),
         "cacheDir gets an emptyDir"
     );
+    assert!(
+        volumes["git-work"].empty_dir.is_some(),
+        "git.url gets an emptyDir for the clones"
+    );
     assert_eq!(
         volumes["docker-config"]
             .secret
@@ -541,6 +545,7 @@ fn every_feature_on_renders_what_each_value_asks_for() {
     assert_eq!(mounts["cache"], "/var/cache/ml-operator");
     assert_eq!(mounts["secrets"], "/etc/ml-operator/secrets");
     assert_eq!(mounts["tag-index"], "/etc/ml-operator/tags");
+    assert_eq!(mounts["git-work"], "/tmp");
     let args = c.args.clone().unwrap();
     assert!(
         args.windows(2)
