@@ -236,7 +236,8 @@ async fn invalid_configuration_fails_at_start_naming_the_key() {
 
 /// `helm.readReleases: true`: each scan reads the Helm-managed workloads' deployed release
 /// Secrets (kube-sim filters them by their labels and type, as the real server does), so the
-/// operator's findings carry the release's values path; a password in the values shows nowhere.
+/// operator's findings and its ImageUpgrade proposals carry the release's values path; a
+/// password in the values shows nowhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn helm_read_releases_gives_the_operator_s_findings_their_values_path() {
     use base64::Engine;
@@ -258,6 +259,7 @@ async fn helm_read_releases_gives_the_operator_s_findings_their_values_path() {
     let payload = b64.encode(gz.finish().unwrap());
     let sim = KubeSim::builder()
         .objects(vec![
+            serde_json::to_value(ml_operator::upgrade::crd::crd()).unwrap(),
             serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml-operator"}}),
             serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hub"}}),
             serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
@@ -287,7 +289,7 @@ async fn helm_read_releases_gives_the_operator_s_findings_their_values_path() {
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
-        "schedule: '* * * * * *'\nhelm: {readReleases: true}\nleaderElection: {leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 500ms}\n",
+        "schedule: '* * * * * *'\nhelm: {readReleases: true}\nupgrades: {enabled: true}\nleaderElection: {leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 500ms}\n",
     )
     .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -345,6 +347,22 @@ async fn helm_read_releases_gives_the_operator_s_findings_their_values_path() {
     assert!(
         sim.request_count("list", "/api/v1/namespaces/hub/secrets") >= 1,
         "the release Secret listed"
+    );
+    // The proposal records the key too.
+    let upgrade = sim
+        .wait_for_async(
+            "ml-operator.mojaloop.io/v1alpha2",
+            "ImageUpgrade",
+            Some("hub"),
+            "central-ledger-v17.8.1",
+            Duration::from_secs(30),
+            |u| u["spec"]["targets"][0]["containers"][0]["valuesPath"].is_string(),
+        )
+        .await
+        .expect("the ImageUpgrade with its values path");
+    assert_eq!(
+        upgrade["spec"]["targets"][0]["containers"][0]["valuesPath"],
+        "centralledger.centralledger-service.image.tag"
     );
     child.kill().await.unwrap();
 }

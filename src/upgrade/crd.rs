@@ -143,6 +143,10 @@ pub struct ContainerTarget {
     pub current_image: String,
     /// The image to move to: registry and repository as written, the target tag.
     pub target_image: String,
+    /// The Helm values key that sets its tag, when the operator read the workload's release
+    /// (`helm.readReleases`) and the release named one: what `helm upgrade --set` changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_path: Option<String>,
 }
 
 /// Where an upgrade is in its life.
