@@ -2,7 +2,7 @@
 //! `git http-backend` behind a small CGI bridge, so the test sees every request (the token must
 //! arrive only as the `Authorization` header) and the pushes land in a real bare repository.
 //! The pull-request APIs are loopback receivers that check GitHub's and GitLab's documented
-//! request shapes. The workloads carry Argo CD markers, and kube-sim's request log shows that
+//! request shapes; an sshd of the test's own on loopback takes the SSH pushes. The workloads carry Argo CD markers, and kube-sim's request log shows that
 //! no kubectl patch is ever sent: the test plays Argo CD, replacing the image as its sync would.
 
 mod support;
@@ -1053,4 +1053,146 @@ async fn a_branch_that_moved_meanwhile_gets_the_commit_on_its_new_head() {
             "+      tag: &ledgerTag v17.7.8   # the handlers follow the service",
         ]
     );
+}
+
+/// `sshd` on loopback for one test: the operator's key authorized, its host key in a
+/// known_hosts file of the test's own; stopped when dropped.
+struct Sshd {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let output = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+}
+
+impl Sshd {
+    /// Starts sshd on a free loopback port; `client` is the key allowed in; writes
+    /// `known_hosts` with the server's host key.
+    async fn start(dir: &Path, client: &Path, known_hosts: &Path) -> Sshd {
+        keygen(&dir.join("host"));
+        std::fs::copy(client.with_extension("pub"), dir.join("authorized_keys")).unwrap();
+        // sshd insists on its privilege separation directory.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nAuthorizedKeysFile {keys}\nPidFile {pid}\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+                 PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n",
+                host = dir.join("host").display(),
+                keys = dir.join("authorized_keys").display(),
+                pid = dir.join("sshd.pid").display(),
+            ),
+        )
+        .unwrap();
+        let host_key = std::fs::read_to_string(dir.join("host.pub")).unwrap();
+        let mut parts = host_key.split_whitespace();
+        let (kind, key) = (parts.next().unwrap(), parts.next().unwrap());
+        std::fs::write(known_hosts, format!("[127.0.0.1]:{port} {kind} {key}\n")).unwrap();
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stderr(std::fs::File::create(dir.join("sshd.log")).unwrap())
+            .spawn()
+            .expect("sshd (Debian's openssh-server, scripts/install-test-deps)");
+        let sshd = Sshd { child, port };
+        eventually_or(
+            "sshd to listen",
+            Duration::from_secs(20),
+            async || {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            },
+            || std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default(),
+        )
+        .await;
+        sshd
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_ssh_the_commit_is_pushed_with_the_key_and_the_host_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = seed(dir.path());
+    let ssh_dir = dir.path().join("ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let key = ssh_dir.join("operator-key");
+    keygen(&key);
+    let known_hosts = ssh_dir.join("known_hosts");
+    let sshd = Sshd::start(&ssh_dir, &key, &known_hosts).await;
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let hub = hub().await;
+    let before = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    let git_yaml = format!(
+        "git: {{url: 'ssh://{user}@127.0.0.1:{}{}', paths: [values-mojaloop.yaml], sshKeyFile: {}, knownHostsFile: {}}}\n",
+        sshd.port,
+        bare.display(),
+        key.display(),
+        known_hosts.display()
+    );
+    let upgrader = upgrader(&hub, &git_yaml, "10m");
+    hub.propose().await;
+    hub.drive(&upgrader, "the push over ssh", |u| {
+        u["status"]["delivery"]["commit"].is_string()
+    })
+    .await;
+    let commit = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    assert_eq!(
+        hub.upgrade()["status"]["delivery"]["commit"],
+        commit.as_str()
+    );
+    assert_eq!(
+        changed_lines(&git(&bare, &["diff", &before, &commit])),
+        [
+            "-      tag: &ledgerTag v17.7.0   # the handlers follow the service",
+            "+      tag: &ledgerTag v17.7.8   # the handlers follow the service",
+        ]
+    );
+
+    // A host key that is not the one in known_hosts: refused, nothing pushed.
+    std::fs::write(
+        &known_hosts,
+        format!(
+            "[127.0.0.1]:{} {}",
+            sshd.port,
+            std::fs::read_to_string(key.with_extension("pub")).unwrap()
+        ),
+    )
+    .unwrap();
+    let config = ml_operator::config::Config::parse(&git_yaml, "c.yaml").unwrap();
+    let settings = GitSettings::from_config(&config.git).unwrap().unwrap();
+    let repository = GitRepository::new(settings).unwrap();
+    let change = ml_operator::deliver::git::Change {
+        marker: "ML-Operator-Upgrade: hub/other".into(),
+        branch: "ml-operator/other".into(),
+        subject: "other".into(),
+        body: "other".into(),
+        moves: vec![],
+    };
+    let err = repository.deliver(&change).await.unwrap_err().to_string();
+    assert!(err.contains("Host key verification failed"), "{err}");
+    assert_eq!(git(&bare, &["rev-parse", "main"]).trim(), commit);
 }
