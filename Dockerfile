@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# ml-operator container image: the release binary on distroless (glibc, CA certificates, no
-# shell), running as the non-root user 65532 with a read-only root filesystem.
+# ml-operator container image: the release binary on Debian slim with git and openssh-client
+# (git delivery runs Debian's git CLI) and CA certificates, running as the non-root user 65532
+# with a read-only root filesystem (the chart mounts an emptyDir at /tmp for git's clones).
 #
 #   docker build -t ml-operator:0.1.0 --build-arg VERSION=0.1.0 .
 #   docker run --rm ml-operator:0.1.0 check -f /hub --tags /hub/tags.json   # (mount -v $PWD/examples:/hub)
@@ -17,7 +18,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked -p ml-operator \
     && install -D -m 0755 target/release/ml-operator /out/ml-operator
 
-FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+FROM debian:bookworm-slim AS runtime
+# git and ssh for upgrades.delivery: git; nothing else (no recommends), lists removed.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --gid 65532 nonroot \
+    && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin nonroot
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="ml-operator" \
       org.opencontainers.image.description="Finds Mojaloop (and any) container images with newer allowed tags, tells Hub operators, and upgrades on approval." \
@@ -25,7 +32,7 @@ LABEL org.opencontainers.image.title="ml-operator" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}"
 COPY --from=build /out/ml-operator /usr/local/bin/ml-operator
-# distroless's nonroot user; the Helm chart and kustomize base run with the same IDs.
+# The non-root user (ssh needs it in /etc/passwd; distroless's IDs); the Helm chart and kustomize base run with the same IDs.
 USER 65532:65532
 # The image-watcher API, /healthz, /readyz and /metrics (--listen, ML_OPERATOR_LISTEN).
 EXPOSE 4006

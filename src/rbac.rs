@@ -170,3 +170,27 @@ pub const ADMIN_API: &[Rule] = &[
         why: "the admin API: whether that caller may patch (or list) imageupgrades in the namespace",
     },
 ];
+
+/// What `run` needs in addition when `upgrades.enabled` and `argocd.readApplications` are true
+/// (and only then): reading the Argo CD Application of a workload the upgrader refuses to
+/// patch, for its selfHeal. Applications live in Argo CD's namespace, outside the watched
+/// ones, so the chart binds this cluster-wide through its own ClusterRole; `get` only, by name.
+pub const ARGOCD: &[Rule] = &[Rule {
+    scope: Scope::Cluster,
+    group: "argoproj.io",
+    resources: &["applications"],
+    verbs: &["get"],
+    why: "an ImageUpgrade refused for an Argo CD workload says whether its Application has selfHeal",
+}];
+
+/// What `run` needs in addition when `helm.readReleases` is true (and only then): listing each
+/// Helm-managed workload's deployed release Secret (narrowed by the labels
+/// `owner=helm,name=<release>,status=deployed` and the field `type=helm.sh/release.v1`). Part of
+/// the workload ClusterRole, so with `namespaces` it is granted only in the watched namespaces.
+pub const HELM_RELEASES: &[Rule] = &[Rule {
+    scope: Scope::Cluster,
+    group: "",
+    resources: &["secrets"],
+    verbs: &["list"],
+    why: "the Helm values path of each finding: the deployed release's Secret, reduced at once to its image keys",
+}];

@@ -17,9 +17,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tags", &["inventory"]),
     ("scan", &["inventory", "tags"]),
     ("report", &["deliver", "inventory", "scan"]),
-    ("deliver", &["inventory", "scan", "values"]),
+    ("deliver", &["config", "inventory", "scan", "values"]),
     ("notify", &["config", "inventory", "scan", "tags"]),
-    ("upgrade", &["config", "inventory", "scan"]),
+    (
+        "upgrade",
+        &["config", "deliver", "inventory", "scan", "source"],
+    ),
     ("approvals", &["config", "inventory", "scan", "upgrade"]),
     (
         "operator",

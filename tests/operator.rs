@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kube_sim::KubeSim;
 use ml_operator_testkit::proxy::Fault;
-use support::{Operator, Receiver, eventually, repo, small_hub_registry};
+use support::{Operator, Receiver, eventually, eventually_or, repo, small_hub_registry};
 
 struct Hub {
     _sim: kube_sim::Running,
@@ -232,4 +232,137 @@ async fn invalid_configuration_fails_at_start_naming_the_key() {
         assert!(stderr.contains(key), "{env:?}: {stderr}");
         assert!(stderr.contains(env[0].1), "names the value: {stderr}");
     }
+}
+
+/// `helm.readReleases: true`: each scan reads the Helm-managed workloads' deployed release
+/// Secrets (kube-sim filters them by their labels and type, as the real server does), so the
+/// operator's findings and its ImageUpgrade proposals carry the release's values path; a
+/// password in the values shows nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn helm_read_releases_gives_the_operator_s_findings_their_values_path() {
+    use base64::Engine;
+    use std::io::Write;
+    let release = serde_json::json!({
+        "name": "hub", "namespace": "hub", "version": 3,
+        "info": {"status": "deployed"},
+        "chart": {
+            "metadata": {"name": "mojaloop", "version": "17.1.0"},
+            "values": {"centralledger": {"centralledger-service": {"image": {"repository": "mojaloop/central-ledger", "tag": "v17.8.0"}}},
+                       "mysql": {"auth": {"rootPassword": "s3cret-root"}}},
+        },
+        "config": {},
+        "manifest": "---\n# Source: mojaloop/charts/centralledger/charts/centralledger-service/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hub-centralledger-service\n",
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(release.to_string().as_bytes()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = b64.encode(gz.finish().unwrap());
+    let sim = KubeSim::builder()
+        .objects(vec![
+            serde_json::to_value(ml_operator::upgrade::crd::crd()).unwrap(),
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml-operator"}}),
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hub"}}),
+            serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+                "metadata": {"name": "sh.helm.release.v1.hub.v3", "namespace": "hub",
+                             "labels": {"owner": "helm", "name": "hub", "status": "deployed", "version": "3"}},
+                "data": {"release": b64.encode(payload)}}),
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "hub-centralledger-service", "namespace": "hub",
+                    "labels": {"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": "hub"},
+                    "annotations": {"meta.helm.sh/release-name": "hub", "meta.helm.sh/release-namespace": "hub"}},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "cl"}},
+                    "template": {"metadata": {"labels": {"app": "cl"}},
+                        "spec": {"containers": [{"name": "central-ledger", "image": "mojaloop/central-ledger:v17.8.0"}]}}}}),
+        ])
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let tags = dir.path().join("tags.json");
+    std::fs::write(
+        &tags,
+        r#"{"mojaloop/central-ledger": ["v17.8.0", "v17.8.1"]}"#,
+    )
+    .unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "schedule: '* * * * * *'\nhelm: {readReleases: true}\nupgrades: {enabled: true}\nleaderElection: {leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 500ms}\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.path().join("operator.log");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ml-operator"))
+        .args(["run", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .arg("--config")
+        .arg(&config)
+        .arg("--tags")
+        .arg(&tags)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("POD_NAME", "replica-a")
+        .env("POD_NAMESPACE", "ml-operator")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let mut report = serde_json::Value::Null;
+    eventually_or(
+        "a report with the Helm values path",
+        Duration::from_secs(60),
+        async || {
+            let Ok(response) = http
+                .get(format!("http://127.0.0.1:{port}/report"))
+                .send()
+                .await
+            else {
+                return false;
+            };
+            report = response.json().await.unwrap_or_default();
+            report["findings"][0]["helm"]["valuesPath"]
+                == "centralledger.centralledger-service.image.tag"
+        },
+        || std::fs::read_to_string(&log).unwrap_or_default(),
+    )
+    .await;
+    assert_eq!(report["findings"][0]["helm"]["release"], "hub");
+    assert_eq!(report["findings"][0]["latestTag"], "v17.8.1");
+    assert!(!report.to_string().contains("s3cret-root"));
+    assert!(
+        !std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("s3cret-root")
+    );
+    assert!(
+        sim.request_count("list", "/api/v1/namespaces/hub/secrets") >= 1,
+        "the release Secret listed"
+    );
+    // The proposal records the key too.
+    let upgrade = sim
+        .wait_for_async(
+            "ml-operator.mojaloop.io/v1alpha2",
+            "ImageUpgrade",
+            Some("hub"),
+            "central-ledger-v17.8.1",
+            Duration::from_secs(30),
+            |u| u["spec"]["targets"][0]["containers"][0]["valuesPath"].is_string(),
+        )
+        .await
+        .expect("the ImageUpgrade with its values path");
+    assert_eq!(
+        upgrade["spec"]["targets"][0]["containers"][0]["valuesPath"],
+        "centralledger.centralledger-service.image.tag"
+    );
+    child.kill().await.unwrap();
 }

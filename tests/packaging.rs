@@ -21,7 +21,9 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use ml_operator::config::Config;
-use ml_operator::rbac::{ADMIN_API, READ_ONLY, Scope, UPGRADES, permissions};
+use ml_operator::rbac::{
+    ADMIN_API, ARGOCD, HELM_RELEASES, READ_ONLY, Scope, UPGRADES, permissions,
+};
 use serde_json::{Value, json};
 use support::repo;
 
@@ -514,6 +516,10 @@ fn every_feature_on_renders_what_each_value_asks_for() {
         volumes["cache"].empty_dir.is_some(),
         "cacheDir gets an emptyDir"
     );
+    assert!(
+        volumes["git-work"].empty_dir.is_some(),
+        "git.url gets an emptyDir for the clones"
+    );
     assert_eq!(
         volumes["docker-config"]
             .secret
@@ -539,6 +545,7 @@ fn every_feature_on_renders_what_each_value_asks_for() {
     assert_eq!(mounts["cache"], "/var/cache/ml-operator");
     assert_eq!(mounts["secrets"], "/etc/ml-operator/secrets");
     assert_eq!(mounts["tag-index"], "/etc/ml-operator/tags");
+    assert_eq!(mounts["git-work"], "/tmp");
     let args = c.args.clone().unwrap();
     assert!(
         args.windows(2)
@@ -763,6 +770,75 @@ fn rbac_is_exactly_what_the_code_needs() {
         .unwrap(),
     );
     assert_eq!(granted(&all), with_upgrades);
+
+    // Helm releases read: READ_ONLY plus HELM_RELEASES, in the workload ClusterRole (so bound
+    // only in the watched namespaces when those are set), and only then.
+    let helm = objects(
+        &helm_template(
+            "ml-operator",
+            "ml-operator",
+            &[
+                "--set",
+                "config.helm.readReleases=true",
+                "--set",
+                "config.namespaces={mojaloop,pisp}",
+            ],
+        )
+        .unwrap(),
+    );
+    assert_eq!(granted(&helm), needed(&[READ_ONLY, HELM_RELEASES].concat()));
+    assert!(
+        find(&helm, "ClusterRoleBinding").is_empty(),
+        "no cluster-wide secrets"
+    );
+    assert_eq!(
+        find(&helm, "RoleBinding").len(),
+        3,
+        "mojaloop, pisp and the own namespace"
+    );
+    assert!(
+        !granted(&upgrades)
+            .iter()
+            .any(|(_, _, resource, _)| resource == "secrets")
+    );
+
+    // Argo CD Applications read: with upgrades on, READ_ONLY plus UPGRADES plus ARGOCD, bound
+    // cluster-wide even with namespaces (Applications live in Argo CD's); without upgrades the
+    // key grants nothing.
+    let argocd = objects(
+        &helm_template(
+            "ml-operator",
+            "ml-operator",
+            &[
+                "--set",
+                "config.upgrades.enabled=true",
+                "--set",
+                "config.argocd.readApplications=true",
+                "--set",
+                "config.namespaces={mojaloop}",
+            ],
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        granted(&argocd),
+        needed(&[READ_ONLY, UPGRADES, ARGOCD].concat())
+    );
+    assert!(
+        find(&argocd, "ClusterRoleBinding")
+            .iter()
+            .any(|b| b["roleRef"]["name"] == "ml-operator-argocd"),
+        "bound cluster-wide"
+    );
+    let not_upgrading = objects(
+        &helm_template(
+            "ml-operator",
+            "ml-operator",
+            &["--set", "config.argocd.readApplications=true"],
+        )
+        .unwrap(),
+    );
+    assert_eq!(granted(&not_upgrading), read_only);
 
     // The admin API on: READ_ONLY plus ADMIN_API (with upgrades: plus UPGRADES), and only then;
     // its reviews are cluster-scoped, so they are bound cluster-wide even with namespaces.

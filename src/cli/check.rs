@@ -61,6 +61,11 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         selector: &selector,
         services,
         pull_secrets: matches!(source, TagSource::Registry(_)),
+        argocd_namespace: config
+            .argocd
+            .namespace
+            .as_deref()
+            .unwrap_or(crate::source::argocd::DEFAULT_ARGOCD_NAMESPACE),
     };
     let (mut members, unread) = read::read(args, &plan, &filters).await?;
     for cluster in &unread {
@@ -151,6 +156,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
             report.summary.other_objects = member.other_objects;
             report.summary.controlled = member.controlled;
             crate::deliver::helm::attach(&mut report, &member.releases, &charts);
+            attach_self_heal(&mut report, &member.self_heal, filters.argocd_namespace);
             if config.upgrades.enabled {
                 notes.push((member, window_notes_of(&report, member, &config)));
             }
@@ -355,4 +361,26 @@ fn table_width() -> usize {
         return usize::from(w).max(40);
     }
     report::table::DEFAULT_WIDTH
+}
+
+/// Fills each Argo CD-managed finding's `managedBy.selfHeal` from its Application, as read
+/// from its cluster (`None` when it could not be read).
+fn attach_self_heal(
+    report: &mut Report,
+    self_heal: &crate::source::argocd::SelfHeal,
+    argocd_namespace: &str,
+) {
+    for finding in &mut report.findings {
+        if let Some(by) = finding
+            .managed_by
+            .as_mut()
+            .filter(|by| by.tool == crate::inventory::Tool::Argocd)
+        {
+            let namespace = by
+                .namespace
+                .clone()
+                .unwrap_or_else(|| argocd_namespace.to_string());
+            by.self_heal = self_heal.get(&(namespace, by.name.clone())).copied();
+        }
+    }
 }

@@ -15,6 +15,7 @@ use ml_operator_registry::Credential;
 use super::{CheckArgs, Failure};
 use crate::inventory::selector::Selector;
 use crate::inventory::{RunningDigests, Workload, drop_controlled, server_selector};
+use crate::source::argocd::SelfHeal;
 use crate::source::cluster::{self, Cluster, ClusterOptions};
 use crate::source::manifest;
 use crate::values::release::Release;
@@ -94,6 +95,8 @@ pub(super) struct Member {
     pub(super) credentials: Vec<(String, Credential)>,
     /// The Helm releases of Helm-managed workloads.
     pub(super) releases: Vec<Release>,
+    /// The selfHeal of the Argo CD Applications of Argo CD-managed workloads.
+    pub(super) self_heal: SelfHeal,
     /// Whether this is a cluster (Pods were read) rather than manifests.
     pub(super) is_cluster: bool,
 }
@@ -114,6 +117,8 @@ pub(super) struct Filters<'a> {
     pub(super) services: &'a [String],
     /// Whether the tag source can use pull-secret credentials (the registries).
     pub(super) pull_secrets: bool,
+    /// Where Argo CD's Applications live unless a tracking id names another namespace.
+    pub(super) argocd_namespace: &'a str,
 }
 
 /// Reads what the plan names. One cluster or manifests: an error ends `check` as before. A
@@ -177,6 +182,7 @@ fn manifests(args: &CheckArgs, filters: &Filters<'_>) -> Result<Member, Failure>
         warnings: manifests.warnings,
         credentials: Vec::new(),
         releases: Vec::new(),
+        self_heal: SelfHeal::new(),
         is_cluster: false,
     })
 }
@@ -202,7 +208,8 @@ async fn bounded(
 }
 
 /// One cluster: its workloads and Pods listed, then (for the registries) its pull secrets and
-/// (unless `--no-helm-releases`) the Helm releases of what is scanned.
+/// (unless `--no-helm-releases`) the Helm releases of what is scanned, and the selfHeal of the
+/// Argo CD Applications that manage it.
 async fn one_cluster(
     args: &CheckArgs,
     context: Option<String>,
@@ -242,6 +249,11 @@ async fn one_cluster(
         releases = found;
         warnings.extend(found_warnings);
     }
+    // Argo CD Applications: only their selfHeal, with the caller's permissions.
+    let (self_heal, found_warnings) = cluster
+        .argocd_self_heal(&workloads, filters.argocd_namespace)
+        .await;
+    warnings.extend(found_warnings);
     Ok(Member {
         name: None,
         workloads,
@@ -251,6 +263,7 @@ async fn one_cluster(
         warnings,
         credentials,
         releases,
+        self_heal,
         is_cluster: true,
     })
 }

@@ -140,6 +140,9 @@ impl Config {
         if let Some(config_map) = &self.state.config_map {
             check_subdomain(config_map).map_err(|e| fail(format!("state.configMap: {e}")))?;
         }
+        if let Some(namespace) = &self.argocd.namespace {
+            check_label(namespace).map_err(|e| fail(format!("argocd.namespace: {e}")))?;
+        }
         if let Some(lease) = &self.leader_election.lease_name {
             check_subdomain(lease).map_err(|e| fail(format!("leaderElection.leaseName: {e}")))?;
         }

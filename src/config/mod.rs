@@ -50,6 +50,15 @@
 //!   dependencies: {central-ledger: [mysql]}
 //!   pinDigests: false           # targets as repo:tag@sha256:… (check: --pin-digests)
 //!   requiredApprovals: 1        # different people, through Slack or the admin API
+//!   delivery: kubectl           # kubectl | git (docs/delivery.md)
+//!   namespaceDelivery: {hub: git}
+//! git:                          # the GitOps repository for `delivery: git`
+//!   url: https://github.com/example/hub-deploy.git
+//!   branch: main
+//!   paths: [values-mojaloop.yaml]
+//!   author: ml-operator <ml-operator@example.com>
+//!   tokenFile: /etc/ml-operator/secrets/git-token   # or sshKeyFile + knownHostsFile
+//!   pullRequest: {provider: github, baseBranch: main}   # none | github | gitlab
 //! # supply-chain signals (docs/security.md)
 //! checkOverwrittenTags: true    # tag-overwritten: running digest vs the registry's, one HEAD per tag
 //! digestCheckInterval: 6h       # how long a tag's digest is reused
@@ -60,6 +69,8 @@
 //!   botTokenFile: /etc/ml-operator/secrets/slack-bot-token
 //!   approvers: [U012ABCDEF, S0GROUPID]
 //! api: {enabled: false, anonymousRead: false}                     # admin API and dashboard
+//! argocd: {namespace: argocd, readApplications: false}   # Applications read for their selfHeal
+//! helm: {readReleases: false}   # the operator reads Helm releases (values paths in findings)
 //! ```
 //!
 //! The original ml-operator's environment variables keep their meaning and win over the file:
@@ -75,6 +86,7 @@ use ml_operator_version::Strategy;
 use serde::Deserialize;
 
 mod auto_approve;
+mod delivery;
 pub mod duration;
 mod env;
 mod keys;
@@ -82,6 +94,7 @@ mod load;
 mod on_failure;
 
 pub use auto_approve::{AutoApprove, InvalidLevel};
+pub use delivery::{Delivery, GitConfig, Provider, PullRequestConfig};
 pub use env::ENVIRONMENT_VARIABLES;
 pub use load::{MAX_BURST, MAX_CONCURRENCY, MAX_REQUESTS_PER_SECOND, MIN_REQUESTS_PER_SECOND};
 pub use on_failure::OnFailure;
@@ -172,6 +185,43 @@ pub struct Config {
     /// The admin API and dashboard on the HTTP server (docs/approvals.md).
     #[serde(default)]
     pub api: ApiConfig,
+    /// The GitOps repository approved upgrades are committed to (`upgrades.delivery: git`,
+    /// docs/delivery.md).
+    #[serde(default)]
+    pub git: GitConfig,
+    /// Where Argo CD keeps its Applications (`check` reads their `selfHeal`).
+    #[serde(default)]
+    pub argocd: ArgocdConfig,
+    /// Helm releases in operator mode (`check` reads them with the caller's permissions).
+    #[serde(default)]
+    pub helm: HelmConfig,
+}
+
+/// `helm:`: the deployed Helm releases behind the workloads.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HelmConfig {
+    /// The operator reads each Helm-managed workload's deployed release on every scan (default
+    /// false), so its findings carry the release's values path. Grants `list` on `secrets` in
+    /// the watched namespaces (the chart's RBAC): release Secrets hold the values' passwords,
+    /// which are dropped as soon as a release is read.
+    #[serde(default)]
+    pub read_releases: bool,
+}
+
+/// `argocd:`: the Argo CD installation the workloads' tracking markers refer to.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ArgocdConfig {
+    /// The namespace of Argo CD's Applications when a workload's tracking id names none
+    /// (default `argocd`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The operator reads the Applications too (default false): an ImageUpgrade it refuses,
+    /// and its notification, then say whether selfHeal is on. Grants `get` on
+    /// `applications.argoproj.io` (the chart's RBAC).
+    #[serde(default)]
+    pub read_applications: bool,
 }
 
 /// `slack:`: the Slack app through which people approve and reject upgrades. Its secrets are
@@ -263,6 +313,14 @@ pub struct UpgradesConfig {
     /// tag); a workload already pinned stays pinned either way (default false).
     #[serde(default)]
     pub pin_digests: bool,
+    /// How approved groups are made: `kubectl` (default, a patch of each workload) or `git` (a
+    /// commit to `git.url`; docs/delivery.md). A workload's `ml-operator.mojaloop.io/delivery`
+    /// annotation wins over `namespaceDelivery`, which wins over this.
+    #[serde(default)]
+    pub delivery: Option<Delivery>,
+    /// Per-namespace delivery, overriding `delivery`.
+    #[serde(default)]
+    pub namespace_delivery: std::collections::BTreeMap<String, Delivery>,
 }
 
 /// One upgrade window: a 5-field cron schedule in a time zone, open for a duration.

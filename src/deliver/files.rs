@@ -69,6 +69,18 @@ impl FileEdit {
     }
 }
 
+/// One image to move to a new tag: what [`plan`] reads from a finding, and what git delivery
+/// reads from an ImageUpgrade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagMove {
+    /// The image as it runs now.
+    pub image: ImageRef,
+    /// The tag it moves to.
+    pub tag: String,
+    /// The values key a Helm release named for it, when known: only that key is changed.
+    pub known_path: Option<String>,
+}
+
 /// Locates every update of `report` in `files` (notes on the findings say where, or that it is
 /// in none) and returns the edits, one per file that changes, in the order given. Without
 /// files, nothing.
@@ -76,12 +88,9 @@ pub fn plan(report: &mut Report, files: &[LoadedFile]) -> Result<Vec<FileEdit>, 
     if files.is_empty() {
         return Ok(Vec::new());
     }
-    let keys: Vec<Vec<ImageKey>> = files
-        .iter()
-        .map(|f| image_keys(&f.file.value).unwrap_or_default())
-        .collect();
-    let mut changes: Vec<BTreeMap<String, Change>> = vec![BTreeMap::new(); files.len()];
-    for finding in &mut report.findings {
+    let mut moves = Vec::new();
+    let mut owners = Vec::new();
+    for (i, finding) in report.findings.iter().enumerate() {
         if finding.status != Status::UpdateAvailable {
             continue;
         }
@@ -89,13 +98,44 @@ pub fn plan(report: &mut Report, files: &[LoadedFile]) -> Result<Vec<FileEdit>, 
         else {
             continue;
         };
-        let known_path = finding.helm.as_ref().and_then(|h| h.values_path.clone());
+        moves.push(TagMove {
+            image,
+            tag: latest.clone(),
+            known_path: finding.helm.as_ref().and_then(|h| h.values_path.clone()),
+        });
+        owners.push(i);
+    }
+    let (edits, notes) = plan_moves(&moves, files)?;
+    for (i, notes) in owners.into_iter().zip(notes) {
+        report.findings[i].notes.extend(notes);
+    }
+    Ok(edits)
+}
+
+/// Locates each of `moves` in `files` and returns the edits (one per file that changes) and,
+/// per move, the notes saying where it was found or that it is in none of the files (a note
+/// starting with the image and `is in none of`).
+pub fn plan_moves(
+    moves: &[TagMove],
+    files: &[LoadedFile],
+) -> Result<(Vec<FileEdit>, Vec<Vec<String>>), FileError> {
+    let keys: Vec<Vec<ImageKey>> = files
+        .iter()
+        .map(|f| image_keys(&f.file.value).unwrap_or_default())
+        .collect();
+    let mut changes: Vec<BTreeMap<String, Change>> = vec![BTreeMap::new(); files.len()];
+    let mut all_notes = Vec::new();
+    for wanted_move in moves {
+        let mut notes = Vec::new();
+        let image = &wanted_move.image;
+        let latest = &wanted_move.tag;
+        let known_path = &wanted_move.known_path;
         let mut found = Vec::new();
         for (i, file_keys) in keys.iter().enumerate() {
             for key in file_keys {
-                let wanted = match &known_path {
-                    Some(path) => key.path.to_string() == *path && key.renders(&image),
-                    None => key.renders(&image),
+                let wanted = match known_path {
+                    Some(path) => key.path.to_string() == *path && key.renders(image),
+                    None => key.renders(image),
                 };
                 if !wanted {
                     continue;
@@ -105,7 +145,7 @@ pub fn plan(report: &mut Report, files: &[LoadedFile]) -> Result<Vec<FileEdit>, 
                 let line = files[i].file.line(&key.path).unwrap_or(0);
                 match changes[i].get(&path) {
                     Some(other) if other.value != value => {
-                        finding.notes.push(format!(
+                        notes.push(format!(
                             "{}:{line}: {path} also renders an image that moves to {}: change it by hand",
                             files[i].path, other.value
                         ));
@@ -124,17 +164,15 @@ pub fn plan(report: &mut Report, files: &[LoadedFile]) -> Result<Vec<FileEdit>, 
             }
         }
         if found.is_empty() {
-            let hint = match &known_path {
+            let hint = match known_path {
                 Some(path) => format!("; add {path}: {latest}"),
                 None => String::new(),
             };
-            finding.notes.push(format!(
-                "{} is in none of the --values files{hint}",
-                finding.image
-            ));
+            notes.push(format!("{image} is in none of the --values files{hint}"));
         } else {
-            finding.notes.push(format!("values: {}", found.join("; ")));
+            notes.push(format!("values: {}", found.join("; ")));
         }
+        all_notes.push(notes);
     }
     let mut edits = Vec::new();
     for (file, changes) in files.iter().zip(changes) {
@@ -157,7 +195,7 @@ pub fn plan(report: &mut Report, files: &[LoadedFile]) -> Result<Vec<FileEdit>, 
             });
         }
     }
-    Ok(edits)
+    Ok((edits, all_notes))
 }
 
 #[cfg(test)]

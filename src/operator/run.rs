@@ -67,6 +67,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         notifiers,
         supply,
         slack,
+        git,
     } = settings;
 
     let cluster_options = ClusterOptions {
@@ -210,6 +211,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
             source: source.clone(),
             policy: supply.clone(),
         }),
+        git,
     );
     let upgrader_task = upgrader.clone().and_then(|upgrader| {
         upgrades::spawn_passes(
@@ -243,6 +245,7 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         upgrader: upgrader.as_deref(),
         shutdown: &shutdown,
         supply: &supply,
+        helm_releases: config.helm.read_releases.then_some(&cluster),
     }
     .run(leadership.leading.clone())
     .await;

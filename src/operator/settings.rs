@@ -14,6 +14,7 @@ use ml_operator_notify::Notifier;
 use crate::approvals::settings::API_URL_VARIABLE;
 use crate::approvals::{InvalidApprovals, SlackSettings};
 use crate::config::Config;
+use crate::deliver::git::{GitRepository, GitSettings, InvalidGit};
 use crate::inventory::selector::{InvalidSelector, Selector};
 use crate::notify::notifiers::{InvalidNotifier, http_notifiers};
 use crate::operator::leader::lease_config;
@@ -50,6 +51,8 @@ pub struct Settings {
     pub supply: SupplyPolicy,
     /// Slack approvals (`slack:`), when a signing secret or an app token is configured.
     pub slack: Option<SlackSettings>,
+    /// The GitOps repository (`git:`), when `git.url` is set and upgrades are enabled.
+    pub git: Option<Arc<GitRepository>>,
 }
 
 /// A start-up problem, naming the key (or variable) and value.
@@ -85,6 +88,12 @@ pub enum StartError {
     /// The `slack:` section (the error names the key and file, never a secret).
     #[error(transparent)]
     Approvals(#[from] InvalidApprovals),
+    /// The `git:` section (the error names the key and file, never a secret).
+    #[error(transparent)]
+    Git(#[from] InvalidGit),
+    /// `upgrades.delivery` (or `namespaceDelivery`) is `git` without `git.url`.
+    #[error("upgrades.delivery: git needs git.url (and git.paths): the repository to commit to")]
+    GitNotConfigured,
 }
 
 /// The supply-chain checks the configuration asks for; `pin_digests` adds to
@@ -125,10 +134,25 @@ impl Settings {
         let notifiers = http_notifiers(&config)?;
         let supply = supply_policy(&config, false)?;
         let upgrades = if config.upgrades.enabled {
-            Some(UpgradeSettings::from_config(&config.upgrades)?)
+            let mut upgrades = UpgradeSettings::from_config(&config.upgrades)?;
+            upgrades.argocd_applications = config.argocd.read_applications.then(|| {
+                config
+                    .argocd
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| crate::source::argocd::DEFAULT_ARGOCD_NAMESPACE.into())
+            });
+            Some(upgrades)
         } else {
             None
         };
+        let git = match GitSettings::from_config(&config.git)? {
+            Some(git) if upgrades.is_some() => Some(Arc::new(GitRepository::new(git)?)),
+            _ => None,
+        };
+        if git.is_none() && upgrades.as_ref().is_some_and(UpgradeSettings::uses_git) {
+            return Err(StartError::GitNotConfigured);
+        }
         let api_url = std::env::var(API_URL_VARIABLE).ok();
         let slack = SlackSettings::from_config(&config, api_url.as_deref())?;
         Ok(Settings {
@@ -143,6 +167,7 @@ impl Settings {
             dry_run: false,
             notifiers,
             supply,
+            git,
         })
     }
 }

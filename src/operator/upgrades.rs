@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use futures::future::BoxFuture;
 
+use crate::deliver::git::GitRepository;
 use crate::inventory::ImageRef;
 use crate::operator::metrics::Metrics;
 use crate::operator::shutdown::Shutdown;
@@ -46,7 +47,7 @@ impl TargetVerifier for SignatureGate {
 
 /// The upgrade upgrader, when upgrades are enabled; logs what it will do. `announcer` tells
 /// people (and records Events) about proposals and outcomes; `verifier` checks each target's
-/// signature before it is applied.
+/// signature before it is applied; `git` delivers the groups whose delivery is `git`.
 pub fn upgrader(
     settings: Option<UpgradeSettings>,
     dry_run: bool,
@@ -54,6 +55,7 @@ pub fn upgrader(
     announcer: Announcer,
     namespaces: &[String],
     verifier: Arc<dyn TargetVerifier>,
+    git: Option<Arc<GitRepository>>,
 ) -> Option<Arc<Upgrader>> {
     let Some(mut settings) = settings else {
         if dry_run {
@@ -77,10 +79,28 @@ pub fn upgrader(
         settings.on_failure,
         crate::config::duration::format(settings.rollout_timeout)
     );
-    Some(Arc::new(
-        Upgrader::new(client.clone(), settings, announcer, namespaces.to_vec())
-            .with_verifier(verifier),
-    ))
+    if let Some(git) = &git {
+        let s = git.settings();
+        tracing::info!(
+            "git delivery: {} on {}, files {}, {}",
+            s.url,
+            s.branch,
+            s.paths.join(", "),
+            match &s.pull_request {
+                Some(pr) => format!(
+                    "a {} pull request into {} for each group",
+                    pr.provider, pr.base_branch
+                ),
+                None => format!("pushed to {} directly", s.branch),
+            }
+        );
+    }
+    let mut upgrader = Upgrader::new(client.clone(), settings, announcer, namespaces.to_vec())
+        .with_verifier(verifier);
+    if let Some(git) = git {
+        upgrader = upgrader.with_git(git);
+    }
+    Some(Arc::new(upgrader))
 }
 
 /// Runs the upgrader's passes on its own interval while leading (rollouts need watching

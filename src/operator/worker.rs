@@ -23,6 +23,8 @@ use crate::operator::shutdown::{STATE_SAVE_ON_SHUTDOWN, Shutdown};
 use crate::operator::upgrades;
 use crate::scan::pipeline::{self, Scanned};
 use crate::scan::{Report, ScanOptions};
+use crate::source::cluster::Cluster;
+use crate::source::manifest::DEFAULT_MAX_INPUT_BYTES;
 use crate::source::watch::{Snapshot, WatchedInventory};
 use crate::tags::TagSource;
 use crate::tags::supply::SupplyPolicy;
@@ -54,6 +56,9 @@ pub struct Worker<'a> {
     pub shutdown: &'a Shutdown,
     /// The supply-chain checks of each scan.
     pub supply: &'a SupplyPolicy,
+    /// With `helm.readReleases`: the cluster whose release Secrets each scan reads, so the
+    /// findings carry their Helm values path.
+    pub helm_releases: Option<&'a Cluster>,
 }
 
 impl Worker<'_> {
@@ -175,8 +180,19 @@ impl Worker<'_> {
         }
         // The fetched tags are dropped here, before anything is sent.
         let Scanned {
-            report, failures, ..
+            mut report,
+            failures,
+            ..
         } = scanned;
+        if let Some(cluster) = self.helm_releases {
+            let (releases, warnings) = cluster
+                .helm_releases(&workloads, DEFAULT_MAX_INPUT_BYTES)
+                .await;
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+            crate::deliver::helm::attach(&mut report, &releases, &Default::default());
+        }
         let result = ScanResult::from_report(&report, failures);
         if let Some(upgrader) = self.upgrader
             && self

@@ -7,6 +7,7 @@
 //! - [`manifest`]: files, directories and stdin, with `file:line` errors.
 //! - [`cluster`]: connecting to a cluster and listing every workload kind (`check` without `-f`).
 //! - [`helm`]: the deployed Helm releases behind the workloads, reduced to their image keys.
+//! - [`argocd`]: the Argo CD Applications behind the workloads, for their `selfHeal`.
 //! - [`pull_secrets`]: the workloads' `imagePullSecrets` as registry credentials.
 //! - [`watch`]: the operator's live inventory, kept current by watches ([`watched_object`] is
 //!   the slim decoding it keeps).
@@ -14,6 +15,7 @@
 //! [`Workload`]: crate::inventory::Workload
 //! [`Workload::from_object`]: crate::inventory::Workload::from_object
 
+pub mod argocd;
 pub mod cluster;
 pub mod helm;
 pub mod manifest;

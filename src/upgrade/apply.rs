@@ -40,7 +40,7 @@ use crate::inventory::patch::ImageChange;
 
 /// Which images a workload's containers run now, compared with the two a group knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Images {
+pub(super) enum Images {
     /// Every container runs its previous image.
     Previous,
     /// Every container runs its target image.
@@ -50,7 +50,7 @@ enum Images {
 }
 
 /// What the containers of `w` run in `workload`.
-fn images(w: &WorkloadRollout, workload: &AppsWorkload) -> Images {
+pub(super) fn images(w: &WorkloadRollout, workload: &AppsWorkload) -> Images {
     let now: Vec<Option<&str>> = w
         .containers
         .iter()
@@ -81,7 +81,7 @@ fn images(w: &WorkloadRollout, workload: &AppsWorkload) -> Images {
 }
 
 /// `run-migration (init), central-ledger → v19.8.9`: what a workload's patch changes.
-fn change_text(w: &WorkloadRollout, back: bool) -> String {
+pub(super) fn change_text(w: &WorkloadRollout, back: bool) -> String {
     let names: Vec<String> = w
         .containers
         .iter()
@@ -147,6 +147,9 @@ impl Upgrader {
                 )
                 .await;
         };
+        if let Some(delivery) = &status.delivery {
+            return self.applying_git(upgrade, &rollout, delivery, now).await;
+        }
         if rollout.rollback_reason.is_some() {
             return self.rolling_back(upgrade, &rollout, now).await;
         }
@@ -210,7 +213,7 @@ impl Upgrader {
     }
 
     /// Records a change to workload `i` of the group's rollout (a step within `Applying`).
-    async fn record(
+    pub(super) async fn record(
         &self,
         upgrade: &ImageUpgrade,
         now: DateTime<Utc>,
@@ -226,7 +229,7 @@ impl Upgrader {
     }
 
     /// Sets workload `i`'s state and message.
-    fn set<'r>(
+    pub(super) fn set<'r>(
         rollout: &'r mut GroupRollout,
         i: usize,
         state: WorkloadState,
@@ -239,7 +242,7 @@ impl Upgrader {
     }
 
     /// The workload of rollout entry `w`, as it is now.
-    async fn current(
+    pub(super) async fn current(
         &self,
         upgrade: &ImageUpgrade,
         w: &WorkloadRollout,
@@ -523,7 +526,7 @@ impl Upgrader {
     }
 
     /// A patched workload: judge its rollout. `None` while it is still going.
-    async fn rolling_out(
+    pub(super) async fn rolling_out(
         &self,
         upgrade: &ImageUpgrade,
         rollout: &GroupRollout,

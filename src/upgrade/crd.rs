@@ -143,6 +143,10 @@ pub struct ContainerTarget {
     pub current_image: String,
     /// The image to move to: registry and repository as written, the target tag.
     pub target_image: String,
+    /// The Helm values key that sets its tag, when the operator read the workload's release
+    /// (`helm.readReleases`) and the release named one: what `helm upgrade --set` changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_path: Option<String>,
 }
 
 /// Where an upgrade is in its life.
@@ -222,6 +226,10 @@ pub struct ImageUpgradeStatus {
     /// The ImageUpgrade that replaced this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<String>,
+    /// Git delivery (`upgrades.delivery: git`): the commit, its branch and pull request, and
+    /// the revert commit after a failed rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<GitDeliveryStatus>,
     /// The news already sent (`proposed`, `upgrade-succeeded`, …), so a restart does not
     /// send it twice.
     #[serde(default)]
@@ -275,6 +283,41 @@ pub struct GroupRollout {
     pub rollback_reason: Option<String>,
     /// Every target workload, in the order they are applied.
     pub workloads: Vec<WorkloadRollout>,
+}
+
+/// A group delivered as a commit of the GitOps repository; the workloads' rollouts are then
+/// watched as Argo CD or Flux syncs it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitDeliveryStatus {
+    /// The repository (`git.url`; it never holds a credential).
+    pub repository: String,
+    /// The commit's branch: `ml-operator/<name>` with a pull request, else `git.branch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The commit's SHA, once pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The pull (merge) request's web URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<String>,
+    /// When the commit was pushed (with `provider: none` the sync timeout counts from here).
+    #[schemars(with = "Option<String>")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_at: Option<DateTime<Utc>>,
+    /// The revert commit's SHA, after a failed rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_commit: Option<String>,
+    /// The revert's branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_branch: Option<String>,
+    /// The revert's pull (merge) request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_pull_request: Option<String>,
+    /// When the revert was pushed.
+    #[schemars(with = "Option<String>")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverted_at: Option<DateTime<Utc>>,
 }
 
 /// One workload of a group's apply.

@@ -126,6 +126,7 @@ fn group(key: &GroupKey, findings: &[&Finding]) -> ImageUpgrade {
             init_container: finding.init_container,
             current_image: finding.image.clone(),
             target_image: finding.latest_image.clone().unwrap_or_default(),
+            values_path: finding.helm.as_ref().and_then(|h| h.values_path.clone()),
         });
     }
     let targets: Vec<Target> = targets.into_values().collect();

@@ -19,6 +19,8 @@
 //! - [`rollout`]: judging a rollout from the workload's typed status.
 //! - [`upgrader`]: the state machine up to `Applying`, recording each step before taking it.
 //! - [`apply`]: a group's workloads in order: canary, pace, rollback per `onFailure`.
+//! - [`git_apply`]: a group delivered as one commit (`upgrades.delivery: git`): the sync
+//!   watched, a revert commit on failure.
 //! - [`stuck_pods`]: a rolled-back StatefulSet's Pods stuck on the failed revision, deleted.
 //! - [`decide`]: `ml-operator approve` and `reject`.
 //! - [`ballot`]: what a Slack button is for (object, uid, exact proposal); [`vote`]: a remote
@@ -49,6 +51,7 @@ pub mod apply;
 pub mod ballot;
 pub mod crd;
 pub mod decide;
+pub mod git_apply;
 pub mod group;
 pub mod legacy;
 pub mod list;

@@ -527,6 +527,7 @@ mod tests {
                 init_container: false,
                 current_image: format!("mojaloop/central-ledger:{tag}"),
                 target_image: "mojaloop/central-ledger:v19.8.9".into(),
+                values_path: None,
             }],
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::policy::Policy;
 use super::window::{InvalidWindow, InvalidWindows, Window, Windows};
-use crate::config::{OnFailure, UpgradesConfig};
+use crate::config::{Delivery, OnFailure, UpgradesConfig};
 
 /// Default `upgrades.rolloutTimeout`.
 pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -71,6 +71,13 @@ pub struct UpgradeSettings {
     pub interval: Duration,
     /// Decide and log, but write nothing (`run --dry-run`).
     pub dry_run: bool,
+    /// How groups are delivered unless their namespace or workloads say otherwise.
+    pub delivery: Delivery,
+    /// Per-namespace delivery.
+    pub namespace_delivery: BTreeMap<String, Delivery>,
+    /// Read Argo CD Applications (in this namespace unless a tracking id names another) for
+    /// their selfHeal, to say it when a group is refused (`argocd.readApplications`).
+    pub argocd_applications: Option<String>,
 }
 
 impl Default for UpgradeSettings {
@@ -85,11 +92,23 @@ impl Default for UpgradeSettings {
             dependencies: BTreeMap::new(),
             interval: DEFAULT_INTERVAL,
             dry_run: false,
+            delivery: Delivery::default(),
+            namespace_delivery: BTreeMap::new(),
+            argocd_applications: None,
         }
     }
 }
 
 impl UpgradeSettings {
+    /// Whether any group may be delivered with git (the default or a namespace's).
+    pub fn uses_git(&self) -> bool {
+        self.delivery == Delivery::Git
+            || self
+                .namespace_delivery
+                .values()
+                .any(|d| *d == Delivery::Git)
+    }
+
     /// Checks `upgrades:`; every error names the key and value.
     pub fn from_config(config: &UpgradesConfig) -> Result<UpgradeSettings, InvalidSettings> {
         let mut windows = Vec::new();
@@ -152,6 +171,9 @@ impl UpgradeSettings {
             dependencies: config.dependencies.clone(),
             interval,
             dry_run: false,
+            delivery: config.delivery.unwrap_or_default(),
+            namespace_delivery: config.namespace_delivery.clone(),
+            argocd_applications: None,
         })
     }
 }

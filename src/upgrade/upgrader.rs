@@ -44,6 +44,8 @@ use super::patch::{self, ApplyError, WorkloadName};
 use super::settings::UpgradeSettings;
 use super::window::{Choice, UnknownWindow};
 use super::workload::AppsWorkload;
+use crate::config::Delivery;
+use crate::deliver::git::{DeliveryError, GitRepository};
 
 /// History entries kept on an object (oldest dropped first).
 const HISTORY_LIMIT: usize = 100;
@@ -66,6 +68,7 @@ pub struct Upgrader {
     /// How many ImageUpgrades each (namespace, phase) had at the start of the last pass.
     phase_counts: std::sync::Mutex<BTreeMap<(String, Phase), usize>>,
     verifier: Option<Arc<dyn TargetVerifier>>,
+    pub(super) git: Option<Arc<GitRepository>>,
 }
 
 /// A target image that must not be applied (unsigned, badly signed, or not checkable); says
@@ -90,6 +93,18 @@ pub(super) struct StepContext {
     applying_containers: BTreeMap<(String, ContainerKey), String>,
 }
 
+impl StepContext {
+    /// `upgrade` starts applying: it takes a slot and its containers.
+    pub(super) fn claim(&mut self, upgrade: &ImageUpgrade) {
+        self.applying += 1;
+        let namespace = upgrade.namespace_or_default();
+        for container in group::containers(upgrade) {
+            self.applying_containers
+                .insert((namespace.clone(), container), upgrade.name());
+        }
+    }
+}
+
 /// The workloads of a group ask for different windows, and the group names none.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -101,6 +116,16 @@ pub struct ConflictingWindows {
     pub upgrade: String,
     /// `window (Deployment name)` for each workload with a window annotation.
     pub windows: Vec<String>,
+}
+
+/// The workloads of a group ask for different deliveries, or for one that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ImageUpgrade {upgrade}: the ml-operator.mojaloop.io/delivery annotations {problem}")]
+pub struct InvalidDelivery {
+    /// The ImageUpgrade.
+    pub upgrade: String,
+    /// What is wrong, naming the workloads.
+    pub problem: String,
 }
 
 /// Why a step did nothing this time; logged, and the next round tries again.
@@ -118,6 +143,12 @@ pub(super) enum StepError {
     /// A rolled-back StatefulSet's stuck Pods could not be listed or deleted.
     #[error(transparent)]
     StuckPods(#[from] super::stuck_pods::StuckPodsError),
+    /// A workload's `delivery` annotation that cannot be used.
+    #[error(transparent)]
+    Delivery(#[from] InvalidDelivery),
+    /// Git delivery failed this time (the remote, the network, the API).
+    #[error("git delivery: {0}")]
+    Git(#[from] DeliveryError),
     /// The ImageUpgrade's status could not be written.
     #[error("writing the status of ImageUpgrade {name}: {source}")]
     Status {
@@ -162,7 +193,14 @@ impl Upgrader {
             namespaces,
             phase_counts: std::sync::Mutex::default(),
             verifier: None,
+            git: None,
         }
+    }
+
+    /// The same upgrader, delivering the groups whose delivery is `git` to `repository`.
+    pub fn with_git(mut self, repository: Arc<GitRepository>) -> Upgrader {
+        self.git = Some(repository);
+        self
     }
 
     /// How many ImageUpgrades each (namespace, phase) had when the last pass listed them
@@ -647,17 +685,16 @@ impl Upgrader {
                 }
             }
         }
+        let delivery = self.delivery_of(upgrade, members)?;
+        if delivery == Delivery::Git {
+            return self.start_git(upgrade, choice, now, context).await;
+        }
         if let Some(message) = self.gitops_managed(upgrade).await? {
             return self
                 .transition(upgrade, now, Phase::Failed, message, |_| {})
                 .await;
         }
-        context.applying += 1;
-        for container in group::containers(upgrade) {
-            context
-                .applying_containers
-                .insert((namespace.clone(), container), upgrade.name());
-        }
+        context.claim(upgrade);
         let window = Upgrader::window_status(choice, now);
         let pace = match self.settings.group_concurrency {
             1 => "one workload at a time".to_string(),
@@ -784,8 +821,62 @@ impl Upgrader {
             })
     }
 
+    /// How the group is delivered: its workloads' `delivery` annotation (they must agree),
+    /// else the namespace's, else `upgrades.delivery`.
+    pub(super) fn delivery_of(
+        &self,
+        upgrade: &ImageUpgrade,
+        members: &[Member<'_>],
+    ) -> Result<Delivery, InvalidDelivery> {
+        let mut asked: BTreeMap<Delivery, Vec<String>> = BTreeMap::new();
+        for member in members {
+            let Some(text) = member
+                .workload
+                .as_ref()
+                .and_then(|w| w.setting("delivery"))
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+            else {
+                continue;
+            };
+            let delivery = text.parse::<Delivery>().map_err(|_| InvalidDelivery {
+                upgrade: upgrade.name(),
+                problem: format!(
+                    "say {text:?} on {} {}: use kubectl or git",
+                    member.target.kind, member.target.name
+                ),
+            })?;
+            asked
+                .entry(delivery)
+                .or_default()
+                .push(format!("{} {}", member.target.kind, member.target.name));
+        }
+        if asked.len() > 1 {
+            return Err(InvalidDelivery {
+                upgrade: upgrade.name(),
+                problem: format!(
+                    "disagree ({}): give the workloads of one repository the same delivery",
+                    asked
+                        .iter()
+                        .map(|(d, by)| format!("{d} on {}", by.join(", ")))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            });
+        }
+        if let Some(delivery) = asked.keys().next() {
+            return Ok(*delivery);
+        }
+        Ok(self
+            .settings
+            .namespace_delivery
+            .get(&upgrade.namespace_or_default())
+            .copied()
+            .unwrap_or(self.settings.delivery))
+    }
+
     /// Why the group must not be patched when an Argo CD or Flux sync would put its
-    /// workloads back (there is no git delivery yet): the first such workload, in words.
+    /// workloads back (and it is not delivered with git): the first such workload, in words.
     async fn gitops_managed(&self, upgrade: &ImageUpgrade) -> Result<Option<String>, StepError> {
         for target in &upgrade.spec.targets {
             let Some(workload) = self.read(upgrade, &target.kind, &target.name).await? else {
@@ -794,9 +885,20 @@ impl Upgrader {
             let metadata = workload.metadata();
             let labels = metadata.labels.clone().unwrap_or_default();
             let annotations = metadata.annotations.clone().unwrap_or_default();
-            if let Some(by) = crate::inventory::managed::gitops(&labels, &annotations) {
+            if let Some(mut by) = crate::inventory::managed::gitops(&labels, &annotations) {
+                if let (Some(argocd), crate::inventory::Tool::Argocd) =
+                    (&self.settings.argocd_applications, by.tool)
+                {
+                    let namespace = by.namespace.clone().unwrap_or(argocd.clone());
+                    match crate::source::argocd::read_self_heal(&self.client, &namespace, &by.name)
+                        .await
+                    {
+                        Ok(heal) => by.self_heal = heal,
+                        Err(e) => tracing::warn!("{}: {e}", upgrade.name()),
+                    }
+                }
                 return Ok(Some(format!(
-                    "not applied: {} {} is managed by {}, whose sync reverts a kubectl patch; change the tag {} in git (`ml-operator check --values FILE` finds the key and edits it)",
+                    "not applied: {} {} is managed by {}, whose sync reverts a kubectl patch; change the tag {} in git (`ml-operator check --values FILE` finds the key and edits it), or deliver it with git (upgrades.delivery: git, or the annotation ml-operator.mojaloop.io/delivery: git)",
                     target.kind,
                     target.name,
                     by.describe(),

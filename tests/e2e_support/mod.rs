@@ -1031,11 +1031,16 @@ pub fn deployed(cp: &ControlPlane, namespace: &str, deployment: &str, dir: &Path
         mount_paths.push(mount_path);
     }
     mount_paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    // Two passes through placeholders, so a relocated path (under a temporary directory) is
+    // never relocated again by a shorter mount path such as `/tmp`.
     let relocate = |text: &str| {
         let mut text = text.to_string();
-        for path in &mount_paths {
+        for (i, path) in mount_paths.iter().enumerate() {
+            text = text.replace(path.as_str(), &format!("\u{0}{i}\u{0}"));
+        }
+        for (i, path) in mount_paths.iter().enumerate() {
             text = text.replace(
-                path.as_str(),
+                &format!("\u{0}{i}\u{0}"),
                 root.join(path.trim_start_matches('/')).to_str().unwrap(),
             );
         }
