@@ -657,27 +657,13 @@ impl Upgrader {
             }
         }
         // Nothing left to do: the group ends.
-        let count = |state| {
-            rollout
-                .workloads
-                .iter()
-                .filter(|w| w.state == state)
-                .map(|w| format!("{} {}", w.kind, w.name))
-                .collect::<Vec<_>>()
-        };
-        let mut parts = Vec::new();
-        for (state, what) in [
+        let parts = rollout.outcome(&[
             (WorkloadState::RolledBack, "rolled back"),
             (WorkloadState::Succeeded, "kept the new tag"),
             (WorkloadState::Failed, "left as they are"),
             (WorkloadState::Pending, "not started"),
             (WorkloadState::Skipped, "left the group"),
-        ] {
-            let names = count(state);
-            if !names.is_empty() {
-                parts.push(format!("{what}: {}", names.join(", ")));
-            }
-        }
+        ]);
         let reason = rollout.rollback_reason.clone().unwrap_or_default();
         let failed = rollout
             .workloads
@@ -688,11 +674,7 @@ impl Upgrader {
         } else {
             (Phase::RolledBack, "rolled back")
         };
-        let message = format!(
-            "{verb} ({}): {reason}; {}",
-            rollout.on_failure,
-            parts.join("; ")
-        );
+        let message = format!("{verb} ({}): {reason}; {parts}", rollout.on_failure);
         self.transition(upgrade, now, phase, message, |_| {}).await
     }
 

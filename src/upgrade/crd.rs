@@ -285,6 +285,30 @@ pub struct GroupRollout {
     pub workloads: Vec<WorkloadRollout>,
 }
 
+impl GroupRollout {
+    /// `Kind name` of each workload in `state`, in apply order.
+    pub fn names_in(&self, state: WorkloadState) -> Vec<String> {
+        self.workloads
+            .iter()
+            .filter(|w| w.state == state)
+            .map(|w| format!("{} {}", w.kind, w.name))
+            .collect()
+    }
+
+    /// How a finished group ended, in words: `what: Kind name, …` for each listed state that
+    /// has workloads, joined by `; ` (the message of its last history entry).
+    pub fn outcome(&self, states: &[(WorkloadState, &str)]) -> String {
+        states
+            .iter()
+            .filter_map(|(state, what)| {
+                let names = self.names_in(*state);
+                (!names.is_empty()).then(|| format!("{what}: {}", names.join(", ")))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 /// A group delivered as a commit of the GitOps repository; the workloads' rollouts are then
 /// watched as Argo CD or Flux syncs it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -522,37 +522,23 @@ impl Upgrader {
                 .transition(upgrade, now, Phase::Failed, message, |_| {})
                 .await;
         }
-        let names = |state: WorkloadState| {
-            rollout
-                .workloads
-                .iter()
-                .filter(|w| w.state == state)
-                .map(|w| format!("{} {}", w.kind, w.name))
-                .collect::<Vec<_>>()
-        };
-        let mut parts = Vec::new();
-        for (state, what) in [
+        let parts = rollout.outcome(&[
             (WorkloadState::RolledBack, "rolled back"),
             (WorkloadState::Failed, "left as they are"),
             (WorkloadState::Pending, "never synced"),
             (WorkloadState::Skipped, "left the group"),
-        ] {
-            let names = names(state);
-            if !names.is_empty() {
-                parts.push(format!("{what}: {}", names.join(", ")));
-            }
-        }
+        ]);
         let revert = match &delivery.revert_commit {
             Some(commit) => format!(" by revert commit {}", short(commit)),
             None => String::new(),
         };
-        let failed = !names(WorkloadState::Failed).is_empty();
+        let failed = !rollout.names_in(WorkloadState::Failed).is_empty();
         let (phase, verb) = if failed {
             (Phase::Failed, "failed")
         } else {
             (Phase::RolledBack, "rolled back")
         };
-        let message = format!("{verb}{revert}: {reason}; {}", parts.join("; "));
+        let message = format!("{verb}{revert}: {reason}; {parts}");
         self.transition(upgrade, now, phase, message, |_| {}).await
     }
 }
