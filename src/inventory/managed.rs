@@ -63,6 +63,21 @@ impl ManagedBy {
         matches!(self.tool, Tool::Argocd | Tool::Flux)
     }
 
+    /// For a GitOps-managed workload, where its update has to be made instead of a kubectl
+    /// patch, in words for messages: `managed by Argo CD application "mojaloop" (selfHeal): a
+    /// kubectl patch is reverted — change centralledger.centralledger-service.image.tag in
+    /// git`. `None` for Helm and kubectl, whose patch lasts until the next release.
+    pub fn change_in_git(&self, values_path: Option<&str>) -> Option<String> {
+        if !self.is_gitops() {
+            return None;
+        }
+        let key = values_path.unwrap_or("the tag");
+        Some(format!(
+            "managed by {}: a kubectl patch is reverted — change {key} in git",
+            self.describe()
+        ))
+    }
+
     /// In words, for notes and messages: `Argo CD application "mojaloop" (selfHeal)`.
     pub fn describe(&self) -> String {
         let what = match self.tool {
@@ -163,6 +178,38 @@ mod tests {
             "metadata": {"name": "cl", "namespace": "hub", "labels": labels, "annotations": annotations},
             "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "mojaloop/central-ledger:v17.8.0"}]}}}});
         Workload::from_object(&object, "default").unwrap().unwrap()
+    }
+
+    #[test]
+    fn only_gitops_workloads_are_told_to_change_git() {
+        let w = workload(
+            json!({}),
+            json!({ARGOCD_TRACKING_ANNOTATION: "mojaloop:apps/Deployment:hub/cl"}),
+        );
+        let mut by = managed_by(&w).unwrap();
+        by.self_heal = Some(true);
+        assert_eq!(
+            by.change_in_git(Some("centralledger.centralledger-service.image.tag"))
+                .as_deref(),
+            Some(
+                "managed by Argo CD application \"mojaloop\" (selfHeal): a kubectl patch is reverted — change centralledger.centralledger-service.image.tag in git"
+            )
+        );
+        assert!(
+            by.change_in_git(None)
+                .unwrap()
+                .ends_with("change the tag in git")
+        );
+        let helm = workload(
+            json!({"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": "moja"}),
+            json!({}),
+        );
+        assert_eq!(
+            managed_by(&helm)
+                .unwrap()
+                .change_in_git(Some("a.image.tag")),
+            None
+        );
     }
 
     #[test]

@@ -103,6 +103,9 @@ impl ScanResult {
                     reason: f.reason.clone(),
                     command: f.command.clone(),
                     helm_release: f.helm_release.clone(),
+                    in_git: f.managed_by.as_ref().and_then(|by| {
+                        by.change_in_git(f.helm.as_ref().and_then(|h| h.values_path.as_deref()))
+                    }),
                 })
             })
             .collect();
@@ -273,6 +276,7 @@ mod tests {
             reason: format!("{latest} is the newest"),
             command: None,
             helm_release: None,
+            in_git: None,
         }
     }
 

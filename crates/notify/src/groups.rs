@@ -49,6 +49,8 @@ pub struct GroupWorkload {
     pub containers: Vec<GroupContainer>,
     /// Helm release owning the workload, when known.
     pub helm_release: Option<String>,
+    /// Where its change has to be made instead of a kubectl patch (GitOps), in words.
+    pub in_git: Option<String>,
     /// Its one `kubectl patch` (which also changes its other updated containers, such as a
     /// sidecar on another repository), when one can be written.
     pub command: Option<String>,
@@ -101,6 +103,7 @@ pub fn groups(updates: &[Update], added: &[Update]) -> Vec<UpdateGroup> {
                         name: u.name.clone(),
                         containers: vec![container],
                         helm_release: u.helm_release.clone(),
+                        in_git: u.in_git.clone(),
                         command: u.command.clone(),
                     }),
                 }
@@ -159,6 +162,7 @@ mod tests {
             reason: "newest v19.8.x".into(),
             command: Some(format!("kubectl patch deployment {name}")),
             helm_release: None,
+            in_git: None,
         }
     }
 

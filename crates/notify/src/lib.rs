@@ -49,7 +49,7 @@
 //!     image: "mojaloop/central-ledger:v13.14.0".into(), repository: "mojaloop/central-ledger".into(),
 //!     current_tag: "v13.14.0".into(), latest_tag: "v13.16.1".into(),
 //!     latest_image: "mojaloop/central-ledger:v13.16.1".into(), strategy: "minor".into(),
-//!     reason: "newest v13.x".into(), command: None, helm_release: None,
+//!     reason: "newest v13.x".into(), command: None, helm_release: None, in_git: None,
 //! };
 //! let n = Notification::diff(Event::Changed, None, &[], &[update], vec![]);
 //! let messages = slack::render(&n, &SlackOptions::default());

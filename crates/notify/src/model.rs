@@ -41,6 +41,11 @@ pub struct Update {
     pub command: Option<String>,
     /// Helm release owning the workload, when known.
     pub helm_release: Option<String>,
+    /// Where the change has to be made when a kubectl patch would be reverted (a workload an
+    /// Argo CD or Flux sync manages), in words: `managed by Argo CD application "mojaloop"
+    /// (selfHeal): a kubectl patch is reverted — change … in git`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_git: Option<String>,
 }
 
 /// What is wrong with a running tag.

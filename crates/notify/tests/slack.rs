@@ -220,6 +220,35 @@ fn block_kit_for_a_small_report() {
 }
 
 #[test]
+fn a_gitops_workload_says_where_to_change_it_and_gets_no_patch() {
+    let mut argo = update(
+        "mojaloop",
+        "moja-centralledger-service",
+        "mojaloop/central-ledger",
+        "v19.8.3",
+        "v19.8.9",
+    );
+    argo.command = None;
+    argo.in_git = Some(
+        "managed by Argo CD application \"mojaloop\" (selfHeal): a kubectl patch is reverted — change centralledger.centralledger-service.image.tag in git".into(),
+    );
+    let messages = slack::render(&notification(&[argo], vec![]), &opts(true));
+    let sections = check_message(&messages[0], SPLIT_TEXT_CHARS);
+    assert!(
+        sections[0].contains(
+            "• Deployment `moja-centralledger-service`: `moja-centralledger-service` · managed by Argo CD application \"mojaloop\" (selfHeal): a kubectl patch is reverted — change centralledger.centralledger-service.image.tag in git"
+        ),
+        "{sections:#?}"
+    );
+    assert!(
+        sections
+            .iter()
+            .all(|s| !s.contains("kubectl patch deployment")),
+        "{sections:#?}"
+    );
+}
+
+#[test]
 fn reminder_header_and_mrkdwn_escaping() {
     let mut u = two_updates().remove(0);
     u.reason = "tag <v10.3.4> & friends".into();

@@ -310,6 +310,9 @@ fn group_text(g: &UpdateGroup) -> String {
             if let Some(release) = &w.helm_release {
                 line.push_str(&format!(" · Helm release `{}`", e(release)));
             }
+            if let Some(in_git) = &w.in_git {
+                line.push_str(&format!(" · {}", e(in_git)));
+            }
             line
         })
         .collect();

@@ -180,6 +180,9 @@ fn body(
                 if let Some(release) = &w.helm_release {
                     value.push_str(&format!(" · Helm release {release}"));
                 }
+                if let Some(in_git) = &w.in_git {
+                    value.push_str(&format!(" · {in_git}"));
+                }
                 json!({ "title": format!("{} {}", w.kind, w.name), "value": value })
             })
             .collect();

@@ -198,6 +198,7 @@ pub fn update(
             "kubectl patch deployment {name} -n {namespace} --patch '{{\"spec\":{{\"template\":{{\"spec\":{{\"containers\":[{{\"name\":\"{name}\",\"image\":\"{latest_image}\"}}]}}}}}}}}'"
         )),
         helm_release: None,
+        in_git: None,
     }
 }
 
