@@ -159,6 +159,8 @@ impl Worker<'_> {
             tracing::info!("shutdown: scan abandoned before it finished; nothing notified");
             return;
         };
+        // The scan's inputs are not needed any more: dropped before the report is handed on.
+        drop((workloads, running));
         scanned.report.summary.controlled = controlled;
         self.metrics.record_scan(
             &scanned.report,
@@ -177,7 +179,6 @@ impl Worker<'_> {
         let Scanned {
             report, failures, ..
         } = scanned;
-        let result = ScanResult::from_report(&report, failures);
         if let Some(upgrader) = self.upgrader
             && self
                 .shutdown
@@ -191,7 +192,15 @@ impl Worker<'_> {
         {
             return;
         }
-        *self.last_report.write().await = Some(report);
+        // The previous report goes as this one arrives; the notifications read this one in
+        // place, and only when there is a notifier to tell.
+        let mut last_report = self.last_report.write().await;
+        let report = last_report.insert(report);
+        if self.sinks.is_empty() {
+            return;
+        }
+        let result = ScanResult::from_report(report, failures);
+        drop(last_report);
         if self.notify(state, &result).await {
             self.save(state).await;
         }

@@ -46,7 +46,7 @@ pub struct Inputs<'a> {
 /// asking the registries what the supply-chain checks need between passes.
 pub async fn run<'a>(
     source: &'a TagSource,
-    workloads: &[Workload],
+    workloads: &[impl AsRef<Workload> + Sync],
     inputs: &Inputs<'_>,
     options: ScanOptions,
 ) -> Scanned<'a> {

@@ -69,7 +69,11 @@ impl TagSource {
     /// Gets what a scan of `workloads` needs: one tag walk per distinct repository.
     /// `default_strategy` is what workloads without a `strategy` annotation use (the
     /// image-watcher answers per strategy).
-    pub async fn fetch(&self, workloads: &[Workload], default_strategy: Strategy) -> Fetched<'_> {
+    pub async fn fetch(
+        &self,
+        workloads: &[impl AsRef<Workload> + Sync],
+        default_strategy: Strategy,
+    ) -> Fetched<'_> {
         match self {
             TagSource::Index(index) => Fetched::Index(index),
             TagSource::Registry(registry) => {
@@ -139,9 +143,9 @@ impl TagLookup for Fetched<'_> {
 }
 
 /// Every distinct repository of an inventory, keyed by its fully qualified name.
-fn distinct_repositories(workloads: &[Workload]) -> BTreeMap<String, ImageRef> {
+fn distinct_repositories(workloads: &[impl AsRef<Workload>]) -> BTreeMap<String, ImageRef> {
     let mut images = BTreeMap::new();
-    for container in workloads.iter().flat_map(|w| &w.containers) {
+    for container in workloads.iter().flat_map(|w| &w.as_ref().containers) {
         if let Ok(image) = ImageRef::parse(&container.image) {
             images.entry(image.canonical_name()).or_insert(image);
         }
