@@ -461,9 +461,12 @@ fn compare(after: Value, before: Value) -> Value {
     line
 }
 
+/// Picks one figure out of a JSON line.
+type Pick = fn(&Value) -> &Value;
+
 /// The before/after figures of a compared line, one row each: `figure: before -> after (ratio)`.
 fn ratio_table(line: &Value) -> Vec<String> {
-    let rows: [(&str, fn(&Value) -> &Value, &str); 9] = [
+    let rows: [(&str, Pick, &str); 9] = [
         (
             "operator peak RSS (MiB)",
             |v| &v["peakRssMiB"],

@@ -30,7 +30,10 @@ pub struct WorkloadPatch {
 }
 
 /// A shared command as a JSON string.
-fn serialize_shared<S: serde::Serializer>(command: &Command, serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_shared<S: serde::Serializer>(
+    command: &Command,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(command)
 }
 

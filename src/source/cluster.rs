@@ -207,7 +207,11 @@ impl Cluster {
                 .flat_map(|kind| namespaces.iter().map(move |ns| (*kind, ns.as_str())))
                 .collect();
             let listed = self
-                .list_each(pairs.iter().copied(), |(kind, ns)| (kind, Some(ns)), options)
+                .list_each(
+                    pairs.iter().copied(),
+                    |(kind, ns)| (kind, Some(ns)),
+                    options,
+                )
                 .await?;
             for ((kind, _), listed) in pairs.into_iter().zip(listed) {
                 if let Listed::Done(list) = listed
