@@ -10,13 +10,17 @@
 //! - `check -A` runs once; then the operator binary runs as a separate process, scanning every
 //!   few seconds, with leader election on, events off and no notifiers.
 //!
-//! - The supply-chain signals are on for the measured binary: each Pod reports the digest its
-//!   node pulled (`imageID`, from the pod template's annotation
+//! - With `--signals all` (the default) the operator runs with every supply-chain signal on:
+//!   each Pod reports the digest its node pulled (`imageID`, from the pod template's annotation
 //!   `fake-node.ml-operator.test/digest.<container>`, as on the real control plane's fake
 //!   nodes), so every distinct running tag's digest is compared (one `HEAD` per
 //!   `digestCheckInterval`); every repository's image is signed in cosign's layout and the
-//!   registry entry has a `verify` key and a 24h `minimumReleaseAge`. A `--baseline` binary gets
-//!   the same configuration without those keys (older builds refuse them).
+//!   registry entry has a `verify` key and a 24h `minimumReleaseAge`. `--signals off` turns them
+//!   all off (`checkOverwrittenTags: false`). A `--baseline` binary gets the same configuration
+//!   (it must know these keys: any build from commit 6e16ddd on).
+//! - `check -A` runs twice: with the signals off (`check`: lists and tag walks only, the figure
+//!   to compare with builds before the signals) and with the default configuration
+//!   (`checkDefault`: the overwritten-tag check, one digest `HEAD` per running tag).
 //!
 //! Reported: registry requests per scan (target: one tags walk per repository), and by kind
 //! (`registryRequestsByKind…`: pings, tag lists, manifest HEADs and GETs, blob GETs), Kubernetes
@@ -26,7 +30,8 @@
 //! to stdout so runs can be compared.
 //!
 //! Run with `cargo bench --bench scale`; `-- --baseline OLD_BINARY` also measures an older build in
-//! the same run and prints the ratios; options set other sizes
+//! the same run and prints the ratios (in the JSON line and as a table on stderr); options set
+//! other sizes
 //! (`cargo bench --bench scale -- --workloads 10000 --repositories 1000`, see [`Args`]).
 //! Without `--bench` (`cargo test --benches`) it runs a small smoke configuration instead.
 
@@ -77,9 +82,24 @@ struct Args {
     operator: Option<PathBuf>,
     /// An older ml-operator binary to measure in the same run, on the same cluster and
     /// registry, after the first: the line then also holds its figures (`before`) and the
-    /// `ratios` (this build / the old one) for peak RSS, steady scan and `check -A`.
+    /// `ratios` (this build / the old one) for peak RSS, first and steady scan and `check -A`.
     #[arg(long, value_name = "OLD_BINARY")]
     baseline: Option<PathBuf>,
+    /// The operator's supply-chain signals: `all` (overwritten tags, cool-down, signatures)
+    /// or `off`.
+    #[arg(long, value_enum, default_value_t = Signals::All)]
+    signals: Signals,
+}
+
+/// Which supply-chain signals a configuration turns on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Signals {
+    /// None: `checkOverwrittenTags: false`, no cool-down, no signature check.
+    Off,
+    /// The defaults: the overwritten-tag check only (no `minimumReleaseAge`, no `verify`).
+    Default,
+    /// Every signal: the overwritten-tag check every 6h, a 24h cool-down, signatures verified.
+    All,
 }
 
 /// How big a run is.
@@ -170,7 +190,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(run(size, args.operator, args.baseline)) {
+    match runtime.block_on(run(size, args.operator, args.baseline, args.signals)) {
         Ok(line) => println!("{line}"),
         Err(e) => {
             eprintln!("scale benchmark failed: {e}");
@@ -181,7 +201,12 @@ fn main() {
 
 /// The whole benchmark; returns the JSON line. With `baseline`, both binaries are measured on
 /// the same cluster and registry, one after the other, and the line compares them.
-async fn run(size: Size, binary: Option<PathBuf>, baseline: Option<PathBuf>) -> Result<String> {
+async fn run(
+    size: Size,
+    binary: Option<PathBuf>,
+    baseline: Option<PathBuf>,
+    signals: Signals,
+) -> Result<String> {
     let start = Instant::now();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let binary = operator::binary(binary)?;
@@ -240,14 +265,20 @@ async fn run(size: Size, binary: Option<PathBuf>, baseline: Option<PathBuf>) -> 
         running_tags,
         replica_sets,
         pods,
+        signals,
+        key: &key,
     };
-    let after = measure_binary(&setup, &binary, Some(&key)).await?;
+    let after = measure_binary(&setup, &binary).await?;
     let line = match baseline {
         None => after,
         Some(old) => {
             progress!(start, "now the baseline, {}", old.display());
-            let before = measure_binary(&setup, &old, None).await?;
-            compare(after, before)
+            let before = measure_binary(&setup, &old).await?;
+            let line = compare(after, before);
+            for row in ratio_table(&line) {
+                progress!(start, "{row}");
+            }
+            line
         }
     };
     // Removing 120,000 tag links takes a while; say so rather than look stuck.
@@ -273,12 +304,16 @@ struct Setup<'a> {
     running_tags: usize,
     replica_sets: usize,
     pods: usize,
+    /// The operator's signals (`check` runs with them off and with the defaults).
+    signals: Signals,
+    /// The `cosign.pub` the signatures verify with.
+    key: &'a Path,
 }
 
-/// Everything the scale benchmark measures about one binary: `check -A` once, then the
-/// operator through its scans. With `key` (a `cosign.pub`), every supply-chain signal is on.
-/// Returns the JSON object of the figures.
-async fn measure_binary(setup: &Setup<'_>, binary: &Path, key: Option<&Path>) -> Result<Value> {
+/// Everything the scale benchmark measures about one binary: `check -A` with the signals off
+/// and with the defaults, then the operator through its scans with `setup.signals`. Returns
+/// the JSON object of the figures.
+async fn measure_binary(setup: &Setup<'_>, binary: &Path) -> Result<Value> {
     let Setup {
         start,
         size,
@@ -289,31 +324,50 @@ async fn measure_binary(setup: &Setup<'_>, binary: &Path, key: Option<&Path>) ->
         running_tags,
         replica_sets,
         pods,
+        signals,
+        key,
     } = *setup;
     // The operator.
     let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig)
         .map_err(|e| format!("writing {}: {e}", kubeconfig.display()))?;
-    let config = operator::write_config(dir.path(), &proxy.host(), &size.schedule(), key)?;
+    let schedule = size.schedule();
+    let write_config = |signals| {
+        let name = format!("config-{signals:?}.yaml").to_lowercase();
+        operator::write_config(
+            &dir.path().join(name),
+            &proxy.host(),
+            &schedule,
+            signals,
+            key,
+        )
+    };
+    let config = write_config(signals)?;
 
-    // One `check` of the whole cluster, as a CI pipeline or a laptop would run it.
-    handle.reset_request_counts();
-    let before_check = Counts::of(proxy);
-    let check = operator::check(binary, &kubeconfig, &config).await?;
-    let after_check = Counts::of(proxy);
-    let check_registry = after_check.minus(before_check);
-    let check_k8s = K8sCounts::of(handle);
-    progress!(
+    // `check` of the whole cluster, as a CI pipeline or a laptop would run it: without the
+    // signals (lists and tag walks), then with the default overwritten-tag check.
+    let check = measure_check(
         start,
-        "check: {:.2}s, peak RSS {:.1} MiB, {} registry requests ({}), {} Kubernetes requests ({} lists)",
-        check.seconds,
-        check.peak_rss_kib as f64 / 1024.0,
-        check_registry.requests,
-        check_registry.kinds,
-        check_k8s.total(),
-        check_k8s.list
-    );
+        "check",
+        binary,
+        &kubeconfig,
+        &write_config(Signals::Off)?,
+        handle,
+        proxy,
+    )
+    .await?;
+    let check_default = measure_check(
+        start,
+        "check (default signals)",
+        binary,
+        &kubeconfig,
+        &write_config(Signals::Default)?,
+        handle,
+        proxy,
+    )
+    .await?;
+    let after_check = Counts::of(proxy);
 
     let mut op = operator::Operator::start(binary, dir.path(), &kubeconfig, &config).await?;
     let result = measure(start, size, handle, proxy, after_check, &op).await;
@@ -333,7 +387,8 @@ async fn measure_binary(setup: &Setup<'_>, binary: &Path, key: Option<&Path>) ->
         "tagsPerRepository": size.tags,
         "containers": containers,
         "distinctRunningTags": running_tags,
-        "supplyChainSignals": key.is_some(),
+        "supplyChainSignals": signals != Signals::Off,
+        "signals": format!("{signals:?}").to_lowercase(),
         "replicaSets": replica_sets,
         "pods": pods,
         "steadyScans": size.steady_scans,
@@ -375,16 +430,8 @@ async fn measure_binary(setup: &Setup<'_>, binary: &Path, key: Option<&Path>) ->
             "anonAtEnd": mib(m.rss_at_end().anon),
             "fileAtEnd": mib(m.rss_at_end().file),
         },
-        "check": {
-            "seconds": round(check.seconds),
-            "peakRssMiB": mib(check.peak_rss_kib),
-            "registryRequests": check_registry.requests,
-            "registryRequestsByKind": check_registry.kinds.to_json(1.0),
-            "tagWalks": check_registry.walks,
-            "k8sRequests": check_k8s.total(),
-            "k8sLists": check_k8s.list,
-            "summary": check.summary,
-        },
+        "check": check,
+        "checkDefault": check_default,
         "operatorWatchErrors": m.warnings.iter().filter(|l| l.contains("watching")).count(),
     });
     Ok(line)
@@ -399,15 +446,121 @@ fn compare(after: Value, before: Value) -> Value {
     };
     let ratios = json!({
         "peakRssMiB": ratio(|v| v["peakRssMiB"].as_f64()),
+        "rssAfterSyncMiB": ratio(|v| v["rssMiB"]["afterSync"].as_f64()),
         "steadyScanSeconds": ratio(|v| v["steadyScanSeconds"].as_f64()),
+        "firstScanSeconds": ratio(|v| v["firstScanSeconds"].as_f64()),
         "registryRequestsPerScan": ratio(|v| v["registryRequestsPerScan"].as_f64()),
         "checkSeconds": ratio(|v| v["check"]["seconds"].as_f64()),
         "checkPeakRssMiB": ratio(|v| v["check"]["peakRssMiB"].as_f64()),
+        "checkDefaultSeconds": ratio(|v| v["checkDefault"]["seconds"].as_f64()),
+        "checkDefaultPeakRssMiB": ratio(|v| v["checkDefault"]["peakRssMiB"].as_f64()),
     });
     let mut line = after;
     line["before"] = before;
     line["ratios"] = ratios;
     line
+}
+
+/// Picks one figure out of a JSON line.
+type Pick = fn(&Value) -> &Value;
+
+/// The before/after figures of a compared line, one row each: `figure: before -> after (ratio)`.
+fn ratio_table(line: &Value) -> Vec<String> {
+    let rows: [(&str, Pick, &str); 9] = [
+        (
+            "operator peak RSS (MiB)",
+            |v| &v["peakRssMiB"],
+            "peakRssMiB",
+        ),
+        (
+            "RSS after the sync (MiB)",
+            |v| &v["rssMiB"]["afterSync"],
+            "rssAfterSyncMiB",
+        ),
+        (
+            "first scan (s)",
+            |v| &v["firstScanSeconds"],
+            "firstScanSeconds",
+        ),
+        (
+            "steady scan (s)",
+            |v| &v["steadyScanSeconds"],
+            "steadyScanSeconds",
+        ),
+        (
+            "registry requests per scan",
+            |v| &v["registryRequestsPerScan"],
+            "registryRequestsPerScan",
+        ),
+        (
+            "check -A, signals off (s)",
+            |v| &v["check"]["seconds"],
+            "checkSeconds",
+        ),
+        (
+            "check -A, signals off: peak RSS (MiB)",
+            |v| &v["check"]["peakRssMiB"],
+            "checkPeakRssMiB",
+        ),
+        (
+            "check -A, default signals (s)",
+            |v| &v["checkDefault"]["seconds"],
+            "checkDefaultSeconds",
+        ),
+        (
+            "check -A, default signals: peak RSS (MiB)",
+            |v| &v["checkDefault"]["peakRssMiB"],
+            "checkDefaultPeakRssMiB",
+        ),
+    ];
+    rows.iter()
+        .map(|(name, pick, ratio)| {
+            format!(
+                "{name}: {} -> {} (after/before {})",
+                pick(&line["before"]),
+                pick(line),
+                line["ratios"][ratio]
+            )
+        })
+        .collect()
+}
+
+/// Runs `check -A` once with `config` and returns its figures as JSON: time, peak RSS, the
+/// registry and Kubernetes requests it made, its summary.
+async fn measure_check(
+    start: Instant,
+    what: &str,
+    binary: &Path,
+    kubeconfig: &Path,
+    config: &Path,
+    handle: &kube_sim::Handle,
+    proxy: &FaultProxy,
+) -> Result<Value> {
+    handle.reset_request_counts();
+    let before_check = Counts::of(proxy);
+    let check = operator::check(binary, kubeconfig, config).await?;
+    let check_registry = Counts::of(proxy).minus(before_check);
+    let check_k8s = K8sCounts::of(handle);
+    progress!(
+        start,
+        "{what}: {:.2}s, peak RSS {:.1} MiB, {} registry requests ({}), {} Kubernetes requests ({} lists)",
+        check.seconds,
+        check.peak_rss_kib as f64 / 1024.0,
+        check_registry.requests,
+        check_registry.kinds,
+        check_k8s.total(),
+        check_k8s.list
+    );
+    Ok(json!({
+        "seconds": round(check.seconds),
+        "peakRssMiB": mib(check.peak_rss_kib),
+        "registryRequests": check_registry.requests,
+        "registryRequestsByKind": check_registry.kinds.to_json(1.0),
+        "tagWalks": check_registry.walks,
+        "k8sRequests": check_k8s.total(),
+        "k8sLists": check_k8s.list,
+        "summary": check.summary,
+    }))
 }
 
 fn round(x: f64) -> f64 {
@@ -1165,26 +1318,28 @@ mod operator {
         }
     }
 
-    /// The proxy as the `docker.io` mirror (fast enough for 200 repositories every 5 seconds),
-    /// leader election on, no Events, no notifiers. With `key`, every supply-chain signal on:
-    /// the overwritten-tag check (on by default) every 6h, a 24h cool-down, and the registry's
-    /// targets verified with `key`.
+    /// Writes `path`: the proxy as the `docker.io` mirror (fast enough for 200 repositories
+    /// every 5 seconds), leader election on, no Events, no notifiers, and the `signals`: with
+    /// `All`, the overwritten-tag check (on by default) every 6h, a 24h cool-down, and the
+    /// registry's targets verified with `key`.
     pub fn write_config(
-        dir: &Path,
+        path: &Path,
         proxy: &str,
         schedule: &str,
-        key: Option<&Path>,
+        signals: Signals,
+        key: &Path,
     ) -> Result<PathBuf> {
-        let path = dir.join("config.yaml");
-        let (signals, global) = match key {
-            Some(key) => (
+        let path = path.to_path_buf();
+        let (signals, global) = match signals {
+            Signals::All => (
                 format!(
                     ", minimumReleaseAge: 24h, verify: {{cosignPublicKeyFile: '{}'}}",
                     key.display()
                 ),
                 "checkOverwrittenTags: true\ndigestCheckInterval: 6h\n",
             ),
-            None => (String::new(), ""),
+            Signals::Default => (String::new(), ""),
+            Signals::Off => (String::new(), "checkOverwrittenTags: false\n"),
         };
         let text = format!(
             "schedule: '{schedule}'\n\

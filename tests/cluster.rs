@@ -96,7 +96,7 @@ fn a_cluster_and_its_manifests_give_the_same_findings() {
         "{}",
         from_cluster["summary"]
     );
-    // One cluster-wide list per kind (the hub fits in one page of 500), no per-object reads.
+    // One cluster-wide list per kind (the hub fits in one page of 250), no per-object reads.
     assert_eq!(sim.request_count("list", "/apis/apps/v1/deployments"), 1);
     assert_eq!(sim.request_count("list", "/api/v1/pods"), 1);
     assert_eq!(sim.request_count("get", "/apis/apps/v1/namespaces/"), 0);

@@ -116,7 +116,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
             "note: manifests have no Pods, so the overwritten-tag check compares only digest-pinned images with the registry (the others are skipped)",
         );
     }
-    let parts: Vec<Part<'_>> = members
+    let parts: Vec<Part<'_, Workload>> = members
         .iter()
         .map(|m| Part {
             workloads: &m.workloads,

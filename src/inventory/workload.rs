@@ -86,6 +86,14 @@ pub struct Workload {
     pub image_pull_secrets: Vec<String>,
 }
 
+/// So that a scan reads workloads owned (`check`) or shared with the operator's watches
+/// (`Arc<Workload>`) alike, without copying them.
+impl AsRef<Workload> for Workload {
+    fn as_ref(&self) -> &Workload {
+        self
+    }
+}
+
 /// A workload object that lacks a field ml-operator needs; says which, with its JSON path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} {name:?}: {problem}")]

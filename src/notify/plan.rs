@@ -101,7 +101,7 @@ impl ScanResult {
                     latest_image: f.latest_image.clone()?,
                     strategy: f.strategy.to_string(),
                     reason: f.reason.clone(),
-                    command: f.command.clone(),
+                    command: f.command.as_deref().map(str::to_string),
                     helm_release: f.helm_release.clone(),
                     in_git: f.managed_by.as_ref().and_then(|by| {
                         by.change_in_git(f.helm.as_ref().and_then(|h| h.values_path.as_deref()))

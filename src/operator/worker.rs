@@ -164,6 +164,19 @@ impl Worker<'_> {
             tracing::info!("shutdown: scan abandoned before it finished; nothing notified");
             return;
         };
+        // With helm.readReleases: each update's values key, from the release Secrets of the
+        // Helm-managed workloads scanned (reduced at once to image keys).
+        if let Some(cluster) = self.helm_releases {
+            let (releases, warnings) = cluster
+                .helm_releases(&workloads, DEFAULT_MAX_INPUT_BYTES)
+                .await;
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+            crate::deliver::helm::attach(&mut scanned.report, &releases, &Default::default());
+        }
+        // The scan's inputs are not needed any more: dropped before the report is handed on.
+        drop((workloads, running));
         scanned.report.summary.controlled = controlled;
         self.metrics.record_scan(
             &scanned.report,
@@ -180,20 +193,8 @@ impl Worker<'_> {
         }
         // The fetched tags are dropped here, before anything is sent.
         let Scanned {
-            mut report,
-            failures,
-            ..
+            report, failures, ..
         } = scanned;
-        if let Some(cluster) = self.helm_releases {
-            let (releases, warnings) = cluster
-                .helm_releases(&workloads, DEFAULT_MAX_INPUT_BYTES)
-                .await;
-            for warning in warnings {
-                tracing::warn!("{warning}");
-            }
-            crate::deliver::helm::attach(&mut report, &releases, &Default::default());
-        }
-        let result = ScanResult::from_report(&report, failures);
         if let Some(upgrader) = self.upgrader
             && self
                 .shutdown
@@ -207,7 +208,15 @@ impl Worker<'_> {
         {
             return;
         }
-        *self.last_report.write().await = Some(report);
+        // The previous report goes as this one arrives; the notifications read this one in
+        // place, and only when there is a notifier to tell.
+        let mut last_report = self.last_report.write().await;
+        let report = last_report.insert(report);
+        if self.sinks.is_empty() {
+            return;
+        }
+        let result = ScanResult::from_report(report, failures);
+        drop(last_report);
         if self.notify(state, &result).await {
             self.save(state).await;
         }

@@ -3,6 +3,8 @@
 //! when they apply) and about the whole scan ([`Summary`], [`Report`] with its per-workload
 //! patches).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use ml_operator_version::{Resolution, Strategy};
 use serde::Serialize;
@@ -115,8 +117,10 @@ pub struct Finding {
     /// One line saying why.
     pub reason: String,
     /// A ready-to-run `kubectl patch` when there is an update and the object can be patched:
-    /// its workload's one command, which changes every container of it with an update.
-    pub command: Option<String>,
+    /// its workload's one command, which changes every container of it with an update (one
+    /// string shared with the workload's other findings and its patch).
+    #[serde(serialize_with = "serialize_command")]
+    pub command: Option<Command>,
     /// Things the operator should know before acting (a digest pin, an immutable Job…).
     pub notes: Vec<String>,
     /// The Helm release managing the workload, when it has an update: the next `helm upgrade`
@@ -144,6 +148,22 @@ pub struct Finding {
     /// The full decision, every candidate with its verdict; only with `--explain`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Resolution>,
+}
+
+/// A `kubectl patch` command: one per workload, shared by the workload's findings and its
+/// [`WorkloadPatch`](super::WorkloadPatch) rather than copied into each (a report holds
+/// thousands).
+pub type Command = Arc<str>;
+
+/// A finding's command as a JSON string (or `null`), as `-o json` has always written it.
+fn serialize_command<S: serde::Serializer>(
+    command: &Option<Command>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match command {
+        Some(command) => serializer.serialize_some(&**command),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// Where a Helm release sets a finding's image (`helm` in `-o json`, the contract).

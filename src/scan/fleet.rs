@@ -25,11 +25,11 @@ pub fn merge(clusters: Vec<ClusterReport>, failed: Vec<FailedCluster>) -> Report
         let kubectl = |command: &str| shell::insert_after_program(command, ["--context", &name]);
         for finding in &mut report.findings {
             finding.cluster = Some(name.clone());
-            finding.command = finding.command.as_deref().map(kubectl);
+            finding.command = finding.command.as_deref().map(|c| kubectl(c).into());
         }
         for patch in &mut report.patches {
             patch.cluster = Some(name.clone());
-            patch.command = kubectl(&patch.command);
+            patch.command = kubectl(&patch.command).into();
         }
         for upgrade in &mut report.helm_upgrades {
             upgrade.cluster = Some(name.clone());
@@ -125,7 +125,7 @@ mod tests {
             "{command}"
         );
         assert_eq!(merged.patches.len(), 1);
-        assert_eq!(merged.patches[0].command, command);
+        assert_eq!(&*merged.patches[0].command, command);
         assert_eq!(merged.patches[0].cluster.as_deref(), Some("hub-dev"));
         assert_eq!(
             merged.helm_upgrades[0].command,

@@ -31,7 +31,7 @@ mod patches;
 pub mod pipeline;
 
 pub use finding::{
-    ClusterSummary, FailedCluster, Finding, HeldBack, HelmUpgrade, HelmValues, Report,
+    ClusterSummary, Command, FailedCluster, Finding, HeldBack, HelmUpgrade, HelmValues, Report,
     SignatureStatus, Status, Summary,
 };
 pub use patches::{PatchedContainer, WorkloadPatch};
@@ -93,13 +93,14 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
 /// findings that depend on them are provisional: the [pipeline](pipeline::run) answers them
 /// and scans again.
 pub fn scan_with(
-    workloads: &[Workload],
+    workloads: &[impl AsRef<Workload>],
     tags: &dyn TagLookup,
     supply: &Supply<'_>,
     options: ScanOptions,
 ) -> (Report, Questions) {
     let containers: Vec<(&Workload, &Container)> = workloads
         .iter()
+        .map(AsRef::as_ref)
         .flat_map(|workload| workload.containers.iter().map(move |c| (workload, c)))
         .collect();
     // Containers by repository: each repository's tags are parsed and sorted once per scan,
@@ -129,7 +130,10 @@ pub fn scan_with(
             findings[i] = Some(evaluate(workload, container, image, &mut context));
         }
     }
-    let mut findings: Vec<Finding> = findings.into_iter().flatten().collect();
+    // Every container was evaluated. `filter_map` collects in place, reusing the vector;
+    // `flatten` would allocate a second one as big while the first is still held.
+    #[allow(clippy::filter_map_identity)]
+    let mut findings: Vec<Finding> = findings.into_iter().filter_map(|f| f).collect();
     let patches = patches::attach(workloads, &mut findings);
     let count = |status| findings.iter().filter(|f| f.status == status).count();
     let summary = Summary {

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::finding::{Finding, SignatureStatus};
+use super::finding::{Command, Finding, SignatureStatus};
 use crate::inventory::patch::ImageChange;
 use crate::inventory::{ManagedBy, Workload, commands, managed_by};
 
@@ -26,8 +26,18 @@ pub struct WorkloadPatch {
     pub name: String,
     /// The containers the patch changes, in spec order (containers, then init containers).
     pub containers: Vec<PatchedContainer>,
-    /// The `kubectl patch` command that changes all of them at once.
-    pub command: String,
+    /// The `kubectl patch` command that changes all of them at once (shared with the
+    /// workload's findings).
+    #[serde(serialize_with = "serialize_shared")]
+    pub command: Command,
+}
+
+/// A shared command as a JSON string.
+fn serialize_shared<S: serde::Serializer>(
+    command: &Command,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(command)
 }
 
 /// One container a [`WorkloadPatch`] changes.
@@ -59,10 +69,13 @@ fn patchable(finding: &Finding) -> bool {
             .is_none_or(|s| s == SignatureStatus::Verified)
 }
 
-pub(super) fn attach(workloads: &[Workload], findings: &mut [Finding]) -> Vec<WorkloadPatch> {
+pub(super) fn attach(
+    workloads: &[impl AsRef<Workload>],
+    findings: &mut [Finding],
+) -> Vec<WorkloadPatch> {
     let mut patches = Vec::new();
     let mut start = 0;
-    for workload in workloads {
+    for workload in workloads.iter().map(AsRef::as_ref) {
         let end = start + workload.containers.len();
         let own = &mut findings[start..end];
         start = end;
@@ -102,7 +115,7 @@ pub(super) fn attach(workloads: &[Workload], findings: &mut [Finding]) -> Vec<Wo
                 init: c.init_container,
             })
             .collect();
-        let command = commands::patch_command(workload, &changes);
+        let command: Command = commands::patch_command(workload, &changes).into();
         for finding in own.iter_mut() {
             let patched = containers
                 .iter()

@@ -47,7 +47,7 @@ pub struct Inputs<'a> {
 /// asking the registries what the supply-chain checks need between passes.
 pub async fn run<'a>(
     source: &'a TagSource,
-    workloads: &[Workload],
+    workloads: &[impl AsRef<Workload> + Sync],
     inputs: &Inputs<'_>,
     options: ScanOptions,
 ) -> Scanned<'a> {
@@ -74,9 +74,9 @@ pub async fn run<'a>(
 
 /// One part of a scan of several clusters: a cluster's workloads (already filtered) and what
 /// its Pods run.
-pub struct Part<'a> {
-    /// The workloads to scan.
-    pub workloads: &'a [Workload],
+pub struct Part<'a, W> {
+    /// The workloads to scan (owned, or shared with the watches).
+    pub workloads: &'a [W],
     /// What their Pods run.
     pub running: &'a RunningDigests,
 }
@@ -105,9 +105,9 @@ pub struct ScannedParts<'a> {
 /// repository are walked once for all of them, and what the registries answer about digests,
 /// build times and signatures is shared; then each part is scanned on its own, with its own
 /// Pods' digests. `progress` hears how many repositories are listed so far, of how many.
-pub async fn run_parts<'a>(
+pub async fn run_parts<'a, W: AsRef<Workload> + Sync>(
     source: &'a TagSource,
-    parts: &[Part<'_>],
+    parts: &[Part<'_, W>],
     fleet: &Fleet<'_>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> ScannedParts<'a> {
@@ -119,9 +119,9 @@ pub async fn run_parts<'a>(
                 .await
         }
         _ => {
-            let all: Vec<Workload> = parts
+            let all: Vec<&Workload> = parts
                 .iter()
-                .flat_map(|part| part.workloads.iter().cloned())
+                .flat_map(|part| part.workloads.iter().map(AsRef::as_ref))
                 .collect();
             source.fetch_observed(&all, strategy, progress).await
         }
@@ -140,11 +140,11 @@ pub async fn run_parts<'a>(
 }
 
 /// One part scanned, asking the registries between passes.
-async fn scan_part(
+async fn scan_part<W: AsRef<Workload> + Sync>(
     source: &TagSource,
     tags: &Fetched<'_>,
     facts: &mut Facts,
-    part: &Part<'_>,
+    part: &Part<'_, W>,
     fleet: &Fleet<'_>,
 ) -> Report {
     let mut round = 0;

@@ -1,21 +1,22 @@
 //! Reading workloads from a live cluster: `check` without `-f`.
 //!
 //! Connects with a kubeconfig (`--kubeconfig`, `KUBECONFIG`, `~/.kube/config`, `--context`) or,
-//! inside a pod, the service account; lists every workload kind, page by page, and turns each
-//! object into a [`Workload`] with the same extraction manifests use. A namespace we may not
-//! list is a warning naming it, and the rest of the scan goes on.
+//! inside a pod, the service account; lists every workload kind, page by page and a few lists at
+//! a time, decodes each object into only the fields a scan reads ([`WatchedObject`], as the
+//! operator's watches do) and turns it into a [`Workload`] with the same extraction manifests
+//! use. A namespace we may not list is a warning naming it, and the rest of the scan goes on.
 
 use std::path::PathBuf;
 use strum::IntoEnumIterator;
 
-use kube::api::{Api, DynamicObject, ListParams};
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::core::ApiResource;
 use kube::{Client, Config};
 
 use std::collections::BTreeMap;
 
-use crate::inventory::running::pod_images;
+use super::watched_object::WatchedObject;
 use crate::inventory::{RunningImage, Workload, WorkloadKind};
 
 /// How to reach the cluster and what to read from it.
@@ -99,8 +100,14 @@ pub struct ClusterInventory {
     pub pods: BTreeMap<(String, String), Vec<RunningImage>>,
 }
 
-/// Objects per list request: big enough to be cheap, small enough for big clusters.
-const PAGE_SIZE: u32 = 500;
+/// Objects per list request. A page is held whole (as text) while it is decoded, so this bounds
+/// that to a few megabytes (objects as Helm and `kubectl apply` write them are ~10 KB); the
+/// request count this adds is cheap next to the decoding.
+const PAGE_SIZE: u32 = 250;
+
+/// Lists (kinds, or kinds in namespaces) read at once: the API server answers them in
+/// parallel, and each holds at most one page in memory.
+const LISTS_IN_FLIGHT: usize = 4;
 
 impl Cluster {
     /// Builds a client from the options; does not contact the server yet.
@@ -170,60 +177,96 @@ impl Cluster {
         &self.client
     }
 
-    /// Lists every workload kind. An unreachable server is an error; a kind or namespace we
-    /// are forbidden to list is a warning.
+    /// Lists every workload kind, [`LISTS_IN_FLIGHT`] lists at a time. An unreachable server
+    /// is an error; a kind or namespace we are forbidden to list is a warning. The workloads
+    /// come kind by kind (in [`WorkloadKind`] order), each kind in the server's order, whatever
+    /// order the lists finish in.
     pub async fn workloads(
         &self,
         options: &ClusterOptions,
     ) -> Result<ClusterInventory, ClusterError> {
-        let mut inventory = ClusterInventory::default();
-        // Filled the first time a cluster-wide list is forbidden, then reused for every kind.
-        let mut namespaces: Option<Vec<String>> = None;
-        for kind in WorkloadKind::iter() {
-            let resource = kind.api_resource();
-            if let Some(namespace) = &options.namespace {
-                self.list_into(kind, &resource, Some(namespace), options, &mut inventory)
-                    .await?;
-                continue;
-            }
-            if namespaces.is_none() {
-                match self
-                    .list_into(kind, &resource, None, options, &mut inventory)
-                    .await?
-                {
-                    Listed::Done => continue,
-                    Listed::ForbiddenClusterWide => {
-                        namespaces = Some(self.namespaces(&mut inventory).await?)
-                    }
+        let scope = options.namespace.as_deref();
+        let listed = self.list_each(WorkloadKind::iter(), |kind| (kind, scope), options);
+        let mut lists = Vec::new();
+        let mut forbidden = Vec::new();
+        for (kind, listed) in WorkloadKind::iter().zip(listed.await?) {
+            match listed {
+                Listed::Done(list) => lists.push((kind, vec![list])),
+                Listed::ForbiddenClusterWide => {
+                    forbidden.push(kind);
+                    lists.push((kind, Vec::new()));
                 }
             }
+        }
+        let mut inventory = ClusterInventory::default();
+        if !forbidden.is_empty() {
             // No cluster-wide permission: namespace by namespace.
-            for namespace in namespaces.as_deref().unwrap_or_default() {
-                self.list_into(kind, &resource, Some(namespace), options, &mut inventory)
-                    .await?;
+            let namespaces = self.namespaces(&mut inventory).await?;
+            let pairs: Vec<(WorkloadKind, &str)> = forbidden
+                .iter()
+                .flat_map(|kind| namespaces.iter().map(move |ns| (*kind, ns.as_str())))
+                .collect();
+            let listed = self
+                .list_each(
+                    pairs.iter().copied(),
+                    |(kind, ns)| (kind, Some(ns)),
+                    options,
+                )
+                .await?;
+            for ((kind, _), listed) in pairs.into_iter().zip(listed) {
+                if let Listed::Done(list) = listed
+                    && let Some((_, per_kind)) = lists.iter_mut().find(|(k, _)| *k == kind)
+                {
+                    per_kind.push(list);
+                }
             }
+        }
+        for list in lists.into_iter().flat_map(|(_, per_kind)| per_kind) {
+            inventory.workloads.extend(list.workloads);
+            inventory.warnings.extend(list.warnings);
+            inventory.pods.extend(list.pods);
         }
         Ok(inventory)
     }
 
-    /// Lists one kind into the inventory. Forbidden in one namespace becomes a warning;
-    /// forbidden across all namespaces is returned, for the caller to go namespace by namespace.
-    async fn list_into(
+    /// Lists each of `items` (a kind in a namespace or all, as `scope` says), at most
+    /// [`LISTS_IN_FLIGHT`] at a time; the results in the order of `items`, or the first error.
+    async fn list_each<'s, T>(
+        &self,
+        items: impl Iterator<Item = T>,
+        scope: impl Fn(T) -> (WorkloadKind, Option<&'s str>),
+        options: &ClusterOptions,
+    ) -> Result<Vec<Listed>, ClusterError> {
+        let lists = items.map(|item| {
+            let (kind, namespace) = scope(item);
+            self.list_kind(kind, namespace, options)
+        });
+        futures::stream::iter(lists)
+            .buffered(LISTS_IN_FLIGHT)
+            .try_collect()
+            .await
+    }
+
+    /// Lists one kind, page by page, decoding each object straight into the few fields a scan
+    /// reads ([`WatchedObject`], as the operator's watches do). Forbidden in one namespace
+    /// becomes a warning; forbidden across all namespaces is returned, for the caller to go
+    /// namespace by namespace.
+    async fn list_kind(
         &self,
         kind: WorkloadKind,
-        resource: &ApiResource,
         namespace: Option<&str>,
         options: &ClusterOptions,
-        inventory: &mut ClusterInventory,
     ) -> Result<Listed, ClusterError> {
-        let api: Api<DynamicObject> = match namespace {
-            Some(namespace) => Api::namespaced_with(self.client.clone(), namespace, resource),
-            None => Api::all_with(self.client.clone(), resource),
+        let resource = kind.api_resource();
+        let api: Api<WatchedObject> = match namespace {
+            Some(namespace) => Api::namespaced_with(self.client.clone(), namespace, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
         };
         let mut params = ListParams::default().limit(PAGE_SIZE);
         if !options.selector.is_empty() {
             params = params.labels(&options.selector);
         }
+        let mut list = KindList::default();
         loop {
             let page = match api.list(&params).await {
                 Ok(page) => page,
@@ -231,40 +274,33 @@ impl Cluster {
                     let Some(namespace) = namespace else {
                         return Ok(Listed::ForbiddenClusterWide);
                     };
-                    inventory.warnings.push(format!(
+                    list.warnings.push(format!(
                         "cannot list {}s in namespace {namespace:?}: forbidden ({})",
                         kind.kubectl_resource(),
                         status.message
                     ));
-                    return Ok(Listed::Done);
+                    return Ok(Listed::Done(list));
                 }
                 Err(e) => return Err(self.read_error(e)),
             };
             for object in &page.items {
-                let mut value = serde_json::to_value(object).expect("a listed object serializes");
-                // Lists leave out kind on items; the extraction needs it.
-                value["kind"] = kind.as_str().into();
-                let default_namespace = object.metadata.namespace.as_deref().unwrap_or("default");
-                match Workload::from_object(&value, default_namespace) {
-                    Ok(Some(workload)) => {
-                        if kind == WorkloadKind::Pod {
-                            let images = pod_images(&value);
-                            if !images.is_empty() {
-                                inventory.pods.insert(
-                                    (workload.namespace.clone(), workload.name.clone()),
-                                    images,
-                                );
-                            }
+                match object.to_parts(kind) {
+                    Ok(Some((workload, images))) => {
+                        if kind == WorkloadKind::Pod && !images.is_empty() {
+                            list.pods.insert(
+                                (workload.namespace.clone(), workload.name.clone()),
+                                images,
+                            );
                         }
-                        inventory.workloads.push(workload)
+                        list.workloads.push(workload)
                     }
                     Ok(None) => {}
-                    Err(e) => inventory.warnings.push(format!("skipped {e}")),
+                    Err(e) => list.warnings.push(format!("skipped {e}")),
                 }
             }
             match page.metadata.continue_.filter(|token| !token.is_empty()) {
                 Some(token) => params = params.continue_token(&token),
-                None => return Ok(Listed::Done),
+                None => return Ok(Listed::Done(list)),
             }
         }
     }
@@ -301,8 +337,8 @@ impl Cluster {
 
 /// How one list went.
 enum Listed {
-    /// Every page was read (or, in one namespace, the list was forbidden and a warning added).
-    Done,
+    /// Every page was read (or, in one namespace, the list was forbidden: a warning says so).
+    Done(KindList),
     /// Listing across all namespaces is forbidden: the caller lists namespace by namespace.
     ForbiddenClusterWide,
 }
@@ -321,4 +357,12 @@ pub fn contexts(kubeconfig: Option<&std::path::Path>) -> Result<Vec<String>, Clu
         })?,
     };
     Ok(config.contexts.into_iter().map(|c| c.name).collect())
+}
+
+/// What one list of one kind read.
+#[derive(Default)]
+struct KindList {
+    workloads: Vec<Workload>,
+    warnings: Vec<String>,
+    pods: BTreeMap<(String, String), Vec<RunningImage>>,
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 
@@ -12,25 +13,40 @@ use super::cluster::Cluster;
 use crate::inventory::Workload;
 use crate::values::release::Release;
 
+/// Releases read at once (one Secret list each); the warnings keep the releases' order.
+const RELEASES_IN_FLIGHT: usize = 8;
+
 /// The Secret type Helm stores releases as.
 pub const RELEASE_SECRET_TYPE: &str = "helm.sh/release.v1";
 
 impl Cluster {
     /// The deployed release of every Helm-managed workload of `workloads`, each release read
-    /// once; a payload inflates to at most `limit` bytes.
+    /// once, [`RELEASES_IN_FLIGHT`] at a time; a payload inflates to at most `limit` bytes.
     pub async fn helm_releases(
         &self,
-        workloads: &[Workload],
+        workloads: &[impl AsRef<Workload>],
         limit: u64,
     ) -> (Vec<Release>, Vec<String>) {
         let wanted: BTreeSet<(&str, &str)> = workloads
             .iter()
+            .map(AsRef::as_ref)
             .filter_map(|w| Some((w.namespace.as_str(), w.helm_release()?)))
             .collect();
+        let read = futures::stream::iter(wanted)
+            .map(|(namespace, name)| async move {
+                (
+                    namespace,
+                    name,
+                    self.helm_release(namespace, name, limit).await,
+                )
+            })
+            .buffered(RELEASES_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await;
         let mut releases = Vec::new();
         let mut warnings = Vec::new();
-        for (namespace, name) in wanted {
-            match self.helm_release(namespace, name, limit).await {
+        for (namespace, name, release) in read {
+            match release {
                 Ok(Some(release)) => releases.push(release),
                 Ok(None) => warnings.push(format!(
                     "Helm release {namespace}/{name}: no deployed release Secret (Helm stores releases as Secrets by default; a ConfigMap or SQL driver is not read)"

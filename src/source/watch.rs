@@ -35,8 +35,9 @@ type Objects = HashMap<(String, String), Watched>;
 
 /// What is kept of one object.
 enum Watched {
-    /// A workload reported on its own; a bare Pod also keeps what its containers run.
-    Workload(Box<Workload>, Vec<RunningImage>),
+    /// A workload reported on its own (shared with the scans' snapshots, not copied into
+    /// them); a bare Pod also keeps what its containers run.
+    Workload(Arc<Workload>, Vec<RunningImage>),
     /// A workload that another workload controls: not reported, only its controller (to
     /// follow owner chains) and, for a Pod, what its containers run (name, image, digest).
     Controlled(Box<(Controller, Vec<RunningImage>)>),
@@ -50,7 +51,7 @@ impl Watched {
             .filter(|_| workload.is_controlled())
         {
             Some(controller) => Watched::Controlled(Box::new((controller, running))),
-            None => Watched::Workload(Box::new(workload), running),
+            None => Watched::Workload(Arc::new(workload), running),
         }
     }
 
@@ -66,8 +67,9 @@ impl Watched {
 /// The watched workloads at one moment.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// Workloads to report, sorted by namespace, kind and name.
-    pub workloads: Vec<Workload>,
+    /// Workloads to report, sorted by namespace, kind and name; shared with the watches, so a
+    /// snapshot costs a pointer per workload.
+    pub workloads: Vec<Arc<Workload>>,
     /// ReplicaSets, Pods and Jobs left out because their controller is reported instead.
     pub controlled: usize,
     /// What the workloads' Pods run: the digests their nodes pulled.
@@ -171,7 +173,7 @@ impl WatchedInventory {
             for ((namespace, name), object) in objects.iter() {
                 match object {
                     Watched::Workload(workload, running) => {
-                        snapshot.workloads.push((**workload).clone());
+                        snapshot.workloads.push(Arc::clone(workload));
                         pods.push((namespace.as_str(), name.as_str(), None, running.as_slice()));
                     }
                     Watched::Controlled(parts) => {

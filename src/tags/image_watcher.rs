@@ -101,11 +101,11 @@ impl ImageWatcherClient {
     /// "tags" are its current tags plus every answer.
     pub(super) async fn gather(
         &self,
-        workloads: &[Workload],
+        workloads: &[impl AsRef<Workload>],
         default_strategy: Strategy,
     ) -> BTreeMap<String, Result<RepositoryTags, TagsUnknown>> {
         let mut questions: BTreeMap<(String, String, Strategy), ImageRef> = BTreeMap::new();
-        for workload in workloads {
+        for workload in workloads.iter().map(AsRef::as_ref) {
             // A bad annotation makes the scan report the workload unresolved; ask nothing for it.
             let Ok(strategy) = workload.strategy(default_strategy) else {
                 continue;

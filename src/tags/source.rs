@@ -69,7 +69,11 @@ impl TagSource {
     /// Gets what a scan of `workloads` needs: one tag walk per distinct repository.
     /// `default_strategy` is what workloads without a `strategy` annotation use (the
     /// image-watcher answers per strategy).
-    pub async fn fetch(&self, workloads: &[Workload], default_strategy: Strategy) -> Fetched<'_> {
+    pub async fn fetch(
+        &self,
+        workloads: &[impl AsRef<Workload> + Sync],
+        default_strategy: Strategy,
+    ) -> Fetched<'_> {
         self.fetch_observed(workloads, default_strategy, &|_, _| {})
             .await
     }
@@ -78,7 +82,7 @@ impl TagSource {
     /// how many there are (`(0, total)` first, then after each one; only for registries).
     pub async fn fetch_observed(
         &self,
-        workloads: &[Workload],
+        workloads: &[impl AsRef<Workload> + Sync],
         default_strategy: Strategy,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Fetched<'_> {
@@ -157,9 +161,9 @@ impl TagLookup for Fetched<'_> {
 }
 
 /// Every distinct repository of an inventory, keyed by its fully qualified name.
-fn distinct_repositories(workloads: &[Workload]) -> BTreeMap<String, ImageRef> {
+fn distinct_repositories(workloads: &[impl AsRef<Workload>]) -> BTreeMap<String, ImageRef> {
     let mut images = BTreeMap::new();
-    for container in workloads.iter().flat_map(|w| &w.containers) {
+    for container in workloads.iter().flat_map(|w| &w.as_ref().containers) {
         if let Ok(image) = ImageRef::parse(&container.image) {
             images.entry(image.canonical_name()).or_insert(image);
         }
