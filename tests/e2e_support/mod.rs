@@ -25,10 +25,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 pub use ml_operator_testkit::control_plane::{ControlPlane, Namespace, kubectl_with};
+use ml_operator_testkit::operator::OperatorProcess;
 use ml_operator_testkit::registry::{AuthMode, RegistryProc};
 use ml_operator_testkit::tools;
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_ml-operator");
@@ -92,31 +93,8 @@ pub fn check_json(kubeconfig: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&ml_operator_ok(&all)).expect("check -o json prints JSON")
 }
 
-/// Polls `check` (every 100 ms) until it is true; panics with `what` and `context()` after
-/// `limit`.
-pub async fn eventually_or(
-    what: &str,
-    limit: Duration,
-    mut check: impl AsyncFnMut() -> bool,
-    context: impl Fn() -> String,
-) {
-    let deadline = Instant::now() + limit;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}\n{}",
-            context()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-pub async fn eventually(what: &str, limit: Duration, check: impl AsyncFnMut() -> bool) {
-    eventually_or(what, limit, check, String::new).await
-}
+#[allow(unused_imports)] // each test binary uses some of them
+pub use ml_operator_testkit::wait::{eventually, eventually_or};
 
 /// The blocking twin of [`eventually_or`], returning what `check` found.
 pub fn wait_for<T>(
@@ -629,12 +607,19 @@ pub struct OperatorSpec<'a> {
 }
 
 /// `ml-operator run` as a real process, with its log in a file; killed when dropped.
-pub struct Operator {
-    pub name: String,
-    pub port: u16,
-    child: Option<Child>,
-    log: PathBuf,
-    http: reqwest::Client,
+pub struct Operator(OperatorProcess);
+
+impl std::ops::Deref for Operator {
+    type Target = OperatorProcess;
+    fn deref(&self) -> &OperatorProcess {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Operator {
+    fn deref_mut(&mut self) -> &mut OperatorProcess {
+        &mut self.0
+    }
 }
 
 impl Operator {
@@ -642,11 +627,6 @@ impl Operator {
     pub async fn start(spec: OperatorSpec<'_>) -> Operator {
         let port = free_port();
         let log = spec.dir.join(format!("{}.log", spec.name));
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
         let mut command = Command::new(BIN);
         command
             .args(["run", "--kubeconfig"])
@@ -662,162 +642,8 @@ impl Operator {
             .env("POD_NAME", spec.name)
             .env("POD_NAMESPACE", spec.namespace)
             .env("RUST_LOG", "info")
-            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .kill_on_drop(true);
-        let child = command.spawn().unwrap();
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut operator = Operator {
-            name: spec.name.into(),
-            port,
-            child: Some(child),
-            log,
-            http: reqwest::Client::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if operator.get("/healthz").await.0 == 200 {
-                return operator;
-            }
-            if let Some(status) = operator.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "{} exited ({status}) before serving /healthz\n{}",
-                    operator.name,
-                    operator.log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not serve /healthz within 30s\n{}",
-                operator.name,
-                operator.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    pub async fn get(&self, path: &str) -> (u16, String) {
-        match self.http.get(self.url(path)).send().await {
-            Ok(response) => (
-                response.status().as_u16(),
-                response.text().await.unwrap_or_default(),
-            ),
-            Err(_) => (0, String::new()),
-        }
-    }
-
-    /// The last scan's report (`/report`), when there is one.
-    pub async fn report(&self) -> Option<Value> {
-        match self.get("/report").await {
-            (200, body) => serde_json::from_str(&body).ok(),
-            _ => None,
-        }
-    }
-
-    /// The value of one metric line (exact name and labels as printed), or 0.
-    pub async fn metric(&self, series: &str) -> f64 {
-        let (_, text) = self.get("/metrics").await;
-        text.lines()
-            .find_map(|line| {
-                line.strip_prefix(series)?
-                    .trim()
-                    .split(' ')
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0.0)
-    }
-
-    /// Scans this replica has run.
-    pub async fn scans(&self) -> f64 {
-        self.metric("ml_operator_scans_total{result=\"complete\"}")
-            .await
-            + self
-                .metric("ml_operator_scans_total{result=\"partial\"}")
-                .await
-    }
-
-    /// Waits until this replica has run `more` scans beyond now.
-    pub async fn wait_for_scans(&self, more: f64) {
-        let start = self.scans().await;
-        eventually_or(
-            &format!("{} to scan {more} more times", self.name),
-            Duration::from_secs(60),
-            async || self.scans().await >= start + more,
-            || self.log(),
-        )
-        .await;
-    }
-
-    /// Waits until the log contains `needle`.
-    pub async fn wait_for_log(&self, needle: &str) {
-        eventually_or(
-            &format!("{:?} in the log of {}", needle, self.name),
-            Duration::from_secs(60),
-            async || self.log().contains(needle),
-            || self.log(),
-        )
-        .await;
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Whether it is still running.
-    pub fn running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().unwrap().is_none())
-    }
-
-    /// Waits (at most `limit`) for the process to exit on its own; its status.
-    pub async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let child = self.child.as_mut().expect("started");
-        match tokio::time::timeout(limit, child.wait()).await {
-            Ok(status) => status.unwrap(),
-            Err(_) => panic!(
-                "{} still running after {limit:?}\n{}",
-                self.name,
-                self.log()
-            ),
-        }
-    }
-
-    /// SIGKILL: a crash, nothing released.
-    pub async fn kill(&mut self) {
-        let child = self.child.as_mut().expect("started");
-        let _ = child.kill().await;
-    }
-
-    /// SIGTERM, then wait (at most 30 s) for the exit.
-    pub async fn terminate(&mut self) -> std::process::ExitStatus {
-        let child = self.child.as_mut().expect("started");
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        let pid = child.id().unwrap().to_string();
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(sent.success(), "kill -TERM {pid}");
-        self.wait_exit(Duration::from_secs(30)).await
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.start_kill();
-        }
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Operator(OperatorProcess::spawn(spec.name, port, command, log).await)
     }
 }
 

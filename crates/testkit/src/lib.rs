@@ -14,6 +14,8 @@
 //! - [`browser`]: headless Chromium driven over the Chrome DevTools Protocol (console errors,
 //!   CSP violations, page scripts, screenshots).
 //! - [`tools`]: where kubectl v1.37 and helm v4 are installed (`scripts/install-test-deps`).
+//! - [`operator`]: `ml-operator run` as a real process (its log, `/report`, `/metrics`, its end).
+//! - [`wait`]: readiness checks (`eventually`) instead of sleeps.
 //!
 //! Nothing here is mocked: the registry is the real one, the proxy forwards to it.
 
@@ -21,8 +23,10 @@ pub mod browser;
 pub mod control_plane;
 pub mod cosign;
 pub mod mini_http;
+pub mod operator;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
 pub mod token;
 pub mod tools;
+pub mod wait;
