@@ -504,8 +504,18 @@ impl Running {
     /// Stops the server and waits until it has closed.
     pub async fn stop(mut self) {
         self.signal_stop();
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
+        if let Some(mut server) = self.server.take() {
+            // The graceful shutdown waits for open requests: a watch that began as the stop
+            // was signalled would hold it for the watch's whole timeout (minutes), so the
+            // watches are ended again until the server is done.
+            loop {
+                tokio::select! {
+                    _ = &mut server => break,
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                        self.handle.sim.faults.drop_watches();
+                    }
+                }
+            }
         }
     }
 
