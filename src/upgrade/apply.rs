@@ -228,6 +228,21 @@ impl Upgrader {
         .await
     }
 
+    /// Records workload `i`'s new `state` with `message`, which is also the history entry.
+    pub(super) async fn record_state(
+        &self,
+        upgrade: &ImageUpgrade,
+        now: DateTime<Utc>,
+        i: usize,
+        state: WorkloadState,
+        message: String,
+    ) -> Result<Option<String>, StepError> {
+        self.record(upgrade, now, message.clone(), |r| {
+            Upgrader::set(r, i, state, &message);
+        })
+        .await
+    }
+
     /// Sets workload `i`'s state and message.
     pub(super) fn set<'r>(
         rollout: &'r mut GroupRollout,
@@ -358,17 +373,13 @@ impl Upgrader {
         else {
             let message = format!("{} {} is no longer in spec.targets", w.kind, w.name);
             return self
-                .record(upgrade, now, message.clone(), |r| {
-                    Upgrader::set(r, i, WorkloadState::Skipped, &message);
-                })
+                .record_state(upgrade, now, i, WorkloadState::Skipped, message)
                 .await;
         };
         let Some(workload) = self.current(upgrade, w).await? else {
             let message = format!("{} {} left the group: it no longer exists", w.kind, w.name);
             return self
-                .record(upgrade, now, message.clone(), |r| {
-                    Upgrader::set(r, i, WorkloadState::Skipped, &message);
-                })
+                .record_state(upgrade, now, i, WorkloadState::Skipped, message)
                 .await;
         };
         let found: Vec<Option<&str>> = target
@@ -402,9 +413,7 @@ impl Upgrader {
                 now_runs.join(", ")
             );
             return self
-                .record(upgrade, now, message.clone(), |r| {
-                    Upgrader::set(r, i, WorkloadState::Skipped, &message);
-                })
+                .record_state(upgrade, now, i, WorkloadState::Skipped, message)
                 .await;
         }
         let containers: Vec<ContainerRollout> = target
@@ -457,9 +466,7 @@ impl Upgrader {
                 w.kind, w.name
             );
             return self
-                .record(upgrade, now, message.clone(), |r| {
-                    Upgrader::set(r, i, WorkloadState::Skipped, &message);
-                })
+                .record_state(upgrade, now, i, WorkloadState::Skipped, message)
                 .await;
         };
         match images(w, &workload) {
@@ -517,10 +524,8 @@ impl Upgrader {
                     "{} {} left the group: changed by someone else before it was patched ({found}); left as it is",
                     w.kind, w.name
                 );
-                self.record(upgrade, now, message.clone(), |r| {
-                    Upgrader::set(r, i, WorkloadState::Skipped, &message);
-                })
-                .await
+                self.record_state(upgrade, now, i, WorkloadState::Skipped, message)
+                    .await
             }
         }
     }
@@ -540,9 +545,7 @@ impl Upgrader {
                 w.kind, w.name
             );
             return self
-                .record(upgrade, now, message.clone(), |r| {
-                    Upgrader::set(r, i, WorkloadState::Skipped, &message);
-                })
+                .record_state(upgrade, now, i, WorkloadState::Skipped, message)
                 .await;
         };
         let found = match images(w, &workload) {
@@ -568,9 +571,7 @@ impl Upgrader {
             Rollout::Complete => {
                 let message = format!("{} {} rolled out", w.kind, w.name);
                 return self
-                    .record(upgrade, now, message.clone(), |r| {
-                        Upgrader::set(r, i, WorkloadState::Succeeded, &message);
-                    })
+                    .record_state(upgrade, now, i, WorkloadState::Succeeded, message)
                     .await;
             }
             Rollout::Failed(stalled) => stalled.to_string(),
@@ -639,9 +640,7 @@ impl Upgrader {
                         w.kind, w.name, rollout.on_failure
                     );
                     return self
-                        .record(upgrade, now, message.clone(), |r| {
-                            Upgrader::set(r, i, WorkloadState::RollingBack, &message);
-                        })
+                        .record_state(upgrade, now, i, WorkloadState::RollingBack, message)
                         .await;
                 }
             }
@@ -690,9 +689,7 @@ impl Upgrader {
         let Some(workload) = self.current(upgrade, w).await? else {
             let message = format!("{} {} was deleted during the rollback", w.kind, w.name);
             return self
-                .record(upgrade, now, message.clone(), |r| {
-                    Upgrader::set(r, i, WorkloadState::Failed, &message);
-                })
+                .record_state(upgrade, now, i, WorkloadState::Failed, message)
                 .await;
         };
         match images(w, &workload) {
@@ -728,20 +725,16 @@ impl Upgrader {
                         ));
                     }
                 }
-                self.record(upgrade, now, message.clone(), |r| {
-                    Upgrader::set(r, i, WorkloadState::RolledBack, &message);
-                })
-                .await
+                self.record_state(upgrade, now, i, WorkloadState::RolledBack, message)
+                    .await
             }
             Images::Other(found) => {
                 let message = format!(
                     "rollback of {} {} stopped: changed by someone else ({found}); left as it is",
                     w.kind, w.name
                 );
-                self.record(upgrade, now, message.clone(), |r| {
-                    Upgrader::set(r, i, WorkloadState::Failed, &message);
-                })
-                .await
+                self.record_state(upgrade, now, i, WorkloadState::Failed, message)
+                    .await
             }
         }
     }

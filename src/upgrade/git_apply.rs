@@ -368,9 +368,7 @@ impl Upgrader {
         let Some(workload) = self.current(upgrade, w).await? else {
             let message = format!("{} {} left the group: it no longer exists", w.kind, w.name);
             return self
-                .record(upgrade, now, message.clone(), |r| {
-                    Upgrader::set(r, i, WorkloadState::Skipped, &message);
-                })
+                .record_state(upgrade, now, i, WorkloadState::Skipped, message)
                 .await;
         };
         match images(w, &workload) {
@@ -395,10 +393,8 @@ impl Upgrader {
                     "{} {} left the group: it runs neither the previous nor the target images ({found}); left as it is",
                     w.kind, w.name
                 );
-                self.record(upgrade, now, message.clone(), |r| {
-                    Upgrader::set(r, i, WorkloadState::Skipped, &message);
-                })
-                .await
+                self.record_state(upgrade, now, i, WorkloadState::Skipped, message)
+                    .await
             }
         }
     }
@@ -462,9 +458,7 @@ impl Upgrader {
             let Some(workload) = self.current(upgrade, w).await? else {
                 let message = format!("{} {} was deleted during the rollback", w.kind, w.name);
                 return self
-                    .record(upgrade, now, message.clone(), |r| {
-                        Upgrader::set(r, i, WorkloadState::Failed, &message);
-                    })
+                    .record_state(upgrade, now, i, WorkloadState::Failed, message)
                     .await;
             };
             match images(w, &workload) {
@@ -476,9 +470,7 @@ impl Upgrader {
                         change_text(w, true)
                     );
                     return self
-                        .record(upgrade, now, message.clone(), |r| {
-                            Upgrader::set(r, i, WorkloadState::RolledBack, &message);
-                        })
+                        .record_state(upgrade, now, i, WorkloadState::RolledBack, message)
                         .await;
                 }
                 Images::Target => {}
@@ -488,9 +480,7 @@ impl Upgrader {
                         w.kind, w.name
                     );
                     return self
-                        .record(upgrade, now, message.clone(), |r| {
-                            Upgrader::set(r, i, WorkloadState::Failed, &message);
-                        })
+                        .record_state(upgrade, now, i, WorkloadState::Failed, message)
                         .await;
                 }
             }
