@@ -285,23 +285,7 @@ impl RegistryProc {
         })
         .to_string();
         for tag in tags {
-            let resp = self
-                .authed(
-                    self.pusher
-                        .put(format!("{}/v2/{repo}/manifests/{tag}", self.base())),
-                    repo,
-                )
-                .header("Content-Type", mt)
-                .body(manifest.clone())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(
-                resp.status(),
-                201,
-                "put manifest {repo}:{tag}: {:?}",
-                resp.text().await
-            );
+            self.put_manifest(repo, tag, mt, &manifest).await;
         }
     }
 
