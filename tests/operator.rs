@@ -161,6 +161,45 @@ async fn answers_the_original_image_watcher_api() {
     })
     .await;
 
+    // `/report`: the same document whether the client takes it gzip-compressed or not.
+    let report = operator.report().await.expect("a report once ready");
+    assert!(
+        !report["findings"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    assert!(report["patches"].is_array(), "{report}");
+    let url = format!("http://127.0.0.1:{}/report", operator.port);
+    let http = reqwest::Client::new();
+    let plain = http.get(&url).send().await.unwrap();
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    assert_eq!(plain.headers()["content-type"], "application/json");
+    let plain = plain.bytes().await.unwrap();
+    let gzip = http
+        .get(&url)
+        .header("accept-encoding", "br;q=1, gzip;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzip.headers()["content-encoding"], "gzip");
+    assert_eq!(gzip.headers()["vary"], "accept-encoding");
+    let gzip = gzip.bytes().await.unwrap();
+    let mut decoded = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut decoded).unwrap();
+    assert_eq!(decoded, plain, "the compressed /report is the plain one");
+    assert!(
+        gzip.len() < plain.len(),
+        "{} >= {}",
+        gzip.len(),
+        plain.len()
+    );
+    let refused = http
+        .get(&url)
+        .header("accept-encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.headers().get("content-encoding"), None);
+
     // IMAGE_WATCHER_CLIENT_URL: an ml-operator (or the original image-watcher) as the tag source.
     let watcher_config = hub.dir.path().join("watcher.yaml");
     std::fs::write(

@@ -201,7 +201,6 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
         wide: false,
         width: table_width(),
     };
-    let text = report::render(&report, &warnings, args.output, view, &edits);
     for (member, member_notes) in notes {
         for note in member_notes? {
             let note = match &member.name {
@@ -211,9 +210,8 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
             eprintln!("note: {}", report::escape_control(&note));
         }
     }
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(text.as_bytes())
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    if let Err(e) = report::write(&report, &warnings, args.output, view, &edits, &mut stdout)
         .and_then(|()| stdout.flush())
     {
         // A closed pipe (`| head`) is not an error worth reporting.

@@ -34,9 +34,8 @@ use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
 use crate::approvals::kube_auth::{self, AuthError, Caller};
+use crate::operator::last_report::LastReport;
 use crate::operator::server::client_key;
-use crate::report::{self, Format};
-use crate::scan::Report;
 use crate::upgrade::crd::API_VERSION;
 use crate::upgrade::decide::Decision;
 use crate::upgrade::vote::{self, Outcome, VoteError, Voter};
@@ -61,7 +60,7 @@ pub struct AdminApi {
     /// `upgrades.requiredApprovals`.
     pub required_approvals: usize,
     /// The last scan.
-    pub last_report: Arc<RwLock<Option<Report>>>,
+    pub last_report: Arc<RwLock<Option<LastReport>>>,
     /// Where audit Events go.
     pub events: Recorder,
 }
@@ -182,18 +181,9 @@ async fn findings(State(api): State<Arc<AdminApi>>, headers: HeaderMap) -> Respo
     if let Err(refused) = authorize_read(&api, &headers).await {
         return refused;
     }
-    match api.last_report.read().await.as_ref() {
-        Some(report) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            report::render(
-                report,
-                &[],
-                Format::Json,
-                report::table::View::default(),
-                &[],
-            ),
-        )
-            .into_response(),
+    let last = api.last_report.read().await.clone();
+    match last {
+        Some(last) => last.response(&headers),
         None => refuse(StatusCode::SERVICE_UNAVAILABLE, "no scan yet".into()),
     }
 }

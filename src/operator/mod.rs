@@ -14,6 +14,7 @@
 //! - [`upgrades`]: the upgrade controller's passes and proposals while leading.
 //! - [`schedule`]: the scan schedule, `CHECK_FOR_UPDATE_CRON`.
 //! - [`server`]: the HTTP endpoints and the server's limits.
+//! - [`last_report`]: the last scan as `/report` serves it, compressed.
 //! - [`admin_api`]: `/api/v1`: findings, upgrade groups, approve/reject with Kubernetes tokens.
 //! - [`dashboard`]: `GET /`: the page that shows and decides through `/api/v1`.
 //! - [`interactions`]: `POST /slack/interactions`, Slack's signed button clicks.
@@ -26,6 +27,7 @@ pub mod dashboard;
 pub mod identity;
 pub mod image_api;
 pub mod interactions;
+pub mod last_report;
 pub mod leader;
 pub mod memory;
 pub mod metrics;

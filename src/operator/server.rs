@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -43,8 +43,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::operator::image_api::{self, ImageQuestion, Unanswered};
+use crate::operator::last_report::LastReport;
 use crate::operator::metrics::Metrics;
-use crate::scan::Report;
 use crate::tags::TagSource;
 
 /// How long a client may take to send a request's headers, from connecting (or from the end of
@@ -90,8 +90,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Set once the inventory is synced and (on the leader) the first scan is done.
     pub ready: Arc<AtomicBool>,
-    /// The last scan's report, for `GET /report`.
-    pub last_report: Arc<RwLock<Option<Report>>>,
+    /// The last scan, for `GET /report`.
+    pub last_report: Arc<RwLock<Option<LastReport>>>,
 }
 
 /// The routes. `/images/...` is rate limited per client ([`API_REQUESTS_PER_SECOND`],
@@ -424,12 +424,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn report(State(state): State<AppState>) -> Response {
-    match state.last_report.read().await.as_ref() {
-        Some(report) => Json(
-            json!({"schemaVersion": 1, "findings": report.findings, "summary": report.summary}),
-        )
-        .into_response(),
+async fn report(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let last = state.last_report.read().await.clone();
+    match last {
+        Some(last) => last.response(&headers),
         None => error(StatusCode::SERVICE_UNAVAILABLE, "no scan yet".into()),
     }
 }

@@ -16,13 +16,14 @@ use crate::config::Config;
 use crate::notify::plan::{ScanResult, plan};
 use crate::notify::sinks::Sink;
 use crate::notify::state::{NotifiedState, StateStore};
+use crate::operator::last_report::LastReport;
 use crate::operator::memory::release_free_memory;
 use crate::operator::metrics::Metrics;
 use crate::operator::schedule::Schedule;
 use crate::operator::shutdown::{STATE_SAVE_ON_SHUTDOWN, Shutdown};
 use crate::operator::upgrades;
+use crate::scan::ScanOptions;
 use crate::scan::pipeline::{self, Scanned};
-use crate::scan::{Report, ScanOptions};
 use crate::source::cluster::Cluster;
 use crate::source::manifest::DEFAULT_MAX_INPUT_BYTES;
 use crate::source::watch::{Snapshot, WatchedInventory};
@@ -46,8 +47,8 @@ pub struct Worker<'a> {
     pub metrics: &'a Metrics,
     /// Readiness: set once synced (followers) or after the first scan (the leader).
     pub ready: &'a AtomicBool,
-    /// The last scan's report, for `GET /report`.
-    pub last_report: &'a RwLock<Option<Report>>,
+    /// The last scan, for `GET /report`.
+    pub last_report: &'a RwLock<Option<LastReport>>,
     /// What each notifier was told.
     pub state_store: &'a StateStore,
     /// The upgrade upgrader, when upgrades are enabled.
@@ -208,15 +209,17 @@ impl Worker<'_> {
         {
             return;
         }
-        // The previous report goes as this one arrives; the notifications read this one in
-        // place, and only when there is a notifier to tell.
-        let mut last_report = self.last_report.write().await;
-        let report = last_report.insert(report);
+        // `/report` serves this scan from now on, compressed: the report itself goes once
+        // the notifications' view of it is taken (only when there is a notifier to tell), so
+        // it is not alive during the next scan.
+        let last = LastReport::new(&report);
+        tracing::debug!(bytes = last.compressed_len(), "report stored for /report");
+        *self.last_report.write().await = Some(last);
         if self.sinks.is_empty() {
             return;
         }
-        let result = ScanResult::from_report(report, failures);
-        drop(last_report);
+        let result = ScanResult::from_report(&report, failures);
+        drop(report);
         if self.notify(state, &result).await {
             self.save(state).await;
         }

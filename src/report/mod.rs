@@ -51,8 +51,19 @@ struct JsonReport<'a> {
     helm_upgrades: &'a [HelmUpgrade],
 }
 
-/// Renders a report in a format; `view` lays out the table (`-o wide` is the table with
-/// `view.wide`); `edits` are the `--values` files' changes (`-o diff`).
+/// The JSON document of `-o json` (also what the operator's `/report` serves), to serialize.
+pub fn json_document<'a>(report: &'a Report, warnings: &'a [String]) -> impl Serialize + 'a {
+    JsonReport {
+        schema_version: 1,
+        findings: &report.findings,
+        patches: &report.patches,
+        summary: &report.summary,
+        warnings,
+        helm_upgrades: &report.helm_upgrades,
+    }
+}
+
+/// Renders a report in a format as text; [`write`] streams the same bytes instead.
 pub fn render(
     report: &Report,
     warnings: &[String],
@@ -60,20 +71,27 @@ pub fn render(
     view: table::View,
     edits: &[FileEdit],
 ) -> String {
-    match format {
+    let mut out = Vec::new();
+    write(report, warnings, format, view, edits, &mut out).expect("writing to memory");
+    String::from_utf8(out).expect("reports are text")
+}
+
+/// Writes a report in a format to `out`; `view` lays out the table (`-o wide` is the table
+/// with `view.wide`); `edits` are the `--values` files' changes (`-o diff`). The JSON document
+/// is serialized straight into `out` rather than built as one string first: at thousands of
+/// findings it is megabytes.
+pub fn write(
+    report: &Report,
+    warnings: &[String],
+    format: Format,
+    view: table::View,
+    edits: &[FileEdit],
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    let text: String = match format {
         Format::Json => {
-            let document = JsonReport {
-                schema_version: 1,
-                findings: &report.findings,
-                patches: &report.patches,
-                summary: &report.summary,
-                warnings,
-                helm_upgrades: &report.helm_upgrades,
-            };
-            let mut text =
-                serde_json::to_string_pretty(&document).expect("a report always serializes");
-            text.push('\n');
-            text
+            serde_json::to_writer_pretty(&mut *out, &json_document(report, warnings))?;
+            return out.write_all(b"\n");
         }
         Format::Commands => report
             .patches
@@ -102,7 +120,8 @@ pub fn render(
         Format::Diff => edits.iter().map(FileEdit::diff).collect(),
         Format::Table => table::render(report, view),
         Format::Wide => table::render(report, table::View { wide: true, ..view }),
-    }
+    };
+    out.write_all(text.as_bytes())
 }
 
 /// One line of counts, e.g. `19 workloads, 31 containers: 8 updates available, 17 up to date, …`;
