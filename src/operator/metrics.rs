@@ -17,16 +17,18 @@ use prometheus_client::registry::Registry;
 
 use crate::scan::{Report, Status};
 
-/// Labels of `ml_operator_update_available`.
+/// Labels of `ml_operator_update_available` and `ml_operator_update_available_since`. The
+/// values are shared (`Arc<str>`) by both families and the first-seen times, which each keep a
+/// copy of every pending update's label set: thousands of them on a big hub.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ContainerLabels {
-    namespace: String,
-    kind: String,
-    name: String,
-    container: String,
-    image: String,
-    current: String,
-    latest: String,
+    namespace: Arc<str>,
+    kind: &'static str,
+    name: Arc<str>,
+    container: Arc<str>,
+    image: Arc<str>,
+    current: Arc<str>,
+    latest: Arc<str>,
 }
 
 /// Labels of `ml_operator_tag_integrity`.
@@ -209,17 +211,17 @@ impl Metrics {
                 Status::UpToDate | Status::TagOverwritten | Status::TagMissing => 0,
                 Status::UpdateAvailable | Status::Unresolved | Status::Skipped => continue,
             };
-            let current = finding.current_tag.clone().unwrap_or_default();
+            let current: Arc<str> = finding.current_tag.as_deref().unwrap_or_default().into();
             let labels = ContainerLabels {
-                namespace: finding.namespace.clone(),
-                kind: finding.kind.to_string(),
-                name: finding.name.clone(),
-                container: finding.container.clone(),
-                image: finding.image.clone(),
+                namespace: finding.namespace.as_str().into(),
+                kind: finding.kind,
+                name: finding.name.as_str().into(),
+                container: finding.container.as_str().into(),
+                image: finding.image.as_str().into(),
                 latest: finding
                     .latest_tag
-                    .clone()
-                    .unwrap_or_else(|| current.clone()),
+                    .as_deref()
+                    .map_or_else(|| current.clone(), Arc::from),
                 current,
             };
             if value == 1 {
