@@ -273,7 +273,7 @@ fn filter(args: &CheckArgs, filters: &Filters<'_>, workloads: Vec<Workload>) -> 
     workloads
         .into_iter()
         .filter(|w| args.namespace.as_ref().is_none_or(|ns| &w.namespace == ns))
-        .filter(|w| filters.selector.matches(&w.labels))
+        .filter(|w| filters.selector.matches(&w.labels.to_btree_map()))
         .filter(|w| w.is_one_of(filters.services))
         .collect()
 }

@@ -4,11 +4,10 @@
 //! (`kustomize.toolkit.fluxcd.io/name`, `helm.toolkit.fluxcd.io/name`). A GitOps tool wins over
 //! Helm: Flux's helm-controller installs Helm releases, but the values live in git.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::Workload;
+use super::string_map::StringMap;
 
 /// Argo CD's annotation tracking: `<app>:<group>/<kind>:<namespace>/<name>`, where `<app>` is
 /// `<namespace>_<name>` for an Application outside Argo CD's own namespace.
@@ -114,10 +113,7 @@ pub fn managed_by(workload: &Workload) -> Option<ManagedBy> {
 }
 
 /// The GitOps tool (Argo CD, Flux) that manages an object with these labels and annotations.
-pub fn gitops(
-    labels: &BTreeMap<String, String>,
-    annotations: &BTreeMap<String, String>,
-) -> Option<ManagedBy> {
+pub fn gitops(labels: &StringMap, annotations: &StringMap) -> Option<ManagedBy> {
     let label = |key: &str| labels.get(key).filter(|v| !v.is_empty());
     if let Some(tracking) = annotations
         .get(ARGOCD_TRACKING_ANNOTATION)

@@ -23,6 +23,7 @@ pub mod patch;
 pub mod running;
 pub mod selector;
 pub mod shell;
+pub mod string_map;
 pub mod workload;
 
 pub use image::ImageRef;

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::WorkloadKind;
 use super::names::{InvalidName, check_label, check_subdomain};
+use super::string_map::StringMap;
 
 /// Annotation prefix for per-workload settings (`ml-operator.mojaloop.io/strategy`, `…/ignore`).
 pub const ANNOTATION_PREFIX: &str = "ml-operator.mojaloop.io/";
@@ -75,9 +76,9 @@ pub struct Workload {
     /// Its name.
     pub name: String,
     /// `metadata.labels`.
-    pub labels: BTreeMap<String, String>,
+    pub labels: StringMap,
     /// `metadata.annotations`.
-    pub annotations: BTreeMap<String, String>,
+    pub annotations: StringMap,
     /// Containers then init containers, in spec order.
     pub containers: Vec<Container>,
     /// The controller, when another object manages this one (a Deployment's ReplicaSet, its Pods).
@@ -301,7 +302,7 @@ impl Workload {
             HELM_RELEASE_LABELS
                 .iter()
                 .filter(|_| managed_by_helm)
-                .find_map(|label| self.labels.get(*label))
+                .find_map(|label| self.labels.get(label))
         });
         release.map(String::as_str)
     }
@@ -385,12 +386,9 @@ fn type_name(value: &Value) -> &'static str {
 /// `metadata.labels` or `metadata.annotations`: a map from string to string, as the API server
 /// requires (`ignore: true` unquoted is a boolean there, not the string the annotation needs).
 /// Null values are left out, as before.
-fn string_map(
-    value: Option<&Value>,
-    field: &str,
-) -> Result<BTreeMap<String, String>, WorkloadProblem> {
+fn string_map(value: Option<&Value>, field: &str) -> Result<StringMap, WorkloadProblem> {
     let map = match value {
-        None | Some(Value::Null) => return Ok(BTreeMap::new()),
+        None | Some(Value::Null) => return Ok(StringMap::default()),
         Some(Value::Object(map)) => map,
         Some(other) => {
             return Err(WorkloadProblem::WrongType {
@@ -423,7 +421,7 @@ fn string_map(
             }
         }
     }
-    Ok(strings)
+    Ok(strings.into())
 }
 
 fn controller_of(metadata: Option<&Value>) -> Option<Controller> {

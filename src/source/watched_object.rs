@@ -278,8 +278,8 @@ mod tests {
                 "status": {"replicas": 2},
             });
             let mut whole = Workload::from_object(&object, "default").unwrap().unwrap();
-            whole.annotations.retain(|key, _| is_read_annotation(key));
-            whole.labels.retain(|key, _| is_read_label(key));
+            whole.annotations.retain(is_read_annotation);
+            whole.labels.retain(is_read_label);
             let watched = decode(object).to_workload(kind).unwrap();
             assert_eq!(watched, Some(whole), "{kind}");
         }

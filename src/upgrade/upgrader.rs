@@ -883,8 +883,8 @@ impl Upgrader {
                 continue;
             };
             let metadata = workload.metadata();
-            let labels = metadata.labels.clone().unwrap_or_default();
-            let annotations = metadata.annotations.clone().unwrap_or_default();
+            let labels = metadata.labels.clone().unwrap_or_default().into();
+            let annotations = metadata.annotations.clone().unwrap_or_default().into();
             if let Some(mut by) = crate::inventory::managed::gitops(&labels, &annotations) {
                 if let (Some(argocd), crate::inventory::Tool::Argocd) =
                     (&self.settings.argocd_applications, by.tool)
