@@ -189,7 +189,12 @@ pub async fn run(settings: Settings) -> Result<(), RunError> {
         config.selector.as_deref().unwrap_or_default(),
         &config.services,
     );
-    let inventory = WatchedInventory::start(&client, &config.namespaces, Some(&selector));
+    let inventory = WatchedInventory::start(
+        &client,
+        &config.namespaces,
+        Some(&selector),
+        supply.needs_running_digests(),
+    );
 
     // Leader election: only the leader scans, notifies and upgrades.
     let leadership = Leadership::start(&client, lease_config(&config, &namespace, &me), &shutdown);

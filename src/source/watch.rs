@@ -72,7 +72,7 @@ pub struct Snapshot {
     pub workloads: Vec<Arc<Workload>>,
     /// ReplicaSets, Pods and Jobs left out because their controller is reported instead.
     pub controlled: usize,
-    /// What the workloads' Pods run: the digests their nodes pulled.
+    /// What the workloads' Pods run: the digests their nodes pulled (empty unless asked for).
     pub running: RunningDigests,
 }
 
@@ -89,14 +89,19 @@ pub struct WatchedInventory {
     watches: Vec<WatchedKind>,
     tasks: JoinSet<()>,
     images_changed: signal::Receiver<u64>,
+    /// Whether the Pods' running digests are kept (only the overwritten-tag check reads them).
+    running: bool,
 }
 
 impl WatchedInventory {
-    /// Starts one watch per kind (and per namespace when `namespaces` is not empty).
+    /// Starts one watch per kind (and per namespace when `namespaces` is not empty); with
+    /// `running`, it also keeps what each Pod runs (the digests its node pulled), for
+    /// [`Snapshot::running`].
     pub fn start(
         client: &Client,
         namespaces: &[String],
         selector: Option<&str>,
+        running: bool,
     ) -> WatchedInventory {
         let mut watches = Vec::new();
         let mut tasks = JoinSet::new();
@@ -131,6 +136,7 @@ impl WatchedInventory {
                     objects,
                     ready: ready_tx,
                     images_changed: changed_tx.clone(),
+                    running,
                 };
                 tasks.spawn(follower.follow(watcher(api, config).default_backoff()));
             }
@@ -139,6 +145,7 @@ impl WatchedInventory {
             watches,
             tasks,
             images_changed,
+            running,
         }
     }
 
@@ -156,7 +163,7 @@ impl WatchedInventory {
         }
     }
 
-    /// The workloads the watches hold now, and what their Pods run.
+    /// The workloads the watches hold now and (when kept) what their Pods run.
     pub fn snapshot(&self) -> Snapshot {
         let mut snapshot = Snapshot::default();
         let guards: Vec<_> = self
@@ -195,7 +202,9 @@ impl WatchedInventory {
                 }
             }
         }
-        snapshot.running = RunningDigests::gather(links, pods);
+        if self.running {
+            snapshot.running = RunningDigests::gather(links, pods);
+        }
         drop(guards);
         snapshot
             .workloads
@@ -217,6 +226,8 @@ struct Follower {
     objects: Arc<RwLock<Objects>>,
     ready: signal::Sender<bool>,
     images_changed: signal::Sender<u64>,
+    /// Whether a Pod's running images are kept.
+    running: bool,
 }
 
 impl Follower {
@@ -291,7 +302,8 @@ impl Follower {
     /// fields are logged and skipped.
     fn read(&self, object: &WatchedObject) -> Option<(Workload, Vec<RunningImage>)> {
         match object.to_parts(self.kind) {
-            Ok(workload) => workload,
+            Ok(parts) if self.running => parts,
+            Ok(parts) => parts.map(|(workload, _)| (workload, Vec::new())),
             Err(e) => {
                 tracing::warn!("skipped {e}");
                 None

@@ -75,6 +75,12 @@ impl Default for SupplyPolicy {
 }
 
 impl SupplyPolicy {
+    /// Whether a scan reads what the Pods run (the digests their nodes pulled): only the
+    /// overwritten-tag check compares them, so without it the operator does not gather them.
+    pub fn needs_running_digests(&self) -> bool {
+        self.check_overwritten
+    }
+
     /// No check that needs a registry (for scans of an index alone).
     pub fn off() -> SupplyPolicy {
         SupplyPolicy {
