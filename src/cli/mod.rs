@@ -271,7 +271,7 @@ impl Failure {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::operator::memory::limit_malloc_arenas();
+    crate::operator::memory::tune_malloc();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
