@@ -224,12 +224,14 @@ mod tests {
             notes: Vec::new(),
             helm_release: None,
             managed_by: None,
-            helm: path.map(|p| HelmValues {
-                release: "hub".into(),
-                namespace: "hub".into(),
-                chart: "mojaloop".into(),
-                chart_version: "17.1.0".into(),
-                values_path: Some(p.into()),
+            helm: path.map(|p| {
+                Box::new(HelmValues {
+                    release: "hub".into(),
+                    namespace: "hub".into(),
+                    chart: "mojaloop".into(),
+                    chart_version: "17.1.0".into(),
+                    values_path: Some(p.into()),
+                })
             }),
             running_digest: None,
             registry_digest: None,

@@ -35,7 +35,7 @@ pub fn attach(report: &mut Report, releases: &[Release], charts: &BTreeMap<Strin
             continue;
         };
         let lookup = release.lookup(finding.kind, &finding.name, &image);
-        finding.helm = Some(HelmValues {
+        finding.helm = Some(Box::new(HelmValues {
             release: release.name.clone(),
             namespace: release.namespace.clone(),
             chart: release.chart.clone(),
@@ -44,7 +44,7 @@ pub fn attach(report: &mut Report, releases: &[Release], charts: &BTreeMap<Strin
                 Lookup::Found(key) => Some(key.path.to_string()),
                 _ => None,
             },
-        });
+        }));
         if finding.status != Status::UpdateAvailable {
             continue;
         }
@@ -224,12 +224,12 @@ mod tests {
             command: None,
             notes: Vec::new(),
             helm_release: Some("hub".into()),
-            managed_by: Some(ManagedBy {
+            managed_by: Some(Box::new(ManagedBy {
                 tool: Tool::Helm,
                 name: "hub".into(),
                 namespace: Some("hub".into()),
                 self_heal: None,
-            }),
+            })),
             helm: None,
             running_digest: None,
             registry_digest: None,

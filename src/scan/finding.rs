@@ -128,10 +128,10 @@ pub struct Finding {
     pub helm_release: Option<String>,
     /// Who applies the workload (Helm, Argo CD, Flux), when its markers say.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub managed_by: Option<ManagedBy>,
+    pub managed_by: Option<Box<ManagedBy>>,
     /// The Helm release values that render this image, when the release could be read.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub helm: Option<HelmValues>,
+    pub helm: Option<Box<HelmValues>>,
     /// The digest the nodes pulled for the current tag (the one that differs, when Pods
     /// disagree), or the image's digest pin; only when compared with the registry.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,13 +141,13 @@ pub struct Finding {
     pub registry_digest: Option<String>,
     /// A newer tag the release cool-down holds back, and until when.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub held_back: Option<HeldBack>,
+    pub held_back: Option<Box<HeldBack>>,
     /// The target's signature, when its registry has a `verify` key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureStatus>,
     /// The full decision, every candidate with its verdict; only with `--explain`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub explanation: Option<Resolution>,
+    pub explanation: Option<Box<Resolution>>,
 }
 
 /// A `kubectl patch` command: one per workload, shared by the workload's findings and its

@@ -243,7 +243,7 @@ fn evaluate(
         command: None,
         notes: Vec::new(),
         helm_release: None,
-        managed_by: managed_by(workload),
+        managed_by: managed_by(workload).map(Box::new),
         helm: None,
         running_digest: None,
         registry_digest: None,
@@ -298,7 +298,7 @@ fn evaluate(
     if let Some(held) = &held_back {
         reason.push_str(&format!("; {}", held.describe()));
     }
-    finding.held_back = held_back;
+    finding.held_back = held_back.map(Box::new);
     match &resolution.outcome {
         Outcome::UpToDate => finding.status = Status::UpToDate,
         Outcome::Unresolved { .. } => finding.status = Status::Unresolved,
@@ -338,7 +338,7 @@ fn evaluate(
     }
     finding.reason = reason;
     if options.explain {
-        finding.explanation = Some(resolution);
+        finding.explanation = Some(Box::new(resolution));
     }
     finding
 }
