@@ -72,7 +72,8 @@ pub struct Snapshot {
     pub workloads: Vec<Arc<Workload>>,
     /// ReplicaSets, Pods and Jobs left out because their controller is reported instead.
     pub controlled: usize,
-    /// What the workloads' Pods run: the digests their nodes pulled (empty unless asked for).
+    /// What the workloads' Pods run: the digests their nodes pulled (empty when the inventory
+    /// does not keep them).
     pub running: RunningDigests,
 }
 
