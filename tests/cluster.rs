@@ -103,6 +103,38 @@ fn a_cluster_and_its_manifests_give_the_same_findings() {
 }
 
 #[test]
+fn a_label_selector_keeps_the_same_workloads_on_a_cluster_as_in_its_manifests() {
+    // `helm.sh/chart` is a label no scan reads: the cluster's list applies the selector, and
+    // what is kept of each object afterwards must not undo it.
+    let (_sim, _dir, kubeconfig) = start_example_hub();
+    let selector = ["-l", "helm.sh/chart=account-lookup-service-17.1.0"];
+    let from_cluster = report(
+        &kubeconfig,
+        &[&selector[..], &["--tags", "examples/tags.json"]].concat(),
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_ml-operator"))
+        .current_dir(repo())
+        .args([
+            "check",
+            "-f",
+            "examples/hub",
+            "--tags",
+            "examples/tags.json",
+            "-o",
+            "json",
+        ])
+        .args(selector)
+        .output()
+        .unwrap();
+    let from_files: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        !rows(&from_files).is_empty(),
+        "the selector matches workloads of the example"
+    );
+    assert_eq!(rows(&from_cluster), rows(&from_files));
+}
+
+#[test]
 fn an_unreachable_cluster_names_context_and_server() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");

@@ -171,7 +171,7 @@ fn manifests(args: &CheckArgs, filters: &Filters<'_>) -> Result<Member, Failure>
     let default_namespace = args.namespace.as_deref().unwrap_or("default");
     let manifests = manifest::load(&args.files, default_namespace, args.max_input_size)
         .map_err(|e| Failure::Input(e.to_string()))?;
-    let mut workloads = filter(args, filters, manifests.workloads);
+    let mut workloads = filter(args, filters, manifests.workloads, Labels::All);
     let controlled = drop_controlled(&mut workloads);
     Ok(Member {
         name: None,
@@ -232,7 +232,7 @@ async fn one_cluster(
     // What the nodes run, from every Pod listed (before filtering: Pods and ReplicaSets need
     // not carry their workload's labels).
     let running = RunningDigests::from_listing(&inventory.workloads, &inventory.pods);
-    let mut workloads = filter(args, filters, inventory.workloads);
+    let mut workloads = filter(args, filters, inventory.workloads, Labels::Read);
     let controlled = drop_controlled(&mut workloads);
     // On a cluster, registries see the credentials kubelet pulls with.
     let mut credentials = Vec::new();
@@ -268,12 +268,28 @@ async fn one_cluster(
     })
 }
 
-/// The workloads `-n`, `-l` and `--services` keep.
-fn filter(args: &CheckArgs, filters: &Filters<'_>, workloads: Vec<Workload>) -> Vec<Workload> {
+/// Which labels the workloads read hold.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Labels {
+    /// Every label written (manifests).
+    All,
+    /// Only the labels a scan reads (a cluster's lists, decoded as the watches do); the server
+    /// has already applied `-l` with every label.
+    Read,
+}
+
+/// The workloads `-n`, `-l` and `--services` keep. `-l` is matched here only where the
+/// workloads hold every label: a cluster's lists were selected by the server.
+fn filter(
+    args: &CheckArgs,
+    filters: &Filters<'_>,
+    workloads: Vec<Workload>,
+    labels: Labels,
+) -> Vec<Workload> {
     workloads
         .into_iter()
         .filter(|w| args.namespace.as_ref().is_none_or(|ns| &w.namespace == ns))
-        .filter(|w| filters.selector.matches(&w.labels.to_btree_map()))
+        .filter(|w| labels == Labels::Read || filters.selector.matches(&w.labels.to_btree_map()))
         .filter(|w| w.is_one_of(filters.services))
         .collect()
 }
