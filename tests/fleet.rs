@@ -4,6 +4,8 @@
 //! commands are run by the real `kubectl`. tests/e2e_fleet.rs does the same with the real
 //! control plane as one of the clusters.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -12,10 +14,7 @@ use ml_operator_testkit::proxy::FaultProxy;
 use ml_operator_testkit::registry::{AuthMode, RegistryProc};
 use ml_operator_testkit::tools;
 use serde_json::{Value, json};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::{example_index, example_registry, repo};
 
 /// `ml-operator check --kubeconfig K ARGS…` with no kubeconfig or docker credentials from the
 /// machine, and the tool cache's kubectl on PATH.
@@ -290,46 +289,14 @@ async fn each_finding_names_its_cluster_and_each_repository_is_walked_once_for_t
     );
 }
 
-/// The bundled example's tag index, by repository path in the registry (`library/redis`).
-fn example_index() -> std::collections::BTreeMap<String, Vec<String>> {
-    let text = std::fs::read_to_string(repo().join("examples/tags.json")).unwrap();
-    let index: std::collections::BTreeMap<String, Vec<String>> =
-        serde_json::from_str(&text).unwrap();
-    index
-        .into_iter()
-        .map(|(name, tags)| {
-            let path = ml_operator::inventory::image::ImageRef::parse(&name)
-                .unwrap()
-                .repository();
-            (path, tags)
-        })
-        .collect()
-}
-
 /// The bundled example hub in two clusters, tags from the real registry (every tag of the
 /// example's index): a fleet run walks each of its repositories once, where one run per
 /// cluster walks each once per cluster. Prints the figures.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bundled_example_in_two_clusters_walks_each_repository_once() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = RegistryProc::start(AuthMode::Anonymous, false).await;
+    let (_registry, proxy, config) = example_registry(dir.path()).await;
     let index = example_index();
-    futures::future::join_all(
-        index
-            .iter()
-            .map(|(repository, tags)| registry.push(repository, tags, false)),
-    )
-    .await;
-    let proxy = FaultProxy::start(&registry.base()).await;
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "checkOverwrittenTags: false\nregistries:\n  - {{host: docker.io, mirror: '{0}'}}\n  - {{host: quay.io, mirror: '{0}'}}\n",
-            proxy.host()
-        ),
-    )
-    .unwrap();
     let config = config.to_str().unwrap();
     let hub = || {
         KubeSim::builder()

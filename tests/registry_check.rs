@@ -3,54 +3,13 @@
 //! `quay.io` mirror, and `check -f examples/hub` must find exactly what the offline index finds
 //! — with exactly one tag walk per repository.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod support;
 
-use ml_operator::inventory::image::ImageRef;
+use std::path::Path;
+
 use ml_operator_testkit::proxy::{Fault, FaultProxy, Paging};
-use ml_operator_testkit::registry::{AuthMode, RegistryProc};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The example's tag index, by repository path in the registry (`library/redis`).
-fn example_index() -> BTreeMap<String, Vec<String>> {
-    let text = std::fs::read_to_string(repo().join("examples/tags.json")).unwrap();
-    let index: BTreeMap<String, Vec<String>> = serde_json::from_str(&text).unwrap();
-    index
-        .into_iter()
-        .map(|(name, tags)| (ImageRef::parse(&name).unwrap().repository(), tags))
-        .collect()
-}
-
-/// A registry filled with the example's tags, behind a counting proxy; and a config file that
-/// makes the proxy the mirror of every registry the example uses.
-async fn filled_registry(dir: &Path) -> (RegistryProc, FaultProxy, PathBuf) {
-    let registry = RegistryProc::start(AuthMode::Anonymous, false).await;
-    let index = example_index();
-    futures::future::join_all(
-        index
-            .iter()
-            .map(|(repository, tags)| registry.push(repository, tags, false)),
-    )
-    .await;
-    let proxy = FaultProxy::start(&registry.base()).await;
-    let config = dir.join("config.yaml");
-    // The example pins one image by a digest this registry does not hold for its tag: with the
-    // overwritten-tag check on, that is (rightly) tag-overwritten. tests/supply_chain.rs covers
-    // it; here the findings must be the offline index's.
-    std::fs::write(
-        &config,
-        format!(
-            "checkOverwrittenTags: false\nregistries:\n  - {{host: docker.io, mirror: '{0}'}}\n  - {{host: quay.io, mirror: '{0}'}}\n",
-            proxy.host()
-        ),
-    )
-    .unwrap();
-    (registry, proxy, config)
-}
+use support::{example_index, example_registry, repo};
 
 async fn ml_operator(args: &[&str]) -> std::process::Output {
     // No credentials from the machine's ~/.docker.
@@ -96,7 +55,7 @@ fn findings(output: &std::process::Output) -> Vec<Value> {
 async fn check_against_a_real_registry() {
     let dir = tempfile::tempdir().unwrap();
     let started = std::time::Instant::now();
-    let (_registry, proxy, config) = filled_registry(dir.path()).await;
+    let (_registry, proxy, config) = example_registry(dir.path()).await;
     println!("filled the registry in {:?}", started.elapsed());
     same_findings_as_the_offline_index(&proxy, &config, dir.path()).await;
     println!("phase 1 done at {:?}", started.elapsed());

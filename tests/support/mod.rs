@@ -178,3 +178,42 @@ pub async fn small_hub_registry() -> (RegistryProc, FaultProxy) {
     let proxy = FaultProxy::start(&registry.base()).await;
     (registry, proxy)
 }
+
+/// The bundled example's tag index (`examples/tags.json`), by repository path in the registry
+/// (`library/redis`).
+pub fn example_index() -> std::collections::BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(repo().join("examples/tags.json")).unwrap();
+    let index: std::collections::BTreeMap<String, Vec<String>> =
+        serde_json::from_str(&text).unwrap();
+    index
+        .into_iter()
+        .map(|(name, tags)| (ImageRef::parse(&name).unwrap().repository(), tags))
+        .collect()
+}
+
+/// A registry filled with the example's tags, behind a counting proxy; and a config file in
+/// `dir` that makes the proxy the mirror of every registry the example uses.
+pub async fn example_registry(dir: &Path) -> (RegistryProc, FaultProxy, PathBuf) {
+    let registry = RegistryProc::start(AuthMode::Anonymous, false).await;
+    let index = example_index();
+    futures::future::join_all(
+        index
+            .iter()
+            .map(|(repository, tags)| registry.push(repository, tags, false)),
+    )
+    .await;
+    let proxy = FaultProxy::start(&registry.base()).await;
+    let config = dir.join("config.yaml");
+    // The example pins one image by a digest this registry does not hold for its tag: with the
+    // overwritten-tag check on, that is (rightly) tag-overwritten. tests/supply_chain.rs covers
+    // it; the tests using this registry want the offline index's findings.
+    std::fs::write(
+        &config,
+        format!(
+            "checkOverwrittenTags: false\nregistries:\n  - {{host: docker.io, mirror: '{0}'}}\n  - {{host: quay.io, mirror: '{0}'}}\n",
+            proxy.host()
+        ),
+    )
+    .unwrap();
+    (registry, proxy, config)
+}
