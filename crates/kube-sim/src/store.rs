@@ -9,6 +9,7 @@ use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, success_status};
 use crate::util::{meta_mut, meta_str, new_uid, now_rfc3339, random_suffix};
 use base64::Engine;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -179,7 +180,72 @@ fn spec_part(obj: &Value, info: &ResourceInfo) -> Value {
     o
 }
 
-/// Decodes a `continue` token into (resourceVersion, last key).
+/// One page of a list as the API server writes it: `{Kind}List` with `metadata`
+/// (`resourceVersion`, and `continue` + `remainingItemCount` when more follow) and `items`,
+/// each with its `apiVersion` and `kind`.
+struct ListPage<'a> {
+    info: &'a ResourceInfo,
+    resource_version: String,
+    next: Option<String>,
+    remaining: usize,
+    items: Vec<&'a Value>,
+}
+
+impl Serialize for ListPage<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let api_version = self.info.api_version();
+        let mut metadata = Map::new();
+        metadata.insert("resourceVersion".into(), json!(self.resource_version));
+        if let Some(next) = &self.next {
+            metadata.insert("continue".into(), json!(next));
+            metadata.insert("remainingItemCount".into(), json!(self.remaining));
+        }
+        let items: Vec<Item<'_>> = self
+            .items
+            .iter()
+            .map(|object| Item {
+                object,
+                api_version: &api_version,
+                kind: &self.info.kind,
+            })
+            .collect();
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("apiVersion", &api_version)?;
+        map.serialize_entry("kind", &self.info.list_kind)?;
+        map.serialize_entry("metadata", &metadata)?;
+        map.serialize_entry("items", &items)?;
+        map.end()
+    }
+}
+
+/// A listed object with its `apiVersion` and `kind` (stored objects may lack them), written
+/// from the stored value without copying it.
+struct Item<'a> {
+    object: &'a Value,
+    api_version: &'a str,
+    kind: &'a str,
+}
+
+impl Serialize for Item<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(fields) = self.object.as_object() else {
+            return self.object.serialize(serializer);
+        };
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("apiVersion", self.api_version)?;
+        map.serialize_entry("kind", self.kind)?;
+        for (key, value) in fields {
+            if key != "apiVersion" && key != "kind" {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Decodes a `continue` token into (resourceVersion, last key `namespace/name`).
 fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
     let bad = || ApiError::bad_request(format!("continue key is not valid: {token}"));
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -308,65 +374,21 @@ impl Store {
         opts: &ListOpts,
     ) -> Result<Value, ApiError> {
         let st = self.lock();
-        let start = match &opts.continue_token {
-            Some(t) => {
-                let (rv, start) = decode_continue(t)?;
-                if rv < st.compacted {
-                    return Err(ApiError::expired(
-                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
-                    ));
-                }
-                Some(start)
-            }
-            None => None,
-        };
-        let mut items = vec![];
-        let mut next = None;
-        let mut remaining = 0usize;
-        for obj in st.iter(info, ns) {
-            let key = format!(
-                "{}/{}",
-                meta_str(obj, "namespace").unwrap_or_default(),
-                meta_str(obj, "name").unwrap_or_default()
-            );
-            if start.as_ref().is_some_and(|s| key.as_str() <= s.as_str()) {
-                continue;
-            }
-            if !opts.labels.matches(obj) || !opts.fields.matches(obj) {
-                continue;
-            }
-            if opts.limit > 0 && items.len() >= opts.limit {
-                if next.is_none() {
-                    let last = items.last().map(|o: &Value| {
-                        format!(
-                            "{}/{}",
-                            meta_str(o, "namespace").unwrap_or_default(),
-                            meta_str(o, "name").unwrap_or_default()
-                        )
-                    });
-                    next = last;
-                }
-                remaining += 1;
-                continue;
-            }
-            let mut o = with_version(obj.clone(), info);
-            // Items in a list carry no apiVersion/kind on the real server's typed lists; keep
-            // them (as custom resource lists do) since clients ignore or use them.
-            if let Some(m) = o.as_object_mut() {
-                m.entry("apiVersion")
-                    .or_insert_with(|| json!(info.api_version()));
-            }
-            items.push(o);
-        }
-        let mut meta = Map::new();
-        meta.insert("resourceVersion".into(), json!(st.rv.to_string()));
-        if let Some(n) = next {
-            meta.insert("continue".into(), json!(encode_continue(st.rv, &n)));
-            meta.insert("remainingItemCount".into(), json!(remaining));
-        }
-        Ok(
-            json!({"apiVersion": info.api_version(), "kind": info.list_kind, "metadata": meta, "items": items}),
-        )
+        let page = st.page(info, ns, opts)?;
+        Ok(serde_json::to_value(&page).expect("a list page always serializes"))
+    }
+
+    /// [`Store::list`] as JSON text, written from the stored objects under the lock (a page of
+    /// big objects is not copied first).
+    pub fn list_json(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        opts: &ListOpts,
+    ) -> Result<String, ApiError> {
+        let st = self.lock();
+        let page = st.page(info, ns, opts)?;
+        Ok(serde_json::to_string(&page).expect("a list page always serializes"))
     }
 
     /// Creates an object (`POST`). `keep_status` is for the loader: real creates drop status.
@@ -643,6 +665,82 @@ impl State {
     pub fn get(&self, info: &ResourceInfo, ns: Option<&str>, name: &str) -> Option<&Value> {
         self.bucket(info)?
             .get(&(ns_key(info, ns), name.to_string()))
+    }
+
+    /// One page of a list: the objects after the continue token's key that match the
+    /// selectors, at most `limit` of them, in key order.
+    fn page<'a>(
+        &'a self,
+        info: &'a ResourceInfo,
+        ns: Option<&'a str>,
+        opts: &ListOpts,
+    ) -> Result<ListPage<'a>, ApiError> {
+        let after = match &opts.continue_token {
+            Some(t) => {
+                let (rv, start) = decode_continue(t)?;
+                if rv < self.compacted {
+                    return Err(ApiError::expired(
+                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                    ));
+                }
+                // Neither a namespace nor a name holds a `/`.
+                let (namespace, name) = start.split_once('/').unwrap_or(("", start.as_str()));
+                Some((namespace.to_string(), name.to_string()))
+            }
+            None => None,
+        };
+        let matching = self
+            .iter_after(info, ns, after.as_ref())
+            .filter(|o| opts.labels.matches(o) && opts.fields.matches(o));
+        let mut items = Vec::new();
+        let mut remaining = 0usize;
+        for obj in matching {
+            if opts.limit > 0 && items.len() >= opts.limit {
+                remaining += 1;
+            } else {
+                items.push(obj);
+            }
+        }
+        let next = (remaining > 0).then(|| {
+            let last = items.last().expect("a full page before the rest");
+            encode_continue(
+                self.rv,
+                &format!(
+                    "{}/{}",
+                    meta_str(last, "namespace").unwrap_or_default(),
+                    meta_str(last, "name").unwrap_or_default()
+                ),
+            )
+        });
+        Ok(ListPage {
+            info,
+            resource_version: self.rv.to_string(),
+            next,
+            remaining,
+            items,
+        })
+    }
+
+    /// Stored objects of a resource in key order (namespace, name), optionally in one
+    /// namespace, after the key `after`.
+    fn iter_after<'a>(
+        &'a self,
+        info: &ResourceInfo,
+        ns: Option<&'a str>,
+        after: Option<&(String, String)>,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        use std::ops::Bound;
+        let ns = ns.filter(|_| info.namespaced);
+        let lower = match (after, ns) {
+            (Some(key), _) => Bound::Excluded(key.clone()),
+            (None, Some(ns)) => Bound::Included((ns.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        self.bucket(info)
+            .into_iter()
+            .flat_map(move |b| b.range((lower.clone(), Bound::Unbounded)))
+            .take_while(move |((n, _), _)| ns.is_none_or(|x| x == n))
+            .map(|(_, v)| v)
     }
 
     /// Stored objects of a resource in key order, optionally in one namespace.
@@ -1464,5 +1562,68 @@ mod tests {
             }
         }
         assert_eq!(seen, 5);
+    }
+
+    /// Namespaces where one is a prefix of another (`a`, `a-b`) sort differently as
+    /// `namespace/name` text than as keys; the pages still hold every object once, and a list
+    /// in one namespace holds only its own.
+    #[test]
+    fn pagination_across_prefixed_namespaces_keeps_every_item_once() {
+        let s = Store::new(100);
+        let info = s.info("", "v1", "configmaps").unwrap();
+        let namespaces = s.info("", "v1", "namespaces").unwrap();
+        for ns in ["a", "a-b", "b"] {
+            s.create(
+                &namespaces,
+                None,
+                json!({"metadata": {"name": ns}}),
+                &WriteOpts::default(),
+            )
+            .unwrap();
+            for i in 0..3 {
+                s.create(
+                    &info,
+                    Some(ns),
+                    json!({"metadata": {"name": format!("c{i}")}}),
+                    &WriteOpts::default(),
+                )
+                .unwrap();
+            }
+        }
+        let names = |ns: Option<&str>| {
+            let mut opts = ListOpts {
+                limit: 2,
+                ..Default::default()
+            };
+            let mut seen = Vec::new();
+            loop {
+                let l = s.list(&info, ns, &opts).unwrap();
+                for item in l["items"].as_array().unwrap() {
+                    assert_eq!(item["kind"], "ConfigMap");
+                    assert_eq!(item["apiVersion"], "v1");
+                    seen.push(format!(
+                        "{}/{}",
+                        item["metadata"]["namespace"].as_str().unwrap(),
+                        item["metadata"]["name"].as_str().unwrap()
+                    ));
+                }
+                match l["metadata"]["continue"].as_str() {
+                    Some(c) => opts.continue_token = Some(c.to_string()),
+                    None => break seen,
+                }
+            }
+        };
+        let all = names(None);
+        assert_eq!(all.len(), 9, "{all:?}");
+        let unique: std::collections::BTreeSet<&String> = all.iter().collect();
+        assert_eq!(unique.len(), 9, "{all:?}");
+        assert_eq!(names(Some("a")), ["a/c0", "a/c1", "a/c2"]);
+        let text = s
+            .list_json(&info, Some("a-b"), &ListOpts::default())
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            s.list(&info, Some("a-b"), &ListOpts::default()).unwrap()
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Request dispatch for Kubernetes API paths: parses the URL into a route, classifies the
 //! verb (for counters, faults and forbid rules), then serves discovery or the resource verbs.
 
-use super::{discovery, error_response, json_response, openapi, table, watch};
+use super::{discovery, error_response, json_response, json_text_response, openapi, table, watch};
 use crate::resources::ResourceInfo;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::sim::Sim;
@@ -362,8 +362,8 @@ async fn resource(
             }
             Method::GET => {
                 let lo = list_opts(q, &info)?;
-                let list = store.list(&info, ns, &lo)?;
                 if wants_table(headers) {
+                    let list = store.list(&info, ns, &lo)?;
                     let items = list["items"].as_array().cloned().unwrap_or_default();
                     let t = table::table(
                         &info,
@@ -373,7 +373,7 @@ async fn resource(
                     );
                     return Ok(json_response(200, &t));
                 }
-                Ok(json_response(200, &list))
+                Ok(json_text_response(200, store.list_json(&info, ns, &lo)?))
             }
             Method::POST => {
                 let obj = parse_body(headers, body)?;

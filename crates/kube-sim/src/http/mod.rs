@@ -22,9 +22,14 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
 
 /// A JSON response with the given status.
 pub(crate) fn json_response(code: u16, body: &Value) -> Response {
+    json_text_response(code, body.to_string())
+}
+
+/// A JSON response from text already written.
+pub(crate) fn json_text_response(code: u16, body: String) -> Response {
     let mut r = (
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        body.to_string(),
+        body,
     )
         .into_response();
     r.headers_mut().insert(
