@@ -7,7 +7,6 @@
 //! use. A namespace we may not list is a warning naming it, and the rest of the scan goes on.
 
 use std::path::PathBuf;
-use strum::IntoEnumIterator;
 
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, ListParams};
@@ -109,6 +108,20 @@ const PAGE_SIZE: u32 = 250;
 /// parallel, and each holds at most one page in memory.
 const LISTS_IN_FLIGHT: usize = 4;
 
+/// The kinds in the order their lists start: the longest first (every workload has Pods,
+/// every Deployment keeps its old ReplicaSets), so that a long list does not start last and
+/// run on alone after the short ones.
+const LIST_ORDER: [WorkloadKind; 8] = [
+    WorkloadKind::Pod,
+    WorkloadKind::ReplicaSet,
+    WorkloadKind::Deployment,
+    WorkloadKind::Job,
+    WorkloadKind::StatefulSet,
+    WorkloadKind::DaemonSet,
+    WorkloadKind::CronJob,
+    WorkloadKind::ReplicationController,
+];
+
 impl Cluster {
     /// Builds a client from the options; does not contact the server yet.
     pub async fn connect(options: &ClusterOptions) -> Result<Cluster, ClusterError> {
@@ -186,10 +199,10 @@ impl Cluster {
         options: &ClusterOptions,
     ) -> Result<ClusterInventory, ClusterError> {
         let scope = options.namespace.as_deref();
-        let listed = self.list_each(WorkloadKind::iter(), |kind| (kind, scope), options);
+        let listed = self.list_each(LIST_ORDER.into_iter(), |kind| (kind, scope), options);
         let mut lists = Vec::new();
         let mut forbidden = Vec::new();
-        for (kind, listed) in WorkloadKind::iter().zip(listed.await?) {
+        for (kind, listed) in LIST_ORDER.into_iter().zip(listed.await?) {
             match listed {
                 Listed::Done(list) => lists.push((kind, vec![list])),
                 Listed::ForbiddenClusterWide => {
@@ -221,6 +234,7 @@ impl Cluster {
                 }
             }
         }
+        lists.sort_by_key(|(kind, _)| *kind);
         for list in lists.into_iter().flat_map(|(_, per_kind)| per_kind) {
             inventory.workloads.extend(list.workloads);
             inventory.warnings.extend(list.warnings);
@@ -230,21 +244,27 @@ impl Cluster {
     }
 
     /// Lists each of `items` (a kind in a namespace or all, as `scope` says), at most
-    /// [`LISTS_IN_FLIGHT`] at a time; the results in the order of `items`, or the first error.
+    /// [`LISTS_IN_FLIGHT`] at a time, started in the order of `items` (the next as soon as
+    /// any one finishes); the results in the order of `items`, or the first error.
     async fn list_each<'s, T>(
         &self,
         items: impl Iterator<Item = T>,
         scope: impl Fn(T) -> (WorkloadKind, Option<&'s str>),
         options: &ClusterOptions,
     ) -> Result<Vec<Listed>, ClusterError> {
-        let lists = items.map(|item| {
+        let lists = items.enumerate().map(|(index, item)| {
             let (kind, namespace) = scope(item);
-            self.list_kind(kind, namespace, options)
+            async move {
+                let listed = self.list_kind(kind, namespace, options).await?;
+                Ok::<_, ClusterError>((index, listed))
+            }
         });
-        futures::stream::iter(lists)
-            .buffered(LISTS_IN_FLIGHT)
+        let mut done: Vec<(usize, Listed)> = futures::stream::iter(lists)
+            .buffer_unordered(LISTS_IN_FLIGHT)
             .try_collect()
-            .await
+            .await?;
+        done.sort_by_key(|(index, _)| *index);
+        Ok(done.into_iter().map(|(_, listed)| listed).collect())
     }
 
     /// Lists one kind, page by page, decoding each object straight into the few fields a scan
@@ -365,4 +385,18 @@ struct KindList {
     workloads: Vec<Workload>,
     warnings: Vec<String>,
     pods: BTreeMap<(String, String), Vec<RunningImage>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use strum::IntoEnumIterator;
+
+    use super::*;
+
+    #[test]
+    fn every_kind_is_listed_once() {
+        let mut listed = LIST_ORDER.to_vec();
+        listed.sort();
+        assert_eq!(listed, WorkloadKind::iter().collect::<Vec<_>>());
+    }
 }
