@@ -39,8 +39,8 @@ use ml_operator_registry::ErrorKind;
 use ml_operator_version::{Outcome, Strategy, TagSet};
 
 use crate::inventory::image::ImageRef;
-use crate::tags::TagLookup;
 use crate::tags::TagSource;
+use crate::tags::{TagLookup, Tags};
 
 /// How long the API reuses a repository's tag list: 30 identical questions within this time
 /// make one registry walk (a scan's walk counts too).
@@ -287,8 +287,8 @@ pub async fn newest(
 }
 
 /// The newest allowed tag, or the current one when there is none (or it is not a version).
-fn newest_of(current: &str, tags: &[String], strategy: Strategy) -> String {
-    let tags = TagSet::new(tags.iter().map(String::as_str));
+fn newest_of(current: &str, tags: &Tags, strategy: Strategy) -> String {
+    let tags = TagSet::new(tags.iter());
     match tags.decide(current, strategy).outcome {
         Outcome::Update { latest } => latest,
         Outcome::UpToDate | Outcome::Unresolved { .. } => current.to_string(),

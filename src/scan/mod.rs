@@ -186,32 +186,21 @@ impl<'a> ParsedTags<'a> {
         if !self.lookup.is_complete(image) {
             return None;
         }
-        self.lookup
-            .tags(image)
-            .ok()
-            .map(|tags| tags.iter().any(|t| t == tag))
+        self.lookup.tags(image).ok().map(|tags| tags.contains(tag))
     }
 
     /// The tags of `image`'s repository without `excluded` (held back by the cool-down).
     fn without(&self, image: &ImageRef, excluded: &[String]) -> Result<TagSet, TagsUnknown> {
-        self.lookup.tags(image).map(|tags| {
-            TagSet::new(
-                tags.iter()
-                    .map(String::as_str)
-                    .filter(|t| !excluded.iter().any(|e| e == t)),
-            )
-        })
+        self.lookup
+            .tags(image)
+            .map(|tags| TagSet::new(tags.iter().filter(|t| !excluded.iter().any(|e| e == t))))
     }
 
     /// The tags of `image`'s repository (the same for every image it is asked about).
     fn get(&mut self, image: &ImageRef) -> Result<&TagSet, TagsUnknown> {
         let lookup = self.lookup;
         self.parsed
-            .get_or_insert_with(|| {
-                lookup
-                    .tags(image)
-                    .map(|tags| TagSet::new(tags.iter().map(String::as_str)))
-            })
+            .get_or_insert_with(|| lookup.tags(image).map(|tags| TagSet::new(tags.iter())))
             .as_ref()
             .map_err(Clone::clone)
     }

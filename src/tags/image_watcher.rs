@@ -12,8 +12,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use ml_operator_version::Strategy;
 
-use super::TagsUnknown;
 use super::source::RepositoryTags;
+use super::{Tags, TagsUnknown};
 use crate::inventory::image::DOCKER_HUB;
 use crate::inventory::{ImageRef, Workload};
 
@@ -133,7 +133,7 @@ impl ImageWatcherClient {
         for (name, tag, answer) in answers {
             let entry = repositories
                 .entry(name.clone())
-                .or_insert_with(|| Ok(RepositoryTags::Gathered(Vec::new())));
+                .or_insert_with(|| Ok(RepositoryTags::Gathered(Tags::new())));
             match (answer, entry) {
                 (Err(e), entry) => {
                     *entry = Err(TagsUnknown {
@@ -141,7 +141,10 @@ impl ImageWatcherClient {
                         reason: e.to_string(),
                     });
                 }
-                (Ok(newest), Ok(RepositoryTags::Gathered(tags))) => tags.extend([tag, newest]),
+                (Ok(newest), Ok(RepositoryTags::Gathered(tags))) => {
+                    tags.push(&tag);
+                    tags.push(&newest);
+                }
                 (Ok(_), _) => {}
             }
         }

@@ -10,12 +10,12 @@ use std::path::Path;
 
 use crate::inventory::Workload;
 use crate::inventory::image::ImageRef;
-use crate::tags::TagLookup;
+use crate::tags::{TagLookup, Tags};
 
 /// Tags per repository, keyed by the fully qualified name (`docker.io/library/redis`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TagIndex {
-    repositories: BTreeMap<String, Vec<String>>,
+    repositories: BTreeMap<String, Tags>,
 }
 
 /// A tag index that cannot be used; names the file and what is wrong.
@@ -134,15 +134,12 @@ impl TagIndex {
     /// the order first seen, in time linear in the number of tags.
     pub fn insert(&mut self, image: &ImageRef, tags: Vec<String>) {
         let known = self.repositories.entry(image.canonical_name()).or_default();
-        known.extend(tags);
-        dedup_keeping_first(known);
+        *known = merged_keeping_first(known, &tags);
     }
 
     /// The tags of an image's repository, if the index has it.
-    pub fn get(&self, image: &ImageRef) -> Option<&[String]> {
-        self.repositories
-            .get(&image.canonical_name())
-            .map(Vec::as_slice)
+    pub fn get(&self, image: &ImageRef) -> Option<&Tags> {
+        self.repositories.get(&image.canonical_name())
     }
 
     /// How many repositories the index holds.
@@ -156,13 +153,14 @@ impl TagIndex {
     }
 }
 
-/// Drops every repeat of a tag, keeping the first of each where it was.
-fn dedup_keeping_first(tags: &mut Vec<String>) {
-    let mut seen = HashSet::with_capacity(tags.len());
-    let keep: Vec<bool> = tags.iter().map(|tag| seen.insert(tag.as_str())).collect();
-    drop(seen);
-    let mut keep = keep.into_iter();
-    tags.retain(|_| keep.next().unwrap_or(true));
+/// `known` then `more`, each tag once, the first of each where it was.
+fn merged_keeping_first(known: &Tags, more: &[String]) -> Tags {
+    let mut seen = HashSet::with_capacity(known.len() + more.len());
+    known
+        .iter()
+        .chain(more.iter().map(String::as_str))
+        .filter(|tag| seen.insert(*tag))
+        .collect()
 }
 
 /// The tag index a scan used: every repository of `workloads` whose tags `lookup` knows, keyed
@@ -229,6 +227,6 @@ mod tests {
         )
         .unwrap();
         let image = ImageRef::parse("a").unwrap();
-        assert_eq!(index.get(&image).unwrap(), ["v2", "v1", "v3"]);
+        assert_eq!(*index.get(&image).unwrap(), ["v2", "v1", "v3"]);
     }
 }

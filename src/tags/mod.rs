@@ -21,12 +21,14 @@ pub use image_watcher::{ImageWatcherClient, ImageWatcherError};
 pub use index::{InvalidTagIndex, TagIndex};
 pub use source::{Fetched, TagSource};
 
+pub use ml_operator_registry::Tags;
+
 use crate::inventory::ImageRef;
 
 /// The tags of an image's repository, however they were obtained.
 pub trait TagLookup {
     /// The tags of `image`'s repository, or why they are not known.
-    fn tags(&self, image: &ImageRef) -> Result<&[String], TagsUnknown>;
+    fn tags(&self, image: &ImageRef) -> Result<&Tags, TagsUnknown>;
 
     /// Whether [`TagLookup::tags`] is the registry's whole list for `image`'s repository, so
     /// a tag missing from it is gone from the registry (an index or an image-watcher's answers
@@ -47,7 +49,7 @@ pub struct TagsUnknown {
 }
 
 impl TagLookup for TagIndex {
-    fn tags(&self, image: &ImageRef) -> Result<&[String], TagsUnknown> {
+    fn tags(&self, image: &ImageRef) -> Result<&Tags, TagsUnknown> {
         self.get(image).ok_or_else(|| TagsUnknown {
             repository: image.canonical_name(),
             reason: format!("the tag index has no entry for {}", image.familiar_name()),

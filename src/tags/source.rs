@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use ml_operator_registry::{Registry, TagList};
+use ml_operator_registry::{Registry, TagList, Tags};
 use ml_operator_version::Strategy;
 
 use super::{ImageWatcherClient, TagIndex, TagLookup, TagsUnknown};
@@ -42,11 +42,11 @@ pub enum RepositoryTags {
     /// A registry's tag list.
     Listed(Arc<TagList>),
     /// The current tags and an image-watcher's answers for them.
-    Gathered(Vec<String>),
+    Gathered(Tags),
 }
 
 impl RepositoryTags {
-    fn as_slice(&self) -> &[String] {
+    fn tags(&self) -> &Tags {
         match self {
             RepositoryTags::Listed(list) => &list.tags,
             RepositoryTags::Gathered(tags) => tags,
@@ -133,12 +133,12 @@ impl Fetched<'_> {
 }
 
 impl TagLookup for Fetched<'_> {
-    fn tags(&self, image: &ImageRef) -> Result<&[String], TagsUnknown> {
+    fn tags(&self, image: &ImageRef) -> Result<&Tags, TagsUnknown> {
         match self {
             Fetched::Index(index) => index.tags(image),
             Fetched::Repositories(repositories) => {
                 match repositories.get(&image.canonical_name()) {
-                    Some(Ok(tags)) => Ok(tags.as_slice()),
+                    Some(Ok(tags)) => Ok(tags.tags()),
                     Some(Err(unknown)) => Err(unknown.clone()),
                     None => Err(TagsUnknown {
                         repository: image.canonical_name(),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::tag_list::TagList;
+use crate::tag_list::{TagList, Tags};
 
 /// Entries kept in memory before expired ones are swept (a bound on growth in `run` mode).
 const SWEEP_ABOVE: usize = 4096;
@@ -41,7 +41,7 @@ struct DiskEntry {
     registry: String,
     repository: String,
     fetched_at_unix: u64,
-    tags: Vec<String>,
+    tags: Tags,
     pages: Vec<CachedPage>,
 }
 

@@ -391,10 +391,12 @@ impl Registry {
                 None => break,
             }
         }
+        let mut tags = walk.tags;
+        tags.shrink_to_fit();
         let list = Arc::new(TagList {
             registry: registry.clone(),
             repository: repository.clone(),
-            tags: walk.tags,
+            tags,
         });
         // Only pages with an ETag can be revalidated; the others would be held for nothing.
         pages.retain(|page| page.etag.is_some());

@@ -220,4 +220,4 @@ pub use stats::{
     KindCount, MAX_REQUEST_ROWS, MAX_WALK_ROWS, OVERFLOW, RETRY_LOG_CAPACITY, RequestCount,
     RequestKind, RetryEvent, Stats, WalkCount,
 };
-pub use tag_list::TagList;
+pub use tag_list::{TagList, Tags};

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use url::Url;
 
 use crate::error::{Error, ErrorKind, display_url};
+use crate::tag_list::Tags;
 
 /// Extracts the `rel="next"` target from a `Link` header value.
 pub(crate) fn next_link(header: &str) -> Option<String> {
@@ -46,7 +47,7 @@ pub(crate) struct Walk {
     page_size: Option<usize>,
     seen_urls: HashSet<String>,
     seen_tags: HashSet<String>,
-    pub(crate) tags: Vec<String>,
+    pub(crate) tags: Tags,
     pub(crate) pages: usize,
 }
 
@@ -60,7 +61,7 @@ impl Walk {
             page_size,
             seen_urls: HashSet::from([first.to_string()]),
             seen_tags: HashSet::new(),
-            tags: Vec::new(),
+            tags: Tags::new(),
             pages: 0,
         }
     }
@@ -71,7 +72,7 @@ impl Walk {
         let before = self.tags.len();
         for t in tags {
             if !t.is_empty() && self.seen_tags.insert(t.clone()) {
-                self.tags.push(t.clone());
+                self.tags.push(t);
             }
         }
         self.tags.len() - before

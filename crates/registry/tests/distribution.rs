@@ -15,8 +15,8 @@ use support::registry::{AuthMode, RegistryProc, version_tags};
 use support::test_options;
 use support::token::{TokenIssuer, TokenServer};
 
-fn set(v: &[String]) -> BTreeSet<String> {
-    v.iter().cloned().collect()
+fn set<S: AsRef<str>>(v: impl IntoIterator<Item = S>) -> BTreeSet<String> {
+    v.into_iter().map(|t| t.as_ref().to_string()).collect()
 }
 
 #[tokio::test]
