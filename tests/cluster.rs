@@ -158,3 +158,31 @@ fn an_unreachable_cluster_names_context_and_server() {
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
     assert!(!stderr.contains("secret-token-value"), "{stderr}");
 }
+
+/// A list page is read only up to `--max-input-size`: a larger one stops the read with an error
+/// naming the list and the bound, and nothing is reported from a half-read cluster.
+#[test]
+fn a_list_page_larger_than_the_input_bound_is_an_error_naming_it() {
+    let (_sim, _dir, kubeconfig) = start_example_hub();
+    let output = ml_operator(
+        &kubeconfig,
+        &[
+            "--tags",
+            "examples/tags.json",
+            "--max-input-size",
+            "4K",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("a list page of /api"), "{stderr}");
+    assert!(
+        stderr.contains("larger than 4096 bytes (--max-input-size)"),
+        "{stderr}"
+    );
+    // With the default bound the same cluster reads whole.
+    let report = report(&kubeconfig, &["--tags", "examples/tags.json"]);
+    assert!(report["summary"]["workloads"].as_u64().unwrap() > 0);
+}

@@ -193,8 +193,9 @@ struct CheckArgs {
     /// Write the tags used by this scan as a tag index, for `--tags` on an air-gapped hub.
     #[arg(long, value_name = "FILE")]
     export_tags: Option<PathBuf>,
-    /// The largest manifest input (each -f file, and stdin) read: bytes, or with K, M or G
-    /// (binary: 64M = 64 MiB). A larger input is an error (exit 2).
+    /// The largest manifest input (each -f file, and stdin) and the largest page of a cluster's
+    /// lists read: bytes, or with K, M or G (binary: 64M = 64 MiB). A larger input is an error
+    /// (exit 2; a larger list page fails that cluster's read).
     #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = crate::source::manifest::parse_size)]
     max_input_size: u64,
     /// On a cluster, do not read the Helm releases of Helm-managed workloads (their Secrets)

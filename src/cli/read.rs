@@ -225,7 +225,7 @@ async fn one_cluster(
         .await
         .map_err(|e| e.to_string())?;
     let inventory = cluster
-        .workloads(&options)
+        .workloads(&options, args.max_input_size)
         .await
         .map_err(|e| e.to_string())?;
     let mut warnings = inventory.warnings;

@@ -9,8 +9,9 @@
 use std::path::PathBuf;
 
 use futures::{StreamExt, TryStreamExt};
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, ObjectList};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::Resource;
 use kube::{Client, Config};
 
 use std::collections::BTreeMap;
@@ -190,16 +191,23 @@ impl Cluster {
         &self.client
     }
 
-    /// Lists every workload kind, [`LISTS_IN_FLIGHT`] lists at a time. An unreachable server
-    /// is an error; a kind or namespace we are forbidden to list is a warning. The workloads
+    /// Lists every workload kind, [`LISTS_IN_FLIGHT`] lists at a time, each page read up to
+    /// `max_page_bytes` (`--max-input-size`: 250 objects as Helm and `kubectl apply` write them
+    /// are 2–3 MB). An unreachable server or a larger page is an error; a kind or namespace we
+    /// are forbidden to list is a warning. The workloads
     /// come kind by kind (in [`WorkloadKind`] order), each kind in the server's order, whatever
     /// order the lists finish in.
     pub async fn workloads(
         &self,
         options: &ClusterOptions,
+        max_page_bytes: u64,
     ) -> Result<ClusterInventory, ClusterError> {
         let scope = options.namespace.as_deref();
-        let listed = self.list_each(LIST_ORDER.into_iter(), |kind| (kind, scope), options);
+        let read = Read {
+            options,
+            max_page_bytes,
+        };
+        let listed = self.list_each(LIST_ORDER.into_iter(), |kind| (kind, scope), &read);
         let mut lists = Vec::new();
         let mut forbidden = Vec::new();
         for (kind, listed) in LIST_ORDER.into_iter().zip(listed.await?) {
@@ -220,11 +228,7 @@ impl Cluster {
                 .flat_map(|kind| namespaces.iter().map(move |ns| (*kind, ns.as_str())))
                 .collect();
             let listed = self
-                .list_each(
-                    pairs.iter().copied(),
-                    |(kind, ns)| (kind, Some(ns)),
-                    options,
-                )
+                .list_each(pairs.iter().copied(), |(kind, ns)| (kind, Some(ns)), &read)
                 .await?;
             for ((kind, _), listed) in pairs.into_iter().zip(listed) {
                 if let Listed::Done(list) = listed
@@ -250,12 +254,12 @@ impl Cluster {
         &self,
         items: impl Iterator<Item = T>,
         scope: impl Fn(T) -> (WorkloadKind, Option<&'s str>),
-        options: &ClusterOptions,
+        read: &Read<'_>,
     ) -> Result<Vec<Listed>, ClusterError> {
         let lists = items.enumerate().map(|(index, item)| {
             let (kind, namespace) = scope(item);
             async move {
-                let listed = self.list_kind(kind, namespace, options).await?;
+                let listed = self.list_kind(kind, namespace, read).await?;
                 Ok::<_, ClusterError>((index, listed))
             }
         });
@@ -275,20 +279,17 @@ impl Cluster {
         &self,
         kind: WorkloadKind,
         namespace: Option<&str>,
-        options: &ClusterOptions,
+        read: &Read<'_>,
     ) -> Result<Listed, ClusterError> {
         let resource = kind.api_resource();
-        let api: Api<WatchedObject> = match namespace {
-            Some(namespace) => Api::namespaced_with(self.client.clone(), namespace, &resource),
-            None => Api::all_with(self.client.clone(), &resource),
-        };
+        let request = kube::core::Request::new(WatchedObject::url_path(&resource, namespace));
         let mut params = ListParams::default().limit(PAGE_SIZE);
-        if !options.selector.is_empty() {
-            params = params.labels(&options.selector);
+        if !read.options.selector.is_empty() {
+            params = params.labels(&read.options.selector);
         }
         let mut list = KindList::default();
         loop {
-            let page = match api.list(&params).await {
+            let page = match self.list_page(&request, &params, read.max_page_bytes).await {
                 Ok(page) => page,
                 Err(kube::Error::Api(status)) if status.code == 403 => {
                     let Some(namespace) = namespace else {
@@ -323,6 +324,36 @@ impl Cluster {
                 None => return Ok(Listed::Done(list)),
             }
         }
+    }
+
+    /// One page of a list, decoded from the response body as read (kube's `Api::list` copies
+    /// a page twice on its way to text: a Pod page of 250 is ~2.5 MB). At most `max_bytes` are
+    /// read.
+    async fn list_page(
+        &self,
+        request: &kube::core::Request,
+        params: &ListParams,
+        max_bytes: u64,
+    ) -> Result<ObjectList<WatchedObject>, kube::Error> {
+        use futures::AsyncReadExt;
+        let mut http = request.list(params).map_err(kube::Error::BuildRequest)?;
+        http.extensions_mut().insert("list");
+        let body = self.client.request_stream(http).await?;
+        let mut bytes = Vec::new();
+        body.take(max_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| kube::Error::Service(Box::new(e)))?;
+        if bytes.len() as u64 > max_bytes {
+            return Err(kube::Error::Service(
+                format!(
+                    "a list page of {} is larger than {max_bytes} bytes (--max-input-size)",
+                    request.url_path
+                )
+                .into(),
+            ));
+        }
+        serde_json::from_slice(&bytes).map_err(kube::Error::SerdeError)
     }
 
     async fn namespaces(
@@ -377,6 +408,12 @@ pub fn contexts(kubeconfig: Option<&std::path::Path>) -> Result<Vec<String>, Clu
         })?,
     };
     Ok(config.contexts.into_iter().map(|c| c.name).collect())
+}
+
+/// How lists are read: the caller's options and the bound on one page.
+struct Read<'a> {
+    options: &'a ClusterOptions,
+    max_page_bytes: u64,
 }
 
 /// What one list of one kind read.
