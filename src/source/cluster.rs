@@ -335,23 +335,33 @@ impl Cluster {
         params: &ListParams,
         max_bytes: u64,
     ) -> Result<ObjectList<WatchedObject>, kube::Error> {
-        use futures::AsyncReadExt;
+        use futures::{AsyncBufRead, AsyncBufReadExt};
         let mut http = request.list(params).map_err(kube::Error::BuildRequest)?;
         http.extensions_mut().insert("list");
-        let body = self.client.request_stream(http).await?;
+        let mut body = std::pin::pin!(self.client.request_stream(http).await?);
+        // Chunk by chunk as they arrive, each copied once (`read_to_end` would zero the spare
+        // capacity again after every wait).
         let mut bytes = Vec::new();
-        body.take(max_bytes.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| kube::Error::Service(Box::new(e)))?;
-        if bytes.len() as u64 > max_bytes {
-            return Err(kube::Error::Service(
-                format!(
-                    "a list page of {} is larger than {max_bytes} bytes (--max-input-size)",
-                    request.url_path
-                )
-                .into(),
-            ));
+        loop {
+            let chunk = body
+                .fill_buf()
+                .await
+                .map_err(|e| kube::Error::Service(Box::new(e)))?;
+            if chunk.is_empty() {
+                break;
+            }
+            if (bytes.len() + chunk.len()) as u64 > max_bytes {
+                return Err(kube::Error::Service(
+                    format!(
+                        "a list page of {} is larger than {max_bytes} bytes (--max-input-size)",
+                        request.url_path
+                    )
+                    .into(),
+                ));
+            }
+            bytes.extend_from_slice(chunk);
+            let read = chunk.len();
+            body.as_mut().consume(read);
         }
         serde_json::from_slice(&bytes).map_err(kube::Error::SerdeError)
     }
