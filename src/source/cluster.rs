@@ -194,9 +194,8 @@ impl Cluster {
     /// Lists every workload kind, [`LISTS_IN_FLIGHT`] lists at a time, each page read up to
     /// `max_page_bytes` (`--max-input-size`: 250 objects as Helm and `kubectl apply` write them
     /// are 2–3 MB). An unreachable server or a larger page is an error; a kind or namespace we
-    /// are forbidden to list is a warning. The workloads
-    /// come kind by kind (in [`WorkloadKind`] order), each kind in the server's order, whatever
-    /// order the lists finish in.
+    /// are forbidden to list is a warning. The workloads come kind by kind (in [`WorkloadKind`]
+    /// order), each kind in the server's order, whatever order the lists finish in.
     pub async fn workloads(
         &self,
         options: &ClusterOptions,
