@@ -98,7 +98,7 @@ impl TagIndex {
             return Err(TagIndexProblem::NotAnObject);
         };
         let mut index = TagIndex::default();
-        // Consumed, so each tag moves into the index instead of being copied.
+        // Consumed, so each repository's JSON is freed once its tags are packed into the index.
         for (key, tags) in object {
             let image = match ImageRef::parse(&key) {
                 Ok(image) => image,
