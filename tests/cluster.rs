@@ -179,7 +179,7 @@ fn a_list_page_larger_than_the_input_bound_is_an_error_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("a list page of /api"), "{stderr}");
     assert!(
-        stderr.contains("larger than 4096 bytes (--max-input-size)"),
+        stderr.contains("larger than the limit of 4 KiB for one input (--max-input-size)"),
         "{stderr}"
     );
     // With the default bound the same cluster reads whole.

@@ -352,8 +352,9 @@ impl Cluster {
             if (bytes.len() + chunk.len()) as u64 > max_bytes {
                 return Err(kube::Error::Service(
                     format!(
-                        "a list page of {} is larger than {max_bytes} bytes (--max-input-size)",
-                        request.url_path
+                        "a list page of {}: larger than the limit of {} for one input (--max-input-size)",
+                        request.url_path,
+                        super::manifest::format_bytes(max_bytes)
                     )
                     .into(),
                 ));
