@@ -36,6 +36,29 @@ fn report(kubeconfig: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// `check -o json` of the bundled example's manifests with the offline index, plus `args`.
+fn manifests_report(args: &[&str]) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_ml-operator"))
+        .current_dir(repo())
+        .args([
+            "check",
+            "-f",
+            "examples/hub",
+            "--tags",
+            "examples/tags.json",
+        ])
+        .args(args)
+        .args(["-o", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// The findings as comparable rows: (namespace, kind, name, container, image, status, latest).
 fn rows(report: &Value) -> Vec<String> {
     let mut rows: Vec<String> = report["findings"]
@@ -75,20 +98,7 @@ fn start_example_hub() -> (kube_sim::BlockingRunning, tempfile::TempDir, PathBuf
 fn a_cluster_and_its_manifests_give_the_same_findings() {
     let (sim, _dir, kubeconfig) = start_example_hub();
     let from_cluster = report(&kubeconfig, &["--tags", "examples/tags.json"]);
-    let output = Command::new(env!("CARGO_BIN_EXE_ml-operator"))
-        .current_dir(repo())
-        .args([
-            "check",
-            "-f",
-            "examples/hub",
-            "--tags",
-            "examples/tags.json",
-            "-o",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let from_files: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let from_files = manifests_report(&[]);
     // kube-sim creates ReplicaSets and Pods for Deployments; each is reported once, through its controller.
     assert_eq!(rows(&from_cluster), rows(&from_files));
     assert!(
@@ -112,21 +122,7 @@ fn a_label_selector_keeps_the_same_workloads_on_a_cluster_as_in_its_manifests() 
         &kubeconfig,
         &[&selector[..], &["--tags", "examples/tags.json"]].concat(),
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_ml-operator"))
-        .current_dir(repo())
-        .args([
-            "check",
-            "-f",
-            "examples/hub",
-            "--tags",
-            "examples/tags.json",
-            "-o",
-            "json",
-        ])
-        .args(selector)
-        .output()
-        .unwrap();
-    let from_files: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let from_files = manifests_report(&selector);
     assert!(
         !rows(&from_files).is_empty(),
         "the selector matches workloads of the example"

@@ -158,9 +158,10 @@ impl Operator {
     }
 }
 
-/// The small hub's tag index, by repository path in the registry.
-pub fn small_hub_tags() -> Vec<(String, Vec<String>)> {
-    let text = std::fs::read_to_string(repo().join("tests/fixtures/small-tags.json")).unwrap();
+/// A tag index file of the repository (`examples/tags.json`), by repository path in the
+/// registry (`library/redis`).
+fn index_by_repository(file: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(repo().join(file)).unwrap();
     let index: std::collections::BTreeMap<String, Vec<String>> =
         serde_json::from_str(&text).unwrap();
     index
@@ -169,33 +170,11 @@ pub fn small_hub_tags() -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// The real registry with the small hub's tags, behind a proxy that counts and injects faults.
-pub async fn small_hub_registry() -> (RegistryProc, FaultProxy) {
+/// The real registry holding `index`'s tags, behind a proxy that counts and injects faults.
+async fn filled_registry(
+    index: &std::collections::BTreeMap<String, Vec<String>>,
+) -> (RegistryProc, FaultProxy) {
     let registry = RegistryProc::start(AuthMode::Anonymous, false).await;
-    for (repository, tags) in small_hub_tags() {
-        registry.push(&repository, &tags, false).await;
-    }
-    let proxy = FaultProxy::start(&registry.base()).await;
-    (registry, proxy)
-}
-
-/// The bundled example's tag index (`examples/tags.json`), by repository path in the registry
-/// (`library/redis`).
-pub fn example_index() -> std::collections::BTreeMap<String, Vec<String>> {
-    let text = std::fs::read_to_string(repo().join("examples/tags.json")).unwrap();
-    let index: std::collections::BTreeMap<String, Vec<String>> =
-        serde_json::from_str(&text).unwrap();
-    index
-        .into_iter()
-        .map(|(name, tags)| (ImageRef::parse(&name).unwrap().repository(), tags))
-        .collect()
-}
-
-/// A registry filled with the example's tags, behind a counting proxy; and a config file in
-/// `dir` that makes the proxy the mirror of every registry the example uses.
-pub async fn example_registry(dir: &Path) -> (RegistryProc, FaultProxy, PathBuf) {
-    let registry = RegistryProc::start(AuthMode::Anonymous, false).await;
-    let index = example_index();
     futures::future::join_all(
         index
             .iter()
@@ -203,6 +182,24 @@ pub async fn example_registry(dir: &Path) -> (RegistryProc, FaultProxy, PathBuf)
     )
     .await;
     let proxy = FaultProxy::start(&registry.base()).await;
+    (registry, proxy)
+}
+
+/// The real registry with the small hub's tags, behind a proxy that counts and injects faults.
+pub async fn small_hub_registry() -> (RegistryProc, FaultProxy) {
+    filled_registry(&index_by_repository("tests/fixtures/small-tags.json")).await
+}
+
+/// The bundled example's tag index (`examples/tags.json`), by repository path in the registry
+/// (`library/redis`).
+pub fn example_index() -> std::collections::BTreeMap<String, Vec<String>> {
+    index_by_repository("examples/tags.json")
+}
+
+/// A registry filled with the example's tags, behind a counting proxy; and a config file in
+/// `dir` that makes the proxy the mirror of every registry the example uses.
+pub async fn example_registry(dir: &Path) -> (RegistryProc, FaultProxy, PathBuf) {
+    let (registry, proxy) = filled_registry(&example_index()).await;
     let config = dir.join("config.yaml");
     // The example pins one image by a digest this registry does not hold for its tag: with the
     // overwritten-tag check on, that is (rightly) tag-overwritten. tests/supply_chain.rs covers
