@@ -1154,3 +1154,53 @@ fn the_dockerfile_builds_the_release_binary_into_a_non_root_image() {
         );
     }
 }
+
+#[test]
+fn the_link_order_is_written_for_the_compiler_the_dockerfile_and_the_tests_use() {
+    // build.rs orders the release binary's functions by link/ml-operator.order only with the
+    // rustc the file names on its first line: a stale file silently loses the layout.
+    let order = std::fs::read_to_string(repo().join("link/ml-operator.order")).unwrap();
+    let mut lines = order.lines();
+    let made_with = lines
+        .next()
+        .and_then(|line| line.strip_prefix("# "))
+        .expect("link/ml-operator.order starts with `# rustc …`");
+    let rustc = Command::new(std::env::var_os("RUSTC").unwrap_or("rustc".into()))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let rustc = String::from_utf8(rustc.stdout).unwrap();
+    assert_eq!(
+        made_with,
+        rustc.trim(),
+        "link/ml-operator.order was written for another compiler: run scripts/link-order"
+    );
+    let version = made_with.split(' ').nth(1).unwrap();
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains(&format!("\nARG RUST_VERSION={version}\n")),
+        "the Dockerfile's default RUST_VERSION is not {version}, the link order's compiler"
+    );
+    // The rest: comments, then one symbol per line (mangled Rust names, and a few C ones such
+    // as `main`), each once.
+    let names: Vec<&str> = lines.filter(|line| !line.starts_with('#')).collect();
+    let distinct: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(distinct.len(), names.len(), "a function is named twice");
+    assert!(names.len() > 1_000, "only {} functions", names.len());
+    let rust = names
+        .iter()
+        .filter(|name| name.starts_with("_ZN") || name.starts_with("_R"))
+        .count();
+    assert!(
+        rust * 100 >= names.len() * 99,
+        "{rust} of {} are Rust names",
+        names.len()
+    );
+    for name in names {
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$')),
+            "not a symbol name: {name:?}"
+        );
+    }
+}
