@@ -22,9 +22,10 @@ fn main() {
     println!("cargo:rerun-if-env-changed=ML_OPERATOR_LINK_ORDER");
     let manifest_dir = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let order = Path::new(&manifest_dir).join(ORDER_FILE);
+    let rustc = rustc_version();
     if env::var("PROFILE").as_deref() != Ok("release")
         || env::var("ML_OPERATOR_LINK_ORDER").as_deref() == Ok("off")
-        || !links_with_rust_lld()
+        || !links_with_rust_lld(rustc.as_deref())
     {
         return;
     }
@@ -33,7 +34,6 @@ fn main() {
     let made_with = fs::read_to_string(&order)
         .ok()
         .and_then(|text| Some(text.lines().next()?.strip_prefix("# ")?.to_owned()));
-    let rustc = rustc_version();
     if made_with.is_none() || made_with != rustc {
         println!(
             "cargo:warning={ORDER_FILE} was written for {}, this build uses {}: code laid out \
@@ -50,16 +50,15 @@ fn main() {
 
 /// Whether the binary is linked by rustc's bundled lld, which reads a symbol ordering file
 /// (GNU ld does not): the default for x86_64-unknown-linux-gnu since Rust 1.90, unless the
-/// build chose another linker.
-fn links_with_rust_lld() -> bool {
+/// build chose another linker. `rustc` is what the compiler says of itself.
+fn links_with_rust_lld(rustc: Option<&str>) -> bool {
     let target = env::var("TARGET").unwrap_or_default();
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let linker_chosen = env::var_os("RUSTC_LINKER").is_some()
         || ["linker", "fuse-ld", "link-self-contained"]
             .iter()
             .any(|flag| flags.contains(flag));
-    let minor =
-        rustc_version().and_then(|version| version.split(['.', ' ']).nth(2)?.parse::<u32>().ok());
+    let minor = rustc.and_then(|version| version.split(['.', ' ']).nth(2)?.parse::<u32>().ok());
     target == "x86_64-unknown-linux-gnu" && !linker_chosen && minor >= Some(90)
 }
 
