@@ -27,7 +27,11 @@ fn ml_operator(kubeconfig: &Path, args: &[&str]) -> Output {
 }
 
 fn report(kubeconfig: &Path, args: &[&str]) -> Value {
-    let output = ml_operator(kubeconfig, &[args, &["-o", "json"]].concat());
+    json_report(ml_operator(kubeconfig, &[args, &["-o", "json"]].concat()))
+}
+
+/// The JSON report of a `check -o json` run that must have succeeded (else its stderr).
+fn json_report(output: Output) -> Value {
     assert!(
         output.status.success(),
         "{}",
@@ -51,12 +55,7 @@ fn manifests_report(args: &[&str]) -> Value {
         .args(["-o", "json"])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    json_report(output)
 }
 
 /// The findings as comparable rows: (namespace, kind, name, container, image, status, latest).
