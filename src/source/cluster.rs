@@ -16,6 +16,7 @@ use kube::{Client, Config};
 
 use std::collections::BTreeMap;
 
+use super::kube_client;
 use super::watched_object::WatchedObject;
 use crate::inventory::{RunningImage, Workload, WorkloadKind};
 
@@ -176,7 +177,7 @@ impl Cluster {
     }
 
     fn with_client(config: Config, description: String) -> Result<Cluster, ClusterError> {
-        let client = Client::try_from(config).map_err(|source| ClusterError::Client {
+        let client = kube_client::client(config).map_err(|source| ClusterError::Client {
             description: description.clone(),
             source,
         })?;

@@ -6,6 +6,7 @@
 //!
 //! - [`manifest`]: files, directories and stdin, with `file:line` errors.
 //! - [`cluster`]: connecting to a cluster and listing every workload kind (`check` without `-f`).
+//! - [`kube_client`]: the Kubernetes client every cluster access uses (kube's stack, bounded).
 //! - [`helm`]: the deployed Helm releases behind the workloads, reduced to their image keys.
 //! - [`argocd`]: the Argo CD Applications behind the workloads, for their `selfHeal`.
 //! - [`pull_secrets`]: the workloads' `imagePullSecrets` as registry credentials.
@@ -18,6 +19,7 @@
 pub mod argocd;
 pub mod cluster;
 pub mod helm;
+pub mod kube_client;
 pub mod manifest;
 pub mod pull_secrets;
 pub mod watch;
