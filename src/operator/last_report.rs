@@ -36,7 +36,10 @@ impl LastReport {
         serde_json::to_writer(&mut encoder, &report::json_document(report, &[]))
             .expect("a report always serializes");
         encoder.write_all(b"\n").expect("writing to memory");
-        let gzip = encoder.finish().expect("writing to memory");
+        let mut gzip = encoder.finish().expect("writing to memory");
+        // The vector grew by doubling: give back the unused part (up to half) it keeps till
+        // the next scan's document replaces it.
+        gzip.shrink_to_fit();
         LastReport {
             gzip: Bytes::from(gzip),
         }

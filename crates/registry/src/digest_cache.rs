@@ -1,8 +1,13 @@
 //! The caches of the manifest lookups (`manifests.rs`): a tag's digest with its `ETag` and
 //! age, an image's build time by digest, a digest's signature check. Plain data with a bound
 //! on size; it depends only on [`crate::cosign`]'s result type.
+//!
+//! The operator keeps an entry for every running tag (thousands at a large hub), so entries
+//! are packed: the key is one allocation, a digest its 32 bytes, and the `ETag` is kept only
+//! when it is not the quoted digest (what the CNCF distribution registry sends).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -13,14 +18,110 @@ use crate::cosign::SignatureCheck;
 /// Entries each cache holds before it is swept (a bound on memory in `run` mode).
 const CACHE_LIMIT: usize = 20_000;
 
-/// `(canonical registry, repository, reference)`.
-pub(crate) type RefKey = (String, String, String);
+/// `(canonical registry, repository, reference)` as one string, the parts separated by a
+/// newline (which none of them can hold).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct RefKey(Box<str>);
 
+impl RefKey {
+    pub(crate) fn new(registry: &str, repository: &str, reference: &str) -> RefKey {
+        let mut key =
+            String::with_capacity(registry.len() + repository.len() + reference.len() + 2);
+        for (i, part) in [registry, repository, reference].into_iter().enumerate() {
+            if i > 0 {
+                key.push('\n');
+            }
+            key.push_str(part);
+        }
+        RefKey(key.into_boxed_str())
+    }
+}
+
+/// A `sha256:<64 hex digits>` digest as its 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sha256([u8; 32]);
+
+impl Sha256 {
+    /// The bytes of a digest [`crate::is_sha256_digest`] accepts; `None` for anything else.
+    pub(crate) fn parse(digest: &str) -> Option<Sha256> {
+        let hex = digest.strip_prefix("sha256:")?.as_bytes();
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+            *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
+        Some(Sha256(bytes))
+    }
+}
+
+/// The value of a lowercase hex digit.
+fn nibble(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sha256:")?;
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+/// What a tag's digest lookup learnt: the digest (`None`: the registry has no manifest for the
+/// tag, a 404), the `ETag` to revalidate it with, and when.
 pub(crate) struct DigestEntry {
-    /// `None`: the registry has no manifest for the tag (404).
-    pub(crate) digest: Option<String>,
-    pub(crate) etag: Option<String>,
+    digest: Option<Sha256>,
+    etag: Etag,
     pub(crate) at: Instant,
+}
+
+/// An `ETag` as kept: most registries send the quoted digest, which needs no copy.
+enum Etag {
+    None,
+    QuotedDigest,
+    Other(Box<str>),
+}
+
+impl DigestEntry {
+    /// An entry learnt now. `digest` is a checked sha256 digest (anything else is kept as no
+    /// digest, which only costs a request).
+    pub(crate) fn new(digest: Option<&str>, etag: Option<&str>) -> DigestEntry {
+        let etag = match etag {
+            None => Etag::None,
+            Some(etag)
+                if digest.is_some_and(|digest| {
+                    etag.strip_prefix('"').and_then(|e| e.strip_suffix('"')) == Some(digest)
+                }) =>
+            {
+                Etag::QuotedDigest
+            }
+            Some(etag) => Etag::Other(etag.into()),
+        };
+        DigestEntry {
+            digest: digest.and_then(Sha256::parse),
+            etag,
+            at: Instant::now(),
+        }
+    }
+
+    /// The digest, as the registry writes it.
+    pub(crate) fn digest(&self) -> Option<String> {
+        self.digest.map(|digest| digest.to_string())
+    }
+
+    /// The `ETag` the registry sent with it.
+    pub(crate) fn etag(&self) -> Option<String> {
+        match &self.etag {
+            Etag::None => None,
+            Etag::QuotedDigest => self.digest.map(|digest| format!("\"{digest}\"")),
+            Etag::Other(etag) => Some(etag.to_string()),
+        }
+    }
 }
 
 /// The caches behind [`crate::Registry::manifest_digest`], [`crate::Registry::image_created`] and
@@ -39,5 +140,53 @@ pub(crate) fn bounded<K, V>(map: &mut HashMap<K, V>, keep: impl Fn(&V) -> bool) 
         if map.len() >= CACHE_LIMIT {
             map.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_digest_is_kept_as_its_bytes_and_written_back_the_same() {
+        let entry = DigestEntry::new(Some(DIGEST), None);
+        assert_eq!(entry.digest().as_deref(), Some(DIGEST));
+        assert_eq!(entry.etag(), None);
+        for not_sha256 in [
+            "sha256:0123",
+            "sha512:00",
+            &DIGEST.to_uppercase(),
+            &DIGEST.replace('a', "g"),
+        ] {
+            assert!(Sha256::parse(not_sha256).is_none(), "{not_sha256}");
+        }
+    }
+
+    #[test]
+    fn an_etag_that_is_the_quoted_digest_is_written_back_and_any_other_kept_as_sent() {
+        let quoted = format!("\"{DIGEST}\"");
+        let entry = DigestEntry::new(Some(DIGEST), Some(&quoted));
+        assert!(matches!(entry.etag, Etag::QuotedDigest));
+        assert_eq!(entry.etag(), Some(quoted));
+        for other in [DIGEST, "W/\"abc\"", "\"sha256:other\""] {
+            let entry = DigestEntry::new(Some(DIGEST), Some(other));
+            assert_eq!(entry.etag().as_deref(), Some(other));
+        }
+        let missing = DigestEntry::new(None, Some("\"x\""));
+        assert_eq!(
+            (missing.digest(), missing.etag().as_deref()),
+            (None, Some("\"x\""))
+        );
+    }
+
+    #[test]
+    fn keys_differ_whenever_a_part_does() {
+        let key = RefKey::new("docker.io", "mojaloop/central-ledger", "v17.8.0");
+        assert!(key == RefKey::new("docker.io", "mojaloop/central-ledger", "v17.8.0"));
+        assert!(key != RefKey::new("docker.io", "mojaloop/central-ledger", "v17.8.1"));
+        assert!(key != RefKey::new("ghcr.io", "mojaloop/central-ledger", "v17.8.0"));
+        assert!(RefKey::new("a", "b/c", "d") != RefKey::new("a", "b", "c/d"));
     }
 }

@@ -141,13 +141,13 @@ impl Registry {
         max_age: Duration,
     ) -> Result<Option<String>, Error> {
         let (registry, repository) = self.target(registry, repository)?;
-        let key: RefKey = (registry.clone(), repository.clone(), tag.to_string());
+        let key = RefKey::new(&registry, &repository, tag);
         let cache = &self.shared().manifests;
         let cached = {
             let digests = cache.digests.lock().unwrap_or_else(|e| e.into_inner());
             digests
                 .get(&key)
-                .map(|e| (e.digest.clone(), e.etag.clone(), e.at.elapsed() < max_age))
+                .map(|e| (e.digest(), e.etag(), e.at.elapsed() < max_age))
         };
         if let Some((digest, _, true)) = &cached {
             self.shared().recorder.digest_cache_hit();
@@ -189,14 +189,7 @@ impl Registry {
         };
         let mut digests = cache.digests.lock().unwrap_or_else(|e| e.into_inner());
         bounded(&mut digests, |e| e.at.elapsed() < max_age);
-        digests.insert(
-            key,
-            DigestEntry {
-                digest: digest.clone(),
-                etag,
-                at: Instant::now(),
-            },
-        );
+        digests.insert(key, DigestEntry::new(digest.as_deref(), etag.as_deref()));
         Ok(digest)
     }
 
@@ -212,7 +205,7 @@ impl Registry {
         let (registry, repository) = self.target(registry, repository)?;
         let image = format!("{registry}/{repository}");
         let digest = sha256_only(digest, "the image digest", &image)?;
-        let key: RefKey = (registry.clone(), repository.clone(), digest.to_string());
+        let key = RefKey::new(&registry, &repository, digest);
         let cache = &self.shared().manifests;
         if let Some(created) = cache
             .created
@@ -319,10 +312,10 @@ impl Registry {
             "the image digest",
             &format!("{registry}/{repository}"),
         )?;
-        let cache_key: RefKey = (
-            registry.clone(),
-            repository.clone(),
-            format!("{digest} {}", key.source()),
+        let cache_key = RefKey::new(
+            &registry,
+            &repository,
+            &format!("{digest} {}", key.source()),
         );
         let cache = &self.shared().manifests;
         if let Some((check, at)) = cache
