@@ -1,8 +1,8 @@
 //! Prometheus metrics (`/metrics`): what is outdated, how scans go, how registries and
 //! notifiers behave. Label values never hold secrets (no URLs, no credentials).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use ml_operator_registry::Registry as RegistryClient;
@@ -11,16 +11,14 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::scan::{Report, Status};
 
-/// Labels of `ml_operator_update_available` and `ml_operator_update_available_since`. The
-/// values are shared (`Arc<str>`) by both families and the first-seen times, which each keep a
-/// copy of every pending update's label set: thousands of them on a big hub.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// Labels of `ml_operator_update_available` and `ml_operator_update_available_since`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct ContainerLabels {
     namespace: Arc<str>,
     kind: &'static str,
@@ -66,10 +64,7 @@ struct UpgradeLabels {
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
-    update_available: Family<ContainerLabels, Gauge>,
-    update_since: Family<ContainerLabels, Gauge>,
-    /// When each pending update was first seen by this replica, kept across scans.
-    first_seen: Arc<std::sync::Mutex<HashMap<ContainerLabels, i64>>>,
+    updates: Updates,
     tag_integrity: Family<IntegrityLabels, Gauge>,
     scan_duration: Histogram,
     scans: Family<ResultLabels, Counter>,
@@ -83,18 +78,8 @@ impl Metrics {
     /// Registers every metric; `registry_client`'s request counts are read at scrape time.
     pub fn new(registry_client: Option<RegistryClient>) -> Metrics {
         let mut registry = Registry::default();
-        let update_available = Family::<ContainerLabels, Gauge>::default();
-        registry.register(
-            "ml_operator_update_available",
-            "1 when a newer tag is allowed by the strategy for this container, 0 when it is up to date",
-            update_available.clone(),
-        );
-        let update_since = Family::<ContainerLabels, Gauge>::default();
-        registry.register(
-            "ml_operator_update_available_since_timestamp_seconds",
-            "When this replica first saw the update (Unix time): alert on time() minus it",
-            update_since.clone(),
-        );
+        let updates = Updates::default();
+        registry.register_collector(Box::new(updates.clone()));
         let tag_integrity = Family::<IntegrityLabels, Gauge>::default();
         registry.register(
             "ml_operator_tag_integrity",
@@ -143,9 +128,7 @@ impl Metrics {
         }
         Metrics {
             registry: Arc::new(registry),
-            update_available,
-            update_since,
-            first_seen: Arc::default(),
+            updates,
             tag_integrity,
             scan_duration,
             scans,
@@ -185,13 +168,12 @@ impl Metrics {
             .inc();
         self.workloads.set(report.summary.workloads as i64);
         self.containers.set(report.summary.containers as i64);
-        self.update_available.clear();
-        self.update_since.clear();
-        let mut first_seen = self
-            .first_seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut still_pending = HashMap::new();
+        let previous = self
+            .updates
+            .rows
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut rows = Vec::with_capacity(report.findings.len());
         self.tag_integrity.clear();
         for finding in &report.findings {
             if matches!(finding.status, Status::TagOverwritten | Status::TagMissing) {
@@ -224,15 +206,25 @@ impl Metrics {
                     .map_or_else(|| current.clone(), Arc::from),
                 current,
             };
-            if value == 1 {
-                let since = first_seen.get(&labels).copied().unwrap_or(now);
-                self.update_since.get_or_create(&labels).set(since);
-                still_pending.insert(labels.clone(), since);
-            }
-            self.update_available.get_or_create(&labels).set(value);
+            // An update pending in the last scan keeps its time; one no longer pending was
+            // forgotten, so if it comes back it is new again.
+            let since = (value == 1).then(|| {
+                previous
+                    .binary_search_by(|row| row.labels.cmp(&labels))
+                    .ok()
+                    .and_then(|i| previous[i].since)
+                    .unwrap_or(now)
+            });
+            rows.push(UpdateRow { labels, since });
         }
-        // Updates no longer pending are forgotten: if they come back, they are new again.
-        *first_seen = still_pending;
+        drop(previous);
+        rows.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        rows.dedup_by(|a, b| a.labels == b.labels);
+        *self
+            .updates
+            .rows
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = rows;
     }
 
     /// Records one notification attempt.
@@ -252,6 +244,52 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+}
+
+/// `ml_operator_update_available` and `ml_operator_update_available_since_timestamp_seconds`,
+/// encoded at scrape time from the last scan's rows: one row per container, sorted by labels.
+///
+/// Two metric families and the first-seen times kept this way take one vector of thousands of
+/// rows on a big hub, where `Family`s took three hash tables of them (a label set each).
+#[derive(Clone, Debug, Default)]
+struct Updates {
+    rows: Arc<RwLock<Vec<UpdateRow>>>,
+}
+
+/// One container in the last scan: its labels, and when this replica first saw its update
+/// (`None`: up to date).
+#[derive(Debug)]
+struct UpdateRow {
+    labels: ContainerLabels,
+    since: Option<i64>,
+}
+
+impl Collector for Updates {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let rows = self.rows.read().unwrap_or_else(PoisonError::into_inner);
+        let mut available = encoder.encode_descriptor(
+            "ml_operator_update_available",
+            "1 when a newer tag is allowed by the strategy for this container, 0 when it is up to date",
+            None,
+            MetricType::Gauge,
+        )?;
+        for row in rows.iter() {
+            let value = i64::from(row.since.is_some());
+            ConstGauge::new(value).encode(available.encode_family(&row.labels)?)?;
+        }
+        let mut since = encoder.encode_descriptor(
+            "ml_operator_update_available_since_timestamp_seconds",
+            "When this replica first saw the update (Unix time): alert on time() minus it",
+            None,
+            MetricType::Gauge,
+        )?;
+        for row in rows.iter() {
+            if let Some(at) = row.since {
+                ConstGauge::new(at).encode(since.encode_family(&row.labels)?)?;
+            }
+        }
+        Ok(())
     }
 }
 
