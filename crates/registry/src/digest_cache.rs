@@ -18,22 +18,16 @@ use crate::cosign::SignatureCheck;
 /// Entries each cache holds before it is swept (a bound on memory in `run` mode).
 const CACHE_LIMIT: usize = 20_000;
 
-/// `(canonical registry, repository, reference)` as one string, the parts separated by a
-/// newline (which none of them can hold).
+/// `(canonical registry, repository, reference)` as one string, the parts separated by
+/// newlines: neither a registry nor a repository can hold one, so whatever the reference holds
+/// (a signature check's is the digest and the key's source) two keys are equal only when all
+/// three parts are.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct RefKey(Box<str>);
 
 impl RefKey {
     pub(crate) fn new(registry: &str, repository: &str, reference: &str) -> RefKey {
-        let mut key =
-            String::with_capacity(registry.len() + repository.len() + reference.len() + 2);
-        for (i, part) in [registry, repository, reference].into_iter().enumerate() {
-            if i > 0 {
-                key.push('\n');
-            }
-            key.push_str(part);
-        }
-        RefKey(key.into_boxed_str())
+        RefKey(format!("{registry}\n{repository}\n{reference}").into_boxed_str())
     }
 }
 
