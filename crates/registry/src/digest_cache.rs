@@ -3,8 +3,10 @@
 //! on size; it depends only on [`crate::cosign`]'s result type.
 //!
 //! The operator keeps an entry for every running tag (thousands at a large hub), so entries
-//! are packed: the key is one allocation, a digest its 32 bytes, and the `ETag` is kept only
-//! when it is not the quoted digest (what the CNCF distribution registry sends).
+//! are packed and allocate nothing of their own: the key is a hash of 32 bytes, a digest its
+//! 32 bytes, and the `ETag` is kept only when it is not the quoted digest (what the CNCF
+//! distribution registry sends). Entries made one by one among a scan's requests would
+//! otherwise each keep a page of the heap from being given back.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,16 +20,21 @@ use crate::cosign::SignatureCheck;
 /// Entries each cache holds before it is swept (a bound on memory in `run` mode).
 const CACHE_LIMIT: usize = 20_000;
 
-/// `(canonical registry, repository, reference)` as one string, the parts separated by
-/// newlines: neither a registry nor a repository can hold one, so whatever the reference holds
-/// (a signature check's is the digest and the key's source) two keys are equal only when all
-/// three parts are.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub(crate) struct RefKey(Box<str>);
+/// `(canonical registry, repository, reference)` as the SHA-256 of the three parts joined by
+/// newlines. Neither a registry nor a repository can hold a newline, so whatever the reference
+/// holds (a signature check's is the digest and the key's source) two keys are equal only when
+/// all three parts are, or SHA-256 collides — what every image digest already relies on.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct RefKey([u8; 32]);
 
 impl RefKey {
     pub(crate) fn new(registry: &str, repository: &str, reference: &str) -> RefKey {
-        RefKey(format!("{registry}\n{repository}\n{reference}").into_boxed_str())
+        use sha2::Digest as _;
+        let mut hash = sha2::Sha256::new();
+        for part in [registry, "\n", repository, "\n", reference] {
+            hash.update(part.as_bytes());
+        }
+        RefKey(hash.finalize().into())
     }
 }
 
