@@ -556,7 +556,9 @@ mod tests {
         let mut second = first.clone();
         second.findings[1].latest_tag = Some("v19.8.9".into());
         second.findings.push(at("b", "ledger", "migration", None));
-        second.findings.push(at("a", "alias", "app", Some("v19.8.9")));
+        second
+            .findings
+            .push(at("a", "alias", "app", Some("v19.8.9")));
         metrics.record_scan_at(&second, took, false, 2_000);
         let text = metrics.encode();
         let series: Vec<&str> = text
