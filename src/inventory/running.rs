@@ -201,7 +201,7 @@ impl RunningDigests {
 
     /// The distinct digests the Pods of `workload` run for `container`, counting only Pods
     /// whose container runs the image the workload asks for now.
-    pub fn digests(&self, workload: &Workload, container: &Container) -> Vec<&str> {
+    pub fn digests(&self, workload: &Workload, container: &Container) -> Vec<Arc<str>> {
         let id = WorkloadId::new(&workload.namespace, workload.kind, &workload.name);
         let name = container.name.as_str();
         let start = self
@@ -211,7 +211,7 @@ impl RunningDigests {
             .iter()
             .take_while(|row| row.workload == id && *row.image.container == *name)
             .filter(|row| *row.image.image == *container.image)
-            .map(|row| &*row.image.digest)
+            .map(|row| Arc::clone(&row.image.digest))
             .collect()
     }
 }
@@ -283,8 +283,14 @@ mod tests {
         .into();
         let running = RunningDigests::from_listing(&listing, &pods);
         assert!(running.pods_read());
-        assert_eq!(running.digests(&deployment, &deployment.containers[0]), [A]);
-        assert_eq!(running.digests(&deployment, &deployment.containers[1]), [B]);
+        assert_eq!(
+            running.digests(&deployment, &deployment.containers[0]),
+            [A.into()]
+        );
+        assert_eq!(
+            running.digests(&deployment, &deployment.containers[1]),
+            [B.into()]
+        );
         assert!(
             RunningDigests::default()
                 .digests(&deployment, &deployment.containers[0])

@@ -58,8 +58,8 @@ pub fn alert(finding: &crate::scan::Finding) -> Option<Alert> {
         alert,
         image: finding.image.clone(),
         current_tag: finding.current_tag.clone().unwrap_or_default(),
-        running_digest: finding.running_digest.clone(),
-        registry_digest: finding.registry_digest.clone(),
+        running_digest: finding.running_digest.as_deref().map(String::from),
+        registry_digest: finding.registry_digest.as_deref().map(String::from),
         message: finding.reason.clone(),
     })
 }

@@ -119,7 +119,7 @@ pub struct Finding {
     /// A ready-to-run `kubectl patch` when there is an update and the object can be patched:
     /// its workload's one command, which changes every container of it with an update (one
     /// string shared with the workload's other findings and its patch).
-    #[serde(serialize_with = "serialize_command")]
+    #[serde(serialize_with = "serialize_shared")]
     pub command: Option<Command>,
     /// Things the operator should know before acting (a digest pin, an immutable Job…).
     pub notes: Vec<String>,
@@ -134,11 +134,17 @@ pub struct Finding {
     pub helm: Option<Box<HelmValues>>,
     /// The digest the nodes pulled for the current tag (the one that differs, when Pods
     /// disagree), or the image's digest pin; only when compared with the registry.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub running_digest: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_shared"
+    )]
+    pub running_digest: Option<Arc<str>>,
     /// The digest the registry serves for the current tag now; only when asked.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub registry_digest: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_shared"
+    )]
+    pub registry_digest: Option<Arc<str>>,
     /// A newer tag the release cool-down holds back, and until when.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_back: Option<Box<HeldBack>>,
@@ -155,13 +161,14 @@ pub struct Finding {
 /// thousands).
 pub type Command = Arc<str>;
 
-/// A finding's command as a JSON string (or `null`), as `-o json` has always written it.
-fn serialize_command<S: serde::Serializer>(
-    command: &Option<Command>,
+/// A string shared between findings (a command, a digest) as a JSON string (or `null`), as
+/// `-o json` has always written it.
+fn serialize_shared<S: serde::Serializer>(
+    shared: &Option<Arc<str>>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    match command {
-        Some(command) => serializer.serialize_some(&**command),
+    match shared {
+        Some(shared) => serializer.serialize_some(&**shared),
         None => serializer.serialize_none(),
     }
 }

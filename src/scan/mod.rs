@@ -15,6 +15,7 @@
 //! says both.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ml_operator_registry::SignatureCheck;
@@ -362,8 +363,8 @@ fn check_integrity(
     if !supply.policy.check_overwritten || supply.facts.is_unanswerable() {
         return Integrity::Intact;
     }
-    let running: Vec<&str> = match image.digest() {
-        Some(pin) if ml_operator_registry::is_sha256_digest(pin) => vec![pin],
+    let running: Vec<Arc<str>> = match image.digest() {
+        Some(pin) if ml_operator_registry::is_sha256_digest(pin) => vec![pin.into()],
         Some(pin) => {
             finding.notes.push(format!(
                 "overwritten-tag check of {current}: the pin {pin} is not compared (registries name manifests by lower-case sha256)"
@@ -384,9 +385,10 @@ fn check_integrity(
             Integrity::Intact
         }
         Some(Ok(Some(registry))) => {
-            finding.registry_digest = Some(registry.to_string());
-            let different = running.iter().find(|d| **d != registry);
-            finding.running_digest = Some(different.unwrap_or(&running[0]).to_string());
+            // Shared with the Pods' and the registry's answers, not copied into each finding.
+            finding.registry_digest = Some(Arc::clone(registry));
+            let different = running.iter().find(|d| ***d != **registry);
+            finding.running_digest = Some(Arc::clone(different.unwrap_or(&running[0])));
             match different {
                 None => Integrity::Intact,
                 Some(running_digest) => {

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -200,7 +201,8 @@ pub type Unknown = String;
 /// What the registry said, by tag.
 #[derive(Debug, Default, Clone)]
 pub struct Facts {
-    digests: HashMap<TagKey, Result<Option<String>, Unknown>>,
+    /// A digest is shared with the findings that report it.
+    digests: HashMap<TagKey, Result<Option<Arc<str>>, Unknown>>,
     created: HashMap<TagKey, Result<Option<DateTime<Utc>>, Unknown>>,
     signatures: HashMap<TagKey, Result<SignatureCheck, Unknown>>,
     /// Set when the tag source cannot answer (an index, an image-watcher): nothing is asked.
@@ -233,18 +235,13 @@ impl Facts {
         image: &ImageRef,
         tag: &str,
         questions: &mut Questions,
-    ) -> Option<Result<Option<&str>, &str>> {
+    ) -> Option<Result<Option<&Arc<str>>, &str>> {
         if let Some(why) = self.unanswerable {
             return Some(Err(why));
         }
         let key = key(image, tag);
         match self.digests.get(&key) {
-            Some(result) => Some(
-                result
-                    .as_ref()
-                    .map(Option::as_deref)
-                    .map_err(String::as_str),
-            ),
+            Some(result) => Some(result.as_ref().map(Option::as_ref).map_err(String::as_str)),
             None => {
                 questions.digests.insert(key, image.clone());
                 None
@@ -332,6 +329,7 @@ impl TagSource {
                 let answer = registry
                     .manifest_digest(image.registry(), &image.repository(), &key.1, interval)
                     .await
+                    .map(|digest| digest.map(Arc::from))
                     .map_err(|e| e.to_string());
                 (key, answer)
             })
@@ -340,7 +338,7 @@ impl TagSource {
             .await;
         facts.digests.extend(heads);
         let known = &facts.digests;
-        let digest_of = |key: &TagKey| -> Result<String, Unknown> {
+        let digest_of = |key: &TagKey| -> Result<Arc<str>, Unknown> {
             match known.get(key) {
                 Some(Ok(Some(digest))) => Ok(digest.clone()),
                 Some(Ok(None)) => Err(format!("the registry has no manifest for {}", key.1)),
