@@ -220,6 +220,7 @@ async fn the_kustomize_base_and_the_example_overlay_apply_and_run() {
     // where the overlay mounts it, and it leads through the Lease in hub-ops.
     let dir = tempfile::tempdir().unwrap();
     let deployed = e2e_support::deployed(cp, "hub-ops", "ml-operator", dir.path());
+    wait_can_i(cp, &deployed.user(), "watch", "pods", "default", true);
     let config = std::fs::read_to_string(&deployed.config).unwrap();
     let secret_file = dir
         .path()

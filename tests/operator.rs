@@ -161,8 +161,20 @@ async fn answers_the_original_image_watcher_api() {
     })
     .await;
 
-    // `/report`: the same document whether the client takes it gzip-compressed or not.
-    let report = operator.report().await.expect("a report once ready");
+    // `/report`: the same document whether the client takes it gzip-compressed or not. Ready
+    // comes first when the replica is still following (ready once synced): the report comes
+    // with its first scan as leader.
+    let mut report = None;
+    eventually(
+        "a report from the first scan",
+        Duration::from_secs(30),
+        async || {
+            report = operator.report().await;
+            report.is_some()
+        },
+    )
+    .await;
+    let report = report.unwrap();
     assert!(
         !report["findings"].as_array().unwrap().is_empty(),
         "{report}"
