@@ -63,7 +63,7 @@ pub fn json_document<'a>(report: &'a Report, warnings: &'a [String]) -> impl Ser
     }
 }
 
-/// Renders a report in a format as text; [`write`] streams the same bytes instead.
+/// Renders a report in a format as text; [`write()`] streams the same bytes instead.
 pub fn render(
     report: &Report,
     warnings: &[String],

@@ -192,7 +192,7 @@ impl Cluster {
         &self.client
     }
 
-    /// Lists every workload kind, [`LISTS_IN_FLIGHT`] lists at a time, each page read up to
+    /// Lists every workload kind, `LISTS_IN_FLIGHT` lists at a time, each page read up to
     /// `max_page_bytes` (`--max-input-size`: 250 objects as Helm and `kubectl apply` write them
     /// are 2–3 MB). An unreachable server or a larger page is an error; a kind or namespace we
     /// are forbidden to list is a warning. The workloads come kind by kind (in [`WorkloadKind`]
@@ -248,7 +248,7 @@ impl Cluster {
     }
 
     /// Lists each of `items` (a kind in a namespace or all, as `scope` says), at most
-    /// [`LISTS_IN_FLIGHT`] at a time, started in the order of `items` (the next as soon as
+    /// `LISTS_IN_FLIGHT` at a time, started in the order of `items` (the next as soon as
     /// any one finishes); the results in the order of `items`, or the first error.
     async fn list_each<'s, T>(
         &self,

@@ -21,7 +21,7 @@ pub const RELEASE_SECRET_TYPE: &str = "helm.sh/release.v1";
 
 impl Cluster {
     /// The deployed release of every Helm-managed workload of `workloads`, each release read
-    /// once, [`RELEASES_IN_FLIGHT`] at a time; a payload inflates to at most `limit` bytes.
+    /// once, `RELEASES_IN_FLIGHT` at a time; a payload inflates to at most `limit` bytes.
     pub async fn helm_releases(
         &self,
         workloads: &[impl AsRef<Workload>],

@@ -306,7 +306,7 @@ impl TagSource {
         }
     }
 
-    /// Asks the registries `questions`, [`IN_FLIGHT`] at a time (the client paces them per registry),
+    /// Asks the registries `questions`, `IN_FLIGHT` at a time (the client paces them per registry),
     /// and adds the answers to `facts`. Each distinct tag's digest is asked once (one `HEAD`),
     /// before its age or signature, which are asked by that digest.
     pub async fn answer(&self, questions: Questions, facts: &mut Facts, policy: &SupplyPolicy) {

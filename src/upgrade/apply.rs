@@ -22,7 +22,7 @@
 //! anything else means someone else changed the workload, which is never overwritten.
 //!
 //! In: an `Applying` ImageUpgrade and `now`. Out: at most one status write or workload patch,
-//! described, or a [`StepError`] (the next pass tries again).
+//! described, or a `StepError` (the next pass tries again).
 
 use chrono::{DateTime, Utc};
 

@@ -1,7 +1,7 @@
 //! What a Slack button (or any remote decision) is for: one ImageUpgrade, by namespace, name
 //! and uid, and one *proposal round* of it, as a digest. An approval is for the move of a
 //! repository to a tag in a namespace, so it survives workloads joining or leaving the group
-//! (as `spec.approved` does, see [`super::propose`]); but a button from an older message —
+//! (as `spec.approved` does, see [`mod@super::propose`]); but a button from an older message —
 //! the object was deleted and proposed again, or superseded and proposed again under the same
 //! name — no longer matches and changes nothing. A superseded or decided group is refused by
 //! its phase ([`super::vote`]).

@@ -16,7 +16,7 @@
 //! ([`crate::deliver::git`]).
 //!
 //! In: an `Applying` ImageUpgrade with `status.delivery`, and `now`. Out: at most one status
-//! write or push, described, or a [`StepError`] (the next pass tries again).
+//! write or push, described, or a `StepError` (the next pass tries again).
 
 use std::collections::BTreeSet;
 

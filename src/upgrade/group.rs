@@ -5,7 +5,7 @@
 //! app, so both move in the same patch.
 //!
 //! In: a [`Report`]. Out: the proposed [`ImageUpgrade`]s, named as if no other object existed
-//! ([`super::propose`] resolves names against the cluster). Pure.
+//! ([`mod@super::propose`] resolves names against the cluster). Pure.
 
 use std::collections::BTreeMap;
 

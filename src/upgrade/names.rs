@@ -4,7 +4,7 @@
 //! by another group.
 //!
 //! In: a repository, a tag, and (for a suffix) what makes the group unique. Out: names.
-//! Pure: which names are taken is the caller's to know ([`super::propose`]).
+//! Pure: which names are taken is the caller's to know ([`mod@super::propose`]).
 
 /// Longest name we make (a label value's limit, so names fit everywhere).
 pub const MAX_NAME: usize = 63;

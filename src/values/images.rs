@@ -47,10 +47,10 @@ const MAX_NODES: usize = 1_000_000;
 /// A values tree beyond the bounds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TooLarge {
-    /// Nested deeper than [`MAX_DEPTH`].
+    /// Nested deeper than `MAX_DEPTH`.
     #[error("values nested deeper than {MAX_DEPTH} levels")]
     Depth,
-    /// More than [`MAX_NODES`] values.
+    /// More than `MAX_NODES` values.
     #[error("more than {MAX_NODES} values")]
     Nodes,
 }
