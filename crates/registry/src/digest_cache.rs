@@ -5,8 +5,7 @@
 //! The operator keeps an entry for every running tag (thousands at a large hub), so entries
 //! are packed and allocate nothing of their own: the key is a hash of 32 bytes, a digest its
 //! 32 bytes, and the `ETag` is kept only when it is not the quoted digest (what the CNCF
-//! distribution registry sends). Entries made one by one among a scan's requests would
-//! otherwise each keep a page of the heap from being given back.
+//! distribution registry sends).
 
 use std::collections::HashMap;
 use std::fmt;
