@@ -9,6 +9,7 @@
 //! - [`image`]: Docker image references (registry, repository, tag, digest).
 //! - [`managed`]: who manages a workload (Helm, Argo CD, Flux), from the markers they set.
 //! - [`names`]: Kubernetes name rules (DNS-1123 labels and subdomains).
+//! - [`name_key`]: [`NameKey`], several names as one hash, for keys kept by the thousand.
 //! - [`patch`]: the strategic merge patch that changes containers' images (printed and sent).
 //! - [`commands`]: the `kubectl patch` command that sends it, every word quoted by [`shell`].
 //! - [`running`]: the digests the nodes pulled, per workload and container, from its Pods.
@@ -18,6 +19,7 @@ pub mod commands;
 pub mod image;
 pub mod kind;
 pub mod managed;
+pub mod name_key;
 pub mod names;
 pub mod patch;
 pub mod running;
@@ -29,6 +31,7 @@ pub mod workload;
 pub use image::ImageRef;
 pub use kind::WorkloadKind;
 pub use managed::{ManagedBy, Tool, managed_by};
+pub use name_key::NameKey;
 pub use running::{RunningDigests, RunningImage};
 pub use selector::Selector;
 pub use workload::{

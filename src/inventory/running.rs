@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Container, Controller, Workload, WorkloadKind};
+use super::{Container, Controller, NameKey, Workload, WorkloadKind};
 
 /// One container of a Pod as its node runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,19 +68,14 @@ pub fn pod_images(object: &Value) -> Vec<RunningImage> {
         .collect()
 }
 
-/// A workload as [`RunningDigests`] knows it: the SHA-256 of its namespace, kind and name joined
-/// by newlines (none of them can hold one), so a row holds no copy of the names.
+/// A workload as [`RunningDigests`] knows it: the [`NameKey`] of its namespace, kind and name,
+/// so a row holds no copy of the names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct WorkloadId([u8; 32]);
+struct WorkloadId(NameKey);
 
 impl WorkloadId {
     fn new(namespace: &str, kind: WorkloadKind, name: &str) -> WorkloadId {
-        use sha2::Digest as _;
-        let mut hash = sha2::Sha256::new();
-        for part in [namespace, "\n", kind.as_str(), "\n", name] {
-            hash.update(part.as_bytes());
-        }
-        WorkloadId(hash.finalize().into())
+        WorkloadId(NameKey::new(&[namespace, kind.as_str(), name]))
     }
 }
 

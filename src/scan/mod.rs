@@ -5,8 +5,8 @@
 //! [`Supply`]: what the registries said so far ([`Facts`]), what the nodes run
 //! ([`RunningDigests`]), the policy and the clock. Out: a [`Report`] — one [`Finding`] per
 //! container, one [`WorkloadPatch`] per workload with updates (all its containers in one
-//! `kubectl patch`), and a [`Summary`] — and the [`Questions`] the scan still has. The scan is
-//! pure and synchronous: tags were fetched beforehand (one walk per repository) and facts are
+//! `kubectl patch`), and a [`Summary`] — or, while the registries can still be asked, only the
+//! [`Questions`] the scan has (a [`Pass`]). The scan is pure and synchronous: tags were fetched beforehand (one walk per repository) and facts are
 //! asked between passes ([`pipeline`]), which keeps the decisions testable without any I/O.
 //!
 //! Precedence: a running tag gone from the registry (`tag-missing`) or pointing to other
@@ -86,50 +86,86 @@ pub fn scan(workloads: &[Workload], tags: &dyn TagLookup, options: ScanOptions) 
         policy: &policy,
         now: Utc::now(),
     };
-    scan_with(workloads, tags, &supply, options).0
+    match scan_with(workloads, tags, &supply, options, Round::Last) {
+        Pass::Done(report) => report,
+        Pass::Ask(_) => unreachable!("the last round always reports"),
+    }
 }
 
-/// Scans workloads against the tags `tags` knows and the `supply` facts; returns the report
-/// and what the scan would still like to know ([`Questions`]). With questions left, the
-/// findings that depend on them are provisional: the [pipeline](pipeline::run) answers them
+/// Whether a pass of the scan may end with questions instead of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// The registries can still be asked: a pass that has questions returns them alone.
+    Asking,
+    /// No more asking (the last round, or a tag source without a registry): the report, with
+    /// what is still unknown said on its findings.
+    Last,
+}
+
+/// What one pass of the scan produced.
+#[derive(Debug)]
+pub enum Pass {
+    /// The report: nothing was left to ask, or asking is over ([`Round::Last`]).
+    Done(Report),
+    /// What the scan must know before its findings are final. The pass's findings depend on
+    /// the answers, so none is kept: thousands of provisional findings beside the questions
+    /// were the scan's peak memory.
+    Ask(Questions),
+}
+
+/// Scans workloads against the tags `tags` knows and the `supply` facts. In a
+/// [`Round::Asking`] pass, the first question stops the findings from being kept and the pass
+/// returns what the scan would still like to know; the [pipeline](pipeline::run) answers it
 /// and scans again.
 pub fn scan_with(
     workloads: &[impl AsRef<Workload>],
     tags: &dyn TagLookup,
     supply: &Supply<'_>,
     options: ScanOptions,
-) -> (Report, Questions) {
+    round: Round,
+) -> Pass {
     let containers: Vec<(&Workload, &Container)> = workloads
         .iter()
         .map(AsRef::as_ref)
         .flat_map(|workload| workload.containers.iter().map(move |c| (workload, c)))
         .collect();
     // Containers by repository: each repository's tags are parsed and sorted once per scan,
-    // and dropped before the next repository's, however many containers run it.
-    let images: Vec<_> = containers
-        .iter()
-        .map(|(_, container)| ImageRef::parse(&container.image))
-        .collect();
+    // and dropped before the next repository's, however many containers run it. The parsed
+    // references are not kept: parsing one again costs less than holding thousands.
     let mut by_repository: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-    for (i, image) in images.iter().enumerate() {
-        let repository = image.as_ref().ok().map(ImageRef::canonical_name);
+    for (i, (_, container)) in containers.iter().enumerate() {
+        let repository = ImageRef::parse(&container.image)
+            .ok()
+            .map(|image| image.canonical_name());
         by_repository.entry(repository).or_default().push(i);
     }
-    let mut findings: Vec<Option<Finding>> = containers.iter().map(|_| None).collect();
+    // Filled when the first finding is kept (never, in a pass that asks from the start).
+    let mut findings: Vec<Option<Finding>> = Vec::new();
     let mut questions = Questions::default();
     for positions in by_repository.into_values() {
         let mut repository_tags = ParsedTags::new(tags);
         for i in positions {
             let (workload, container) = containers[i];
-            let image = images[i].as_ref();
+            let image = ImageRef::parse(&container.image);
             let mut context = Context {
                 tags: &mut repository_tags,
                 supply,
                 questions: &mut questions,
                 options,
             };
-            findings[i] = Some(evaluate(workload, container, image, &mut context));
+            let finding = evaluate(workload, container, image.as_ref(), &mut context);
+            if round == Round::Asking && !questions.is_empty() {
+                findings = Vec::new();
+                continue;
+            }
+            if findings.is_empty() {
+                findings.resize_with(containers.len(), || None);
+            }
+            findings[i] = Some(finding);
         }
+    }
+    if round == Round::Asking && !questions.is_empty() {
+        return Pass::Ask(questions);
     }
     // Every container was evaluated. `filter_map` collects in place, reusing the vector;
     // `flatten` would allocate a second one as big while the first is still held.
@@ -148,15 +184,12 @@ pub fn scan_with(
         tag_missing: count(Status::TagMissing),
         ..Summary::default()
     };
-    (
-        Report {
-            findings,
-            patches,
-            summary,
-            helm_upgrades: Vec::new(),
-        },
-        questions,
-    )
+    Pass::Done(Report {
+        findings,
+        patches,
+        summary,
+        helm_upgrades: Vec::new(),
+    })
 }
 
 /// What one container's evaluation reads and records.

@@ -14,7 +14,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use crate::inventory::{RunningDigests, Workload};
-use crate::scan::{Report, ScanOptions, Supply, scan_with};
+use crate::scan::{Pass, Report, Round, ScanOptions, Supply, scan_with};
 use crate::tags::supply::{Facts, SupplyPolicy};
 use crate::tags::{Fetched, TagSource, TagsUnknown};
 
@@ -147,7 +147,7 @@ async fn scan_part<W: AsRef<Workload> + Sync>(
     part: &Part<'_, W>,
     fleet: &Fleet<'_>,
 ) -> Report {
-    let mut round = 0;
+    let mut round = 1;
     loop {
         let supply = Supply {
             facts,
@@ -155,16 +155,19 @@ async fn scan_part<W: AsRef<Workload> + Sync>(
             policy: fleet.policy,
             now: fleet.now,
         };
-        let (report, questions) = scan_with(part.workloads, tags, &supply, fleet.options);
-        round += 1;
-        if questions.is_empty() || round == MAX_ROUNDS {
-            return report;
+        let last = if round == MAX_ROUNDS {
+            Round::Last
+        } else {
+            Round::Asking
+        };
+        match scan_with(part.workloads, tags, &supply, fleet.options, last) {
+            Pass::Done(report) => return report,
+            Pass::Ask(questions) => {
+                tracing::debug!(questions = questions.len(), round, "asking the registries");
+                source.answer(questions, facts, fleet.policy).await;
+            }
         }
-        // The next pass makes its own report: this one's findings need not stay in memory
-        // while the registries are asked.
-        drop(report);
-        tracing::debug!(questions = questions.len(), round, "asking the registries");
-        source.answer(questions, facts, fleet.policy).await;
+        round += 1;
     }
 }
 

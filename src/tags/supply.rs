@@ -9,7 +9,7 @@
 //! request is made only for what a decision depends on: a `HEAD` per distinct running tag (the
 //! overwritten-tag check), and for the chosen target only its age, digest and signature.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use futures::StreamExt as _;
 use ml_operator_registry::{CosignKey, RegistryConfig, SignatureCheck};
 
 use super::TagSource;
-use crate::inventory::ImageRef;
+use crate::inventory::{ImageRef, NameKey};
 
 /// The most questions in flight at once. Each is a request future (kilobytes) even when the
 /// client's cache answers it, and the client paces each registry on its own (`concurrency`),
@@ -146,9 +146,11 @@ impl SupplyPolicy {
             .map(|(_, path)| path)
     }
 
-    fn key(&self, image: &ImageRef) -> Option<&CosignKey> {
+    /// The key images from `registry` (a host as written in image references) must be signed
+    /// with, if any.
+    fn key(&self, registry: &str) -> Option<&CosignKey> {
         self.registries
-            .get(&canonical(image.registry()))
+            .get(&canonical(registry))
             .and_then(|r| r.key.as_ref())
             .map(|(key, _)| key)
     }
@@ -172,15 +174,24 @@ pub struct NotVerified {
     pub why: String,
 }
 
-/// `(repository fully qualified, tag)`.
+/// `(repository fully qualified, tag)`: the registry's host as written in the image
+/// reference, `/`, and the repository in it (`docker.io/mojaloop/central-ledger`), which is all
+/// a question needs to be asked.
 pub type TagKey = (String, String);
 
-/// What a scan asks the registry: by tag, the image to ask about.
+/// The registry host and the repository of a [`TagKey`]'s fully qualified name (a host has no
+/// `/`).
+fn registry_and_repository(key: &TagKey) -> (&str, &str) {
+    key.0.split_once('/').unwrap_or((key.0.as_str(), ""))
+}
+
+/// What a scan asks the registry, by tag. Only the names are kept (thousands of questions are
+/// asked in a scan's first pass, which runs beside the workloads' findings).
 #[derive(Debug, Default, Clone)]
 pub struct Questions {
-    digests: BTreeMap<TagKey, ImageRef>,
-    created: BTreeMap<TagKey, ImageRef>,
-    signatures: BTreeMap<TagKey, ImageRef>,
+    digests: BTreeSet<TagKey>,
+    created: BTreeSet<TagKey>,
+    signatures: BTreeSet<TagKey>,
 }
 
 impl Questions {
@@ -198,13 +209,24 @@ impl Questions {
 /// A fact the registry could not give, in one line (never a credential).
 pub type Unknown = String;
 
+/// A tag as [`Facts`] keep it: the [`NameKey`] of its fully qualified repository and the tag.
+/// Facts are kept by the thousand beside a scan's last pass, so without copies of the names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FactKey(NameKey);
+
+impl FactKey {
+    fn of((repository, tag): &TagKey) -> FactKey {
+        FactKey(NameKey::new(&[repository, tag]))
+    }
+}
+
 /// What the registry said, by tag.
 #[derive(Debug, Default, Clone)]
 pub struct Facts {
     /// A digest is shared with the findings that report it.
-    digests: HashMap<TagKey, Result<Option<Arc<str>>, Unknown>>,
-    created: HashMap<TagKey, Result<Option<DateTime<Utc>>, Unknown>>,
-    signatures: HashMap<TagKey, Result<SignatureCheck, Unknown>>,
+    digests: HashMap<FactKey, Result<Option<Arc<str>>, Unknown>>,
+    created: HashMap<FactKey, Result<Option<DateTime<Utc>>, Unknown>>,
+    signatures: HashMap<FactKey, Result<SignatureCheck, Unknown>>,
     /// Set when the tag source cannot answer (an index, an image-watcher): nothing is asked.
     unanswerable: Option<&'static str>,
 }
@@ -240,10 +262,10 @@ impl Facts {
             return Some(Err(why));
         }
         let key = key(image, tag);
-        match self.digests.get(&key) {
+        match self.digests.get(&FactKey::of(&key)) {
             Some(result) => Some(result.as_ref().map(Option::as_ref).map_err(String::as_str)),
             None => {
-                questions.digests.insert(key, image.clone());
+                questions.digests.insert(key);
                 None
             }
         }
@@ -261,10 +283,10 @@ impl Facts {
             return Some(Err(why));
         }
         let key = key(image, tag);
-        match self.created.get(&key) {
+        match self.created.get(&FactKey::of(&key)) {
             Some(result) => Some(result.as_ref().copied().map_err(String::as_str)),
             None => {
-                questions.created.insert(key, image.clone());
+                questions.created.insert(key);
                 None
             }
         }
@@ -281,10 +303,10 @@ impl Facts {
             return Some(Err(why));
         }
         let key = key(image, tag);
-        match self.signatures.get(&key) {
+        match self.signatures.get(&FactKey::of(&key)) {
             Some(result) => Some(result.as_ref().map_err(String::as_str)),
             None => {
-                questions.signatures.insert(key, image.clone());
+                questions.signatures.insert(key);
                 None
             }
         }
@@ -319,19 +341,20 @@ impl TagSource {
             created,
             signatures,
         } = questions;
-        for (key, image) in created.iter().chain(&signatures) {
-            if !facts.digests.contains_key(key) {
-                digests.entry(key.clone()).or_insert_with(|| image.clone());
+        for key in created.iter().chain(&signatures) {
+            if !facts.digests.contains_key(&FactKey::of(key)) && !digests.contains(key) {
+                digests.insert(key.clone());
             }
         }
         let heads: Vec<_> = futures::stream::iter(digests)
-            .map(|(key, image)| async move {
+            .map(|key| async move {
+                let (host, repository) = registry_and_repository(&key);
                 let answer = registry
-                    .manifest_digest(image.registry(), &image.repository(), &key.1, interval)
+                    .manifest_digest(host, repository, &key.1, interval)
                     .await
                     .map(|digest| digest.map(Arc::from))
                     .map_err(|e| e.to_string());
-                (key, answer)
+                (FactKey::of(&key), answer)
             })
             .buffer_unordered(IN_FLIGHT)
             .collect()
@@ -339,44 +362,40 @@ impl TagSource {
         facts.digests.extend(heads);
         let known = &facts.digests;
         let digest_of = |key: &TagKey| -> Result<Arc<str>, Unknown> {
-            match known.get(key) {
+            match known.get(&FactKey::of(key)) {
                 Some(Ok(Some(digest))) => Ok(digest.clone()),
                 Some(Ok(None)) => Err(format!("the registry has no manifest for {}", key.1)),
                 Some(Err(e)) => Err(e.clone()),
                 None => Err("the digest was not asked".to_string()),
             }
         };
-        let created = futures::stream::iter(created).map(|(key, image)| {
+        let created = futures::stream::iter(created).map(|key| {
             let digest = digest_of(&key);
             async move {
+                let (host, repository) = registry_and_repository(&key);
                 let answer = match digest {
                     Ok(digest) => registry
-                        .image_created(image.registry(), &image.repository(), &digest)
+                        .image_created(host, repository, &digest)
                         .await
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 };
-                (key, answer)
+                (FactKey::of(&key), answer)
             }
         });
-        let signatures = futures::stream::iter(signatures).map(|(key, image)| {
+        let signatures = futures::stream::iter(signatures).map(|key| {
             let digest = digest_of(&key);
             async move {
-                let answer = match (policy.key(&image), digest) {
+                let (host, repository) = registry_and_repository(&key);
+                let answer = match (policy.key(host), digest) {
                     (None, _) => Err("no verify key is configured for this registry".to_string()),
                     (Some(cosign), Ok(digest)) => registry
-                        .verify_signature(
-                            image.registry(),
-                            &image.repository(),
-                            &digest,
-                            cosign,
-                            interval,
-                        )
+                        .verify_signature(host, repository, &digest, cosign, interval)
                         .await
                         .map_err(|e| e.to_string()),
                     (Some(_), Err(e)) => Err(e),
                 };
-                (key, answer)
+                (FactKey::of(&key), answer)
             }
         });
         let (created, signatures): (Vec<_>, Vec<_>) = futures::join!(
@@ -397,7 +416,7 @@ impl TagSource {
         image: &ImageRef,
         policy: &SupplyPolicy,
     ) -> Result<(), NotVerified> {
-        let Some(key) = policy.key(image) else {
+        let Some(key) = policy.key(image.registry()) else {
             return Ok(());
         };
         let fail = |why: String| NotVerified {
