@@ -1579,18 +1579,33 @@ mod operator {
             }
         }
 
-        /// `ml_operator_scan_duration_seconds` sum and count.
+        /// `ml_operator_scan_duration_seconds` sum and count, scraped as Prometheus scrapes
+        /// (asking for gzip).
         pub async fn scan_histogram(&self) -> Result<(f64, f64)> {
             let url = format!("http://127.0.0.1:{}/metrics", self.port);
-            let text = self
+            let response = self
                 .http
                 .get(&url)
+                .header("accept-encoding", "gzip")
                 .send()
                 .await
-                .map_err(|e| format!("GET {url}: {e}"))?
-                .text()
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            // Builds before gzip was served answer with the text as it is.
+            let compressed = response.headers().get("content-encoding").is_some();
+            let body = response
+                .bytes()
                 .await
                 .map_err(|e| format!("GET {url}: {e}"))?;
+            let mut text = String::new();
+            if compressed {
+                std::io::Read::read_to_string(
+                    &mut flate2::read::GzDecoder::new(&body[..]),
+                    &mut text,
+                )
+                .map_err(|e| format!("GET {url}: not gzip: {e}"))?;
+            } else {
+                text = String::from_utf8_lossy(&body).into_owned();
+            }
             let value = |series: &str| -> Result<f64> {
                 text.lines()
                     .find_map(|l| {

@@ -212,6 +212,31 @@ async fn answers_the_original_image_watcher_api() {
         .unwrap();
     assert_eq!(refused.headers().get("content-encoding"), None);
 
+    // `/metrics`: compressed as it is written for a scraper that accepts gzip (Prometheus
+    // does), plain for one that does not.
+    let url = format!("http://127.0.0.1:{}/metrics", operator.port);
+    let gzip = http
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzip.headers()["content-encoding"], "gzip");
+    assert_eq!(gzip.headers()["vary"], "accept-encoding");
+    let gzip = gzip.bytes().await.unwrap();
+    let mut decoded = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut decoded)
+        .unwrap();
+    assert!(
+        decoded.contains("\nml_operator_update_available{"),
+        "{decoded}"
+    );
+    assert!(decoded.ends_with("# EOF\n"), "{decoded}");
+    let plain = http.get(&url).send().await.unwrap();
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    let plain = plain.text().await.unwrap();
+    assert!(plain.contains("\nml_operator_update_available{"), "{plain}");
+
     // IMAGE_WATCHER_CLIENT_URL: an ml-operator (or the original image-watcher) as the tag source.
     let watcher_config = hub.dir.path().join("watcher.yaml");
     std::fs::write(

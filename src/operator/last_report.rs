@@ -73,7 +73,7 @@ impl LastReport {
 }
 
 /// Whether an `Accept-Encoding` header allows gzip (`gzip` or `*` with a weight above 0).
-fn accepts_gzip(request: &HeaderMap) -> bool {
+pub(super) fn accepts_gzip(request: &HeaderMap) -> bool {
     request
         .get_all(header::ACCEPT_ENCODING)
         .iter()

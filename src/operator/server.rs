@@ -43,7 +43,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::operator::image_api::{self, ImageQuestion, Unanswered};
-use crate::operator::last_report::LastReport;
+use crate::operator::last_report::{LastReport, accepts_gzip};
 use crate::operator::metrics::Metrics;
 use crate::tags::TagSource;
 
@@ -413,15 +413,17 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
-        .into_response()
+/// The metrics, gzip-compressed for scrapers that accept it.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    let content_type = (header::CONTENT_TYPE, OPENMETRICS);
+    let vary = (header::VARY, "accept-encoding");
+    if accepts_gzip(&headers) {
+        let gzip = (header::CONTENT_ENCODING, "gzip");
+        ([content_type, gzip, vary], state.metrics.encode_gzip()).into_response()
+    } else {
+        ([content_type, vary], state.metrics.encode()).into_response()
+    }
 }
 
 async fn report(State(state): State<AppState>, headers: HeaderMap) -> Response {
