@@ -186,17 +186,7 @@ async fn answers_the_original_image_watcher_api() {
     assert_eq!(plain.headers().get("content-encoding"), None);
     assert_eq!(plain.headers()["content-type"], "application/json");
     let plain = plain.bytes().await.unwrap();
-    let gzip = http
-        .get(&url)
-        .header("accept-encoding", "br;q=1, gzip;q=0.8")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gzip.headers()["content-encoding"], "gzip");
-    assert_eq!(gzip.headers()["vary"], "accept-encoding");
-    let gzip = gzip.bytes().await.unwrap();
-    let mut decoded = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut decoded).unwrap();
+    let (gzip, decoded) = gzip_get(&http, &url, "br;q=1, gzip;q=0.8").await;
     assert_eq!(decoded, plain, "the compressed /report is the plain one");
     assert!(
         gzip.len() < plain.len(),
@@ -215,18 +205,8 @@ async fn answers_the_original_image_watcher_api() {
     // `/metrics`: compressed as it is written for a scraper that accepts gzip (Prometheus
     // does), plain for one that does not.
     let url = format!("http://127.0.0.1:{}/metrics", operator.port);
-    let gzip = http
-        .get(&url)
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gzip.headers()["content-encoding"], "gzip");
-    assert_eq!(gzip.headers()["vary"], "accept-encoding");
-    let gzip = gzip.bytes().await.unwrap();
-    let mut decoded = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut decoded)
-        .unwrap();
+    let (_, decoded) = gzip_get(&http, &url, "gzip").await;
+    let decoded = String::from_utf8(decoded).unwrap();
     assert!(
         decoded.contains("\nml_operator_update_available{"),
         "{decoded}"
@@ -441,4 +421,21 @@ async fn helm_read_releases_gives_the_operator_s_findings_their_values_path() {
         "centralledger.centralledger-service.image.tag"
     );
     child.kill().await.unwrap();
+}
+
+/// `GET url` accepting `accept_encoding`: the answer must be gzip (and say it varies by
+/// `Accept-Encoding`); the compressed body and the body decoded.
+async fn gzip_get(http: &reqwest::Client, url: &str, accept_encoding: &str) -> (Vec<u8>, Vec<u8>) {
+    let response = http
+        .get(url)
+        .header("accept-encoding", accept_encoding)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip", "{url}");
+    assert_eq!(response.headers()["vary"], "accept-encoding", "{url}");
+    let gzip = response.bytes().await.unwrap().to_vec();
+    let mut decoded = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut decoded).unwrap();
+    (gzip, decoded)
 }
