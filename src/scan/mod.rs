@@ -6,8 +6,9 @@
 //! ([`RunningDigests`]), the policy and the clock. Out: a [`Report`] — one [`Finding`] per
 //! container, one [`WorkloadPatch`] per workload with updates (all its containers in one
 //! `kubectl patch`), and a [`Summary`] — or, while the registries can still be asked, only the
-//! [`Questions`] the scan has (a [`Pass`]). The scan is pure and synchronous: tags were fetched beforehand (one walk per repository) and facts are
-//! asked between passes ([`pipeline`]), which keeps the decisions testable without any I/O.
+//! [`Questions`] the scan has (a [`Pass`]). The scan is pure and synchronous: tags were fetched
+//! beforehand (one walk per repository) and facts are asked between passes ([`pipeline`]),
+//! which keeps the decisions testable without any I/O.
 //!
 //! Precedence: a running tag gone from the registry (`tag-missing`) or pointing to other
 //! content than the nodes pulled (`tag-overwritten`) is the finding's status even when an
