@@ -87,6 +87,13 @@ fn start_example_hub() -> (kube_sim::BlockingRunning, tempfile::TempDir, PathBuf
         .unwrap()
         .start_blocking()
         .unwrap();
+    serve(sim)
+}
+
+/// A kubeconfig for `sim` in a temporary directory.
+fn serve(
+    sim: kube_sim::BlockingRunning,
+) -> (kube_sim::BlockingRunning, tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).unwrap();
@@ -109,6 +116,148 @@ fn a_cluster_and_its_manifests_give_the_same_findings() {
     assert_eq!(sim.request_count("list", "/apis/apps/v1/deployments"), 1);
     assert_eq!(sim.request_count("list", "/api/v1/pods"), 1);
     assert_eq!(sim.request_count("get", "/apis/apps/v1/namespaces/"), 0);
+}
+
+/// The bundled example hub on kube-sim with no simulated ReplicaSets and Pods, plus `objects`:
+/// every object is in the store before the server answers (the simulated ones come later).
+fn start_example_hub_with(
+    objects: Vec<Value>,
+) -> (kube_sim::BlockingRunning, tempfile::TempDir, PathBuf) {
+    let sim = KubeSim::builder()
+        .load(repo().join("examples/hub"))
+        .unwrap()
+        .simulate_pods(false)
+        .objects(objects)
+        .start_blocking()
+        .unwrap();
+    serve(sim)
+}
+
+/// Namespace `lab` with `bare` Pods no workload controls and, beside them, what controllers
+/// leave: a Deployment's ReplicaSet and its Pod (both controlled) and a ReplicaSet no workload
+/// controls with a Pod of its own (3 controlled objects in all).
+fn lab_objects(bare: usize) -> Vec<Value> {
+    use serde_json::json;
+    let spec = |image: &str| json!({"containers": [{"name": "app", "image": image}]});
+    let owned_by = |kind: &str, name: &str| json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": "u", "controller": true}]);
+    let mut objects = vec![
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "lab"}}),
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "web-5d8f", "namespace": "lab", "ownerReferences": owned_by("Deployment", "web")},
+            "spec": {"selector": {"matchLabels": {"a": "web"}}, "template": {"metadata": {"labels": {"a": "web"}}, "spec": spec("mojaloop/quoting-service:v15.0.0")}}}),
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-5d8f-x1", "namespace": "lab", "ownerReferences": owned_by("ReplicaSet", "web-5d8f")},
+            "spec": spec("mojaloop/quoting-service:v15.0.0")}),
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "legacy", "namespace": "lab"},
+            "spec": {"selector": {"matchLabels": {"a": "legacy"}}, "template": {"metadata": {"labels": {"a": "legacy"}}, "spec": spec("mojaloop/account-lookup-service:v15.0.0")}}}),
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "legacy-y2", "namespace": "lab", "ownerReferences": owned_by("ReplicaSet", "legacy")},
+            "spec": spec("mojaloop/account-lookup-service:v15.0.0")}),
+    ];
+    objects.extend((0..bare).map(|i| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("debug-{i}"), "namespace": "lab"},
+            "spec": spec("mojaloop/central-ledger:v17.0.0")})
+    }));
+    objects
+}
+
+/// A configuration file without the overwritten-tag check (nothing then reads what Pods run).
+fn without_overwritten_check(dir: &Path) -> String {
+    let config = dir.join("no-overwritten-check.yaml");
+    std::fs::write(&config, "checkOverwrittenTags: false\n").unwrap();
+    config.display().to_string()
+}
+
+/// The report of `check` reading every object in full, then the report without the
+/// overwritten-tag check (Pods and ReplicaSets listed by metadata), with the second run's
+/// requests counted alone.
+fn in_full_and_by_metadata(
+    sim: &kube_sim::BlockingRunning,
+    dir: &Path,
+    kubeconfig: &Path,
+) -> (Value, Value) {
+    let config = without_overwritten_check(dir);
+    let in_full = report(kubeconfig, &["--tags", "examples/tags.json"]);
+    assert_eq!(
+        sim.request_count("get", "/api"),
+        0,
+        "no object read by name"
+    );
+    sim.reset_request_counts();
+    let by_metadata = report(
+        kubeconfig,
+        &["--tags", "examples/tags.json", "--config", &config],
+    );
+    (in_full, by_metadata)
+}
+
+/// Without the overwritten-tag check `check` lists Pods and ReplicaSets by their metadata and
+/// reads in full only the few no workload controls: the same report as reading every object.
+#[test]
+fn without_the_overwritten_tag_check_pods_are_listed_by_metadata_with_the_same_report() {
+    let (sim, dir, kubeconfig) = start_example_hub_with(lab_objects(2));
+    let (in_full, by_metadata) = in_full_and_by_metadata(&sim, dir.path(), &kubeconfig);
+    assert_eq!(rows(&by_metadata), rows(&in_full));
+    assert_eq!(by_metadata["summary"], in_full["summary"]);
+    assert_eq!(by_metadata["summary"]["controlled"], 3);
+    let lab: Vec<String> = rows(&by_metadata)
+        .into_iter()
+        .filter(|row| row.starts_with("\"lab\""))
+        .collect();
+    assert_eq!(
+        lab.len(),
+        3,
+        "the two debug Pods and the ReplicaSet: {lab:?}"
+    );
+    // One list of each, then each object no workload controls read by name: the bare
+    // ReplicaSet, the two debug Pods and the example's Helm test Pod; nothing controlled.
+    assert_eq!(sim.request_count("list", "/api/v1/pods"), 1);
+    assert_eq!(sim.request_count("list", "/apis/apps/v1/replicasets"), 1);
+    assert_eq!(
+        sim.request_count("get", "/apis/apps/v1/namespaces/lab/replicasets/legacy"),
+        1
+    );
+    assert_eq!(
+        sim.request_count("get", "/api/v1/namespaces/lab/pods/debug-"),
+        2
+    );
+    assert_eq!(
+        sim.request_count(
+            "get",
+            "/api/v1/namespaces/mojaloop/pods/moja-ml-api-adapter-service-test-connection"
+        ),
+        1
+    );
+    assert_eq!(sim.request_count("get", "/api"), 4);
+}
+
+/// Many Pods no workload controls are not read one by one: the kind is listed again in full.
+#[test]
+fn many_uncontrolled_pods_are_listed_again_in_full_not_read_one_by_one() {
+    let (sim, dir, kubeconfig) = start_example_hub_with(lab_objects(40));
+    let (in_full, by_metadata) = in_full_and_by_metadata(&sim, dir.path(), &kubeconfig);
+    assert_eq!(rows(&by_metadata), rows(&in_full));
+    assert_eq!(by_metadata["summary"], in_full["summary"]);
+    assert_eq!(sim.request_count("list", "/api/v1/pods"), 2);
+    assert_eq!(sim.request_count("get", "/api/v1/"), 0);
+    assert_eq!(
+        sim.request_count("get", "/apis/apps/v1/namespaces/lab/replicasets/legacy"),
+        1
+    );
+}
+
+/// Allowed to list but not to get by name (a Role with `list` alone): the Pods no workload
+/// controls come from the list in full instead, and the report is the same.
+#[test]
+fn a_forbidden_get_by_name_falls_back_to_the_list_in_full() {
+    let (sim, dir, kubeconfig) = start_example_hub_with(lab_objects(2));
+    sim.inject_errors("/api/v1/namespaces/lab/pods/debug-", 1, 403);
+    let (in_full, by_metadata) = in_full_and_by_metadata(&sim, dir.path(), &kubeconfig);
+    assert_eq!(rows(&by_metadata), rows(&in_full));
+    assert_eq!(by_metadata["summary"], in_full["summary"]);
+    assert_eq!(sim.request_count("list", "/api/v1/pods"), 2);
 }
 
 #[test]

@@ -66,6 +66,7 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
             .namespace
             .as_deref()
             .unwrap_or(crate::source::argocd::DEFAULT_ARGOCD_NAMESPACE),
+        running_images: supply.needs_running_digests(),
     };
     let (mut members, unread) = read::read(args, &plan, &filters).await?;
     for cluster in &unread {

@@ -119,6 +119,9 @@ pub(super) struct Filters<'a> {
     pub(super) pull_secrets: bool,
     /// Where Argo CD's Applications live unless a tracking id names another namespace.
     pub(super) argocd_namespace: &'a str,
+    /// Whether what the Pods run is read (the overwritten-tag check compares it); without it
+    /// Pods and ReplicaSets are listed by metadata, as [`Cluster::workloads`] says.
+    pub(super) running_images: bool,
 }
 
 /// Reads what the plan names. One cluster or manifests: an error ends `check` as before. A
@@ -225,15 +228,16 @@ async fn one_cluster(
         .await
         .map_err(|e| e.to_string())?;
     let inventory = cluster
-        .workloads(&options, args.max_input_size)
+        .workloads(&options, args.max_input_size, filters.running_images)
         .await
         .map_err(|e| e.to_string())?;
     let mut warnings = inventory.warnings;
+    let listed_controlled = inventory.controlled;
     // What the nodes run, from every Pod listed (before filtering: Pods and ReplicaSets need
     // not carry their workload's labels).
     let running = RunningDigests::from_listing(&inventory.workloads, &inventory.pods);
     let mut workloads = filter(args, filters, inventory.workloads, Labels::Read);
-    let controlled = drop_controlled(&mut workloads);
+    let controlled = drop_controlled(&mut workloads) + listed_controlled;
     // On a cluster, registries see the credentials kubelet pulls with.
     let mut credentials = Vec::new();
     if filters.pull_secrets && !args.no_pull_secrets {

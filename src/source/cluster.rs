@@ -5,6 +5,11 @@
 //! a time, decodes each object into only the fields a scan reads ([`WatchedObject`], as the
 //! operator's watches do) and turns it into a [`Workload`] with the same extraction manifests
 //! use. A namespace we may not list is a warning naming it, and the rest of the scan goes on.
+//!
+//! Pods and ReplicaSets are nearly all controlled by another workload (reported through it), and
+//! on a real API server they are most of what a list sends (a page of 250 Pods is ~2.6 MB of
+//! JSON). When what the Pods run is not needed (no overwritten-tag check), they are listed by
+//! their metadata alone and only those no workload controls are then read in full.
 
 use std::path::PathBuf;
 
@@ -99,6 +104,9 @@ pub struct ClusterInventory {
     /// What each Pod's containers run (by namespace and Pod name): the digests the nodes
     /// pulled, for [`RunningDigests::from_listing`](crate::inventory::RunningDigests::from_listing).
     pub pods: BTreeMap<(String, String), Vec<RunningImage>>,
+    /// Objects read by their metadata alone that a workload controls (so not in `workloads`):
+    /// counted, as `check` counts the controlled objects it drops.
+    pub controlled: usize,
 }
 
 /// Objects per list request. A page is held whole (as text) while it is decoded, so this bounds
@@ -109,6 +117,14 @@ const PAGE_SIZE: u32 = 250;
 /// Lists (kinds, or kinds in namespaces) read at once: the API server answers them in
 /// parallel, and each holds at most one page in memory.
 const LISTS_IN_FLIGHT: usize = 4;
+
+/// Kinds whose objects are nearly all controlled by another workload (every controller's Pods,
+/// a Deployment's ReplicaSets): without running images they are listed by metadata alone.
+const MOSTLY_CONTROLLED: [WorkloadKind; 2] = [WorkloadKind::Pod, WorkloadKind::ReplicaSet];
+
+/// After a metadata list, at most this many objects no workload controls are read one by one;
+/// more, and the kind is listed again in full (one request per page instead of per object).
+const SINGLE_READS_MAX: usize = 32;
 
 /// The kinds in the order their lists start: the longest first (every workload has Pods,
 /// every Deployment keeps its old ReplicaSets), so that a long list does not start last and
@@ -194,18 +210,23 @@ impl Cluster {
 
     /// Lists every workload kind, `LISTS_IN_FLIGHT` lists at a time, each page read up to
     /// `max_page_bytes` (`--max-input-size`: 250 objects as Helm and `kubectl apply` write them
-    /// are 2–3 MB). An unreachable server or a larger page is an error; a kind or namespace we
-    /// are forbidden to list is a warning. The workloads come kind by kind (in [`WorkloadKind`]
-    /// order), each kind in the server's order, whatever order the lists finish in.
+    /// are 2–3 MB). With `running_images`, every Pod is read in full for what its containers
+    /// run ([`ClusterInventory::pods`]); without, Pods and ReplicaSets are listed by metadata
+    /// and only the ones no workload controls are read in full. An unreachable server or a
+    /// larger page is an error; a kind or namespace we are forbidden to list is a warning. The
+    /// workloads come kind by kind (in [`WorkloadKind`] order), each kind in the server's order,
+    /// whatever order the lists finish in.
     pub async fn workloads(
         &self,
         options: &ClusterOptions,
         max_page_bytes: u64,
+        running_images: bool,
     ) -> Result<ClusterInventory, ClusterError> {
         let scope = options.namespace.as_deref();
         let read = Read {
             options,
             max_page_bytes,
+            running_images,
         };
         let listed = self.list_each(LIST_ORDER.into_iter(), |kind| (kind, scope), &read);
         let mut lists = Vec::new();
@@ -243,6 +264,7 @@ impl Cluster {
             inventory.workloads.extend(list.workloads);
             inventory.warnings.extend(list.warnings);
             inventory.pods.extend(list.pods);
+            inventory.controlled += list.controlled;
         }
         Ok(inventory)
     }
@@ -271,15 +293,62 @@ impl Cluster {
         Ok(done.into_iter().map(|(_, listed)| listed).collect())
     }
 
-    /// Lists one kind, page by page, decoding each object straight into the few fields a scan
-    /// reads ([`WatchedObject`], as the operator's watches do). Forbidden in one namespace
-    /// becomes a warning; forbidden across all namespaces is returned, for the caller to go
-    /// namespace by namespace.
+    /// Lists one kind: in full, or (for [`MOSTLY_CONTROLLED`] kinds when running images are not
+    /// needed) by metadata, then reads in full the objects no workload controls — one by one
+    /// when they are few, else (or when `get` is forbidden) by listing the kind again in full.
     async fn list_kind(
         &self,
         kind: WorkloadKind,
         namespace: Option<&str>,
         read: &Read<'_>,
+    ) -> Result<Listed, ClusterError> {
+        if read.running_images || !MOSTLY_CONTROLLED.contains(&kind) {
+            return self.list_pages(kind, namespace, read, Shape::Full).await;
+        }
+        let mut list = match self
+            .list_pages(kind, namespace, read, Shape::Metadata)
+            .await?
+        {
+            Listed::Done(list) => list,
+            forbidden => return Ok(forbidden),
+        };
+        if list.uncontrolled.len() > SINGLE_READS_MAX {
+            return self.list_pages(kind, namespace, read, Shape::Full).await;
+        }
+        let uncontrolled = std::mem::take(&mut list.uncontrolled);
+        let read_one = futures::stream::iter(uncontrolled)
+            .map(|(namespace, name)| async move {
+                self.get_object(kind, &namespace, &name, read.max_page_bytes)
+                    .await
+            })
+            .buffered(LISTS_IN_FLIGHT)
+            .try_collect::<Vec<Option<WatchedObject>>>()
+            .await;
+        let objects = match read_one {
+            Ok(objects) => objects,
+            // Allowed to list but not to get by name: the list in full needs only `list`.
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                return self.list_pages(kind, namespace, read, Shape::Full).await;
+            }
+            Err(e) => return Err(self.read_error(e)),
+        };
+        for object in objects.iter().flatten() {
+            list.add(kind, object);
+        }
+        Ok(Listed::Done(list))
+    }
+
+    /// Lists one kind, page by page, decoding each object straight into the few fields a scan
+    /// reads ([`WatchedObject`], as the operator's watches do): whole objects, or their metadata
+    /// alone (then the controlled ones are counted and the others named in
+    /// [`KindList::uncontrolled`]). Forbidden in one namespace becomes a warning; forbidden
+    /// across all namespaces is returned, for the caller to go namespace by namespace.
+    async fn list_pages(
+        &self,
+        kind: WorkloadKind,
+        namespace: Option<&str>,
+        read: &Read<'_>,
+        shape: Shape,
     ) -> Result<Listed, ClusterError> {
         let resource = kind.api_resource();
         let request = kube::core::Request::new(WatchedObject::url_path(&resource, namespace));
@@ -289,7 +358,15 @@ impl Cluster {
         }
         let mut list = KindList::default();
         loop {
-            let page = match self.list_page(&request, &params, read.max_page_bytes).await {
+            let built = match shape {
+                Shape::Full => request.list(&params),
+                Shape::Metadata => request.list_metadata(&params),
+            };
+            let http = built.map_err(|e| self.read_error(kube::Error::BuildRequest(e)))?;
+            let page = match self
+                .read_json::<ObjectList<WatchedObject>>(http, "list", read.max_page_bytes)
+                .await
+            {
                 Ok(page) => page,
                 Err(kube::Error::Api(status)) if status.code == 403 => {
                     let Some(namespace) = namespace else {
@@ -305,18 +382,13 @@ impl Cluster {
                 Err(e) => return Err(self.read_error(e)),
             };
             for object in &page.items {
-                match object.to_parts(kind) {
-                    Ok(Some((workload, images))) => {
-                        if kind == WorkloadKind::Pod && !images.is_empty() {
-                            list.pods.insert(
-                                (workload.namespace.clone(), workload.name.clone()),
-                                images,
-                            );
-                        }
-                        list.workloads.push(workload)
-                    }
-                    Ok(None) => {}
-                    Err(e) => list.warnings.push(format!("skipped {e}")),
+                match shape {
+                    Shape::Full => list.add(kind, object),
+                    Shape::Metadata if object.is_controlled() => list.controlled += 1,
+                    Shape::Metadata => list.uncontrolled.push((
+                        object.metadata.namespace.clone().unwrap_or_default(),
+                        object.metadata.name.clone().unwrap_or_default(),
+                    )),
                 }
             }
             match page.metadata.continue_.filter(|token| !token.is_empty()) {
@@ -326,18 +398,44 @@ impl Cluster {
         }
     }
 
-    /// One page of a list, decoded from the response body as read (kube's `Api::list` copies
-    /// a page twice on its way to text: a Pod page of 250 is ~2.5 MB). At most `max_bytes` are
-    /// read.
-    async fn list_page(
+    /// One object of `kind` read in full; `None` when it is gone (deleted since it was listed).
+    async fn get_object(
         &self,
-        request: &kube::core::Request,
-        params: &ListParams,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
         max_bytes: u64,
-    ) -> Result<ObjectList<WatchedObject>, kube::Error> {
+    ) -> Result<Option<WatchedObject>, kube::Error> {
+        let resource = kind.api_resource();
+        let request =
+            kube::core::Request::new(WatchedObject::url_path(&resource, Some(namespace)));
+        let http = request
+            .get(name, &Default::default())
+            .map_err(kube::Error::BuildRequest)?;
+        match self.read_json(http, "get", max_bytes).await {
+            Ok(object) => Ok(Some(object)),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A response body decoded as read (kube's `Api::list` copies a page twice on its way to
+    /// text: a Pod page of 250 is ~2.5 MB). At most `max_bytes` are read; a larger body is an
+    /// error naming the request's path. `verb` (`list`, `get`) names the request in the
+    /// client's trace spans, as kube's `Api` does.
+    async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        mut http: hyper::Request<Vec<u8>>,
+        verb: &'static str,
+        max_bytes: u64,
+    ) -> Result<T, kube::Error> {
         use futures::{AsyncBufRead, AsyncBufReadExt};
-        let mut http = request.list(params).map_err(kube::Error::BuildRequest)?;
-        http.extensions_mut().insert("list");
+        let what = match verb {
+            "list" => "a list page of",
+            _ => "the object",
+        };
+        let path = http.uri().path().to_string();
+        http.extensions_mut().insert(verb);
         let mut body = std::pin::pin!(self.client.request_stream(http).await?);
         // Chunk by chunk as they arrive, each copied once (`read_to_end` would zero the spare
         // capacity again after every wait).
@@ -353,8 +451,7 @@ impl Cluster {
             if (bytes.len() + chunk.len()) as u64 > max_bytes {
                 return Err(kube::Error::Service(
                     format!(
-                        "a list page of {}: larger than the limit of {} for one input (--max-input-size)",
-                        request.url_path,
+                        "{what} {path}: larger than the limit of {} for one input (--max-input-size)",
                         super::manifest::format_bytes(max_bytes)
                     )
                     .into(),
@@ -425,6 +522,17 @@ pub fn contexts(kubeconfig: Option<&std::path::Path>) -> Result<Vec<String>, Clu
 struct Read<'a> {
     options: &'a ClusterOptions,
     max_page_bytes: u64,
+    /// Whether every Pod is read in full for what its containers run.
+    running_images: bool,
+}
+
+/// What a list request asks the API server for.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// Whole objects.
+    Full,
+    /// Each object's metadata alone (`PartialObjectMetadataList`).
+    Metadata,
 }
 
 /// What one list of one kind read.
@@ -433,6 +541,28 @@ struct KindList {
     workloads: Vec<Workload>,
     warnings: Vec<String>,
     pods: BTreeMap<(String, String), Vec<RunningImage>>,
+    /// Objects listed by metadata that a workload controls.
+    controlled: usize,
+    /// Objects listed by metadata that no workload controls (namespace, name): to read in full.
+    uncontrolled: Vec<(String, String)>,
+}
+
+impl KindList {
+    /// Adds one whole object: its workload (and a Pod's running images), or a warning when it
+    /// lacks what a workload needs.
+    fn add(&mut self, kind: WorkloadKind, object: &WatchedObject) {
+        match object.to_parts(kind) {
+            Ok(Some((workload, images))) => {
+                if kind == WorkloadKind::Pod && !images.is_empty() {
+                    self.pods
+                        .insert((workload.namespace.clone(), workload.name.clone()), images);
+                }
+                self.workloads.push(workload)
+            }
+            Ok(None) => {}
+            Err(e) => self.warnings.push(format!("skipped {e}")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,18 @@ impl WatchedObject {
         Ok(self.to_parts(kind)?.map(|(workload, _)| workload))
     }
 
+    /// Whether a workload controls this object (an owner reference with `controller: true` to
+    /// a workload kind), so that it is reported through that controller: what
+    /// [`Workload::is_controlled`] says, read from the metadata alone.
+    pub fn is_controlled(&self) -> bool {
+        self.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|owner| owner.controller == Some(true))
+            .is_some_and(|owner| WorkloadKind::from_kind(&owner.kind).is_some())
+    }
+
     /// The workload this object is and, for a Pod, what its containers run
     /// ([`pod_images`]: the digests its node pulled).
     pub fn to_parts(

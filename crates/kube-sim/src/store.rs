@@ -189,6 +189,9 @@ struct ListPage<'a> {
     next: Option<String>,
     remaining: usize,
     items: Vec<&'a Value>,
+    /// Written as the real server answers `as=PartialObjectMetadataList`: each item's
+    /// `metadata` alone.
+    metadata_only: bool,
 }
 
 impl Serialize for ListPage<'_> {
@@ -201,6 +204,15 @@ impl Serialize for ListPage<'_> {
             metadata.insert("continue".into(), json!(next));
             metadata.insert("remainingItemCount".into(), json!(self.remaining));
         }
+        let mut map = serializer.serialize_map(Some(4))?;
+        if self.metadata_only {
+            let items: Vec<Value> = self.items.iter().map(|o| partial_metadata(o)).collect();
+            map.serialize_entry("apiVersion", "meta.k8s.io/v1")?;
+            map.serialize_entry("kind", "PartialObjectMetadataList")?;
+            map.serialize_entry("metadata", &metadata)?;
+            map.serialize_entry("items", &items)?;
+            return map.end();
+        }
         let items: Vec<Item<'_>> = self
             .items
             .iter()
@@ -210,7 +222,6 @@ impl Serialize for ListPage<'_> {
                 kind: &self.info.kind,
             })
             .collect();
-        let mut map = serializer.serialize_map(Some(4))?;
         map.serialize_entry("apiVersion", &api_version)?;
         map.serialize_entry("kind", &self.info.list_kind)?;
         map.serialize_entry("metadata", &metadata)?;
@@ -243,6 +254,12 @@ impl Serialize for Item<'_> {
         }
         map.end()
     }
+}
+
+/// An object as the real server answers a metadata request (and a Table row's default
+/// `object`): its `metadata` only.
+pub(crate) fn partial_metadata(object: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object["metadata"].clone()})
 }
 
 /// Decodes a `continue` token into (resourceVersion, last key `namespace/name`).
@@ -388,6 +405,22 @@ impl Store {
     ) -> Result<String, ApiError> {
         let st = self.lock();
         let page = st.page(info, ns, opts)?;
+        Ok(serde_json::to_string(&page).expect("a list page always serializes"))
+    }
+
+    /// [`list_json`](Self::list_json) as a `PartialObjectMetadataList`: each object's
+    /// metadata alone, as the real server answers `as=PartialObjectMetadataList`.
+    pub fn list_metadata_json(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        opts: &ListOpts,
+    ) -> Result<String, ApiError> {
+        let st = self.lock();
+        let page = ListPage {
+            metadata_only: true,
+            ..st.page(info, ns, opts)?
+        };
         Ok(serde_json::to_string(&page).expect("a list page always serializes"))
     }
 
@@ -718,6 +751,7 @@ impl State {
             next,
             remaining,
             items,
+            metadata_only: false,
         })
     }
 

@@ -288,6 +288,15 @@ fn wants_table(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("as=Table"))
 }
 
+/// Whether the client asks for metadata alone (`as=PartialObjectMetadataList` or
+/// `as=PartialObjectMetadata`, as `kubectl get -o name` and kube's `list_metadata` do).
+fn wants_metadata(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=PartialObjectMetadata"))
+}
+
 /// Checks a body's `apiVersion`/`kind` against the endpoint, like the real decoder.
 fn check_kind(obj: &Value, info: &ResourceInfo) -> Result<(), ApiError> {
     if let Some(k) = obj.get("kind").and_then(Value::as_str)
@@ -373,6 +382,12 @@ async fn resource(
                     );
                     return Ok(json_response(200, &t));
                 }
+                if wants_metadata(headers) {
+                    return Ok(json_text_response(
+                        200,
+                        store.list_metadata_json(&info, ns, &lo)?,
+                    ));
+                }
                 Ok(json_text_response(200, store.list_json(&info, ns, &lo)?))
             }
             Method::POST => {
@@ -414,6 +429,9 @@ async fn resource(
                         q.get("includeObject").map(String::as_str).unwrap_or(""),
                     );
                     return Ok(json_response(200, &t));
+                }
+                if wants_metadata(headers) {
+                    return Ok(json_response(200, &crate::store::partial_metadata(&obj)));
                 }
                 Ok(json_response(200, &obj))
             }

@@ -3,6 +3,7 @@
 //! and `NAME`/`AGE` otherwise.
 
 use crate::resources::ResourceInfo;
+use crate::store::partial_metadata;
 use crate::util::{get_path, meta_str, scalar_string};
 use serde_json::{Value, json};
 
@@ -356,7 +357,7 @@ pub(crate) fn table(
             let object = match include_object {
                 "None" => Value::Null,
                 "Object" => o.clone(),
-                _ => json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"].clone()}),
+                _ => partial_metadata(o),
             };
             json!({"cells": cs, "object": object})
         })
