@@ -170,9 +170,9 @@ fn without_overwritten_check(dir: &Path) -> String {
     config.display().to_string()
 }
 
-/// The report of `check` reading every object in full, then the report without the
-/// overwritten-tag check (Pods and ReplicaSets listed by metadata), with the second run's
-/// requests counted alone.
+/// The report of `check` reading every Pod in full (the overwritten-tag check on), then the
+/// report without the check (Pods listed by metadata too), with the second run's requests
+/// counted alone.
 fn in_full_and_by_metadata(
     sim: &kube_sim::BlockingRunning,
     dir: &Path,
@@ -180,11 +180,18 @@ fn in_full_and_by_metadata(
 ) -> (Value, Value) {
     let config = without_overwritten_check(dir);
     let in_full = report(kubeconfig, &["--tags", "examples/tags.json"]);
+    // With the check, every Pod is listed in full; ReplicaSets always by metadata, the
+    // uncontrolled one then read by name.
     assert_eq!(
-        sim.request_count("get", "/api"),
+        sim.request_count("get", "/api/v1/"),
         0,
-        "no object read by name"
+        "no Pod read by name"
     );
+    assert_eq!(
+        sim.request_count("get", "/apis/apps/v1/namespaces/lab/replicasets/legacy"),
+        1
+    );
+    assert_eq!(sim.request_count("get", "/apis/"), 1);
     sim.reset_request_counts();
     let by_metadata = report(
         kubeconfig,

@@ -234,7 +234,7 @@ async fn the_bundled_example_stays_within_the_request_budget() {
         listing.push(Workload::from_object(&pod, "default").unwrap().unwrap());
         pods.insert((workload.namespace.clone(), name), statuses);
     }
-    let running = RunningDigests::from_listing(&listing, &pods);
+    let running = RunningDigests::from_listing(&listing, &pods, &[]);
 
     let client = Registry::new(options()).unwrap();
     let source = TagSource::Registry(client.clone());

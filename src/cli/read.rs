@@ -232,10 +232,11 @@ async fn one_cluster(
         .await
         .map_err(|e| e.to_string())?;
     let mut warnings = inventory.warnings;
-    let listed_controlled = inventory.controlled;
+    let listed_controlled = inventory.controlled.len();
     // What the nodes run, from every Pod listed (before filtering: Pods and ReplicaSets need
     // not carry their workload's labels).
-    let running = RunningDigests::from_listing(&inventory.workloads, &inventory.pods);
+    let running =
+        RunningDigests::from_listing(&inventory.workloads, &inventory.pods, &inventory.controlled);
     let mut workloads = filter(args, filters, inventory.workloads, Labels::Read);
     let controlled = drop_controlled(&mut workloads) + listed_controlled;
     // On a cluster, registries see the credentials kubelet pulls with.

@@ -35,7 +35,7 @@ pub use name_key::NameKey;
 pub use running::{RunningDigests, RunningImage};
 pub use selector::Selector;
 pub use workload::{
-    ANNOTATION_PREFIX, Container, Controller, HELM_RELEASE_ANNOTATION, InvalidWorkload,
-    SERVICE_NAME_LABEL, Workload, drop_controlled, is_read_annotation, is_read_label,
-    server_selector,
+    ANNOTATION_PREFIX, Container, ControlledObject, Controller, HELM_RELEASE_ANNOTATION,
+    InvalidWorkload, SERVICE_NAME_LABEL, Workload, drop_controlled, is_read_annotation,
+    is_read_label, server_selector,
 };

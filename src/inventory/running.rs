@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Container, Controller, NameKey, Workload, WorkloadKind};
+use super::{Container, ControlledObject, Controller, NameKey, Workload, WorkloadKind};
 
 /// One container of a Pod as its node runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,19 +161,28 @@ impl RunningDigests {
         }
     }
 
-    /// From workloads as listed (`check` on a cluster: every kind, controlled ones included)
-    /// and the running images of each Pod among them, by namespace and name.
+    /// From workloads as listed (`check` on a cluster: every kind, controlled ones included),
+    /// the controlled objects known by their metadata alone, and the running images of each
+    /// Pod among the workloads, by namespace and name.
     pub fn from_listing(
         workloads: &[Workload],
         pods: &BTreeMap<(String, String), Vec<RunningImage>>,
+        controlled: &[ControlledObject],
     ) -> RunningDigests {
-        let links = workloads.iter().filter_map(|w| {
+        let listed = workloads.iter().filter_map(|w| {
             let controller = w.controller.as_ref()?;
             Some((
                 (w.namespace.as_str(), w.kind.as_str(), w.name.as_str()),
                 controller,
             ))
         });
+        let by_metadata = controlled.iter().map(|c| {
+            (
+                (c.namespace.as_str(), c.kind.as_str(), c.name.as_str()),
+                &c.controller,
+            )
+        });
+        let links = listed.chain(by_metadata);
         let pods = workloads
             .iter()
             .filter(|w| w.kind == WorkloadKind::Pod)
@@ -276,7 +285,7 @@ mod tests {
             (("hub".into(), "app-old-1".into()), pod_images(&old_value)),
         ]
         .into();
-        let running = RunningDigests::from_listing(&listing, &pods);
+        let running = RunningDigests::from_listing(&listing, &pods, &[]);
         assert!(running.pods_read());
         assert_eq!(
             running.digests(&deployment, &deployment.containers[0]),
@@ -292,5 +301,30 @@ mod tests {
                 .is_empty()
         );
         assert!(!RunningDigests::default().pods_read());
+
+        // The ReplicaSets known by their metadata alone (as `check` lists them) link the same.
+        let by_metadata: Vec<ControlledObject> = ["app-new", "app-old"]
+            .into_iter()
+            .map(|name| ControlledObject {
+                namespace: "hub".into(),
+                kind: WorkloadKind::ReplicaSet,
+                name: name.into(),
+                controller: Controller {
+                    kind: "Deployment".into(),
+                    name: "app".into(),
+                },
+            })
+            .collect();
+        let pods_only = [deployment.clone(), listing[3].clone(), listing[4].clone()];
+        assert_eq!(
+            RunningDigests::from_listing(&pods_only, &pods, &by_metadata),
+            running
+        );
+        assert!(
+            RunningDigests::from_listing(&pods_only, &pods, &[])
+                .digests(&deployment, &deployment.containers[0])
+                .is_empty(),
+            "without the links no Pod reaches the Deployment"
+        );
     }
 }

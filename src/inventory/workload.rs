@@ -66,6 +66,20 @@ pub struct Controller {
     pub name: String,
 }
 
+/// An object a workload controls, known by its metadata alone (`check` lists ReplicaSets so):
+/// reported through its controller, and a link of a Pod's owner chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlledObject {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// Its name.
+    pub name: String,
+    /// The workload that controls it.
+    pub controller: Controller,
+}
+
 /// A workload and the containers it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {

@@ -8,8 +8,9 @@
 //!
 //! Pods and ReplicaSets are nearly all controlled by another workload (reported through it), and
 //! on a real API server they are most of what a list sends (a page of 250 Pods is ~2.6 MB of
-//! JSON). When what the Pods run is not needed (no overwritten-tag check), they are listed by
-//! their metadata alone and only those no workload controls are then read in full.
+//! JSON). ReplicaSets are listed by their metadata alone (the owner chain is in it), and so are
+//! Pods when what they run is not needed (no overwritten-tag check); only the objects no
+//! workload controls are then read in full.
 
 use std::path::PathBuf;
 
@@ -23,7 +24,7 @@ use std::collections::BTreeMap;
 
 use super::kube_client;
 use super::watched_object::WatchedObject;
-use crate::inventory::{RunningImage, Workload, WorkloadKind};
+use crate::inventory::{ControlledObject, RunningImage, Workload, WorkloadKind};
 
 /// How to reach the cluster and what to read from it.
 #[derive(Debug, Clone, Default)]
@@ -105,8 +106,9 @@ pub struct ClusterInventory {
     /// pulled, for [`RunningDigests::from_listing`](crate::inventory::RunningDigests::from_listing).
     pub pods: BTreeMap<(String, String), Vec<RunningImage>>,
     /// Objects read by their metadata alone that a workload controls (so not in `workloads`):
-    /// counted, as `check` counts the controlled objects it drops.
-    pub controlled: usize,
+    /// counted, as `check` counts the controlled objects it drops, and links of the Pods'
+    /// owner chains.
+    pub controlled: Vec<ControlledObject>,
 }
 
 /// Objects per list request. A page is held whole (as text) while it is decoded, so this bounds
@@ -117,10 +119,6 @@ const PAGE_SIZE: u32 = 250;
 /// Lists (kinds, or kinds in namespaces) read at once: the API server answers them in
 /// parallel, and each holds at most one page in memory.
 const LISTS_IN_FLIGHT: usize = 4;
-
-/// Kinds whose objects are nearly all controlled by another workload (every controller's Pods,
-/// a Deployment's ReplicaSets): without running images they are listed by metadata alone.
-const MOSTLY_CONTROLLED: [WorkloadKind; 2] = [WorkloadKind::Pod, WorkloadKind::ReplicaSet];
 
 /// After a metadata list, at most this many objects no workload controls are read one by one;
 /// more, and the kind is listed again in full (one request per page instead of per object).
@@ -210,9 +208,9 @@ impl Cluster {
 
     /// Lists every workload kind, `LISTS_IN_FLIGHT` lists at a time, each page read up to
     /// `max_page_bytes` (`--max-input-size`: 250 objects as Helm and `kubectl apply` write them
-    /// are 2–3 MB). With `running_images`, every Pod is read in full for what its containers
-    /// run ([`ClusterInventory::pods`]); without, Pods and ReplicaSets are listed by metadata
-    /// and only the ones no workload controls are read in full. An unreachable server or a
+    /// are 2–3 MB). ReplicaSets are listed by metadata and only the ones no workload controls
+    /// are read in full; Pods too without `running_images`, with it every Pod is read in full
+    /// for what its containers run ([`ClusterInventory::pods`]). An unreachable server or a
     /// larger page is an error; a kind or namespace we are forbidden to list is a warning. The
     /// workloads come kind by kind (in [`WorkloadKind`] order), each kind in the server's order,
     /// whatever order the lists finish in.
@@ -264,7 +262,7 @@ impl Cluster {
             inventory.workloads.extend(list.workloads);
             inventory.warnings.extend(list.warnings);
             inventory.pods.extend(list.pods);
-            inventory.controlled += list.controlled;
+            inventory.controlled.extend(list.controlled);
         }
         Ok(inventory)
     }
@@ -293,16 +291,21 @@ impl Cluster {
         Ok(done.into_iter().map(|(_, listed)| listed).collect())
     }
 
-    /// Lists one kind: in full, or (for [`MOSTLY_CONTROLLED`] kinds when running images are not
-    /// needed) by metadata, then reads in full the objects no workload controls — one by one
-    /// when they are few, else (or when `get` is forbidden) by listing the kind again in full.
+    /// Lists one kind: in full, or (ReplicaSets; Pods when running images are not needed) by
+    /// metadata, then reads in full the objects no workload controls — one by one when they are
+    /// few, else (or when `get` is forbidden) by listing the kind again in full.
     async fn list_kind(
         &self,
         kind: WorkloadKind,
         namespace: Option<&str>,
         read: &Read<'_>,
     ) -> Result<Listed, ClusterError> {
-        if read.running_images || !MOSTLY_CONTROLLED.contains(&kind) {
+        let by_metadata = match kind {
+            WorkloadKind::ReplicaSet => true,
+            WorkloadKind::Pod => !read.running_images,
+            _ => false,
+        };
+        if !by_metadata {
             return self.list_pages(kind, namespace, read, Shape::Full).await;
         }
         let mut list = match self
@@ -381,14 +384,22 @@ impl Cluster {
                 }
                 Err(e) => return Err(self.read_error(e)),
             };
-            for object in &page.items {
+            for object in page.items {
                 match shape {
-                    Shape::Full => list.add(kind, object),
-                    Shape::Metadata if object.is_controlled() => list.controlled += 1,
-                    Shape::Metadata => list.uncontrolled.push((
-                        object.metadata.namespace.clone().unwrap_or_default(),
-                        object.metadata.name.clone().unwrap_or_default(),
-                    )),
+                    Shape::Full => list.add(kind, &object),
+                    Shape::Metadata => {
+                        let namespace = object.metadata.namespace.clone().unwrap_or_default();
+                        let name = object.metadata.name.clone().unwrap_or_default();
+                        match object.controller() {
+                            Some(controller) => list.controlled.push(ControlledObject {
+                                namespace,
+                                kind,
+                                name,
+                                controller,
+                            }),
+                            None => list.uncontrolled.push((namespace, name)),
+                        }
+                    }
                 }
             }
             match page.metadata.continue_.filter(|token| !token.is_empty()) {
@@ -407,8 +418,7 @@ impl Cluster {
         max_bytes: u64,
     ) -> Result<Option<WatchedObject>, kube::Error> {
         let resource = kind.api_resource();
-        let request =
-            kube::core::Request::new(WatchedObject::url_path(&resource, Some(namespace)));
+        let request = kube::core::Request::new(WatchedObject::url_path(&resource, Some(namespace)));
         let http = request
             .get(name, &Default::default())
             .map_err(kube::Error::BuildRequest)?;
@@ -542,7 +552,7 @@ struct KindList {
     warnings: Vec<String>,
     pods: BTreeMap<(String, String), Vec<RunningImage>>,
     /// Objects listed by metadata that a workload controls.
-    controlled: usize,
+    controlled: Vec<ControlledObject>,
     /// Objects listed by metadata that no workload controls (namespace, name): to read in full.
     uncontrolled: Vec<(String, String)>,
 }

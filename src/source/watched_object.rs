@@ -20,7 +20,8 @@ use serde_json::Value;
 
 use crate::inventory::running::pod_images;
 use crate::inventory::{
-    InvalidWorkload, RunningImage, Workload, WorkloadKind, is_read_annotation, is_read_label,
+    Controller, InvalidWorkload, RunningImage, Workload, WorkloadKind, is_read_annotation,
+    is_read_label,
 };
 
 /// A workload object with only what [`Workload::from_object`] reads.
@@ -45,16 +46,20 @@ impl WatchedObject {
         Ok(self.to_parts(kind)?.map(|(workload, _)| workload))
     }
 
-    /// Whether a workload controls this object (an owner reference with `controller: true` to
-    /// a workload kind), so that it is reported through that controller: what
+    /// The workload that controls this object (its owner reference with `controller: true`,
+    /// when that is a workload kind), so that it is reported through that controller: what
     /// [`Workload::is_controlled`] says, read from the metadata alone.
-    pub fn is_controlled(&self) -> bool {
+    pub fn controller(&self) -> Option<Controller> {
         self.metadata
             .owner_references
             .iter()
             .flatten()
             .find(|owner| owner.controller == Some(true))
-            .is_some_and(|owner| WorkloadKind::from_kind(&owner.kind).is_some())
+            .filter(|owner| WorkloadKind::from_kind(&owner.kind).is_some())
+            .map(|owner| Controller {
+                kind: owner.kind.clone(),
+                name: owner.name.clone(),
+            })
     }
 
     /// The workload this object is and, for a Pod, what its containers run
