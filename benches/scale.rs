@@ -89,6 +89,12 @@ struct Args {
     /// or `off`.
     #[arg(long, value_enum, default_value_t = Signals::All)]
     signals: Signals,
+    /// Instead of running, write this size's workloads (`DIR/workloads.json`, a `List` for
+    /// `kubectl create -f`) and their repositories' tags (`DIR/tags.json`, an index for
+    /// `check --tags`) and exit: the same hub for a real cluster. Each image's digest is the
+    /// sha256 of its repository's name (no registry is filled).
+    #[arg(long, value_name = "DIR")]
+    write_objects: Option<PathBuf>,
 }
 
 /// Which supply-chain signals a configuration turns on.
@@ -185,6 +191,13 @@ fn main() {
         eprintln!("scale benchmark: sizes must be at least 1: {size:?}");
         std::process::exit(2);
     }
+    if let Some(dir) = &args.write_objects {
+        if let Err(e) = write_objects(size, dir) {
+            eprintln!("scale benchmark: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -197,6 +210,32 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// `--write-objects`: the workloads as a `List` and the tags as an offline index, in `dir`.
+fn write_objects(size: Size, dir: &Path) -> Result<()> {
+    use sha2::Digest;
+    let digests: Vec<String> = (0..size.repositories)
+        .map(|r| {
+            let hash = sha2::Sha256::digest(cluster::repository(r).as_bytes());
+            let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256:{hex}")
+        })
+        .collect();
+    let objects = cluster::objects(size, &digests);
+    let index: serde_json::Map<String, Value> = (0..size.repositories)
+        .map(|r| (cluster::repository(r), json!(cluster::tags(r, size.tags))))
+        .collect();
+    let write = |name: &str, value: &Value| {
+        let path = dir.join(name);
+        std::fs::write(&path, value.to_string()).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    write(
+        "workloads.json",
+        &json!({"apiVersion": "v1", "kind": "List", "items": objects}),
+    )?;
+    write("tags.json", &Value::Object(index))
 }
 
 /// The whole benchmark; returns the JSON line. With `baseline`, both binaries are measured on
