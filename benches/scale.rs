@@ -89,8 +89,8 @@ struct Args {
     /// or `off`.
     #[arg(long, value_enum, default_value_t = Signals::All)]
     signals: Signals,
-    /// Instead of running, write this size's workloads (`DIR/workloads.json`, a `List` for
-    /// `kubectl create -f`) and their repositories' tags (`DIR/tags.json`, an index for
+    /// Instead of running, write this size's workloads with their ServiceAccounts
+    /// (`DIR/workloads.json`, a `List` for `kubectl create -f`) and their repositories' tags (`DIR/tags.json`, an index for
     /// `check --tags`) and exit: the same hub for a real cluster. Each image's digest is the
     /// sha256 of its repository's name (no registry is filled).
     #[arg(long, value_name = "DIR")]
@@ -222,7 +222,18 @@ fn write_objects(size: Size, dir: &Path) -> Result<()> {
             format!("sha256:{hex}")
         })
         .collect();
-    let objects = cluster::objects(size, &digests);
+    let mut objects = cluster::objects(size, &digests);
+    // A real API server admits a Pod only once its ServiceAccount exists: each workload's, in
+    // front of the workloads (kube-sim does not check).
+    let accounts: Vec<Value> = objects
+        .iter()
+        .filter(|o| o["kind"] != "Namespace")
+        .map(|o| {
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": o["metadata"]["name"], "namespace": o["metadata"]["namespace"]}})
+        })
+        .collect();
+    objects.splice(size.namespaces..size.namespaces, accounts);
     let index: serde_json::Map<String, Value> = (0..size.repositories)
         .map(|r| (cluster::repository(r), json!(cluster::tags(r, size.tags))))
         .collect();
