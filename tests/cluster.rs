@@ -163,60 +163,54 @@ fn lab_objects(bare: usize) -> Vec<Value> {
     objects
 }
 
-/// A configuration file without the overwritten-tag check (nothing then reads what Pods run).
-fn without_overwritten_check(dir: &Path) -> String {
-    let config = dir.join("no-overwritten-check.yaml");
-    std::fs::write(&config, "checkOverwrittenTags: false\n").unwrap();
-    config.display().to_string()
+/// `check` on the cluster (with the offline index nothing reads what Pods run, so Pods and
+/// ReplicaSets are listed by metadata) and `check -f` of the same objects as files: the
+/// example hub's manifests and `lab`.
+fn by_metadata_and_from_files(dir: &Path, kubeconfig: &Path, lab: &[Value]) -> (Value, Value) {
+    let file = dir.join("lab.json");
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": lab});
+    std::fs::write(&file, list.to_string()).unwrap();
+    let by_metadata = report(kubeconfig, &["--tags", "examples/tags.json"]);
+    let from_files = manifests_report(&["-f", file.to_str().unwrap()]);
+    (by_metadata, from_files)
 }
 
-/// The report of `check` reading every Pod in full (the overwritten-tag check on), then the
-/// report without the check (Pods listed by metadata too), with the second run's requests
-/// counted alone.
-fn in_full_and_by_metadata(
-    sim: &kube_sim::BlockingRunning,
-    dir: &Path,
-    kubeconfig: &Path,
-) -> (Value, Value) {
-    let config = without_overwritten_check(dir);
-    let in_full = report(kubeconfig, &["--tags", "examples/tags.json"]);
-    // With the check, every Pod is listed in full; ReplicaSets always by metadata, the
-    // uncontrolled one then read by name.
-    assert_eq!(
-        sim.request_count("get", "/api/v1/"),
-        0,
-        "no Pod read by name"
-    );
-    assert_eq!(
-        sim.request_count("get", "/apis/apps/v1/namespaces/lab/replicasets/legacy"),
-        1
-    );
-    assert_eq!(sim.request_count("get", "/apis/"), 1);
-    sim.reset_request_counts();
-    let by_metadata = report(
-        kubeconfig,
-        &["--tags", "examples/tags.json", "--config", &config],
-    );
-    (in_full, by_metadata)
+/// The same findings and counts (the files also count their other objects, such as Services).
+fn assert_same_report(by_metadata: &Value, from_files: &Value) {
+    assert_eq!(rows(by_metadata), rows(from_files));
+    for count in [
+        "workloads",
+        "containers",
+        "controlled",
+        "updates",
+        "upToDate",
+        "unresolved",
+    ] {
+        assert_eq!(
+            by_metadata["summary"][count], from_files["summary"][count],
+            "{count}: {} vs {}",
+            by_metadata["summary"], from_files["summary"]
+        );
+    }
 }
 
-/// Without the overwritten-tag check `check` lists Pods and ReplicaSets by their metadata and
-/// reads in full only the few no workload controls: the same report as reading every object.
+/// When nothing reads what Pods run, `check` lists Pods and ReplicaSets by their metadata and
+/// reads in full only the few no workload controls: the same report as the objects as files.
 #[test]
-fn without_the_overwritten_tag_check_pods_are_listed_by_metadata_with_the_same_report() {
-    let (sim, dir, kubeconfig) = start_example_hub_with(lab_objects(2));
-    let (in_full, by_metadata) = in_full_and_by_metadata(&sim, dir.path(), &kubeconfig);
-    assert_eq!(rows(&by_metadata), rows(&in_full));
-    assert_eq!(by_metadata["summary"], in_full["summary"]);
+fn pods_and_replica_sets_listed_by_metadata_give_the_report_of_the_same_files() {
+    let lab = lab_objects(2);
+    let (sim, dir, kubeconfig) = start_example_hub_with(lab.clone());
+    let (by_metadata, from_files) = by_metadata_and_from_files(dir.path(), &kubeconfig, &lab);
+    assert_same_report(&by_metadata, &from_files);
     assert_eq!(by_metadata["summary"]["controlled"], 3);
-    let lab: Vec<String> = rows(&by_metadata)
+    let lab_rows: Vec<String> = rows(&by_metadata)
         .into_iter()
         .filter(|row| row.starts_with("\"lab\""))
         .collect();
     assert_eq!(
-        lab.len(),
+        lab_rows.len(),
         3,
-        "the two debug Pods and the ReplicaSet: {lab:?}"
+        "the two debug Pods and the ReplicaSet: {lab_rows:?}"
     );
     // One list of each, then each object no workload controls read by name: the bare
     // ReplicaSet, the two debug Pods and the example's Helm test Pod; nothing controlled.
@@ -243,10 +237,10 @@ fn without_the_overwritten_tag_check_pods_are_listed_by_metadata_with_the_same_r
 /// Many Pods no workload controls are not read one by one: the kind is listed again in full.
 #[test]
 fn many_uncontrolled_pods_are_listed_again_in_full_not_read_one_by_one() {
-    let (sim, dir, kubeconfig) = start_example_hub_with(lab_objects(40));
-    let (in_full, by_metadata) = in_full_and_by_metadata(&sim, dir.path(), &kubeconfig);
-    assert_eq!(rows(&by_metadata), rows(&in_full));
-    assert_eq!(by_metadata["summary"], in_full["summary"]);
+    let lab = lab_objects(40);
+    let (sim, dir, kubeconfig) = start_example_hub_with(lab.clone());
+    let (by_metadata, from_files) = by_metadata_and_from_files(dir.path(), &kubeconfig, &lab);
+    assert_same_report(&by_metadata, &from_files);
     assert_eq!(sim.request_count("list", "/api/v1/pods"), 2);
     assert_eq!(sim.request_count("get", "/api/v1/"), 0);
     assert_eq!(
@@ -259,11 +253,11 @@ fn many_uncontrolled_pods_are_listed_again_in_full_not_read_one_by_one() {
 /// controls come from the list in full instead, and the report is the same.
 #[test]
 fn a_forbidden_get_by_name_falls_back_to_the_list_in_full() {
-    let (sim, dir, kubeconfig) = start_example_hub_with(lab_objects(2));
+    let lab = lab_objects(2);
+    let (sim, dir, kubeconfig) = start_example_hub_with(lab.clone());
     sim.inject_errors("/api/v1/namespaces/lab/pods/debug-", 1, 403);
-    let (in_full, by_metadata) = in_full_and_by_metadata(&sim, dir.path(), &kubeconfig);
-    assert_eq!(rows(&by_metadata), rows(&in_full));
-    assert_eq!(by_metadata["summary"], in_full["summary"]);
+    let (by_metadata, from_files) = by_metadata_and_from_files(dir.path(), &kubeconfig, &lab);
+    assert_same_report(&by_metadata, &from_files);
     assert_eq!(sim.request_count("list", "/api/v1/pods"), 2);
 }
 

@@ -66,7 +66,8 @@ pub(super) async fn check(args: &CheckArgs) -> Result<u8, Failure> {
             .namespace
             .as_deref()
             .unwrap_or(crate::source::argocd::DEFAULT_ARGOCD_NAMESPACE),
-        running_images: supply.needs_running_digests(),
+        // Only the overwritten-tag check reads what Pods run, and only a registry answers it.
+        running_images: supply.needs_running_digests() && !source.facts().is_unanswerable(),
     };
     let (mut members, unread) = read::read(args, &plan, &filters).await?;
     for cluster in &unread {

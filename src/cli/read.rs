@@ -119,8 +119,9 @@ pub(super) struct Filters<'a> {
     pub(super) pull_secrets: bool,
     /// Where Argo CD's Applications live unless a tracking id names another namespace.
     pub(super) argocd_namespace: &'a str,
-    /// Whether what the Pods run is read (the overwritten-tag check compares it); without it
-    /// Pods and ReplicaSets are listed by metadata, as [`Cluster::workloads`] says.
+    /// Whether what the Pods run is read (the overwritten-tag check compares it with a
+    /// registry's answers); without it Pods are listed by metadata, as [`Cluster::workloads`]
+    /// says.
     pub(super) running_images: bool,
 }
 

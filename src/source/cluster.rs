@@ -9,8 +9,8 @@
 //! Pods and ReplicaSets are nearly all controlled by another workload (reported through it), and
 //! on a real API server they are most of what a list sends (a page of 250 Pods is ~2.6 MB of
 //! JSON). ReplicaSets are listed by their metadata alone (the owner chain is in it), and so are
-//! Pods when what they run is not needed (no overwritten-tag check); only the objects no
-//! workload controls are then read in full.
+//! Pods when what they run is not needed (no overwritten-tag check, or no registry to compare
+//! with); only the objects no workload controls are then read in full.
 
 use std::path::PathBuf;
 
