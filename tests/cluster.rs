@@ -163,21 +163,24 @@ fn lab_objects(bare: usize) -> Vec<Value> {
     objects
 }
 
-/// `check` on the cluster (with the offline index nothing reads what Pods run, so Pods and
-/// ReplicaSets are listed by metadata) and `check -f` of the same objects as files: the
-/// example hub's manifests and `lab`.
-fn by_metadata_and_from_files(dir: &Path, kubeconfig: &Path, lab: &[Value]) -> (Value, Value) {
-    let file = dir.join("lab.json");
+/// The example hub plus `lab_objects(bare)` on kube-sim (`prepare` may add faults), then
+/// `check` on it — with the offline index nothing reads what Pods run, so Pods and ReplicaSets
+/// are listed by metadata — and `check -f` of the same objects as files: the same findings and
+/// counts (the files also count their other objects, such as Services). Returns the simulator,
+/// to count its requests, and the cluster's report.
+fn by_metadata_as_from_files(
+    bare: usize,
+    prepare: impl FnOnce(&kube_sim::BlockingRunning),
+) -> (kube_sim::BlockingRunning, Value) {
+    let lab = lab_objects(bare);
+    let (sim, dir, kubeconfig) = start_example_hub_with(lab.clone());
+    prepare(&sim);
+    let file = dir.path().join("lab.json");
     let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": lab});
     std::fs::write(&file, list.to_string()).unwrap();
-    let by_metadata = report(kubeconfig, &["--tags", "examples/tags.json"]);
+    let by_metadata = report(&kubeconfig, &["--tags", "examples/tags.json"]);
     let from_files = manifests_report(&["-f", file.to_str().unwrap()]);
-    (by_metadata, from_files)
-}
-
-/// The same findings and counts (the files also count their other objects, such as Services).
-fn assert_same_report(by_metadata: &Value, from_files: &Value) {
-    assert_eq!(rows(by_metadata), rows(from_files));
+    assert_eq!(rows(&by_metadata), rows(&from_files));
     for count in [
         "workloads",
         "containers",
@@ -192,16 +195,14 @@ fn assert_same_report(by_metadata: &Value, from_files: &Value) {
             by_metadata["summary"], from_files["summary"]
         );
     }
+    (sim, by_metadata)
 }
 
 /// When nothing reads what Pods run, `check` lists Pods and ReplicaSets by their metadata and
 /// reads in full only the few no workload controls: the same report as the objects as files.
 #[test]
 fn pods_and_replica_sets_listed_by_metadata_give_the_report_of_the_same_files() {
-    let lab = lab_objects(2);
-    let (sim, dir, kubeconfig) = start_example_hub_with(lab.clone());
-    let (by_metadata, from_files) = by_metadata_and_from_files(dir.path(), &kubeconfig, &lab);
-    assert_same_report(&by_metadata, &from_files);
+    let (sim, by_metadata) = by_metadata_as_from_files(2, |_| {});
     assert_eq!(by_metadata["summary"]["controlled"], 3);
     let lab_rows: Vec<String> = rows(&by_metadata)
         .into_iter()
@@ -237,10 +238,7 @@ fn pods_and_replica_sets_listed_by_metadata_give_the_report_of_the_same_files() 
 /// Many Pods no workload controls are not read one by one: the kind is listed again in full.
 #[test]
 fn many_uncontrolled_pods_are_listed_again_in_full_not_read_one_by_one() {
-    let lab = lab_objects(40);
-    let (sim, dir, kubeconfig) = start_example_hub_with(lab.clone());
-    let (by_metadata, from_files) = by_metadata_and_from_files(dir.path(), &kubeconfig, &lab);
-    assert_same_report(&by_metadata, &from_files);
+    let (sim, _) = by_metadata_as_from_files(40, |_| {});
     assert_eq!(sim.request_count("list", "/api/v1/pods"), 2);
     assert_eq!(sim.request_count("get", "/api/v1/"), 0);
     assert_eq!(
@@ -253,11 +251,9 @@ fn many_uncontrolled_pods_are_listed_again_in_full_not_read_one_by_one() {
 /// controls come from the list in full instead, and the report is the same.
 #[test]
 fn a_forbidden_get_by_name_falls_back_to_the_list_in_full() {
-    let lab = lab_objects(2);
-    let (sim, dir, kubeconfig) = start_example_hub_with(lab.clone());
-    sim.inject_errors("/api/v1/namespaces/lab/pods/debug-", 1, 403);
-    let (by_metadata, from_files) = by_metadata_and_from_files(dir.path(), &kubeconfig, &lab);
-    assert_same_report(&by_metadata, &from_files);
+    let (sim, _) = by_metadata_as_from_files(2, |sim| {
+        sim.inject_errors("/api/v1/namespaces/lab/pods/debug-", 1, 403)
+    });
     assert_eq!(sim.request_count("list", "/api/v1/pods"), 2);
 }
 

@@ -396,29 +396,19 @@ impl Store {
     }
 
     /// [`Store::list`] as JSON text, written from the stored objects under the lock (a page of
-    /// big objects is not copied first).
+    /// big objects is not copied first). With `metadata_only`, a `PartialObjectMetadataList`
+    /// of each object's metadata alone, as the real server answers
+    /// `as=PartialObjectMetadataList`.
     pub fn list_json(
         &self,
         info: &ResourceInfo,
         ns: Option<&str>,
         opts: &ListOpts,
-    ) -> Result<String, ApiError> {
-        let st = self.lock();
-        let page = st.page(info, ns, opts)?;
-        Ok(serde_json::to_string(&page).expect("a list page always serializes"))
-    }
-
-    /// [`list_json`](Self::list_json) as a `PartialObjectMetadataList`: each object's
-    /// metadata alone, as the real server answers `as=PartialObjectMetadataList`.
-    pub fn list_metadata_json(
-        &self,
-        info: &ResourceInfo,
-        ns: Option<&str>,
-        opts: &ListOpts,
+        metadata_only: bool,
     ) -> Result<String, ApiError> {
         let st = self.lock();
         let page = ListPage {
-            metadata_only: true,
+            metadata_only,
             ..st.page(info, ns, opts)?
         };
         Ok(serde_json::to_string(&page).expect("a list page always serializes"))
@@ -1653,7 +1643,7 @@ mod tests {
         assert_eq!(unique.len(), 9, "{all:?}");
         assert_eq!(names(Some("a")), ["a/c0", "a/c1", "a/c2"]);
         let text = s
-            .list_json(&info, Some("a-b"), &ListOpts::default())
+            .list_json(&info, Some("a-b"), &ListOpts::default(), false)
             .unwrap();
         assert_eq!(
             serde_json::from_str::<Value>(&text).unwrap(),

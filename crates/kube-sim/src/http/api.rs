@@ -382,13 +382,8 @@ async fn resource(
                     );
                     return Ok(json_response(200, &t));
                 }
-                if wants_metadata(headers) {
-                    return Ok(json_text_response(
-                        200,
-                        store.list_metadata_json(&info, ns, &lo)?,
-                    ));
-                }
-                Ok(json_text_response(200, store.list_json(&info, ns, &lo)?))
+                let list = store.list_json(&info, ns, &lo, wants_metadata(headers))?;
+                Ok(json_text_response(200, list))
             }
             Method::POST => {
                 let obj = parse_body(headers, body)?;
