@@ -289,7 +289,7 @@ fn wants_table(headers: &HeaderMap) -> bool {
 }
 
 /// Whether the client asks for metadata alone (`as=PartialObjectMetadataList` or
-/// `as=PartialObjectMetadata`, as `kubectl get -o name` and kube's `list_metadata` do).
+/// `as=PartialObjectMetadata`, as kube's `list_metadata` and `get_metadata` do).
 fn wants_metadata(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
