@@ -1,7 +1,8 @@
 //! The chart's Grafana dashboard and PrometheusRule (off by default) on the real control plane:
 //! the chart is rendered with the real `helm`, every PromQL expression in it must parse
-//! (Prometheus's grammar, `promql-parser`), and every metric name it uses must be in the
-//! `/metrics` of a running operator that has scanned, notified and proposed upgrade groups.
+//! (Prometheus's grammar, `promql-parser`), the rules must pass the real `promtool check rules`,
+//! and every metric name it uses must be in the `/metrics` of a running operator that has
+//! scanned, notified and proposed upgrade groups.
 
 mod e2e_support;
 
@@ -141,6 +142,48 @@ fn every_dashboard_and_rule_expression_is_valid_promql() {
     }
     // The parser refuses what Prometheus refuses.
     assert!(promql_parser::parser::parse("sum by (namespace) (ml_operator_upgrades{").is_err());
+}
+
+/// The rules as Prometheus itself loads them: the real `promtool check rules` (built from the
+/// Prometheus module by scripts/install-test-deps) on the PrometheusRule's groups, and a broken
+/// copy refused.
+#[test]
+fn promtool_checks_the_rules() {
+    let promtool = ml_operator_testkit::tools::path("promtool");
+    if !promtool.is_file() {
+        assert!(
+            std::env::var_os("ML_OPERATOR_SKIP_PROMTOOL").is_some(),
+            "promtool is not in {}: run scripts/install-test-deps (or set ML_OPERATOR_SKIP_PROMTOOL=1)",
+            ml_operator_testkit::tools::bin_dir().display()
+        );
+        eprintln!(
+            "promtool not built (ML_OPERATOR_SKIP_PROMTOOL): the rules are checked by promql-parser alone"
+        );
+        return;
+    }
+    let objects = rendered();
+    let groups = &one(&objects, "PrometheusRule", None)["spec"]["groups"];
+    let dir = tempfile::tempdir().unwrap();
+    let check = |groups: &Value| {
+        let file = dir.path().join("rules.yaml");
+        std::fs::write(&file, json!({ "groups": groups }).to_string()).unwrap();
+        Command::new(&promtool)
+            .args(["check", "rules"])
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let output = check(groups);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("SUCCESS: 4 rules found"),
+        "{}",
+        text(&output)
+    );
+    let mut broken = groups.clone();
+    broken[0]["rules"][0]["expr"] = json!("sum by (namespace) (ml_operator_upgrades{");
+    let output = check(&broken);
+    assert!(!output.status.success(), "{}", text(&output));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
