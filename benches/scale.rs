@@ -90,9 +90,10 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Signals::All)]
     signals: Signals,
     /// Instead of running, write this size's workloads with their ServiceAccounts
-    /// (`DIR/workloads.json`, a `List` for `kubectl create -f`) and their repositories' tags (`DIR/tags.json`, an index for
-    /// `check --tags`) and exit: the same hub for a real cluster. Each image's digest is the
-    /// sha256 of its repository's name (no registry is filled).
+    /// (`DIR/workloads.json`, a `List` for `kubectl create -f`) and their repositories' tags
+    /// (`DIR/tags.json`, an index for `check --tags`) and exit: the same hub for a real
+    /// cluster. Each image's digest is the sha256 of its repository's name (no registry is
+    /// filled).
     #[arg(long, value_name = "DIR")]
     write_objects: Option<PathBuf>,
 }
